@@ -1,0 +1,94 @@
+/** The sandbox's own inspection and control API, under /sandbox/. */
+import { Router, SandboxRequest, SandboxResponse } from './http';
+import type { SandboxSettings } from './settings';
+import type { Api, ContactBehaviour, SandboxState } from './state';
+import type { Simulator } from './simulator';
+
+const APIS: Api[] = ['twilio', 'sync', 'sendgrid', 'segment', 'profiles'];
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const bad = (message: string): SandboxResponse => ({ status: 400, body: { error: message } });
+
+function body(req: SandboxRequest): Json {
+  return isObject(req.json) ? req.json : {};
+}
+
+export function registerControlApi(router: Router, state: SandboxState, settings: SandboxSettings, sim: Simulator): void {
+  router.on('GET', '/sandbox', () => ({
+    status: 200,
+    body: {
+      sandbox: 'Twilio, SendGrid and Segment sandbox',
+      clock: state.clock.date().toISOString(),
+      simulate: state.simulate,
+      callbacks: { functions: settings.functionsUrl, inboundSms: settings.inboundSmsUrl, emailEvents: settings.emailEventsUrl },
+    },
+  }));
+  router.on('GET', '/sandbox/messages', () => ({ status: 200, body: state.messages }));
+  router.on('GET', '/sandbox/calls', () => ({ status: 200, body: state.calls }));
+  router.on('GET', '/sandbox/emails', () => ({ status: 200, body: state.emails.map(({ schedule: _s, ...e }) => e) }));
+  router.on('GET', '/sandbox/callbacks', () => ({ status: 200, body: state.callbacks }));
+  router.on('GET', '/sandbox/sync/documents', () => ({ status: 200, body: [...state.syncDocuments.values()] }));
+  router.on('GET', '/sandbox/segment/events', (req) => {
+    const filters = ['type', 'event', 'userId', 'anonymousId'].map((k) => [k, req.query.get(k)] as const).filter(([, v]) => v !== null);
+    const events = state.segmentEvents.filter((e) => filters.every(([k, v]) => e[k] === v));
+    return { status: 200, body: events };
+  });
+  router.on('GET', '/sandbox/segment/rejected', () => ({ status: 200, body: state.segmentRejected }));
+  router.on('GET', '/sandbox/requests', () => ({ status: 200, body: state.requestCounts }));
+
+  router.on('POST', '/sandbox/profiles/:userId/traits', (req) => {
+    const traits = body(req).traits;
+    if (!isObject(traits)) return bad('traits must be an object');
+    const userId = req.params.userId;
+    state.profileTraits.set(userId, { ...(state.profileTraits.get(userId) ?? {}), ...traits });
+    return { status: 200, body: { userId, traits: state.profileTraits.get(userId) } };
+  });
+
+  router.on('POST', '/sandbox/contacts/:address', (req) => {
+    const behaviour = body(req) as ContactBehaviour;
+    state.contacts.set(req.params.address.toLowerCase(), behaviour);
+    return { status: 200, body: { address: req.params.address, behaviour } };
+  });
+
+  router.on('POST', '/sandbox/inbound-sms', async (req) => {
+    const { from, body: text, to } = body(req);
+    if (typeof from !== 'string' || typeof text !== 'string') return bad('from and body are required strings');
+    const status = await sim.inboundSms(from, text, typeof to === 'string' ? to : undefined);
+    return { status: 200, body: { delivered: status } };
+  });
+
+  router.on('POST', '/sandbox/faults', (req) => {
+    const { api, status, latencyMs, drop, count, body: faultBody, headers } = body(req);
+    if (!APIS.includes(api as Api)) return bad(`api must be one of ${APIS.join(', ')}`);
+    state.faults.set(api as Api, {
+      status: typeof status === 'number' ? status : undefined,
+      latencyMs: typeof latencyMs === 'number' ? latencyMs : undefined,
+      drop: drop === true,
+      body: faultBody,
+      headers: isObject(headers) ? (headers as Record<string, string>) : undefined,
+      remaining: typeof count === 'number' ? count : 1,
+    });
+    return { status: 200, body: { api, fault: state.faults.get(api as Api) } };
+  });
+
+  router.on('POST', '/sandbox/clock/advance', async (req) => {
+    const seconds = Number(body(req).seconds);
+    if (!Number.isFinite(seconds) || seconds < 0) return bad('seconds must be a non-negative number');
+    state.clock.advance(seconds);
+    const released = sim.releaseDue();
+    await sim.settle();
+    return { status: 200, body: { now: state.clock.date().toISOString(), released } };
+  });
+  router.on('GET', '/sandbox/clock', () => ({ status: 200, body: { now: state.clock.date().toISOString() } }));
+
+  router.on('POST', '/sandbox/settle', async () => {
+    await sim.settle();
+    return { status: 200, body: { settled: true } };
+  });
+
+  router.on('POST', '/sandbox/reset', (req) => {
+    const simulate = body(req).simulate;
+    state.reset(typeof simulate === 'boolean' ? simulate : settings.simulate);
+    return { status: 200, body: { reset: true, simulate: state.simulate } };
+  });
+}

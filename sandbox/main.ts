@@ -1,0 +1,28 @@
+/** `npm run sandbox`: the sandbox alone, configured from the environment (and .env). */
+import { existsSync, readFileSync } from 'node:fs';
+import { startSandbox } from './server';
+import { settingsFromEnv } from './settings';
+
+function loadDotEnv(path: string): void {
+  if (!existsSync(path)) return;
+  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const m = /^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m && process.env[m[1]] === undefined) process.env[m[1]] = m[2].replace(/^(['"])(.*)\1$/, '$2');
+  }
+}
+
+async function main(): Promise<void> {
+  if (!process.env.SANDBOX_NO_DOTENV) loadDotEnv('.env');
+  const settings = settingsFromEnv(process.env);
+  const sandbox = await startSandbox(settings);
+  console.log(`[sandbox] Twilio/Sync/SendGrid/Segment sandbox listening on ${sandbox.url}`);
+  console.log(`[sandbox] callbacks go to ${settings.functionsUrl}; simulation ${settings.simulate ? 'on' : 'off'}`);
+  const stop = () => void sandbox.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  console.error(`[sandbox] ${(err as Error).message}`);
+  process.exit(1);
+});

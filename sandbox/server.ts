@@ -1,0 +1,89 @@
+/** The sandbox HTTP server: one port on 127.0.0.1 for Twilio, Sync, SendGrid and Segment. */
+import { createServer, Server } from 'node:http';
+import { registerControlApi } from './control-api';
+import { parseRequest, Router, SandboxResponse, writeResponse } from './http';
+import { registerSegmentApi } from './segment-api';
+import { registerSendgridApi } from './sendgrid-api';
+import type { SandboxSettings } from './settings';
+import { Simulator } from './simulator';
+import { Api, SandboxState } from './state';
+import { registerSyncApi } from './sync-api';
+import { registerTwilioApi } from './twilio-api';
+
+const BODY_LIMIT = 8 * 1024 * 1024;
+
+/** Which upstream API a path belongs to (for fault injection and request counts). */
+export function apiOf(path: string): Api | undefined {
+  if (path.startsWith('/2010-04-01/')) return 'twilio';
+  if (path.startsWith('/v1/Services/')) return 'sync';
+  if (path.startsWith('/v3/')) return 'sendgrid';
+  if (path.startsWith('/v1/spaces/')) return 'profiles';
+  if (/^\/v1\/(track|identify|batch|page|screen|group|alias)$/.test(path)) return 'segment';
+  return undefined;
+}
+
+export interface Sandbox {
+  server: Server;
+  state: SandboxState;
+  simulator: Simulator;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Promise<Sandbox> {
+  const state = new SandboxState(settings.simulate);
+  const simulator = new Simulator(state, settings, Number(process.env.SANDBOX_CALLBACK_DELAY_MS ?? 100));
+  const router = new Router();
+  registerTwilioApi(router, state, settings, simulator);
+  registerSyncApi(router, state, settings);
+  registerSendgridApi(router, state, settings, simulator);
+  registerSegmentApi(router, state, settings);
+  registerControlApi(router, state, settings, simulator);
+
+  const server = createServer(async (req, res) => {
+    try {
+      const parsed = await parseRequest(req, BODY_LIMIT);
+      const api = apiOf(parsed.path);
+      if (api) {
+        state.requestCounts[api] = (state.requestCounts[api] ?? 0) + 1;
+        const fault = state.faults.get(api);
+        if (fault && fault.remaining > 0) {
+          fault.remaining--;
+          if (fault.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
+          if (fault.drop) {
+            req.socket.destroy();
+            return;
+          }
+          if (fault.status) {
+            const body = fault.body ?? (api === 'sendgrid' ? { errors: [{ message: 'injected fault', field: null }] } : { code: 20500, message: 'injected fault', more_info: 'https://www.twilio.com/docs/errors/20500', status: fault.status });
+            writeResponse(res, { status: fault.status, body, headers: fault.headers });
+            return;
+          }
+        }
+      }
+      const match = router.match(parsed.method, parsed.path);
+      let out: SandboxResponse;
+      if (match === undefined) out = { status: 404, body: { code: 20404, message: `The requested resource ${parsed.path} was not found`, more_info: 'https://www.twilio.com/docs/errors/20404', status: 404 } };
+      else if (match === 'method') out = { status: 405, body: { code: 20004, message: 'Method not allowed', more_info: 'https://www.twilio.com/docs/errors/20004', status: 405 } };
+      else out = await match.handler({ ...parsed, params: match.params, rawParams: match.rawParams });
+      writeResponse(res, out);
+    } catch (err) {
+      writeResponse(res, { status: 500, body: { error: (err as Error).message } });
+    }
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : settings.port;
+      resolve({
+        server,
+        state,
+        simulator,
+        url: `http://${host}:${port}`,
+        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}

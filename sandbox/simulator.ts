@@ -1,0 +1,262 @@
+/**
+ * Simulated recipients: after a send, call back as the real senders would
+ * (Twilio status callbacks, call progress, Gather digits, inbound replies,
+ * SendGrid Event Webhook batches), signed the way Twilio and SendGrid sign.
+ */
+import twilio from 'twilio';
+import { field, fieldList } from './http';
+import { sendgridId, sid } from './ids';
+import type { SandboxSettings } from './settings';
+import type { Channel, ContactBehaviour, Recorded, SandboxState } from './state';
+
+type Params = Record<string, string>;
+const OPT_OUT = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE']);
+const OPT_IN = new Set(['START', 'YES', 'UNSTOP', 'OPTIN']);
+
+export class Simulator {
+  private pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly state: SandboxState,
+    private readonly settings: SandboxSettings,
+    private readonly delayMs = 100,
+  ) {}
+
+  /** Resolves once every simulation started so far (and any it started) has finished. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private run(work: () => Promise<void>): void {
+    if (!this.state.simulate) return;
+    // Real callbacks arrive after the API answered; let the caller finish first.
+    const p: Promise<void> = new Promise((r) => setTimeout(r, this.delayMs))
+      .then(work)
+      .catch((err) => console.error(`[sandbox] simulation failed: ${(err as Error).message}`))
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  private engages(behaviour: ContactBehaviour, channel: Channel): boolean {
+    const p = behaviour.engage?.[channel] ?? 0;
+    return p > 0 && Math.random() < p;
+  }
+
+  /** POSTs form parameters with an X-Twilio-Signature computed by the twilio library. */
+  async postTwilio(kind: string, url: string, params: Params): Promise<number | 'error'> {
+    const signature = twilio.getExpectedTwilioSignature(this.settings.authToken, url, params);
+    return this.post(kind, url, params, {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      'X-Twilio-Signature': signature,
+      'User-Agent': 'TwilioProxy/1.1',
+    }, new URLSearchParams(params).toString());
+  }
+
+  private async post(kind: string, url: string, params: Record<string, unknown>, headers: Record<string, string>, body: string): Promise<number | 'error'> {
+    let status: number | 'error';
+    try {
+      const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(15000) });
+      await res.arrayBuffer();
+      status = res.status;
+    } catch {
+      status = 'error';
+    }
+    this.state.callbacks.push({ kind, url, params, status, at: this.state.clock.date().toISOString() });
+    return status;
+  }
+
+  // ---- SMS ---------------------------------------------------------------
+
+  deliverSms(record: Recorded): void {
+    this.run(async () => {
+      const m = record.resource as Record<string, unknown>;
+      const to = String(m.to);
+      const behaviour = this.state.contact(to);
+      const callback = field(record.request as Params, 'StatusCallback');
+      const undelivered = behaviour.unreachable?.includes('SMS');
+      const statuses: Array<[string, string?]> = undelivered ? [['sent'], ['undelivered', '30003']] : [['sent'], ['delivered']];
+      for (const [status, errorCode] of statuses) {
+        m.status = status;
+        m.date_updated = new Date(this.state.clock.now()).toUTCString();
+        if (errorCode) {
+          m.error_code = Number(errorCode);
+          m.error_message = 'Unreachable destination handset';
+        }
+        if (!callback) continue;
+        const params: Params = {
+          AccountSid: this.settings.accountSid,
+          ApiVersion: '2010-04-01',
+          From: String(m.from ?? this.settings.twilioPhoneNumber),
+          MessageSid: String(m.sid),
+          MessageStatus: status,
+          SmsSid: String(m.sid),
+          SmsStatus: status,
+          To: to,
+        };
+        if (m.messaging_service_sid) params.MessagingServiceSid = String(m.messaging_service_sid);
+        if (errorCode) params.ErrorCode = errorCode;
+        await this.postTwilio('sms-status', callback, params);
+      }
+      if (!undelivered && this.engages(behaviour, 'SMS')) {
+        await this.inboundSms(to, behaviour.reply ?? 'OK', String(m.from ?? this.settings.twilioPhoneNumber), m.messaging_service_sid as string | null);
+      }
+    });
+  }
+
+  /** An SMS from a contact to our number, as the "A message comes in" webhook. */
+  async inboundSms(from: string, body: string, to = this.settings.twilioPhoneNumber, messagingServiceSid?: string | null): Promise<number | 'error'> {
+    const keyword = body.trim().toUpperCase();
+    const messageSid = sid('SM');
+    const params: Params = {
+      AccountSid: this.settings.accountSid,
+      ApiVersion: '2010-04-01',
+      Body: body,
+      From: from,
+      MessageSid: messageSid,
+      NumMedia: '0',
+      NumSegments: '1',
+      SmsMessageSid: messageSid,
+      SmsSid: messageSid,
+      SmsStatus: 'received',
+      To: to,
+    };
+    if (messagingServiceSid) params.MessagingServiceSid = messagingServiceSid;
+    // Advanced Opt-Out: Twilio maintains the opt-out list and tells the webhook.
+    if (OPT_OUT.has(keyword)) {
+      this.state.optedOut.add(from);
+      params.OptOutType = 'STOP';
+    } else if (OPT_IN.has(keyword)) {
+      this.state.optedOut.delete(from);
+      params.OptOutType = 'START';
+    } else if (keyword === 'HELP' || keyword === 'INFO') {
+      params.OptOutType = 'HELP';
+    }
+    return this.postTwilio('sms-inbound', this.settings.inboundSmsUrl, params);
+  }
+
+  // ---- Voice -------------------------------------------------------------
+
+  placeCall(record: Recorded): void {
+    this.run(async () => {
+      const c = record.resource as Record<string, unknown>;
+      const req = record.request as Params;
+      const to = String(c.to);
+      const behaviour = this.state.contact(to);
+      const callback = field(req, 'StatusCallback');
+      const events = new Set(fieldList(req, 'StatusCallbackEvent'));
+      const amd = field(req, 'MachineDetection');
+      const base: Params = {
+        AccountSid: this.settings.accountSid,
+        ApiVersion: '2010-04-01',
+        CallSid: String(c.sid),
+        Called: to,
+        Caller: String(c.from),
+        Direction: 'outbound-api',
+        From: String(c.from),
+        To: to,
+      };
+      let sequence = 0;
+      const progress = async (event: string, status: string, extra: Params = {}) => {
+        c.status = status;
+        if (!callback || (event !== 'completed' && !events.has(event))) return;
+        await this.postTwilio('call-status', callback, { ...base, ...extra, CallStatus: status, CallbackSource: 'call-progress-events', SequenceNumber: String(sequence++) });
+      };
+      await progress('initiated', 'initiated');
+      await progress('ringing', 'ringing');
+      const engaged = !behaviour.unreachable?.includes('CALL') && this.engages(behaviour, 'CALL');
+      const machine = behaviour.answeredBy && behaviour.answeredBy !== 'human' ? behaviour.answeredBy : undefined;
+      if (!engaged && !machine) {
+        await progress('completed', behaviour.callOutcome ?? 'no-answer', { CallDuration: '0' });
+        return;
+      }
+      const answeredBy: Params = amd ? { AnsweredBy: machine ?? 'human' } : {};
+      c.answered_by = answeredBy.AnsweredBy ?? null;
+      await progress('answered', 'in-progress', answeredBy);
+      const action = this.gatherAction(field(req, 'Twiml'));
+      if (engaged && !machine && action) {
+        await this.postTwilio('call-gather', action, { ...base, CallStatus: 'in-progress', Digits: behaviour.digits ?? '1', FinishedOnKey: '' });
+      }
+      c.duration = '12';
+      await progress('completed', 'completed', { ...answeredBy, CallDuration: '12' });
+    });
+  }
+
+  /** The absolute action URL of the first <Gather> in inline TwiML, XML entities decoded. */
+  private gatherAction(twiml: string | undefined): string | undefined {
+    const m = twiml && /<Gather\b[^>]*\baction="([^"]+)"/.exec(twiml);
+    return m ? m[1].replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>') : undefined;
+  }
+
+  // ---- Email -------------------------------------------------------------
+
+  deliverEmail(record: Recorded): void {
+    this.run(async () => {
+      const body = record.request as Record<string, unknown>;
+      const messageId = String((record.resource as Record<string, unknown>).message_id);
+      const customArgs = (body.custom_args ?? {}) as Record<string, string>;
+      const personalizations = body.personalizations as Array<{ to: Array<{ email: string }>; custom_args?: Record<string, string> }>;
+      const html = (body.content as Array<{ type: string; value: string }> | undefined)?.find((c) => c.type === 'text/html')?.value ?? '';
+      const link = /href="([^"]+)"/.exec(html)?.[1] ?? 'https://example.com/';
+      const events: Array<Record<string, unknown>> = [];
+      let t = Math.floor(this.state.clock.now() / 1000);
+      for (const p of personalizations) {
+        for (const { email } of p.to) {
+          const behaviour = this.state.contact(email);
+          const common = { ...customArgs, ...(p.custom_args ?? {}), email, 'smtp-id': `<${messageId}@sandbox.sendgrid.net>`, category: [] as string[] };
+          const ev = (event: string, extra: Record<string, unknown> = {}) => events.push({
+            ...common, event, timestamp: t++, sg_event_id: sendgridId(16), sg_message_id: `${messageId}.filter0001.sandbox.0`, ...extra,
+          });
+          ev('processed');
+          if (behaviour.unreachable?.includes('EMAIL')) {
+            ev('bounce', { reason: '550 5.1.1 The email account that you tried to reach does not exist.', status: '5.1.1', type: 'bounce', bounce_classification: 'Invalid Address' });
+            continue;
+          }
+          ev('delivered', { response: '250 OK', tls: 1 });
+          if (behaviour.machineOpen) ev('open', { sg_machine_open: true, useragent: 'Mozilla/5.0', ip: '17.0.0.1' });
+          if (this.engages(behaviour, 'EMAIL')) {
+            ev('open', { sg_machine_open: false, useragent: 'Mozilla/5.0 (Windows NT 10.0)', ip: '203.0.113.7' });
+            ev('click', { url: link, url_offset: { index: 0, type: 'html' }, useragent: 'Mozilla/5.0 (Windows NT 10.0)', ip: '203.0.113.7' });
+          }
+        }
+      }
+      await this.postEmailEvents(events);
+    });
+  }
+
+  /** POSTs an Event Webhook batch with the configured Basic credentials. */
+  async postEmailEvents(events: Array<Record<string, unknown>>): Promise<number | 'error'> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'SendGrid Event API' };
+    const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = this.settings;
+    if (user && pass) headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    return this.post('email-events', this.settings.emailEventsUrl, { events }, headers, JSON.stringify(events));
+  }
+
+  // ---- Scheduler ---------------------------------------------------------
+
+  /** Sends every scheduled message and email that the clock has made due. */
+  releaseDue(): { messages: number; emails: number } {
+    const now = this.state.clock.now();
+    let messages = 0;
+    let emails = 0;
+    for (const record of this.state.messages) {
+      if (record.resource.status === 'scheduled' && record.sendAt !== undefined && record.sendAt <= now) {
+        record.resource.status = 'queued';
+        messages++;
+        this.deliverSms(record);
+      }
+    }
+    for (const email of this.state.emails) {
+      const s = email.schedule;
+      if (s.status !== 'scheduled' || s.sendAt === undefined || s.sendAt > now) continue;
+      const batch = s.batchId ? this.state.sendgridBatches.get(s.batchId) : undefined;
+      if (batch?.status === 'pause') continue;
+      s.status = batch?.status === 'cancel' ? 'canceled' : 'sent';
+      email.resource.status = s.status;
+      if (s.status === 'sent') {
+        emails++;
+        this.deliverEmail(email);
+      }
+    }
+    return { messages, emails };
+  }
+}

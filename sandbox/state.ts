@@ -1,0 +1,121 @@
+import { Clock } from './clock';
+
+export type Channel = 'SMS' | 'CALL' | 'EMAIL';
+
+/** How a simulated recipient behaves; set per phone number or email address. */
+export interface ContactBehaviour {
+  /** probability (0..1) of engaging per channel: SMS reply, call answered and confirmed, email open+click */
+  engage?: Partial<Record<Channel, number>>;
+  /** channels on which this contact cannot be reached (SMS undelivered, call no-answer, email bounce) */
+  unreachable?: Channel[];
+  /** the SMS reply text when engaging on SMS (STOP/START are treated as opt-out keywords) */
+  reply?: string;
+  /** who answers a call that is answered: a person, voicemail or a fax */
+  answeredBy?: 'human' | 'machine_start' | 'machine_end_beep' | 'fax';
+  /** outcome of a call that is not answered */
+  callOutcome?: 'no-answer' | 'busy' | 'failed';
+  /** Apple Mail Privacy Protection: every delivered email gets an automatic (machine) open */
+  machineOpen?: boolean;
+  /** the number cannot receive SMS: message creation fails with Twilio error 21614 */
+  invalidNumber?: boolean;
+  /** digits pressed when confirming a call; default "1" */
+  digits?: string;
+}
+
+export interface Recorded<T = Record<string, unknown>> {
+  /** request parameters as received */
+  request: Record<string, unknown>;
+  /** the resource as the API returned it (updated as its state changes) */
+  resource: T;
+  /** when a scheduled message becomes due (sandbox clock, ms) */
+  sendAt?: number;
+}
+
+export interface SyncDocument {
+  sid: string;
+  unique_name: string | null;
+  account_sid: string;
+  service_sid: string;
+  url: string;
+  links: Record<string, string>;
+  revision: string;
+  data: unknown;
+  date_expires: string | null;
+  date_created: string;
+  date_updated: string;
+  created_by: string;
+  expiresAt?: number;
+}
+
+export interface ScheduledEmail {
+  messageId: string;
+  batchId?: string;
+  sendAt?: number;
+  status: 'scheduled' | 'sent' | 'canceled';
+}
+
+export interface CallbackRecord {
+  kind: string;
+  url: string;
+  params: Record<string, unknown>;
+  status: number | 'error';
+  at: string;
+}
+
+export interface Fault {
+  status?: number;
+  latencyMs?: number;
+  drop?: boolean;
+  body?: unknown;
+  headers?: Record<string, string>;
+  remaining: number;
+}
+
+export type Api = 'twilio' | 'sync' | 'sendgrid' | 'segment' | 'profiles';
+
+export class SandboxState {
+  readonly clock = new Clock();
+  messages: Recorded[] = [];
+  calls: Recorded[] = [];
+  emails: Array<Recorded & { schedule: ScheduledEmail }> = [];
+  sendgridBatches = new Map<string, { status?: 'cancel' | 'pause' }>();
+  syncDocuments = new Map<string, SyncDocument>();
+  segmentEvents: Array<Record<string, unknown>> = [];
+  segmentRejected: Array<{ reason: string; payload: unknown }> = [];
+  segmentMessageIds = new Map<string, number>();
+  profileTraits = new Map<string, Record<string, unknown>>();
+  contacts = new Map<string, ContactBehaviour>();
+  /** phone numbers that replied STOP (per Twilio's opt-out list) */
+  optedOut = new Set<string>();
+  callbacks: CallbackRecord[] = [];
+  faults = new Map<Api, Fault>();
+  requestCounts: Record<string, number> = {};
+  simulate: boolean;
+
+  constructor(simulate: boolean) {
+    this.simulate = simulate;
+  }
+
+  reset(simulate: boolean): void {
+    this.messages = [];
+    this.calls = [];
+    this.emails = [];
+    this.sendgridBatches.clear();
+    this.syncDocuments.clear();
+    this.segmentEvents = [];
+    this.segmentRejected = [];
+    this.segmentMessageIds.clear();
+    this.profileTraits.clear();
+    this.contacts.clear();
+    this.optedOut.clear();
+    this.callbacks = [];
+    this.faults.clear();
+    this.requestCounts = {};
+    this.clock.reset();
+    this.simulate = simulate;
+  }
+
+  contact(address: string): ContactBehaviour {
+    return this.contacts.get(address.toLowerCase()) ?? {};
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Service configuration, read from the Functions context (which holds the
+ * environment variables in .env locally and the service's variables when
+ * deployed). Every name here is documented in .env.example.
+ */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, detail = 'is not set') {
+    super(`Missing configuration: environment variable ${variable} ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  accountSid: string;
+  authToken: string;
+  twilioPhoneNumber?: string;
+  messagingServiceSid?: string;
+  sendgridApiKey: string;
+  sendgridFromEmail: string;
+  sendgridWebhookUsername?: string;
+  sendgridWebhookPassword?: string;
+  segmentWriteKey: string;
+  segmentSpaceId?: string;
+  segmentProfileApiToken?: string;
+  preferredChannelTrait: string;
+  syncServiceSid: string;
+  notifyApiKey?: string;
+  publicBaseUrl?: string;
+  defaultLocale: string;
+  twilioApiBaseUrl?: string;
+  sendgridApiBaseUrl: string;
+  segmentApiBaseUrl: string;
+  segmentProfilesBaseUrl: string;
+  machineDetection?: string;
+}
+
+function value(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+export function required(env: Env, name: string): string {
+  const v = value(env, name);
+  if (!v) throw new ConfigError(name);
+  return v;
+}
+
+function baseUrl(env: Env, name: string, fallback?: string): string | undefined {
+  const v = value(env, name) ?? fallback;
+  if (v === undefined) return undefined;
+  try {
+    new URL(v);
+  } catch {
+    throw new ConfigError(name, `is not a URL: ${v}`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+/** Reads and checks the whole configuration; the first missing variable is named. */
+export function loadConfig(env: Env): Config {
+  const twilioPhoneNumber = value(env, 'TWILIO_PHONE_NUMBER');
+  const messagingServiceSid = value(env, 'MESSAGING_SERVICE_SID');
+  const config: Config = {
+    accountSid: required(env, 'ACCOUNT_SID'),
+    authToken: required(env, 'AUTH_TOKEN'),
+    twilioPhoneNumber,
+    messagingServiceSid,
+    sendgridApiKey: required(env, 'SENDGRID_API_KEY'),
+    sendgridFromEmail: required(env, 'SENDGRID_FROM_EMAIL'),
+    sendgridWebhookUsername: value(env, 'SENDGRID_WEBHOOK_USERNAME'),
+    sendgridWebhookPassword: value(env, 'SENDGRID_WEBHOOK_PASSWORD'),
+    segmentWriteKey: required(env, 'SEGMENT_WRITE_KEY'),
+    segmentSpaceId: value(env, 'SEGMENT_SPACE_ID'),
+    segmentProfileApiToken: value(env, 'SEGMENT_PROFILE_API_TOKEN'),
+    preferredChannelTrait: value(env, 'PREFERRED_CHANNEL_TRAIT') ?? 'preferred_channel',
+    syncServiceSid: value(env, 'SYNC_SERVICE_SID') ?? 'default',
+    notifyApiKey: value(env, 'NOTIFY_API_KEY'),
+    publicBaseUrl: baseUrl(env, 'PUBLIC_BASE_URL'),
+    defaultLocale: value(env, 'DEFAULT_LOCALE') ?? 'en-US',
+    twilioApiBaseUrl: baseUrl(env, 'TWILIO_API_BASE_URL'),
+    sendgridApiBaseUrl: baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com')!,
+    segmentApiBaseUrl: baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io')!,
+    segmentProfilesBaseUrl: baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com')!,
+    machineDetection: value(env, 'MACHINE_DETECTION'),
+  };
+  if (!twilioPhoneNumber && !messagingServiceSid) {
+    throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');
+  }
+  return config;
+}
