@@ -33,7 +33,11 @@ const common = {
 };
 
 async function buildSandbox() {
-  await build({ ...common, entryPoints: [join(root, 'sandbox/main.ts')], outfile: join(root, '.build/sandbox/main.js') });
+  await build({
+    ...common,
+    entryPoints: [join(root, 'sandbox/main.ts'), join(root, 'sandbox/launch.ts')],
+    outdir: join(root, '.build/sandbox'),
+  });
 }
 
 async function buildService() {

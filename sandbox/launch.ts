@@ -1,0 +1,110 @@
+/**
+ * Starts the local stack: the sandbox (optional) and twilio-run serving the
+ * built functions. Shared by `npm start` and the test suite's global setup.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { SANDBOX_DEFAULTS } from './settings';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The functions' environment when they run against the sandbox at `sandboxUrl`. */
+export function sandboxFunctionEnv(sandboxUrl: string): Record<string, string> {
+  return {
+    ...SANDBOX_DEFAULTS,
+    TWILIO_API_BASE_URL: sandboxUrl,
+    SENDGRID_API_BASE_URL: sandboxUrl,
+    SEGMENT_API_BASE_URL: sandboxUrl,
+    SEGMENT_PROFILES_BASE_URL: sandboxUrl,
+  };
+}
+
+function toDotEnv(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n';
+}
+
+async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`process for ${url} exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${url}`);
+}
+
+export interface LaunchOptions {
+  root: string;
+  functionsPort: number;
+  /** start the sandbox on this port and point the functions at it */
+  sandboxPort?: number;
+  /** extra variables for the functions (and the sandbox) */
+  env?: Record<string, string>;
+  /** where child output goes: 'inherit' or a writable stream's file descriptor */
+  stdio: 'inherit' | number;
+}
+
+export interface LocalStack {
+  functionsUrl: string;
+  sandboxUrl?: string;
+  stop(): Promise<void>;
+}
+
+export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+  };
+  const functionsUrl = `http://localhost:${opts.functionsPort}`;
+  const twilioRunArgs = [join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'), 'start', '--port', String(opts.functionsPort)];
+  try {
+    let sandboxUrl: string | undefined;
+    if (opts.sandboxPort !== undefined) {
+      sandboxUrl = `http://127.0.0.1:${opts.sandboxPort}`;
+      const functionEnv = { ...sandboxFunctionEnv(sandboxUrl), ...(opts.env ?? {}) };
+      const sandbox = spawn(process.execPath, [join(opts.root, '.build/sandbox/main.js')], {
+        cwd: opts.root,
+        env: { ...process.env, ...functionEnv, SANDBOX_PORT: String(opts.sandboxPort), SANDBOX_FUNCTIONS_URL: functionsUrl, SANDBOX_NO_DOTENV: '1' },
+        stdio: ['ignore', opts.stdio, opts.stdio],
+      });
+      children.push(sandbox);
+      await waitFor(`${sandboxUrl}/sandbox`, sandbox, 15000);
+      const envFile = join(opts.root, '.build/sandbox.env');
+      mkdirSync(dirname(envFile), { recursive: true });
+      writeFileSync(envFile, toDotEnv(functionEnv));
+      twilioRunArgs.push('--env', envFile);
+    } else if (opts.env) {
+      twilioRunArgs.push('--load-local-env');
+    }
+    const functions = spawn(process.execPath, twilioRunArgs, {
+      cwd: opts.root,
+      env: { ...process.env, ...(opts.env ?? {}), FORCE_COLOR: '0' },
+      stdio: ['ignore', opts.stdio, opts.stdio],
+    });
+    children.push(functions);
+    await waitFor(`${functionsUrl}/health`, functions, 60000);
+    return { functionsUrl, sandboxUrl, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,9 @@
+import { requireApiKey } from '../lib/http/auth';
+import { endpoint } from '../lib/http/endpoint';
+import { channel } from '../lib/notify/channel';
+
+/** GET|POST /channel: which channel /notify would use for a user. */
+export const handler = endpoint('/channel', async (req) => {
+  requireApiKey(req);
+  return channel(req);
+});

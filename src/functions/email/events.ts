@@ -1,0 +1,5 @@
+import { endpoint } from '../../lib/http/endpoint';
+import { emailEvents } from '../../lib/webhooks/email';
+
+/** SendGrid Event Webhook (Basic credentials in the webhook URL). */
+export const handler = endpoint('/email/events', emailEvents);

@@ -1,0 +1,9 @@
+import { requireApiKey } from '../lib/http/auth';
+import { endpoint } from '../lib/http/endpoint';
+import { notify } from '../lib/notify/notify';
+
+/** POST /notify: route and send one notification. */
+export const handler = endpoint('/notify', async (req) => {
+  requireApiKey(req);
+  return notify(req);
+});

@@ -1,0 +1,5 @@
+import { endpoint } from '../../lib/http/endpoint';
+import { smsInbound } from '../../lib/webhooks/sms';
+
+/** The phone number's / Messaging Service's "A message comes in" webhook. */
+export const handler = endpoint('/sms/inbound', smsInbound, { twiml: true });

@@ -1,0 +1,5 @@
+import { endpoint } from '../../lib/http/endpoint';
+import { voiceGather } from '../../lib/webhooks/voice';
+
+/** The <Gather> action of a notification call: the digit the callee pressed. */
+export const handler = endpoint('/voice/gather', voiceGather, { twiml: true });

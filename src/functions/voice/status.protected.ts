@@ -1,0 +1,5 @@
+import { endpoint } from '../../lib/http/endpoint';
+import { voiceStatus } from '../../lib/webhooks/voice';
+
+/** Call progress callback (initiated, ringing, answered, completed). */
+export const handler = endpoint('/voice/status', voiceStatus);

@@ -1,0 +1,42 @@
+/**
+ * Callback URLs carry the notification context in their query string, so a
+ * status callback is attributed without a lookup. The same builder rebuilds
+ * the URL when a webhook's X-Twilio-Signature is checked.
+ */
+import type { Context } from '@twilio-labs/serverless-runtime-types/types';
+import { Channel, parseChannel } from './channels';
+import type { Config } from './config';
+import type { Params } from './http/params';
+
+export interface CallbackContext {
+  notificationId: string;
+  userId: string;
+  channel: Channel;
+  locale?: string;
+}
+
+/** Query keys this service adds to the callback URLs it generates, in order. */
+export const CONTEXT_KEYS = ['notificationId', 'userId', 'channel', 'locale'] as const;
+
+export function serviceBaseUrl(config: Config, context: Pick<Context, 'DOMAIN_NAME'>): string {
+  if (config.publicBaseUrl) return config.publicBaseUrl;
+  const domain = context.DOMAIN_NAME ?? 'localhost:3000';
+  return `${/^(localhost|127\.0\.0\.1)(:\d+)?$/.test(domain) ? 'http' : 'https'}://${domain}`;
+}
+
+export function callbackUrl(base: string, path: string, ctx: CallbackContext): string {
+  const query = new URLSearchParams();
+  for (const key of CONTEXT_KEYS) {
+    const value = ctx[key];
+    if (value !== undefined) query.set(key, value);
+  }
+  return `${base}${path}?${query.toString()}`;
+}
+
+/** The context a callback carries, or undefined when it carries none (or a malformed one). */
+export function contextFromParams(params: Params): CallbackContext | undefined {
+  const { notificationId, userId, locale } = params;
+  const channel = parseChannel(params.channel);
+  if (typeof notificationId !== 'string' || typeof userId !== 'string' || !channel || !notificationId || !userId) return undefined;
+  return { notificationId, userId, channel, locale: typeof locale === 'string' ? locale : undefined };
+}

@@ -1,0 +1,80 @@
+/**
+ * Segment HTTP Tracking API: events go out in /v1/batch requests, as few as
+ * the 500 KB batch limit allows, each bounded by a timeout and one retry.
+ */
+import type { Config } from '../config';
+
+export const SEGMENT_TIMEOUT_MS = 2500;
+const MAX_BATCH_BYTES = 480 * 1024; // under Segment's 500 KB, leaving room for the envelope
+const MAX_EVENT_BYTES = 32 * 1024;
+
+export interface SegmentMessage {
+  type: 'track' | 'identify';
+  messageId: string;
+  userId?: string;
+  anonymousId?: string;
+  event?: string;
+  properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  timestamp?: string;
+}
+
+export class TrackingError extends Error {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = 'TrackingError';
+  }
+}
+
+/** Splits messages into batches under the size limit. */
+export function toBatches(messages: SegmentMessage[]): SegmentMessage[][] {
+  const batches: SegmentMessage[][] = [];
+  let current: SegmentMessage[] = [];
+  let size = 0;
+  for (const m of messages) {
+    const bytes = Buffer.byteLength(JSON.stringify(m)) + 1;
+    if (bytes > MAX_EVENT_BYTES) throw new TrackingError(`Segment event ${m.event ?? m.type} exceeds 32 KB`);
+    if (current.length > 0 && size + bytes > MAX_BATCH_BYTES) {
+      batches.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(m);
+    size += bytes;
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}
+
+const retryable = (status: number) => status === 429 || status >= 500;
+
+async function postBatch(config: Config, batch: SegmentMessage[]): Promise<void> {
+  const body = JSON.stringify({ batch, context: { library: { name: 'channel-optimized-notifications', version: '1' } } });
+  const auth = `Basic ${Buffer.from(`${config.segmentWriteKey}:`).toString('base64')}`;
+  let lastError: TrackingError | undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const res = await fetch(`${config.segmentApiBaseUrl}/v1/batch`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: auth },
+        body,
+        signal: AbortSignal.timeout(SEGMENT_TIMEOUT_MS),
+      });
+      await res.arrayBuffer();
+      if (res.ok) return;
+      lastError = new TrackingError(`Segment answered ${res.status}`, res.status);
+      if (!retryable(res.status)) throw lastError;
+    } catch (err) {
+      if (err instanceof TrackingError && err.status !== undefined && !retryable(err.status)) throw err;
+      lastError = err instanceof TrackingError ? err : new TrackingError(`Segment unreachable: ${(err as Error).message}`);
+    }
+  }
+  throw lastError!;
+}
+
+/** Sends every message; rejects with TrackingError when any batch could not be delivered. */
+export async function track(config: Config, messages: SegmentMessage[]): Promise<void> {
+  if (messages.length === 0) return;
+  await Promise.all(toBatches(messages).map((b) => postBatch(config, b)));
+}

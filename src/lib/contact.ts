@@ -1,0 +1,23 @@
+/** Phone numbers and email addresses as the senders need them. */
+import { CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import isEmail from 'validator/lib/isEmail';
+import { badRequest } from './http/errors';
+
+/** The region of a locale (`ja-JP` → `JP`), used to read national-format numbers. */
+export function regionOf(locale: string): CountryCode | undefined {
+  const region = /[-_]([A-Za-z]{2})\b/.exec(locale)?.[1]?.toUpperCase();
+  return region as CountryCode | undefined;
+}
+
+/** Normalises a phone number to E.164 (090-1234-5678 with ja-JP → +819012345678); 400 naming `field` when invalid. */
+export function normalizePhone(raw: string, locale: string, field = 'phone'): string {
+  const parsed = parsePhoneNumberFromString(raw, regionOf(locale));
+  if (!parsed || !parsed.isValid()) throw badRequest(field, `${field} is not a valid phone number`, 'invalid_phone');
+  return parsed.number;
+}
+
+export function normalizeEmail(raw: string, field = 'email'): string {
+  const email = raw.trim();
+  if (email.length > 254 || !isEmail(email)) throw badRequest(field, `${field} is not a valid email address`, 'invalid_email');
+  return email;
+}

@@ -1,0 +1,60 @@
+/**
+ * Segment messages this service emits. `Notification Engaged` keeps the exact
+ * shape the computed trait is configured on; its messageId is derived from the
+ * notification and channel so Segment counts one engagement per channel.
+ * Every other messageId comes from the provider's own event identity.
+ */
+import { createHash } from 'node:crypto';
+import type { Channel } from './channels';
+import type { SegmentMessage } from './clients/segment';
+
+export type Engagement = 'reply' | 'answered' | 'confirmed' | 'open' | 'click';
+
+/** Who an event is about: a known user, or an anonymous id derived from a phone number. */
+export type Identity = { userId: string } | { anonymousId: string; context: Record<string, unknown> };
+
+/** Joins the parts into a messageId of at most 100 characters (hashing the tail when longer). */
+export function messageId(...parts: string[]): string {
+  const id = parts.join(':');
+  if (id.length <= 100) return id;
+  return `${parts[0].slice(0, 40)}:${createHash('sha256').update(id).digest('hex').slice(0, 48)}`;
+}
+
+/** An anonymous identity for a phone number we cannot attribute to a user. */
+export function phoneIdentity(phone: string): Identity {
+  return {
+    anonymousId: `phone-${createHash('sha256').update(phone).digest('hex').slice(0, 32)}`,
+    context: { traits: { phone }, externalIds: [{ id: phone, type: 'phone', collection: 'users', encoding: 'none' }] },
+  };
+}
+
+export function trackMessage(
+  who: Identity,
+  event: string,
+  id: string,
+  properties: Record<string, unknown>,
+  timestamp?: Date,
+): SegmentMessage {
+  const clean = Object.fromEntries(Object.entries(properties).filter(([, v]) => v !== undefined));
+  return {
+    type: 'track',
+    messageId: id,
+    ...('userId' in who ? { userId: who.userId } : { anonymousId: who.anonymousId, context: who.context }),
+    event,
+    properties: clean,
+    ...(timestamp ? { timestamp: timestamp.toISOString() } : {}),
+  };
+}
+
+export function engagedMessage(userId: string, notificationId: string, channel: Channel, engagement: Engagement, timestamp?: Date): SegmentMessage {
+  return trackMessage({ userId }, 'Notification Engaged', messageId('engaged', notificationId, channel), {
+    channel,
+    notification_id: notificationId,
+    engagement,
+  }, timestamp);
+}
+
+export function identifyMessage(userId: string, id: string, traits: Record<string, unknown>): SegmentMessage {
+  const clean = Object.fromEntries(Object.entries(traits).filter(([, v]) => v !== undefined && v !== ''));
+  return { type: 'identify', messageId: id, userId, traits: clean };
+}

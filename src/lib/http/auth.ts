@@ -1,0 +1,79 @@
+/**
+ * Caller authentication. Twilio webhooks are `.protected` (checked by Twilio's
+ * runtime when deployed); off that runtime we check X-Twilio-Signature here.
+ * SendGrid's webhook carries Basic credentials; /notify and /channel take a
+ * Bearer key or a Twilio signature (Studio's Run Function widget signs).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import twilio from 'twilio';
+import { CONTEXT_KEYS } from '../callbacks';
+import { ApiError } from './errors';
+import type { EndpointRequest } from './endpoint';
+
+/** Constant-time comparison (hashing first makes lengths equal). */
+export function safeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/** Deployed on Twilio's runtime the platform validates `.protected` functions itself. */
+export function onTwilioRuntime(req: EndpointRequest): boolean {
+  return /\.twil\.io$/.test(String(req.context.DOMAIN_NAME ?? ''));
+}
+
+/** The URL Twilio signed: our base URL, the function's path and the query string we generated. */
+export function signedUrl(req: EndpointRequest): string {
+  const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? String(req.context.DOMAIN_NAME ?? 'localhost');
+  const proto = req.headers['x-forwarded-proto'] ?? (/^(localhost|127\.0\.0\.1)(:\d+)?$/.test(host) ? 'http' : 'https');
+  const base = req.config.publicBaseUrl ?? `${proto}://${host}`;
+  const query = new URLSearchParams();
+  for (const key of CONTEXT_KEYS) {
+    const value = req.params[key];
+    if (typeof value === 'string') query.set(key, value);
+  }
+  const qs = query.toString();
+  return `${base}${req.path}${qs ? `?${qs}` : ''}`;
+}
+
+/** The posted fields Twilio signed: everything but the query-string context we added. */
+function postedFields(req: EndpointRequest): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.params)) {
+    if ((CONTEXT_KEYS as readonly string[]).includes(k)) continue;
+    if (typeof v === 'string') fields[k] = v;
+  }
+  return fields;
+}
+
+export function hasValidTwilioSignature(req: EndpointRequest): boolean {
+  const signature = req.headers['x-twilio-signature'];
+  if (!signature) return false;
+  return twilio.validateRequest(req.config.authToken, signature, signedUrl(req), postedFields(req));
+}
+
+/** 403 unless the request is signed by Twilio (or already checked by Twilio's runtime). */
+export function requireTwilioSignature(req: EndpointRequest): void {
+  if (onTwilioRuntime(req)) return;
+  if (!hasValidTwilioSignature(req)) throw new ApiError(403, 'invalid_signature', 'missing or invalid X-Twilio-Signature');
+}
+
+/** 401 unless `Authorization: Bearer NOTIFY_API_KEY` or a valid Twilio signature. */
+export function requireApiKey(req: EndpointRequest): void {
+  const key = req.config.notifyApiKey;
+  const header = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(.+)$/i.exec(header);
+  if (key && m && safeEqual(m[1].trim(), key)) return;
+  if (hasValidTwilioSignature(req)) return;
+  throw new ApiError(401, 'unauthorized', key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed');
+}
+
+/** 401 unless the Basic credentials embedded in the SendGrid webhook URL match. */
+export function requireBasicAuth(req: EndpointRequest): void {
+  const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = req.config;
+  const m = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  const given = m ? Buffer.from(m[1], 'base64').toString('utf8') : '';
+  if (!user || !pass || !safeEqual(given, `${user}:${pass}`)) {
+    throw new ApiError(401, 'unauthorized', user && pass ? 'missing or invalid Basic credentials' : 'SENDGRID_WEBHOOK_USERNAME/PASSWORD are not configured; the endpoint is closed');
+  }
+}

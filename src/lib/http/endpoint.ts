@@ -1,0 +1,68 @@
+/**
+ * The one wrapper every function goes through: it loads the configuration,
+ * turns thrown ApiErrors into JSON answers, hides everything else behind a
+ * generic 500, and always answers JSON or TwiML with the right content type.
+ */
+import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtime-types/types';
+import { Config, ConfigError, loadConfig } from '../config';
+import { log } from '../log';
+import { ApiError } from './errors';
+import { Params, paramsOf } from './params';
+
+export interface EndpointRequest {
+  context: Context;
+  config: Config;
+  params: Params;
+  headers: Record<string, string>;
+  /** the function's path, e.g. /sms/status */
+  path: string;
+}
+
+export type Reply =
+  | { status: number; json: unknown }
+  | { status: number; twiml: string };
+
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+function respond(callback: ServerlessCallback, reply: Reply): void {
+  const response = new Twilio.Response();
+  response.setStatusCode(reply.status);
+  if ('twiml' in reply) {
+    response.appendHeader('Content-Type', 'text/xml; charset=utf-8');
+    response.setBody(reply.twiml);
+  } else {
+    response.appendHeader('Content-Type', 'application/json; charset=utf-8');
+    response.setBody(reply.json as object);
+  }
+  callback(null, response);
+}
+
+function headersOf(event: Record<string, unknown>): Record<string, string> {
+  const request = event.request as { headers?: Record<string, unknown> } | undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(request?.headers ?? {})) if (typeof v === 'string') out[k.toLowerCase()] = v;
+  return out;
+}
+
+export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: { twiml?: boolean } = {}) {
+  return async (context: Context, event: Record<string, unknown>, callback: ServerlessCallback): Promise<void> => {
+    const errorReply = (status: number, body: object): Reply => (opts.twiml ? { status, twiml: EMPTY_TWIML } : { status, json: body });
+    try {
+      const config = loadConfig(context as unknown as Record<string, string | undefined>);
+      respond(callback, await run({ context, config, params: paramsOf(event), headers: headersOf(event), path }));
+    } catch (err) {
+      if (err instanceof ApiError) {
+        log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field });
+        respond(callback, errorReply(err.status, err.toJSON()));
+      } else if (err instanceof ConfigError) {
+        log.error(`${path}: ${err.message}`);
+        respond(callback, errorReply(500, { error: { code: 'configuration', message: err.message, field: null } }));
+      } else {
+        log.error(`${path} failed`, { error: (err as Error)?.message ?? String(err) });
+        respond(callback, errorReply(500, { error: { code: 'internal', message: 'Internal error', field: null } }));
+      }
+    }
+  };
+}
+
+export const emptyTwiml = (status = 200): Reply => ({ status, twiml: EMPTY_TWIML });

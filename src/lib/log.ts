@@ -1,0 +1,34 @@
+/**
+ * Logging that never prints a phone number, email address or message body in
+ * clear: every string passes through `mask` before it reaches console.
+ */
+const PHONE = /\+?\d[\d\s().-]{6,}\d/g;
+const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g;
+
+export function maskPhone(phone: string): string {
+  const digits = phone.replace(/\D/g, '');
+  return digits.length <= 4 ? '***' : `+***${digits.slice(-2)}`;
+}
+
+export function maskEmail(email: string): string {
+  const at = email.indexOf('@');
+  return at < 1 ? '***' : `${email[0]}***@${email.slice(at + 1).replace(/^[^.]+/, '***')}`;
+}
+
+/** Masks phone numbers and email addresses inside free text. SIDs are kept: they are letters+hex, not numbers. */
+export function mask(text: string): string {
+  return text.replace(EMAIL, maskEmail).replace(PHONE, (m) => (/[A-Za-z]/.test(m) ? m : maskPhone(m)));
+}
+
+type Fields = Record<string, string | number | boolean | undefined | null>;
+
+function format(level: string, message: string, fields?: Fields): string {
+  const parts = fields ? Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`) : [];
+  return mask(`[${level}] ${message}${parts.length ? ' ' + parts.join(' ') : ''}`);
+}
+
+export const log = {
+  info: (message: string, fields?: Fields) => console.log(format('info', message, fields)),
+  warn: (message: string, fields?: Fields) => console.warn(format('warn', message, fields)),
+  error: (message: string, fields?: Fields) => console.error(format('error', message, fields)),
+};

@@ -1,0 +1,77 @@
+/**
+ * Sends one notification on one channel, and classifies a provider's refusal:
+ * a channel-specific refusal (opted out, invalid number or address) lets the
+ * caller fall back to another channel; anything else is an upstream failure.
+ */
+import type { Twilio } from 'twilio';
+import { callbackUrl, CallbackContext } from '../callbacks';
+import type { Channel } from '../channels';
+import type { Config } from '../config';
+import { stringsFor } from '../i18n';
+import { callTwiml, placeCall } from '../senders/call';
+import { sendEmail } from '../senders/email';
+import { sendSms } from '../senders/sms';
+import { twilioErrorCode } from '../store/records';
+import type { NotifyInput } from './input';
+
+export interface Dispatch {
+  channel: Channel;
+  phone?: string;
+  email?: string;
+  baseUrl: string;
+}
+
+/** A provider refused this channel for this recipient. */
+export class ChannelRefused extends Error {
+  constructor(readonly channel: Channel, readonly why: string, readonly providerCode: string | number, readonly optedOut = false) {
+    super(`${channel} refused: ${why}`);
+  }
+}
+
+/** Twilio error codes that mean "this recipient cannot get this channel". */
+const TWILIO_REFUSALS: Record<number, { why: string; optedOut?: boolean; alsoCall?: boolean }> = {
+  21610: { why: 'recipient opted out of SMS (21610)', optedOut: true },
+  21211: { why: 'invalid phone number (21211)', alsoCall: true },
+  21614: { why: 'number cannot receive SMS (21614)' },
+  21217: { why: 'invalid phone number (21217)', alsoCall: true },
+};
+
+export function refusalOf(channel: Channel, err: unknown): ChannelRefused | undefined {
+  if (channel === 'EMAIL') {
+    const body = (err as { response?: { body?: { errors?: Array<{ field?: string; message?: string }> } } })?.response?.body;
+    const toError = body?.errors?.find((e) => e.field?.startsWith('personalizations'));
+    return toError ? new ChannelRefused('EMAIL', `invalid email address (${toError.message ?? 'rejected'})`, 'sendgrid-400') : undefined;
+  }
+  const code = twilioErrorCode(err);
+  const refusal = code === undefined ? undefined : TWILIO_REFUSALS[code];
+  if (!refusal || (channel === 'CALL' && !refusal.alsoCall)) return undefined;
+  return new ChannelRefused(channel, refusal.why, code!, refusal.optedOut);
+}
+
+/** Sends and answers the provider id (Message SID, Call SID or SendGrid message id). */
+export async function dispatch(client: Twilio, config: Config, input: NotifyInput, d: Dispatch): Promise<string> {
+  const ctx: CallbackContext = { notificationId: input.notificationId, userId: input.userId, channel: d.channel };
+  try {
+    switch (d.channel) {
+      case 'SMS':
+        return (await sendSms(client, config, { to: d.phone!, body: input.message, statusCallback: callbackUrl(d.baseUrl, '/sms/status', ctx) })).sid;
+      case 'CALL': {
+        const twiml = callTwiml({ message: input.message, locale: input.locale, gatherUrl: callbackUrl(d.baseUrl, '/voice/gather', { ...ctx, locale: input.locale }) });
+        return (await placeCall(client, config, { to: d.phone!, twiml, statusCallback: callbackUrl(d.baseUrl, '/voice/status', ctx) })).sid;
+      }
+      case 'EMAIL': {
+        const name = [input.firstName, input.lastName].filter(Boolean).join(' ') || undefined;
+        return (await sendEmail(config, {
+          to: d.email!,
+          toName: name,
+          subject: input.subject ?? stringsFor(input.locale).subject,
+          text: input.message,
+          html: input.html,
+          customArgs: { notification_id: input.notificationId, user_id: input.userId, channel: 'EMAIL' },
+        })).messageId;
+      }
+    }
+  } catch (err) {
+    throw refusalOf(d.channel, err) ?? err;
+  }
+}

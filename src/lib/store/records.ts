@@ -1,0 +1,148 @@
+/**
+ * Notification and contact records in Twilio Sync. The notification record,
+ * created with the notification id as its unique name, is also the lock that
+ * makes /notify send once per id; updates use revisions (If-Match).
+ */
+import type { Twilio } from 'twilio';
+import type { Channel } from '../channels';
+import type { Config } from '../config';
+
+export type StepStatus = 'PENDING' | 'SCHEDULED' | 'SENT' | 'DELIVERED' | 'COMPLETED' | 'FAILED' | 'CANCELED';
+
+export interface Step {
+  channel: Channel;
+  status: StepStatus;
+  providerId?: string;
+  /** ISO time the step is due (scheduled steps) */
+  scheduledAt?: string;
+  /** SendGrid batch id of a scheduled email */
+  batchId?: string;
+  error?: string;
+  updatedAt: string;
+}
+
+export interface NotificationRecord {
+  notificationId: string;
+  userId: string;
+  locale: string;
+  createdAt: string;
+  state: 'in_progress' | 'done' | 'failed';
+  reason?: string;
+  steps: Step[];
+  /** the answer /notify gave, replayed to duplicate requests */
+  result?: Record<string, unknown>;
+}
+
+export interface ContactRecord {
+  userId: string;
+  notificationId: string;
+  updatedAt: string;
+}
+
+export const NOTIFICATION_TTL_S = 40 * 24 * 3600;
+export const CONTACT_TTL_S = 180 * 24 * 3600;
+const MAX_UPDATE_ATTEMPTS = 5;
+
+const notificationName = (id: string) => `notification-${id}`;
+const contactName = (phone: string) => `contact-${phone.replace(/\D/g, '')}`;
+
+/** Twilio REST errors carry the API's code and HTTP status. */
+export function twilioErrorCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+const isNotFound = (err: unknown) => (err as { status?: number })?.status === 404;
+
+/** Status order: a late or repeated callback never moves a step backwards. */
+const RANK: Record<StepStatus, number> = { PENDING: 0, SCHEDULED: 1, SENT: 2, DELIVERED: 3, FAILED: 4, COMPLETED: 5, CANCELED: 5 };
+export function advance(step: Step, status: StepStatus, at: string, error?: string): boolean {
+  if (step.status === 'COMPLETED' || step.status === 'CANCELED') return false;
+  if (RANK[status] <= RANK[step.status]) return false;
+  step.status = status;
+  step.updatedAt = at;
+  if (error) step.error = error;
+  return true;
+}
+
+export class RecordStore {
+  private readonly documents;
+
+  constructor(client: Twilio, config: Config) {
+    this.documents = client.sync.v1.services(config.syncServiceSid).documents;
+  }
+
+  /** Creates the record; `exists` when another request already holds this notification id. */
+  async createNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
+    try {
+      await this.documents.create({ uniqueName: notificationName(record.notificationId), data: record, ttl: NOTIFICATION_TTL_S });
+      return 'created';
+    } catch (err) {
+      if (twilioErrorCode(err) === 54301) return 'exists';
+      throw err;
+    }
+  }
+
+  async readNotification(id: string): Promise<{ record: NotificationRecord; revision: string } | undefined> {
+    try {
+      const doc = await this.documents(notificationName(id)).fetch();
+      return { record: doc.data as NotificationRecord, revision: doc.revision };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Read-modify-write with If-Match, retried on revision conflicts. `mutate`
+   * returns false to leave the record as it is. Answers the record as stored
+   * (undefined when there is none) and whether this call changed it.
+   */
+  async updateNotification(
+    id: string,
+    mutate: (record: NotificationRecord) => boolean,
+    known?: { record: NotificationRecord; revision: string },
+  ): Promise<{ record?: NotificationRecord; changed: boolean }> {
+    let current = known;
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      current ??= await this.readNotification(id);
+      if (!current) return { changed: false };
+      const record = structuredClone(current.record);
+      if (!mutate(record)) return { record: current.record, changed: false };
+      try {
+        await this.documents(notificationName(id)).update({ data: record, ifMatch: current.revision });
+        return { record, changed: true };
+      } catch (err) {
+        if (twilioErrorCode(err) !== 54103) throw err;
+        current = undefined; // someone else wrote first: read again and re-apply
+      }
+    }
+    throw new Error(`notification ${id}: too many concurrent updates`);
+  }
+
+  async deleteNotification(id: string): Promise<void> {
+    try {
+      await this.documents(notificationName(id)).remove();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** Remembers who we last notified at this number, so an inbound reply can be attributed. */
+  async writeContact(phone: string, contact: ContactRecord): Promise<void> {
+    try {
+      await this.documents.create({ uniqueName: contactName(phone), data: contact, ttl: CONTACT_TTL_S });
+    } catch (err) {
+      if (twilioErrorCode(err) !== 54301) throw err;
+      await this.documents(contactName(phone)).update({ data: contact, ttl: CONTACT_TTL_S });
+    }
+  }
+
+  async readContact(phone: string): Promise<ContactRecord | undefined> {
+    try {
+      return (await this.documents(contactName(phone)).fetch()).data as ContactRecord;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+}
