@@ -58,6 +58,14 @@ function baseUrl(env: Env, name: string, fallback?: string): string | undefined 
   return v.replace(/\/+$/, '');
 }
 
+/** Answering-machine detection is on unless turned off: escalation needs to know a machine answered. */
+function machineDetection(v: string | undefined): string | undefined {
+  if (v === undefined) return 'Enable';
+  if (/^(off|none|false)$/i.test(v)) return undefined;
+  if (!['Enable', 'DetectMessageEnd'].includes(v)) throw new ConfigError('MACHINE_DETECTION', `must be Enable, DetectMessageEnd or off, not ${v}`);
+  return v;
+}
+
 /** Reads and checks the whole configuration; the first missing variable is named. */
 export function loadConfig(env: Env): Config {
   const twilioPhoneNumber = value(env, 'TWILIO_PHONE_NUMBER');
@@ -83,7 +91,7 @@ export function loadConfig(env: Env): Config {
     sendgridApiBaseUrl: baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com')!,
     segmentApiBaseUrl: baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io')!,
     segmentProfilesBaseUrl: baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com')!,
-    machineDetection: value(env, 'MACHINE_DETECTION'),
+    machineDetection: machineDetection(value(env, 'MACHINE_DETECTION')),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');

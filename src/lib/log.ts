@@ -2,7 +2,7 @@
  * Logging that never prints a phone number, email address or message body in
  * clear: every string passes through `mask` before it reaches console.
  */
-const PHONE = /\+?\d[\d\s().-]{6,}\d/g;
+const PHONE = /(?<![A-Za-z0-9])\+?\d[\d\s().-]{6,}\d(?![A-Za-z0-9])/g;
 const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g;
 
 export function maskPhone(phone: string): string {
@@ -15,9 +15,9 @@ export function maskEmail(email: string): string {
   return at < 1 ? '***' : `${email[0]}***@${email.slice(at + 1).replace(/^[^.]+/, '***')}`;
 }
 
-/** Masks phone numbers and email addresses inside free text. SIDs are kept: they are letters+hex, not numbers. */
+/** Masks phone numbers and email addresses inside free text; digits inside words (SIDs, ids) are kept. */
 export function mask(text: string): string {
-  return text.replace(EMAIL, maskEmail).replace(PHONE, (m) => (/[A-Za-z]/.test(m) ? m : maskPhone(m)));
+  return text.replace(EMAIL, maskEmail).replace(PHONE, maskPhone);
 }
 
 type Fields = Record<string, string | number | boolean | undefined | null>;

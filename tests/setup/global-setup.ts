@@ -1,0 +1,26 @@
+/**
+ * Builds the service (type-check included), then starts the sandbox and
+ * twilio-run on free ports, exactly as `npm start` does. Output of both goes
+ * to .test-logs/stack.log, which the log-masking test reads.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, launchLocal, LocalStack } from '../../sandbox/launch';
+import { STACK_FILE, LOG_FILE } from './paths';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __STACK__: LocalStack | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const root = join(__dirname, '../..');
+  execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+  const [functionsPort, sandboxPort] = [await freePort(), await freePort()];
+  mkdirSync(join(root, '.test-logs'), { recursive: true });
+  const log = openSync(LOG_FILE, 'w');
+  const stack = await launchLocal({ root, functionsPort, sandboxPort, stdio: log, env: { SANDBOX_CALLBACK_DELAY_MS: '50' } });
+  globalThis.__STACK__ = stack;
+  writeFileSync(STACK_FILE, JSON.stringify({ functionsUrl: stack.functionsUrl, sandboxUrl: stack.sandboxUrl }));
+}

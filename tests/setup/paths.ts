@@ -1,0 +1,5 @@
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '../..');
+export const STACK_FILE = join(ROOT, '.build/test-stack.json');
+export const LOG_FILE = join(ROOT, '.test-logs/stack.log');
