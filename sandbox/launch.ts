@@ -75,7 +75,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   };
   const functionsUrl = `http://localhost:${opts.functionsPort}`;
-  const twilioRunArgs = [join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'), 'start', '--port', String(opts.functionsPort)];
+  // dist/ only changes on a rebuild, so twilio-run need not re-require every
+  // module per request (--live) nor fork a process per request: ~20 ms instead of ~400 ms.
+  const twilioRunArgs = [join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'), 'start', '--port', String(opts.functionsPort), '--no-live', '--no-fork-process'];
   try {
     let sandboxUrl: string | undefined;
     if (opts.sandboxPort !== undefined) {

@@ -34,6 +34,9 @@ export interface Config {
   segmentApiBaseUrl: string;
   segmentProfilesBaseUrl: string;
   machineDetection?: string;
+  /** e.g. "21:00-08:00", in the user's time zone */
+  quietHours?: string;
+  defaultTimezone: string;
 }
 
 function value(env: Env, name: string): string | undefined {
@@ -92,6 +95,8 @@ export function loadConfig(env: Env): Config {
     segmentApiBaseUrl: baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io')!,
     segmentProfilesBaseUrl: baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com')!,
     machineDetection: machineDetection(value(env, 'MACHINE_DETECTION')),
+    quietHours: value(env, 'QUIET_HOURS'),
+    defaultTimezone: value(env, 'DEFAULT_TIMEZONE') ?? 'UTC',
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');

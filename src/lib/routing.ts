@@ -4,7 +4,7 @@
  */
 import { Channel, CHANNELS } from './channels';
 
-export type RouteReason = 'override' | 'preference' | 'fallback' | 'random';
+export type RouteReason = 'override' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
 
 export interface Reachability {
   /** channels we can use for this user, in CHANNELS order */

@@ -12,13 +12,28 @@ import { callTwiml, placeCall } from '../senders/call';
 import { sendEmail } from '../senders/email';
 import { sendSms } from '../senders/sms';
 import { twilioErrorCode } from '../store/records';
-import type { NotifyInput } from './input';
+
+/** What is sent: the request's content, or a journey's stored content. */
+export interface Message {
+  notificationId: string;
+  userId: string;
+  message: string;
+  locale: string;
+  subject?: string;
+  html?: string;
+  firstName?: string;
+  lastName?: string;
+}
 
 export interface Dispatch {
   channel: Channel;
   phone?: string;
   email?: string;
   baseUrl: string;
+  /** schedule with the provider instead of sending now (SMS, EMAIL) */
+  sendAt?: Date;
+  /** SendGrid batch id, so a scheduled email can be cancelled */
+  batchId?: string;
 }
 
 /** A provider refused this channel for this recipient. */
@@ -49,12 +64,12 @@ export function refusalOf(channel: Channel, err: unknown): ChannelRefused | unde
 }
 
 /** Sends and answers the provider id (Message SID, Call SID or SendGrid message id). */
-export async function dispatch(client: Twilio, config: Config, input: NotifyInput, d: Dispatch): Promise<string> {
+export async function dispatch(client: Twilio, config: Config, input: Message, d: Dispatch): Promise<string> {
   const ctx: CallbackContext = { notificationId: input.notificationId, userId: input.userId, channel: d.channel };
   try {
     switch (d.channel) {
       case 'SMS':
-        return (await sendSms(client, config, { to: d.phone!, body: input.message, statusCallback: callbackUrl(d.baseUrl, '/sms/status', ctx) })).sid;
+        return (await sendSms(client, config, { to: d.phone!, body: input.message, statusCallback: callbackUrl(d.baseUrl, '/sms/status', ctx), sendAt: d.sendAt })).sid;
       case 'CALL': {
         const twiml = callTwiml({ message: input.message, locale: input.locale, gatherUrl: callbackUrl(d.baseUrl, '/voice/gather', { ...ctx, locale: input.locale }) });
         return (await placeCall(client, config, { to: d.phone!, twiml, statusCallback: callbackUrl(d.baseUrl, '/voice/status', ctx) })).sid;
@@ -68,6 +83,7 @@ export async function dispatch(client: Twilio, config: Config, input: NotifyInpu
           text: input.message,
           html: input.html,
           customArgs: { notification_id: input.notificationId, user_id: input.userId, channel: 'EMAIL' },
+          ...(d.sendAt ? { sendAt: Math.floor(d.sendAt.getTime() / 1000), batchId: d.batchId } : {}),
         })).messageId;
       }
     }

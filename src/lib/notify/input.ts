@@ -3,7 +3,8 @@ import { Channel, CHANNELS, parseChannel } from '../channels';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
 import { badRequest } from '../http/errors';
-import { Params, stringParam } from '../http/params';
+import { booleanParam, Params, stringParam } from '../http/params';
+import { parseQuietHours, parseSendAt } from '../schedule';
 import { LOCALE_PATTERN } from '../i18n';
 import { randomUUID } from 'node:crypto';
 
@@ -25,6 +26,39 @@ export interface NotifyInput extends RoutingInput {
   html?: string;
   firstName?: string;
   lastName?: string;
+  /** schedule the notification (ISO 8601 with offset) */
+  sendAt?: Date;
+  /** ordered channels to escalate through, or auto (routed channel first, then the other reachable ones) */
+  escalation?: Channel[] | 'auto';
+  /** minutes between escalation steps */
+  escalateAfter: number;
+  /** ignore quiet hours */
+  urgent: boolean;
+  /** quiet hours for this request ("21:00-08:00", or "none"), overriding QUIET_HOURS */
+  quietHours?: string;
+}
+
+export const MIN_ESCALATE_AFTER = 15;
+export const DEFAULT_ESCALATE_AFTER = 60;
+
+function parseEscalation(params: Params): Channel[] | 'auto' | undefined {
+  const raw = params.escalation;
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (raw === 'auto') return 'auto';
+  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
+  if (!items || items.some((i) => typeof i !== 'string')) throw badRequest('escalation', 'escalation must be auto or a list of channels such as call,sms,email');
+  const channels = items.map((i) => parseChannel(i));
+  if (channels.length === 0 || channels.some((c) => !c)) throw badRequest('escalation', 'escalation must be auto or a list of channels such as call,sms,email', 'invalid_channel');
+  if (new Set(channels).size !== channels.length) throw badRequest('escalation', 'escalation lists each channel at most once');
+  return channels as Channel[];
+}
+
+function parseEscalateAfter(params: Params): number {
+  const raw = stringParam(params, 'escalateAfter', { max: 6, pattern: /^\d+$/, patternHint: 'must be a whole number of minutes' });
+  if (raw === undefined) return DEFAULT_ESCALATE_AFTER;
+  const minutes = Number(raw);
+  if (minutes < MIN_ESCALATE_AFTER) throw badRequest('escalateAfter', `escalateAfter must be at least ${MIN_ESCALATE_AFTER} minutes (Twilio schedules SMS at least 15 minutes ahead)`);
+  return minutes;
 }
 
 export function parseRoutingInput(params: Params, config: Config): RoutingInput {
@@ -54,5 +88,17 @@ export function parseNotifyInput(params: Params, config: Config): NotifyInput {
     html: stringParam(params, 'html', { max: 100_000 }),
     firstName: stringParam(params, 'firstName', { max: 100 }),
     lastName: stringParam(params, 'lastName', { max: 100 }),
+    sendAt: parseSendAt(params),
+    escalation: parseEscalation(params),
+    escalateAfter: parseEscalateAfter(params),
+    urgent: booleanParam(params, 'urgent'),
+    quietHours: parseQuietHoursParam(params),
   };
+}
+
+function parseQuietHoursParam(params: Params): string | undefined {
+  const raw = stringParam(params, 'quietHours', { max: 11 });
+  if (raw === undefined || raw === 'none') return raw;
+  if (!parseQuietHours(raw)) throw badRequest('quietHours', 'quietHours must be HH:MM-HH:MM (or none)');
+  return raw;
 }

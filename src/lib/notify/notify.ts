@@ -1,19 +1,24 @@
 /**
  * /notify: read the profile and take the notification's lock concurrently,
- * route, send (falling back when a provider refuses the channel), then record
- * and track concurrently: at most three upstream round trips in sequence.
+ * route and plan, send the first step (falling back when a provider refuses
+ * the channel), schedule the later steps of an escalation, then record and
+ * track concurrently. A single notification waits on three upstream round
+ * trips in sequence; an escalation adds one (its scheduled steps, in parallel).
  */
 import { serviceBaseUrl } from '../callbacks';
 import type { Channel } from '../channels';
 import { readTraits } from '../clients/profiles';
-import { SegmentMessage, track, TrackingError } from '../clients/segment';
+import { SegmentMessage, track } from '../clients/segment';
 import { twilioClient } from '../clients/twilio';
 import { identifyMessage, messageId, trackMessage } from '../events';
-import { ApiError } from '../http/errors';
 import type { EndpointRequest, Reply } from '../http/endpoint';
+import { ApiError } from '../http/errors';
+import { sendOrSchedule, Sent } from '../journey/actions';
+import { Plan, planJourney, quietWindow, timezoneOf } from '../journey/plan';
 import { log } from '../log';
-import { NotificationRecord, RecordStore } from '../store/records';
-import { ChannelRefused, dispatch } from './dispatch';
+import { inQuietHours, quietHoursEnd } from '../schedule';
+import { NotificationRecord, RecordStore, Step } from '../store/records';
+import { ChannelRefused } from './dispatch';
 import { NotifyInput, parseNotifyInput } from './input';
 import { Route, route, traitNames } from './route';
 
@@ -29,9 +34,9 @@ async function replayDuplicate(store: RecordStore, id: string): Promise<Reply> {
 }
 
 function upstreamError(err: unknown): ApiError {
-  const e = err as { status?: number; code?: number | string; message?: string };
-  const code = typeof e.code === 'number' ? e.code : undefined;
-  return new ApiError(502, 'upstream_error', `the provider refused the send${code ? ` (error ${code})` : ''}`, undefined, code ? { provider_code: code } : undefined);
+  const code = (err as { code?: unknown }).code;
+  const providerCode = typeof code === 'number' ? code : undefined;
+  return new ApiError(502, 'upstream_error', `the provider refused the send${providerCode ? ` (error ${providerCode})` : ''}`, undefined, providerCode ? { provider_code: providerCode } : undefined);
 }
 
 export async function notify(req: EndpointRequest): Promise<Reply> {
@@ -39,28 +44,43 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const input = parseNotifyInput(req.params, config);
   const client = twilioClient(config);
   const store = new RecordStore(client, config);
-  const now = new Date().toISOString();
-  const pending: NotificationRecord = { notificationId: input.notificationId, userId: input.userId, locale: input.locale, createdAt: now, state: 'in_progress', steps: [] };
+  const baseUrl = serviceBaseUrl(config, context);
+  const now = new Date();
+  const pending: NotificationRecord = { notificationId: input.notificationId, userId: input.userId, locale: input.locale, createdAt: now.toISOString(), state: 'in_progress', steps: [] };
 
   const [profile, lock] = await Promise.all([readTraits(config, input.userId, traitNames(config)), store.createNotification(pending)]);
   if (lock === 'exists') return replayDuplicate(store, input.notificationId);
   if (profile.status === 'unavailable') log.warn('profile unavailable, routing without traits', { error: profile.error });
 
+  const tz = timezoneOf(profile.traits, config);
+  const qh = quietWindow(input, config);
+  const quietNow = Boolean(qh && !input.sendAt && inQuietHours(now, qh, tz));
+  const excluded: Partial<Record<Channel, string>> = quietNow
+    ? { CALL: `quiet hours ${qh!.text} (${tz}) until ${quietHoursEnd(now, qh!, tz).toISOString()}; urgent=true overrides` }
+    : {};
   const extraEvents: SegmentMessage[] = [];
-  const excluded: Partial<Record<Channel, string>> = {};
-  let chosen: Route | undefined;
-  let providerId: string | undefined;
+  const refused = new Set<Channel>();
+  let chosen: Route;
+  let plan: Plan;
+  let first: Sent;
   try {
     for (;;) {
-      chosen = route(input, profile, config, excluded);
-      if (Object.keys(excluded).length > 0 && chosen.reason !== 'override') chosen.reason = 'fallback';
+      const routingInput = Array.isArray(input.escalation) ? { ...input, channel: undefined } : input;
+      chosen = route(routingInput, profile, config, excluded);
+      plan = planJourney(input, chosen, config, now, tz, qh);
+      chosen.channel = plan.steps[0].channel;
+      if (Array.isArray(input.escalation)) chosen.reason = 'override';
+      if (refused.size > 0 && chosen.reason !== 'override') chosen.reason = 'fallback';
+      if (quietNow && chosen.preferred === 'CALL' && chosen.reason === 'fallback' && refused.size === 0) chosen.reason = 'quiet_hours';
       try {
-        providerId = await dispatch(client, config, input, { channel: chosen.channel, phone: chosen.phone, email: chosen.email, baseUrl: serviceBaseUrl(config, context) });
+        first = await sendOrSchedule(client, config, input, { channel: chosen.channel, phone: chosen.phone, email: chosen.email, baseUrl }, plan.steps[0].at);
         break;
       } catch (err) {
-        if (!(err instanceof ChannelRefused) || input.channel) throw err instanceof ChannelRefused ? new ApiError(422, 'channel_refused', err.message, 'channel') : err;
+        if (!(err instanceof ChannelRefused)) throw err;
+        if (input.channel) throw new ApiError(422, 'channel_refused', err.message, 'channel');
         log.warn('channel refused, falling back', { notification: input.notificationId, channel: err.channel, code: err.providerCode });
         excluded[err.channel] = err.why;
+        refused.add(err.channel);
         if (err.optedOut) extraEvents.push(...optOutEvents(input, err));
       }
     }
@@ -70,52 +90,89 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
     throw err instanceof ApiError ? err : upstreamError(err);
   }
 
-  const result = { notificationId: input.notificationId, userId: input.userId, channel: chosen.channel, reason: chosen.reason, status: 'sent', providerId };
-  const events = [...extraEvents, ...sentEvents(input, chosen, providerId)];
+  const steps = await scheduleLaterSteps(input, chosen, plan, first, { client, config, baseUrl });
+  const scheduled = Boolean(plan.steps[0].at);
+  const result: Record<string, unknown> = {
+    notificationId: input.notificationId,
+    userId: input.userId,
+    channel: chosen.channel,
+    reason: chosen.reason,
+    status: scheduled ? 'scheduled' : 'sent',
+    providerId: first.providerId,
+    ...(scheduled ? { sendAt: plan.steps[0].at!.toISOString() } : {}),
+    ...(steps.length > 1 ? { steps: steps.map(({ channel, status, providerId, scheduledAt, error }) => ({ channel, status, providerId, scheduledAt, error })) } : {}),
+    ...(Object.keys(plan.skipped).length ? { skipped: plan.skipped } : {}),
+    ...(plan.quietHours ? { quietHours: plan.quietHours } : {}),
+  };
+  const events = [...extraEvents, ...sentEvents(input, chosen, steps)];
   const [tracked, stored] = await Promise.allSettled([
     track(config, events),
     store.updateNotification(input.notificationId, (r) => {
       r.state = 'done';
-      r.reason = chosen!.reason;
-      r.steps = [{ channel: chosen!.channel, status: 'SENT', providerId, updatedAt: new Date().toISOString() }];
-      r.result = { ...result, tracking: 'ok' };
+      r.reason = chosen.reason;
+      r.steps = steps;
+      if (steps.length > 1) {
+        r.escalateAfter = input.escalateAfter;
+        r.content = {
+          message: input.message, subject: input.subject, html: input.html, firstName: input.firstName, lastName: input.lastName,
+          phone: chosen.phone, email: chosen.email, urgent: input.urgent, quietHours: qh?.text, timezone: tz,
+        };
+      }
+      r.result = result;
       return true;
     }),
-    chosen.phone && chosen.channel !== 'EMAIL'
-      ? store.writeContact(chosen.phone, { userId: input.userId, notificationId: input.notificationId, updatedAt: now })
+    chosen.phone && steps.some((s) => s.channel !== 'EMAIL')
+      ? store.writeContact(chosen.phone, { userId: input.userId, notificationId: input.notificationId, updatedAt: now.toISOString() })
       : Promise.resolve(),
   ]);
   if (stored.status === 'rejected') log.error('notification record not updated', { notification: input.notificationId, error: (stored.reason as Error).message });
   const tracking = tracked.status === 'fulfilled' ? 'ok' : 'deferred';
-  if (tracked.status === 'rejected') log.error('Segment tracking deferred', { notification: input.notificationId, error: (tracked.reason as TrackingError).message });
+  if (tracked.status === 'rejected') log.error('Segment tracking deferred', { notification: input.notificationId, error: (tracked.reason as Error).message });
   return { status: 200, json: { ...result, tracking } };
 }
 
-function sentEvents(input: NotifyInput, chosen: Route, providerId: string): SegmentMessage[] {
-  return [
+/** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */
+async function scheduleLaterSteps(
+  input: NotifyInput, chosen: Route, plan: Plan, first: Sent,
+  deps: { client: ReturnType<typeof twilioClient>; config: EndpointRequest['config']; baseUrl: string },
+): Promise<Step[]> {
+  const at = new Date().toISOString();
+  const [head, ...later] = plan.steps;
+  const firstStep: Step = { channel: head.channel, status: head.at ? 'SCHEDULED' : 'SENT', providerId: first.providerId, scheduledAt: head.at?.toISOString(), batchId: first.batchId, updatedAt: at };
+  const laterSteps = await Promise.all(later.map(async (p): Promise<Step> => {
+    const base = { channel: p.channel, scheduledAt: p.at!.toISOString(), updatedAt: at };
+    if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
+    try {
+      const sent = await sendOrSchedule(deps.client, deps.config, input, { channel: p.channel, phone: chosen.phone, email: chosen.email, baseUrl: deps.baseUrl }, p.at);
+      return { ...base, status: 'SCHEDULED', providerId: sent.providerId, batchId: sent.batchId };
+    } catch (err) {
+      log.error('escalation step could not be scheduled', { notification: input.notificationId, channel: p.channel, error: (err as Error).message });
+      return { ...base, status: 'FAILED', error: err instanceof ChannelRefused ? err.why : 'could not be scheduled' };
+    }
+  }));
+  return [firstStep, ...laterSteps];
+}
+
+function sentEvents(input: NotifyInput, chosen: Route, steps: Step[]): SegmentMessage[] {
+  const events: SegmentMessage[] = [
     identifyMessage(input.userId, messageId('identify', input.notificationId), {
-      phone: chosen.phone,
-      email: chosen.email,
-      firstName: input.firstName,
-      lastName: input.lastName,
-      language: input.locale,
-    }),
-    trackMessage({ userId: input.userId }, 'Notification Sent', messageId('sent', input.notificationId, chosen.channel), {
-      channel: chosen.channel,
-      reason: chosen.reason,
-      notification_id: input.notificationId,
-      provider_id: providerId,
-      locale: input.locale,
+      phone: chosen.phone, email: chosen.email, firstName: input.firstName, lastName: input.lastName, language: input.locale,
     }),
   ];
+  for (const s of steps) {
+    const props = { channel: s.channel, reason: chosen.reason, notification_id: input.notificationId, provider_id: s.providerId, locale: input.locale };
+    if (s.status === 'SENT') events.push(trackMessage({ userId: input.userId }, 'Notification Sent', messageId('sent', input.notificationId, s.channel), props));
+    if (s.status === 'SCHEDULED') {
+      events.push(trackMessage({ userId: input.userId }, 'Notification Scheduled', messageId('scheduled', input.notificationId, s.channel), { ...props, send_at: s.scheduledAt }));
+    }
+  }
+  return events;
 }
 
 function optOutEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMessage[] {
   return [
     trackMessage({ userId: input.userId }, 'Notification Opted Out', messageId('opted-out', input.notificationId, refusal.channel), {
-      channel: refusal.channel,
-      notification_id: input.notificationId,
-      error_code: refusal.providerCode,
+      channel: refusal.channel, notification_id: input.notificationId, error_code: refusal.providerCode,
     }),
     identifyMessage(input.userId, messageId('identify-opt-out', input.notificationId), { sms_opted_out: true }),
   ];

@@ -19,6 +19,24 @@ export interface Step {
   batchId?: string;
   error?: string;
   updatedAt: string;
+  /** set when an outright failure of `escalatedFrom` moved the journey on to this step */
+  escalatedFrom?: Channel;
+  escalatedAt?: string;
+  cause?: string;
+}
+
+/** What later steps of a journey need to send on their own (the first request is gone by then). */
+export interface JourneyContent {
+  message: string;
+  subject?: string;
+  html?: string;
+  firstName?: string;
+  lastName?: string;
+  phone?: string;
+  email?: string;
+  urgent: boolean;
+  quietHours?: string;
+  timezone: string;
 }
 
 export interface NotificationRecord {
@@ -26,9 +44,13 @@ export interface NotificationRecord {
   userId: string;
   locale: string;
   createdAt: string;
-  state: 'in_progress' | 'done' | 'failed';
+  /** in_progress: being sent; done: sent, nobody engaged yet; completed: engaged; canceled: by /cancel */
+  state: 'in_progress' | 'done' | 'completed' | 'canceled';
   reason?: string;
   steps: Step[];
+  /** escalation minutes between steps, when this is a journey */
+  escalateAfter?: number;
+  content?: JourneyContent;
   /** the answer /notify gave, replayed to duplicate requests */
   result?: Record<string, unknown>;
 }
@@ -52,6 +74,8 @@ export function twilioErrorCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 const isNotFound = (err: unknown) => (err as { status?: number })?.status === 404;
+
+export const isOpen = (step: Step) => step.status === 'PENDING' || step.status === 'SCHEDULED';
 
 /** Status order: a late or repeated callback never moves a step backwards. */
 const RANK: Record<StepStatus, number> = { PENDING: 0, SCHEDULED: 1, SENT: 2, DELIVERED: 3, FAILED: 4, COMPLETED: 5, CANCELED: 5 };

@@ -1,49 +1,39 @@
-/** What every engagement webhook does last: track its events and advance the record, together. */
-import type { CallbackContext } from '../callbacks';
+/** What every engagement webhook does last: advance the records (with journey rules), then track. */
+import { serviceBaseUrl } from '../callbacks';
 import { SegmentMessage, track } from '../clients/segment';
-import type { Config } from '../config';
+import { twilioClient } from '../clients/twilio';
+import type { EndpointRequest } from '../http/endpoint';
 import { ApiError } from '../http/errors';
+import { applyUpdates, JourneyDeps, StepUpdate } from '../journey/progress';
 import { log } from '../log';
-import { advance, RecordStore, StepStatus } from '../store/records';
+import { RecordStore } from '../store/records';
 
-export interface StepUpdate {
-  notificationId: string;
-  channel: CallbackContext['channel'];
-  status: StepStatus;
-  error?: string;
-}
+export type { StepUpdate };
 
-/** Applies step updates of one notification in one read-modify-write. */
-export async function applyStepUpdates(store: RecordStore, updates: StepUpdate[]): Promise<void> {
-  if (updates.length === 0) return;
-  const id = updates[0].notificationId;
-  await store.updateNotification(id, (record) => {
-    let changed = false;
-    const at = new Date().toISOString();
-    for (const u of updates) {
-      const step = record.steps.find((s) => s.channel === u.channel);
-      if (step && advance(step, u.status, at, u.error)) changed = true;
-    }
-    return changed;
-  });
+export function journeyDeps(req: EndpointRequest): JourneyDeps {
+  const client = twilioClient(req.config);
+  return { client, config: req.config, store: new RecordStore(client, req.config), baseUrl: serviceBaseUrl(req.config, req.context) };
 }
 
 /**
- * Tracks the events and applies the record updates concurrently. When Segment
- * cannot take the events the webhook answers 503, so Twilio or SendGrid retry;
- * the retried events carry the same messageIds and are deduplicated.
+ * Applies the record updates (one read-modify-write per notification, with the
+ * journey transitions they cause), then tracks the webhook's events and the
+ * journey's in one batch. When Segment or Sync cannot take them the webhook
+ * answers 503, so Twilio or SendGrid retry; retried events carry the same
+ * messageIds and retried transitions change nothing.
  */
-export async function finish(config: Config, store: RecordStore, events: SegmentMessage[], updates: StepUpdate[]): Promise<void> {
+export async function finish(deps: JourneyDeps, events: SegmentMessage[], updates: StepUpdate[]): Promise<void> {
   const byNotification = new Map<string, StepUpdate[]>();
   for (const u of updates) byNotification.set(u.notificationId, [...(byNotification.get(u.notificationId) ?? []), u]);
-  const [tracked, ...stored] = await Promise.allSettled([
-    track(config, events),
-    ...[...byNotification.values()].map((group) => applyStepUpdates(store, group)),
-  ]);
-  for (const s of stored) if (s.status === 'rejected') log.error('record update failed', { error: (s.reason as Error).message });
-  if (tracked.status === 'rejected') {
-    log.error('Segment tracking failed; asking the sender to retry', { error: (tracked.reason as Error).message });
+  const applied = await Promise.allSettled([...byNotification.values()].map((group) => applyUpdates(deps, group)));
+  const journeyEvents = applied.flatMap((a) => (a.status === 'fulfilled' ? a.value : []));
+  const failures = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+  for (const f of failures) log.error('record update failed', { error: (f.reason as Error)?.message });
+  try {
+    await track(deps.config, [...events, ...journeyEvents]);
+  } catch (err) {
+    log.error('Segment tracking failed; asking the sender to retry', { error: (err as Error).message });
     throw new ApiError(503, 'tracking_unavailable', 'events could not be delivered to Segment; retry later');
   }
-  if (stored.some((s) => s.status === 'rejected')) throw new ApiError(503, 'state_unavailable', 'the notification record could not be updated; retry later');
+  if (failures.length) throw new ApiError(503, 'state_unavailable', 'the notification record could not be updated; retry later');
 }

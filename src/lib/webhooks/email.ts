@@ -6,14 +6,12 @@
  * 4xx would make SendGrid retry the whole batch for 24 hours.
  */
 import type { SegmentMessage } from '../clients/segment';
-import { twilioClient } from '../clients/twilio';
 import { engagedMessage, identifyMessage, messageId, trackMessage } from '../events';
 import { requireBasicAuth } from '../http/auth';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import type { Params } from '../http/params';
-import { RecordStore } from '../store/records';
-import { finish, StepUpdate } from './common';
+import { finish, journeyDeps, StepUpdate } from './common';
 
 type SendgridEvent = Record<string, unknown>;
 
@@ -67,6 +65,10 @@ export function translate(batch: SendgridEvent[]): Outcome {
     const props = { channel: 'EMAIL', notification_id: notificationId, provider_id: str(e.sg_message_id)?.split('.')[0], sendgrid_event: type };
     const step = (status: StepUpdate['status'], error?: string) => out.updates.push({ notificationId, channel: 'EMAIL', status, error });
     switch (type) {
+      case 'processed':
+        step('SENT'); // a scheduled email went out
+        out.skipped.ignored++;
+        break;
       case 'delivered':
         out.events.push(trackMessage(who, 'Notification Delivered', id, props, at));
         step('DELIVERED');
@@ -110,6 +112,6 @@ export async function emailEvents(req: EndpointRequest): Promise<Reply> {
   requireBasicAuth(req);
   const batch = eventsOf(req.params);
   const outcome = translate(batch);
-  await finish(req.config, new RecordStore(twilioClient(req.config), req.config), outcome.events, outcome.updates);
+  await finish(journeyDeps(req), outcome.events, outcome.updates);
   return { status: 200, json: { received: batch.length, tracked: outcome.events.length, skipped: outcome.skipped } };
 }

@@ -1,14 +1,12 @@
 /** SMS webhooks: message status callbacks and inbound messages (replies, STOP/START). */
 import { contextFromParams } from '../callbacks';
 import type { SegmentMessage } from '../clients/segment';
-import { twilioClient } from '../clients/twilio';
 import { engagedMessage, Identity, identifyMessage, messageId, phoneIdentity, trackMessage } from '../events';
 import { requireTwilioSignature } from '../http/auth';
 import { emptyTwiml, EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { stringParam } from '../http/params';
-import { RecordStore } from '../store/records';
-import { finish, StepUpdate } from './common';
+import { finish, journeyDeps, StepUpdate } from './common';
 
 const SID = /^(SM|MM)[0-9a-f]{32}$/;
 const FAILED = new Set(['undelivered', 'failed']);
@@ -25,7 +23,9 @@ export async function smsStatus(req: EndpointRequest): Promise<Reply> {
   const id = messageId('sms-status', sid, status);
   const events: SegmentMessage[] = [];
   const updates: StepUpdate[] = [];
-  if (status === 'delivered') {
+  if (status === 'sent') {
+    updates.push({ notificationId: ctx.notificationId, channel: 'SMS', status: 'SENT' }); // a scheduled SMS went out
+  } else if (status === 'delivered') {
     events.push(trackMessage(who, 'Notification Delivered', id, props));
     updates.push({ notificationId: ctx.notificationId, channel: 'SMS', status: 'DELIVERED' });
   } else if (FAILED.has(status)) {
@@ -38,7 +38,7 @@ export async function smsStatus(req: EndpointRequest): Promise<Reply> {
       );
     }
   }
-  await finish(req.config, new RecordStore(twilioClient(req.config), req.config), events, updates);
+  await finish(journeyDeps(req), events, updates);
   return { status: 200, json: { received: status, tracked: events.length } };
 }
 
@@ -48,8 +48,8 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const from = stringParam(req.params, 'From', { required: true, max: 32 });
   const body = stringParam(req.params, 'Body', { max: 1600 }) ?? '';
   const optOutType = stringParam(req.params, 'OptOutType', { max: 10 })?.toUpperCase();
-  const store = new RecordStore(twilioClient(req.config), req.config);
-  const contact = await store.readContact(from);
+  const deps = journeyDeps(req);
+  const contact = await deps.store.readContact(from);
   const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(from);
   const base = { channel: 'SMS', notification_id: contact?.notificationId, provider_id: sid };
   const events: SegmentMessage[] = [];
@@ -69,6 +69,6 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
       updates.push({ notificationId: contact.notificationId, channel: 'SMS', status: 'COMPLETED' });
     }
   }
-  await finish(req.config, store, events, updates);
+  await finish(deps, events, updates);
   return emptyTwiml();
 }

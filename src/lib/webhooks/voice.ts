@@ -2,15 +2,13 @@
 import twilio from 'twilio';
 import { contextFromParams } from '../callbacks';
 import type { SegmentMessage } from '../clients/segment';
-import { twilioClient } from '../clients/twilio';
 import { engagedMessage, messageId, trackMessage } from '../events';
 import { requireTwilioSignature } from '../http/auth';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { stringParam } from '../http/params';
 import { stringsFor } from '../i18n';
-import { RecordStore } from '../store/records';
-import { finish, StepUpdate } from './common';
+import { finish, journeyDeps, StepUpdate } from './common';
 
 const SID = /^CA[0-9a-f]{32}$/;
 const UNREACHED = new Set(['no-answer', 'busy', 'failed', 'canceled']);
@@ -52,7 +50,7 @@ export async function voiceStatus(req: EndpointRequest): Promise<Reply> {
     events.push(trackMessage(who, 'Notification Failed', id, { ...props, cause: status }));
     step('FAILED', status);
   }
-  await finish(req.config, new RecordStore(twilioClient(req.config), req.config), events, updates);
+  await finish(journeyDeps(req), events, updates);
   return { status: 200, json: { received: status, tracked: events.length } };
 }
 
@@ -68,7 +66,7 @@ export async function voiceGather(req: EndpointRequest): Promise<Reply> {
       trackMessage({ userId: ctx.userId }, 'Notification Confirmed', messageId('call-confirmed', sid), { channel: 'CALL', notification_id: ctx.notificationId, provider_id: sid, digits }),
       engagedMessage(ctx.userId, ctx.notificationId, 'CALL', 'confirmed'),
     ];
-    await finish(req.config, new RecordStore(twilioClient(req.config), req.config), events, [{ notificationId: ctx.notificationId, channel: 'CALL', status: 'COMPLETED' }]);
+    await finish(journeyDeps(req), events, [{ notificationId: ctx.notificationId, channel: 'CALL', status: 'COMPLETED' }]);
     response.say(say as never, strings.thanks);
   } else {
     response.say(say as never, strings.goodbye);

@@ -1,0 +1,210 @@
+/**
+ * Journey rules, applied by the webhooks and /cancel. Every transition is
+ * first claimed in the Sync record with If-Match, and only then acted on at
+ * the providers, so retried webhooks and races (an engagement against a
+ * /cancel, two deliveries of one callback) leave one consistent record.
+ *
+ * - An outright failure of a step moves the journey on: the next open step is
+ *   sent now and its scheduled copy cancelled (Notification Escalated).
+ * - An engagement completes the journey: that step COMPLETED, every open step
+ *   CANCELED and its scheduled copy cancelled.
+ */
+import type { Twilio } from 'twilio';
+import type { Channel } from '../channels';
+import type { SegmentMessage } from '../clients/segment';
+import type { Config } from '../config';
+import { messageId, trackMessage } from '../events';
+import { log } from '../log';
+import { ChannelRefused } from '../notify/dispatch';
+import { inQuietHours, parseQuietHours } from '../schedule';
+import { advance, isOpen, NotificationRecord, RecordStore, Step, StepStatus } from '../store/records';
+import { cancelScheduledCopy, CancelResult, sendOrSchedule } from './actions';
+
+export interface JourneyDeps {
+  client: Twilio;
+  config: Config;
+  store: RecordStore;
+  baseUrl: string;
+}
+
+export interface StepUpdate {
+  notificationId: string;
+  channel: Channel;
+  status: StepStatus;
+  error?: string;
+}
+
+/** A claimed escalation older than this whose step was never sent is taken over by a retry. */
+const STALE_CLAIM_MS = 30_000;
+
+function claimNext(record: NotificationRecord, from: Step, cause: string, at: string): void {
+  if (record.state === 'completed' || record.state === 'canceled') return;
+  const index = record.steps.indexOf(from);
+  const next = record.steps.slice(index + 1).find((s) => isOpen(s) && !s.escalatedFrom);
+  if (!next) return;
+  next.escalatedFrom = from.channel;
+  next.escalatedAt = at;
+  next.cause = cause;
+}
+
+function completeJourney(record: NotificationRecord, engaged: Step, at: string): void {
+  record.state = 'completed';
+  for (const s of record.steps) {
+    if (s !== engaged && isOpen(s)) {
+      s.status = 'CANCELED';
+      s.cause = `engaged on ${engaged.channel}`;
+      s.updatedAt = at;
+    }
+  }
+}
+
+const escalatedEvent = (record: NotificationRecord, step: Step): SegmentMessage =>
+  trackMessage({ userId: record.userId }, 'Notification Escalated', messageId('escalated', record.notificationId, step.escalatedFrom!, step.channel), {
+    notification_id: record.notificationId,
+    from_channel: step.escalatedFrom,
+    to_channel: step.channel,
+    cause: step.cause,
+  });
+
+/** Applies one notification's webhook updates and the journey transitions they cause; answers extra events. */
+export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Promise<SegmentMessage[]> {
+  const id = updates[0].notificationId;
+  const { record, changed } = await deps.store.updateNotification(id, (r) => {
+    let touched = false;
+    const at = new Date().toISOString();
+    for (const u of updates) {
+      const step = r.steps.find((s) => s.channel === u.channel);
+      if (!step || !advance(step, u.status, at, u.error)) continue;
+      touched = true;
+      if (u.status === 'COMPLETED') completeJourney(r, step, at);
+      if (u.status === 'FAILED') claimNext(r, step, u.error ?? 'failed', at);
+    }
+    return touched;
+  });
+  if (!record) return [];
+  const events: SegmentMessage[] = [];
+  if (updates.some((u) => u.status === 'COMPLETED')) await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED'));
+  for (const u of updates.filter((x) => x.status === 'FAILED')) {
+    const next = record.steps.find((s) => s.escalatedFrom === u.channel);
+    if (!next) continue;
+    if (isOpen(next) && (changed || Date.now() - Date.parse(next.escalatedAt!) > STALE_CLAIM_MS)) {
+      events.push(...(await escalate(deps, record, next)));
+    } else if (!isOpen(next)) {
+      events.push(escalatedEvent(record, next)); // a retried callback: same messageId, deduplicated by Segment
+    }
+  }
+  return events;
+}
+
+/** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */
+async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step, CancelResult | undefined>> {
+  const results = new Map<Step, CancelResult | undefined>();
+  const settled = await Promise.allSettled(steps.map(async (s) => results.set(s, await cancelScheduledCopy(deps.client, deps.config, s))));
+  const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (failed) throw failed.reason;
+  return results;
+}
+
+function quietNow(record: NotificationRecord): boolean {
+  const c = record.content;
+  const qh = c?.quietHours ? parseQuietHours(c.quietHours) : undefined;
+  return Boolean(qh && !c!.urgent && inQuietHours(new Date(), qh, c!.timezone));
+}
+
+/** Sends `step` now (cancelling its scheduled copy); a refused or quiet-hours call moves on to the next step. */
+async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Step): Promise<SegmentMessage[]> {
+  const content = record.content;
+  if (!content) return [];
+  const events: SegmentMessage[] = [escalatedEvent(record, step)];
+  let failure: string | undefined;
+  let providerId: string | undefined;
+  if (step.channel === 'CALL' && quietNow(record)) {
+    failure = 'quiet hours: no calls';
+  } else {
+    await cancelCopies(deps, [step]);
+    try {
+      const sent = await sendOrSchedule(deps.client, deps.config, { ...content, notificationId: record.notificationId, userId: record.userId, locale: record.locale }, {
+        channel: step.channel, phone: content.phone, email: content.email, baseUrl: deps.baseUrl,
+      });
+      providerId = sent.providerId;
+    } catch (err) {
+      if (!(err instanceof ChannelRefused)) throw err;
+      failure = err.why;
+    }
+  }
+  const { record: after } = await deps.store.updateNotification(record.notificationId, (r) => {
+    const s = r.steps.find((x) => x.channel === step.channel)!;
+    const at = new Date().toISOString();
+    if (failure) {
+      s.status = 'FAILED';
+      s.error = failure;
+      s.updatedAt = at;
+      claimNext(r, s, failure, at);
+    } else {
+      // Sent even if an engagement canceled the journey meanwhile: the record says what happened.
+      s.status = 'SENT';
+      s.providerId = providerId;
+      s.batchId = undefined;
+      s.updatedAt = at;
+    }
+    return true;
+  });
+  log.info('journey escalated', { notification: record.notificationId, from: step.escalatedFrom, to: step.channel, result: failure ?? 'sent' });
+  if (failure) {
+    const next = after?.steps.find((s) => s.escalatedFrom === step.channel && isOpen(s));
+    if (after && next) events.push(...(await escalate(deps, after, next)));
+    return events;
+  }
+  events.push(trackMessage({ userId: record.userId }, 'Notification Sent', messageId('sent', record.notificationId, step.channel), {
+    channel: step.channel, reason: 'escalation', notification_id: record.notificationId, provider_id: providerId,
+  }));
+  if (step.channel !== 'EMAIL' && content.phone) {
+    await deps.store.writeContact(content.phone, { userId: record.userId, notificationId: record.notificationId, updatedAt: new Date().toISOString() });
+  }
+  return events;
+}
+
+export interface CancelOutcome {
+  record?: NotificationRecord;
+  canceledNow: Channel[];
+  results: Array<{ channel: Channel; status: StepStatus; providerId?: string; scheduledAt?: string; result: string }>;
+}
+
+/** /cancel: every open step CANCELED (claimed first), then its scheduled copy cancelled at the provider. */
+export async function cancelJourney(deps: JourneyDeps, notificationId: string): Promise<CancelOutcome> {
+  let openBefore: Channel[] = [];
+  const { record } = await deps.store.updateNotification(notificationId, (r) => {
+    openBefore = r.steps.filter(isOpen).map((s) => s.channel);
+    if (openBefore.length === 0) return false;
+    const at = new Date().toISOString();
+    for (const s of r.steps.filter(isOpen)) {
+      s.status = 'CANCELED';
+      s.cause = 'canceled by request';
+      s.updatedAt = at;
+    }
+    if (r.state !== 'completed') r.state = 'canceled';
+    return true;
+  });
+  if (!record) return { canceledNow: [], results: [] };
+  // Cancel at the providers every canceled step's copy (again, harmlessly, on a retried /cancel).
+  const outcomes = await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED' && s.cause === 'canceled by request'));
+  const tooLate = [...outcomes].filter(([, r]) => r === 'too_late').map(([s]) => s.channel);
+  let final = record;
+  if (tooLate.length) {
+    final = (await deps.store.updateNotification(notificationId, (r) => {
+      for (const s of r.steps) if (tooLate.includes(s.channel)) Object.assign(s, { status: 'SENT', error: 'already sent when canceled' });
+      return true;
+    })).record ?? record;
+  }
+  return {
+    record: final,
+    canceledNow: openBefore.filter((c) => !tooLate.includes(c)),
+    results: final.steps.map((s) => ({
+      channel: s.channel,
+      status: s.status,
+      providerId: s.providerId,
+      scheduledAt: s.scheduledAt,
+      result: tooLate.includes(s.channel) ? 'too_late' : openBefore.includes(s.channel) ? 'canceled' : s.status === 'CANCELED' ? 'already_canceled' : 'not_pending',
+    })),
+  };
+}
