@@ -77,7 +77,11 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
   const functionsUrl = `http://localhost:${opts.functionsPort}`;
   // dist/ only changes on a rebuild, so twilio-run need not re-require every
   // module per request (--live) nor fork a process per request: ~20 ms instead of ~400 ms.
-  const twilioRunArgs = [join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'), 'start', '--port', String(opts.functionsPort), '--no-live', '--no-fork-process'];
+  // --no-logs: its request log prints query strings, which may hold phone numbers.
+  // NODE_ENV=production (through --load-local-env: twilio-run replaces process.env
+  // with the env file) keeps Express from answering malformed JSON with a stack trace.
+  const twilioRunArgs = [join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'), 'start', '--port', String(opts.functionsPort),
+    '--no-live', '--no-fork-process', '--no-logs', '--load-local-env'];
   try {
     let sandboxUrl: string | undefined;
     if (opts.sandboxPort !== undefined) {
@@ -94,12 +98,10 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
       mkdirSync(dirname(envFile), { recursive: true });
       writeFileSync(envFile, toDotEnv(functionEnv));
       twilioRunArgs.push('--env', envFile);
-    } else if (opts.env) {
-      twilioRunArgs.push('--load-local-env');
     }
     const functions = spawn(process.execPath, twilioRunArgs, {
       cwd: opts.root,
-      env: { ...process.env, ...(opts.env ?? {}), FORCE_COLOR: '0' },
+      env: { ...process.env, ...(opts.env ?? {}), FORCE_COLOR: '0', NODE_ENV: 'production' },
       stdio: ['ignore', opts.stdio, opts.stdio],
     });
     children.push(functions);

@@ -42,14 +42,27 @@ export class Simulator {
     return p > 0 && Math.random() < p;
   }
 
-  /** POSTs form parameters with an X-Twilio-Signature computed by the twilio library. */
+  /**
+   * POSTs form parameters with an X-Twilio-Signature computed by the twilio
+   * library over the URL as requested (without its fragment), honouring the
+   * connection-override fragment's retry count and policy (#rc=…&rp=…).
+   */
   async postTwilio(kind: string, url: string, params: Params): Promise<number | 'error'> {
-    const signature = twilio.getExpectedTwilioSignature(this.settings.authToken, url, params);
-    return this.post(kind, url, params, {
-      'Content-Type': 'application/x-www-form-urlencoded',
-      'X-Twilio-Signature': signature,
-      'User-Agent': 'TwilioProxy/1.1',
-    }, new URLSearchParams(params).toString());
+    const [target, fragment = ''] = url.split('#');
+    const overrides = new URLSearchParams(fragment);
+    const retries = Math.min(5, Number(overrides.get('rc') ?? 0) || 0);
+    const policy = new Set((overrides.get('rp') ?? 'ct').split(','));
+    const signature = twilio.getExpectedTwilioSignature(this.settings.authToken, target, params);
+    const headers = { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': signature, 'User-Agent': 'TwilioProxy/1.1' };
+    let status: number | 'error' = 'error';
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 50));
+      status = await this.post(kind, target, params, headers, new URLSearchParams(params).toString());
+      const retryable = status === 'error' ? policy.has('ct') || policy.has('rt') || policy.has('all')
+        : (status >= 500 && (policy.has('5xx') || policy.has('all'))) || (status >= 400 && status < 500 && (policy.has('4xx') || policy.has('all')));
+      if (!retryable) break;
+    }
+    return status;
   }
 
   private async post(kind: string, url: string, params: Record<string, unknown>, headers: Record<string, string>, body: string): Promise<number | 'error'> {
@@ -228,7 +241,14 @@ export class Simulator {
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'SendGrid Event API' };
     const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = this.settings;
     if (user && pass) headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-    return this.post('email-events', this.settings.emailEventsUrl, { events }, headers, JSON.stringify(events));
+    // SendGrid retries any non-2xx answer (for up to 24 hours); the sandbox retries a few times at once.
+    let status: number | 'error' = 'error';
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 50));
+      status = await this.post('email-events', this.settings.emailEventsUrl, { events }, headers, JSON.stringify(events));
+      if (status !== 'error' && status >= 200 && status < 300) break;
+    }
+    return status;
   }
 
   // ---- Scheduler ---------------------------------------------------------

@@ -73,7 +73,7 @@ describe('senders', () => {
     const mail = await notify({ userId, email: EMAIL, locale: 'ja-JP', message, subject: 'ご予約の確認', channel: 'email', firstName: '太郎', lastName: '山田' });
     const [m] = await sandbox.messages();
     expect(m.request).toMatchObject({ To: '+819012345678', Body: message, MessagingServiceSid: expect.stringMatching(/^MG/) });
-    expect(m.request.StatusCallback).toBe(`${new URL(m.request.StatusCallback).origin}/sms/status?notificationId=${sms.body.notificationId}&userId=${userId}&channel=SMS`);
+    expect(m.request.StatusCallback).toBe(`${new URL(m.request.StatusCallback).origin}/sms/status?notificationId=${sms.body.notificationId}&userId=${userId}&channel=SMS#rc=3&rp=5xx,ct,rt`);
     expect(sms.body.providerId).toBe(m.resource.sid);
     const [c] = await sandbox.calls();
     expect(c.request.Twiml).toContain(`<Say language="ja-JP" voice="Polly.Mizuki">${message}</Say>`);

@@ -294,10 +294,13 @@ describe('simulated recipients', () => {
     expect(events.every((e) => e.notification_id === 'n9' && typeof e.sg_event_id === 'string')).toBe(true);
   });
 
-  test('fault injection answers the configured status for the next N requests', async () => {
-    sb.state.faults.set('twilio', { status: 503, remaining: 1 });
+  test('fault injection answers the configured status for the next N requests (the client retries once)', async () => {
     const client = twilioClient(config);
-    expect((await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).status).toBe(503);
+    sb.state.faults.set('twilio', { status: 503, remaining: 1 });
     expect((await client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' })).sid).toMatch(/^SM/);
+    expect(sb.state.requestCounts.twilio).toBe(2);
+    sb.state.faults.set('twilio', { status: 503, remaining: 2 });
+    expect((await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).status).toBe(503);
+    expect(sb.state.messages).toHaveLength(1);
   });
 });

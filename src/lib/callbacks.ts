@@ -33,6 +33,15 @@ export function callbackUrl(base: string, path: string, ctx: CallbackContext): s
   return `${base}${path}?${query.toString()}`;
 }
 
+/**
+ * Twilio connection overrides (a URL fragment, never sent to us): retry a
+ * callback that fails with a 5xx, a connect or a read timeout. Our webhooks
+ * answer 5xx exactly when they could not record or track, so Twilio retries.
+ */
+export const TWILIO_RETRY_FRAGMENT = '#rc=3&rp=5xx,ct,rt';
+
+export const withRetries = (url: string) => `${url}${TWILIO_RETRY_FRAGMENT}`;
+
 /** The context a callback carries, or undefined when it carries none (or a malformed one). */
 export function contextFromParams(params: Params): CallbackContext | undefined {
   const { notificationId, userId, locale } = params;

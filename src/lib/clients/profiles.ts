@@ -1,5 +1,6 @@
 /** Segment Profile API: a user's traits, read by user id. */
 import type { Config } from '../config';
+import { Deadline } from '../deadline';
 
 export const PROFILES_TIMEOUT_MS = 2500;
 
@@ -11,7 +12,7 @@ export type ProfileResult =
   | { status: 'unavailable'; traits: Traits; error: string };
 
 /** Reads the named traits of `user_id:<userId>`; a missing profile is not an error. */
-export async function readTraits(config: Config, userId: string, names: string[]): Promise<ProfileResult> {
+export async function readTraits(config: Config, userId: string, names: string[], deadline = new Deadline()): Promise<ProfileResult> {
   if (!config.segmentSpaceId || !config.segmentProfileApiToken) return { status: 'not_configured', traits: {} };
   const id = encodeURIComponent(`user_id:${userId}`);
   const url = `${config.segmentProfilesBaseUrl}/v1/spaces/${encodeURIComponent(config.segmentSpaceId)}/collections/users/profiles/${id}/traits`
@@ -19,7 +20,7 @@ export async function readTraits(config: Config, userId: string, names: string[]
   try {
     const res = await fetch(url, {
       headers: { Authorization: `Basic ${Buffer.from(`${config.segmentProfileApiToken}:`).toString('base64')}` },
-      signal: AbortSignal.timeout(PROFILES_TIMEOUT_MS),
+      signal: AbortSignal.timeout(deadline.timeout(PROFILES_TIMEOUT_MS)),
     });
     const body = (await res.json().catch(() => ({}))) as { traits?: Traits };
     if (res.status === 404) return { status: 'not_found', traits: {} };

@@ -3,6 +3,7 @@
  * the 500 KB batch limit allows, each bounded by a timeout and one retry.
  */
 import type { Config } from '../config';
+import { Deadline } from '../deadline';
 
 export const SEGMENT_TIMEOUT_MS = 2500;
 const MAX_BATCH_BYTES = 480 * 1024; // under Segment's 500 KB, leaving room for the envelope
@@ -49,17 +50,18 @@ export function toBatches(messages: SegmentMessage[]): SegmentMessage[][] {
 
 const retryable = (status: number) => status === 429 || status >= 500;
 
-async function postBatch(config: Config, batch: SegmentMessage[]): Promise<void> {
+async function postBatch(config: Config, batch: SegmentMessage[], deadline: Deadline): Promise<void> {
   const body = JSON.stringify({ batch, context: { library: { name: 'channel-optimized-notifications', version: '1' } } });
   const auth = `Basic ${Buffer.from(`${config.segmentWriteKey}:`).toString('base64')}`;
   let lastError: TrackingError | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
+    if (attempt > 0 && !deadline.allows(0, 1000)) break; // no time left for the retry
     try {
       const res = await fetch(`${config.segmentApiBaseUrl}/v1/batch`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: auth },
         body,
-        signal: AbortSignal.timeout(SEGMENT_TIMEOUT_MS),
+        signal: AbortSignal.timeout(deadline.timeout(SEGMENT_TIMEOUT_MS)),
       });
       await res.arrayBuffer();
       if (res.ok) return;
@@ -74,7 +76,7 @@ async function postBatch(config: Config, batch: SegmentMessage[]): Promise<void>
 }
 
 /** Sends every message; rejects with TrackingError when any batch could not be delivered. */
-export async function track(config: Config, messages: SegmentMessage[]): Promise<void> {
+export async function track(config: Config, messages: SegmentMessage[], deadline = new Deadline()): Promise<void> {
   if (messages.length === 0) return;
-  await Promise.all(toBatches(messages).map((b) => postBatch(config, b)));
+  await Promise.all(toBatches(messages).map((b) => postBatch(config, b, deadline)));
 }

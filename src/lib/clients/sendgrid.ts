@@ -2,7 +2,7 @@ import sgClient from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
 import type { Config } from '../config';
 
-export const SENDGRID_TIMEOUT_MS = 4000;
+export const SENDGRID_TIMEOUT_MS = 3000;
 
 // @sendgrid/client exports only a shared singleton; a client of our own per
 // invocation keeps one request's base URL and key from leaking into another.

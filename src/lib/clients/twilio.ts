@@ -1,31 +1,41 @@
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type { Config } from '../config';
+import { Deadline } from '../deadline';
+
+export const TWILIO_TIMEOUT_MS = 4000;
+const MAX_RETRY_WAIT_MS = 2000;
 
 /**
- * The official Twilio client. With TWILIO_API_BASE_URL set, every Twilio REST
- * host (api.twilio.com, sync.twilio.com, …) is replaced by that base URL while
- * the path is kept, which is how the local sandbox and test servers are reached.
+ * The official client's HTTP layer with three additions: every Twilio REST
+ * host (api, sync, …) can be replaced by TWILIO_API_BASE_URL (path kept) for
+ * regions and the local sandbox; each request's timeout fits the invocation's
+ * deadline; and a 429 or 5xx is retried once, after Retry-After, when the
+ * deadline allows.
  */
-class RebasingRequestClient extends twilio.RequestClient {
-  constructor(private readonly base: URL, opts: ConstructorParameters<typeof twilio.RequestClient>[0]) {
-    super(opts);
+class ServiceRequestClient extends twilio.RequestClient {
+  constructor(private readonly base: URL | undefined, private readonly deadline: Deadline) {
+    super({ timeout: TWILIO_TIMEOUT_MS });
   }
 
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    const uri = new URL(opts.uri);
-    const basePath = this.base.pathname.replace(/\/$/, '');
-    const rebased = `${this.base.origin}${basePath}${uri.pathname}${uri.search}`;
-    return super.request<TData>({ ...opts, uri: rebased });
+  override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
+    let uri = opts.uri;
+    if (this.base) {
+      const u = new URL(opts.uri);
+      uri = `${this.base.origin}${this.base.pathname.replace(/\/$/, '')}${u.pathname}${u.search}`;
+    }
+    const attempt = () => super.request<TData>({ ...opts, uri, timeout: this.deadline.timeout(TWILIO_TIMEOUT_MS) });
+    const first = await attempt();
+    if (first.statusCode !== 429 && first.statusCode < 500) return first;
+    const retryAfter = Number((first.headers as Record<string, string> | undefined)?.['retry-after']);
+    const wait = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : 500;
+    if (wait > MAX_RETRY_WAIT_MS || !this.deadline.allows(wait, 1000)) return first;
+    await new Promise((r) => setTimeout(r, wait));
+    return attempt();
   }
 }
 
-export const TWILIO_TIMEOUT_MS = 4000;
-
-export function twilioClient(config: Config): twilio.Twilio {
-  const clientOpts = { timeout: TWILIO_TIMEOUT_MS };
-  const httpClient = config.twilioApiBaseUrl
-    ? new RebasingRequestClient(new URL(config.twilioApiBaseUrl), clientOpts)
-    : new twilio.RequestClient(clientOpts);
-  return twilio(config.accountSid, config.authToken, { httpClient });
+export function twilioClient(config: Config, deadline = new Deadline()): twilio.Twilio {
+  const base = config.twilioApiBaseUrl ? new URL(config.twilioApiBaseUrl) : undefined;
+  return twilio(config.accountSid, config.authToken, { httpClient: new ServiceRequestClient(base, deadline) });
 }

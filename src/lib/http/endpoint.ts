@@ -5,6 +5,7 @@
  */
 import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtime-types/types';
 import { Config, ConfigError, loadConfig } from '../config';
+import { Deadline } from '../deadline';
 import { log } from '../log';
 import { ApiError } from './errors';
 import { Params, paramsOf } from './params';
@@ -16,6 +17,8 @@ export interface EndpointRequest {
   headers: Record<string, string>;
   /** the function's path, e.g. /sms/status */
   path: string;
+  /** this invocation's time budget */
+  deadline: Deadline;
 }
 
 export type Reply =
@@ -46,10 +49,11 @@ function headersOf(event: Record<string, unknown>): Record<string, string> {
 
 export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: { twiml?: boolean } = {}) {
   return async (context: Context, event: Record<string, unknown>, callback: ServerlessCallback): Promise<void> => {
+    const deadline = new Deadline();
     const errorReply = (status: number, body: object): Reply => (opts.twiml ? { status, twiml: EMPTY_TWIML } : { status, json: body });
     try {
       const config = loadConfig(context as unknown as Record<string, string | undefined>);
-      respond(callback, await run({ context, config, params: paramsOf(event), headers: headersOf(event), path }));
+      respond(callback, await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }));
     } catch (err) {
       if (err instanceof ApiError) {
         log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field });

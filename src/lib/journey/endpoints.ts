@@ -29,13 +29,15 @@ export async function cancel(req: EndpointRequest): Promise<Reply> {
     return { status: 409, json: { error: { code: 'not_cancelable', message: 'nothing is pending: every step was already sent', field: 'notificationId' }, notificationId: id, steps: results } };
   }
   let tracking = 'ok';
-  try {
-    await track(deps.config, [trackMessage({ userId: record.userId }, 'Notification Canceled', messageId('canceled', id), {
+  const canceledEvent = trackMessage({ userId: record.userId }, 'Notification Canceled', messageId('canceled', id), {
       notification_id: id,
       canceled_channels: record.steps.filter((s) => s.status === 'CANCELED').map((s) => s.channel),
-    })]);
+    });
+  try {
+    await track(deps.config, [canceledEvent], deps.deadline);
   } catch {
     tracking = 'deferred';
+    await deps.store.deferEvents(id, [canceledEvent]).catch(() => undefined);
   }
   return { status: 200, json: { notificationId: id, status: 'canceled', canceled: canceledNow, steps: results, tracking } };
 }

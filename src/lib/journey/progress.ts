@@ -14,6 +14,7 @@ import type { Channel } from '../channels';
 import type { SegmentMessage } from '../clients/segment';
 import type { Config } from '../config';
 import { messageId, trackMessage } from '../events';
+import type { Deadline } from '../deadline';
 import { log } from '../log';
 import { ChannelRefused } from '../notify/dispatch';
 import { inQuietHours, parseQuietHours } from '../schedule';
@@ -25,6 +26,7 @@ export interface JourneyDeps {
   config: Config;
   store: RecordStore;
   baseUrl: string;
+  deadline: Deadline;
 }
 
 export interface StepUpdate {
@@ -66,8 +68,14 @@ const escalatedEvent = (record: NotificationRecord, step: Step): SegmentMessage 
     cause: step.cause,
   });
 
-/** Applies one notification's webhook updates and the journey transitions they cause; answers extra events. */
-export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Promise<SegmentMessage[]> {
+export interface Applied {
+  /** journey events, and events an earlier invocation could not deliver (replayed with their messageIds) */
+  events: SegmentMessage[];
+  deferredIds: string[];
+}
+
+/** Applies one notification's webhook updates and the journey transitions they cause. */
+export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Promise<Applied> {
   const id = updates[0].notificationId;
   const { record, changed } = await deps.store.updateNotification(id, (r) => {
     let touched = false;
@@ -81,8 +89,9 @@ export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Pr
     }
     return touched;
   });
-  if (!record) return [];
-  const events: SegmentMessage[] = [];
+  if (!record) return { events: [], deferredIds: [] };
+  const deferred = record.deferredEvents ?? [];
+  const events: SegmentMessage[] = [...deferred];
   if (updates.some((u) => u.status === 'COMPLETED')) await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED'));
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
@@ -93,7 +102,7 @@ export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Pr
       events.push(escalatedEvent(record, next)); // a retried callback: same messageId, deduplicated by Segment
     }
   }
-  return events;
+  return { events, deferredIds: deferred.map((e) => e.messageId) };
 }
 
 /** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */

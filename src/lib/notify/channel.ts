@@ -7,7 +7,7 @@ import { route, traitNames } from './route';
 
 export async function channel(req: EndpointRequest): Promise<Reply> {
   const input = parseRoutingInput(req.params, req.config);
-  const profile = await readTraits(req.config, input.userId, traitNames(req.config));
+  const profile = await readTraits(req.config, input.userId, traitNames(req.config), req.deadline);
   if (profile.status === 'unavailable') log.warn('profile unavailable, routing without traits', { error: profile.error });
   const r = route(input, profile, req.config);
   return {

@@ -4,7 +4,7 @@
  * caller fall back to another channel; anything else is an upstream failure.
  */
 import type { Twilio } from 'twilio';
-import { callbackUrl, CallbackContext } from '../callbacks';
+import { callbackUrl, CallbackContext, withRetries } from '../callbacks';
 import type { Channel } from '../channels';
 import type { Config } from '../config';
 import { stringsFor } from '../i18n';
@@ -38,29 +38,38 @@ export interface Dispatch {
 
 /** A provider refused this channel for this recipient. */
 export class ChannelRefused extends Error {
-  constructor(readonly channel: Channel, readonly why: string, readonly providerCode: string | number, readonly optedOut = false) {
+  constructor(
+    readonly channel: Channel,
+    readonly why: string,
+    readonly providerCode: string | number,
+    /** profile traits that make routing skip this channel for this user from now on */
+    readonly traits: Record<string, unknown>,
+    readonly optedOut = false,
+  ) {
     super(`${channel} refused: ${why}`);
   }
 }
 
 /** Twilio error codes that mean "this recipient cannot get this channel". */
-const TWILIO_REFUSALS: Record<number, { why: string; optedOut?: boolean; alsoCall?: boolean }> = {
-  21610: { why: 'recipient opted out of SMS (21610)', optedOut: true },
-  21211: { why: 'invalid phone number (21211)', alsoCall: true },
-  21614: { why: 'number cannot receive SMS (21614)' },
-  21217: { why: 'invalid phone number (21217)', alsoCall: true },
+const TWILIO_REFUSALS: Record<number, { why: string; trait: 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone'; alsoCall?: boolean }> = {
+  21610: { why: 'recipient opted out of SMS (21610)', trait: 'sms_opted_out' },
+  21211: { why: 'invalid phone number (21211)', trait: 'invalid_phone', alsoCall: true },
+  21614: { why: 'number cannot receive SMS (21614)', trait: 'sms_incapable_phone' },
+  21217: { why: 'invalid phone number (21217)', trait: 'invalid_phone', alsoCall: true },
 };
 
-export function refusalOf(channel: Channel, err: unknown): ChannelRefused | undefined {
+/** Refusal traits name the number they apply to, so a new number is tried again. */
+export function refusalOf(channel: Channel, err: unknown, address?: string): ChannelRefused | undefined {
   if (channel === 'EMAIL') {
     const body = (err as { response?: { body?: { errors?: Array<{ field?: string; message?: string }> } } })?.response?.body;
     const toError = body?.errors?.find((e) => e.field?.startsWith('personalizations'));
-    return toError ? new ChannelRefused('EMAIL', `invalid email address (${toError.message ?? 'rejected'})`, 'sendgrid-400') : undefined;
+    return toError ? new ChannelRefused('EMAIL', `invalid email address (${toError.message ?? 'rejected'})`, 'sendgrid-400', { invalid_email: address }) : undefined;
   }
   const code = twilioErrorCode(err);
   const refusal = code === undefined ? undefined : TWILIO_REFUSALS[code];
   if (!refusal || (channel === 'CALL' && !refusal.alsoCall)) return undefined;
-  return new ChannelRefused(channel, refusal.why, code!, refusal.optedOut);
+  const traits = { [refusal.trait]: refusal.trait === 'sms_opted_out' ? true : address };
+  return new ChannelRefused(channel, refusal.why, code!, traits, refusal.trait === 'sms_opted_out');
 }
 
 /** Sends and answers the provider id (Message SID, Call SID or SendGrid message id). */
@@ -69,10 +78,10 @@ export async function dispatch(client: Twilio, config: Config, input: Message, d
   try {
     switch (d.channel) {
       case 'SMS':
-        return (await sendSms(client, config, { to: d.phone!, body: input.message, statusCallback: callbackUrl(d.baseUrl, '/sms/status', ctx), sendAt: d.sendAt })).sid;
+        return (await sendSms(client, config, { to: d.phone!, body: input.message, statusCallback: withRetries(callbackUrl(d.baseUrl, '/sms/status', ctx)), sendAt: d.sendAt })).sid;
       case 'CALL': {
-        const twiml = callTwiml({ message: input.message, locale: input.locale, gatherUrl: callbackUrl(d.baseUrl, '/voice/gather', { ...ctx, locale: input.locale }) });
-        return (await placeCall(client, config, { to: d.phone!, twiml, statusCallback: callbackUrl(d.baseUrl, '/voice/status', ctx) })).sid;
+        const twiml = callTwiml({ message: input.message, locale: input.locale, gatherUrl: withRetries(callbackUrl(d.baseUrl, '/voice/gather', { ...ctx, locale: input.locale })) });
+        return (await placeCall(client, config, { to: d.phone!, twiml, statusCallback: withRetries(callbackUrl(d.baseUrl, '/voice/status', ctx)) })).sid;
       }
       case 'EMAIL': {
         const name = [input.firstName, input.lastName].filter(Boolean).join(' ') || undefined;
@@ -88,6 +97,6 @@ export async function dispatch(client: Twilio, config: Config, input: Message, d
       }
     }
   } catch (err) {
-    throw refusalOf(d.channel, err) ?? err;
+    throw refusalOf(d.channel, err, d.channel === 'EMAIL' ? d.email : d.phone) ?? err;
   }
 }

@@ -42,13 +42,13 @@ function upstreamError(err: unknown): ApiError {
 export async function notify(req: EndpointRequest): Promise<Reply> {
   const { config, context } = req;
   const input = parseNotifyInput(req.params, config);
-  const client = twilioClient(config);
+  const client = twilioClient(config, req.deadline);
   const store = new RecordStore(client, config);
   const baseUrl = serviceBaseUrl(config, context);
   const now = new Date();
   const pending: NotificationRecord = { notificationId: input.notificationId, userId: input.userId, locale: input.locale, createdAt: now.toISOString(), state: 'in_progress', steps: [] };
 
-  const [profile, lock] = await Promise.all([readTraits(config, input.userId, traitNames(config)), store.createNotification(pending)]);
+  const [profile, lock] = await Promise.all([readTraits(config, input.userId, traitNames(config), req.deadline), store.createNotification(pending)]);
   if (lock === 'exists') return replayDuplicate(store, input.notificationId);
   if (profile.status === 'unavailable') log.warn('profile unavailable, routing without traits', { error: profile.error });
 
@@ -81,7 +81,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
         log.warn('channel refused, falling back', { notification: input.notificationId, channel: err.channel, code: err.providerCode });
         excluded[err.channel] = err.why;
         refused.add(err.channel);
-        if (err.optedOut) extraEvents.push(...optOutEvents(input, err));
+        extraEvents.push(...refusalEvents(input, err));
       }
     }
   } catch (err) {
@@ -106,7 +106,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   };
   const events = [...extraEvents, ...sentEvents(input, chosen, steps)];
   const [tracked, stored] = await Promise.allSettled([
-    track(config, events),
+    track(config, events, req.deadline),
     store.updateNotification(input.notificationId, (r) => {
       r.state = 'done';
       r.reason = chosen.reason;
@@ -127,7 +127,10 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   ]);
   if (stored.status === 'rejected') log.error('notification record not updated', { notification: input.notificationId, error: (stored.reason as Error).message });
   const tracking = tracked.status === 'fulfilled' ? 'ok' : 'deferred';
-  if (tracked.status === 'rejected') log.error('Segment tracking deferred', { notification: input.notificationId, error: (tracked.reason as Error).message });
+  if (tracked.status === 'rejected') {
+    log.error('Segment tracking deferred', { notification: input.notificationId, error: (tracked.reason as Error).message });
+    await store.deferEvents(input.notificationId, events).catch((err) => log.error('deferred events not stored', { error: (err as Error).message }));
+  }
   return { status: 200, json: { ...result, tracking } };
 }
 
@@ -169,11 +172,13 @@ function sentEvents(input: NotifyInput, chosen: Route, steps: Step[]): SegmentMe
   return events;
 }
 
-function optOutEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMessage[] {
-  return [
-    trackMessage({ userId: input.userId }, 'Notification Opted Out', messageId('opted-out', input.notificationId, refusal.channel), {
+/** A refusal marks the channel unreachable for this user: an opt-out event, and the trait routing reads. */
+function refusalEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMessage[] {
+  const events: SegmentMessage[] = [identifyMessage(input.userId, messageId('identify-refused', input.notificationId, refusal.channel), refusal.traits)];
+  if (refusal.optedOut) {
+    events.unshift(trackMessage({ userId: input.userId }, 'Notification Opted Out', messageId('opted-out', input.notificationId, refusal.channel), {
       channel: refusal.channel, notification_id: input.notificationId, error_code: refusal.providerCode,
-    }),
-    identifyMessage(input.userId, messageId('identify-opt-out', input.notificationId), { sms_opted_out: true }),
-  ];
+    }));
+  }
+  return events;
 }

@@ -12,7 +12,7 @@ import type { RoutingInput } from './input';
 
 /** Traits read from the profile for routing. */
 export function traitNames(config: Config): string[] {
-  return [config.preferredChannelTrait, 'phone', 'email', 'sms_opted_out', 'email_opted_out', 'timezone'];
+  return [config.preferredChannelTrait, 'phone', 'email', 'sms_opted_out', 'email_opted_out', 'invalid_phone', 'sms_incapable_phone', 'invalid_email', 'timezone'];
 }
 
 export interface Route {
@@ -45,12 +45,17 @@ export function route(
   const phone = input.phone ?? (typeof traits.phone === 'string' ? validOrUndefined(() => normalizePhone(traits.phone as string, input.locale)) : undefined);
   const email = input.email ?? (typeof traits.email === 'string' ? validOrUndefined(() => normalizeEmail(traits.email as string)) : undefined);
   const noCaller = config.twilioPhoneNumber ? {} : { CALL: 'no TWILIO_PHONE_NUMBER to call from' };
+  // Numbers and addresses a provider refused before (traits written when it did).
+  const refused: Partial<Record<Channel, string>> = {};
+  if (phone && traits.invalid_phone === phone) refused.SMS = refused.CALL = 'the phone number was refused as invalid';
+  else if (phone && traits.sms_incapable_phone === phone) refused.SMS = 'the phone number cannot receive SMS';
+  if (email && traits.invalid_email === email) refused.EMAIL = 'the email address was refused as invalid';
   const reach = reachability({
     phone,
     email,
     smsOptedOut: isTrue(traits.sms_opted_out),
     emailOptedOut: isTrue(traits.email_opted_out),
-    excluded: { ...noCaller, ...excluded },
+    excluded: { ...noCaller, ...refused, ...excluded },
   });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const decision = decide(reach, { override: input.channel, preferred });

@@ -5,6 +5,7 @@
  */
 import type { Twilio } from 'twilio';
 import type { Channel } from '../channels';
+import type { SegmentMessage } from '../clients/segment';
 import type { Config } from '../config';
 
 export type StepStatus = 'PENDING' | 'SCHEDULED' | 'SENT' | 'DELIVERED' | 'COMPLETED' | 'FAILED' | 'CANCELED';
@@ -51,6 +52,8 @@ export interface NotificationRecord {
   /** escalation minutes between steps, when this is a journey */
   escalateAfter?: number;
   content?: JourneyContent;
+  /** Segment events that could not be delivered yet; the next webhook for this notification sends them */
+  deferredEvents?: SegmentMessage[];
   /** the answer /notify gave, replayed to duplicate requests */
   result?: Record<string, unknown>;
 }
@@ -141,6 +144,23 @@ export class RecordStore {
       }
     }
     throw new Error(`notification ${id}: too many concurrent updates`);
+  }
+
+  /** Keeps events Segment could not take, so that nothing is lost: the next webhook replays them. */
+  async deferEvents(id: string, events: SegmentMessage[]): Promise<void> {
+    await this.updateNotification(id, (r) => {
+      const known = new Set((r.deferredEvents ?? []).map((e) => e.messageId));
+      r.deferredEvents = [...(r.deferredEvents ?? []), ...events.filter((e) => !known.has(e.messageId))];
+      return true;
+    });
+  }
+
+  async clearDeferredEvents(id: string, sent: string[]): Promise<void> {
+    await this.updateNotification(id, (r) => {
+      if (!r.deferredEvents?.length) return false;
+      r.deferredEvents = r.deferredEvents.filter((e) => !sent.includes(e.messageId));
+      return true;
+    });
   }
 
   async deleteNotification(id: string): Promise<void> {

@@ -11,8 +11,8 @@ import { RecordStore } from '../store/records';
 export type { StepUpdate };
 
 export function journeyDeps(req: EndpointRequest): JourneyDeps {
-  const client = twilioClient(req.config);
-  return { client, config: req.config, store: new RecordStore(client, req.config), baseUrl: serviceBaseUrl(req.config, req.context) };
+  const client = twilioClient(req.config, req.deadline);
+  return { client, deadline: req.deadline, config: req.config, store: new RecordStore(client, req.config), baseUrl: serviceBaseUrl(req.config, req.context) };
 }
 
 /**
@@ -25,15 +25,20 @@ export function journeyDeps(req: EndpointRequest): JourneyDeps {
 export async function finish(deps: JourneyDeps, events: SegmentMessage[], updates: StepUpdate[]): Promise<void> {
   const byNotification = new Map<string, StepUpdate[]>();
   for (const u of updates) byNotification.set(u.notificationId, [...(byNotification.get(u.notificationId) ?? []), u]);
-  const applied = await Promise.allSettled([...byNotification.values()].map((group) => applyUpdates(deps, group)));
-  const journeyEvents = applied.flatMap((a) => (a.status === 'fulfilled' ? a.value : []));
+  const groups = [...byNotification.values()];
+  const applied = await Promise.allSettled(groups.map((group) => applyUpdates(deps, group)));
+  const journeyEvents = applied.flatMap((a) => (a.status === 'fulfilled' ? a.value.events : []));
   const failures = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   for (const f of failures) log.error('record update failed', { error: (f.reason as Error)?.message });
   try {
-    await track(deps.config, [...events, ...journeyEvents]);
+    await track(deps.config, [...events, ...journeyEvents], deps.deadline);
   } catch (err) {
     log.error('Segment tracking failed; asking the sender to retry', { error: (err as Error).message });
     throw new ApiError(503, 'tracking_unavailable', 'events could not be delivered to Segment; retry later');
   }
+  // Deferred events are in Segment now: drop them from their records.
+  await Promise.allSettled(applied.map((a, i) => (a.status === 'fulfilled' && a.value.deferredIds.length
+    ? deps.store.clearDeferredEvents(groups[i][0].notificationId, a.value.deferredIds)
+    : undefined)));
   if (failures.length) throw new ApiError(503, 'state_unavailable', 'the notification record could not be updated; retry later');
 }
