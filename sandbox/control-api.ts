@@ -57,6 +57,19 @@ export function registerControlApi(router: Router, state: SandboxState, settings
     return { status: 200, body: { delivered: status } };
   });
 
+  router.on('POST', '/sandbox/twilio-callback', async (req) => {
+    const { url, params } = body(req);
+    if (typeof url !== 'string' || !isObject(params)) return bad('url (string) and params (object) are required');
+    const status = await sim.postTwilio('replayed', url, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])));
+    return { status: 200, body: { delivered: status } };
+  });
+
+  router.on('POST', '/sandbox/email-events', async (req) => {
+    const { events } = body(req);
+    if (!Array.isArray(events)) return bad('events must be an array');
+    return { status: 200, body: { delivered: await sim.postEmailEvents(events) } };
+  });
+
   router.on('POST', '/sandbox/faults', (req) => {
     const { api, status, latencyMs, drop, count, body: faultBody, headers } = body(req);
     if (!APIS.includes(api as Api)) return bad(`api must be one of ${APIS.join(', ')}`);

@@ -16,6 +16,8 @@ export interface ContactBehaviour {
   callOutcome?: 'no-answer' | 'busy' | 'failed';
   /** Apple Mail Privacy Protection: every delivered email gets an automatic (machine) open */
   machineOpen?: boolean;
+  /** the number is on Twilio's opt-out list already: message creation fails with 21610 */
+  optedOut?: boolean;
   /** the number cannot receive SMS: message creation fails with Twilio error 21614 */
   invalidNumber?: boolean;
   /** digits pressed when confirming a call; default "1" */

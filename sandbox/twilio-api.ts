@@ -60,7 +60,7 @@ export function registerTwilioApi(router: Router, state: SandboxState, settings:
         return twilioError(400, 35114, 'Scheduling does not support this timestamp: SendAt must be between 900 seconds and 35 days (3024000 seconds) in the future');
       }
     }
-    if (state.optedOut.has(to)) return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
+    if (state.optedOut.has(to) || behaviour.optedOut) return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
     if (behaviour.invalidNumber) {
       return twilioError(400, 21614, `'To' number ${to} is not a valid mobile number`);
     }

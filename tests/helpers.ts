@@ -87,6 +87,10 @@ export const sandbox = {
   advance: (seconds: number) => sb('POST', '/sandbox/clock/advance', { seconds }),
   fault: (fault: Record<string, unknown>) => sb('POST', '/sandbox/faults', fault),
   inboundSms: (from: string, body: string) => sb('POST', '/sandbox/inbound-sms', { from, body }),
+  /** a Twilio callback sent by the sandbox: signed, with the URL's retry overrides honoured */
+  twilioCallback: (url: string, params: Record<string, string>) => sb('POST', '/sandbox/twilio-callback', { url, params }),
+  /** a SendGrid Event Webhook batch sent by the sandbox, retried on non-2xx as SendGrid does */
+  emailEvents: (events: unknown[]) => sb('POST', '/sandbox/email-events', { events }),
   events: (filter: Record<string, string> = {}): Promise<SegmentEvent[]> => sb('GET', `/sandbox/segment/events?${new URLSearchParams(filter)}`),
   rejected: (): Promise<Array<{ reason: string; payload: SegmentEvent }>> => sb('GET', '/sandbox/segment/rejected'),
   messages: () => sb('GET', '/sandbox/messages'),

@@ -22,13 +22,17 @@ export function onTwilioRuntime(req: EndpointRequest): boolean {
   return /\.twil\.io$/.test(String(req.context.DOMAIN_NAME ?? ''));
 }
 
-/** The URL Twilio signed: our base URL, the function's path and the query string we generated. */
-export function signedUrl(req: EndpointRequest): string {
+/**
+ * The URL Twilio signed: our base URL, the function's path and, for callbacks,
+ * the query string we generated (twilio-run merges query and body, so the
+ * callback context is the only query we can rebuild).
+ */
+export function signedUrl(req: EndpointRequest, contextInQuery = true): string {
   const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? String(req.context.DOMAIN_NAME ?? 'localhost');
   const proto = req.headers['x-forwarded-proto'] ?? (/^(localhost|127\.0\.0\.1)(:\d+)?$/.test(host) ? 'http' : 'https');
   const base = req.config.publicBaseUrl ?? `${proto}://${host}`;
   const query = new URLSearchParams();
-  for (const key of CONTEXT_KEYS) {
+  for (const key of contextInQuery ? CONTEXT_KEYS : []) {
     const value = req.params[key];
     if (typeof value === 'string') query.set(key, value);
   }
@@ -37,19 +41,20 @@ export function signedUrl(req: EndpointRequest): string {
 }
 
 /** The posted fields Twilio signed: everything but the query-string context we added. */
-function postedFields(req: EndpointRequest): Record<string, string> {
+function postedFields(req: EndpointRequest, contextInQuery: boolean): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.params)) {
-    if ((CONTEXT_KEYS as readonly string[]).includes(k)) continue;
+    if (contextInQuery && (CONTEXT_KEYS as readonly string[]).includes(k)) continue;
     if (typeof v === 'string') fields[k] = v;
   }
   return fields;
 }
 
-export function hasValidTwilioSignature(req: EndpointRequest): boolean {
+/** `contextInQuery`: a callback URL we generated (context in the query); false for a plain POST such as Studio's. */
+export function hasValidTwilioSignature(req: EndpointRequest, contextInQuery = true): boolean {
   const signature = req.headers['x-twilio-signature'];
   if (!signature) return false;
-  return twilio.validateRequest(req.config.authToken, signature, signedUrl(req), postedFields(req));
+  return twilio.validateRequest(req.config.authToken, signature, signedUrl(req, contextInQuery), postedFields(req, contextInQuery));
 }
 
 /** 403 unless the request is signed by Twilio (or already checked by Twilio's runtime). */
@@ -64,7 +69,7 @@ export function requireApiKey(req: EndpointRequest): void {
   const header = req.headers.authorization ?? '';
   const m = /^Bearer\s+(.+)$/i.exec(header);
   if (key && m && safeEqual(m[1].trim(), key)) return;
-  if (hasValidTwilioSignature(req)) return;
+  if (hasValidTwilioSignature(req, false)) return;
   throw new ApiError(401, 'unauthorized', key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed');
 }
 

@@ -69,9 +69,10 @@ const escalatedEvent = (record: NotificationRecord, step: Step): SegmentMessage 
   });
 
 export interface Applied {
-  /** journey events, and events an earlier invocation could not deliver (replayed with their messageIds) */
+  /** events an earlier invocation could not deliver, replayed with their messageIds */
+  deferred: SegmentMessage[];
+  /** events of the journey transitions this update caused */
   events: SegmentMessage[];
-  deferredIds: string[];
 }
 
 /** Applies one notification's webhook updates and the journey transitions they cause. */
@@ -89,9 +90,8 @@ export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Pr
     }
     return touched;
   });
-  if (!record) return { events: [], deferredIds: [] };
-  const deferred = record.deferredEvents ?? [];
-  const events: SegmentMessage[] = [...deferred];
+  if (!record) return { deferred: [], events: [] };
+  const events: SegmentMessage[] = [];
   if (updates.some((u) => u.status === 'COMPLETED')) await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED'));
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
@@ -102,7 +102,7 @@ export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Pr
       events.push(escalatedEvent(record, next)); // a retried callback: same messageId, deduplicated by Segment
     }
   }
-  return { events, deferredIds: deferred.map((e) => e.messageId) };
+  return { deferred: record.deferredEvents ?? [], events };
 }
 
 /** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */

@@ -70,7 +70,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
       plan = planJourney(input, chosen, config, now, tz, qh);
       chosen.channel = plan.steps[0].channel;
       if (Array.isArray(input.escalation)) chosen.reason = 'override';
-      if (refused.size > 0 && chosen.reason !== 'override') chosen.reason = 'fallback';
+      if (refused.size > 0) chosen.reason = 'fallback'; // a provider refused a channel (an explicit `channel` 422s instead)
       if (quietNow && chosen.preferred === 'CALL' && chosen.reason === 'fallback' && refused.size === 0) chosen.reason = 'quiet_hours';
       try {
         first = await sendOrSchedule(client, config, input, { channel: chosen.channel, phone: chosen.phone, email: chosen.email, baseUrl }, plan.steps[0].at);

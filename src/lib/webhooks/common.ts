@@ -27,18 +27,19 @@ export async function finish(deps: JourneyDeps, events: SegmentMessage[], update
   for (const u of updates) byNotification.set(u.notificationId, [...(byNotification.get(u.notificationId) ?? []), u]);
   const groups = [...byNotification.values()];
   const applied = await Promise.allSettled(groups.map((group) => applyUpdates(deps, group)));
-  const journeyEvents = applied.flatMap((a) => (a.status === 'fulfilled' ? a.value.events : []));
+  const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
   const failures = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   for (const f of failures) log.error('record update failed', { error: (f.reason as Error)?.message });
   try {
-    await track(deps.config, [...events, ...journeyEvents], deps.deadline);
+    // in order of occurrence: what an earlier invocation could not deliver, this webhook's, the journey's
+    await track(deps.config, [...done.flatMap((d) => d.deferred), ...events, ...done.flatMap((d) => d.events)], deps.deadline);
   } catch (err) {
     log.error('Segment tracking failed; asking the sender to retry', { error: (err as Error).message });
     throw new ApiError(503, 'tracking_unavailable', 'events could not be delivered to Segment; retry later');
   }
   // Deferred events are in Segment now: drop them from their records.
-  await Promise.allSettled(applied.map((a, i) => (a.status === 'fulfilled' && a.value.deferredIds.length
-    ? deps.store.clearDeferredEvents(groups[i][0].notificationId, a.value.deferredIds)
+  await Promise.allSettled(done.map((d, i) => (d.deferred.length
+    ? deps.store.clearDeferredEvents(groups[i][0].notificationId, d.deferred.map((e) => e.messageId))
     : undefined)));
   if (failures.length) throw new ApiError(503, 'state_unavailable', 'the notification record could not be updated; retry later');
 }
