@@ -7,5 +7,6 @@ module.exports = {
   transform: { '^.+\\.ts$': 'ts-jest' },
   globalSetup: '<rootDir>/tests/setup/global-setup.ts',
   globalTeardown: '<rootDir>/tests/setup/global-teardown.ts',
+  testSequencer: '<rootDir>/tests/setup/sequencer.js',
   testTimeout: 30000,
 };

@@ -99,7 +99,8 @@ export function registerControlApi(router: Router, state: SandboxState, settings
     return { status: 200, body: { settled: true } };
   });
 
-  router.on('POST', '/sandbox/reset', (req) => {
+  router.on('POST', '/sandbox/reset', async (req) => {
+    await sim.settle(); // callbacks still in flight belong to what is being forgotten
     const simulate = body(req).simulate;
     state.reset(typeof simulate === 'boolean' ? simulate : settings.simulate);
     return { status: 200, body: { reset: true, simulate: state.simulate } };

@@ -117,5 +117,7 @@ describe('log masking', () => {
     const line = mask('to +819012345678 and 090-1234-5678 and taro.yamada@example.co.jp via SM0123456789abcdef0123456789abcdef');
     expect(line).not.toMatch(/9012345678|1234-5678|taro\.yamada|example\.co/);
     expect(line).toContain('SM0123456789abcdef0123456789abcdef');
+    expect(mask('notification=cc38e56d-88fd-4123-8987-19099633e697')).toBe('notification=cc38e56d-88fd-4123-8987-19099633e697');
+    expect(mask('phone=(03) 1234-5678.')).not.toMatch(/1234-5678/);
   });
 });

@@ -2,7 +2,8 @@
  * Logging that never prints a phone number, email address or message body in
  * clear: every string passes through `mask` before it reaches console.
  */
-const PHONE = /(?<![A-Za-z0-9])\+?\d[\d\s().-]{6,}\d(?![A-Za-z0-9])/g;
+// Not inside words or hyphenated ids (SIDs, UUIDs): digits there are not phone numbers.
+const PHONE = /(?<![A-Za-z0-9-])\+?\d[\d\s().-]{6,}\d(?![A-Za-z0-9]|-[A-Za-z0-9])/g;
 const EMAIL = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g;
 
 export function maskPhone(phone: string): string {
