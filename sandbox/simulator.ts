@@ -56,7 +56,7 @@ export class Simulator {
     const headers = { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': signature, 'User-Agent': 'TwilioProxy/1.1' };
     let status: number | 'error' = 'error';
     for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 50));
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 200 * attempt));
       status = await this.post(kind, target, params, headers, new URLSearchParams(params).toString());
       const retryable = status === 'error' ? policy.has('ct') || policy.has('rt') || policy.has('all')
         : (status >= 500 && (policy.has('5xx') || policy.has('all'))) || (status >= 400 && status < 500 && (policy.has('4xx') || policy.has('all')));

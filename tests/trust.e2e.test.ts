@@ -189,3 +189,20 @@ describe('failure handling', () => {
     expect(res.body.reason).toBe('random');
   });
 });
+
+describe('callbacks that beat the record', () => {
+  test('a status callback arriving while /notify is still writing is answered 503, so Twilio retries it', async () => {
+    await sandbox.reset(false);
+    const userId = uid('early');
+    await sandbox.fault({ api: 'twilio', latencyMs: 1500, count: 1 }); // the lock exists; the call is placed slowly
+    const pending = notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'call,sms', notificationId: `early-${userId}` });
+    await new Promise((r) => setTimeout(r, 300));
+    const early = await signedPost(`/voice/status?notificationId=early-${userId}&userId=${userId}&channel=CALL`, { CallSid: CALL_SID, CallStatus: 'busy' });
+    expect(early.status).toBe(503);
+    expect((await pending).status).toBe(200);
+    const retried = await signedPost(`/voice/status?notificationId=early-${userId}&userId=${userId}&channel=CALL`, { CallSid: CALL_SID, CallStatus: 'busy' });
+    expect(retried.status).toBe(200);
+    const r = (await call('GET', `/notification?notificationId=early-${userId}`, { headers: bearer })).body;
+    expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([['CALL', 'FAILED'], ['SMS', 'SENT']]);
+  });
+});

@@ -91,6 +91,8 @@ export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Pr
     return touched;
   });
   if (!record) return { deferred: [], events: [] };
+  // A callback can beat /notify's final write: have the sender retry rather than lose the update.
+  if (record.state === 'in_progress') throw new Error(`notification ${id} is still being sent`);
   const events: SegmentMessage[] = [];
   if (updates.some((u) => u.status === 'COMPLETED')) await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED'));
   for (const u of updates.filter((x) => x.status === 'FAILED')) {

@@ -48,7 +48,12 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const now = new Date();
   const pending: NotificationRecord = { notificationId: input.notificationId, userId: input.userId, locale: input.locale, createdAt: now.toISOString(), state: 'in_progress', steps: [] };
 
-  const [profile, lock] = await Promise.all([readTraits(config, input.userId, traitNames(config), req.deadline), store.createNotification(pending)]);
+  // Stage 1, concurrently: the profile, the lock, and whether the contact record exists.
+  const [profile, lock, contactExists] = await Promise.all([
+    readTraits(config, input.userId, traitNames(config), req.deadline),
+    store.createNotification(pending),
+    input.phone ? store.readContact(input.phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
+  ]);
   if (lock === 'exists') return replayDuplicate(store, input.notificationId);
   if (profile.status === 'unavailable') log.warn('profile unavailable, routing without traits', { error: profile.error });
 
@@ -120,9 +125,9 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
       }
       r.result = result;
       return true;
-    }),
+    }, lock),
     chosen.phone && steps.some((s) => s.channel !== 'EMAIL')
-      ? store.writeContact(chosen.phone, { userId: input.userId, notificationId: input.notificationId, updatedAt: now.toISOString() })
+      ? store.writeContact(chosen.phone, { userId: input.userId, notificationId: input.notificationId, updatedAt: now.toISOString() }, chosen.phone === input.phone ? contactExists : undefined)
       : Promise.resolve(),
   ]);
   if (stored.status === 'rejected') log.error('notification record not updated', { notification: input.notificationId, error: (stored.reason as Error).message });

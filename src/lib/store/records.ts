@@ -98,11 +98,14 @@ export class RecordStore {
     this.documents = client.sync.v1.services(config.syncServiceSid).documents;
   }
 
-  /** Creates the record; `exists` when another request already holds this notification id. */
-  async createNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
+  /**
+   * Creates the record and answers its revision (so the next write needs no
+   * read); `exists` when another request already holds this notification id.
+   */
+  async createNotification(record: NotificationRecord): Promise<{ record: NotificationRecord; revision: string } | 'exists'> {
     try {
-      await this.documents.create({ uniqueName: notificationName(record.notificationId), data: record, ttl: NOTIFICATION_TTL_S });
-      return 'created';
+      const doc = await this.documents.create({ uniqueName: notificationName(record.notificationId), data: record, ttl: NOTIFICATION_TTL_S });
+      return { record, revision: doc.revision };
     } catch (err) {
       if (twilioErrorCode(err) === 54301) return 'exists';
       throw err;
@@ -171,14 +174,19 @@ export class RecordStore {
     }
   }
 
-  /** Remembers who we last notified at this number, so an inbound reply can be attributed. */
-  async writeContact(phone: string, contact: ContactRecord): Promise<void> {
-    try {
-      await this.documents.create({ uniqueName: contactName(phone), data: contact, ttl: CONTACT_TTL_S });
-    } catch (err) {
-      if (twilioErrorCode(err) !== 54301) throw err;
-      await this.documents(contactName(phone)).update({ data: contact, ttl: CONTACT_TTL_S });
+  /**
+   * Remembers who we last notified at this number, so an inbound reply can be
+   * attributed. `exists` (when known from an earlier read) saves a round trip;
+   * unknown, the update is tried first: numbers are mostly notified again.
+   */
+  async writeContact(phone: string, contact: ContactRecord, exists?: boolean): Promise<void> {
+    const create = () => this.documents.create({ uniqueName: contactName(phone), data: contact, ttl: CONTACT_TTL_S });
+    const update = () => this.documents(contactName(phone)).update({ data: contact, ttl: CONTACT_TTL_S });
+    if (exists === false) {
+      await create().catch((err) => (twilioErrorCode(err) === 54301 ? update() : Promise.reject(err)));
+      return;
     }
+    await update().catch((err) => (isNotFound(err) ? create() : Promise.reject(err)));
   }
 
   async readContact(phone: string): Promise<ContactRecord | undefined> {
