@@ -130,6 +130,18 @@ describe('failure handling', () => {
     expect(doc.data.deferredEvents).toEqual([]);
   });
 
+  test('a callback whose retries all fail is not lost: the next callback of the notification delivers its events', async () => {
+    const userId = uid('all-retries-fail');
+    await notify({ userId, phone: PHONE, message: 'm', channel: 'call' });
+    const [c] = await sandbox.calls();
+    await sandbox.fault({ api: 'segment', status: 500, count: 8 }); // the first attempt and all three retries, each tried twice
+    await sandbox.twilioCallback(c.request.StatusCallback, { CallSid: c.resource.sid, CallStatus: 'in-progress', AnsweredBy: 'human' });
+    expect((await sandbox.callbacks()).map((x: any) => x.status)).toEqual([503, 503, 503, 503]);
+    expect(await eventNames({ userId })).toEqual(['Notification Sent']);
+    await sandbox.twilioCallback(c.request.StatusCallback, { CallSid: c.resource.sid, CallStatus: 'completed', AnsweredBy: 'human', CallDuration: '9' });
+    expect(await eventNames({ userId })).toEqual(['Notification Sent', 'Notification Answered', 'Notification Engaged', 'Notification Delivered']);
+  });
+
   test('a Segment that hangs cannot hold /notify past its 8 s budget', async () => {
     await sandbox.fault({ api: 'segment', latencyMs: 20_000, count: 2 });
     const started = Date.now();

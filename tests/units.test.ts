@@ -121,3 +121,22 @@ describe('log masking', () => {
     expect(mask('phone=(03) 1234-5678.')).not.toMatch(/1234-5678/);
   });
 });
+
+describe('bounded concurrency', () => {
+  test('settleLimited keeps order, settles failures, and never runs more than the limit at once', async () => {
+    const { settleLimited } = await import('../src/lib/webhooks/common');
+    let running = 0;
+    let peak = 0;
+    const results = await settleLimited(Array.from({ length: 40 }, (_, i) => i), 16, async (i) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      if (i === 7) throw new Error('seven');
+      return i * 2;
+    });
+    expect(peak).toBe(16);
+    expect(results[7]).toMatchObject({ status: 'rejected' });
+    expect(results[39]).toEqual({ status: 'fulfilled', value: 78 });
+  });
+});

@@ -75,9 +75,8 @@ export interface Applied {
   events: SegmentMessage[];
 }
 
-/** Applies one notification's webhook updates and the journey transitions they cause. */
-export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Promise<Applied> {
-  const id = updates[0].notificationId;
+/** Applies one notification's webhook updates (possibly none) and the journey transitions they cause. */
+export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepUpdate[]): Promise<Applied> {
   const { record, changed } = await deps.store.updateNotification(id, (r) => {
     let touched = false;
     const at = new Date().toISOString();
@@ -92,7 +91,7 @@ export async function applyUpdates(deps: JourneyDeps, updates: StepUpdate[]): Pr
   });
   if (!record) return { deferred: [], events: [] };
   // A callback can beat /notify's final write: have the sender retry rather than lose the update.
-  if (record.state === 'in_progress') throw new Error(`notification ${id} is still being sent`);
+  if (record.state === 'in_progress' && updates.length > 0) throw new Error(`notification ${id} is still being sent`);
   const events: SegmentMessage[] = [];
   if (updates.some((u) => u.status === 'COMPLETED')) await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED'));
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
