@@ -170,6 +170,8 @@ describe('quiet hours', () => {
     expect(forced.body.error.message).toMatch(/quiet hours/);
     const preferred = await notify({ userId, phone: PHONE, message: 'm', quietHours: window });
     expect(preferred.body).toMatchObject({ channel: 'SMS', reason: 'quiet_hours' });
+    const asked = await call('GET', `/channel?userId=${userId}&phone=${encodeURIComponent(PHONE)}&quietHours=${window}`, { headers: bearer });
+    expect(asked.body).toMatchObject({ channel: 'SMS', reason: 'quiet_hours', reachable: ['SMS'], unreachable: { CALL: expect.stringMatching(/quiet hours/) } });
     const urgent = await notify({ userId, phone: PHONE, message: '緊急', channel: 'call', quietHours: window, urgent: true });
     expect(urgent.body).toMatchObject({ channel: 'CALL', status: 'sent' });
     expect(await sandbox.calls()).toHaveLength(1);

@@ -37,10 +37,16 @@ export function timezoneOf(traits: Traits, config: Config): string {
 }
 
 /** The quiet window for this request: its own `quietHours`, else QUIET_HOURS; none when urgent. */
-export function quietWindow(input: NotifyInput, config: Config): QuietHours | undefined {
+export function quietWindow(input: Pick<NotifyInput, 'urgent' | 'quietHours'>, config: Config): QuietHours | undefined {
   if (input.urgent) return undefined;
   const text = input.quietHours ?? config.quietHours;
   return text && text !== 'none' ? parseQuietHours(text) : undefined;
+}
+
+/** Channels routing must skip at `now`: no call is placed in quiet hours. */
+export function quietExclusions(now: Date, qh: QuietHours | undefined, tz: string): Partial<Record<Channel, string>> {
+  if (!qh || !inQuietHours(now, qh, tz)) return {};
+  return { CALL: `quiet hours ${qh.text} (${tz}) until ${quietHoursEnd(now, qh, tz).toISOString()}; urgent=true overrides` };
 }
 
 const unschedulable = (message: string, field: string) => new ApiError(422, 'cannot_schedule', message, field);

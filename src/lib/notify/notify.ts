@@ -14,13 +14,12 @@ import { identifyMessage, messageId, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { ApiError } from '../http/errors';
 import { sendOrSchedule, Sent } from '../journey/actions';
-import { Plan, planJourney, quietWindow, timezoneOf } from '../journey/plan';
+import { Plan, planJourney, quietExclusions, quietWindow, timezoneOf } from '../journey/plan';
 import { log } from '../log';
-import { inQuietHours, quietHoursEnd } from '../schedule';
 import { NotificationRecord, RecordStore, Step } from '../store/records';
 import { ChannelRefused } from './dispatch';
 import { NotifyInput, parseNotifyInput } from './input';
-import { Route, route, traitNames } from './route';
+import { finalReason, Route, route, traitNames } from './route';
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
 
@@ -59,10 +58,9 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
 
   const tz = timezoneOf(profile.traits, config);
   const qh = quietWindow(input, config);
-  const quietNow = Boolean(qh && !input.sendAt && inQuietHours(now, qh, tz));
-  const excluded: Partial<Record<Channel, string>> = quietNow
-    ? { CALL: `quiet hours ${qh!.text} (${tz}) until ${quietHoursEnd(now, qh!, tz).toISOString()}; urgent=true overrides` }
-    : {};
+  // A scheduled notification is routed for its own time (a call cannot be scheduled anyway).
+  const excluded: Partial<Record<Channel, string>> = input.sendAt ? {} : quietExclusions(now, qh, tz);
+  const quietSkipsCall = Boolean(excluded.CALL);
   const extraEvents: SegmentMessage[] = [];
   const refused = new Set<Channel>();
   let chosen: Route;
@@ -74,9 +72,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
       chosen = route(routingInput, profile, config, excluded);
       plan = planJourney(input, chosen, config, now, tz, qh);
       chosen.channel = plan.steps[0].channel;
-      if (Array.isArray(input.escalation)) chosen.reason = 'override';
-      if (refused.size > 0) chosen.reason = 'fallback'; // a provider refused a channel (an explicit `channel` 422s instead)
-      if (quietNow && chosen.preferred === 'CALL' && chosen.reason === 'fallback' && refused.size === 0) chosen.reason = 'quiet_hours';
+      chosen.reason = finalReason(chosen, { explicitList: Array.isArray(input.escalation), refused: refused.size > 0, quietSkipsCall });
       try {
         first = await sendOrSchedule(client, config, input, { channel: chosen.channel, phone: chosen.phone, email: chosen.email, baseUrl }, plan.steps[0].at);
         break;

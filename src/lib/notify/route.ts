@@ -62,3 +62,15 @@ export function route(
   if (!decision.ok) throw new ApiError(422, 'unreachable', decision.why, input.channel ? 'channel' : 'userId', { reachable: reach.reachable, unreachable: reach.unreachable });
   return { channel: decision.channel, reason: decision.reason, preferred, reach, phone, email };
 }
+
+/**
+ * Why this channel, as answered: a provider's refusal makes it a fallback (an
+ * explicit `channel` 422s instead); an explicit escalation list is an
+ * override; a CALL preference skipped for quiet hours says so.
+ */
+export function finalReason(r: Route, o: { explicitList: boolean; refused: boolean; quietSkipsCall: boolean }): RouteReason {
+  if (o.refused) return 'fallback';
+  if (o.explicitList) return 'override';
+  if (o.quietSkipsCall && r.preferred === 'CALL' && r.reason === 'fallback') return 'quiet_hours';
+  return r.reason;
+}
