@@ -6,7 +6,7 @@
 //   node scripts/build.mjs --no-typecheck  skip tsc (tests that already type-checked)
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,6 +52,10 @@ async function buildService() {
     entryPoints: entries.map((f) => ({ in: f, out: relative(functionsDir, f).replace(/\.ts$/, '') })),
     outdir: join(root, 'dist/functions'),
   });
+  // Deployed functions cannot require files beside them: fail the build if a bundle would.
+  const relativeRequires = filesUnder(join(root, 'dist/functions'), (f) => f.endsWith('.js'))
+    .filter((f) => /require\(["']\.{1,2}\//.test(readFileSync(f, 'utf8')));
+  if (relativeRequires.length) throw new Error(`built functions require relative paths: ${relativeRequires.join(', ')}`);
   // Assets deploy as-is and are public by default: never ship sources or maps.
   cpSync(join(root, 'src/assets'), join(root, 'dist/assets'), {
     recursive: true,
