@@ -54,6 +54,7 @@ const cases: Case[] = [
   { name: 'notify: escalateAfter not a number', send: notifyWith({ escalation: 'sms,email', escalateAfter: 'soon' }), field: 'escalateAfter' },
   { name: 'notify: urgent not a boolean', send: notifyWith({ urgent: 'maybe' }), field: 'urgent' },
   { name: 'notify: quietHours malformed', send: notifyWith({ quietHours: '25:00-08:00' }), field: 'quietHours' },
+  { name: 'notify: escalation content too large for its Sync record', send: notifyWith({ escalation: 'sms,email', html: `<p>${'長'.repeat(5000)}</p>` }), field: 'html' },
   { name: 'channel: userId missing', send: () => call('GET', '/channel', { headers: auth }), field: 'userId' },
   { name: 'channel: unknown channel', send: () => call('GET', '/channel?userId=u1&channel=pigeon', { headers: auth }), field: 'channel' },
   { name: 'channel: invalid email', send: () => call('GET', '/channel?userId=u1&email=nope', { headers: auth }), field: 'email' },

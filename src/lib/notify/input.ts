@@ -78,7 +78,21 @@ export function parseRoutingInput(params: Params, config: Config): RoutingInput 
   };
 }
 
+/** An escalation keeps its content in a Sync document (16 KiB of data); leave room for the steps. */
+export const MAX_JOURNEY_CONTENT_BYTES = 12 * 1024;
+
 export function parseNotifyInput(params: Params, config: Config): NotifyInput {
+  const input = parseFields(params, config);
+  if (input.escalation) {
+    const bytes = Buffer.byteLength(JSON.stringify([input.message, input.subject, input.html]));
+    if (bytes > MAX_JOURNEY_CONTENT_BYTES) {
+      throw badRequest(input.html ? 'html' : 'message', `an escalation stores its content in Twilio Sync: message, subject and html together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`, 'too_long');
+    }
+  }
+  return input;
+}
+
+function parseFields(params: Params, config: Config): NotifyInput {
   const routing = parseRoutingInput(params, config);
   return {
     ...routing,
