@@ -171,6 +171,26 @@ describe('failure handling', () => {
     expect((await notify(params)).body.status).toBe('sent'); // the lock was released: a retry sends
   });
 
+  test('a dropped connection to Twilio is a 502, with nothing sent and the lock released', async () => {
+    const params = { userId: uid('drop'), phone: PHONE, message: 'm', channel: 'sms', notificationId: uid('n-drop') };
+    await sandbox.fault({ api: 'twilio', drop: true, count: 1 });
+    const res = await notify(params);
+    expect(res.status).toBe(502);
+    expect(res.body.error.code).toBe('upstream_error');
+    expect(await sandbox.messages()).toEqual([]);
+    expect((await notify(params)).body.status).toBe('sent');
+  });
+
+  test('a dropped connection to Sync on a webhook is a 503, so the sender retries', async () => {
+    const userId = uid('sync-drop');
+    await notify({ userId, phone: PHONE, message: 'm', channel: 'sms' });
+    const [m] = await sandbox.messages();
+    await sandbox.fault({ api: 'sync', drop: true, count: 1 });
+    await sandbox.twilioCallback(m.request.StatusCallback, { MessageSid: m.resource.sid, MessageStatus: 'undelivered', ErrorCode: '30003' });
+    expect((await sandbox.callbacks()).map((c: any) => c.status)).toEqual([503, 200]);
+    expect(await eventNames({ userId, event: 'Notification Failed' })).toHaveLength(1);
+  });
+
   test('an opted-out number (21610) falls back to the next channel and is marked unreachable', async () => {
     const userId = uid('optout');
     await sandbox.traits(userId, { preferred_channel: 'SMS' });

@@ -140,3 +140,23 @@ describe('bounded concurrency', () => {
     expect(results[39]).toEqual({ status: 'fulfilled', value: 78 });
   });
 });
+
+describe('authentication with nothing configured', () => {
+  const request = (config: Record<string, unknown>, headers: Record<string, string>) =>
+    ({ config: { authToken: 'token', ...config }, headers, params: {}, path: '/notify', context: { DOMAIN_NAME: 'localhost:3000' } }) as never;
+
+  test('an empty NOTIFY_API_KEY opens nothing, whatever Bearer is sent', async () => {
+    const { requireApiKey } = await import('../src/lib/http/auth');
+    for (const header of ['Bearer ', 'Bearer', 'Bearer undefined', '']) {
+      expect(() => requireApiKey(request({ notifyApiKey: undefined }, { authorization: header }))).toThrow(expect.objectContaining({ status: 401 }));
+    }
+    expect(() => requireApiKey(request({ notifyApiKey: 'k' }, { authorization: 'Bearer k' }))).not.toThrow();
+  });
+
+  test('missing SendGrid webhook credentials close /email/events', async () => {
+    const { requireBasicAuth } = await import('../src/lib/http/auth');
+    const empty = `Basic ${Buffer.from(':').toString('base64')}`;
+    expect(() => requireBasicAuth(request({}, { authorization: empty }))).toThrow(expect.objectContaining({ status: 401 }));
+    expect(() => requireBasicAuth(request({ sendgridWebhookUsername: 'u' }, { authorization: `Basic ${Buffer.from('u:').toString('base64')}` }))).toThrow(expect.objectContaining({ status: 401 }));
+  });
+});
