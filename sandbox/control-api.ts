@@ -1,12 +1,10 @@
 /** The sandbox's own inspection and control API, under /sandbox/. */
-import { Router, SandboxRequest, SandboxResponse } from './http';
+import { isObject, Json, Router, SandboxRequest, SandboxResponse } from './http';
 import type { SandboxSettings } from './settings';
 import type { Api, ContactBehaviour, SandboxState } from './state';
 import type { Simulator } from './simulator';
 
 const APIS: Api[] = ['twilio', 'sync', 'sendgrid', 'segment', 'profiles'];
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const bad = (message: string): SandboxResponse => ({ status: 400, body: { error: message } });
 
 function body(req: SandboxRequest): Json {

@@ -142,6 +142,10 @@ export function bearer(req: SandboxRequest): string | undefined {
   return m?.[1];
 }
 
+export type Json = Record<string, unknown>;
+
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** A form field as one string (the first value when repeated). */
 export function field(form: Record<string, string | string[]>, name: string): string | undefined {
   const v = form[name];

@@ -2,7 +2,7 @@
  * Segment: the HTTP Tracking API (track, identify, batch) and the Profile API
  * with a "Most frequent" computed trait over Notification Engaged events.
  */
-import { basicAuth, Router, SandboxRequest, SandboxResponse } from './http';
+import { basicAuth, isObject, Json, Router, SandboxRequest, SandboxResponse } from './http';
 import { randomUUID } from 'node:crypto';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
@@ -13,8 +13,6 @@ const DEDUP_WINDOW_MS = 24 * 3600 * 1000;
 /** Segment's computed-trait settings this sandbox mirrors. */
 export const COMPUTED_TRAIT = { event: 'Notification Engaged', property: 'channel', minimumFrequency: 3 };
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** "Most frequent" computed trait: the most frequent value seen at least `minimum` times, ties to the first alphabetically. */
 export function mostFrequent(values: string[], minimum: number): string | undefined {

@@ -1,5 +1,5 @@
 /** SendGrid v3: Mail Send (202 + X-Message-Id), batch ids and scheduled-send pause/cancel. */
-import { bearer, Router, SandboxRequest, SandboxResponse } from './http';
+import { bearer, isObject, Json, Router, SandboxRequest, SandboxResponse } from './http';
 import { sendgridId } from './ids';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
@@ -12,8 +12,6 @@ export function sendgridError(status: number, message: string, field: string | n
   return { status, body: { errors: [{ message, field, help: null }] } };
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Checks a Mail Send body the way SendGrid does; answers the first error found. */
 function validateMail(body: Json, state: SandboxState): SandboxResponse | undefined {
