@@ -18,19 +18,29 @@ export interface CallbackContext {
 /** Query keys this service adds to the callback URLs it generates, in order. */
 export const CONTEXT_KEYS = ['notificationId', 'userId', 'channel', 'locale'] as const;
 
+/** The scheme a host is served on: twilio-run serves localhost over http, Twilio over https. */
+export function schemeFor(host: string): 'http' | 'https' {
+  return /^(localhost|127\.0\.0\.1)(:\d+)?$/.test(host) ? 'http' : 'https';
+}
+
 export function serviceBaseUrl(config: Config, context: Pick<Context, 'DOMAIN_NAME'>): string {
   if (config.publicBaseUrl) return config.publicBaseUrl;
   const domain = context.DOMAIN_NAME ?? 'localhost:3000';
-  return `${/^(localhost|127\.0\.0\.1)(:\d+)?$/.test(domain) ? 'http' : 'https'}://${domain}`;
+  return `${schemeFor(domain)}://${domain}`;
+}
+
+/** The context query string, keys in CONTEXT_KEYS order (signature checks rebuild it the same way). */
+export function contextQuery(values: Partial<Record<(typeof CONTEXT_KEYS)[number], unknown>>): string {
+  const query = new URLSearchParams();
+  for (const key of CONTEXT_KEYS) {
+    const value = values[key];
+    if (typeof value === 'string') query.set(key, value);
+  }
+  return query.toString();
 }
 
 export function callbackUrl(base: string, path: string, ctx: CallbackContext): string {
-  const query = new URLSearchParams();
-  for (const key of CONTEXT_KEYS) {
-    const value = ctx[key];
-    if (value !== undefined) query.set(key, value);
-  }
-  return `${base}${path}?${query.toString()}`;
+  return `${base}${path}?${contextQuery(ctx)}`;
 }
 
 /**

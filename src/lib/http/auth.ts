@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
-import { CONTEXT_KEYS } from '../callbacks';
+import { CONTEXT_KEYS, contextQuery, schemeFor } from '../callbacks';
 import { ApiError } from './errors';
 import type { EndpointRequest } from './endpoint';
 
@@ -29,14 +29,9 @@ export function onTwilioRuntime(req: EndpointRequest): boolean {
  */
 export function signedUrl(req: EndpointRequest, contextInQuery = true): string {
   const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? String(req.context.DOMAIN_NAME ?? 'localhost');
-  const proto = req.headers['x-forwarded-proto'] ?? (/^(localhost|127\.0\.0\.1)(:\d+)?$/.test(host) ? 'http' : 'https');
+  const proto = req.headers['x-forwarded-proto'] ?? schemeFor(host);
   const base = req.config.publicBaseUrl ?? `${proto}://${host}`;
-  const query = new URLSearchParams();
-  for (const key of contextInQuery ? CONTEXT_KEYS : []) {
-    const value = req.params[key];
-    if (typeof value === 'string') query.set(key, value);
-  }
-  const qs = query.toString();
+  const qs = contextInQuery ? contextQuery(req.params) : '';
   return `${base}${req.path}${qs ? `?${qs}` : ''}`;
 }
 

@@ -3,13 +3,12 @@ import { track } from '../clients/segment';
 import { messageId, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { ApiError } from '../http/errors';
-import { stringParam } from '../http/params';
-import { ID_PATTERN } from '../notify/input';
+import { idParam } from '../notify/input';
 import { journeyDeps } from '../webhooks/common';
 import { cancelJourney } from './progress';
 
 function notificationIdOf(req: EndpointRequest): string {
-  return stringParam(req.params, 'notificationId', { required: true, max: 64, pattern: ID_PATTERN, patternHint: 'may contain letters, digits and _.:@- only' });
+  return idParam(req.params, 'notificationId', { required: true });
 }
 
 const notFound = (id: string) => new ApiError(404, 'not_found', `no notification ${id}`, 'notificationId');

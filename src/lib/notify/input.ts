@@ -8,7 +8,14 @@ import { parseQuietHours, parseSendAt } from '../schedule';
 import { LOCALE_PATTERN } from '../i18n';
 import { randomUUID } from 'node:crypto';
 
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
+
+/** A user or notification id: letters, digits and _.:@-, at most 64 (it names Sync documents). */
+export function idParam(params: Params, name: string, rule: { required: true }): string;
+export function idParam(params: Params, name: string, rule?: { required?: boolean }): string | undefined;
+export function idParam(params: Params, name: string, rule: { required?: boolean } = {}): string | undefined {
+  return stringParam(params, name, { required: rule.required, max: 64, pattern: ID_PATTERN, patternHint: 'may contain letters, digits and _.:@- only' });
+}
 export const MAX_MESSAGE = 1600;
 
 export interface RoutingInput {
@@ -62,7 +69,7 @@ function parseEscalateAfter(params: Params): number {
 }
 
 export function parseRoutingInput(params: Params, config: Config): RoutingInput {
-  const userId = stringParam(params, 'userId', { required: true, max: 64, pattern: ID_PATTERN, patternHint: 'may contain letters, digits and _.:@- only' });
+  const userId = idParam(params, 'userId', { required: true });
   const locale = stringParam(params, 'locale', { max: 35, pattern: LOCALE_PATTERN, patternHint: 'must be a language tag such as ja-JP or en-US' }) ?? config.defaultLocale;
   const rawChannel = stringParam(params, 'channel', { max: 10 });
   const channel = rawChannel === undefined ? undefined : parseChannel(rawChannel);
@@ -96,7 +103,7 @@ function parseFields(params: Params, config: Config): NotifyInput {
   const routing = parseRoutingInput(params, config);
   return {
     ...routing,
-    notificationId: stringParam(params, 'notificationId', { max: 64, pattern: ID_PATTERN, patternHint: 'may contain letters, digits and _.:@- only' }) ?? randomUUID(),
+    notificationId: idParam(params, 'notificationId') ?? randomUUID(),
     message: stringParam(params, 'message', { required: true, max: MAX_MESSAGE }),
     subject: stringParam(params, 'subject', { max: 255 }),
     html: stringParam(params, 'html', { max: 100_000 }),

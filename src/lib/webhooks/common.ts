@@ -15,13 +15,6 @@ export function journeyDeps(req: EndpointRequest): JourneyDeps {
   return { client, deadline: req.deadline, config: req.config, store: new RecordStore(client, req.config), baseUrl: serviceBaseUrl(req.config, req.context) };
 }
 
-/**
- * Applies the record updates (one read-modify-write per notification, with the
- * journey transitions they cause), then tracks the webhook's events and the
- * journey's in one batch. When Segment or Sync cannot take them the webhook
- * answers 503, so Twilio or SendGrid retry; retried events carry the same
- * messageIds and retried transitions change nothing.
- */
 /** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
 const SYNC_CONCURRENCY = 16;
 
@@ -47,18 +40,27 @@ export async function settleLimited<T, R>(items: T[], limit: number, run: (item:
 async function deferByNotification(deps: JourneyDeps, events: SegmentMessage[]): Promise<void> {
   const byNotification = new Map<string, SegmentMessage[]>();
   for (const e of events) {
-    const id = e.properties?.notification_id;
-    if (typeof id === 'string') byNotification.set(id, [...(byNotification.get(id) ?? []), e]);
+    const id = notificationOf(e);
+    if (id) byNotification.set(id, [...(byNotification.get(id) ?? []), e]);
   }
   await Promise.allSettled([...byNotification].map(([id, list]) => deps.store.deferEvents(id, list)));
 }
 
+const notificationOf = (e: SegmentMessage) => (typeof e.properties?.notification_id === 'string' ? e.properties.notification_id : undefined);
+
+/**
+ * Applies the record updates (one read-modify-write per notification, with the
+ * journey transitions they cause), then tracks the webhook's events and the
+ * journey's in one batch. When Segment or Sync cannot take them the webhook
+ * answers 503, so Twilio or SendGrid retry; retried events carry the same
+ * messageIds and retried transitions change nothing.
+ */
 export async function finish(deps: JourneyDeps, events: SegmentMessage[], updates: StepUpdate[]): Promise<void> {
   // Every notification the webhook concerns, with its updates (possibly none: its record may hold deferred events).
   const byNotification = new Map<string, StepUpdate[]>();
   for (const e of events) {
-    const id = e.properties?.notification_id;
-    if (typeof id === 'string') byNotification.set(id, byNotification.get(id) ?? []);
+    const id = notificationOf(e);
+    if (id) byNotification.set(id, byNotification.get(id) ?? []);
   }
   for (const u of updates) byNotification.set(u.notificationId, [...(byNotification.get(u.notificationId) ?? []), u]);
   const ids = [...byNotification.keys()];
