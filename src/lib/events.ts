@@ -54,7 +54,12 @@ export function engagedMessage(userId: string, notificationId: string, channel: 
   }, timestamp);
 }
 
-export function identifyMessage(userId: string, id: string, traits: Record<string, unknown>): SegmentMessage {
+export function identifyMessage(who: Identity, id: string, traits: Record<string, unknown>): SegmentMessage {
   const clean = Object.fromEntries(Object.entries(traits).filter(([, v]) => v !== undefined && v !== ''));
-  return { type: 'identify', messageId: id, userId, traits: clean };
+  return { type: 'identify', messageId: id, ...who, traits: clean };
+}
+
+/** `Notification Sent`, once per notification and channel whoever sends it (/notify or an escalation). */
+export function sentMessage(userId: string, notificationId: string, channel: Channel, properties: Record<string, unknown>): SegmentMessage {
+  return trackMessage({ userId }, 'Notification Sent', messageId('sent', notificationId, channel), { channel, notification_id: notificationId, ...properties });
 }

@@ -1,10 +1,10 @@
 /** /cancel and /notification: a notification's scheduled steps, cancelled or read. */
-import { track } from '../clients/segment';
 import { messageId, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { ApiError } from '../http/errors';
 import { idParam } from '../notify/input';
 import { journeyDeps } from '../webhooks/common';
+import { trackOrDefer } from '../tracking';
 import { cancelJourney } from './progress';
 
 function notificationIdOf(req: EndpointRequest): string {
@@ -27,17 +27,11 @@ export async function cancel(req: EndpointRequest): Promise<Reply> {
   if (!results.some((s) => s.status === 'CANCELED')) {
     return { status: 409, json: { error: { code: 'not_cancelable', message: 'nothing is pending: every step was already sent', field: 'notificationId' }, notificationId: id, steps: results } };
   }
-  let tracking = 'ok';
   const canceledEvent = trackMessage({ userId: record.userId }, 'Notification Canceled', messageId('canceled', id), {
-      notification_id: id,
-      canceled_channels: record.steps.filter((s) => s.status === 'CANCELED').map((s) => s.channel),
-    });
-  try {
-    await track(deps.config, [canceledEvent], deps.deadline);
-  } catch {
-    tracking = 'deferred';
-    await deps.store.deferEvents(id, [canceledEvent]).catch(() => undefined);
-  }
+    notification_id: id,
+    canceled_channels: record.steps.filter((s) => s.status === 'CANCELED').map((s) => s.channel),
+  });
+  const tracking = await trackOrDefer(deps.config, deps.store, id, [canceledEvent], deps.deadline);
   return { status: 200, json: { notificationId: id, status: 'canceled', canceled: canceledNow, steps: results, tracking } };
 }
 

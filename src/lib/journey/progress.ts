@@ -13,7 +13,7 @@ import type { Twilio } from 'twilio';
 import type { Channel } from '../channels';
 import type { SegmentMessage } from '../clients/segment';
 import type { Config } from '../config';
-import { messageId, trackMessage } from '../events';
+import { messageId, sentMessage, trackMessage } from '../events';
 import type { Deadline } from '../deadline';
 import { log } from '../log';
 import { ChannelRefused } from '../notify/dispatch';
@@ -165,9 +165,7 @@ async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Ste
     if (after && next) events.push(...(await escalate(deps, after, next)));
     return events;
   }
-  events.push(trackMessage({ userId: record.userId }, 'Notification Sent', messageId('sent', record.notificationId, step.channel), {
-    channel: step.channel, reason: 'escalation', notification_id: record.notificationId, provider_id: providerId,
-  }));
+  events.push(sentMessage(record.userId, record.notificationId, step.channel, { reason: 'escalation', provider_id: providerId }));
   if (step.channel !== 'EMAIL' && content.phone) {
     await deps.store.writeContact(content.phone, { userId: record.userId, notificationId: record.notificationId, updatedAt: new Date().toISOString() });
   }

@@ -8,15 +8,16 @@
 import { serviceBaseUrl } from '../callbacks';
 import type { Channel } from '../channels';
 import { readTraits } from '../clients/profiles';
-import { SegmentMessage, track } from '../clients/segment';
+import type { SegmentMessage } from '../clients/segment';
 import { twilioClient } from '../clients/twilio';
-import { identifyMessage, messageId, trackMessage } from '../events';
+import { identifyMessage, messageId, sentMessage, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { ApiError } from '../http/errors';
 import { sendOrSchedule, Sent } from '../journey/actions';
 import { Plan, planJourney, quietExclusions, quietWindow, timezoneOf } from '../journey/plan';
 import { log } from '../log';
 import { NotificationRecord, RecordStore, Step } from '../store/records';
+import { trackOrDefer } from '../tracking';
 import { ChannelRefused } from './dispatch';
 import { NotifyInput, parseNotifyInput } from './input';
 import { finalReason, Route, route, traitNames } from './route';
@@ -107,7 +108,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   };
   const events = [...extraEvents, ...sentEvents(input, chosen, steps)];
   const [tracked, stored] = await Promise.allSettled([
-    track(config, events, req.deadline),
+    trackOrDefer(config, store, input.notificationId, events, req.deadline),
     store.updateNotification(input.notificationId, (r) => {
       r.state = 'done';
       r.reason = chosen.reason;
@@ -127,11 +128,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
       : Promise.resolve(),
   ]);
   if (stored.status === 'rejected') log.error('notification record not updated', { notification: input.notificationId, error: (stored.reason as Error).message });
-  const tracking = tracked.status === 'fulfilled' ? 'ok' : 'deferred';
-  if (tracked.status === 'rejected') {
-    log.error('Segment tracking deferred', { notification: input.notificationId, error: (tracked.reason as Error).message });
-    await store.deferEvents(input.notificationId, events).catch((err) => log.error('deferred events not stored', { error: (err as Error).message }));
-  }
+  const tracking = tracked.status === 'fulfilled' ? tracked.value : 'deferred';
   return { status: 200, json: { ...result, tracking } };
 }
 
@@ -159,15 +156,17 @@ async function scheduleLaterSteps(
 
 function sentEvents(input: NotifyInput, chosen: Route, steps: Step[]): SegmentMessage[] {
   const events: SegmentMessage[] = [
-    identifyMessage(input.userId, messageId('identify', input.notificationId), {
+    identifyMessage({ userId: input.userId }, messageId('identify', input.notificationId), {
       phone: chosen.phone, email: chosen.email, firstName: input.firstName, lastName: input.lastName, language: input.locale,
     }),
   ];
   for (const s of steps) {
-    const props = { channel: s.channel, reason: chosen.reason, notification_id: input.notificationId, provider_id: s.providerId, locale: input.locale };
-    if (s.status === 'SENT') events.push(trackMessage({ userId: input.userId }, 'Notification Sent', messageId('sent', input.notificationId, s.channel), props));
+    const props = { reason: chosen.reason, provider_id: s.providerId, locale: input.locale };
+    if (s.status === 'SENT') events.push(sentMessage(input.userId, input.notificationId, s.channel, props));
     if (s.status === 'SCHEDULED') {
-      events.push(trackMessage({ userId: input.userId }, 'Notification Scheduled', messageId('scheduled', input.notificationId, s.channel), { ...props, send_at: s.scheduledAt }));
+      events.push(trackMessage({ userId: input.userId }, 'Notification Scheduled', messageId('scheduled', input.notificationId, s.channel), {
+        channel: s.channel, notification_id: input.notificationId, ...props, send_at: s.scheduledAt,
+      }));
     }
   }
   return events;
@@ -175,7 +174,7 @@ function sentEvents(input: NotifyInput, chosen: Route, steps: Step[]): SegmentMe
 
 /** A refusal marks the channel unreachable for this user: an opt-out event, and the trait routing reads. */
 function refusalEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMessage[] {
-  const events: SegmentMessage[] = [identifyMessage(input.userId, messageId('identify-refused', input.notificationId, refusal.channel), refusal.traits)];
+  const events: SegmentMessage[] = [identifyMessage({ userId: input.userId }, messageId('identify-refused', input.notificationId, refusal.channel), refusal.traits)];
   if (refusal.optedOut) {
     events.unshift(trackMessage({ userId: input.userId }, 'Notification Opted Out', messageId('opted-out', input.notificationId, refusal.channel), {
       channel: refusal.channel, notification_id: input.notificationId, error_code: refusal.providerCode,

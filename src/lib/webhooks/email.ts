@@ -96,10 +96,10 @@ export function translate(batch: SendgridEvent[]): Outcome {
       case 'spamreport':
       case 'unsubscribe':
       case 'group_unsubscribe':
-        out.events.push(trackMessage(who, 'Notification Opted Out', id, props, at), identifyMessage(userId, messageId('sendgrid-identify', eventId), { email_opted_out: true }));
+        out.events.push(trackMessage(who, 'Notification Opted Out', id, props, at), identifyMessage(who, messageId('sendgrid-identify', eventId), { email_opted_out: true }));
         break;
       case 'group_resubscribe':
-        out.events.push(trackMessage(who, 'Notification Opted In', id, props, at), identifyMessage(userId, messageId('sendgrid-identify', eventId), { email_opted_out: false }));
+        out.events.push(trackMessage(who, 'Notification Opted In', id, props, at), identifyMessage(who, messageId('sendgrid-identify', eventId), { email_opted_out: false }));
         break;
       default:
         out.skipped.ignored++; // processed, deferred: nothing to tell Segment

@@ -34,7 +34,7 @@ export async function smsStatus(req: EndpointRequest): Promise<Reply> {
     if (errorCode === '21610') {
       events.push(
         trackMessage(who, 'Notification Opted Out', messageId('sms-opt-out', sid), { channel: 'SMS', notification_id: ctx.notificationId, error_code: errorCode }),
-        identifyMessage(ctx.userId, messageId('sms-opt-out-identify', sid), { sms_opted_out: true }),
+        identifyMessage(who, messageId('sms-opt-out-identify', sid), { sms_opted_out: true }),
       );
     }
   }
@@ -54,10 +54,8 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const base = { channel: 'SMS', notification_id: contact?.notificationId, provider_id: sid };
   const events: SegmentMessage[] = [];
   const updates: StepUpdate[] = [];
-  const optTrait = (optedOut: boolean): SegmentMessage =>
-    contact
-      ? identifyMessage(contact.userId, messageId('sms-opt-identify', sid), { sms_opted_out: optedOut })
-      : { type: 'identify', messageId: messageId('sms-opt-identify', sid), ...(who as { anonymousId: string; context: Record<string, unknown> }), traits: { phone: from, sms_opted_out: optedOut } };
+  const optTrait = (optedOut: boolean) =>
+    identifyMessage(who, messageId('sms-opt-identify', sid), contact ? { sms_opted_out: optedOut } : { phone: from, sms_opted_out: optedOut });
   if (optOutType === 'STOP') {
     events.push(trackMessage(who, 'Notification Opted Out', messageId('sms-opt-out', sid), base), optTrait(true));
   } else if (optOutType === 'START') {
