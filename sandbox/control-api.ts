@@ -1,5 +1,5 @@
 /** The sandbox's own inspection and control API, under /sandbox/. */
-import { isObject, Json, Router, SandboxRequest, SandboxResponse } from './http';
+import { isObject, type Json, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import type { SandboxSettings } from './settings';
 import type { Api, ContactBehaviour, SandboxState } from './state';
 import type { Simulator } from './simulator';
@@ -11,14 +11,23 @@ function body(req: SandboxRequest): Json {
   return isObject(req.json) ? req.json : {};
 }
 
-export function registerControlApi(router: Router, state: SandboxState, settings: SandboxSettings, sim: Simulator): void {
+export function registerControlApi(
+  router: Router,
+  state: SandboxState,
+  settings: SandboxSettings,
+  sim: Simulator,
+): void {
   router.on('GET', '/sandbox', () => ({
     status: 200,
     body: {
       sandbox: 'Twilio, SendGrid and Segment sandbox',
       clock: state.clock.date().toISOString(),
       simulate: state.simulate,
-      callbacks: { functions: settings.functionsUrl, inboundSms: settings.inboundSmsUrl, emailEvents: settings.emailEventsUrl },
+      callbacks: {
+        functions: settings.functionsUrl,
+        inboundSms: settings.inboundSmsUrl,
+        emailEvents: settings.emailEventsUrl,
+      },
     },
   }));
   router.on('GET', '/sandbox/messages', () => ({ status: 200, body: state.messages }));
@@ -27,7 +36,9 @@ export function registerControlApi(router: Router, state: SandboxState, settings
   router.on('GET', '/sandbox/callbacks', () => ({ status: 200, body: state.callbacks }));
   router.on('GET', '/sandbox/sync/documents', () => ({ status: 200, body: [...state.syncDocuments.values()] }));
   router.on('GET', '/sandbox/segment/events', (req) => {
-    const filters = ['type', 'event', 'userId', 'anonymousId'].map((k) => [k, req.query.get(k)] as const).filter(([, v]) => v !== null);
+    const filters = ['type', 'event', 'userId', 'anonymousId']
+      .map((k) => [k, req.query.get(k)] as const)
+      .filter(([, v]) => v !== null);
     const events = state.segmentEvents.filter((e) => filters.every(([k, v]) => e[k] === v));
     return { status: 200, body: events };
   });
@@ -58,7 +69,11 @@ export function registerControlApi(router: Router, state: SandboxState, settings
   router.on('POST', '/sandbox/twilio-callback', async (req) => {
     const { url, params } = body(req);
     if (typeof url !== 'string' || !isObject(params)) return bad('url (string) and params (object) are required');
-    const status = await sim.postTwilio('replayed', url, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])));
+    const status = await sim.postTwilio(
+      'replayed',
+      url,
+      Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
+    );
     return { status: 200, body: { delivered: status } };
   });
 

@@ -46,7 +46,10 @@ export class Router {
     return this;
   }
 
-  match(method: string, path: string): { handler: Handler; params: Record<string, string>; rawParams: Record<string, string> } | 'method' | undefined {
+  match(
+    method: string,
+    path: string,
+  ): { handler: Handler; params: Record<string, string>; rawParams: Record<string, string> } | 'method' | undefined {
     let pathMatched = false;
     for (const route of this.routes) {
       const m = route.pattern.exec(path);
@@ -73,7 +76,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
     });
-    req.on('end', () => (size > limit ? reject(new Error('body too large')) : resolve(Buffer.concat(chunks).toString('utf8'))));
+    req.on('end', () =>
+      size > limit ? reject(new Error('body too large')) : resolve(Buffer.concat(chunks).toString('utf8')),
+    );
     req.on('error', reject);
   });
 }

@@ -2,7 +2,7 @@
  * Starts the local stack: the sandbox (optional) and twilio-run serving the
  * built functions. Shared by `npm start` and the test suite's global setup.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -32,7 +32,9 @@ export function sandboxFunctionEnv(sandboxUrl: string): Record<string, string> {
 }
 
 function toDotEnv(env: Record<string, string>): string {
-  return Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n';
+  return `${Object.entries(env)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join('\n')}\n`;
 }
 
 async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -80,8 +82,16 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
   // --no-logs: its request log prints query strings, which may hold phone numbers.
   // NODE_ENV=production (through --load-local-env: twilio-run replaces process.env
   // with the env file) keeps Express from answering malformed JSON with a stack trace.
-  const twilioRunArgs = [join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'), 'start', '--port', String(opts.functionsPort),
-    '--no-live', '--no-fork-process', '--no-logs', '--load-local-env'];
+  const twilioRunArgs = [
+    join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'),
+    'start',
+    '--port',
+    String(opts.functionsPort),
+    '--no-live',
+    '--no-fork-process',
+    '--no-logs',
+    '--load-local-env',
+  ];
   try {
     let sandboxUrl: string | undefined;
     if (opts.sandboxPort !== undefined) {
@@ -89,7 +99,13 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
       const functionEnv = { ...sandboxFunctionEnv(sandboxUrl), ...(opts.env ?? {}) };
       const sandbox = spawn(process.execPath, [join(opts.root, '.build/sandbox/main.js')], {
         cwd: opts.root,
-        env: { ...process.env, ...functionEnv, SANDBOX_PORT: String(opts.sandboxPort), SANDBOX_FUNCTIONS_URL: functionsUrl, SANDBOX_NO_DOTENV: '1' },
+        env: {
+          ...process.env,
+          ...functionEnv,
+          SANDBOX_PORT: String(opts.sandboxPort),
+          SANDBOX_FUNCTIONS_URL: functionsUrl,
+          SANDBOX_NO_DOTENV: '1',
+        },
         stdio: ['ignore', opts.stdio, opts.stdio],
       });
       children.push(sandbox);

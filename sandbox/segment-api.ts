@@ -2,7 +2,7 @@
  * Segment: the HTTP Tracking API (track, identify, batch) and the Profile API
  * with a "Most frequent" computed trait over Notification Engaged events.
  */
-import { basicAuth, isObject, Json, Router, SandboxRequest, SandboxResponse } from './http';
+import { basicAuth, isObject, type Json, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import { randomUUID } from 'node:crypto';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
@@ -13,12 +13,13 @@ const DEDUP_WINDOW_MS = 24 * 3600 * 1000;
 /** Segment's computed-trait settings this sandbox mirrors. */
 export const COMPUTED_TRAIT = { event: 'Notification Engaged', property: 'channel', minimumFrequency: 3 };
 
-
 /** "Most frequent" computed trait: the most frequent value seen at least `minimum` times, ties to the first alphabetically. */
 export function mostFrequent(values: string[], minimum: number): string | undefined {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  const ranked = [...counts].filter(([, n]) => n >= minimum).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const ranked = [...counts]
+    .filter(([, n]) => n >= minimum)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return ranked[0]?.[0];
 }
 
@@ -53,13 +54,15 @@ export function registerSegmentApi(router: Router, state: SandboxState, settings
   function tracking(type: 'track' | 'identify' | 'batch') {
     return (req: SandboxRequest): SandboxResponse => {
       const size = Buffer.byteLength(req.rawBody);
-      if (req.jsonError || !isObject(req.json)) return { status: 400, body: { success: false, message: 'Invalid JSON' } };
+      if (req.jsonError || !isObject(req.json))
+        return { status: 400, body: { success: false, message: 'Invalid JSON' } };
       const body = req.json;
       const creds = basicAuth(req);
       const writeKey = creds?.user ?? (typeof body.writeKey === 'string' ? body.writeKey : undefined);
       if (type === 'batch') {
         if (size > MAX_BATCH_BYTES) return { status: 400, body: { success: false, message: 'Batch exceeds 500KB' } };
-        if (!Array.isArray(body.batch)) return { status: 400, body: { success: false, message: 'batch must be an array' } };
+        if (!Array.isArray(body.batch))
+          return { status: 400, body: { success: false, message: 'batch must be an array' } };
         const oversized = body.batch.find((e) => Buffer.byteLength(JSON.stringify(e)) > MAX_EVENT_BYTES);
         if (oversized) return { status: 400, body: { success: false, message: 'Event exceeds 32KB' } };
       } else if (size > MAX_EVENT_BYTES) {
@@ -114,7 +117,10 @@ export function registerSegmentApi(router: Router, state: SandboxState, settings
   router.on('GET', '/v1/spaces/:space/collections/users/profiles/:id/traits', (req) => {
     const creds = basicAuth(req);
     if (!creds || creds.user !== settings.segmentProfileApiToken) {
-      return { status: 401, body: { error: { code: 'unauthorized', message: 'The access token is missing or invalid' } } };
+      return {
+        status: 401,
+        body: { error: { code: 'unauthorized', message: 'The access token is missing or invalid' } },
+      };
     }
     if (req.params.space !== settings.segmentSpaceId) {
       return { status: 404, body: { error: { code: 'not_found', message: `Space ${req.params.space} not found` } } };
@@ -128,9 +134,15 @@ export function registerSegmentApi(router: Router, state: SandboxState, settings
     const traits: Json = { ...(state.profileTraits.get(userId) ?? {}) };
     const computed = computedTrait(userId);
     if (computed !== undefined) traits[settings.preferredChannelTrait] = computed;
-    const include = req.query.get('include')?.split(',').map((s) => s.trim()).filter(Boolean);
+    const include = req.query
+      .get('include')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const limit = Math.min(Number(req.query.get('limit') ?? 10) || 10, 200);
-    const names = Object.keys(traits).filter((k) => !include || include.includes(k)).sort();
+    const names = Object.keys(traits)
+      .filter((k) => !include || include.includes(k))
+      .sort();
     const page = Object.fromEntries(names.slice(0, limit).map((k) => [k, traits[k]]));
     const hasMore = names.length > limit;
     return {

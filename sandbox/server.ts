@@ -1,12 +1,12 @@
 /** The sandbox HTTP server: one port on 127.0.0.1 for Twilio, Sync, SendGrid and Segment. */
-import { createServer, Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { registerControlApi } from './control-api';
-import { parseRequest, Router, SandboxResponse, writeResponse } from './http';
+import { parseRequest, Router, type SandboxResponse, writeResponse } from './http';
 import { registerSegmentApi } from './segment-api';
 import { registerSendgridApi } from './sendgrid-api';
 import type { SandboxSettings } from './settings';
 import { Simulator } from './simulator';
-import { Api, SandboxState } from './state';
+import { type Api, SandboxState } from './state';
 import { registerSyncApi } from './sync-api';
 import { registerTwilioApi } from './twilio-api';
 
@@ -55,7 +55,16 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
             return;
           }
           if (fault.status) {
-            const body = fault.body ?? (api === 'sendgrid' ? { errors: [{ message: 'injected fault', field: null }] } : { code: 20500, message: 'injected fault', more_info: 'https://www.twilio.com/docs/errors/20500', status: fault.status });
+            const body =
+              fault.body ??
+              (api === 'sendgrid'
+                ? { errors: [{ message: 'injected fault', field: null }] }
+                : {
+                    code: 20500,
+                    message: 'injected fault',
+                    more_info: 'https://www.twilio.com/docs/errors/20500',
+                    status: fault.status,
+                  });
             writeResponse(res, { status: fault.status, body, headers: fault.headers });
             return;
           }
@@ -63,8 +72,26 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
       }
       const match = router.match(parsed.method, parsed.path);
       let out: SandboxResponse;
-      if (match === undefined) out = { status: 404, body: { code: 20404, message: `The requested resource ${parsed.path} was not found`, more_info: 'https://www.twilio.com/docs/errors/20404', status: 404 } };
-      else if (match === 'method') out = { status: 405, body: { code: 20004, message: 'Method not allowed', more_info: 'https://www.twilio.com/docs/errors/20004', status: 405 } };
+      if (match === undefined)
+        out = {
+          status: 404,
+          body: {
+            code: 20404,
+            message: `The requested resource ${parsed.path} was not found`,
+            more_info: 'https://www.twilio.com/docs/errors/20404',
+            status: 404,
+          },
+        };
+      else if (match === 'method')
+        out = {
+          status: 405,
+          body: {
+            code: 20004,
+            message: 'Method not allowed',
+            more_info: 'https://www.twilio.com/docs/errors/20004',
+            status: 405,
+          },
+        };
       else out = await match.handler({ ...parsed, params: match.params, rawParams: match.rawParams });
       writeResponse(res, out);
     } catch (err) {
@@ -82,7 +109,11 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
         state,
         simulator,
         url: `http://${host}:${port}`,
-        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+        close: () =>
+          new Promise<void>((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
       });
     });
   });

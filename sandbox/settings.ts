@@ -35,7 +35,10 @@ export const SANDBOX_DEFAULTS = {
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
   const get = (name: keyof typeof SANDBOX_DEFAULTS) => env[name] || SANDBOX_DEFAULTS[name];
-  const functionsUrl = (env.PUBLIC_BASE_URL || env.SANDBOX_FUNCTIONS_URL || 'http://localhost:3000').replace(/\/+$/, '');
+  const functionsUrl = (env.PUBLIC_BASE_URL || env.SANDBOX_FUNCTIONS_URL || 'http://localhost:3000').replace(
+    /\/+$/,
+    '',
+  );
   return {
     port: Number(env.SANDBOX_PORT || 3001),
     accountSid: get('ACCOUNT_SID'),

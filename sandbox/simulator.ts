@@ -53,19 +53,32 @@ export class Simulator {
     const retries = Math.min(5, Number(overrides.get('rc') ?? 0) || 0);
     const policy = new Set((overrides.get('rp') ?? 'ct').split(','));
     const signature = twilio.getExpectedTwilioSignature(this.settings.authToken, target, params);
-    const headers = { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': signature, 'User-Agent': 'TwilioProxy/1.1' };
+    const headers = {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      'X-Twilio-Signature': signature,
+      'User-Agent': 'TwilioProxy/1.1',
+    };
     let status: number | 'error' = 'error';
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 200 * attempt));
       status = await this.post(kind, target, params, headers, new URLSearchParams(params).toString());
-      const retryable = status === 'error' ? policy.has('ct') || policy.has('rt') || policy.has('all')
-        : (status >= 500 && (policy.has('5xx') || policy.has('all'))) || (status >= 400 && status < 500 && (policy.has('4xx') || policy.has('all')));
+      const retryable =
+        status === 'error'
+          ? policy.has('ct') || policy.has('rt') || policy.has('all')
+          : (status >= 500 && (policy.has('5xx') || policy.has('all'))) ||
+            (status >= 400 && status < 500 && (policy.has('4xx') || policy.has('all')));
       if (!retryable) break;
     }
     return status;
   }
 
-  private async post(kind: string, url: string, params: Record<string, unknown>, headers: Record<string, string>, body: string): Promise<number | 'error'> {
+  private async post(
+    kind: string,
+    url: string,
+    params: Record<string, unknown>,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<number | 'error'> {
     let status: number | 'error';
     try {
       const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(15000) });
@@ -87,7 +100,9 @@ export class Simulator {
       const behaviour = this.state.contact(to);
       const callback = field(record.request as Params, 'StatusCallback');
       const undelivered = behaviour.unreachable?.includes('SMS');
-      const statuses: Array<[string, string?]> = undelivered ? [['sent'], ['undelivered', '30003']] : [['sent'], ['delivered']];
+      const statuses: Array<[string, string?]> = undelivered
+        ? [['sent'], ['undelivered', '30003']]
+        : [['sent'], ['delivered']];
       for (const [status, errorCode] of statuses) {
         m.status = status;
         m.date_updated = new Date(this.state.clock.now()).toUTCString();
@@ -111,13 +126,23 @@ export class Simulator {
         await this.postTwilio('sms-status', callback, params);
       }
       if (!undelivered && this.engages(behaviour, 'SMS')) {
-        await this.inboundSms(to, behaviour.reply ?? 'OK', String(m.from ?? this.settings.twilioPhoneNumber), m.messaging_service_sid as string | null);
+        await this.inboundSms(
+          to,
+          behaviour.reply ?? 'OK',
+          String(m.from ?? this.settings.twilioPhoneNumber),
+          m.messaging_service_sid as string | null,
+        );
       }
     });
   }
 
   /** An SMS from a contact to our number, as the "A message comes in" webhook. */
-  async inboundSms(from: string, body: string, to = this.settings.twilioPhoneNumber, messagingServiceSid?: string | null): Promise<number | 'error'> {
+  async inboundSms(
+    from: string,
+    body: string,
+    to = this.settings.twilioPhoneNumber,
+    messagingServiceSid?: string | null,
+  ): Promise<number | 'error'> {
     const keyword = body.trim().toUpperCase();
     const messageSid = sid('SM');
     const params: Params = {
@@ -172,7 +197,13 @@ export class Simulator {
       const progress = async (event: string, status: string, extra: Params = {}) => {
         c.status = status;
         if (!callback || (event !== 'completed' && !events.has(event))) return;
-        await this.postTwilio('call-status', callback, { ...base, ...extra, CallStatus: status, CallbackSource: 'call-progress-events', SequenceNumber: String(sequence++) });
+        await this.postTwilio('call-status', callback, {
+          ...base,
+          ...extra,
+          CallStatus: status,
+          CallbackSource: 'call-progress-events',
+          SequenceNumber: String(sequence++),
+        });
       };
       await progress('initiated', 'initiated');
       await progress('ringing', 'ringing');
@@ -187,7 +218,12 @@ export class Simulator {
       await progress('answered', 'in-progress', answeredBy);
       const action = this.gatherAction(field(req, 'Twiml'));
       if (engaged && !machine && action) {
-        await this.postTwilio('call-gather', action, { ...base, CallStatus: 'in-progress', Digits: behaviour.digits ?? '1', FinishedOnKey: '' });
+        await this.postTwilio('call-gather', action, {
+          ...base,
+          CallStatus: 'in-progress',
+          Digits: behaviour.digits ?? '1',
+          FinishedOnKey: '',
+        });
       }
       c.duration = '12';
       await progress('completed', 'completed', { ...answeredBy, CallDuration: '12' });
@@ -197,7 +233,13 @@ export class Simulator {
   /** The absolute action URL of the first <Gather> in inline TwiML, XML entities decoded. */
   private gatherAction(twiml: string | undefined): string | undefined {
     const m = twiml && /<Gather\b[^>]*\baction="([^"]+)"/.exec(twiml);
-    return m ? m[1].replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>') : undefined;
+    return m
+      ? m[1]
+          .replace(/&amp;/g, '&')
+          .replace(/&quot;/g, '"')
+          .replace(/&lt;/g, '<')
+          .replace(/&gt;/g, '>')
+      : undefined;
   }
 
   // ---- Email -------------------------------------------------------------
@@ -207,28 +249,55 @@ export class Simulator {
       const body = record.request as Record<string, unknown>;
       const messageId = String((record.resource as Record<string, unknown>).message_id);
       const customArgs = (body.custom_args ?? {}) as Record<string, string>;
-      const personalizations = body.personalizations as Array<{ to: Array<{ email: string }>; custom_args?: Record<string, string> }>;
-      const html = (body.content as Array<{ type: string; value: string }> | undefined)?.find((c) => c.type === 'text/html')?.value ?? '';
+      const personalizations = body.personalizations as Array<{
+        to: Array<{ email: string }>;
+        custom_args?: Record<string, string>;
+      }>;
+      const html =
+        (body.content as Array<{ type: string; value: string }> | undefined)?.find((c) => c.type === 'text/html')
+          ?.value ?? '';
       const link = /href="([^"]+)"/.exec(html)?.[1] ?? 'https://example.com/';
       const events: Array<Record<string, unknown>> = [];
       let t = Math.floor(this.state.clock.now() / 1000);
       for (const p of personalizations) {
         for (const { email } of p.to) {
           const behaviour = this.state.contact(email);
-          const common = { ...customArgs, ...(p.custom_args ?? {}), email, 'smtp-id': `<${messageId}@sandbox.sendgrid.net>`, category: [] as string[] };
-          const ev = (event: string, extra: Record<string, unknown> = {}) => events.push({
-            ...common, event, timestamp: t++, sg_event_id: sendgridId(16), sg_message_id: `${messageId}.filter0001.sandbox.0`, ...extra,
-          });
+          const common = {
+            ...customArgs,
+            ...(p.custom_args ?? {}),
+            email,
+            'smtp-id': `<${messageId}@sandbox.sendgrid.net>`,
+            category: [] as string[],
+          };
+          const ev = (event: string, extra: Record<string, unknown> = {}) =>
+            events.push({
+              ...common,
+              event,
+              timestamp: t++,
+              sg_event_id: sendgridId(16),
+              sg_message_id: `${messageId}.filter0001.sandbox.0`,
+              ...extra,
+            });
           ev('processed');
           if (behaviour.unreachable?.includes('EMAIL')) {
-            ev('bounce', { reason: '550 5.1.1 The email account that you tried to reach does not exist.', status: '5.1.1', type: 'bounce', bounce_classification: 'Invalid Address' });
+            ev('bounce', {
+              reason: '550 5.1.1 The email account that you tried to reach does not exist.',
+              status: '5.1.1',
+              type: 'bounce',
+              bounce_classification: 'Invalid Address',
+            });
             continue;
           }
           ev('delivered', { response: '250 OK', tls: 1 });
           if (behaviour.machineOpen) ev('open', { sg_machine_open: true, useragent: 'Mozilla/5.0', ip: '17.0.0.1' });
           if (this.engages(behaviour, 'EMAIL')) {
             ev('open', { sg_machine_open: false, useragent: 'Mozilla/5.0 (Windows NT 10.0)', ip: '203.0.113.7' });
-            ev('click', { url: link, url_offset: { index: 0, type: 'html' }, useragent: 'Mozilla/5.0 (Windows NT 10.0)', ip: '203.0.113.7' });
+            ev('click', {
+              url: link,
+              url_offset: { index: 0, type: 'html' },
+              useragent: 'Mozilla/5.0 (Windows NT 10.0)',
+              ip: '203.0.113.7',
+            });
           }
         }
       }
@@ -245,7 +314,13 @@ export class Simulator {
     let status: number | 'error' = 'error';
     for (let attempt = 0; attempt < 4; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 50));
-      status = await this.post('email-events', this.settings.emailEventsUrl, { events }, headers, JSON.stringify(events));
+      status = await this.post(
+        'email-events',
+        this.settings.emailEventsUrl,
+        { events },
+        headers,
+        JSON.stringify(events),
+      );
       if (status !== 'error' && status >= 200 && status < 300) break;
     }
     return status;

@@ -3,7 +3,7 @@
  * rules, error bodies and resource shapes follow the official OpenAPI document.
  */
 import { rfc2822 } from './clock';
-import { basicAuth, field, fieldList, Router, SandboxRequest, SandboxResponse } from './http';
+import { basicAuth, field, fieldList, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import { E164, sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { Recorded, SandboxState } from './state';
@@ -27,152 +27,196 @@ export function twilioAuthError(req: SandboxRequest, settings: SandboxSettings):
   return undefined;
 }
 
-export function registerTwilioApi(router: Router, state: SandboxState, settings: SandboxSettings, sim: Simulator): void {
+export function registerTwilioApi(
+  router: Router,
+  state: SandboxState,
+  settings: SandboxSettings,
+  sim: Simulator,
+): void {
   const base = '/2010-04-01/Accounts/:AccountSid';
-  const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) => twilioAuthError(req, settings) ?? h(req);
+  const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
+    twilioAuthError(req, settings) ?? h(req);
 
   const findMessage = (messageSid: string) => state.messages.find((m) => m.resource.sid === messageSid);
   const findCall = (callSid: string) => state.calls.find((c) => c.resource.sid === callSid);
 
-  router.on('POST', `${base}/Messages.json`, guard((req) => {
-    const f = req.form;
-    const to = field(f, 'To');
-    const from = field(f, 'From');
-    const mss = field(f, 'MessagingServiceSid') ?? (from?.startsWith('MG') ? from : undefined);
-    const body = field(f, 'Body');
-    const scheduleType = field(f, 'ScheduleType');
-    const sendAt = field(f, 'SendAt');
-    if (!to) return twilioError(400, 21604, "A 'To' phone number is required.");
-    if (!from && !mss) return twilioError(400, 21603, "A 'From' phone number is required.");
-    if (!body && fieldList(f, 'MediaUrl').length === 0) return twilioError(400, 21602, 'Message body is required.');
-    if (!E164.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
-    if (from && !from.startsWith('MG') && !E164.test(from)) return twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`);
-    if (body && body.length > 1600) return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
-    const behaviour = state.contact(to);
-    let sendAtMs: number | undefined;
-    if (scheduleType !== undefined) {
-      if (scheduleType !== 'fixed') return twilioError(400, 35110, `Invalid ScheduleType: ${scheduleType}`);
-      if (!mss) return twilioError(400, 35118, 'MessagingServiceSid is required to schedule a message');
-      if (!sendAt) return twilioError(400, 35111, 'SendAt timestamp is missing');
-      sendAtMs = Date.parse(sendAt);
-      const ahead = (sendAtMs - state.clock.now()) / 1000;
-      if (Number.isNaN(sendAtMs) || ahead < MIN_SCHEDULE_S || ahead > MAX_SCHEDULE_S) {
-        return twilioError(400, 35114, 'Scheduling does not support this timestamp: SendAt must be between 900 seconds and 35 days (3024000 seconds) in the future');
+  router.on(
+    'POST',
+    `${base}/Messages.json`,
+    guard((req) => {
+      const f = req.form;
+      const to = field(f, 'To');
+      const from = field(f, 'From');
+      const mss = field(f, 'MessagingServiceSid') ?? (from?.startsWith('MG') ? from : undefined);
+      const body = field(f, 'Body');
+      const scheduleType = field(f, 'ScheduleType');
+      const sendAt = field(f, 'SendAt');
+      if (!to) return twilioError(400, 21604, "A 'To' phone number is required.");
+      if (!from && !mss) return twilioError(400, 21603, "A 'From' phone number is required.");
+      if (!body && fieldList(f, 'MediaUrl').length === 0) return twilioError(400, 21602, 'Message body is required.');
+      if (!E164.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
+      if (from && !from.startsWith('MG') && !E164.test(from))
+        return twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`);
+      if (body && body.length > 1600)
+        return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
+      const behaviour = state.contact(to);
+      let sendAtMs: number | undefined;
+      if (scheduleType !== undefined) {
+        if (scheduleType !== 'fixed') return twilioError(400, 35110, `Invalid ScheduleType: ${scheduleType}`);
+        if (!mss) return twilioError(400, 35118, 'MessagingServiceSid is required to schedule a message');
+        if (!sendAt) return twilioError(400, 35111, 'SendAt timestamp is missing');
+        sendAtMs = Date.parse(sendAt);
+        const ahead = (sendAtMs - state.clock.now()) / 1000;
+        if (Number.isNaN(sendAtMs) || ahead < MIN_SCHEDULE_S || ahead > MAX_SCHEDULE_S) {
+          return twilioError(
+            400,
+            35114,
+            'Scheduling does not support this timestamp: SendAt must be between 900 seconds and 35 days (3024000 seconds) in the future',
+          );
+        }
       }
-    }
-    if (state.optedOut.has(to) || behaviour.optedOut) return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
-    if (behaviour.invalidNumber) {
-      return twilioError(400, 21614, `'To' number ${to} is not a valid mobile number`);
-    }
-    const now = rfc2822(state.clock.now());
-    const messageSid = sid('SM');
-    const resource = {
-      account_sid: settings.accountSid,
-      api_version: '2010-04-01',
-      body: body ?? '',
-      date_created: now,
-      date_sent: null,
-      date_updated: now,
-      direction: 'outbound-api',
-      error_code: null,
-      error_message: null,
-      from: mss && !from ? null : from,
-      messaging_service_sid: mss ?? null,
-      num_media: String(fieldList(f, 'MediaUrl').length),
-      num_segments: String(Math.max(1, Math.ceil((body ?? '').length / 153))),
-      price: null,
-      price_unit: 'USD',
-      sid: messageSid,
-      status: sendAtMs !== undefined ? 'scheduled' : mss ? 'accepted' : 'queued',
-      subresource_uris: { media: `/2010-04-01/Accounts/${settings.accountSid}/Messages/${messageSid}/Media.json` },
-      to,
-      uri: `/2010-04-01/Accounts/${settings.accountSid}/Messages/${messageSid}.json`,
-    };
-    const record: Recorded = { request: { ...f }, resource };
-    state.messages.push(record);
-    if (sendAtMs === undefined) sim.deliverSms(record);
-    else record.sendAt = sendAtMs;
-    return { status: 201, body: resource };
-  }));
-
-  router.on('GET', `${base}/Messages/:Sid.json`, guard((req) => {
-    const m = findMessage(req.params.Sid);
-    return m ? { status: 200, body: m.resource } : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
-  }));
-
-  router.on('POST', `${base}/Messages/:Sid.json`, guard((req) => {
-    const m = findMessage(req.params.Sid);
-    if (!m) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
-    const status = field(req.form, 'Status');
-    const body = field(req.form, 'Body');
-    if (status !== undefined) {
-      if (status !== 'canceled') return twilioError(400, 21218, `Invalid Status: ${status}`);
-      if (m.resource.status !== 'scheduled') {
-        return twilioError(400, 30409, `Message ${m.resource.sid} cannot be canceled: its status is ${m.resource.status}`);
+      if (state.optedOut.has(to) || behaviour.optedOut)
+        return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
+      if (behaviour.invalidNumber) {
+        return twilioError(400, 21614, `'To' number ${to} is not a valid mobile number`);
       }
-      m.resource.status = 'canceled';
-    }
-    if (body === '') m.resource.body = '';
-    m.resource.date_updated = rfc2822(state.clock.now());
-    return { status: 200, body: m.resource };
-  }));
+      const now = rfc2822(state.clock.now());
+      const messageSid = sid('SM');
+      const resource = {
+        account_sid: settings.accountSid,
+        api_version: '2010-04-01',
+        body: body ?? '',
+        date_created: now,
+        date_sent: null,
+        date_updated: now,
+        direction: 'outbound-api',
+        error_code: null,
+        error_message: null,
+        from: mss && !from ? null : from,
+        messaging_service_sid: mss ?? null,
+        num_media: String(fieldList(f, 'MediaUrl').length),
+        num_segments: String(Math.max(1, Math.ceil((body ?? '').length / 153))),
+        price: null,
+        price_unit: 'USD',
+        sid: messageSid,
+        status: sendAtMs !== undefined ? 'scheduled' : mss ? 'accepted' : 'queued',
+        subresource_uris: { media: `/2010-04-01/Accounts/${settings.accountSid}/Messages/${messageSid}/Media.json` },
+        to,
+        uri: `/2010-04-01/Accounts/${settings.accountSid}/Messages/${messageSid}.json`,
+      };
+      const record: Recorded = { request: { ...f }, resource };
+      state.messages.push(record);
+      if (sendAtMs === undefined) sim.deliverSms(record);
+      else record.sendAt = sendAtMs;
+      return { status: 201, body: resource };
+    }),
+  );
 
-  router.on('POST', `${base}/Calls.json`, guard((req) => {
-    const f = req.form;
-    const to = field(f, 'To');
-    const from = field(f, 'From');
-    const url = field(f, 'Url');
-    const twiml = field(f, 'Twiml');
-    if (!to) return twilioError(400, 21201, "No 'To' number is specified");
-    if (!from) return twilioError(400, 21213, "No 'From' number is specified");
-    if (!url && !twiml && !field(f, 'ApplicationSid')) return twilioError(400, 21205, 'Url parameter is required.');
-    if (!E164.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
-    if (!E164.test(from)) return twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`);
-    if (twiml && twiml.length > 4000) return twilioError(400, 21232, 'Twiml parameter exceeds 4000 characters');
-    const events = fieldList(f, 'StatusCallbackEvent');
-    const bad = events.find((e) => !['initiated', 'ringing', 'answered', 'completed'].includes(e));
-    if (bad) return twilioError(400, 21626, `Invalid StatusCallbackEvent: ${bad}`);
-    const amd = field(f, 'MachineDetection');
-    if (amd && !['Enable', 'DetectMessageEnd'].includes(amd)) return twilioError(400, 21626, `Invalid MachineDetection: ${amd}`);
-    const now = rfc2822(state.clock.now());
-    const callSid = sid('CA');
-    const resource = {
-      account_sid: settings.accountSid,
-      annotation: null,
-      answered_by: null,
-      api_version: '2010-04-01',
-      caller_name: null,
-      date_created: now,
-      date_updated: now,
-      direction: 'outbound-api',
-      duration: null,
-      end_time: null,
-      forwarded_from: null,
-      from,
-      from_formatted: from,
-      group_sid: null,
-      parent_call_sid: null,
-      phone_number_sid: sid('PN'),
-      price: null,
-      price_unit: 'USD',
-      queue_time: '0',
-      sid: callSid,
-      start_time: null,
-      status: 'queued',
-      subresource_uris: { notifications: `/2010-04-01/Accounts/${settings.accountSid}/Calls/${callSid}/Notifications.json` },
-      to,
-      to_formatted: to,
-      trunk_sid: null,
-      uri: `/2010-04-01/Accounts/${settings.accountSid}/Calls/${callSid}.json`,
-    };
-    const record: Recorded = { request: { ...f }, resource };
-    state.calls.push(record);
-    sim.placeCall(record);
-    return { status: 201, body: resource };
-  }));
+  router.on(
+    'GET',
+    `${base}/Messages/:Sid.json`,
+    guard((req) => {
+      const m = findMessage(req.params.Sid);
+      return m
+        ? { status: 200, body: m.resource }
+        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+    }),
+  );
 
-  router.on('GET', `${base}/Calls/:Sid.json`, guard((req) => {
-    const c = findCall(req.params.Sid);
-    return c ? { status: 200, body: c.resource } : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
-  }));
+  router.on(
+    'POST',
+    `${base}/Messages/:Sid.json`,
+    guard((req) => {
+      const m = findMessage(req.params.Sid);
+      if (!m) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      const status = field(req.form, 'Status');
+      const body = field(req.form, 'Body');
+      if (status !== undefined) {
+        if (status !== 'canceled') return twilioError(400, 21218, `Invalid Status: ${status}`);
+        if (m.resource.status !== 'scheduled') {
+          return twilioError(
+            400,
+            30409,
+            `Message ${m.resource.sid} cannot be canceled: its status is ${m.resource.status}`,
+          );
+        }
+        m.resource.status = 'canceled';
+      }
+      if (body === '') m.resource.body = '';
+      m.resource.date_updated = rfc2822(state.clock.now());
+      return { status: 200, body: m.resource };
+    }),
+  );
+
+  router.on(
+    'POST',
+    `${base}/Calls.json`,
+    guard((req) => {
+      const f = req.form;
+      const to = field(f, 'To');
+      const from = field(f, 'From');
+      const url = field(f, 'Url');
+      const twiml = field(f, 'Twiml');
+      if (!to) return twilioError(400, 21201, "No 'To' number is specified");
+      if (!from) return twilioError(400, 21213, "No 'From' number is specified");
+      if (!url && !twiml && !field(f, 'ApplicationSid')) return twilioError(400, 21205, 'Url parameter is required.');
+      if (!E164.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
+      if (!E164.test(from)) return twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`);
+      if (twiml && twiml.length > 4000) return twilioError(400, 21232, 'Twiml parameter exceeds 4000 characters');
+      const events = fieldList(f, 'StatusCallbackEvent');
+      const bad = events.find((e) => !['initiated', 'ringing', 'answered', 'completed'].includes(e));
+      if (bad) return twilioError(400, 21626, `Invalid StatusCallbackEvent: ${bad}`);
+      const amd = field(f, 'MachineDetection');
+      if (amd && !['Enable', 'DetectMessageEnd'].includes(amd))
+        return twilioError(400, 21626, `Invalid MachineDetection: ${amd}`);
+      const now = rfc2822(state.clock.now());
+      const callSid = sid('CA');
+      const resource = {
+        account_sid: settings.accountSid,
+        annotation: null,
+        answered_by: null,
+        api_version: '2010-04-01',
+        caller_name: null,
+        date_created: now,
+        date_updated: now,
+        direction: 'outbound-api',
+        duration: null,
+        end_time: null,
+        forwarded_from: null,
+        from,
+        from_formatted: from,
+        group_sid: null,
+        parent_call_sid: null,
+        phone_number_sid: sid('PN'),
+        price: null,
+        price_unit: 'USD',
+        queue_time: '0',
+        sid: callSid,
+        start_time: null,
+        status: 'queued',
+        subresource_uris: {
+          notifications: `/2010-04-01/Accounts/${settings.accountSid}/Calls/${callSid}/Notifications.json`,
+        },
+        to,
+        to_formatted: to,
+        trunk_sid: null,
+        uri: `/2010-04-01/Accounts/${settings.accountSid}/Calls/${callSid}.json`,
+      };
+      const record: Recorded = { request: { ...f }, resource };
+      state.calls.push(record);
+      sim.placeCall(record);
+      return { status: 201, body: resource };
+    }),
+  );
+
+  router.on(
+    'GET',
+    `${base}/Calls/:Sid.json`,
+    guard((req) => {
+      const c = findCall(req.params.Sid);
+      return c
+        ? { status: 200, body: c.resource }
+        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+    }),
+  );
 }

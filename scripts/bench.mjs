@@ -11,9 +11,19 @@ const latency = Number(process.argv[2] ?? 150);
 const n = Number(process.argv[3] ?? 10);
 execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
 const { launchLocal, freePort, sandboxFunctionEnv } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
-const stack = await launchLocal({ root, functionsPort: await freePort(), sandboxPort: await freePort(), stdio: 'ignore' });
+const stack = await launchLocal({
+  root,
+  functionsPort: await freePort(),
+  sandboxPort: await freePort(),
+  stdio: 'ignore',
+});
 const key = sandboxFunctionEnv(stack.sandboxUrl).NOTIFY_API_KEY;
-const sb = (path, body) => fetch(`${stack.sandboxUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+const sb = (path, body) =>
+  fetch(`${stack.sandboxUrl}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 async function timed(fn) {
   const t = process.hrtime.bigint();
@@ -30,30 +40,64 @@ const stats = (xs) => {
 try {
   await sb('/sandbox/reset', { simulate: false });
   const run = async (label) => {
-    const notify = [], webhook = [];
+    const notify = [],
+      webhook = [];
     for (let i = 0; i < n; i++) {
-      notify.push(await timed(() => fetch(`${stack.functionsUrl}/notify`, {
-        method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ userId: `bench-${label}-${i}`, phone: '+819012345678', message: 'bench', channel: 'sms', notificationId: `bench-${label}-${i}` }),
-      })));
-      const events = Array.from({ length: 50 }, (_, j) => ({ event: 'delivered', sg_event_id: `b-${label}-${i}-${j}`, notification_id: `bench-${label}-${i}`, user_id: `bench-${label}-${i}` }));
-      webhook.push(await timed(() => fetch(`${stack.functionsUrl}/email/events`, {
-        method: 'POST', headers: { Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify(events),
-      })));
+      notify.push(
+        await timed(() =>
+          fetch(`${stack.functionsUrl}/notify`, {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+            body: JSON.stringify({
+              userId: `bench-${label}-${i}`,
+              phone: '+819012345678',
+              message: 'bench',
+              channel: 'sms',
+              notificationId: `bench-${label}-${i}`,
+            }),
+          }),
+        ),
+      );
+      const events = Array.from({ length: 50 }, (_, j) => ({
+        event: 'delivered',
+        sg_event_id: `b-${label}-${i}-${j}`,
+        notification_id: `bench-${label}-${i}`,
+        user_id: `bench-${label}-${i}`,
+      }));
+      webhook.push(
+        await timed(() =>
+          fetch(`${stack.functionsUrl}/email/events`, {
+            method: 'POST',
+            headers: {
+              Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`,
+              'Content-Type': 'application/json',
+            },
+            body: JSON.stringify(events),
+          }),
+        ),
+      );
     }
     return { notify, webhook };
   };
   const base = await run('base');
-  for (const api of ['twilio', 'sync', 'sendgrid', 'segment', 'profiles']) await sb('/sandbox/faults', { api, latencyMs: latency, count: 100000 });
+  for (const api of ['twilio', 'sync', 'sendgrid', 'segment', 'profiles'])
+    await sb('/sandbox/faults', { api, latencyMs: latency, count: 100000 });
   const slow = await run('slow');
   const before = await (await fetch(`${stack.sandboxUrl}/sandbox/requests`)).json();
   const rt = (a, b) => ((median(b) - median(a)) / latency).toFixed(1);
-  function median(xs) { return [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]; }
+  function median(xs) {
+    return [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  }
   console.log(`upstream latency added per call: ${latency} ms, ${n} requests each`);
-  console.log(`/notify (SMS)                    no latency: ${stats(base.notify)} | with latency: ${stats(slow.notify)} | sequential round trips ≈ ${rt(base.notify, slow.notify)}`);
-  console.log(`/email/events (50-event batch)   no latency: ${stats(base.webhook)} | with latency: ${stats(slow.webhook)} | sequential round trips ≈ ${rt(base.webhook, slow.webhook)}`);
-  console.log(`Segment requests for ${2 * n} webhook batches of 50 events and ${2 * n} notifications: ${before.segment}`);
+  console.log(
+    `/notify (SMS)                    no latency: ${stats(base.notify)} | with latency: ${stats(slow.notify)} | sequential round trips ≈ ${rt(base.notify, slow.notify)}`,
+  );
+  console.log(
+    `/email/events (50-event batch)   no latency: ${stats(base.webhook)} | with latency: ${stats(slow.webhook)} | sequential round trips ≈ ${rt(base.webhook, slow.webhook)}`,
+  );
+  console.log(
+    `Segment requests for ${2 * n} webhook batches of 50 events and ${2 * n} notifications: ${before.segment}`,
+  );
 } finally {
   await stack.stop();
 }

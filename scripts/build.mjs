@@ -42,7 +42,11 @@ async function buildSandbox() {
 
 async function buildService() {
   if (!args.has('--no-typecheck')) {
-    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', join(root, 'tsconfig.json')],
+      { stdio: 'inherit' },
+    );
   }
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   const functionsDir = join(root, 'src/functions');
@@ -53,9 +57,11 @@ async function buildService() {
     outdir: join(root, 'dist/functions'),
   });
   // Deployed functions cannot require files beside them: fail the build if a bundle would.
-  const relativeRequires = filesUnder(join(root, 'dist/functions'), (f) => f.endsWith('.js'))
-    .filter((f) => /require\(["']\.{1,2}\//.test(readFileSync(f, 'utf8')));
-  if (relativeRequires.length) throw new Error(`built functions require relative paths: ${relativeRequires.join(', ')}`);
+  const relativeRequires = filesUnder(join(root, 'dist/functions'), (f) => f.endsWith('.js')).filter((f) =>
+    /require\(["']\.{1,2}\//.test(readFileSync(f, 'utf8')),
+  );
+  if (relativeRequires.length)
+    throw new Error(`built functions require relative paths: ${relativeRequires.join(', ')}`);
   // Assets deploy as-is and are public by default: never ship sources or maps.
   cpSync(join(root, 'src/assets'), join(root, 'dist/assets'), {
     recursive: true,

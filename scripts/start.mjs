@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dotenv = existsSync(`${root}.env`) ? parseEnv(readFileSync(`${root}.env`, 'utf8')) : {};
-const hasCredentials = Boolean((dotenv.ACCOUNT_SID || process.env.ACCOUNT_SID) && (dotenv.AUTH_TOKEN || process.env.AUTH_TOKEN));
+const hasCredentials = Boolean(
+  (dotenv.ACCOUNT_SID || process.env.ACCOUNT_SID) && (dotenv.AUTH_TOKEN || process.env.AUTH_TOKEN),
+);
 const functionsPort = Number(process.env.PORT || 3000);
 const sandboxPort = Number(process.env.SANDBOX_PORT || 3001);
 
@@ -29,7 +31,9 @@ const stack = await launchLocal({
   sandboxPort: hasCredentials ? undefined : sandboxPort,
   stdio: 'inherit',
 });
-console.log(`Ready: functions at ${stack.functionsUrl}${stack.sandboxUrl ? `, sandbox at ${stack.sandboxUrl}` : ''}. Ctrl-C stops.`);
+console.log(
+  `Ready: functions at ${stack.functionsUrl}${stack.sandboxUrl ? `, sandbox at ${stack.sandboxUrl}` : ''}. Ctrl-C stops.`,
+);
 const stop = () => stack.stop().then(() => process.exit(0));
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

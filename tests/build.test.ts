@@ -12,23 +12,39 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const functionsDir = join(ROOT, 'dist/functions');
 
 describe('build output', () => {
-  const built = files(functionsDir).map((f) => relative(functionsDir, f)).sort();
+  const built = files(functionsDir)
+    .map((f) => relative(functionsDir, f))
+    .sort();
 
   test('every source function is bundled to the same path and suffix', () => {
-    const sources = files(join(ROOT, 'src/functions')).map((f) => relative(join(ROOT, 'src/functions'), f).replace(/\.ts$/, '.js')).sort();
+    const sources = files(join(ROOT, 'src/functions'))
+      .map((f) => relative(join(ROOT, 'src/functions'), f).replace(/\.ts$/, '.js'))
+      .sort();
     expect(built).toEqual(sources);
-    expect(built).toEqual(expect.arrayContaining(['notify.js', 'sms/status.protected.js', 'sms/inbound.protected.js', 'voice/status.protected.js', 'voice/gather.protected.js', 'email/events.js']));
+    expect(built).toEqual(
+      expect.arrayContaining([
+        'notify.js',
+        'sms/status.protected.js',
+        'sms/inbound.protected.js',
+        'voice/status.protected.js',
+        'voice/gather.protected.js',
+        'email/events.js',
+      ]),
+    );
   });
 
-  test.each(files(functionsDir).map((f) => [relative(functionsDir, f), f]))('%s requires no relative path and only runtime dependencies', (_name, file) => {
-    const source = readFileSync(file, 'utf8');
-    const required = [...source.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
-    expect(required.filter((r) => r.startsWith('.') || r.startsWith('/'))).toEqual([]);
-    const packageOf = (r: string) => (r.startsWith('@') ? r.split('/').slice(0, 2).join('/') : r.split('/')[0]);
-    const external = required.filter((r) => !r.startsWith('node:') && !builtinModules.includes(r)).map(packageOf);
-    for (const name of external) expect(Object.keys(pkg.dependencies)).toContain(name);
-    expect(source).toMatch(/exports\.handler|handler:/);
-  });
+  test.each(files(functionsDir).map((f) => [relative(functionsDir, f), f]))(
+    '%s requires no relative path and only runtime dependencies',
+    (_name, file) => {
+      const source = readFileSync(file, 'utf8');
+      const required = [...source.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
+      expect(required.filter((r) => r.startsWith('.') || r.startsWith('/'))).toEqual([]);
+      const packageOf = (r: string) => (r.startsWith('@') ? r.split('/').slice(0, 2).join('/') : r.split('/')[0]);
+      const external = required.filter((r) => !r.startsWith('node:') && !builtinModules.includes(r)).map(packageOf);
+      for (const name of external) expect(Object.keys(pkg.dependencies)).toContain(name);
+      expect(source).toMatch(/exports\.handler|handler:/);
+    },
+  );
 
   test('assets are copied without TypeScript sources or source maps', () => {
     const assets = files(join(ROOT, 'dist/assets'));

@@ -27,7 +27,11 @@ async function answer(res: Response): Promise<Answer> {
   return { status: res.status, body, text, headers: res.headers };
 }
 
-export async function call(method: string, path: string, opts: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; raw?: string } = {}): Promise<Answer> {
+export async function call(
+  method: string,
+  path: string,
+  opts: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; raw?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   let body: string | undefined;
   if (opts.json !== undefined) {
@@ -54,8 +58,14 @@ export function signedPost(pathWithQuery: string, fields: Record<string, string>
   return call('POST', pathWithQuery, { form: fields, headers: { 'X-Twilio-Signature': signature } });
 }
 
-export function emailEvents(events: unknown, auth = `${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`) {
-  return call('POST', '/email/events', { json: events, headers: { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` } });
+export function emailEvents(
+  events: unknown,
+  auth = `${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`,
+) {
+  return call('POST', '/email/events', {
+    json: events,
+    headers: { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` },
+  });
 }
 
 async function sb(method: string, path: string, json?: unknown): Promise<any> {
@@ -81,17 +91,21 @@ export interface SegmentEvent {
 
 export const sandbox = {
   reset: (simulate = true) => sb('POST', '/sandbox/reset', { simulate }),
-  contact: (address: string, behaviour: ContactBehaviour) => sb('POST', `/sandbox/contacts/${encodeURIComponent(address)}`, behaviour),
-  traits: (userId: string, traits: Record<string, unknown>) => sb('POST', `/sandbox/profiles/${encodeURIComponent(userId)}/traits`, { traits }),
+  contact: (address: string, behaviour: ContactBehaviour) =>
+    sb('POST', `/sandbox/contacts/${encodeURIComponent(address)}`, behaviour),
+  traits: (userId: string, traits: Record<string, unknown>) =>
+    sb('POST', `/sandbox/profiles/${encodeURIComponent(userId)}/traits`, { traits }),
   settle: () => sb('POST', '/sandbox/settle', {}),
   advance: (seconds: number) => sb('POST', '/sandbox/clock/advance', { seconds }),
   fault: (fault: Record<string, unknown>) => sb('POST', '/sandbox/faults', fault),
   inboundSms: (from: string, body: string) => sb('POST', '/sandbox/inbound-sms', { from, body }),
   /** a Twilio callback sent by the sandbox: signed, with the URL's retry overrides honoured */
-  twilioCallback: (url: string, params: Record<string, string>) => sb('POST', '/sandbox/twilio-callback', { url, params }),
+  twilioCallback: (url: string, params: Record<string, string>) =>
+    sb('POST', '/sandbox/twilio-callback', { url, params }),
   /** a SendGrid Event Webhook batch sent by the sandbox, retried on non-2xx as SendGrid does */
   emailEvents: (events: unknown[]) => sb('POST', '/sandbox/email-events', { events }),
-  events: (filter: Record<string, string> = {}): Promise<SegmentEvent[]> => sb('GET', `/sandbox/segment/events?${new URLSearchParams(filter)}`),
+  events: (filter: Record<string, string> = {}): Promise<SegmentEvent[]> =>
+    sb('GET', `/sandbox/segment/events?${new URLSearchParams(filter)}`),
   rejected: (): Promise<Array<{ reason: string; payload: SegmentEvent }>> => sb('GET', '/sandbox/segment/rejected'),
   messages: () => sb('GET', '/sandbox/messages'),
   calls: () => sb('GET', '/sandbox/calls'),

@@ -13,9 +13,11 @@ const inMinutes = (m: number) => new Date(Date.now() + m * 60_000);
 /** ISO 8601 in Tokyo time with its +09:00 offset, as a Japanese caller would send it. */
 const tokyoIso = (d: Date) => new Date(d.getTime() + 9 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+09:00');
 
-const record = async (notificationId: string) => (await call('GET', `/notification?notificationId=${notificationId}`, { headers: bearer })).body;
+const record = async (notificationId: string) =>
+  (await call('GET', `/notification?notificationId=${notificationId}`, { headers: bearer })).body;
 const cancel = (notificationId: string) => call('POST', '/cancel', { json: { notificationId }, headers: bearer });
-const statuses = async (notificationId: string) => Object.fromEntries((await record(notificationId)).steps.map((s: any) => [s.channel, s.status]));
+const statuses = async (notificationId: string) =>
+  Object.fromEntries((await record(notificationId)).steps.map((s: any) => [s.channel, s.status]));
 
 beforeEach(() => sandbox.reset(true));
 
@@ -23,18 +25,37 @@ describe('scheduled sends', () => {
   test('a reminder SMS is scheduled with Twilio, cancelled, and never sent', async () => {
     const userId = uid('remind');
     const sendAt = inMinutes(120);
-    const res = await notify({ userId, phone: PHONE, message: '明日のご予約のお知らせ', channel: 'sms', sendAt: tokyoIso(sendAt) });
+    const res = await notify({
+      userId,
+      phone: PHONE,
+      message: '明日のご予約のお知らせ',
+      channel: 'sms',
+      sendAt: tokyoIso(sendAt),
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'scheduled', channel: 'SMS', sendAt: new Date(Math.floor(sendAt.getTime() / 1000) * 1000).toISOString() });
+    expect(res.body).toMatchObject({
+      status: 'scheduled',
+      channel: 'SMS',
+      sendAt: new Date(Math.floor(sendAt.getTime() / 1000) * 1000).toISOString(),
+    });
     const [m] = await sandbox.messages();
     expect(m.request).toMatchObject({ ScheduleType: 'fixed', MessagingServiceSid: expect.stringMatching(/^MG/) });
     expect(m.resource.status).toBe('scheduled');
     expect(await eventNames({ userId })).toEqual(['Notification Scheduled']);
-    expect((await record(res.body.notificationId)).steps).toEqual([expect.objectContaining({ channel: 'SMS', status: 'SCHEDULED', providerId: m.resource.sid, scheduledAt: res.body.sendAt })]);
+    expect((await record(res.body.notificationId)).steps).toEqual([
+      expect.objectContaining({
+        channel: 'SMS',
+        status: 'SCHEDULED',
+        providerId: m.resource.sid,
+        scheduledAt: res.body.sendAt,
+      }),
+    ]);
 
     const first = await cancel(res.body.notificationId);
     expect(first.status).toBe(200);
-    expect(first.body.steps).toEqual([expect.objectContaining({ channel: 'SMS', status: 'CANCELED', result: 'canceled' })]);
+    expect(first.body.steps).toEqual([
+      expect.objectContaining({ channel: 'SMS', status: 'CANCELED', result: 'canceled' }),
+    ]);
     expect((await sandbox.messages())[0].resource.status).toBe('canceled');
     const again = await cancel(res.body.notificationId);
     expect(again.status).toBe(200);
@@ -47,7 +68,13 @@ describe('scheduled sends', () => {
 
   test('a scheduled email uses send_at and a batch id, and its cancellation holds when the time comes', async () => {
     const userId = uid('remind-mail');
-    const res = await notify({ userId, email: EMAIL, message: 'm', channel: 'email', sendAt: inMinutes(90).toISOString() });
+    const res = await notify({
+      userId,
+      email: EMAIL,
+      message: 'm',
+      channel: 'email',
+      sendAt: inMinutes(90).toISOString(),
+    });
     const [e] = await sandbox.emails();
     expect(e.request).toMatchObject({ send_at: expect.any(Number), batch_id: expect.any(String) });
     expect((await cancel(res.body.notificationId)).status).toBe(200);
@@ -58,22 +85,51 @@ describe('scheduled sends', () => {
 
   test('an uncancelled reminder goes out when due and its callbacks advance the record', async () => {
     const userId = uid('due');
-    const res = await notify({ userId, phone: PHONE, message: 'm', channel: 'sms', sendAt: inMinutes(30).toISOString() });
+    const res = await notify({
+      userId,
+      phone: PHONE,
+      message: 'm',
+      channel: 'sms',
+      sendAt: inMinutes(30).toISOString(),
+    });
     await sandbox.advance(31 * 60);
     expect(await statuses(res.body.notificationId)).toEqual({ SMS: 'DELIVERED' });
     const late = await cancel(res.body.notificationId);
     expect(late.status).toBe(409);
-    expect(late.body.steps).toEqual([expect.objectContaining({ channel: 'SMS', status: 'DELIVERED', result: 'not_pending' })]);
+    expect(late.body.steps).toEqual([
+      expect.objectContaining({ channel: 'SMS', status: 'DELIVERED', result: 'not_pending' }),
+    ]);
   });
 
   test('times a provider cannot schedule are 422s that say what is possible', async () => {
     const userId = uid('bad-time');
-    const callAt = await notify({ userId, phone: PHONE, message: 'm', channel: 'call', sendAt: inMinutes(60).toISOString() });
+    const callAt = await notify({
+      userId,
+      phone: PHONE,
+      message: 'm',
+      channel: 'call',
+      sendAt: inMinutes(60).toISOString(),
+    });
     expect(callAt.status).toBe(422);
     expect(callAt.body.error.message).toMatch(/calls cannot be scheduled/);
-    expect((await notify({ userId, phone: PHONE, message: 'm', channel: 'sms', sendAt: inMinutes(10).toISOString() })).body.error.message).toMatch(/more than 15 minutes and at most 35 days/);
-    expect((await notify({ userId, email: EMAIL, message: 'm', channel: 'email', sendAt: inMinutes(4 * 24 * 60).toISOString() })).body.error.message).toMatch(/72 hours/);
-    expect((await notify({ userId, phone: PHONE, message: 'm', sendAt: '2026-12-01T09:00:00' })).body.error).toMatchObject({ field: 'sendAt' });
+    expect(
+      (await notify({ userId, phone: PHONE, message: 'm', channel: 'sms', sendAt: inMinutes(10).toISOString() })).body
+        .error.message,
+    ).toMatch(/more than 15 minutes and at most 35 days/);
+    expect(
+      (
+        await notify({
+          userId,
+          email: EMAIL,
+          message: 'm',
+          channel: 'email',
+          sendAt: inMinutes(4 * 24 * 60).toISOString(),
+        })
+      ).body.error.message,
+    ).toMatch(/72 hours/);
+    expect(
+      (await notify({ userId, phone: PHONE, message: 'm', sendAt: '2026-12-01T09:00:00' })).body.error,
+    ).toMatchObject({ field: 'sendAt' });
     expect((await sandbox.messages()).length + (await sandbox.calls()).length).toBe(0);
   });
 });
@@ -82,22 +138,43 @@ describe('escalation', () => {
   test('call not answered → SMS now (scheduled copy cancelled); SMS replied → email cancelled', async () => {
     const userId = uid('journey1');
     await sandbox.contact(PHONE, { unreachable: ['CALL'], engage: { SMS: 1 }, reply: 'はい' });
-    const res = await notify({ userId, phone: PHONE, email: EMAIL, message: '至急ご連絡ください', locale: 'ja-JP', escalation: 'call,sms,email', escalateAfter: 60 });
+    const res = await notify({
+      userId,
+      phone: PHONE,
+      email: EMAIL,
+      message: '至急ご連絡ください',
+      locale: 'ja-JP',
+      escalation: 'call,sms,email',
+      escalateAfter: 60,
+    });
     expect(res.body).toMatchObject({ channel: 'CALL', status: 'sent', reason: 'override' });
-    expect(res.body.steps.map((s: any) => [s.channel, s.status])).toEqual([['CALL', 'SENT'], ['SMS', 'SCHEDULED'], ['EMAIL', 'SCHEDULED']]);
+    expect(res.body.steps.map((s: any) => [s.channel, s.status])).toEqual([
+      ['CALL', 'SENT'],
+      ['SMS', 'SCHEDULED'],
+      ['EMAIL', 'SCHEDULED'],
+    ]);
     await sandbox.settle();
 
     const r = await record(res.body.notificationId);
     expect(r.state).toBe('completed');
-    expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([['CALL', 'FAILED'], ['SMS', 'COMPLETED'], ['EMAIL', 'CANCELED']]);
+    expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([
+      ['CALL', 'FAILED'],
+      ['SMS', 'COMPLETED'],
+      ['EMAIL', 'CANCELED'],
+    ]);
     expect(r.steps[1]).toMatchObject({ escalatedFrom: 'CALL', cause: 'no-answer' });
     const messages = await sandbox.messages();
-    expect(messages.map((m: any) => [m.request.ScheduleType ?? 'now', m.resource.status])).toEqual([['fixed', 'canceled'], ['now', 'delivered']]);
+    expect(messages.map((m: any) => [m.request.ScheduleType ?? 'now', m.resource.status])).toEqual([
+      ['fixed', 'canceled'],
+      ['now', 'delivered'],
+    ]);
     expect(r.steps[1].providerId).toBe(messages[1].resource.sid);
     await sandbox.advance(3 * 3600);
     expect((await sandbox.emails())[0].resource.status).toBe('canceled');
     const escalated = await sandbox.events({ userId, event: 'Notification Escalated' });
-    expect(escalated.map((e) => e.properties)).toEqual([expect.objectContaining({ from_channel: 'CALL', to_channel: 'SMS', cause: 'no-answer' })]);
+    expect(escalated.map((e) => e.properties)).toEqual([
+      expect.objectContaining({ from_channel: 'CALL', to_channel: 'SMS', cause: 'no-answer' }),
+    ]);
     expect(await eventNames({ userId, event: 'Notification Engaged' })).toHaveLength(1);
   });
 
@@ -116,7 +193,14 @@ describe('escalation', () => {
   test('auto escalation starts with the routed channel and follows with the other reachable ones', async () => {
     const userId = uid('auto');
     await sandbox.traits(userId, { preferred_channel: 'EMAIL' });
-    const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'auto', escalateAfter: 30 });
+    const res = await notify({
+      userId,
+      phone: PHONE,
+      email: EMAIL,
+      message: 'm',
+      escalation: 'auto',
+      escalateAfter: 30,
+    });
     expect(res.body.reason).toBe('preference');
     expect(res.body.steps.map((s: any) => s.channel)).toEqual(['EMAIL', 'SMS', 'CALL']);
     expect(res.body.steps[2].status).toBe('PENDING'); // calls cannot be scheduled: placed only if the SMS fails outright
@@ -125,17 +209,33 @@ describe('escalation', () => {
   });
 
   test('an escalation step beyond what a provider can schedule is refused up front', async () => {
-    const res = await notify({ userId: uid('far'), phone: PHONE, email: EMAIL, message: 'm', escalation: 'sms,email', escalateAfter: 73 * 60 });
+    const res = await notify({
+      userId: uid('far'),
+      phone: PHONE,
+      email: EMAIL,
+      message: 'm',
+      escalation: 'sms,email',
+      escalateAfter: 73 * 60,
+    });
     expect(res.status).toBe(422);
     expect(res.body.error).toMatchObject({ field: 'escalation', message: expect.stringMatching(/72 hours/) });
-    expect((await notify({ userId: 'u', phone: PHONE, message: 'm', escalation: 'sms,fax' })).body.error.field).toBe('escalation');
-    expect((await notify({ userId: 'u', phone: PHONE, message: 'm', escalation: 'sms', escalateAfter: 5 })).body.error.field).toBe('escalateAfter');
+    expect((await notify({ userId: 'u', phone: PHONE, message: 'm', escalation: 'sms,fax' })).body.error.field).toBe(
+      'escalation',
+    );
+    expect(
+      (await notify({ userId: 'u', phone: PHONE, message: 'm', escalation: 'sms', escalateAfter: 5 })).body.error.field,
+    ).toBe('escalateAfter');
   });
 });
 
 describe('quiet hours', () => {
   const tokyoNow = () => {
-    const parts = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date());
+    const parts = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Asia/Tokyo',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).format(new Date());
     return parts; // "HH:MM"
   };
   /** A window that holds the current Tokyo minute and ends at 08:00. */
@@ -144,14 +244,28 @@ describe('quiet hours', () => {
   test('an SMS that falls in quiet hours is scheduled for 08:00 Tokyo time', async () => {
     const userId = uid('quiet');
     await sandbox.traits(userId, { timezone: 'Asia/Tokyo' });
-    const res = await notify({ userId, phone: PHONE, message: 'おはようございます', channel: 'sms', quietHours: windowUntil8() });
+    const res = await notify({
+      userId,
+      phone: PHONE,
+      message: 'おはようございます',
+      channel: 'sms',
+      quietHours: windowUntil8(),
+    });
     expect(res.status).toBe(200);
     const [hh, mm] = tokyoNow().split(':').map(Number);
-    const minutesTo8 = ((8 * 60 - (hh * 60 + mm)) + 24 * 60) % (24 * 60);
+    const minutesTo8 = (8 * 60 - (hh * 60 + mm) + 24 * 60) % (24 * 60);
     if (minutesTo8 > 16) {
       expect(res.body.status).toBe('scheduled');
       const at = new Date(res.body.sendAt);
-      expect(new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(at)).toBe('08:00:00');
+      expect(
+        new Intl.DateTimeFormat('en-GB', {
+          timeZone: 'Asia/Tokyo',
+          hour: '2-digit',
+          minute: '2-digit',
+          second: '2-digit',
+          hourCycle: 'h23',
+        }).format(at),
+      ).toBe('08:00:00');
       expect(res.body.quietHours).toMatchObject({ timezone: 'Asia/Tokyo', deferredUntil: res.body.sendAt });
       expect((await sandbox.messages())[0].request.SendAt).toBe(at.toISOString().replace('.000Z', 'Z'));
     } else {
@@ -170,9 +284,25 @@ describe('quiet hours', () => {
     expect(forced.body.error.message).toMatch(/quiet hours/);
     const preferred = await notify({ userId, phone: PHONE, message: 'm', quietHours: window });
     expect(preferred.body).toMatchObject({ channel: 'SMS', reason: 'quiet_hours' });
-    const asked = await call('GET', `/channel?userId=${userId}&phone=${encodeURIComponent(PHONE)}&quietHours=${window}`, { headers: bearer });
-    expect(asked.body).toMatchObject({ channel: 'SMS', reason: 'quiet_hours', reachable: ['SMS'], unreachable: { CALL: expect.stringMatching(/quiet hours/) } });
-    const urgent = await notify({ userId, phone: PHONE, message: '緊急', channel: 'call', quietHours: window, urgent: true });
+    const asked = await call(
+      'GET',
+      `/channel?userId=${userId}&phone=${encodeURIComponent(PHONE)}&quietHours=${window}`,
+      { headers: bearer },
+    );
+    expect(asked.body).toMatchObject({
+      channel: 'SMS',
+      reason: 'quiet_hours',
+      reachable: ['SMS'],
+      unreachable: { CALL: expect.stringMatching(/quiet hours/) },
+    });
+    const urgent = await notify({
+      userId,
+      phone: PHONE,
+      message: '緊急',
+      channel: 'call',
+      quietHours: window,
+      urgent: true,
+    });
     expect(urgent.body).toMatchObject({ channel: 'CALL', status: 'sent' });
     expect(await sandbox.calls()).toHaveLength(1);
   });
@@ -186,7 +316,10 @@ describe('consistency under retries and races', () => {
     const [c] = await sandbox.calls();
     const query = new URL(c.request.StatusCallback).search;
     const fields = { CallSid: c.resource.sid, CallStatus: 'busy', CallDuration: '0' };
-    const answers = await Promise.all([signedPost(`/voice/status${query}`, fields), signedPost(`/voice/status${query}`, fields)]);
+    const answers = await Promise.all([
+      signedPost(`/voice/status${query}`, fields),
+      signedPost(`/voice/status${query}`, fields),
+    ]);
     expect(answers.map((a) => a.status)).toEqual([200, 200]);
     await signedPost(`/voice/status${query}`, fields); // and once more, later
     const messages = await sandbox.messages();
@@ -202,11 +335,19 @@ describe('consistency under retries and races', () => {
       const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'sms,email' });
       const [cancelled, replied] = await Promise.all([
         cancel(res.body.notificationId),
-        signedPost('/sms/inbound', { MessageSid: `SM${String(round).padStart(32, 'e')}`, From: PHONE, To: '+15005550006', Body: 'OK' }),
+        signedPost('/sms/inbound', {
+          MessageSid: `SM${String(round).padStart(32, 'e')}`,
+          From: PHONE,
+          To: '+15005550006',
+          Body: 'OK',
+        }),
       ]);
       expect([cancelled.status, replied.status]).toEqual([200, 200]);
       const r = await record(res.body.notificationId);
-      expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([['SMS', 'COMPLETED'], ['EMAIL', 'CANCELED']]);
+      expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([
+        ['SMS', 'COMPLETED'],
+        ['EMAIL', 'CANCELED'],
+      ]);
       expect(r.state).toBe('completed');
     }
     await sandbox.advance(3 * 3600);

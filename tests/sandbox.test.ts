@@ -2,17 +2,21 @@
  * The sandbox's rules, exercised through the official clients pointed at it
  * with the base-URL overrides, as the functions use them.
  */
-import { createServer, IncomingMessage, Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import twilio from 'twilio';
 import { mailService, sendgridClient } from '../src/lib/clients/sendgrid';
 import { twilioClient } from '../src/lib/clients/twilio';
-import { Config, loadConfig } from '../src/lib/config';
+import { type Config, loadConfig } from '../src/lib/config';
 import { sandboxFunctionEnv } from '../sandbox/launch';
 import { mostFrequent } from '../sandbox/segment-api';
-import { Sandbox, startSandbox } from '../sandbox/server';
+import { type Sandbox, startSandbox } from '../sandbox/server';
 import { SANDBOX_DEFAULTS, settingsFromEnv } from '../sandbox/settings';
 
-interface Received { url: string; headers: IncomingMessage['headers']; body: string }
+interface Received {
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
 
 let sb: Sandbox;
 let config: Config;
@@ -49,7 +53,9 @@ beforeEach(() => {
 const inMinutes = (m: number) => new Date(Date.now() + m * 60_000);
 const MSS = SANDBOX_DEFAULTS.MESSAGING_SERVICE_SID;
 
-async function twilioFailure(p: Promise<unknown>): Promise<{ status: number; code: number; moreInfo: string; message: string }> {
+async function twilioFailure(
+  p: Promise<unknown>,
+): Promise<{ status: number; code: number; moreInfo: string; message: string }> {
   try {
     await p;
   } catch (err) {
@@ -60,7 +66,11 @@ async function twilioFailure(p: Promise<unknown>): Promise<{ status: number; cod
 
 describe('Twilio Messages', () => {
   test('creates a message with a Message SID and the resource shape of the 2010 API', async () => {
-    const m = await twilioClient(config).messages.create({ to: '+819012345678', from: '+15005550006', body: 'こんにちは' });
+    const m = await twilioClient(config).messages.create({
+      to: '+819012345678',
+      from: '+15005550006',
+      body: 'こんにちは',
+    });
     expect(m.sid).toMatch(/^SM[0-9a-f]{32}$/);
     expect(m.status).toBe('queued');
     expect(m.body).toBe('こんにちは');
@@ -69,7 +79,9 @@ describe('Twilio Messages', () => {
   });
 
   test('an invalid To is a Twilio-shaped 21211 error', async () => {
-    const err = await twilioFailure(twilioClient(config).messages.create({ to: '090-1234', from: '+15005550006', body: 'x' }));
+    const err = await twilioFailure(
+      twilioClient(config).messages.create({ to: '090-1234', from: '+15005550006', body: 'x' }),
+    );
     expect(err.status).toBe(400);
     expect(err.code).toBe(21211);
     expect(err.moreInfo).toBe('https://www.twilio.com/docs/errors/21211');
@@ -83,16 +95,30 @@ describe('Twilio Messages', () => {
     // raw HTTP: the twilio client itself refuses a missing To before sending
     const res = await fetch(`${sb.url}/2010-04-01/Accounts/${config.accountSid}/Messages.json`, {
       method: 'POST',
-      headers: { Authorization: `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64')}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+      headers: {
+        Authorization: `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64')}`,
+        'Content-Type': 'application/x-www-form-urlencoded',
+      },
       body: new URLSearchParams(params).toString(),
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ code, message: expect.any(String), more_info: `https://www.twilio.com/docs/errors/${code}`, status: 400 });
+    expect(await res.json()).toEqual({
+      code,
+      message: expect.any(String),
+      more_info: `https://www.twilio.com/docs/errors/${code}`,
+      status: 400,
+    });
   });
 
   test('schedules through a Messaging Service 15 minutes to 35 days ahead, and cancels while scheduled', async () => {
     const client = twilioClient(config);
-    const m = await client.messages.create({ to: '+15551234567', messagingServiceSid: MSS, body: 'later', scheduleType: 'fixed', sendAt: inMinutes(60) });
+    const m = await client.messages.create({
+      to: '+15551234567',
+      messagingServiceSid: MSS,
+      body: 'later',
+      scheduleType: 'fixed',
+      sendAt: inMinutes(60),
+    });
     expect(m.status).toBe('scheduled');
     expect((await client.messages(m.sid).update({ status: 'canceled' })).status).toBe('canceled');
     const again = await twilioFailure(client.messages(m.sid).update({ status: 'canceled' }));
@@ -103,12 +129,28 @@ describe('Twilio Messages', () => {
     ['too soon', 14, 35114],
     ['too far', 36 * 24 * 60, 35114],
   ])('scheduling %s is refused', async (_label, minutes, code) => {
-    const err = await twilioFailure(twilioClient(config).messages.create({ to: '+15551234567', messagingServiceSid: MSS, body: 'x', scheduleType: 'fixed', sendAt: inMinutes(minutes) }));
+    const err = await twilioFailure(
+      twilioClient(config).messages.create({
+        to: '+15551234567',
+        messagingServiceSid: MSS,
+        body: 'x',
+        scheduleType: 'fixed',
+        sendAt: inMinutes(minutes),
+      }),
+    );
     expect(err.code).toBe(code);
   });
 
   test('scheduling needs a Messaging Service (35118)', async () => {
-    const err = await twilioFailure(twilioClient(config).messages.create({ to: '+15551234567', from: '+15005550006', body: 'x', scheduleType: 'fixed', sendAt: inMinutes(60) }));
+    const err = await twilioFailure(
+      twilioClient(config).messages.create({
+        to: '+15551234567',
+        from: '+15005550006',
+        body: 'x',
+        scheduleType: 'fixed',
+        sendAt: inMinutes(60),
+      }),
+    );
     expect(err.code).toBe(35118);
   });
 
@@ -120,11 +162,19 @@ describe('Twilio Messages', () => {
 
   test('wrong credentials are refused with 20003', async () => {
     const client = twilioClient({ ...config, authToken: 'wrong' });
-    expect((await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).code).toBe(20003);
+    expect(
+      (await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).code,
+    ).toBe(20003);
   });
 
   test('the clock releases due scheduled messages', async () => {
-    const m = await twilioClient(config).messages.create({ to: '+15551234567', messagingServiceSid: MSS, body: 'x', scheduleType: 'fixed', sendAt: inMinutes(20) });
+    const m = await twilioClient(config).messages.create({
+      to: '+15551234567',
+      messagingServiceSid: MSS,
+      body: 'x',
+      scheduleType: 'fixed',
+      sendAt: inMinutes(20),
+    });
     sb.simulator.releaseDue();
     expect(sb.state.messages[0].resource.status).toBe('scheduled');
     sb.state.clock.advance(21 * 60);
@@ -136,8 +186,12 @@ describe('Twilio Messages', () => {
 describe('Twilio Calls', () => {
   test('places a call with inline TwiML, status callback events and machine detection', async () => {
     const call = await twilioClient(config).calls.create({
-      to: '+819012345678', from: '+15005550006', twiml: '<Response><Say>hi</Say></Response>',
-      statusCallback: `${collectorUrl}/voice/status`, statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'], machineDetection: 'Enable',
+      to: '+819012345678',
+      from: '+15005550006',
+      twiml: '<Response><Say>hi</Say></Response>',
+      statusCallback: `${collectorUrl}/voice/status`,
+      statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+      machineDetection: 'Enable',
     });
     expect(call.sid).toMatch(/^CA[0-9a-f]{32}$/);
     expect(call.status).toBe('queued');
@@ -145,7 +199,10 @@ describe('Twilio Calls', () => {
   });
 
   test('a call needs Url or Twiml (21205)', async () => {
-    expect((await twilioFailure(twilioClient(config).calls.create({ to: '+15551234567', from: '+15005550006' } as never))).code).toBe(21205);
+    expect(
+      (await twilioFailure(twilioClient(config).calls.create({ to: '+15551234567', from: '+15005550006' } as never)))
+        .code,
+    ).toBe(21205);
   });
 });
 
@@ -179,7 +236,11 @@ describe('Twilio Sync documents', () => {
 
 describe('SendGrid', () => {
   const mail = (extra: Record<string, unknown> = {}) => ({
-    to: 'taro@example.jp', from: 'notifications@example.com', subject: '件名', text: '本文', ...extra,
+    to: 'taro@example.jp',
+    from: 'notifications@example.com',
+    subject: '件名',
+    text: '本文',
+    ...extra,
   });
 
   test('@sendgrid/mail gets 202 with X-Message-Id', async () => {
@@ -190,9 +251,13 @@ describe('SendGrid', () => {
   });
 
   test('a wrong key is 401 and a missing subject is 400, both as {errors:[…]}', async () => {
-    const bad = await mailService({ ...config, sendgridApiKey: 'SG.wrong' }).send(mail()).catch((e) => e);
+    const bad = await mailService({ ...config, sendgridApiKey: 'SG.wrong' })
+      .send(mail())
+      .catch((e) => e);
     expect(bad.code).toBe(401);
-    const noSubject = await mailService(config).send(mail({ subject: undefined })).catch((e) => e);
+    const noSubject = await mailService(config)
+      .send(mail({ subject: undefined }))
+      .catch((e) => e);
     expect(noSubject.code).toBe(400);
     expect(noSubject.response.body.errors[0]).toMatchObject({ field: 'subject' });
   });
@@ -200,10 +265,16 @@ describe('SendGrid', () => {
   test('send_at is limited to 72 hours and batches can be cancelled', async () => {
     const client = sendgridClient(config);
     const [, batch] = await client.request({ method: 'POST', url: '/v3/mail/batch' });
-    const tooFar = await mailService(config).send(mail({ sendAt: Math.floor(Date.now() / 1000) + 73 * 3600, batchId: batch.batch_id })).catch((e) => e);
+    const tooFar = await mailService(config)
+      .send(mail({ sendAt: Math.floor(Date.now() / 1000) + 73 * 3600, batchId: batch.batch_id }))
+      .catch((e) => e);
     expect(tooFar.code).toBe(400);
     await mailService(config).send(mail({ sendAt: Math.floor(Date.now() / 1000) + 3600, batchId: batch.batch_id }));
-    const [cancel] = await client.request({ method: 'POST', url: '/v3/user/scheduled_sends', body: { batch_id: batch.batch_id, status: 'cancel' } });
+    const [cancel] = await client.request({
+      method: 'POST',
+      url: '/v3/user/scheduled_sends',
+      body: { batch_id: batch.batch_id, status: 'cancel' },
+    });
     expect(cancel.statusCode).toBe(201);
     sb.state.clock.advance(3601);
     expect(sb.simulator.releaseDue().emails).toBe(0);
@@ -212,14 +283,26 @@ describe('SendGrid', () => {
 });
 
 describe('Segment', () => {
-  const auth = (key: string) => ({ Authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}`, 'Content-Type': 'application/json' });
+  const auth = (key: string) => ({
+    Authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}`,
+    'Content-Type': 'application/json',
+  });
   const post = (path: string, body: unknown, key: string = SANDBOX_DEFAULTS.SEGMENT_WRITE_KEY) =>
     fetch(`${sb.url}${path}`, { method: 'POST', headers: auth(key), body: JSON.stringify(body) });
   const engaged = (userId: string, channel: string, n: number) =>
-    Array.from({ length: n }, (_, i) => ({ type: 'track', userId, event: 'Notification Engaged', messageId: `${userId}-${channel}-${i}`, properties: { channel } }));
+    Array.from({ length: n }, (_, i) => ({
+      type: 'track',
+      userId,
+      event: 'Notification Engaged',
+      messageId: `${userId}-${channel}-${i}`,
+      properties: { channel },
+    }));
   const traits = (id: string, query = '', token: string = SANDBOX_DEFAULTS.SEGMENT_PROFILE_API_TOKEN) =>
-    fetch(`${sb.url}/v1/spaces/${SANDBOX_DEFAULTS.SEGMENT_SPACE_ID}/collections/users/profiles/${id}/traits${query}`, { headers: auth(token) });
-  const traitsOf = async (id: string) => ((await (await traits(id)).json()) as { traits: Record<string, unknown> }).traits;
+    fetch(`${sb.url}/v1/spaces/${SANDBOX_DEFAULTS.SEGMENT_SPACE_ID}/collections/users/profiles/${id}/traits${query}`, {
+      headers: auth(token),
+    });
+  const traitsOf = async (id: string) =>
+    ((await (await traits(id)).json()) as { traits: Record<string, unknown> }).traits;
 
   test('track, identify and batch are stored; a wrong write key is 200 and dropped', async () => {
     expect((await post('/v1/track', { userId: 'u', event: 'E', messageId: 'm1' })).status).toBe(200);
@@ -229,10 +312,23 @@ describe('Segment', () => {
   });
 
   test('messageId deduplication, 32 KB event and 500 KB batch limits', async () => {
-    await post('/v1/batch', { batch: [{ type: 'track', userId: 'u', event: 'E', messageId: 'same' }, { type: 'track', userId: 'u', event: 'E', messageId: 'same' }] });
+    await post('/v1/batch', {
+      batch: [
+        { type: 'track', userId: 'u', event: 'E', messageId: 'same' },
+        { type: 'track', userId: 'u', event: 'E', messageId: 'same' },
+      ],
+    });
     expect(sb.state.segmentEvents).toHaveLength(1);
-    expect((await post('/v1/track', { userId: 'u', event: 'E', properties: { big: 'x'.repeat(33 * 1024) } })).status).toBe(400);
-    const batch = Array.from({ length: 20 }, (_, i) => ({ type: 'track', userId: 'u', event: 'E', messageId: `b${i}`, properties: { pad: 'x'.repeat(30 * 1024) } }));
+    expect(
+      (await post('/v1/track', { userId: 'u', event: 'E', properties: { big: 'x'.repeat(33 * 1024) } })).status,
+    ).toBe(400);
+    const batch = Array.from({ length: 20 }, (_, i) => ({
+      type: 'track',
+      userId: 'u',
+      event: 'E',
+      messageId: `b${i}`,
+      properties: { pad: 'x'.repeat(30 * 1024) },
+    }));
     expect((await post('/v1/batch', { batch })).status).toBe(400);
   });
 
@@ -250,7 +346,9 @@ describe('Segment', () => {
   test('the computed trait is the most frequent engaged channel, at least 3 times, ties alphabetical', async () => {
     await post('/v1/batch', { batch: [...engaged('u2', 'SMS', 2), ...engaged('u2', 'EMAIL', 2)] });
     expect((await traitsOf('user_id:u2')).preferred_channel).toBeUndefined();
-    await post('/v1/batch', { batch: [...engaged('u3', 'SMS', 3), ...engaged('u3', 'EMAIL', 3), ...engaged('u3', 'CALL', 1)] });
+    await post('/v1/batch', {
+      batch: [...engaged('u3', 'SMS', 3), ...engaged('u3', 'EMAIL', 3), ...engaged('u3', 'CALL', 1)],
+    });
     expect((await traitsOf('user_id:u3')).preferred_channel).toBe('EMAIL');
     expect(mostFrequent(['CALL', 'SMS', 'SMS', 'SMS', 'CALL', 'CALL'], 3)).toBe('CALL');
   });
@@ -260,13 +358,32 @@ describe('simulated recipients', () => {
   test('status callbacks carry an X-Twilio-Signature that twilio.validateRequest accepts', async () => {
     sb.state.simulate = true;
     const callback = `${collectorUrl}/sms/status?notificationId=n1&userId=u1&channel=SMS`;
-    await twilioClient(config).messages.create({ to: '+15551234567', from: '+15005550006', body: 'x', statusCallback: callback });
+    await twilioClient(config).messages.create({
+      to: '+15551234567',
+      from: '+15005550006',
+      body: 'x',
+      statusCallback: callback,
+    });
     await sb.simulator.settle();
     expect(received.map((r) => new URLSearchParams(r.body).get('MessageStatus'))).toEqual(['sent', 'delivered']);
     for (const r of received) {
       const params = Object.fromEntries(new URLSearchParams(r.body));
-      expect(twilio.validateRequest(SANDBOX_DEFAULTS.AUTH_TOKEN, String(r.headers['x-twilio-signature']), `${collectorUrl}${r.url}`, params)).toBe(true);
-      expect(twilio.validateRequest('another-token', String(r.headers['x-twilio-signature']), `${collectorUrl}${r.url}`, params)).toBe(false);
+      expect(
+        twilio.validateRequest(
+          SANDBOX_DEFAULTS.AUTH_TOKEN,
+          String(r.headers['x-twilio-signature']),
+          `${collectorUrl}${r.url}`,
+          params,
+        ),
+      ).toBe(true);
+      expect(
+        twilio.validateRequest(
+          'another-token',
+          String(r.headers['x-twilio-signature']),
+          `${collectorUrl}${r.url}`,
+          params,
+        ),
+      ).toBe(false);
     }
   });
 
@@ -277,20 +394,38 @@ describe('simulated recipients', () => {
     await client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' });
     await sb.simulator.settle();
     const inbound = received.find((r) => r.url === '/sms/inbound');
-    expect(Object.fromEntries(new URLSearchParams(inbound!.body))).toMatchObject({ From: '+15551234567', Body: 'STOP', OptOutType: 'STOP' });
-    expect((await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).code).toBe(21610);
+    expect(Object.fromEntries(new URLSearchParams(inbound!.body))).toMatchObject({
+      From: '+15551234567',
+      Body: 'STOP',
+      OptOutType: 'STOP',
+    });
+    expect(
+      (await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).code,
+    ).toBe(21610);
   });
 
   test('SendGrid event batches carry the Basic credentials and custom_args', async () => {
     sb.state.simulate = true;
     sb.state.contacts.set('taro@example.jp', { engage: { EMAIL: 1 }, machineOpen: true });
-    await mailService(config).send({ to: 'taro@example.jp', from: 'notifications@example.com', subject: 's', text: 't', customArgs: { notification_id: 'n9', user_id: 'u9' } });
+    await mailService(config).send({
+      to: 'taro@example.jp',
+      from: 'notifications@example.com',
+      subject: 's',
+      text: 't',
+      customArgs: { notification_id: 'n9', user_id: 'u9' },
+    });
     await sb.simulator.settle();
     const post = received.find((r) => r.url === '/email/events')!;
     const expected = `Basic ${Buffer.from(`${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`).toString('base64')}`;
     expect(post.headers.authorization).toBe(expected);
     const events = JSON.parse(post.body) as Array<Record<string, unknown>>;
-    expect(events.map((e) => [e.event, e.sg_machine_open ?? null])).toEqual([['processed', null], ['delivered', null], ['open', true], ['open', false], ['click', null]]);
+    expect(events.map((e) => [e.event, e.sg_machine_open ?? null])).toEqual([
+      ['processed', null],
+      ['delivered', null],
+      ['open', true],
+      ['open', false],
+      ['click', null],
+    ]);
     expect(events.every((e) => e.notification_id === 'n9' && typeof e.sg_event_id === 'string')).toBe(true);
   });
 
@@ -300,7 +435,9 @@ describe('simulated recipients', () => {
     expect((await client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' })).sid).toMatch(/^SM/);
     expect(sb.state.requestCounts.twilio).toBe(2);
     sb.state.faults.set('twilio', { status: 503, remaining: 2 });
-    expect((await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).status).toBe(503);
+    expect(
+      (await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).status,
+    ).toBe(503);
     expect(sb.state.messages).toHaveLength(1);
   });
 });

@@ -3,14 +3,25 @@
  * one send per notificationId, and graceful failure through injected faults.
  */
 import twilio from 'twilio';
-import { API_KEY, AUTH_TOKEN, bearer, call, emailEvents, eventNames, notify, sandbox, signedPost, stack } from './helpers';
+import {
+  API_KEY,
+  AUTH_TOKEN,
+  bearer,
+  call,
+  emailEvents,
+  eventNames,
+  notify,
+  sandbox,
+  signedPost,
+  stack,
+} from './helpers';
 
 const PHONE = '+819012345678';
 const EMAIL = 'jiro@example.jp';
 let seq = 0;
 const uid = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${seq++}`;
-const SMS_SID = 'SM' + '1'.repeat(32);
-const CALL_SID = 'CA' + '2'.repeat(32);
+const SMS_SID = `SM${'1'.repeat(32)}`;
+const CALL_SID = `CA${'2'.repeat(32)}`;
 const ctx = '?notificationId=n-forged&userId=u-forged&channel=SMS';
 
 beforeEach(() => sandbox.reset(false));
@@ -24,12 +35,13 @@ describe('Twilio webhooks reject forged requests and track nothing', () => {
   ];
 
   test.each(cases)('%s', async (path, fields) => {
-    const sign = (url: string, params: Record<string, string>, token: string = AUTH_TOKEN) => twilio.getExpectedTwilioSignature(token, `${stack.functionsUrl}${url}`, params);
+    const sign = (url: string, params: Record<string, string>, token: string = AUTH_TOKEN) =>
+      twilio.getExpectedTwilioSignature(token, `${stack.functionsUrl}${url}`, params);
     const attempts: Array<Record<string, string>> = [
-      {},                                                                         // no signature
-      { 'X-Twilio-Signature': sign(path, fields, 'another-auth-token') },        // signed with the wrong token
-      { 'X-Twilio-Signature': sign(path, { ...fields, Body: 'tampered' }) },      // signed for other fields
-      { 'X-Twilio-Signature': sign(`/elsewhere${path}`, fields) },                // signed for another URL
+      {}, // no signature
+      { 'X-Twilio-Signature': sign(path, fields, 'another-auth-token') }, // signed with the wrong token
+      { 'X-Twilio-Signature': sign(path, { ...fields, Body: 'tampered' }) }, // signed for other fields
+      { 'X-Twilio-Signature': sign(`/elsewhere${path}`, fields) }, // signed for another URL
     ];
     for (const headers of attempts) {
       const res = await call('POST', path, { form: fields, headers });
@@ -43,7 +55,7 @@ describe('Twilio webhooks reject forged requests and track nothing', () => {
   test('a replayed genuine webhook changes nothing the second time', async () => {
     const userId = uid('replay');
     const res = await notify({ userId, phone: PHONE, message: 'm', channel: 'sms' });
-    const reply = { MessageSid: 'SM' + '3'.repeat(32), From: PHONE, To: '+15005550006', Body: 'OK' };
+    const reply = { MessageSid: `SM${'3'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: 'OK' };
     await signedPost('/sms/inbound', reply);
     await signedPost('/sms/inbound', reply);
     expect(await eventNames({ userId })).toEqual(['Notification Sent', 'Notification Replied', 'Notification Engaged']);
@@ -57,7 +69,14 @@ describe('API endpoints require the Bearer key or a Twilio signature', () => {
     const params = { userId: 'u1', phone: PHONE, message: 'm', notificationId: 'n1' };
     expect((await call('POST', path, { json: params })).status).toBe(401);
     expect((await call('POST', path, { json: params, headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
-    expect((await call('POST', path, { json: params, headers: { Authorization: `Basic ${Buffer.from(`x:${API_KEY}`).toString('base64')}` } })).status).toBe(401);
+    expect(
+      (
+        await call('POST', path, {
+          json: params,
+          headers: { Authorization: `Basic ${Buffer.from(`x:${API_KEY}`).toString('base64')}` },
+        })
+      ).status,
+    ).toBe(401);
     const unsigned = await call('POST', path, { form: params, headers: { 'X-Twilio-Signature': 'forged' } });
     expect(unsigned.status).toBe(401);
     expect(unsigned.body.error).toMatchObject({ code: 'unauthorized' });
@@ -65,7 +84,12 @@ describe('API endpoints require the Bearer key or a Twilio signature', () => {
   });
 
   test("Studio's Run Function widget (a Twilio-signed request) may call /notify", async () => {
-    const res = await signedPost('/notify', { userId: uid('studio'), phone: PHONE, message: 'from Studio', channel: 'sms' });
+    const res = await signedPost('/notify', {
+      userId: uid('studio'),
+      phone: PHONE,
+      message: 'from Studio',
+      channel: 'sms',
+    });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('sent');
   });
@@ -99,7 +123,11 @@ describe('failure handling', () => {
     await notify({ userId, phone: PHONE, message: 'm', channel: 'sms' });
     const [m] = await sandbox.messages();
     await sandbox.fault({ api: 'segment', status: 500, count: 2 }); // the webhook's attempt and its one retry
-    await sandbox.twilioCallback(m.request.StatusCallback, { MessageSid: m.resource.sid, MessageStatus: 'delivered', To: PHONE });
+    await sandbox.twilioCallback(m.request.StatusCallback, {
+      MessageSid: m.resource.sid,
+      MessageStatus: 'delivered',
+      To: PHONE,
+    });
     const attempts = (await sandbox.callbacks()).filter((c: any) => c.kind === 'replayed').map((c: any) => c.status);
     expect(attempts).toEqual([503, 200]);
     expect(await eventNames({ userId, event: 'Notification Delivered' })).toHaveLength(1);
@@ -113,7 +141,11 @@ describe('failure handling', () => {
       { event: 'click', sg_event_id: 'x2', notification_id: 'n1', user_id: userId, url: 'https://x' },
     ]);
     expect((await sandbox.callbacks()).map((c: any) => c.status)).toEqual([503, 200]);
-    expect(await eventNames({ userId })).toEqual(['Notification Delivered', 'Notification Clicked', 'Notification Engaged']);
+    expect(await eventNames({ userId })).toEqual([
+      'Notification Delivered',
+      'Notification Clicked',
+      'Notification Engaged',
+    ]);
   });
 
   test('/notify with Segment down sends once, answers tracking: deferred, and the next callback delivers the events', async () => {
@@ -124,9 +156,18 @@ describe('failure handling', () => {
     expect(await sandbox.messages()).toHaveLength(1);
     expect(await sandbox.events({ userId })).toEqual([]);
     const [m] = await sandbox.messages();
-    await signedPost(`/sms/status${new URL(m.request.StatusCallback).search}`, { MessageSid: m.resource.sid, MessageStatus: 'delivered' });
-    expect((await sandbox.events({ userId })).map((e) => e.event ?? e.type)).toEqual(['identify', 'Notification Sent', 'Notification Delivered']);
-    const doc = (await sandbox.documents()).find((d: any) => d.unique_name === `notification-${res.body.notificationId}`);
+    await signedPost(`/sms/status${new URL(m.request.StatusCallback).search}`, {
+      MessageSid: m.resource.sid,
+      MessageStatus: 'delivered',
+    });
+    expect((await sandbox.events({ userId })).map((e) => e.event ?? e.type)).toEqual([
+      'identify',
+      'Notification Sent',
+      'Notification Delivered',
+    ]);
+    const doc = (await sandbox.documents()).find(
+      (d: any) => d.unique_name === `notification-${res.body.notificationId}`,
+    );
     expect(doc.data.deferredEvents).toEqual([]);
   });
 
@@ -135,18 +176,33 @@ describe('failure handling', () => {
     await notify({ userId, phone: PHONE, message: 'm', channel: 'call' });
     const [c] = await sandbox.calls();
     await sandbox.fault({ api: 'segment', status: 500, count: 8 }); // the first attempt and all three retries, each tried twice
-    await sandbox.twilioCallback(c.request.StatusCallback, { CallSid: c.resource.sid, CallStatus: 'in-progress', AnsweredBy: 'human' });
+    await sandbox.twilioCallback(c.request.StatusCallback, {
+      CallSid: c.resource.sid,
+      CallStatus: 'in-progress',
+      AnsweredBy: 'human',
+    });
     expect((await sandbox.callbacks()).map((x: any) => x.status)).toEqual([503, 503, 503, 503]);
     expect(await eventNames({ userId })).toEqual(['Notification Sent']);
-    await sandbox.twilioCallback(c.request.StatusCallback, { CallSid: c.resource.sid, CallStatus: 'completed', AnsweredBy: 'human', CallDuration: '9' });
-    expect(await eventNames({ userId })).toEqual(['Notification Sent', 'Notification Answered', 'Notification Engaged', 'Notification Delivered']);
+    await sandbox.twilioCallback(c.request.StatusCallback, {
+      CallSid: c.resource.sid,
+      CallStatus: 'completed',
+      AnsweredBy: 'human',
+      CallDuration: '9',
+    });
+    expect(await eventNames({ userId })).toEqual([
+      'Notification Sent',
+      'Notification Answered',
+      'Notification Engaged',
+      'Notification Delivered',
+    ]);
   });
 
   test('a Segment that hangs cannot hold /notify past its 8 s budget', async () => {
     await sandbox.fault({ api: 'segment', latencyMs: 20_000, count: 2 });
     const started = Date.now();
     const res = await fetch(`${stack.functionsUrl}/notify`, {
-      method: 'POST', headers: { ...bearer, 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { ...bearer, 'Content-Type': 'application/json' },
       body: JSON.stringify({ userId: uid('slow'), phone: PHONE, message: 'm', channel: 'sms' }),
       signal: AbortSignal.timeout(9500), // Twilio would end the function at 10 s
     });
@@ -155,8 +211,19 @@ describe('failure handling', () => {
     expect(Date.now() - started).toBeLessThan(9500);
   }, 15_000);
 
-  test('Twilio 429 with Retry-After is retried once; two 500s are a 502 with Twilio\'s code and nothing half-done', async () => {
-    await sandbox.fault({ api: 'twilio', status: 429, count: 1, headers: { 'Retry-After': '1' }, body: { code: 20429, message: 'Too Many Requests', more_info: 'https://www.twilio.com/docs/errors/20429', status: 429 } });
+  test("Twilio 429 with Retry-After is retried once; two 500s are a 502 with Twilio's code and nothing half-done", async () => {
+    await sandbox.fault({
+      api: 'twilio',
+      status: 429,
+      count: 1,
+      headers: { 'Retry-After': '1' },
+      body: {
+        code: 20429,
+        message: 'Too Many Requests',
+        more_info: 'https://www.twilio.com/docs/errors/20429',
+        status: 429,
+      },
+    });
     expect((await notify({ userId: uid('429'), phone: PHONE, message: 'm', channel: 'sms' })).body.status).toBe('sent');
     expect(await sandbox.messages()).toHaveLength(1);
 
@@ -186,7 +253,11 @@ describe('failure handling', () => {
     await notify({ userId, phone: PHONE, message: 'm', channel: 'sms' });
     const [m] = await sandbox.messages();
     await sandbox.fault({ api: 'sync', drop: true, count: 1 });
-    await sandbox.twilioCallback(m.request.StatusCallback, { MessageSid: m.resource.sid, MessageStatus: 'undelivered', ErrorCode: '30003' });
+    await sandbox.twilioCallback(m.request.StatusCallback, {
+      MessageSid: m.resource.sid,
+      MessageStatus: 'undelivered',
+      ErrorCode: '30003',
+    });
     expect((await sandbox.callbacks()).map((c: any) => c.status)).toEqual([503, 200]);
     expect(await eventNames({ userId, event: 'Notification Failed' })).toHaveLength(1);
   });
@@ -199,7 +270,9 @@ describe('failure handling', () => {
     expect(res.body.reason).toBe('fallback');
     expect(['CALL', 'EMAIL']).toContain(res.body.channel);
     expect(await eventNames({ userId })).toEqual(['Notification Opted Out', 'Notification Sent']);
-    const routed = await call('GET', `/channel?userId=${userId}&phone=${encodeURIComponent(PHONE)}&email=${EMAIL}`, { headers: bearer });
+    const routed = await call('GET', `/channel?userId=${userId}&phone=${encodeURIComponent(PHONE)}&email=${EMAIL}`, {
+      headers: bearer,
+    });
     expect(routed.body.reachable).toEqual(['CALL', 'EMAIL']);
   });
 
@@ -210,7 +283,9 @@ describe('failure handling', () => {
     expect(res.body).toMatchObject({ channel: 'EMAIL', reason: 'fallback' });
     const traits = (await sandbox.events({ userId, type: 'identify' })).map((e) => e.traits);
     expect(traits).toContainEqual({ sms_incapable_phone: PHONE });
-    const other = await call('GET', `/channel?userId=${userId}&phone=${encodeURIComponent('+819011112222')}`, { headers: bearer });
+    const other = await call('GET', `/channel?userId=${userId}&phone=${encodeURIComponent('+819011112222')}`, {
+      headers: bearer,
+    });
     expect(other.body.reachable).toContain('SMS');
   });
 
@@ -227,14 +302,30 @@ describe('callbacks that beat the record', () => {
     await sandbox.reset(false);
     const userId = uid('early');
     await sandbox.fault({ api: 'twilio', latencyMs: 1500, count: 1 }); // the lock exists; the call is placed slowly
-    const pending = notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'call,sms', notificationId: `early-${userId}` });
+    const pending = notify({
+      userId,
+      phone: PHONE,
+      email: EMAIL,
+      message: 'm',
+      escalation: 'call,sms',
+      notificationId: `early-${userId}`,
+    });
     await new Promise((r) => setTimeout(r, 300));
-    const early = await signedPost(`/voice/status?notificationId=early-${userId}&userId=${userId}&channel=CALL`, { CallSid: CALL_SID, CallStatus: 'busy' });
+    const early = await signedPost(`/voice/status?notificationId=early-${userId}&userId=${userId}&channel=CALL`, {
+      CallSid: CALL_SID,
+      CallStatus: 'busy',
+    });
     expect(early.status).toBe(503);
     expect((await pending).status).toBe(200);
-    const retried = await signedPost(`/voice/status?notificationId=early-${userId}&userId=${userId}&channel=CALL`, { CallSid: CALL_SID, CallStatus: 'busy' });
+    const retried = await signedPost(`/voice/status?notificationId=early-${userId}&userId=${userId}&channel=CALL`, {
+      CallSid: CALL_SID,
+      CallStatus: 'busy',
+    });
     expect(retried.status).toBe(200);
     const r = (await call('GET', `/notification?notificationId=early-${userId}`, { headers: bearer })).body;
-    expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([['CALL', 'FAILED'], ['SMS', 'SENT']]);
+    expect(r.steps.map((s: any) => [s.channel, s.status])).toEqual([
+      ['CALL', 'FAILED'],
+      ['SMS', 'SENT'],
+    ]);
   });
 });

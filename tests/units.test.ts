@@ -1,13 +1,13 @@
 /** Focused unit tests of the domain modules. */
 import { callbackUrl, contextFromParams } from '../src/lib/callbacks';
-import { toBatches, SegmentMessage } from '../src/lib/clients/segment';
+import { toBatches, type SegmentMessage } from '../src/lib/clients/segment';
 import { normalizeEmail, normalizePhone } from '../src/lib/contact';
 import { messageId, phoneIdentity } from '../src/lib/events';
 import { ApiError } from '../src/lib/http/errors';
 import { mask } from '../src/lib/log';
 import { decide, reachability } from '../src/lib/routing';
 import { callTwiml } from '../src/lib/senders/call';
-import { advance, Step } from '../src/lib/store/records';
+import { advance, type Step } from '../src/lib/store/records';
 import { translate } from '../src/lib/webhooks/email';
 import { answeredByPerson } from '../src/lib/webhooks/voice';
 
@@ -29,15 +29,32 @@ describe('routing', () => {
   test('random only among reachable channels', () => {
     const reach = reachability({ phone: '+819012345678' });
     expect(reach.reachable).toEqual(['SMS', 'CALL']);
-    const picks = new Set([0, 0.49, 0.5, 0.99].map((r) => (decide(reach, { random: () => r }) as { channel: string }).channel));
+    const picks = new Set(
+      [0, 0.49, 0.5, 0.99].map((r) => (decide(reach, { random: () => r }) as { channel: string }).channel),
+    );
     expect(picks).toEqual(new Set(['SMS', 'CALL']));
   });
 
   test('preference when reachable, fallback when not, override wins, none is an error', () => {
-    expect(decide(reachability({ phone: '+1', email: 'a@b.co' }), { preferred: 'EMAIL' })).toEqual({ ok: true, channel: 'EMAIL', reason: 'preference' });
-    expect(decide(reachability({ phone: '+1', smsOptedOut: true }), { preferred: 'SMS', random: () => 0 })).toEqual({ ok: true, channel: 'CALL', reason: 'fallback' });
-    expect(decide(reachability({ phone: '+1', email: 'a@b.co' }), { override: 'SMS', preferred: 'EMAIL' })).toEqual({ ok: true, channel: 'SMS', reason: 'override' });
-    expect(decide(reachability({}), {})).toMatchObject({ ok: false, why: expect.stringContaining('no reachable channel') });
+    expect(decide(reachability({ phone: '+1', email: 'a@b.co' }), { preferred: 'EMAIL' })).toEqual({
+      ok: true,
+      channel: 'EMAIL',
+      reason: 'preference',
+    });
+    expect(decide(reachability({ phone: '+1', smsOptedOut: true }), { preferred: 'SMS', random: () => 0 })).toEqual({
+      ok: true,
+      channel: 'CALL',
+      reason: 'fallback',
+    });
+    expect(decide(reachability({ phone: '+1', email: 'a@b.co' }), { override: 'SMS', preferred: 'EMAIL' })).toEqual({
+      ok: true,
+      channel: 'SMS',
+      reason: 'override',
+    });
+    expect(decide(reachability({}), {})).toMatchObject({
+      ok: false,
+      why: expect.stringContaining('no reachable channel'),
+    });
   });
 });
 
@@ -52,11 +69,19 @@ describe('events and ids', () => {
   test('an unattributed phone becomes an anonymous id with the phone as external id', () => {
     const who = phoneIdentity('+819012345678') as { anonymousId: string; context: Record<string, any> };
     expect(who.anonymousId).toMatch(/^phone-[0-9a-f]{32}$/);
-    expect(who.context.externalIds).toEqual([{ id: '+819012345678', type: 'phone', collection: 'users', encoding: 'none' }]);
+    expect(who.context.externalIds).toEqual([
+      { id: '+819012345678', type: 'phone', collection: 'users', encoding: 'none' },
+    ]);
   });
 
   test('events are split into as few batches as the size limit allows', () => {
-    const msg = (i: number): SegmentMessage => ({ type: 'track', userId: 'u', event: 'E', messageId: `m${i}`, properties: { pad: 'x'.repeat(20_000) } });
+    const msg = (i: number): SegmentMessage => ({
+      type: 'track',
+      userId: 'u',
+      event: 'E',
+      messageId: `m${i}`,
+      properties: { pad: 'x'.repeat(20_000) },
+    });
     const batches = toBatches(Array.from({ length: 60 }, (_, i) => msg(i)));
     expect(batches.length).toBe(3);
     expect(batches.flat().length).toBe(60);
@@ -65,19 +90,38 @@ describe('events and ids', () => {
 
 describe('callbacks', () => {
   test('context round-trips through the query string', () => {
-    const url = callbackUrl('https://x.twil.io', '/sms/status', { notificationId: 'n1', userId: 'u@1', channel: 'SMS' });
+    const url = callbackUrl('https://x.twil.io', '/sms/status', {
+      notificationId: 'n1',
+      userId: 'u@1',
+      channel: 'SMS',
+    });
     expect(url).toBe('https://x.twil.io/sms/status?notificationId=n1&userId=u%401&channel=SMS');
-    expect(contextFromParams(Object.fromEntries(new URL(url).searchParams))).toEqual({ notificationId: 'n1', userId: 'u@1', channel: 'SMS' });
+    expect(contextFromParams(Object.fromEntries(new URL(url).searchParams))).toEqual({
+      notificationId: 'n1',
+      userId: 'u@1',
+      channel: 'SMS',
+    });
   });
 
   test('Japanese calls speak ja-JP and gather one digit', () => {
-    const twiml = callTwiml({ message: '予約のお知らせです', locale: 'ja-JP', gatherUrl: 'https://x/voice/gather?a=1&b=2' });
+    const twiml = callTwiml({
+      message: '予約のお知らせです',
+      locale: 'ja-JP',
+      gatherUrl: 'https://x/voice/gather?a=1&b=2',
+    });
     expect(twiml).toContain('<Say language="ja-JP" voice="Polly.Mizuki">予約のお知らせです</Say>');
     expect(twiml).toMatch(/<Gather numDigits="1" action="https:\/\/x\/voice\/gather\?a=1&amp;b=2"/);
   });
 
   test('machines and faxes are not people', () => {
-    expect([undefined, 'human', 'unknown', 'machine_start', 'machine_end_beep', 'fax'].map(answeredByPerson)).toEqual([true, true, true, false, false, false]);
+    expect([undefined, 'human', 'unknown', 'machine_start', 'machine_end_beep', 'fax'].map(answeredByPerson)).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 
@@ -94,19 +138,39 @@ describe('record steps', () => {
 });
 
 describe('SendGrid batches', () => {
-  const ev = (event: string, extra: Record<string, unknown> = {}) => ({ event, sg_event_id: `id-${event}-${Math.random()}`, notification_id: 'n1', user_id: 'u1', timestamp: 1700000000, ...extra });
+  const ev = (event: string, extra: Record<string, unknown> = {}) => ({
+    event,
+    sg_event_id: `id-${event}-${Math.random()}`,
+    notification_id: 'n1',
+    user_id: 'u1',
+    timestamp: 1700000000,
+    ...extra,
+  });
 
   test('machine opens are opens but never engagement; clicks and human opens are', () => {
     const out = translate([ev('open', { sg_machine_open: true })]);
     expect(out.events.map((e) => e.event)).toEqual(['Notification Opened']);
     expect(out.events[0].properties).toMatchObject({ machine_open: true });
     const human = translate([ev('open', { sg_machine_open: false }), ev('click', { url: 'https://x' })]);
-    expect(human.events.map((e) => e.event)).toEqual(['Notification Opened', 'Notification Engaged', 'Notification Clicked', 'Notification Engaged']);
-    expect(new Set(human.events.filter((e) => e.event === 'Notification Engaged').map((e) => e.messageId)).size).toBe(1);
+    expect(human.events.map((e) => e.event)).toEqual([
+      'Notification Opened',
+      'Notification Engaged',
+      'Notification Clicked',
+      'Notification Engaged',
+    ]);
+    expect(new Set(human.events.filter((e) => e.event === 'Notification Engaged').map((e) => e.messageId)).size).toBe(
+      1,
+    );
   });
 
   test('foreign, unknown and malformed events are skipped and counted', () => {
-    const out = translate([ev('delivered'), { event: 'delivered', sg_event_id: 'x' }, ev('brand_new_type'), ev('click', { sg_event_id: undefined }), 'junk' as never]);
+    const out = translate([
+      ev('delivered'),
+      { event: 'delivered', sg_event_id: 'x' },
+      ev('brand_new_type'),
+      ev('click', { sg_event_id: undefined }),
+      'junk' as never,
+    ]);
     expect(out.events.map((e) => e.event)).toEqual(['Notification Delivered']);
     expect(out.skipped).toEqual({ not_ours: 1, unknown_type: 1, invalid: 2, ignored: 0 });
   });
@@ -114,10 +178,14 @@ describe('SendGrid batches', () => {
 
 describe('log masking', () => {
   test('phone numbers and email addresses are masked, SIDs kept', () => {
-    const line = mask('to +819012345678 and 090-1234-5678 and taro.yamada@example.co.jp via SM0123456789abcdef0123456789abcdef');
+    const line = mask(
+      'to +819012345678 and 090-1234-5678 and taro.yamada@example.co.jp via SM0123456789abcdef0123456789abcdef',
+    );
     expect(line).not.toMatch(/9012345678|1234-5678|taro\.yamada|example\.co/);
     expect(line).toContain('SM0123456789abcdef0123456789abcdef');
-    expect(mask('notification=cc38e56d-88fd-4123-8987-19099633e697')).toBe('notification=cc38e56d-88fd-4123-8987-19099633e697');
+    expect(mask('notification=cc38e56d-88fd-4123-8987-19099633e697')).toBe(
+      'notification=cc38e56d-88fd-4123-8987-19099633e697',
+    );
     expect(mask('phone=(03) 1234-5678.')).not.toMatch(/1234-5678/);
   });
 });
@@ -127,14 +195,18 @@ describe('bounded concurrency', () => {
     const { settleLimited } = await import('../src/lib/webhooks/common');
     let running = 0;
     let peak = 0;
-    const results = await settleLimited(Array.from({ length: 40 }, (_, i) => i), 16, async (i) => {
-      running++;
-      peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, 5));
-      running--;
-      if (i === 7) throw new Error('seven');
-      return i * 2;
-    });
+    const results = await settleLimited(
+      Array.from({ length: 40 }, (_, i) => i),
+      16,
+      async (i) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+        if (i === 7) throw new Error('seven');
+        return i * 2;
+      },
+    );
     expect(peak).toBe(16);
     expect(results[7]).toMatchObject({ status: 'rejected' });
     expect(results[39]).toEqual({ status: 'fulfilled', value: 78 });
@@ -143,12 +215,20 @@ describe('bounded concurrency', () => {
 
 describe('authentication with nothing configured', () => {
   const request = (config: Record<string, unknown>, headers: Record<string, string>) =>
-    ({ config: { authToken: 'token', ...config }, headers, params: {}, path: '/notify', context: { DOMAIN_NAME: 'localhost:3000' } }) as never;
+    ({
+      config: { authToken: 'token', ...config },
+      headers,
+      params: {},
+      path: '/notify',
+      context: { DOMAIN_NAME: 'localhost:3000' },
+    }) as never;
 
   test('an empty NOTIFY_API_KEY opens nothing, whatever Bearer is sent', async () => {
     const { requireApiKey } = await import('../src/lib/http/auth');
     for (const header of ['Bearer ', 'Bearer', 'Bearer undefined', '']) {
-      expect(() => requireApiKey(request({ notifyApiKey: undefined }, { authorization: header }))).toThrow(expect.objectContaining({ status: 401 }));
+      expect(() => requireApiKey(request({ notifyApiKey: undefined }, { authorization: header }))).toThrow(
+        expect.objectContaining({ status: 401 }),
+      );
     }
     expect(() => requireApiKey(request({ notifyApiKey: 'k' }, { authorization: 'Bearer k' }))).not.toThrow();
   });
@@ -156,7 +236,13 @@ describe('authentication with nothing configured', () => {
   test('missing SendGrid webhook credentials close /email/events', async () => {
     const { requireBasicAuth } = await import('../src/lib/http/auth');
     const empty = `Basic ${Buffer.from(':').toString('base64')}`;
-    expect(() => requireBasicAuth(request({}, { authorization: empty }))).toThrow(expect.objectContaining({ status: 401 }));
-    expect(() => requireBasicAuth(request({ sendgridWebhookUsername: 'u' }, { authorization: `Basic ${Buffer.from('u:').toString('base64')}` }))).toThrow(expect.objectContaining({ status: 401 }));
+    expect(() => requireBasicAuth(request({}, { authorization: empty }))).toThrow(
+      expect.objectContaining({ status: 401 }),
+    );
+    expect(() =>
+      requireBasicAuth(
+        request({ sendgridWebhookUsername: 'u' }, { authorization: `Basic ${Buffer.from('u:').toString('base64')}` }),
+      ),
+    ).toThrow(expect.objectContaining({ status: 401 }));
   });
 });

@@ -4,7 +4,7 @@
  * the URL when a webhook's X-Twilio-Signature is checked.
  */
 import type { Context } from '@twilio-labs/serverless-runtime-types/types';
-import { Channel, parseChannel } from './channels';
+import { type Channel, parseChannel } from './channels';
 import type { Config } from './config';
 import type { Params } from './http/params';
 
@@ -56,6 +56,7 @@ export const withRetries = (url: string) => `${url}${TWILIO_RETRY_FRAGMENT}`;
 export function contextFromParams(params: Params): CallbackContext | undefined {
   const { notificationId, userId, locale } = params;
   const channel = parseChannel(params.channel);
-  if (typeof notificationId !== 'string' || typeof userId !== 'string' || !channel || !notificationId || !userId) return undefined;
+  if (typeof notificationId !== 'string' || typeof userId !== 'string' || !channel || !notificationId || !userId)
+    return undefined;
   return { notificationId, userId, channel, locale: typeof locale === 'string' ? locale : undefined };
 }

@@ -4,7 +4,10 @@
  * deployed). Every name here is documented in .env.example.
  */
 export class ConfigError extends Error {
-  constructor(readonly variable: string, detail = 'is not set') {
+  constructor(
+    readonly variable: string,
+    detail = 'is not set',
+  ) {
     super(`Missing configuration: environment variable ${variable} ${detail}`);
     this.name = 'ConfigError';
   }
@@ -65,7 +68,8 @@ function baseUrl(env: Env, name: string, fallback?: string): string | undefined 
 function machineDetection(v: string | undefined): string | undefined {
   if (v === undefined) return 'Enable';
   if (/^(off|none|false)$/i.test(v)) return undefined;
-  if (!['Enable', 'DetectMessageEnd'].includes(v)) throw new ConfigError('MACHINE_DETECTION', `must be Enable, DetectMessageEnd or off, not ${v}`);
+  if (!['Enable', 'DetectMessageEnd'].includes(v))
+    throw new ConfigError('MACHINE_DETECTION', `must be Enable, DetectMessageEnd or off, not ${v}`);
   return v;
 }
 

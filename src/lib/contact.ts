@@ -1,5 +1,5 @@
 /** Phone numbers and email addresses as the senders need them. */
-import { CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { type CountryCode, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import isEmail from 'validator/lib/isEmail';
 import { badRequest } from './http/errors';
 
@@ -12,12 +12,13 @@ export function regionOf(locale: string): CountryCode | undefined {
 /** Normalises a phone number to E.164 (090-1234-5678 with ja-JP → +819012345678); 400 naming `field` when invalid. */
 export function normalizePhone(raw: string, locale: string, field = 'phone'): string {
   const parsed = parsePhoneNumberFromString(raw, regionOf(locale));
-  if (!parsed || !parsed.isValid()) throw badRequest(field, `${field} is not a valid phone number`, 'invalid_phone');
+  if (!parsed?.isValid()) throw badRequest(field, `${field} is not a valid phone number`, 'invalid_phone');
   return parsed.number;
 }
 
 export function normalizeEmail(raw: string, field = 'email'): string {
   const email = raw.trim();
-  if (email.length > 254 || !isEmail(email)) throw badRequest(field, `${field} is not a valid email address`, 'invalid_email');
+  if (email.length > 254 || !isEmail(email))
+    throw badRequest(field, `${field} is not a valid email address`, 'invalid_email');
   return email;
 }

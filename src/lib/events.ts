@@ -46,12 +46,24 @@ export function trackMessage(
   };
 }
 
-export function engagedMessage(userId: string, notificationId: string, channel: Channel, engagement: Engagement, timestamp?: Date): SegmentMessage {
-  return trackMessage({ userId }, 'Notification Engaged', messageId('engaged', notificationId, channel), {
-    channel,
-    notification_id: notificationId,
-    engagement,
-  }, timestamp);
+export function engagedMessage(
+  userId: string,
+  notificationId: string,
+  channel: Channel,
+  engagement: Engagement,
+  timestamp?: Date,
+): SegmentMessage {
+  return trackMessage(
+    { userId },
+    'Notification Engaged',
+    messageId('engaged', notificationId, channel),
+    {
+      channel,
+      notification_id: notificationId,
+      engagement,
+    },
+    timestamp,
+  );
 }
 
 export function identifyMessage(who: Identity, id: string, traits: Record<string, unknown>): SegmentMessage {
@@ -60,6 +72,15 @@ export function identifyMessage(who: Identity, id: string, traits: Record<string
 }
 
 /** `Notification Sent`, once per notification and channel whoever sends it (/notify or an escalation). */
-export function sentMessage(userId: string, notificationId: string, channel: Channel, properties: Record<string, unknown>): SegmentMessage {
-  return trackMessage({ userId }, 'Notification Sent', messageId('sent', notificationId, channel), { channel, notification_id: notificationId, ...properties });
+export function sentMessage(
+  userId: string,
+  notificationId: string,
+  channel: Channel,
+  properties: Record<string, unknown>,
+): SegmentMessage {
+  return trackMessage({ userId }, 'Notification Sent', messageId('sent', notificationId, channel), {
+    channel,
+    notification_id: notificationId,
+    ...properties,
+  });
 }

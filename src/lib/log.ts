@@ -24,8 +24,12 @@ export function mask(text: string): string {
 type Fields = Record<string, string | number | boolean | undefined | null>;
 
 function format(level: string, message: string, fields?: Fields): string {
-  const parts = fields ? Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`) : [];
-  return mask(`[${level}] ${message}${parts.length ? ' ' + parts.join(' ') : ''}`);
+  const parts = fields
+    ? Object.entries(fields)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${String(v)}`)
+    : [];
+  return mask(`[${level}] ${message}${parts.length ? ` ${parts.join(' ')}` : ''}`);
 }
 
 export const log = {

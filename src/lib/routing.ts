@@ -2,7 +2,7 @@
  * The routing decision: explicit override, else the preferred channel when
  * reachable, else a uniformly random reachable channel.
  */
-import { Channel, CHANNELS } from './channels';
+import { type Channel, CHANNELS } from './channels';
 
 export type RouteReason = 'override' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
 
@@ -38,9 +38,7 @@ export function reachability(facts: ContactFacts): Reachability {
   return { reachable: CHANNELS.filter((c) => !unreachable[c]), unreachable };
 }
 
-export type Decision =
-  | { ok: true; channel: Channel; reason: RouteReason }
-  | { ok: false; why: string };
+export type Decision = { ok: true; channel: Channel; reason: RouteReason } | { ok: false; why: string };
 
 export function decide(
   reach: Reachability,
@@ -49,13 +47,16 @@ export function decide(
   const random = opts.random ?? Math.random;
   if (opts.override) {
     const why = reach.unreachable[opts.override];
-    return why ? { ok: false, why: `channel ${opts.override} is unreachable: ${why}` } : { ok: true, channel: opts.override, reason: 'override' };
+    return why
+      ? { ok: false, why: `channel ${opts.override} is unreachable: ${why}` }
+      : { ok: true, channel: opts.override, reason: 'override' };
   }
   if (reach.reachable.length === 0) {
     const reasons = CHANNELS.map((c) => `${c}: ${reach.unreachable[c]}`).join('; ');
     return { ok: false, why: `no reachable channel (${reasons})` };
   }
-  if (opts.preferred && reach.reachable.includes(opts.preferred)) return { ok: true, channel: opts.preferred, reason: 'preference' };
+  if (opts.preferred && reach.reachable.includes(opts.preferred))
+    return { ok: true, channel: opts.preferred, reason: 'preference' };
   const channel = reach.reachable[Math.floor(random() * reach.reachable.length)];
   return { ok: true, channel, reason: opts.preferred ? 'fallback' : 'random' };
 }

@@ -18,7 +18,11 @@ const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[
 
 /** `sendAt` as a Date; it must carry its UTC offset so it is not read in the server's zone. */
 export function parseSendAt(params: Params, name = 'sendAt'): Date | undefined {
-  const raw = stringParam(params, name, { max: 40, pattern: ISO_WITH_OFFSET, patternHint: 'must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00' });
+  const raw = stringParam(params, name, {
+    max: 40,
+    pattern: ISO_WITH_OFFSET,
+    patternHint: 'must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00',
+  });
   if (raw === undefined) return undefined;
   const at = new Date(raw);
   if (Number.isNaN(at.getTime())) throw badRequest(name, `${name} is not a valid time`);
@@ -33,7 +37,8 @@ export function cannotSchedule(channel: Channel, at: Date, now: Date, config: Co
       return 'calls cannot be scheduled (Twilio has no call scheduling); a call can only be placed now';
     case 'SMS':
       if (!config.messagingServiceSid) return 'scheduled SMS need a Messaging Service (set MESSAGING_SERVICE_SID)';
-      if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs) return 'an SMS can be scheduled more than 15 minutes and at most 35 days ahead';
+      if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs)
+        return 'an SMS can be scheduled more than 15 minutes and at most 35 days ahead';
       return undefined;
     case 'EMAIL':
       if (ahead <= 0 || ahead > EMAIL_WINDOW.maxMs) return 'an email can be scheduled at most 72 hours ahead';
@@ -65,8 +70,18 @@ export function validTimezone(tz: string): boolean {
 /** Wall-clock parts of `date` in `tz`. */
 function wallClock(date: Date, tz: string) {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
-      .formatToParts(date).map((p) => [p.type, p.value]),
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(date)
+      .map((p) => [p.type, p.value]),
   );
   return { y: +parts.year, mo: +parts.month, d: +parts.day, h: +parts.hour, mi: +parts.minute, s: +parts.second };
 }

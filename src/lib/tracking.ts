@@ -1,18 +1,26 @@
 /** Tracking that loses nothing: what Segment cannot take now waits in the notification's record. */
-import { SegmentMessage, track } from './clients/segment';
+import { type SegmentMessage, track } from './clients/segment';
 import type { Config } from './config';
 import type { Deadline } from './deadline';
 import { log } from './log';
 import type { RecordStore } from './store/records';
 
 /** Tracks the events; when Segment fails, keeps them in the record, where the next callback of the notification delivers them. */
-export async function trackOrDefer(config: Config, store: RecordStore, notificationId: string, events: SegmentMessage[], deadline: Deadline): Promise<'ok' | 'deferred'> {
+export async function trackOrDefer(
+  config: Config,
+  store: RecordStore,
+  notificationId: string,
+  events: SegmentMessage[],
+  deadline: Deadline,
+): Promise<'ok' | 'deferred'> {
   try {
     await track(config, events, deadline);
     return 'ok';
   } catch (err) {
     log.error('Segment tracking deferred', { notification: notificationId, error: (err as Error).message });
-    await store.deferEvents(notificationId, events).catch((e) => log.error('deferred events not stored', { error: (e as Error).message }));
+    await store
+      .deferEvents(notificationId, events)
+      .catch((e) => log.error('deferred events not stored', { error: (e as Error).message }));
     return 'deferred';
   }
 }

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, launchLocal, LocalStack } from '../../sandbox/launch';
+import { freePort, launchLocal, type LocalStack } from '../../sandbox/launch';
 import { STACK_FILE, LOG_FILE } from './paths';
 
 declare global {
@@ -20,7 +20,13 @@ export default async function globalSetup(): Promise<void> {
   const [functionsPort, sandboxPort] = [await freePort(), await freePort()];
   mkdirSync(join(root, '.test-logs'), { recursive: true });
   const log = openSync(LOG_FILE, 'w');
-  const stack = await launchLocal({ root, functionsPort, sandboxPort, stdio: log, env: { SANDBOX_CALLBACK_DELAY_MS: '50' } });
+  const stack = await launchLocal({
+    root,
+    functionsPort,
+    sandboxPort,
+    stdio: log,
+    env: { SANDBOX_CALLBACK_DELAY_MS: '50' },
+  });
   globalThis.__STACK__ = stack;
   writeFileSync(STACK_FILE, JSON.stringify({ functionsUrl: stack.functionsUrl, sandboxUrl: stack.sandboxUrl }));
 }

@@ -12,11 +12,17 @@ export type ProfileResult =
   | { status: 'unavailable'; traits: Traits; error: string };
 
 /** Reads the named traits of `user_id:<userId>`; a missing profile is not an error. */
-export async function readTraits(config: Config, userId: string, names: string[], deadline = new Deadline()): Promise<ProfileResult> {
+export async function readTraits(
+  config: Config,
+  userId: string,
+  names: string[],
+  deadline = new Deadline(),
+): Promise<ProfileResult> {
   if (!config.segmentSpaceId || !config.segmentProfileApiToken) return { status: 'not_configured', traits: {} };
   const id = encodeURIComponent(`user_id:${userId}`);
-  const url = `${config.segmentProfilesBaseUrl}/v1/spaces/${encodeURIComponent(config.segmentSpaceId)}/collections/users/profiles/${id}/traits`
-    + `?include=${encodeURIComponent(names.join(','))}&limit=${Math.min(200, Math.max(10, names.length))}`;
+  const url =
+    `${config.segmentProfilesBaseUrl}/v1/spaces/${encodeURIComponent(config.segmentSpaceId)}/collections/users/profiles/${id}/traits` +
+    `?include=${encodeURIComponent(names.join(','))}&limit=${Math.min(200, Math.max(10, names.length))}`;
   try {
     const res = await fetch(url, {
       headers: { Authorization: `Basic ${Buffer.from(`${config.segmentProfileApiToken}:`).toString('base64')}` },

@@ -22,7 +22,10 @@ export interface SegmentMessage {
 }
 
 export class TrackingError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'TrackingError';
   }
@@ -51,7 +54,10 @@ export function toBatches(messages: SegmentMessage[]): SegmentMessage[][] {
 const retryable = (status: number) => status === 429 || status >= 500;
 
 async function postBatch(config: Config, batch: SegmentMessage[], deadline: Deadline): Promise<void> {
-  const body = JSON.stringify({ batch, context: { library: { name: 'channel-optimized-notifications', version: '1' } } });
+  const body = JSON.stringify({
+    batch,
+    context: { library: { name: 'channel-optimized-notifications', version: '1' } },
+  });
   const auth = `Basic ${Buffer.from(`${config.segmentWriteKey}:`).toString('base64')}`;
   let lastError: TrackingError | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -69,7 +75,8 @@ async function postBatch(config: Config, batch: SegmentMessage[], deadline: Dead
       if (!retryable(res.status)) throw lastError;
     } catch (err) {
       if (err instanceof TrackingError && err.status !== undefined && !retryable(err.status)) throw err;
-      lastError = err instanceof TrackingError ? err : new TrackingError(`Segment unreachable: ${(err as Error).message}`);
+      lastError =
+        err instanceof TrackingError ? err : new TrackingError(`Segment unreachable: ${(err as Error).message}`);
     }
   }
   throw lastError!;

@@ -15,7 +15,9 @@ export function sendgridClient(config: Config): SendgridClient {
   client.setApiKey(config.sendgridApiKey);
   client.setDefaultRequest('baseUrl', config.sendgridApiBaseUrl);
   // axios option passed through by the client, though its typings omit it
-  client.setDefaultRequest({ timeout: SENDGRID_TIMEOUT_MS } as unknown as Parameters<SendgridClient['setDefaultRequest']>[0]);
+  client.setDefaultRequest({ timeout: SENDGRID_TIMEOUT_MS } as unknown as Parameters<
+    SendgridClient['setDefaultRequest']
+  >[0]);
   return client;
 }
 

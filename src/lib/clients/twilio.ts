@@ -14,7 +14,10 @@ const MAX_RETRY_WAIT_MS = 2000;
  * deadline allows.
  */
 class ServiceRequestClient extends twilio.RequestClient {
-  constructor(private readonly base: URL | undefined, private readonly deadline: Deadline) {
+  constructor(
+    private readonly base: URL | undefined,
+    private readonly deadline: Deadline,
+  ) {
     super({ timeout: TWILIO_TIMEOUT_MS });
   }
 

@@ -49,13 +49,19 @@ function postedFields(req: EndpointRequest, contextInQuery: boolean): Record<str
 export function hasValidTwilioSignature(req: EndpointRequest, contextInQuery = true): boolean {
   const signature = req.headers['x-twilio-signature'];
   if (!signature) return false;
-  return twilio.validateRequest(req.config.authToken, signature, signedUrl(req, contextInQuery), postedFields(req, contextInQuery));
+  return twilio.validateRequest(
+    req.config.authToken,
+    signature,
+    signedUrl(req, contextInQuery),
+    postedFields(req, contextInQuery),
+  );
 }
 
 /** 403 unless the request is signed by Twilio (or already checked by Twilio's runtime). */
 export function requireTwilioSignature(req: EndpointRequest): void {
   if (onTwilioRuntime(req)) return;
-  if (!hasValidTwilioSignature(req)) throw new ApiError(403, 'invalid_signature', 'missing or invalid X-Twilio-Signature');
+  if (!hasValidTwilioSignature(req))
+    throw new ApiError(403, 'invalid_signature', 'missing or invalid X-Twilio-Signature');
 }
 
 /** 401 unless `Authorization: Bearer NOTIFY_API_KEY` or a valid Twilio signature. */
@@ -65,7 +71,11 @@ export function requireApiKey(req: EndpointRequest): void {
   const m = /^Bearer\s+(.+)$/i.exec(header);
   if (key && m && safeEqual(m[1].trim(), key)) return;
   if (hasValidTwilioSignature(req, false)) return;
-  throw new ApiError(401, 'unauthorized', key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed');
+  throw new ApiError(
+    401,
+    'unauthorized',
+    key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
+  );
 }
 
 /** 401 unless the Basic credentials embedded in the SendGrid webhook URL match. */
@@ -74,6 +84,12 @@ export function requireBasicAuth(req: EndpointRequest): void {
   const m = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
   const given = m ? Buffer.from(m[1], 'base64').toString('utf8') : '';
   if (!user || !pass || !safeEqual(given, `${user}:${pass}`)) {
-    throw new ApiError(401, 'unauthorized', user && pass ? 'missing or invalid Basic credentials' : 'SENDGRID_WEBHOOK_USERNAME/PASSWORD are not configured; the endpoint is closed');
+    throw new ApiError(
+      401,
+      'unauthorized',
+      user && pass
+        ? 'missing or invalid Basic credentials'
+        : 'SENDGRID_WEBHOOK_USERNAME/PASSWORD are not configured; the endpoint is closed',
+    );
   }
 }

@@ -4,11 +4,11 @@
  * generic 500, and always answers JSON or TwiML with the right content type.
  */
 import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtime-types/types';
-import { Config, ConfigError, loadConfig } from '../config';
+import { type Config, ConfigError, loadConfig } from '../config';
 import { Deadline } from '../deadline';
 import { log } from '../log';
 import { ApiError } from './errors';
-import { Params, paramsOf } from './params';
+import { type Params, paramsOf } from './params';
 
 export interface EndpointRequest {
   context: Context;
@@ -21,9 +21,7 @@ export interface EndpointRequest {
   deadline: Deadline;
 }
 
-export type Reply =
-  | { status: number; json: unknown }
-  | { status: number; twiml: string };
+export type Reply = { status: number; json: unknown } | { status: number; twiml: string };
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
@@ -50,10 +48,14 @@ function headersOf(event: Record<string, unknown>): Record<string, string> {
 export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: { twiml?: boolean } = {}) {
   return async (context: Context, event: Record<string, unknown>, callback: ServerlessCallback): Promise<void> => {
     const deadline = new Deadline();
-    const errorReply = (status: number, body: object): Reply => (opts.twiml ? { status, twiml: EMPTY_TWIML } : { status, json: body });
+    const errorReply = (status: number, body: object): Reply =>
+      opts.twiml ? { status, twiml: EMPTY_TWIML } : { status, json: body };
     try {
       const config = loadConfig(context as unknown as Record<string, string | undefined>);
-      respond(callback, await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }));
+      respond(
+        callback,
+        await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }),
+      );
     } catch (err) {
       if (err instanceof ApiError) {
         log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field });

@@ -16,4 +16,5 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (field: string, message: string, code = 'invalid_parameter') => new ApiError(400, code, message, field);
+export const badRequest = (field: string, message: string, code = 'invalid_parameter') =>
+  new ApiError(400, code, message, field);

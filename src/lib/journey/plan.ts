@@ -10,7 +10,14 @@ import type { Config } from '../config';
 import { ApiError } from '../http/errors';
 import type { NotifyInput } from '../notify/input';
 import type { Route } from '../notify/route';
-import { cannotSchedule, inQuietHours, parseQuietHours, QuietHours, quietHoursEnd, validTimezone } from '../schedule';
+import {
+  cannotSchedule,
+  inQuietHours,
+  parseQuietHours,
+  type QuietHours,
+  quietHoursEnd,
+  validTimezone,
+} from '../schedule';
 
 export interface PlannedStep {
   channel: Channel;
@@ -46,20 +53,37 @@ export function quietWindow(input: Pick<NotifyInput, 'urgent' | 'quietHours'>, c
 /** Channels routing must skip at `now`: no call is placed in quiet hours. */
 export function quietExclusions(now: Date, qh: QuietHours | undefined, tz: string): Partial<Record<Channel, string>> {
   if (!qh || !inQuietHours(now, qh, tz)) return {};
-  return { CALL: `quiet hours ${qh.text} (${tz}) until ${quietHoursEnd(now, qh, tz).toISOString()}; urgent=true overrides` };
+  return {
+    CALL: `quiet hours ${qh.text} (${tz}) until ${quietHoursEnd(now, qh, tz).toISOString()}; urgent=true overrides`,
+  };
 }
 
 const unschedulable = (message: string, field: string) => new ApiError(422, 'cannot_schedule', message, field);
 
-export function planJourney(input: NotifyInput, route: Route, config: Config, now: Date, tz: string, qh: QuietHours | undefined): Plan {
+export function planJourney(
+  input: NotifyInput,
+  route: Route,
+  config: Config,
+  now: Date,
+  tz: string,
+  qh: QuietHours | undefined,
+): Plan {
   const skipped: Plan['skipped'] = {};
   let channels: Channel[];
   if (!input.escalation) channels = [route.channel];
-  else if (input.escalation === 'auto') channels = [route.channel, ...route.reach.reachable.filter((c) => c !== route.channel)];
+  else if (input.escalation === 'auto')
+    channels = [route.channel, ...route.reach.reachable.filter((c) => c !== route.channel)];
   else {
     channels = input.escalation.filter((c) => route.reach.reachable.includes(c));
-    for (const c of input.escalation) if (!channels.includes(c)) skipped[c] = route.reach.unreachable[c] ?? 'unreachable';
-    if (channels.length === 0) throw new ApiError(422, 'unreachable', `no channel of the escalation is reachable (${JSON.stringify(skipped)})`, 'escalation');
+    for (const c of input.escalation)
+      if (!channels.includes(c)) skipped[c] = route.reach.unreachable[c] ?? 'unreachable';
+    if (channels.length === 0)
+      throw new ApiError(
+        422,
+        'unreachable',
+        `no channel of the escalation is reachable (${JSON.stringify(skipped)})`,
+        'escalation',
+      );
   }
   const quiet: QuietReport | undefined = qh ? { window: qh.text, timezone: tz } : undefined;
   const isQuiet = (d: Date) => Boolean(qh && inQuietHours(d, qh, tz));
@@ -79,7 +103,11 @@ export function planJourney(input: NotifyInput, route: Route, config: Config, no
   }
   if (first) {
     const why = cannotSchedule(channels[0], first, now, config);
-    if (why) throw unschedulable(`cannot schedule ${channels[0]} at ${first.toISOString()}: ${why}`, input.sendAt ? 'sendAt' : 'quietHours');
+    if (why)
+      throw unschedulable(
+        `cannot schedule ${channels[0]} at ${first.toISOString()}: ${why}`,
+        input.sendAt ? 'sendAt' : 'quietHours',
+      );
   }
 
   const steps: PlannedStep[] = [{ channel: channels[0], at: first }];
@@ -94,5 +122,9 @@ export function planJourney(input: NotifyInput, route: Route, config: Config, no
     if (why) throw unschedulable(`escalation step ${i + 1} (${channel}) at ${at.toISOString()}: ${why}`, 'escalation');
     steps.push({ channel, at });
   }
-  return { steps, skipped, quietHours: quiet && (quiet.deferredUntil || quiet.note || isQuiet(now)) ? quiet : undefined };
+  return {
+    steps,
+    skipped,
+    quietHours: quiet && (quiet.deferredUntil || quiet.note || isQuiet(now)) ? quiet : undefined,
+  };
 }

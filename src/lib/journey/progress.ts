@@ -18,8 +18,15 @@ import type { Deadline } from '../deadline';
 import { log } from '../log';
 import { ChannelRefused } from '../notify/dispatch';
 import { inQuietHours, parseQuietHours } from '../schedule';
-import { advance, isOpen, NotificationRecord, RecordStore, Step, StepStatus } from '../store/records';
-import { cancelScheduledCopy, CancelResult, sendOrSchedule } from './actions';
+import {
+  advance,
+  isOpen,
+  type NotificationRecord,
+  type RecordStore,
+  type Step,
+  type StepStatus,
+} from '../store/records';
+import { cancelScheduledCopy, type CancelResult, sendOrSchedule } from './actions';
 
 export interface JourneyDeps {
   client: Twilio;
@@ -61,12 +68,17 @@ function completeJourney(record: NotificationRecord, engaged: Step, at: string):
 }
 
 const escalatedEvent = (record: NotificationRecord, step: Step): SegmentMessage =>
-  trackMessage({ userId: record.userId }, 'Notification Escalated', messageId('escalated', record.notificationId, step.escalatedFrom!, step.channel), {
-    notification_id: record.notificationId,
-    from_channel: step.escalatedFrom,
-    to_channel: step.channel,
-    cause: step.cause,
-  });
+  trackMessage(
+    { userId: record.userId },
+    'Notification Escalated',
+    messageId('escalated', record.notificationId, step.escalatedFrom!, step.channel),
+    {
+      notification_id: record.notificationId,
+      from_channel: step.escalatedFrom,
+      to_channel: step.channel,
+      cause: step.cause,
+    },
+  );
 
 export interface Applied {
   /** events an earlier invocation could not deliver, replayed with their messageIds */
@@ -93,7 +105,11 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
   // A callback can beat /notify's final write: have the sender retry rather than lose the update.
   if (record.state === 'in_progress' && updates.length > 0) throw new Error(`notification ${id} is still being sent`);
   const events: SegmentMessage[] = [];
-  if (updates.some((u) => u.status === 'COMPLETED')) await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED'));
+  if (updates.some((u) => u.status === 'COMPLETED'))
+    await cancelCopies(
+      deps,
+      record.steps.filter((s) => s.status === 'CANCELED'),
+    );
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
     if (!next) continue;
@@ -109,7 +125,9 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
 /** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */
 async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step, CancelResult | undefined>> {
   const results = new Map<Step, CancelResult | undefined>();
-  const settled = await Promise.allSettled(steps.map(async (s) => results.set(s, await cancelScheduledCopy(deps.client, deps.config, s))));
+  const settled = await Promise.allSettled(
+    steps.map(async (s) => results.set(s, await cancelScheduledCopy(deps.client, deps.config, s))),
+  );
   const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   if (failed) throw failed.reason;
   return results;
@@ -118,7 +136,7 @@ async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step,
 function quietNow(record: NotificationRecord): boolean {
   const c = record.content;
   const qh = c?.quietHours ? parseQuietHours(c.quietHours) : undefined;
-  return Boolean(qh && !c!.urgent && inQuietHours(new Date(), qh, c!.timezone));
+  return Boolean(c && qh && !c.urgent && inQuietHours(new Date(), qh, c.timezone));
 }
 
 /** Sends `step` now (cancelling its scheduled copy); a refused or quiet-hours call moves on to the next step. */
@@ -133,9 +151,17 @@ async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Ste
   } else {
     await cancelCopies(deps, [step]);
     try {
-      const sent = await sendOrSchedule(deps.client, deps.config, { ...content, notificationId: record.notificationId, userId: record.userId, locale: record.locale }, {
-        channel: step.channel, phone: content.phone, email: content.email, baseUrl: deps.baseUrl,
-      });
+      const sent = await sendOrSchedule(
+        deps.client,
+        deps.config,
+        { ...content, notificationId: record.notificationId, userId: record.userId, locale: record.locale },
+        {
+          channel: step.channel,
+          phone: content.phone,
+          email: content.email,
+          baseUrl: deps.baseUrl,
+        },
+      );
       providerId = sent.providerId;
     } catch (err) {
       if (!(err instanceof ChannelRefused)) throw err;
@@ -159,15 +185,26 @@ async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Ste
     }
     return true;
   });
-  log.info('journey escalated', { notification: record.notificationId, from: step.escalatedFrom, to: step.channel, result: failure ?? 'sent' });
+  log.info('journey escalated', {
+    notification: record.notificationId,
+    from: step.escalatedFrom,
+    to: step.channel,
+    result: failure ?? 'sent',
+  });
   if (failure) {
     const next = after?.steps.find((s) => s.escalatedFrom === step.channel && isOpen(s));
     if (after && next) events.push(...(await escalate(deps, after, next)));
     return events;
   }
-  events.push(sentMessage(record.userId, record.notificationId, step.channel, { reason: 'escalation', provider_id: providerId }));
+  events.push(
+    sentMessage(record.userId, record.notificationId, step.channel, { reason: 'escalation', provider_id: providerId }),
+  );
   if (step.channel !== 'EMAIL' && content.phone) {
-    await deps.store.writeContact(content.phone, { userId: record.userId, notificationId: record.notificationId, updatedAt: new Date().toISOString() });
+    await deps.store.writeContact(content.phone, {
+      userId: record.userId,
+      notificationId: record.notificationId,
+      updatedAt: new Date().toISOString(),
+    });
   }
   return events;
 }
@@ -195,14 +232,21 @@ export async function cancelJourney(deps: JourneyDeps, notificationId: string): 
   });
   if (!record) return { canceledNow: [], results: [] };
   // Cancel at the providers every canceled step's copy (again, harmlessly, on a retried /cancel).
-  const outcomes = await cancelCopies(deps, record.steps.filter((s) => s.status === 'CANCELED' && s.cause === 'canceled by request'));
+  const outcomes = await cancelCopies(
+    deps,
+    record.steps.filter((s) => s.status === 'CANCELED' && s.cause === 'canceled by request'),
+  );
   const tooLate = [...outcomes].filter(([, r]) => r === 'too_late').map(([s]) => s.channel);
   let final = record;
   if (tooLate.length) {
-    final = (await deps.store.updateNotification(notificationId, (r) => {
-      for (const s of r.steps) if (tooLate.includes(s.channel)) Object.assign(s, { status: 'SENT', error: 'already sent when canceled' });
-      return true;
-    })).record ?? record;
+    final =
+      (
+        await deps.store.updateNotification(notificationId, (r) => {
+          for (const s of r.steps)
+            if (tooLate.includes(s.channel)) Object.assign(s, { status: 'SENT', error: 'already sent when canceled' });
+          return true;
+        })
+      ).record ?? record;
   }
   return {
     record: final,
@@ -212,7 +256,13 @@ export async function cancelJourney(deps: JourneyDeps, notificationId: string): 
       status: s.status,
       providerId: s.providerId,
       scheduledAt: s.scheduledAt,
-      result: tooLate.includes(s.channel) ? 'too_late' : openBefore.includes(s.channel) ? 'canceled' : s.status === 'CANCELED' ? 'already_canceled' : 'not_pending',
+      result: tooLate.includes(s.channel)
+        ? 'too_late'
+        : openBefore.includes(s.channel)
+          ? 'canceled'
+          : s.status === 'CANCELED'
+            ? 'already_canceled'
+            : 'not_pending',
     })),
   };
 }

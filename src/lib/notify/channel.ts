@@ -10,8 +10,12 @@ import { finalReason, route, traitNames } from './route';
 export async function channel(req: EndpointRequest): Promise<Reply> {
   const input = parseRoutingInput(req.params, req.config);
   const profile = await readTraits(req.config, input.userId, traitNames(req.config), req.deadline);
-  if (profile.status === 'unavailable') log.warn('profile unavailable, routing without traits', { error: profile.error });
-  const quiet = quietWindow({ urgent: booleanParam(req.params, 'urgent'), quietHours: stringParam(req.params, 'quietHours', { max: 11 }) }, req.config);
+  if (profile.status === 'unavailable')
+    log.warn('profile unavailable, routing without traits', { error: profile.error });
+  const quiet = quietWindow(
+    { urgent: booleanParam(req.params, 'urgent'), quietHours: stringParam(req.params, 'quietHours', { max: 11 }) },
+    req.config,
+  );
   const excluded = quietExclusions(new Date(), quiet, timezoneOf(profile.traits, req.config));
   const r = route(input, profile, req.config, excluded);
   return {

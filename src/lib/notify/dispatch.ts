@@ -4,7 +4,7 @@
  * caller fall back to another channel; anything else is an upstream failure.
  */
 import type { Twilio } from 'twilio';
-import { callbackUrl, CallbackContext, withRetries } from '../callbacks';
+import { callbackUrl, type CallbackContext, withRetries } from '../callbacks';
 import type { Channel } from '../channels';
 import type { Config } from '../config';
 import { stringsFor } from '../i18n';
@@ -51,7 +51,10 @@ export class ChannelRefused extends Error {
 }
 
 /** Twilio error codes that mean "this recipient cannot get this channel". */
-const TWILIO_REFUSALS: Record<number, { why: string; trait: 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone'; alsoCall?: boolean }> = {
+const TWILIO_REFUSALS: Record<
+  number,
+  { why: string; trait: 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone'; alsoCall?: boolean }
+> = {
   21610: { why: 'recipient opted out of SMS (21610)', trait: 'sms_opted_out' },
   21211: { why: 'invalid phone number (21211)', trait: 'invalid_phone', alsoCall: true },
   21614: { why: 'number cannot receive SMS (21614)', trait: 'sms_incapable_phone' },
@@ -61,9 +64,14 @@ const TWILIO_REFUSALS: Record<number, { why: string; trait: 'sms_opted_out' | 'i
 /** Refusal traits name the number they apply to, so a new number is tried again. */
 export function refusalOf(channel: Channel, err: unknown, address?: string): ChannelRefused | undefined {
   if (channel === 'EMAIL') {
-    const body = (err as { response?: { body?: { errors?: Array<{ field?: string; message?: string }> } } })?.response?.body;
+    const body = (err as { response?: { body?: { errors?: Array<{ field?: string; message?: string }> } } })?.response
+      ?.body;
     const toError = body?.errors?.find((e) => e.field?.startsWith('personalizations'));
-    return toError ? new ChannelRefused('EMAIL', `invalid email address (${toError.message ?? 'rejected'})`, 'sendgrid-400', { invalid_email: address }) : undefined;
+    return toError
+      ? new ChannelRefused('EMAIL', `invalid email address (${toError.message ?? 'rejected'})`, 'sendgrid-400', {
+          invalid_email: address,
+        })
+      : undefined;
   }
   const code = twilioErrorCode(err);
   const refusal = code === undefined ? undefined : TWILIO_REFUSALS[code];
@@ -78,22 +86,41 @@ export async function dispatch(client: Twilio, config: Config, input: Message, d
   try {
     switch (d.channel) {
       case 'SMS':
-        return (await sendSms(client, config, { to: d.phone!, body: input.message, statusCallback: withRetries(callbackUrl(d.baseUrl, '/sms/status', ctx)), sendAt: d.sendAt })).sid;
+        return (
+          await sendSms(client, config, {
+            to: d.phone!,
+            body: input.message,
+            statusCallback: withRetries(callbackUrl(d.baseUrl, '/sms/status', ctx)),
+            sendAt: d.sendAt,
+          })
+        ).sid;
       case 'CALL': {
-        const twiml = callTwiml({ message: input.message, locale: input.locale, gatherUrl: withRetries(callbackUrl(d.baseUrl, '/voice/gather', { ...ctx, locale: input.locale })) });
-        return (await placeCall(client, config, { to: d.phone!, twiml, statusCallback: withRetries(callbackUrl(d.baseUrl, '/voice/status', ctx)) })).sid;
+        const twiml = callTwiml({
+          message: input.message,
+          locale: input.locale,
+          gatherUrl: withRetries(callbackUrl(d.baseUrl, '/voice/gather', { ...ctx, locale: input.locale })),
+        });
+        return (
+          await placeCall(client, config, {
+            to: d.phone!,
+            twiml,
+            statusCallback: withRetries(callbackUrl(d.baseUrl, '/voice/status', ctx)),
+          })
+        ).sid;
       }
       case 'EMAIL': {
         const name = [input.firstName, input.lastName].filter(Boolean).join(' ') || undefined;
-        return (await sendEmail(config, {
-          to: d.email!,
-          toName: name,
-          subject: input.subject ?? stringsFor(input.locale).subject,
-          text: input.message,
-          html: input.html,
-          customArgs: { notification_id: input.notificationId, user_id: input.userId, channel: 'EMAIL' },
-          ...(d.sendAt ? { sendAt: Math.floor(d.sendAt.getTime() / 1000), batchId: d.batchId } : {}),
-        })).messageId;
+        return (
+          await sendEmail(config, {
+            to: d.email!,
+            toName: name,
+            subject: input.subject ?? stringsFor(input.locale).subject,
+            text: input.message,
+            html: input.html,
+            customArgs: { notification_id: input.notificationId, user_id: input.userId, channel: 'EMAIL' },
+            ...(d.sendAt ? { sendAt: Math.floor(d.sendAt.getTime() / 1000), batchId: d.batchId } : {}),
+          })
+        ).messageId;
       }
     }
   } catch (err) {

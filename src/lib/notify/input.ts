@@ -1,9 +1,9 @@
 /** The parameters of /notify and /channel, validated; bad input is a 400 naming the field. */
-import { Channel, CHANNELS, parseChannel } from '../channels';
+import { type Channel, CHANNELS, parseChannel } from '../channels';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
 import { badRequest } from '../http/errors';
-import { booleanParam, Params, stringParam } from '../http/params';
+import { booleanParam, type Params, stringParam } from '../http/params';
 import { parseQuietHours, parseSendAt } from '../schedule';
 import { LOCALE_PATTERN } from '../i18n';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +14,12 @@ const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
 export function idParam(params: Params, name: string, rule: { required: true }): string;
 export function idParam(params: Params, name: string, rule?: { required?: boolean }): string | undefined;
 export function idParam(params: Params, name: string, rule: { required?: boolean } = {}): string | undefined {
-  return stringParam(params, name, { required: rule.required, max: 64, pattern: ID_PATTERN, patternHint: 'may contain letters, digits and _.:@- only' });
+  return stringParam(params, name, {
+    required: rule.required,
+    max: 64,
+    pattern: ID_PATTERN,
+    patternHint: 'may contain letters, digits and _.:@- only',
+  });
 }
 export const MAX_MESSAGE = 1600;
 
@@ -53,27 +58,52 @@ function parseEscalation(params: Params): Channel[] | 'auto' | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   if (raw === 'auto') return 'auto';
   const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
-  if (!items || items.some((i) => typeof i !== 'string')) throw badRequest('escalation', 'escalation must be auto or a list of channels such as call,sms,email');
+  if (!items || items.some((i) => typeof i !== 'string'))
+    throw badRequest('escalation', 'escalation must be auto or a list of channels such as call,sms,email');
   const channels = items.map((i) => parseChannel(i));
-  if (channels.length === 0 || channels.some((c) => !c)) throw badRequest('escalation', 'escalation must be auto or a list of channels such as call,sms,email', 'invalid_channel');
-  if (new Set(channels).size !== channels.length) throw badRequest('escalation', 'escalation lists each channel at most once');
+  if (channels.length === 0 || channels.some((c) => !c))
+    throw badRequest(
+      'escalation',
+      'escalation must be auto or a list of channels such as call,sms,email',
+      'invalid_channel',
+    );
+  if (new Set(channels).size !== channels.length)
+    throw badRequest('escalation', 'escalation lists each channel at most once');
   return channels as Channel[];
 }
 
 function parseEscalateAfter(params: Params): number {
-  const raw = stringParam(params, 'escalateAfter', { max: 6, pattern: /^\d+$/, patternHint: 'must be a whole number of minutes' });
+  const raw = stringParam(params, 'escalateAfter', {
+    max: 6,
+    pattern: /^\d+$/,
+    patternHint: 'must be a whole number of minutes',
+  });
   if (raw === undefined) return DEFAULT_ESCALATE_AFTER;
   const minutes = Number(raw);
-  if (minutes < MIN_ESCALATE_AFTER) throw badRequest('escalateAfter', `escalateAfter must be at least ${MIN_ESCALATE_AFTER} minutes (Twilio schedules SMS at least 15 minutes ahead)`);
+  if (minutes < MIN_ESCALATE_AFTER)
+    throw badRequest(
+      'escalateAfter',
+      `escalateAfter must be at least ${MIN_ESCALATE_AFTER} minutes (Twilio schedules SMS at least 15 minutes ahead)`,
+    );
   return minutes;
 }
 
 export function parseRoutingInput(params: Params, config: Config): RoutingInput {
   const userId = idParam(params, 'userId', { required: true });
-  const locale = stringParam(params, 'locale', { max: 35, pattern: LOCALE_PATTERN, patternHint: 'must be a language tag such as ja-JP or en-US' }) ?? config.defaultLocale;
+  const locale =
+    stringParam(params, 'locale', {
+      max: 35,
+      pattern: LOCALE_PATTERN,
+      patternHint: 'must be a language tag such as ja-JP or en-US',
+    }) ?? config.defaultLocale;
   const rawChannel = stringParam(params, 'channel', { max: 10 });
   const channel = rawChannel === undefined ? undefined : parseChannel(rawChannel);
-  if (rawChannel !== undefined && !channel) throw badRequest('channel', `channel must be one of ${CHANNELS.map((c) => c.toLowerCase()).join(', ')}`, 'invalid_channel');
+  if (rawChannel !== undefined && !channel)
+    throw badRequest(
+      'channel',
+      `channel must be one of ${CHANNELS.map((c) => c.toLowerCase()).join(', ')}`,
+      'invalid_channel',
+    );
   const phone = stringParam(params, 'phone', { max: 32 });
   const email = stringParam(params, 'email', { max: 254 });
   return {
@@ -93,7 +123,11 @@ export function parseNotifyInput(params: Params, config: Config): NotifyInput {
   if (input.escalation) {
     const bytes = Buffer.byteLength(JSON.stringify([input.message, input.subject, input.html]));
     if (bytes > MAX_JOURNEY_CONTENT_BYTES) {
-      throw badRequest(input.html ? 'html' : 'message', `an escalation stores its content in Twilio Sync: message, subject and html together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`, 'too_long');
+      throw badRequest(
+        input.html ? 'html' : 'message',
+        `an escalation stores its content in Twilio Sync: message, subject and html together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`,
+        'too_long',
+      );
     }
   }
   return input;

@@ -2,17 +2,27 @@
  * Routing for one user: the profile's traits fill in missing addresses and the
  * preferred channel; the decision itself is routing.ts.
  */
-import { Channel, parseChannel } from '../channels';
+import { type Channel, parseChannel } from '../channels';
 import type { ProfileResult } from '../clients/profiles';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
 import { ApiError } from '../http/errors';
-import { decide, reachability, Reachability, RouteReason } from '../routing';
+import { decide, reachability, type Reachability, type RouteReason } from '../routing';
 import type { RoutingInput } from './input';
 
 /** Traits read from the profile for routing. */
 export function traitNames(config: Config): string[] {
-  return [config.preferredChannelTrait, 'phone', 'email', 'sms_opted_out', 'email_opted_out', 'invalid_phone', 'sms_incapable_phone', 'invalid_email', 'timezone'];
+  return [
+    config.preferredChannelTrait,
+    'phone',
+    'email',
+    'sms_opted_out',
+    'email_opted_out',
+    'invalid_phone',
+    'sms_incapable_phone',
+    'invalid_email',
+    'timezone',
+  ];
 }
 
 export interface Route {
@@ -42,8 +52,14 @@ export function route(
   excluded: Partial<Record<Channel, string>> = {},
 ): Route {
   const traits = profile.traits;
-  const phone = input.phone ?? (typeof traits.phone === 'string' ? validOrUndefined(() => normalizePhone(traits.phone as string, input.locale)) : undefined);
-  const email = input.email ?? (typeof traits.email === 'string' ? validOrUndefined(() => normalizeEmail(traits.email as string)) : undefined);
+  const phone =
+    input.phone ??
+    (typeof traits.phone === 'string'
+      ? validOrUndefined(() => normalizePhone(traits.phone as string, input.locale))
+      : undefined);
+  const email =
+    input.email ??
+    (typeof traits.email === 'string' ? validOrUndefined(() => normalizeEmail(traits.email as string)) : undefined);
   const noCaller = config.twilioPhoneNumber ? {} : { CALL: 'no TWILIO_PHONE_NUMBER to call from' };
   // Numbers and addresses a provider refused before (traits written when it did).
   const refused: Partial<Record<Channel, string>> = {};
@@ -59,7 +75,11 @@ export function route(
   });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const decision = decide(reach, { override: input.channel, preferred });
-  if (!decision.ok) throw new ApiError(422, 'unreachable', decision.why, input.channel ? 'channel' : 'userId', { reachable: reach.reachable, unreachable: reach.unreachable });
+  if (!decision.ok)
+    throw new ApiError(422, 'unreachable', decision.why, input.channel ? 'channel' : 'userId', {
+      reachable: reach.reachable,
+      unreachable: reach.unreachable,
+    });
   return { channel: decision.channel, reason: decision.reason, preferred, reach, phone, email };
 }
 
@@ -68,7 +88,10 @@ export function route(
  * explicit `channel` 422s instead); an explicit escalation list is an
  * override; a CALL preference skipped for quiet hours says so.
  */
-export function finalReason(r: Route, o: { explicitList: boolean; refused: boolean; quietSkipsCall: boolean }): RouteReason {
+export function finalReason(
+  r: Route,
+  o: { explicitList: boolean; refused: boolean; quietSkipsCall: boolean },
+): RouteReason {
   if (o.refused) return 'fallback';
   if (o.explicitList) return 'override';
   if (o.quietSkipsCall && r.preferred === 'CALL' && r.reason === 'fallback') return 'quiet_hours';

@@ -1,4 +1,4 @@
-import twilio, { Twilio } from 'twilio';
+import twilio, { type Twilio } from 'twilio';
 import type { Config } from '../config';
 import { stringsFor } from '../i18n';
 

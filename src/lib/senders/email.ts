@@ -40,5 +40,9 @@ export async function createBatchId(config: Config): Promise<string> {
 }
 
 export async function cancelBatch(config: Config, batchId: string): Promise<void> {
-  await sendgridClient(config).request({ method: 'POST', url: '/v3/user/scheduled_sends', body: { batch_id: batchId, status: 'cancel' } });
+  await sendgridClient(config).request({
+    method: 'POST',
+    url: '/v3/user/scheduled_sends',
+    body: { batch_id: batchId, status: 'cancel' },
+  });
 }

@@ -81,7 +81,15 @@ const isNotFound = (err: unknown) => (err as { status?: number })?.status === 40
 export const isOpen = (step: Step) => step.status === 'PENDING' || step.status === 'SCHEDULED';
 
 /** Status order: a late or repeated callback never moves a step backwards. */
-const RANK: Record<StepStatus, number> = { PENDING: 0, SCHEDULED: 1, SENT: 2, DELIVERED: 3, FAILED: 4, COMPLETED: 5, CANCELED: 5 };
+const RANK: Record<StepStatus, number> = {
+  PENDING: 0,
+  SCHEDULED: 1,
+  SENT: 2,
+  DELIVERED: 3,
+  FAILED: 4,
+  COMPLETED: 5,
+  CANCELED: 5,
+};
 export function advance(step: Step, status: StepStatus, at: string, error?: string): boolean {
   if (step.status === 'COMPLETED' || step.status === 'CANCELED') return false;
   if (RANK[status] <= RANK[step.status]) return false;
@@ -102,9 +110,15 @@ export class RecordStore {
    * Creates the record and answers its revision (so the next write needs no
    * read); `exists` when another request already holds this notification id.
    */
-  async createNotification(record: NotificationRecord): Promise<{ record: NotificationRecord; revision: string } | 'exists'> {
+  async createNotification(
+    record: NotificationRecord,
+  ): Promise<{ record: NotificationRecord; revision: string } | 'exists'> {
     try {
-      const doc = await this.documents.create({ uniqueName: notificationName(record.notificationId), data: record, ttl: NOTIFICATION_TTL_S });
+      const doc = await this.documents.create({
+        uniqueName: notificationName(record.notificationId),
+        data: record,
+        ttl: NOTIFICATION_TTL_S,
+      });
       return { record, revision: doc.revision };
     } catch (err) {
       if (twilioErrorCode(err) === 54301) return 'exists';

@@ -1,10 +1,10 @@
 /** What every engagement webhook does last: advance the records (with journey rules), then track. */
 import { serviceBaseUrl } from '../callbacks';
-import { SegmentMessage, track } from '../clients/segment';
+import { type SegmentMessage, track } from '../clients/segment';
 import { twilioClient } from '../clients/twilio';
 import type { EndpointRequest } from '../http/endpoint';
 import { ApiError } from '../http/errors';
-import { applyUpdates, JourneyDeps, StepUpdate } from '../journey/progress';
+import { applyUpdates, type JourneyDeps, type StepUpdate } from '../journey/progress';
 import { log } from '../log';
 import { RecordStore } from '../store/records';
 
@@ -12,20 +12,33 @@ export type { StepUpdate };
 
 export function journeyDeps(req: EndpointRequest): JourneyDeps {
   const client = twilioClient(req.config, req.deadline);
-  return { client, deadline: req.deadline, config: req.config, store: new RecordStore(client, req.config), baseUrl: serviceBaseUrl(req.config, req.context) };
+  return {
+    client,
+    deadline: req.deadline,
+    config: req.config,
+    store: new RecordStore(client, req.config),
+    baseUrl: serviceBaseUrl(req.config, req.context),
+  };
 }
 
 /** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
 const SYNC_CONCURRENCY = 16;
 
 /** Promise.allSettled over `items`, with at most `limit` of them in flight. */
-export async function settleLimited<T, R>(items: T[], limit: number, run: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function settleLimited<T, R>(
+  items: T[],
+  limit: number,
+  run: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const i = next++;
-      results[i] = await run(items[i]).then((value) => ({ status: 'fulfilled' as const, value }), (reason) => ({ status: 'rejected' as const, reason }));
+      results[i] = await run(items[i]).then(
+        (value) => ({ status: 'fulfilled' as const, value }),
+        (reason) => ({ status: 'rejected' as const, reason }),
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
@@ -46,7 +59,8 @@ async function deferByNotification(deps: JourneyDeps, events: SegmentMessage[]):
   await Promise.allSettled([...byNotification].map(([id, list]) => deps.store.deferEvents(id, list)));
 }
 
-const notificationOf = (e: SegmentMessage) => (typeof e.properties?.notification_id === 'string' ? e.properties.notification_id : undefined);
+const notificationOf = (e: SegmentMessage) =>
+  typeof e.properties?.notification_id === 'string' ? e.properties.notification_id : undefined;
 
 /**
  * Applies the record updates (one read-modify-write per notification, with the
@@ -78,8 +92,16 @@ export async function finish(deps: JourneyDeps, events: SegmentMessage[], update
     throw new ApiError(503, 'tracking_unavailable', 'events could not be delivered to Segment; retry later');
   }
   // Deferred events are in Segment now: drop them from their records.
-  await Promise.allSettled(done.map((d, i) => (d.deferred.length
-    ? deps.store.clearDeferredEvents(ids[i], d.deferred.map((e) => e.messageId))
-    : undefined)));
-  if (failures.length) throw new ApiError(503, 'state_unavailable', 'the notification record could not be updated; retry later');
+  await Promise.allSettled(
+    done.map((d, i) =>
+      d.deferred.length
+        ? deps.store.clearDeferredEvents(
+            ids[i],
+            d.deferred.map((e) => e.messageId),
+          )
+        : undefined,
+    ),
+  );
+  if (failures.length)
+    throw new ApiError(503, 'state_unavailable', 'the notification record could not be updated; retry later');
 }

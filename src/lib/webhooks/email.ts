@@ -11,18 +11,30 @@ import { requireBasicAuth } from '../http/auth';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import type { Params } from '../http/params';
-import { finish, journeyDeps, StepUpdate } from './common';
+import { finish, journeyDeps, type StepUpdate } from './common';
 
 type SendgridEvent = Record<string, unknown>;
 
 const KNOWN = new Set([
-  'processed', 'deferred', 'delivered', 'bounce', 'dropped', 'blocked', 'open', 'click',
-  'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe',
+  'processed',
+  'deferred',
+  'delivered',
+  'bounce',
+  'dropped',
+  'blocked',
+  'open',
+  'click',
+  'spamreport',
+  'unsubscribe',
+  'group_unsubscribe',
+  'group_resubscribe',
 ]);
 
 /** The batch as the runtime hands it over: a JSON array arrives as fields "0", "1", … */
 export function eventsOf(params: Params): SendgridEvent[] {
-  const keys = Object.keys(params).filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b));
+  const keys = Object.keys(params)
+    .filter((k) => /^\d+$/.test(k))
+    .sort((a, b) => Number(a) - Number(b));
   if (keys.length === 0) throw badRequest('body', 'the body must be a JSON array of SendGrid events', 'invalid_body');
   return keys.map((k) => params[k] as SendgridEvent);
 }
@@ -62,8 +74,14 @@ export function translate(batch: SendgridEvent[]): Outcome {
     const at = typeof e.timestamp === 'number' ? new Date(e.timestamp * 1000) : undefined;
     const who = { userId };
     const id = messageId('sendgrid', eventId);
-    const props = { channel: 'EMAIL', notification_id: notificationId, provider_id: str(e.sg_message_id)?.split('.')[0], sendgrid_event: type };
-    const step = (status: StepUpdate['status'], error?: string) => out.updates.push({ notificationId, channel: 'EMAIL', status, error });
+    const props = {
+      channel: 'EMAIL',
+      notification_id: notificationId,
+      provider_id: str(e.sg_message_id)?.split('.')[0],
+      sendgrid_event: type,
+    };
+    const step = (status: StepUpdate['status'], error?: string) =>
+      out.updates.push({ notificationId, channel: 'EMAIL', status, error });
     switch (type) {
       case 'processed':
         step('SENT'); // a scheduled email went out
@@ -77,7 +95,9 @@ export function translate(batch: SendgridEvent[]): Outcome {
       case 'dropped':
       case 'blocked': {
         const reason = str(e.reason) ?? type;
-        out.events.push(trackMessage(who, 'Notification Failed', id, { ...props, reason, bounce_type: str(e.type) }, at));
+        out.events.push(
+          trackMessage(who, 'Notification Failed', id, { ...props, reason, bounce_type: str(e.type) }, at),
+        );
         step('FAILED', reason);
         break;
       }
@@ -85,21 +105,33 @@ export function translate(batch: SendgridEvent[]): Outcome {
         if (e.sg_machine_open === true) {
           out.events.push(trackMessage(who, 'Notification Opened', id, { ...props, machine_open: true }, at));
         } else {
-          out.events.push(trackMessage(who, 'Notification Opened', id, { ...props, machine_open: false }, at), engagedMessage(userId, notificationId, 'EMAIL', 'open', at));
+          out.events.push(
+            trackMessage(who, 'Notification Opened', id, { ...props, machine_open: false }, at),
+            engagedMessage(userId, notificationId, 'EMAIL', 'open', at),
+          );
           step('COMPLETED');
         }
         break;
       case 'click':
-        out.events.push(trackMessage(who, 'Notification Clicked', id, { ...props, url: str(e.url) }, at), engagedMessage(userId, notificationId, 'EMAIL', 'click', at));
+        out.events.push(
+          trackMessage(who, 'Notification Clicked', id, { ...props, url: str(e.url) }, at),
+          engagedMessage(userId, notificationId, 'EMAIL', 'click', at),
+        );
         step('COMPLETED');
         break;
       case 'spamreport':
       case 'unsubscribe':
       case 'group_unsubscribe':
-        out.events.push(trackMessage(who, 'Notification Opted Out', id, props, at), identifyMessage(who, messageId('sendgrid-identify', eventId), { email_opted_out: true }));
+        out.events.push(
+          trackMessage(who, 'Notification Opted Out', id, props, at),
+          identifyMessage(who, messageId('sendgrid-identify', eventId), { email_opted_out: true }),
+        );
         break;
       case 'group_resubscribe':
-        out.events.push(trackMessage(who, 'Notification Opted In', id, props, at), identifyMessage(who, messageId('sendgrid-identify', eventId), { email_opted_out: false }));
+        out.events.push(
+          trackMessage(who, 'Notification Opted In', id, props, at),
+          identifyMessage(who, messageId('sendgrid-identify', eventId), { email_opted_out: false }),
+        );
         break;
       default:
         out.skipped.ignored++; // processed, deferred: nothing to tell Segment

@@ -1,19 +1,23 @@
 /** SMS webhooks: message status callbacks and inbound messages (replies, STOP/START). */
 import { contextFromParams } from '../callbacks';
 import type { SegmentMessage } from '../clients/segment';
-import { engagedMessage, Identity, identifyMessage, messageId, phoneIdentity, trackMessage } from '../events';
+import { engagedMessage, type Identity, identifyMessage, messageId, phoneIdentity, trackMessage } from '../events';
 import { requireTwilioSignature } from '../http/auth';
-import { emptyTwiml, EndpointRequest, Reply } from '../http/endpoint';
+import { emptyTwiml, type EndpointRequest, type Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { stringParam } from '../http/params';
-import { finish, journeyDeps, StepUpdate } from './common';
+import { finish, journeyDeps, type StepUpdate } from './common';
 
 const SID = /^(SM|MM)[0-9a-f]{32}$/;
 const FAILED = new Set(['undelivered', 'failed']);
 
 export async function smsStatus(req: EndpointRequest): Promise<Reply> {
   requireTwilioSignature(req);
-  const sid = stringParam(req.params, 'MessageSid', { required: true, pattern: SID, patternHint: 'must be a Message SID' });
+  const sid = stringParam(req.params, 'MessageSid', {
+    required: true,
+    pattern: SID,
+    patternHint: 'must be a Message SID',
+  });
   const status = stringParam(req.params, 'MessageStatus', { required: true, max: 32 });
   const ctx = contextFromParams(req.params);
   if (!ctx) throw badRequest('notificationId', 'the callback URL carries no notification context');
@@ -30,10 +34,19 @@ export async function smsStatus(req: EndpointRequest): Promise<Reply> {
     updates.push({ notificationId: ctx.notificationId, channel: 'SMS', status: 'DELIVERED' });
   } else if (FAILED.has(status)) {
     events.push(trackMessage(who, 'Notification Failed', id, { ...props, error_code: errorCode }));
-    updates.push({ notificationId: ctx.notificationId, channel: 'SMS', status: 'FAILED', error: errorCode ? `Twilio error ${errorCode}` : status });
+    updates.push({
+      notificationId: ctx.notificationId,
+      channel: 'SMS',
+      status: 'FAILED',
+      error: errorCode ? `Twilio error ${errorCode}` : status,
+    });
     if (errorCode === '21610') {
       events.push(
-        trackMessage(who, 'Notification Opted Out', messageId('sms-opt-out', sid), { channel: 'SMS', notification_id: ctx.notificationId, error_code: errorCode }),
+        trackMessage(who, 'Notification Opted Out', messageId('sms-opt-out', sid), {
+          channel: 'SMS',
+          notification_id: ctx.notificationId,
+          error_code: errorCode,
+        }),
         identifyMessage(who, messageId('sms-opt-out-identify', sid), { sms_opted_out: true }),
       );
     }
@@ -44,7 +57,11 @@ export async function smsStatus(req: EndpointRequest): Promise<Reply> {
 
 export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   requireTwilioSignature(req);
-  const sid = stringParam(req.params, 'MessageSid', { required: true, pattern: SID, patternHint: 'must be a Message SID' });
+  const sid = stringParam(req.params, 'MessageSid', {
+    required: true,
+    pattern: SID,
+    patternHint: 'must be a Message SID',
+  });
   const from = stringParam(req.params, 'From', { required: true, max: 32 });
   const body = stringParam(req.params, 'Body', { max: 1600 }) ?? '';
   const optOutType = stringParam(req.params, 'OptOutType', { max: 10 })?.toUpperCase();
@@ -55,7 +72,11 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const events: SegmentMessage[] = [];
   const updates: StepUpdate[] = [];
   const optTrait = (optedOut: boolean) =>
-    identifyMessage(who, messageId('sms-opt-identify', sid), contact ? { sms_opted_out: optedOut } : { phone: from, sms_opted_out: optedOut });
+    identifyMessage(
+      who,
+      messageId('sms-opt-identify', sid),
+      contact ? { sms_opted_out: optedOut } : { phone: from, sms_opted_out: optedOut },
+    );
   if (optOutType === 'STOP') {
     events.push(trackMessage(who, 'Notification Opted Out', messageId('sms-opt-out', sid), base), optTrait(true));
   } else if (optOutType === 'START') {

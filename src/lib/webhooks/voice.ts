@@ -8,7 +8,7 @@ import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { stringParam } from '../http/params';
 import { stringsFor } from '../i18n';
-import { finish, journeyDeps, StepUpdate } from './common';
+import { finish, journeyDeps, type StepUpdate } from './common';
 
 const SID = /^CA[0-9a-f]{32}$/;
 const UNREACHED = new Set(['no-answer', 'busy', 'failed', 'canceled']);
@@ -31,21 +31,33 @@ export async function voiceStatus(req: EndpointRequest): Promise<Reply> {
   const status = stringParam(req.params, 'CallStatus', { required: true, max: 32 });
   const answeredBy = stringParam(req.params, 'AnsweredBy', { max: 32 });
   const who = { userId: ctx.userId };
-  const props = { channel: 'CALL', notification_id: ctx.notificationId, provider_id: sid, status, answered_by: answeredBy };
+  const props = {
+    channel: 'CALL',
+    notification_id: ctx.notificationId,
+    provider_id: sid,
+    status,
+    answered_by: answeredBy,
+  };
   const id = messageId('call-status', sid, status);
   const events: SegmentMessage[] = [];
   const updates: StepUpdate[] = [];
-  const step = (s: StepUpdate['status'], error?: string) => updates.push({ notificationId: ctx.notificationId, channel: 'CALL', status: s, error });
+  const step = (s: StepUpdate['status'], error?: string) =>
+    updates.push({ notificationId: ctx.notificationId, channel: 'CALL', status: s, error });
   if (status === 'in-progress') {
     if (answeredByPerson(answeredBy)) {
-      events.push(trackMessage(who, 'Notification Answered', id, props), engagedMessage(ctx.userId, ctx.notificationId, 'CALL', 'answered'));
+      events.push(
+        trackMessage(who, 'Notification Answered', id, props),
+        engagedMessage(ctx.userId, ctx.notificationId, 'CALL', 'answered'),
+      );
       step('DELIVERED');
     } else {
       events.push(trackMessage(who, 'Notification Failed', id, { ...props, cause: 'machine' }));
       step('FAILED', `answered by ${answeredBy}`);
     }
   } else if (status === 'completed' && answeredByPerson(answeredBy) && Number(req.params.CallDuration ?? 0) > 0) {
-    events.push(trackMessage(who, 'Notification Delivered', id, { ...props, duration: Number(req.params.CallDuration) }));
+    events.push(
+      trackMessage(who, 'Notification Delivered', id, { ...props, duration: Number(req.params.CallDuration) }),
+    );
   } else if (UNREACHED.has(status)) {
     events.push(trackMessage(who, 'Notification Failed', id, { ...props, cause: status }));
     step('FAILED', status);
@@ -63,10 +75,17 @@ export async function voiceGather(req: EndpointRequest): Promise<Reply> {
   const response = new twilio.twiml.VoiceResponse();
   if (digits === '1') {
     const events = [
-      trackMessage({ userId: ctx.userId }, 'Notification Confirmed', messageId('call-confirmed', sid), { channel: 'CALL', notification_id: ctx.notificationId, provider_id: sid, digits }),
+      trackMessage({ userId: ctx.userId }, 'Notification Confirmed', messageId('call-confirmed', sid), {
+        channel: 'CALL',
+        notification_id: ctx.notificationId,
+        provider_id: sid,
+        digits,
+      }),
       engagedMessage(ctx.userId, ctx.notificationId, 'CALL', 'confirmed'),
     ];
-    await finish(journeyDeps(req), events, [{ notificationId: ctx.notificationId, channel: 'CALL', status: 'COMPLETED' }]);
+    await finish(journeyDeps(req), events, [
+      { notificationId: ctx.notificationId, channel: 'CALL', status: 'COMPLETED' },
+    ]);
     response.say(say as never, strings.thanks);
   } else {
     response.say(say as never, strings.goodbye);
