@@ -185,11 +185,10 @@ export function registerSendgridApi(
       const body = parsed.body;
       const batchId = body.batch_id;
       const status = body.status;
-      if (typeof batchId !== 'string' || !state.sendgridBatches.has(batchId))
-        return sendgridError(400, 'The batch ID is invalid.', 'batch_id');
+      const batch = typeof batchId === 'string' ? state.sendgridBatches.get(batchId) : undefined;
+      if (!batch) return sendgridError(400, 'The batch ID is invalid.', 'batch_id');
       if (typeof status !== 'string' || !STATUSES.includes(status))
         return sendgridError(400, 'status must be pause or cancel', 'status');
-      const batch = state.sendgridBatches.get(batchId)!;
       if (batch.status) return sendgridError(400, `batch ${batchId} already has status ${batch.status}`, 'batch_id');
       batch.status = status as 'pause' | 'cancel';
       return { status: 201, body: { batch_id: batchId, status } };

@@ -244,32 +244,30 @@ describe('SendGrid', () => {
   });
 
   test('@sendgrid/mail gets 202 with X-Message-Id', async () => {
-    const [res] = await mailService(config).send(mail({ customArgs: { notification_id: 'n1' } }));
+    const [res] = await (await mailService(config)).send(mail({ customArgs: { notification_id: 'n1' } }));
     expect(res.statusCode).toBe(202);
     expect(res.headers['x-message-id']).toMatch(/^[\w-]{16,}$/);
     expect(sb.state.emails[0].request).toMatchObject({ custom_args: { notification_id: 'n1' } });
   });
 
   test('a wrong key is 401 and a missing subject is 400, both as {errors:[…]}', async () => {
-    const bad = await mailService({ ...config, sendgridApiKey: 'SG.wrong' })
-      .send(mail())
-      .catch((e) => e);
+    const bad = await (await mailService({ ...config, sendgridApiKey: 'SG.wrong' })).send(mail()).catch((e) => e);
     expect(bad.code).toBe(401);
-    const noSubject = await mailService(config)
-      .send(mail({ subject: undefined }))
-      .catch((e) => e);
+    const noSubject = await (await mailService(config)).send(mail({ subject: undefined })).catch((e) => e);
     expect(noSubject.code).toBe(400);
     expect(noSubject.response.body.errors[0]).toMatchObject({ field: 'subject' });
   });
 
   test('send_at is limited to 72 hours and batches can be cancelled', async () => {
-    const client = sendgridClient(config);
+    const client = await sendgridClient(config);
     const [, batch] = await client.request({ method: 'POST', url: '/v3/mail/batch' });
-    const tooFar = await mailService(config)
+    const tooFar = await (await mailService(config))
       .send(mail({ sendAt: Math.floor(Date.now() / 1000) + 73 * 3600, batchId: batch.batch_id }))
       .catch((e) => e);
     expect(tooFar.code).toBe(400);
-    await mailService(config).send(mail({ sendAt: Math.floor(Date.now() / 1000) + 3600, batchId: batch.batch_id }));
+    await (await mailService(config)).send(
+      mail({ sendAt: Math.floor(Date.now() / 1000) + 3600, batchId: batch.batch_id }),
+    );
     const [cancel] = await client.request({
       method: 'POST',
       url: '/v3/user/scheduled_sends',
@@ -407,7 +405,7 @@ describe('simulated recipients', () => {
   test('SendGrid event batches carry the Basic credentials and custom_args', async () => {
     sb.state.simulate = true;
     sb.state.contacts.set('taro@example.jp', { engage: { EMAIL: 1 }, machineOpen: true });
-    await mailService(config).send({
+    await (await mailService(config)).send({
       to: 'taro@example.jp',
       from: 'notifications@example.com',
       subject: 's',

@@ -5,11 +5,17 @@ import { normalizeEmail, normalizePhone } from '../src/lib/contact';
 import { messageId, phoneIdentity } from '../src/lib/events';
 import { ApiError } from '../src/lib/http/errors';
 import { mask } from '../src/lib/log';
-import { decide, reachability } from '../src/lib/routing';
-import { callTwiml } from '../src/lib/senders/call';
-import { advance, type Step } from '../src/lib/store/records';
-import { translate } from '../src/lib/webhooks/email';
-import { answeredByPerson } from '../src/lib/webhooks/voice';
+import { decide, reachability } from '../src/lib/routing/decide';
+import { answeredByPerson, callTwiml, sayAttributes } from '../src/lib/channels/call';
+import { advance, type Step } from '../src/lib/journey/steps';
+import { sendgridEvents } from '../src/lib/channels/email';
+import { translate as translateEvent } from '../src/lib/webhooks/pipeline';
+
+/** A SendGrid batch as the Segment events the webhook sends, and what it skipped. */
+const translate = (batch: Record<string, unknown>[]) => {
+  const { events, skipped } = sendgridEvents(batch);
+  return { events: events.flatMap((e) => translateEvent(e).events), skipped };
+};
 
 describe('phone and email', () => {
   test.each([
@@ -108,6 +114,7 @@ describe('callbacks', () => {
       message: '予約のお知らせです',
       locale: 'ja-JP',
       gatherUrl: 'https://x/voice/gather?a=1&b=2',
+      say: sayAttributes('ja-JP', { voices: {} }),
     });
     expect(twiml).toContain('<Say language="ja-JP" voice="Polly.Mizuki">予約のお知らせです</Say>');
     expect(twiml).toMatch(/<Gather numDigits="1" action="https:\/\/x\/voice\/gather\?a=1&amp;b=2"/);
@@ -192,7 +199,7 @@ describe('log masking', () => {
 
 describe('bounded concurrency', () => {
   test('settleLimited keeps order, settles failures, and never runs more than the limit at once', async () => {
-    const { settleLimited } = await import('../src/lib/webhooks/common');
+    const { settleLimited } = await import('../src/lib/webhooks/pipeline');
     let running = 0;
     let peak = 0;
     const results = await settleLimited(

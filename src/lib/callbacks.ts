@@ -4,7 +4,7 @@
  * the URL when a webhook's X-Twilio-Signature is checked.
  */
 import type { Context } from '@twilio-labs/serverless-runtime-types/types';
-import { type Channel, parseChannel } from './channels';
+import { type Channel, parseChannel } from './channels/channel';
 import type { Config } from './config';
 import type { Params } from './http/params';
 

@@ -40,6 +40,12 @@ export interface Config {
   /** e.g. "21:00-08:00", in the user's time zone */
   quietHours?: string;
   defaultTimezone: string;
+  /** <Say> voices chosen per language (VOICE_JA, VOICE_EN); unset: the built-in voice */
+  voices: Partial<Record<'ja' | 'en', string>>;
+  /** SMS bodies longer than this many segments are warned about (SMS_MAX_SEGMENTS, default 4) */
+  smsMaxSegments: number;
+  /** refuse such bodies with 400 instead (SMS_MAX_SEGMENTS_STRICT=true) */
+  smsMaxSegmentsStrict: boolean;
 }
 
 function value(env: Env, name: string): string | undefined {
@@ -53,6 +59,8 @@ export function required(env: Env, name: string): string {
   return v;
 }
 
+function baseUrl(env: Env, name: string, fallback: string): string;
+function baseUrl(env: Env, name: string): string | undefined;
 function baseUrl(env: Env, name: string, fallback?: string): string | undefined {
   const v = value(env, name) ?? fallback;
   if (v === undefined) return undefined;
@@ -62,6 +70,20 @@ function baseUrl(env: Env, name: string, fallback?: string): string | undefined 
     throw new ConfigError(name, `is not a URL: ${v}`);
   }
   return v.replace(/\/+$/, '');
+}
+
+function positiveInteger(env: Env, name: string, fallback: number): number {
+  const v = value(env, name);
+  if (v === undefined) return fallback;
+  if (!/^[1-9]\d{0,3}$/.test(v)) throw new ConfigError(name, `must be a whole number from 1, not ${v}`);
+  return Number(v);
+}
+
+function flag(env: Env, name: string): boolean {
+  const v = value(env, name);
+  if (v === undefined || /^(false|0|no)$/i.test(v)) return false;
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  throw new ConfigError(name, `must be true or false, not ${v}`);
 }
 
 /** Answering-machine detection is on unless turned off: escalation needs to know a machine answered. */
@@ -95,12 +117,15 @@ export function loadConfig(env: Env): Config {
     publicBaseUrl: baseUrl(env, 'PUBLIC_BASE_URL'),
     defaultLocale: value(env, 'DEFAULT_LOCALE') ?? 'en-US',
     twilioApiBaseUrl: baseUrl(env, 'TWILIO_API_BASE_URL'),
-    sendgridApiBaseUrl: baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com')!,
-    segmentApiBaseUrl: baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io')!,
-    segmentProfilesBaseUrl: baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com')!,
+    sendgridApiBaseUrl: baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com'),
+    segmentApiBaseUrl: baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io'),
+    segmentProfilesBaseUrl: baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com'),
     machineDetection: machineDetection(value(env, 'MACHINE_DETECTION')),
     quietHours: value(env, 'QUIET_HOURS'),
     defaultTimezone: value(env, 'DEFAULT_TIMEZONE') ?? 'UTC',
+    voices: { ja: value(env, 'VOICE_JA'), en: value(env, 'VOICE_EN') },
+    smsMaxSegments: positiveInteger(env, 'SMS_MAX_SEGMENTS', 4),
+    smsMaxSegmentsStrict: flag(env, 'SMS_MAX_SEGMENTS_STRICT'),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');

@@ -5,7 +5,7 @@
  * Every other messageId comes from the provider's own event identity.
  */
 import { createHash } from 'node:crypto';
-import type { Channel } from './channels';
+import type { Channel } from './channels/channel';
 import type { SegmentMessage } from './clients/segment';
 
 export type Engagement = 'reply' | 'answered' | 'confirmed' | 'open' | 'click';

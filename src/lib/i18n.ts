@@ -1,5 +1,6 @@
 /** What the service itself says, per language; Japanese and English. */
 interface Strings {
+  language: 'ja' | 'en';
   pressOne: string;
   noInput: string;
   thanks: string;
@@ -11,6 +12,7 @@ interface Strings {
 
 const STRINGS: Record<string, Strings> = {
   ja: {
+    language: 'ja',
     pressOne: '内容を確認した場合は、1を押してください。',
     noInput: '入力が確認できませんでした。失礼いたします。',
     thanks: 'ご確認ありがとうございました。失礼いたします。',
@@ -19,6 +21,7 @@ const STRINGS: Record<string, Strings> = {
     voice: 'Polly.Mizuki',
   },
   en: {
+    language: 'en',
     pressOne: 'To confirm you received this message, press 1.',
     noInput: 'We did not receive your confirmation. Goodbye.',
     thanks: 'Thank you for confirming. Goodbye.',

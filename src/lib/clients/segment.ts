@@ -79,7 +79,7 @@ async function postBatch(config: Config, batch: SegmentMessage[], deadline: Dead
         err instanceof TrackingError ? err : new TrackingError(`Segment unreachable: ${(err as Error).message}`);
     }
   }
-  throw lastError!;
+  throw lastError ?? new TrackingError('Segment could not be reached in time');
 }
 
 /** Sends every message; rejects with TrackingError when any batch could not be delivered. */

@@ -42,3 +42,9 @@ export function twilioClient(config: Config, deadline = new Deadline()): twilio.
   const base = config.twilioApiBaseUrl ? new URL(config.twilioApiBaseUrl) : undefined;
   return twilio(config.accountSid, config.authToken, { httpClient: new ServiceRequestClient(base, deadline) });
 }
+
+/** Twilio REST errors carry the API's error code (21211, 54103, …). */
+export function twilioErrorCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}

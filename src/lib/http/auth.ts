@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
-import { CONTEXT_KEYS, contextQuery, schemeFor } from '../callbacks';
+import { CONTEXT_KEYS, contextQuery, schemeFor, TWILIO_RETRY_FRAGMENT } from '../callbacks';
 import { ApiError } from './errors';
 import type { EndpointRequest } from './endpoint';
 
@@ -45,16 +45,20 @@ function postedFields(req: EndpointRequest, contextInQuery: boolean): Record<str
   return fields;
 }
 
-/** `contextInQuery`: a callback URL we generated (context in the query); false for a plain POST such as Studio's. */
+/**
+ * `contextInQuery`: a callback URL we generated (context in the query); false
+ * for a plain POST such as Studio's. Twilio signs "the exact URL your
+ * application supplied"; whether the connection-override fragment we append
+ * (#rc=…) is part of it is undocumented, so a valid signature over the URL
+ * with or without it is accepted: both are HMACs with the auth token.
+ */
 export function hasValidTwilioSignature(req: EndpointRequest, contextInQuery = true): boolean {
   const signature = req.headers['x-twilio-signature'];
   if (!signature) return false;
-  return twilio.validateRequest(
-    req.config.authToken,
-    signature,
-    signedUrl(req, contextInQuery),
-    postedFields(req, contextInQuery),
-  );
+  const url = signedUrl(req, contextInQuery);
+  const fields = postedFields(req, contextInQuery);
+  const candidates = contextInQuery ? [url, `${url}${TWILIO_RETRY_FRAGMENT}`] : [url];
+  return candidates.some((u) => twilio.validateRequest(req.config.authToken, signature, u, fields));
 }
 
 /** 403 unless the request is signed by Twilio (or already checked by Twilio's runtime). */

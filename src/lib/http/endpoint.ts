@@ -7,6 +7,7 @@ import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtim
 import { type Config, ConfigError, loadConfig } from '../config';
 import { Deadline } from '../deadline';
 import { log } from '../log';
+import { type DomainCode, DomainError } from '../errors';
 import { ApiError } from './errors';
 import { type Params, paramsOf } from './params';
 
@@ -45,6 +46,24 @@ function headersOf(event: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
+/** The HTTP status of each domain error; 503s ask the sender to retry. */
+const STATUS_OF: Record<DomainCode, number> = {
+  unreachable: 422,
+  cannot_schedule: 422,
+  channel_refused: 422,
+  too_many_segments: 400,
+  not_found: 404,
+  in_progress: 409,
+  upstream_error: 502,
+  tracking_unavailable: 503,
+  state_unavailable: 503,
+};
+
+/** A domain error as the HTTP error it is answered with. */
+export function httpErrorOf(err: DomainError): ApiError {
+  return new ApiError(STATUS_OF[err.code], err.code, err.message, err.field, err.details);
+}
+
 export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: { twiml?: boolean } = {}) {
   return async (context: Context, event: Record<string, unknown>, callback: ServerlessCallback): Promise<void> => {
     const deadline = new Deadline();
@@ -56,7 +75,8 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
         callback,
         await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }),
       );
-    } catch (err) {
+    } catch (thrown) {
+      const err = thrown instanceof DomainError ? httpErrorOf(thrown) : thrown;
       if (err instanceof ApiError) {
         log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field });
         respond(callback, errorReply(err.status, err.toJSON()));

@@ -16,9 +16,11 @@ interface StringRule {
   max?: number;
   pattern?: RegExp;
   patternHint?: string;
+  /** also take a JSON number or boolean as its text (counts and flags); text fields take strings only */
+  scalar?: boolean;
 }
 
-/** A string parameter; numbers and booleans (Studio sends typed JSON) are accepted as their text. */
+/** A string parameter, trimmed; 400 naming the field when it is missing, not text, too long or malformed. */
 export function stringParam(params: Params, name: string, rule: StringRule & { required: true }): string;
 export function stringParam(params: Params, name: string, rule?: StringRule): string | undefined;
 export function stringParam(params: Params, name: string, rule: StringRule = {}): string | undefined {
@@ -27,9 +29,8 @@ export function stringParam(params: Params, name: string, rule: StringRule = {})
     if (rule.required) throw badRequest(name, `${name} is required`, 'missing_parameter');
     return undefined;
   }
-  if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
-    throw badRequest(name, `${name} must be a string`);
-  }
+  const scalar = typeof raw === 'number' || typeof raw === 'boolean';
+  if (typeof raw !== 'string' && !(rule.scalar && scalar)) throw badRequest(name, `${name} must be a string`);
   const value = String(raw).trim();
   if (value === '') {
     if (rule.required) throw badRequest(name, `${name} is required`, 'missing_parameter');
@@ -45,9 +46,19 @@ export function stringParam(params: Params, name: string, rule: StringRule = {})
 }
 
 export function booleanParam(params: Params, name: string): boolean {
-  const v = stringParam(params, name, { max: 5 });
+  const v = stringParam(params, name, { max: 5, scalar: true });
   if (v === undefined) return false;
   if (/^(true|1|yes)$/i.test(v)) return true;
   if (/^(false|0|no)$/i.test(v)) return false;
   throw badRequest(name, `${name} must be true or false`);
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
+
+/** A user or notification id: letters, digits and _.:@-, at most 64 (it names Sync documents). */
+export function idParam(params: Params, name: string, rule: { required: true }): string;
+export function idParam(params: Params, name: string, rule?: { required?: boolean }): string | undefined;
+export function idParam(params: Params, name: string, rule: { required?: boolean } = {}): string | undefined {
+  const hint = 'may contain letters, digits and _.:@- only';
+  return stringParam(params, name, { required: rule.required, max: 64, pattern: ID_PATTERN, patternHint: hint });
 }

@@ -2,22 +2,14 @@
  * Plans a notification's steps in time: the first now (or at sendAt, or at
  * the end of quiet hours), each later escalation step `escalateAfter` minutes
  * on, moved out of quiet hours; every time is checked against what the
- * channel's provider can schedule, with a 422 saying what is possible.
+ * channel's provider can schedule, with an error saying what is possible.
  */
-import type { Channel } from '../channels';
-import type { Traits } from '../clients/profiles';
+import type { Channel } from '../channels/channel';
+import { CHANNEL_OPS } from '../channels/registry';
 import type { Config } from '../config';
-import { ApiError } from '../http/errors';
-import type { NotifyInput } from '../notify/input';
-import type { Route } from '../notify/route';
-import {
-  cannotSchedule,
-  inQuietHours,
-  parseQuietHours,
-  type QuietHours,
-  quietHoursEnd,
-  validTimezone,
-} from '../schedule';
+import { DomainError } from '../errors';
+import { inQuietHours, quietHoursEnd } from '../quiet-hours';
+import type { Route } from '../routing/route';
 
 export interface PlannedStep {
   channel: Channel;
@@ -33,98 +25,73 @@ export interface QuietReport {
 }
 
 export interface Plan {
-  steps: PlannedStep[];
+  steps: [PlannedStep, ...PlannedStep[]];
   skipped: Partial<Record<Channel, string>>;
   quietHours?: QuietReport;
 }
 
-export function timezoneOf(traits: Traits, config: Config): string {
-  const tz = traits.timezone;
-  return typeof tz === 'string' && validTimezone(tz) ? tz : config.defaultTimezone;
+export interface JourneyRequest {
+  sendAt?: Date;
+  escalation?: Channel[] | 'auto';
+  escalateAfter: number;
 }
 
-/** The quiet window for this request: its own `quietHours`, else QUIET_HOURS; none when urgent. */
-export function quietWindow(input: Pick<NotifyInput, 'urgent' | 'quietHours'>, config: Config): QuietHours | undefined {
-  if (input.urgent) return undefined;
-  const text = input.quietHours ?? config.quietHours;
-  return text && text !== 'none' ? parseQuietHours(text) : undefined;
-}
+const unschedulable = (message: string, field: string) => new DomainError('cannot_schedule', message, field);
 
-/** Channels routing must skip at `now`: no call is placed in quiet hours. */
-export function quietExclusions(now: Date, qh: QuietHours | undefined, tz: string): Partial<Record<Channel, string>> {
-  if (!qh || !inQuietHours(now, qh, tz)) return {};
-  return {
-    CALL: `quiet hours ${qh.text} (${tz}) until ${quietHoursEnd(now, qh, tz).toISOString()}; urgent=true overrides`,
-  };
-}
-
-const unschedulable = (message: string, field: string) => new ApiError(422, 'cannot_schedule', message, field);
-
-export function planJourney(
-  input: NotifyInput,
-  route: Route,
-  config: Config,
-  now: Date,
-  tz: string,
-  qh: QuietHours | undefined,
-): Plan {
-  const skipped: Plan['skipped'] = {};
-  let channels: Channel[];
-  if (!input.escalation) channels = [route.channel];
-  else if (input.escalation === 'auto')
-    channels = [route.channel, ...route.reach.reachable.filter((c) => c !== route.channel)];
-  else {
-    channels = input.escalation.filter((c) => route.reach.reachable.includes(c));
-    for (const c of input.escalation)
-      if (!channels.includes(c)) skipped[c] = route.reach.unreachable[c] ?? 'unreachable';
-    if (channels.length === 0)
-      throw new ApiError(
-        422,
-        'unreachable',
-        `no channel of the escalation is reachable (${JSON.stringify(skipped)})`,
-        'escalation',
-      );
+/** The channels in order: the routed one, or the escalation's reachable ones. */
+function channelsOf(req: JourneyRequest, route: Route, skipped: Plan['skipped']): [Channel, ...Channel[]] {
+  if (!req.escalation) return [route.channel];
+  const { reachable, unreachable } = route.reach;
+  if (req.escalation === 'auto') return [route.channel, ...reachable.filter((c) => c !== route.channel)];
+  const [first, ...rest] = req.escalation.filter((c) => reachable.includes(c));
+  for (const c of req.escalation) if (!reachable.includes(c)) skipped[c] = unreachable[c] ?? 'unreachable';
+  if (!first) {
+    const why = `no channel of the escalation is reachable (${JSON.stringify(skipped)})`;
+    throw new DomainError('unreachable', why, 'escalation');
   }
-  const quiet: QuietReport | undefined = qh ? { window: qh.text, timezone: tz } : undefined;
-  const isQuiet = (d: Date) => Boolean(qh && inQuietHours(d, qh, tz));
+  return [first, ...rest];
+}
 
-  let first: Date | undefined = input.sendAt;
-  if (first && isQuiet(first)) {
-    first = quietHoursEnd(first, qh!, tz);
-    quiet!.deferredUntil = first.toISOString();
-  } else if (!first && isQuiet(now)) {
-    const end = quietHoursEnd(now, qh!, tz);
-    const why = cannotSchedule(channels[0], end, now, config);
-    if (why) quiet!.note = `sent during quiet hours: ${why}`;
+export function planJourney(req: JourneyRequest, route: Route, config: Config, now: Date): Plan {
+  const skipped: Plan['skipped'] = {};
+  const channels = channelsOf(req, route, skipped);
+  const { quiet: qh, timezone: tz } = route;
+  const quiet: QuietReport | undefined = qh ? { window: qh.text, timezone: tz } : undefined;
+  const quietEnd = (d: Date) => (qh && inQuietHours(d, qh, tz) ? quietHoursEnd(d, qh, tz) : undefined);
+  const cannot = (c: Channel, at: Date) => CHANNEL_OPS[c].cannotSchedule(at, now, config);
+
+  let first: Date | undefined = req.sendAt;
+  const endNow = quietEnd(now);
+  const endAtSend = first && quietEnd(first);
+  if (quiet && endAtSend) {
+    first = endAtSend;
+    quiet.deferredUntil = first.toISOString();
+  } else if (quiet && !first && endNow) {
+    const why = cannot(channels[0], endNow);
+    if (why) quiet.note = `sent during quiet hours: ${why}`;
     else {
-      first = end;
-      quiet!.deferredUntil = end.toISOString();
+      first = endNow;
+      quiet.deferredUntil = endNow.toISOString();
     }
   }
   if (first) {
-    const why = cannotSchedule(channels[0], first, now, config);
-    if (why)
-      throw unschedulable(
-        `cannot schedule ${channels[0]} at ${first.toISOString()}: ${why}`,
-        input.sendAt ? 'sendAt' : 'quietHours',
-      );
+    const why = cannot(channels[0], first);
+    const field = req.sendAt ? 'sendAt' : 'quietHours';
+    if (why) throw unschedulable(`cannot schedule ${channels[0]} at ${first.toISOString()}: ${why}`, field);
   }
 
-  const steps: PlannedStep[] = [{ channel: channels[0], at: first }];
+  const steps: Plan['steps'] = [{ channel: channels[0], at: first }];
   let previous = first ?? now;
   for (let i = 1; i < channels.length; i++) {
-    let at = new Date(previous.getTime() + input.escalateAfter * 60_000);
-    if (isQuiet(at)) at = quietHoursEnd(at, qh!, tz);
+    let at = new Date(previous.getTime() + req.escalateAfter * 60_000);
+    at = quietEnd(at) ?? at;
     previous = at;
     const channel = channels[i];
     // Calls cannot be scheduled: a later call step waits for an outright failure of the step before it.
-    const why = channel === 'CALL' ? undefined : cannotSchedule(channel, at, now, config);
+    const why = channel === 'CALL' ? undefined : cannot(channel, at);
     if (why) throw unschedulable(`escalation step ${i + 1} (${channel}) at ${at.toISOString()}: ${why}`, 'escalation');
     steps.push({ channel, at });
   }
-  return {
-    steps,
-    skipped,
-    quietHours: quiet && (quiet.deferredUntil || quiet.note || isQuiet(now)) ? quiet : undefined,
-  };
+  const reportQuiet = quiet && (quiet.deferredUntil || quiet.note || endNow);
+  return { steps, skipped, quietHours: reportQuiet ? quiet : undefined };
 }

@@ -9,32 +9,18 @@
  * - An engagement completes the journey: that step COMPLETED, every open step
  *   CANCELED and its scheduled copy cancelled.
  */
-import type { Twilio } from 'twilio';
-import type { Channel } from '../channels';
+import type { Channel } from '../channels/channel';
+import { type CancelResult, ChannelRefused, type Sent } from '../channels/provider';
+import { CHANNEL_OPS } from '../channels/registry';
 import type { SegmentMessage } from '../clients/segment';
-import type { Config } from '../config';
+import type { Deps } from '../deps';
 import { messageId, sentMessage, trackMessage } from '../events';
-import type { Deadline } from '../deadline';
 import { log } from '../log';
-import { ChannelRefused } from '../notify/dispatch';
-import { inQuietHours, parseQuietHours } from '../schedule';
-import {
-  advance,
-  isOpen,
-  type NotificationRecord,
-  type RecordStore,
-  type Step,
-  type StepStatus,
-} from '../store/records';
-import { cancelScheduledCopy, type CancelResult, sendOrSchedule } from './actions';
+import { inQuietHours, parseQuietHours } from '../quiet-hours';
+import type { NotificationRecord } from '../store/records';
+import { advance, isOpen, type Step, type StepStatus, stepView } from './steps';
 
-export interface JourneyDeps {
-  client: Twilio;
-  config: Config;
-  store: RecordStore;
-  baseUrl: string;
-  deadline: Deadline;
-}
+export type JourneyDeps = Deps;
 
 export interface StepUpdate {
   notificationId: string;
@@ -67,14 +53,14 @@ function completeJourney(record: NotificationRecord, engaged: Step, at: string):
   }
 }
 
-const escalatedEvent = (record: NotificationRecord, step: Step): SegmentMessage =>
+const escalatedEvent = (record: NotificationRecord, from: Channel, step: Step): SegmentMessage =>
   trackMessage(
     { userId: record.userId },
     'Notification Escalated',
-    messageId('escalated', record.notificationId, step.escalatedFrom!, step.channel),
+    messageId('escalated', record.notificationId, from, step.channel),
     {
       notification_id: record.notificationId,
-      from_channel: step.escalatedFrom,
+      from_channel: from,
       to_channel: step.channel,
       cause: step.cause,
     },
@@ -113,10 +99,11 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
     if (!next) continue;
-    if (isOpen(next) && (changed || Date.now() - Date.parse(next.escalatedAt!) > STALE_CLAIM_MS)) {
-      events.push(...(await escalate(deps, record, next)));
+    const stale = Date.now() - Date.parse(next.escalatedAt ?? '') > STALE_CLAIM_MS;
+    if (isOpen(next) && (changed || stale)) {
+      events.push(...(await escalate(deps, record, u.channel, next)));
     } else if (!isOpen(next)) {
-      events.push(escalatedEvent(record, next)); // a retried callback: same messageId, deduplicated by Segment
+      events.push(escalatedEvent(record, u.channel, next)); // a retried callback: same messageId, deduplicated by Segment
     }
   }
   return { deferred: record.deferredEvents ?? [], events };
@@ -125,52 +112,54 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
 /** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */
 async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step, CancelResult | undefined>> {
   const results = new Map<Step, CancelResult | undefined>();
-  const settled = await Promise.allSettled(
-    steps.map(async (s) => results.set(s, await cancelScheduledCopy(deps.client, deps.config, s))),
-  );
+  const settled = await Promise.allSettled(steps.map(async (s) => results.set(s, await cancelCopy(deps, s))));
   const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
   if (failed) throw failed.reason;
   return results;
 }
 
+/** Cancels the provider's scheduled copy of a step, if it has one. */
+async function cancelCopy(deps: JourneyDeps, step: Step): Promise<CancelResult | undefined> {
+  if (!step.scheduledAt || !step.providerId) return undefined;
+  const result = await CHANNEL_OPS[step.channel].cancel(deps, step);
+  log.info('scheduled copy cancel', { channel: step.channel, provider: step.providerId, result });
+  return result;
+}
+
 function quietNow(record: NotificationRecord): boolean {
-  const c = record.content;
-  const qh = c?.quietHours ? parseQuietHours(c.quietHours) : undefined;
-  return Boolean(c && qh && !c.urgent && inQuietHours(new Date(), qh, c.timezone));
+  const j = record.journey;
+  const qh = j?.quietHours ? parseQuietHours(j.quietHours) : undefined;
+  return Boolean(j && qh && !j.urgent && inQuietHours(new Date(), qh, j.timezone));
 }
 
 /** Sends `step` now (cancelling its scheduled copy); a refused or quiet-hours call moves on to the next step. */
-async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Step): Promise<SegmentMessage[]> {
-  const content = record.content;
-  if (!content) return [];
-  const events: SegmentMessage[] = [escalatedEvent(record, step)];
+async function escalate(
+  deps: JourneyDeps,
+  record: NotificationRecord,
+  from: Channel,
+  step: Step,
+): Promise<SegmentMessage[]> {
+  const { content, journey } = record;
+  if (!content || !journey) return [];
+  const events: SegmentMessage[] = [escalatedEvent(record, from, step)];
   let failure: string | undefined;
-  let providerId: string | undefined;
+  let sent: Sent | undefined;
   if (step.channel === 'CALL' && quietNow(record)) {
     failure = 'quiet hours: no calls';
   } else {
     await cancelCopies(deps, [step]);
     try {
-      const sent = await sendOrSchedule(
-        deps.client,
-        deps.config,
-        { ...content, notificationId: record.notificationId, userId: record.userId, locale: record.locale },
-        {
-          channel: step.channel,
-          phone: content.phone,
-          email: content.email,
-          baseUrl: deps.baseUrl,
-        },
-      );
-      providerId = sent.providerId;
+      const req = { notificationId: record.notificationId, userId: record.userId, content, baseUrl: deps.baseUrl };
+      sent = await CHANNEL_OPS[step.channel].send(deps, journey.to, req);
     } catch (err) {
       if (!(err instanceof ChannelRefused)) throw err;
       failure = err.why;
     }
   }
   const { record: after } = await deps.store.updateNotification(record.notificationId, (r) => {
-    const s = r.steps.find((x) => x.channel === step.channel)!;
+    const s = r.steps.find((x) => x.channel === step.channel);
     const at = new Date().toISOString();
+    if (!s) return false;
     if (failure) {
       s.status = 'FAILED';
       s.error = failure;
@@ -179,7 +168,7 @@ async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Ste
     } else {
       // Sent even if an engagement canceled the journey meanwhile: the record says what happened.
       s.status = 'SENT';
-      s.providerId = providerId;
+      s.providerId = sent?.providerId;
       s.batchId = undefined;
       s.updatedAt = at;
     }
@@ -193,14 +182,18 @@ async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Ste
   });
   if (failure) {
     const next = after?.steps.find((s) => s.escalatedFrom === step.channel && isOpen(s));
-    if (after && next) events.push(...(await escalate(deps, after, next)));
+    if (after && next) events.push(...(await escalate(deps, after, step.channel, next)));
     return events;
   }
-  events.push(
-    sentMessage(record.userId, record.notificationId, step.channel, { reason: 'escalation', provider_id: providerId }),
-  );
-  if (step.channel !== 'EMAIL' && content.phone) {
-    await deps.store.writeContact(content.phone, {
+  const props = {
+    reason: 'escalation',
+    provider_id: sent?.providerId,
+    segments: sent?.segments,
+    encoding: sent?.encoding,
+  };
+  events.push(sentMessage(record.userId, record.notificationId, step.channel, props));
+  if (step.channel !== 'EMAIL' && journey.to.phone) {
+    await deps.store.writeContact(journey.to.phone, {
       userId: record.userId,
       notificationId: record.notificationId,
       updatedAt: new Date().toISOString(),
@@ -212,7 +205,7 @@ async function escalate(deps: JourneyDeps, record: NotificationRecord, step: Ste
 export interface CancelOutcome {
   record?: NotificationRecord;
   canceledNow: Channel[];
-  results: Array<{ channel: Channel; status: StepStatus; providerId?: string; scheduledAt?: string; result: string }>;
+  results: Array<ReturnType<typeof stepView> & { result: string }>;
 }
 
 /** /cancel: every open step CANCELED (claimed first), then its scheduled copy cancelled at the provider. */
@@ -252,10 +245,7 @@ export async function cancelJourney(deps: JourneyDeps, notificationId: string): 
     record: final,
     canceledNow: openBefore.filter((c) => !tooLate.includes(c)),
     results: final.steps.map((s) => ({
-      channel: s.channel,
-      status: s.status,
-      providerId: s.providerId,
-      scheduledAt: s.scheduledAt,
+      ...stepView(s),
       result: tooLate.includes(s.channel)
         ? 'too_late'
         : openBefore.includes(s.channel)

@@ -1,109 +1,89 @@
 /** The parameters of /notify and /channel, validated; bad input is a 400 naming the field. */
-import { type Channel, CHANNELS, parseChannel } from '../channels';
+import { randomUUID } from 'node:crypto';
+import { type Channel, CHANNELS, parseChannel } from '../channels/channel';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
+import type { Content } from '../content';
 import { badRequest } from '../http/errors';
-import { booleanParam, type Params, stringParam } from '../http/params';
-import { parseQuietHours, parseSendAt } from '../schedule';
+import { booleanParam, idParam, type Params, stringParam } from '../http/params';
 import { LOCALE_PATTERN } from '../i18n';
-import { randomUUID } from 'node:crypto';
+import { parseQuietHours } from '../quiet-hours';
+import type { RoutingInput } from '../routing/route';
 
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
-
-/** A user or notification id: letters, digits and _.:@-, at most 64 (it names Sync documents). */
-export function idParam(params: Params, name: string, rule: { required: true }): string;
-export function idParam(params: Params, name: string, rule?: { required?: boolean }): string | undefined;
-export function idParam(params: Params, name: string, rule: { required?: boolean } = {}): string | undefined {
-  return stringParam(params, name, {
-    required: rule.required,
-    max: 64,
-    pattern: ID_PATTERN,
-    patternHint: 'may contain letters, digits and _.:@- only',
-  });
-}
 export const MAX_MESSAGE = 1600;
-
-export interface RoutingInput {
-  userId: string;
-  phone?: string;
-  email?: string;
-  channel?: Channel;
-  locale: string;
-}
 
 export interface NotifyInput extends RoutingInput {
   notificationId: string;
-  message: string;
-  subject?: string;
-  html?: string;
-  firstName?: string;
-  lastName?: string;
+  content: Content;
   /** schedule the notification (ISO 8601 with offset) */
   sendAt?: Date;
   /** ordered channels to escalate through, or auto (routed channel first, then the other reachable ones) */
   escalation?: Channel[] | 'auto';
   /** minutes between escalation steps */
   escalateAfter: number;
-  /** ignore quiet hours */
-  urgent: boolean;
-  /** quiet hours for this request ("21:00-08:00", or "none"), overriding QUIET_HOURS */
-  quietHours?: string;
 }
 
 export const MIN_ESCALATE_AFTER = 15;
 export const DEFAULT_ESCALATE_AFTER = 60;
 
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** `sendAt` as a Date; it must carry its UTC offset so it is not read in the server's zone. */
+export function parseSendAt(params: Params, name = 'sendAt'): Date | undefined {
+  const hint = 'must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00';
+  const raw = stringParam(params, name, { max: 40, pattern: ISO_WITH_OFFSET, patternHint: hint });
+  if (raw === undefined) return undefined;
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime())) throw badRequest(name, `${name} is not a valid time`);
+  return at;
+}
+
 function parseEscalation(params: Params): Channel[] | 'auto' | undefined {
   const raw = params.escalation;
+  const hint = 'escalation must be auto or a list of channels such as call,sms,email';
   if (raw === undefined || raw === null || raw === '') return undefined;
   if (raw === 'auto') return 'auto';
   const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
-  if (!items || items.some((i) => typeof i !== 'string'))
-    throw badRequest('escalation', 'escalation must be auto or a list of channels such as call,sms,email');
+  if (!items || items.some((i) => typeof i !== 'string')) throw badRequest('escalation', hint);
   const channels = items.map((i) => parseChannel(i));
-  if (channels.length === 0 || channels.some((c) => !c))
-    throw badRequest(
-      'escalation',
-      'escalation must be auto or a list of channels such as call,sms,email',
-      'invalid_channel',
-    );
-  if (new Set(channels).size !== channels.length)
+  if (channels.length === 0 || channels.some((c) => !c)) throw badRequest('escalation', hint, 'invalid_channel');
+  if (new Set(channels).size !== channels.length) {
     throw badRequest('escalation', 'escalation lists each channel at most once');
+  }
   return channels as Channel[];
 }
 
 function parseEscalateAfter(params: Params): number {
-  const raw = stringParam(params, 'escalateAfter', {
-    max: 6,
-    pattern: /^\d+$/,
-    patternHint: 'must be a whole number of minutes',
-  });
+  const hint = 'must be a whole number of minutes';
+  const raw = stringParam(params, 'escalateAfter', { max: 6, pattern: /^\d+$/, patternHint: hint, scalar: true });
   if (raw === undefined) return DEFAULT_ESCALATE_AFTER;
   const minutes = Number(raw);
-  if (minutes < MIN_ESCALATE_AFTER)
-    throw badRequest(
-      'escalateAfter',
-      `escalateAfter must be at least ${MIN_ESCALATE_AFTER} minutes (Twilio schedules SMS at least 15 minutes ahead)`,
-    );
+  if (minutes < MIN_ESCALATE_AFTER) {
+    const why = `escalateAfter must be at least ${MIN_ESCALATE_AFTER} minutes (Twilio schedules SMS at least 15 minutes ahead)`;
+    throw badRequest('escalateAfter', why);
+  }
   return minutes;
+}
+
+function parseQuietHoursParam(params: Params): string | undefined {
+  const raw = stringParam(params, 'quietHours', { max: 11 });
+  if (raw === undefined || raw === 'none') return raw;
+  if (!parseQuietHours(raw)) throw badRequest('quietHours', 'quietHours must be HH:MM-HH:MM (or none)');
+  return raw;
 }
 
 export function parseRoutingInput(params: Params, config: Config): RoutingInput {
   const userId = idParam(params, 'userId', { required: true });
+  const localeHint = 'must be a language tag such as ja-JP or en-US';
   const locale =
-    stringParam(params, 'locale', {
-      max: 35,
-      pattern: LOCALE_PATTERN,
-      patternHint: 'must be a language tag such as ja-JP or en-US',
-    }) ?? config.defaultLocale;
+    stringParam(params, 'locale', { max: 35, pattern: LOCALE_PATTERN, patternHint: localeHint }) ??
+    config.defaultLocale;
   const rawChannel = stringParam(params, 'channel', { max: 10 });
   const channel = rawChannel === undefined ? undefined : parseChannel(rawChannel);
-  if (rawChannel !== undefined && !channel)
-    throw badRequest(
-      'channel',
-      `channel must be one of ${CHANNELS.map((c) => c.toLowerCase()).join(', ')}`,
-      'invalid_channel',
-    );
+  if (rawChannel !== undefined && !channel) {
+    const names = CHANNELS.map((c) => c.toLowerCase()).join(', ');
+    throw badRequest('channel', `channel must be one of ${names}`, 'invalid_channel');
+  }
   const phone = stringParam(params, 'phone', { max: 32 });
   const email = stringParam(params, 'email', { max: 254 });
   return {
@@ -112,6 +92,8 @@ export function parseRoutingInput(params: Params, config: Config): RoutingInput 
     channel,
     phone: phone === undefined ? undefined : normalizePhone(phone, locale),
     email: email === undefined ? undefined : normalizeEmail(email),
+    urgent: booleanParam(params, 'urgent'),
+    quietHours: parseQuietHoursParam(params),
   };
 }
 
@@ -119,41 +101,29 @@ export function parseRoutingInput(params: Params, config: Config): RoutingInput 
 export const MAX_JOURNEY_CONTENT_BYTES = 12 * 1024;
 
 export function parseNotifyInput(params: Params, config: Config): NotifyInput {
-  const input = parseFields(params, config);
-  if (input.escalation) {
-    const bytes = Buffer.byteLength(JSON.stringify([input.message, input.subject, input.html]));
-    if (bytes > MAX_JOURNEY_CONTENT_BYTES) {
-      throw badRequest(
-        input.html ? 'html' : 'message',
-        `an escalation stores its content in Twilio Sync: message, subject and html together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`,
-        'too_long',
-      );
-    }
-  }
-  return input;
-}
-
-function parseFields(params: Params, config: Config): NotifyInput {
   const routing = parseRoutingInput(params, config);
-  return {
-    ...routing,
-    notificationId: idParam(params, 'notificationId') ?? randomUUID(),
+  const content: Content = {
     message: stringParam(params, 'message', { required: true, max: MAX_MESSAGE }),
+    locale: routing.locale,
     subject: stringParam(params, 'subject', { max: 255 }),
     html: stringParam(params, 'html', { max: 100_000 }),
     firstName: stringParam(params, 'firstName', { max: 100 }),
     lastName: stringParam(params, 'lastName', { max: 100 }),
+  };
+  const input: NotifyInput = {
+    ...routing,
+    notificationId: idParam(params, 'notificationId') ?? randomUUID(),
+    content,
     sendAt: parseSendAt(params),
     escalation: parseEscalation(params),
     escalateAfter: parseEscalateAfter(params),
-    urgent: booleanParam(params, 'urgent'),
-    quietHours: parseQuietHoursParam(params),
   };
-}
-
-function parseQuietHoursParam(params: Params): string | undefined {
-  const raw = stringParam(params, 'quietHours', { max: 11 });
-  if (raw === undefined || raw === 'none') return raw;
-  if (!parseQuietHours(raw)) throw badRequest('quietHours', 'quietHours must be HH:MM-HH:MM (or none)');
-  return raw;
+  if (input.escalation) {
+    const bytes = Buffer.byteLength(JSON.stringify([content.message, content.subject, content.html]));
+    if (bytes > MAX_JOURNEY_CONTENT_BYTES) {
+      const why = `an escalation stores its content in Twilio Sync: message, subject and html together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`;
+      throw badRequest(content.html ? 'html' : 'message', why, 'too_long');
+    }
+  }
+  return input;
 }

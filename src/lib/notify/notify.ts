@@ -1,57 +1,61 @@
 /**
- * /notify: read the profile and take the notification's lock concurrently,
- * route and plan, send the first step (falling back when a provider refuses
- * the channel), schedule the later steps of an escalation, then record and
- * track concurrently. A single notification waits on three upstream round
- * trips in sequence; an escalation adds one (its scheduled steps, in parallel).
+ * /notify as a sequence of named steps:
+ *   read and lock → decide, plan and send the first step (falling back when a
+ *   provider refuses the channel) → schedule the later steps → record and
+ *   track → answer.
+ * A single notification waits on three upstream round trips in sequence (the
+ * first stage's reads run concurrently, as do the last stage's writes); an
+ * escalation adds one (its scheduled steps, in parallel).
  */
-import { serviceBaseUrl } from '../callbacks';
-import type { Channel } from '../channels';
-import { readTraits } from '../clients/profiles';
+import { sendWithFallback } from '../channels/fallback';
+import { ChannelRefused, type Sent } from '../channels/provider';
+import { CHANNEL_OPS } from '../channels/registry';
+import { segmentsOf } from '../channels/sms';
+import { type ProfileResult, readTraits } from '../clients/profiles';
 import type { SegmentMessage } from '../clients/segment';
-import { twilioClient } from '../clients/twilio';
+import { twilioErrorCode } from '../clients/twilio';
+import type { Deps } from '../deps';
+import { wire } from '../deps';
+import { DomainError } from '../errors';
 import { identifyMessage, messageId, sentMessage, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
-import { ApiError } from '../http/errors';
-import { sendOrSchedule, type Sent } from '../journey/actions';
-import { type Plan, planJourney, quietExclusions, quietWindow, timezoneOf } from '../journey/plan';
+import { type Plan, planJourney } from '../journey/plan';
+import { type Step, stepView } from '../journey/steps';
 import { log } from '../log';
-import { type NotificationRecord, RecordStore, type Step } from '../store/records';
+import { decideRoute, type Route, traitNames } from '../routing/route';
+import type { NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
-import { ChannelRefused } from './dispatch';
 import { type NotifyInput, parseNotifyInput } from './input';
-import { finalReason, type Route, route, traitNames } from './route';
-
-const DUPLICATE_WAIT_MS = [250, 500, 1000];
-
-async function replayDuplicate(store: RecordStore, id: string): Promise<Reply> {
-  for (const wait of [0, ...DUPLICATE_WAIT_MS]) {
-    if (wait) await new Promise((r) => setTimeout(r, wait));
-    const existing = await store.readNotification(id);
-    if (existing?.record.result) return { status: 200, json: { ...existing.record.result, status: 'duplicate' } };
-  }
-  throw new ApiError(409, 'in_progress', `notification ${id} is already being sent`, 'notificationId');
-}
-
-function upstreamError(err: unknown): ApiError {
-  const code = (err as { code?: unknown }).code;
-  const providerCode = typeof code === 'number' ? code : undefined;
-  return new ApiError(
-    502,
-    'upstream_error',
-    `the provider refused the send${providerCode ? ` (error ${providerCode})` : ''}`,
-    undefined,
-    providerCode ? { provider_code: providerCode } : undefined,
-  );
-}
 
 export async function notify(req: EndpointRequest): Promise<Reply> {
-  const { config, context } = req;
-  const input = parseNotifyInput(req.params, config);
-  const client = twilioClient(config, req.deadline);
-  const store = new RecordStore(client, config);
-  const baseUrl = serviceBaseUrl(config, context);
+  const input = parseNotifyInput(req.params, req.config);
+  const deps = wire(req);
   const now = new Date();
+  const start = await readAndLock(deps, input, now);
+  if (start.lock === 'exists') return replayDuplicate(deps, input.notificationId);
+  let first: FirstStep;
+  try {
+    first = await sendFirstStep(deps, input, start.profile, now);
+  } catch (err) {
+    // Nothing was sent: release the lock so a corrected retry can send.
+    await deps.store.deleteNotification(input.notificationId).catch(() => undefined);
+    throw asDomainError(err);
+  }
+  const steps = await scheduleLaterSteps(deps, input, first);
+  const result = answerOf(input, first, steps);
+  const tracking = await recordAndTrack(deps, input, first, steps, result, start);
+  return { status: 200, json: { ...result, tracking } };
+}
+
+interface Start {
+  profile: ProfileResult;
+  lock: 'exists' | { record: NotificationRecord; revision: string };
+  /** whether the contact record of the request's phone exists (undefined: unknown) */
+  contactExists?: boolean;
+}
+
+/** Stage 1, concurrently: the profile, the notification's lock, and whether the contact record exists. */
+async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<Start> {
   const pending: NotificationRecord = {
     notificationId: input.notificationId,
     userId: input.userId,
@@ -60,152 +64,94 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
     state: 'in_progress',
     steps: [],
   };
-
-  // Stage 1, concurrently: the profile, the lock, and whether the contact record exists.
+  const phone = input.phone;
   const [profile, lock, contactExists] = await Promise.all([
-    readTraits(config, input.userId, traitNames(config), req.deadline),
-    store.createNotification(pending),
-    input.phone ? store.readContact(input.phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
+    readTraits(deps.config, input.userId, traitNames(deps.config), deps.deadline),
+    deps.store.createNotification(pending),
+    phone ? deps.store.readContact(phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
   ]);
-  if (lock === 'exists') return replayDuplicate(store, input.notificationId);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
+  return { profile, lock, contactExists };
+}
 
-  const tz = timezoneOf(profile.traits, config);
-  const qh = quietWindow(input, config);
-  // A scheduled notification is routed for its own time (a call cannot be scheduled anyway).
-  const excluded: Partial<Record<Channel, string>> = input.sendAt ? {} : quietExclusions(now, qh, tz);
-  const quietSkipsCall = Boolean(excluded.CALL);
-  const extraEvents: SegmentMessage[] = [];
-  const refused = new Set<Channel>();
-  let chosen: Route;
-  let plan: Plan;
-  let first: Sent;
-  try {
-    for (;;) {
-      const routingInput = Array.isArray(input.escalation) ? { ...input, channel: undefined } : input;
-      chosen = route(routingInput, profile, config, excluded);
-      plan = planJourney(input, chosen, config, now, tz, qh);
-      chosen.channel = plan.steps[0].channel;
-      chosen.reason = finalReason(chosen, {
-        explicitList: Array.isArray(input.escalation),
-        refused: refused.size > 0,
-        quietSkipsCall,
-      });
-      try {
-        first = await sendOrSchedule(
-          client,
-          config,
-          input,
-          { channel: chosen.channel, phone: chosen.phone, email: chosen.email, baseUrl },
-          plan.steps[0].at,
-        );
-        break;
-      } catch (err) {
-        if (!(err instanceof ChannelRefused)) throw err;
-        if (input.channel) throw new ApiError(422, 'channel_refused', err.message, 'channel');
-        log.warn('channel refused, falling back', {
-          notification: input.notificationId,
-          channel: err.channel,
-          code: err.providerCode,
-        });
-        excluded[err.channel] = err.why;
-        refused.add(err.channel);
-        extraEvents.push(...refusalEvents(input, err));
-      }
-    }
-  } catch (err) {
-    // Nothing was sent: release the lock so a corrected retry can send.
-    await store.deleteNotification(input.notificationId).catch(() => undefined);
-    throw err instanceof ApiError ? err : upstreamError(err);
+const DUPLICATE_WAIT_MS = [250, 500, 1000];
+
+/** Another request holds this id: answer what it answered (waiting briefly while it is still sending). */
+async function replayDuplicate(deps: Deps, id: string): Promise<Reply> {
+  for (const wait of [0, ...DUPLICATE_WAIT_MS]) {
+    if (wait) await new Promise((r) => setTimeout(r, wait));
+    const existing = await deps.store.readNotification(id);
+    if (existing?.record.result) return { status: 200, json: { ...existing.record.result, status: 'duplicate' } };
   }
+  throw new DomainError('in_progress', `notification ${id} is already being sent`, 'notificationId');
+}
 
-  const steps = await scheduleLaterSteps(input, chosen, plan, first, { client, config, baseUrl });
-  const scheduled = Boolean(plan.steps[0].at);
-  const result: Record<string, unknown> = {
-    notificationId: input.notificationId,
-    userId: input.userId,
-    channel: chosen.channel,
-    reason: chosen.reason,
-    status: scheduled ? 'scheduled' : 'sent',
-    providerId: first.providerId,
-    ...(scheduled ? { sendAt: plan.steps[0].at?.toISOString() } : {}),
-    ...(steps.length > 1
-      ? {
-          steps: steps.map(({ channel, status, providerId, scheduledAt, error }) => ({
-            channel,
-            status,
-            providerId,
-            scheduledAt,
-            error,
-          })),
-        }
-      : {}),
-    ...(Object.keys(plan.skipped).length ? { skipped: plan.skipped } : {}),
-    ...(plan.quietHours ? { quietHours: plan.quietHours } : {}),
-  };
-  const events = [...extraEvents, ...sentEvents(input, chosen, steps)];
-  const [tracked, stored] = await Promise.allSettled([
-    trackOrDefer(config, store, input.notificationId, events, req.deadline),
-    store.updateNotification(
-      input.notificationId,
-      (r) => {
-        r.state = 'done';
-        r.reason = chosen.reason;
-        r.steps = steps;
-        if (steps.length > 1) {
-          r.escalateAfter = input.escalateAfter;
-          r.content = {
-            message: input.message,
-            subject: input.subject,
-            html: input.html,
-            firstName: input.firstName,
-            lastName: input.lastName,
-            phone: chosen.phone,
-            email: chosen.email,
-            urgent: input.urgent,
-            quietHours: qh?.text,
-            timezone: tz,
-          };
-        }
-        r.result = result;
-        return true;
-      },
-      lock,
-    ),
-    chosen.phone && steps.some((s) => s.channel !== 'EMAIL')
-      ? store.writeContact(
-          chosen.phone,
-          { userId: input.userId, notificationId: input.notificationId, updatedAt: now.toISOString() },
-          chosen.phone === input.phone ? contactExists : undefined,
-        )
-      : Promise.resolve(),
-  ]);
-  if (stored.status === 'rejected')
-    log.error('notification record not updated', {
-      notification: input.notificationId,
-      error: (stored.reason as Error).message,
-    });
-  const tracking = tracked.status === 'fulfilled' ? tracked.value : 'deferred';
-  return { status: 200, json: { ...result, tracking } };
+interface FirstStep {
+  route: Route;
+  plan: Plan;
+  sent: Sent;
+  refusals: ChannelRefused[];
+  /** warnings for the caller (an SMS body over SMS_MAX_SEGMENTS) */
+  warnings: string[];
+}
+
+/** Decides the channel, plans the journey and sends (or schedules) its first step, falling back on refusals. */
+async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileResult, now: Date): Promise<FirstStep> {
+  const warnings: string[] = [];
+  const { choice, sent, refusals } = await sendWithFallback({
+    fallback: !input.channel,
+    pick: (refusals) => {
+      const options = {
+        now,
+        scheduled: Boolean(input.sendAt),
+        explicitList: Array.isArray(input.escalation),
+        refusals,
+      };
+      const route = decideRoute(input, profile, deps.config, options);
+      const plan = planJourney(input, route, deps.config, now);
+      warnings.splice(0, warnings.length, ...smsSizeWarnings(deps, input, plan));
+      return { channel: plan.steps[0].channel, route: { ...route, channel: plan.steps[0].channel }, plan };
+    },
+    send: ({ route, plan }) =>
+      CHANNEL_OPS[route.channel].send(deps, route, {
+        notificationId: input.notificationId,
+        userId: input.userId,
+        content: input.content,
+        baseUrl: deps.baseUrl,
+        at: plan.steps[0].at,
+      }),
+    onRefused: (r) =>
+      log.warn('channel refused, falling back', {
+        notification: input.notificationId,
+        channel: r.channel,
+        code: r.providerCode,
+      }),
+  });
+  return { route: choice.route, plan: choice.plan, sent, refusals, warnings };
+}
+
+/** SMS_MAX_SEGMENTS: a warning, or (SMS_MAX_SEGMENTS_STRICT) a refusal, when an SMS step's body is longer. */
+function smsSizeWarnings(deps: Deps, input: NotifyInput, plan: Plan): string[] {
+  if (!plan.steps.some((s) => s.channel === 'SMS')) return [];
+  const { segments, encoding } = segmentsOf(input.content.message);
+  const max = deps.config.smsMaxSegments;
+  if (segments <= max) return [];
+  const why = `the SMS body needs ${segments} segments (${encoding}); SMS_MAX_SEGMENTS is ${max}`;
+  if (deps.config.smsMaxSegmentsStrict) throw new DomainError('too_many_segments', why, 'message');
+  return [why];
 }
 
 /** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */
-async function scheduleLaterSteps(
-  input: NotifyInput,
-  chosen: Route,
-  plan: Plan,
-  first: Sent,
-  deps: { client: ReturnType<typeof twilioClient>; config: EndpointRequest['config']; baseUrl: string },
-): Promise<Step[]> {
+async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstStep): Promise<Step[]> {
   const at = new Date().toISOString();
-  const [head, ...later] = plan.steps;
+  const [head, ...later] = first.plan.steps;
   const firstStep: Step = {
     channel: head.channel,
     status: head.at ? 'SCHEDULED' : 'SENT',
-    providerId: first.providerId,
+    providerId: first.sent.providerId,
     scheduledAt: head.at?.toISOString(),
-    batchId: first.batchId,
+    batchId: first.sent.batchId,
     updatedAt: at,
   };
   const laterSteps = await Promise.all(
@@ -213,13 +159,13 @@ async function scheduleLaterSteps(
       const base = { channel: p.channel, scheduledAt: p.at?.toISOString(), updatedAt: at };
       if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
       try {
-        const sent = await sendOrSchedule(
-          deps.client,
-          deps.config,
-          input,
-          { channel: p.channel, phone: chosen.phone, email: chosen.email, baseUrl: deps.baseUrl },
-          p.at,
-        );
+        const sent = await CHANNEL_OPS[p.channel].send(deps, first.route, {
+          notificationId: input.notificationId,
+          userId: input.userId,
+          content: input.content,
+          baseUrl: deps.baseUrl,
+          at: p.at,
+        });
         return { ...base, status: 'SCHEDULED', providerId: sent.providerId, batchId: sent.batchId };
       } catch (err) {
         log.error('escalation step could not be scheduled', {
@@ -234,33 +180,96 @@ async function scheduleLaterSteps(
   return [firstStep, ...laterSteps];
 }
 
-function sentEvents(input: NotifyInput, chosen: Route, steps: Step[]): SegmentMessage[] {
+/** /notify's answer (also kept in the record, and replayed to duplicates). */
+function answerOf(input: NotifyInput, first: FirstStep, steps: Step[]): Record<string, unknown> {
+  const { route, plan, sent } = first;
+  const at = plan.steps[0].at;
+  return {
+    notificationId: input.notificationId,
+    userId: input.userId,
+    channel: route.channel,
+    reason: route.reason,
+    status: at ? 'scheduled' : 'sent',
+    providerId: sent.providerId,
+    ...(at ? { sendAt: at.toISOString() } : {}),
+    ...(steps.some((s) => s.channel === 'SMS') ? segmentsOf(input.content.message) : {}),
+    ...(steps.length > 1 ? { steps: steps.map(stepView) } : {}),
+    ...(Object.keys(plan.skipped).length ? { skipped: plan.skipped } : {}),
+    ...(plan.quietHours ? { quietHours: plan.quietHours } : {}),
+    ...(first.warnings.length ? { warnings: first.warnings } : {}),
+  };
+}
+
+/** The last stage, concurrently: Segment (or the record, when Segment fails), the final record, the contact. */
+async function recordAndTrack(
+  deps: Deps,
+  input: NotifyInput,
+  first: FirstStep,
+  steps: Step[],
+  result: Record<string, unknown>,
+  start: Start,
+): Promise<'ok' | 'deferred'> {
+  const { route } = first;
+  const phone = route.phone;
+  const events = [...first.refusals.flatMap((r) => refusalEvents(input, r)), ...sentEvents(input, first, steps)];
+  const lock = start.lock === 'exists' ? undefined : start.lock;
+  const [tracked, stored] = await Promise.allSettled([
+    trackOrDefer(deps.config, deps.store, input.notificationId, events, deps.deadline),
+    deps.store.updateNotification(
+      input.notificationId,
+      (r) => {
+        r.state = 'done';
+        r.reason = route.reason;
+        r.steps = steps;
+        if (steps.length > 1) {
+          r.escalateAfter = input.escalateAfter;
+          r.content = input.content;
+          r.journey = {
+            to: { phone, email: route.email },
+            urgent: input.urgent,
+            quietHours: route.quiet?.text,
+            timezone: route.timezone,
+          };
+        }
+        r.result = result;
+        return true;
+      },
+      lock,
+    ),
+    phone && steps.some((s) => s.channel !== 'EMAIL')
+      ? deps.store.writeContact(
+          phone,
+          { userId: input.userId, notificationId: input.notificationId, updatedAt: new Date().toISOString() },
+          phone === input.phone ? start.contactExists : undefined,
+        )
+      : Promise.resolve(),
+  ]);
+  if (stored.status === 'rejected') {
+    const error = (stored.reason as Error).message;
+    log.error('notification record not updated', { notification: input.notificationId, error });
+  }
+  return tracked.status === 'fulfilled' ? tracked.value : 'deferred';
+}
+
+function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): SegmentMessage[] {
+  const { route } = first;
   const events: SegmentMessage[] = [
     identifyMessage({ userId: input.userId }, messageId('identify', input.notificationId), {
-      phone: chosen.phone,
-      email: chosen.email,
-      firstName: input.firstName,
-      lastName: input.lastName,
+      phone: route.phone,
+      email: route.email,
+      firstName: input.content.firstName,
+      lastName: input.content.lastName,
       language: input.locale,
     }),
   ];
   for (const s of steps) {
-    const props = { reason: chosen.reason, provider_id: s.providerId, locale: input.locale };
+    const sms = s.channel === 'SMS' ? segmentsOf(input.content.message) : {};
+    const props = { reason: route.reason, provider_id: s.providerId, locale: input.locale, ...sms };
     if (s.status === 'SENT') events.push(sentMessage(input.userId, input.notificationId, s.channel, props));
     if (s.status === 'SCHEDULED') {
-      events.push(
-        trackMessage(
-          { userId: input.userId },
-          'Notification Scheduled',
-          messageId('scheduled', input.notificationId, s.channel),
-          {
-            channel: s.channel,
-            notification_id: input.notificationId,
-            ...props,
-            send_at: s.scheduledAt,
-          },
-        ),
-      );
+      const id = messageId('scheduled', input.notificationId, s.channel);
+      const scheduled = { channel: s.channel, notification_id: input.notificationId, ...props, send_at: s.scheduledAt };
+      events.push(trackMessage({ userId: input.userId }, 'Notification Scheduled', id, scheduled));
     }
   }
   return events;
@@ -268,26 +277,23 @@ function sentEvents(input: NotifyInput, chosen: Route, steps: Step[]): SegmentMe
 
 /** A refusal marks the channel unreachable for this user: an opt-out event, and the trait routing reads. */
 function refusalEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMessage[] {
-  const events: SegmentMessage[] = [
-    identifyMessage(
-      { userId: input.userId },
-      messageId('identify-refused', input.notificationId, refusal.channel),
-      refusal.traits,
-    ),
+  const who = { userId: input.userId };
+  const events = [
+    identifyMessage(who, messageId('identify-refused', input.notificationId, refusal.channel), refusal.traits),
   ];
   if (refusal.optedOut) {
-    events.unshift(
-      trackMessage(
-        { userId: input.userId },
-        'Notification Opted Out',
-        messageId('opted-out', input.notificationId, refusal.channel),
-        {
-          channel: refusal.channel,
-          notification_id: input.notificationId,
-          error_code: refusal.providerCode,
-        },
-      ),
-    );
+    const id = messageId('opted-out', input.notificationId, refusal.channel);
+    const props = { channel: refusal.channel, notification_id: input.notificationId, error_code: refusal.providerCode };
+    events.unshift(trackMessage(who, 'Notification Opted Out', id, props));
   }
   return events;
+}
+
+/** What a failed first send is, to the caller. */
+function asDomainError(err: unknown): unknown {
+  if (err instanceof ChannelRefused) return new DomainError('channel_refused', err.message, 'channel');
+  if (err instanceof DomainError) return err;
+  const code = twilioErrorCode(err);
+  const message = `the provider refused the send${code ? ` (error ${code})` : ''}`;
+  return new DomainError('upstream_error', message, undefined, code ? { provider_code: code } : undefined);
 }

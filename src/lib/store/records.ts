@@ -4,37 +4,16 @@
  * makes /notify send once per id; updates use revisions (If-Match).
  */
 import type { Twilio } from 'twilio';
-import type { Channel } from '../channels';
+import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
+import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
+import type { Content } from '../content';
+import type { Step } from '../journey/steps';
 
-export type StepStatus = 'PENDING' | 'SCHEDULED' | 'SENT' | 'DELIVERED' | 'COMPLETED' | 'FAILED' | 'CANCELED';
-
-export interface Step {
-  channel: Channel;
-  status: StepStatus;
-  providerId?: string;
-  /** ISO time the step is due (scheduled steps) */
-  scheduledAt?: string;
-  /** SendGrid batch id of a scheduled email */
-  batchId?: string;
-  error?: string;
-  updatedAt: string;
-  /** set when an outright failure of `escalatedFrom` moved the journey on to this step */
-  escalatedFrom?: Channel;
-  escalatedAt?: string;
-  cause?: string;
-}
-
-/** What later steps of a journey need to send on their own (the first request is gone by then). */
-export interface JourneyContent {
-  message: string;
-  subject?: string;
-  html?: string;
-  firstName?: string;
-  lastName?: string;
-  phone?: string;
-  email?: string;
+/** What later steps of a journey need besides the content (the first request is gone by then). */
+export interface JourneyContext {
+  to: Addresses;
   urgent: boolean;
   quietHours?: string;
   timezone: string;
@@ -51,7 +30,8 @@ export interface NotificationRecord {
   steps: Step[];
   /** escalation minutes between steps, when this is a journey */
   escalateAfter?: number;
-  content?: JourneyContent;
+  content?: Content;
+  journey?: JourneyContext;
   /** Segment events that could not be delivered yet; the next webhook for this notification sends them */
   deferredEvents?: SegmentMessage[];
   /** the answer /notify gave, replayed to duplicate requests */
@@ -71,33 +51,7 @@ const MAX_UPDATE_ATTEMPTS = 5;
 const notificationName = (id: string) => `notification-${id}`;
 const contactName = (phone: string) => `contact-${phone.replace(/\D/g, '')}`;
 
-/** Twilio REST errors carry the API's code and HTTP status. */
-export function twilioErrorCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
-}
 const isNotFound = (err: unknown) => (err as { status?: number })?.status === 404;
-
-export const isOpen = (step: Step) => step.status === 'PENDING' || step.status === 'SCHEDULED';
-
-/** Status order: a late or repeated callback never moves a step backwards. */
-const RANK: Record<StepStatus, number> = {
-  PENDING: 0,
-  SCHEDULED: 1,
-  SENT: 2,
-  DELIVERED: 3,
-  FAILED: 4,
-  COMPLETED: 5,
-  CANCELED: 5,
-};
-export function advance(step: Step, status: StepStatus, at: string, error?: string): boolean {
-  if (step.status === 'COMPLETED' || step.status === 'CANCELED') return false;
-  if (RANK[status] <= RANK[step.status]) return false;
-  step.status = status;
-  step.updatedAt = at;
-  if (error) step.error = error;
-  return true;
-}
 
 export class RecordStore {
   private readonly documents;

@@ -2,7 +2,7 @@
  * The routing decision: explicit override, else the preferred channel when
  * reachable, else a uniformly random reachable channel.
  */
-import { type Channel, CHANNELS } from './channels';
+import { type Channel, CHANNELS } from '../channels/channel';
 
 export type RouteReason = 'override' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
 

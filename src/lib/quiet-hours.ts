@@ -1,50 +1,11 @@
 /**
- * Time rules: what each provider's scheduler accepts, and quiet hours in the
- * user's time zone (computed with Intl, which carries the IANA database).
+ * Quiet hours in the user's time zone (computed with Intl, which carries the
+ * IANA database): whether an instant is quiet, when the window ends (across a
+ * daylight-saving change too), and what routing must skip meanwhile.
  */
-import type { Channel } from './channels';
+import type { Channel } from './channels/channel';
+import type { Traits } from './clients/profiles';
 import type { Config } from './config';
-import { badRequest } from './http/errors';
-import type { Params } from './http/params';
-import { stringParam } from './http/params';
-
-const MINUTE = 60_000;
-/** Twilio Message Scheduling: more than 15 minutes (plus a margin for transit) and at most 35 days ahead. */
-export const SMS_WINDOW = { minMs: 15 * MINUTE + 30_000, maxMs: 35 * 24 * 60 * MINUTE };
-/** SendGrid send_at: at most 72 hours ahead. */
-export const EMAIL_WINDOW = { maxMs: 72 * 60 * MINUTE };
-
-const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
-
-/** `sendAt` as a Date; it must carry its UTC offset so it is not read in the server's zone. */
-export function parseSendAt(params: Params, name = 'sendAt'): Date | undefined {
-  const raw = stringParam(params, name, {
-    max: 40,
-    pattern: ISO_WITH_OFFSET,
-    patternHint: 'must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00',
-  });
-  if (raw === undefined) return undefined;
-  const at = new Date(raw);
-  if (Number.isNaN(at.getTime())) throw badRequest(name, `${name} is not a valid time`);
-  return at;
-}
-
-/** Why `channel` cannot be scheduled at `at` (undefined when it can). */
-export function cannotSchedule(channel: Channel, at: Date, now: Date, config: Config): string | undefined {
-  const ahead = at.getTime() - now.getTime();
-  switch (channel) {
-    case 'CALL':
-      return 'calls cannot be scheduled (Twilio has no call scheduling); a call can only be placed now';
-    case 'SMS':
-      if (!config.messagingServiceSid) return 'scheduled SMS need a Messaging Service (set MESSAGING_SERVICE_SID)';
-      if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs)
-        return 'an SMS can be scheduled more than 15 minutes and at most 35 days ahead';
-      return undefined;
-    case 'EMAIL':
-      if (ahead <= 0 || ahead > EMAIL_WINDOW.maxMs) return 'an email can be scheduled at most 72 hours ahead';
-      return undefined;
-  }
-}
 
 export interface QuietHours {
   start: number; // minutes after local midnight
@@ -106,4 +67,24 @@ export function quietHoursEnd(date: Date, qh: QuietHours, tz: string): Date {
   const t = wallClock(new Date(target), tz);
   const drift = (t.h * 60 + t.mi - qh.end) * 60_000;
   return new Date(target - (Math.abs(drift) < 12 * 3600_000 ? drift : 0));
+}
+
+/** The user's time zone: the profile's `timezone` trait when valid, else DEFAULT_TIMEZONE. */
+export function timezoneOf(traits: Traits, config: Config): string {
+  const tz = traits.timezone;
+  return typeof tz === 'string' && validTimezone(tz) ? tz : config.defaultTimezone;
+}
+
+/** The quiet window for a request: its own `quietHours`, else QUIET_HOURS; none when urgent. */
+export function quietWindow(req: { urgent: boolean; quietHours?: string }, config: Config): QuietHours | undefined {
+  if (req.urgent) return undefined;
+  const text = req.quietHours ?? config.quietHours;
+  return text && text !== 'none' ? parseQuietHours(text) : undefined;
+}
+
+/** Channels routing must skip at `now`: no call is placed in quiet hours. */
+export function quietExclusions(now: Date, qh: QuietHours | undefined, tz: string): Partial<Record<Channel, string>> {
+  if (!qh || !inQuietHours(now, qh, tz)) return {};
+  const until = quietHoursEnd(now, qh, tz).toISOString();
+  return { CALL: `quiet hours ${qh.text} (${tz}) until ${until}; urgent=true overrides` };
 }

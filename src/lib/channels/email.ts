@@ -1,0 +1,199 @@
+/**
+ * Email through SendGrid: sending with open and click tracking, scheduling
+ * with send_at and a batch id (at most 72 hours ahead), cancelling through
+ * the batch, which errors refuse the address, and the translation of the
+ * Event Webhook's batches.
+ */
+import { mailService, sendgridClient } from '../clients/sendgrid';
+import type { Config } from '../config';
+import { type Content, displayName } from '../content';
+import { messageId } from '../events';
+import { badRequest } from '../http/errors';
+import type { Params } from '../http/params';
+import { stringsFor } from '../i18n';
+import {
+  type Addresses,
+  type CancelResult,
+  type ChannelProvider,
+  ChannelRefused,
+  type EmailAddress,
+  type ProviderDeps,
+  type ProviderEvent,
+  type ScheduledCopy,
+  type SendRequest,
+  type Sent,
+} from './provider';
+
+/** SendGrid send_at: at most 72 hours ahead. */
+export const EMAIL_WINDOW = { maxMs: 72 * 3600_000 };
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The HTML part: the request's own, else the text, escaped, with its line breaks. */
+export function htmlOf(content: Content): string {
+  return content.html ?? `<p>${escapeHtml(content.message).replace(/\r?\n/g, '<br>')}</p>`;
+}
+
+/** SendGrid's 400 naming the recipient (personalizations) means this address is refused. */
+function refusalOf(err: unknown, email: string): ChannelRefused | undefined {
+  type Body = { errors?: Array<{ field?: string; message?: string }> };
+  const body = (err as { response?: { body?: Body } })?.response?.body;
+  const toError = body?.errors?.find((e) => e.field?.startsWith('personalizations'));
+  if (!toError) return undefined;
+  const why = `invalid email address (${toError.message ?? 'rejected'})`;
+  return new ChannelRefused('EMAIL', why, 'sendgrid-400', { invalid_email: email });
+}
+
+async function createBatchId(config: Config): Promise<string> {
+  const [, body] = await (await sendgridClient(config)).request({ method: 'POST', url: '/v3/mail/batch' });
+  return (body as { batch_id: string }).batch_id;
+}
+
+async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Promise<Sent> {
+  const { config } = deps;
+  const { content } = req;
+  const name = displayName(content);
+  const batchId = req.at ? await createBatchId(config) : undefined;
+  try {
+    const [response] = await (await mailService(config)).send({
+      to: name ? { email: to.email, name } : to.email,
+      from: config.sendgridFromEmail,
+      subject: content.subject ?? stringsFor(content.locale).subject,
+      text: content.message,
+      html: htmlOf(content),
+      // copied onto every Event Webhook event, so each one can be attributed
+      customArgs: { notification_id: req.notificationId, user_id: req.userId, channel: 'EMAIL' },
+      trackingSettings: { openTracking: { enable: true }, clickTracking: { enable: true, enableText: true } },
+      ...(req.at ? { sendAt: Math.floor(req.at.getTime() / 1000), batchId } : {}),
+    });
+    const id = response.headers['x-message-id'];
+    return { providerId: Array.isArray(id) ? id[0] : String(id ?? ''), batchId };
+  } catch (err) {
+    throw refusalOf(err, to.email) ?? err;
+  }
+}
+
+/** Cancels the batch; a batch already cancelled counts as cancelled. */
+async function cancel(deps: ProviderDeps, copy: ScheduledCopy): Promise<CancelResult | undefined> {
+  if (!copy.batchId) return undefined;
+  const client = await sendgridClient(deps.config);
+  try {
+    await client.request({
+      method: 'POST',
+      url: '/v3/user/scheduled_sends',
+      body: { batch_id: copy.batchId, status: 'cancel' },
+    });
+    return 'canceled';
+  } catch (err) {
+    const [, body] = await client
+      .request({ method: 'GET', url: `/v3/user/scheduled_sends/${copy.batchId}` })
+      .catch(() => [undefined, undefined]);
+    if (Array.isArray(body) && body.some((b: { status?: string }) => b.status === 'cancel')) return 'canceled';
+    throw err;
+  }
+}
+
+function cannotSchedule(at: Date, now: Date): string | undefined {
+  const ahead = at.getTime() - now.getTime();
+  return ahead <= 0 || ahead > EMAIL_WINDOW.maxMs ? 'an email can be scheduled at most 72 hours ahead' : undefined;
+}
+
+export const emailProvider: ChannelProvider<EmailAddress> = {
+  channel: 'EMAIL',
+  addressOf: (a: Addresses) => (a.email ? { email: a.email } : undefined),
+  send,
+  cancel,
+  cannotSchedule,
+};
+
+type SendgridEvent = Record<string, unknown>;
+
+/** The batch as the runtime hands it over: a JSON array arrives as fields "0", "1", … */
+export function sendgridBatchOf(params: Params): SendgridEvent[] {
+  const keys = Object.keys(params)
+    .filter((k) => /^\d+$/.test(k))
+    .sort((a, b) => Number(a) - Number(b));
+  if (keys.length === 0) throw badRequest('body', 'the body must be a JSON array of SendGrid events', 'invalid_body');
+  return keys.map((k) => params[k] as SendgridEvent);
+}
+
+export interface Skipped {
+  not_ours: number;
+  unknown_type: number;
+  invalid: number;
+  ignored: number;
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+
+/** SendGrid event types and what they are; null: known, but nothing to act on. */
+const KINDS: Record<string, ProviderEvent['kind'] | 'open' | null> = {
+  processed: 'sent', // a scheduled email went out
+  deferred: null,
+  delivered: 'delivered',
+  bounce: 'failed',
+  dropped: 'failed',
+  blocked: 'failed',
+  open: 'open', // a person's open, or a machine's
+  click: 'clicked',
+  spamreport: 'opted_out',
+  unsubscribe: 'opted_out',
+  group_unsubscribe: 'opted_out',
+  group_resubscribe: 'opted_in',
+};
+
+/**
+ * A batch as provider events (pure). Events without our notification_id, of
+ * a type we do not know, or with missing fields are skipped and counted,
+ * never rejected: a 4xx would make SendGrid retry the whole batch for 24 hours.
+ */
+export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[]; skipped: Skipped } {
+  const skipped: Skipped = { not_ours: 0, unknown_type: 0, invalid: 0, ignored: 0 };
+  const events: ProviderEvent[] = [];
+  for (const e of batch) {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) {
+      skipped.invalid++;
+      continue;
+    }
+    const type = str(e.event);
+    const eventId = str(e.sg_event_id);
+    const notificationId = str(e.notification_id);
+    const userId = str(e.user_id);
+    if (!notificationId) {
+      skipped.not_ours++;
+      continue;
+    }
+    if (!type || !(type in KINDS)) {
+      skipped.unknown_type++;
+      continue;
+    }
+    if (!eventId || !userId) {
+      skipped.invalid++;
+      continue;
+    }
+    const kind = KINDS[type];
+    if (kind === null || kind === 'sent') skipped.ignored++; // nothing to tell Segment
+    if (kind === null) continue;
+    const event: ProviderEvent = {
+      kind: kind === 'open' ? (e.sg_machine_open === true ? 'machine_opened' : 'opened') : kind,
+      channel: 'EMAIL',
+      notificationId,
+      who: { userId },
+      providerId: str(e.sg_message_id)?.split('.')[0],
+      eventId: messageId('sendgrid', eventId),
+      at: typeof e.timestamp === 'number' ? new Date(e.timestamp * 1000) : undefined,
+      details: { sendgrid_event: type, ...(kind === 'open' ? { machine_open: e.sg_machine_open === true } : {}) },
+    };
+    if (kind === 'failed') {
+      event.error = str(e.reason) ?? type;
+      event.details = { ...event.details, reason: event.error, bounce_type: str(e.type) };
+    }
+    if (kind === 'clicked') event.details = { ...event.details, url: str(e.url) };
+    if (kind === 'opted_out' || kind === 'opted_in') {
+      event.identifyId = messageId('sendgrid-identify', eventId);
+      event.traits = { email_opted_out: kind === 'opted_out' };
+    }
+    events.push(event);
+  }
+  return { events, skipped };
+}

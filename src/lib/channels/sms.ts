@@ -1,0 +1,195 @@
+/**
+ * SMS through Twilio Programmable Messaging: everything about the channel in
+ * one place. Sending (from the Messaging Service when configured, else from
+ * TWILIO_PHONE_NUMBER), Message Scheduling and its window, cancelling, which
+ * Twilio errors mean "this recipient cannot get SMS", segment counting, and
+ * the translation of status callbacks and inbound messages.
+ */
+import { SegmentedMessage } from 'sms-segments-calculator';
+import { callbackUrl, contextFromParams, withRetries } from '../callbacks';
+import { twilioErrorCode } from '../clients/twilio';
+import type { Config } from '../config';
+import { type Identity, messageId, phoneIdentity } from '../events';
+import { badRequest } from '../http/errors';
+import { type Params, stringParam } from '../http/params';
+import {
+  type Addresses,
+  type CancelResult,
+  type ChannelProvider,
+  ChannelRefused,
+  type PhoneAddress,
+  type ProviderDeps,
+  type ProviderEvent,
+  type ScheduledCopy,
+  type SendRequest,
+  type Sent,
+} from './provider';
+
+const MINUTE = 60_000;
+/** Twilio Message Scheduling: more than 15 minutes (plus a margin for transit) and at most 35 days ahead. */
+export const SMS_WINDOW = { minMs: 15 * MINUTE + 30_000, maxMs: 35 * 24 * 60 * MINUTE };
+
+type RefusalTrait = 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone';
+
+/** Twilio error codes that mean "this recipient cannot get SMS" (alsoCall: nor a call). */
+export const TWILIO_REFUSALS: Record<number, { why: string; trait: RefusalTrait; alsoCall?: boolean }> = {
+  21610: { why: 'recipient opted out of SMS (21610)', trait: 'sms_opted_out' },
+  21211: { why: 'invalid phone number (21211)', trait: 'invalid_phone', alsoCall: true },
+  21614: { why: 'number cannot receive SMS (21614)', trait: 'sms_incapable_phone' },
+  21217: { why: 'invalid phone number (21217)', trait: 'invalid_phone', alsoCall: true },
+};
+
+/**
+ * The refusal a Twilio error means for `channel` (SMS or CALL), if any.
+ * Refusal traits name the number they apply to, so a new number is tried again.
+ */
+export function twilioRefusal(channel: 'SMS' | 'CALL', err: unknown, phone: string): ChannelRefused | undefined {
+  const code = twilioErrorCode(err);
+  const refusal = code === undefined ? undefined : TWILIO_REFUSALS[code];
+  if (code === undefined || !refusal || (channel === 'CALL' && !refusal.alsoCall)) return undefined;
+  const optedOut = refusal.trait === 'sms_opted_out';
+  return new ChannelRefused(channel, refusal.why, code, { [refusal.trait]: optedOut ? true : phone }, optedOut);
+}
+
+/** How Twilio bills a body: GSM-7 or UCS-2 (Japanese: 70 characters in one segment, 67 each when split). */
+export function segmentsOf(body: string): { segments: number; encoding: string } {
+  const m = new SegmentedMessage(body, 'auto');
+  return { segments: m.segmentsCount, encoding: m.encodingName };
+}
+
+async function send(deps: ProviderDeps, to: PhoneAddress, req: SendRequest): Promise<Sent> {
+  const { client, config } = deps;
+  const sender = config.messagingServiceSid
+    ? { messagingServiceSid: config.messagingServiceSid }
+    : { from: config.twilioPhoneNumber };
+  const schedule = req.at ? { scheduleType: 'fixed' as const, sendAt: req.at } : {};
+  const ctx = { notificationId: req.notificationId, userId: req.userId, channel: 'SMS' as const };
+  try {
+    const message = await client.messages.create({
+      to: to.phone,
+      body: req.content.message,
+      statusCallback: withRetries(callbackUrl(req.baseUrl, '/sms/status', ctx)),
+      ...sender,
+      ...schedule,
+    });
+    return { providerId: message.sid, ...segmentsOf(req.content.message) };
+  } catch (err) {
+    throw twilioRefusal('SMS', err, to.phone) ?? err;
+  }
+}
+
+/** Idempotent: a message already canceled counts as canceled, one already sent as too late. */
+async function cancel(deps: ProviderDeps, copy: ScheduledCopy): Promise<CancelResult | undefined> {
+  const sid = copy.providerId;
+  if (!sid) return undefined;
+  try {
+    await deps.client.messages(sid).update({ status: 'canceled' });
+    return 'canceled';
+  } catch (err) {
+    const status = (await deps.client.messages(sid).fetch()).status;
+    if (status === 'canceled') return 'canceled';
+    if (status === 'scheduled') throw err;
+    return 'too_late';
+  }
+}
+
+function cannotSchedule(at: Date, now: Date, config: Config): string | undefined {
+  const ahead = at.getTime() - now.getTime();
+  if (!config.messagingServiceSid) return 'scheduled SMS need a Messaging Service (set MESSAGING_SERVICE_SID)';
+  if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs) {
+    return 'an SMS can be scheduled more than 15 minutes and at most 35 days ahead';
+  }
+  return undefined;
+}
+
+export const smsProvider: ChannelProvider<PhoneAddress> = {
+  channel: 'SMS',
+  addressOf: (a: Addresses) => (a.phone ? { phone: a.phone } : undefined),
+  send,
+  cancel,
+  cannotSchedule,
+};
+
+const SID = /^(SM|MM)[0-9a-f]{32}$/;
+const FAILED = new Set(['undelivered', 'failed']);
+
+const messageSid = (params: Params) =>
+  stringParam(params, 'MessageSid', { required: true, pattern: SID, patternHint: 'must be a Message SID' });
+
+/** A message status callback, as provider events (none for statuses nobody acts on). */
+export function smsStatusEvents(params: Params): { status: string; events: ProviderEvent[] } {
+  const sid = messageSid(params);
+  const status = stringParam(params, 'MessageStatus', { required: true, max: 32 });
+  const ctx = contextFromParams(params);
+  if (!ctx) throw badRequest('notificationId', 'the callback URL carries no notification context');
+  const errorCode = stringParam(params, 'ErrorCode', { max: 10 });
+  const base = {
+    channel: 'SMS' as const,
+    notificationId: ctx.notificationId,
+    who: { userId: ctx.userId },
+    providerId: sid,
+    eventId: messageId('sms-status', sid, status),
+    details: { status },
+  };
+  const events: ProviderEvent[] = [];
+  if (status === 'sent') events.push({ ...base, kind: 'sent' });
+  else if (status === 'delivered') events.push({ ...base, kind: 'delivered' });
+  else if (FAILED.has(status)) {
+    const error = errorCode ? `Twilio error ${errorCode}` : status;
+    events.push({ ...base, kind: 'failed', error, details: { status, error_code: errorCode } });
+    if (errorCode === '21610') {
+      events.push({
+        ...base,
+        kind: 'opted_out',
+        eventId: messageId('sms-opt-out', sid),
+        identifyId: messageId('sms-opt-out-identify', sid),
+        details: { error_code: errorCode },
+        traits: { sms_opted_out: true },
+      });
+    }
+  }
+  return { status, events };
+}
+
+export interface InboundSms {
+  sid: string;
+  from: string;
+  body: string;
+  /** STOP, START or HELP when Twilio's Advanced Opt-Out recognised a keyword */
+  optOutType?: string;
+}
+
+export function inboundSmsOf(params: Params): InboundSms {
+  return {
+    sid: messageSid(params),
+    from: stringParam(params, 'From', { required: true, max: 32 }),
+    body: stringParam(params, 'Body', { max: 1600 }) ?? '',
+    optOutType: stringParam(params, 'OptOutType', { max: 10 })?.toUpperCase(),
+  };
+}
+
+/**
+ * An inbound message as provider events: an opt-out or opt-in keyword, or a
+ * reply, credited to the latest notification sent to that number when known.
+ */
+export function inboundSmsEvents(m: InboundSms, contact?: { userId: string; notificationId: string }): ProviderEvent[] {
+  const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(m.from);
+  const base = { channel: 'SMS' as const, notificationId: contact?.notificationId, who, providerId: m.sid };
+  const traits = (optedOut: boolean) =>
+    contact ? { sms_opted_out: optedOut } : { phone: m.from, sms_opted_out: optedOut };
+  const identifyId = messageId('sms-opt-identify', m.sid);
+  switch (m.optOutType) {
+    case 'STOP':
+      return [
+        { ...base, kind: 'opted_out', eventId: messageId('sms-opt-out', m.sid), identifyId, traits: traits(true) },
+      ];
+    case 'START':
+      return [
+        { ...base, kind: 'opted_in', eventId: messageId('sms-opt-in', m.sid), identifyId, traits: traits(false) },
+      ];
+    case 'HELP':
+      return [];
+    default:
+      return [{ ...base, kind: 'replied', eventId: messageId('sms-reply', m.sid), details: { reply: m.body } }];
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Routing for one user, shared by /notify and /channel so the two cannot
+ * diverge: the profile's traits fill in missing addresses and the preferred
+ * channel, quiet hours and earlier refusals take channels away, and decide()
+ * picks among what is left.
+ */
+import { type Channel, parseChannel } from '../channels/channel';
+import type { ChannelRefused } from '../channels/provider';
+import type { ProfileResult } from '../clients/profiles';
+import type { Config } from '../config';
+import { normalizeEmail, normalizePhone } from '../contact';
+import { DomainError } from '../errors';
+import { type QuietHours, quietExclusions, quietWindow, timezoneOf } from '../quiet-hours';
+import { decide, type Reachability, type RouteReason, reachability } from './decide';
+
+/** What routing needs to know of a request. */
+export interface RoutingInput {
+  userId: string;
+  locale: string;
+  /** an explicit channel: no routing, no fallback */
+  channel?: Channel;
+  phone?: string;
+  email?: string;
+  /** ignore quiet hours */
+  urgent: boolean;
+  /** quiet hours for this request ("21:00-08:00", or "none"), overriding QUIET_HOURS */
+  quietHours?: string;
+}
+
+/** Traits read from the profile for routing. */
+export function traitNames(config: Config): string[] {
+  return [
+    config.preferredChannelTrait,
+    'phone',
+    'email',
+    'sms_opted_out',
+    'email_opted_out',
+    'invalid_phone',
+    'sms_incapable_phone',
+    'invalid_email',
+    'timezone',
+  ];
+}
+
+export interface Route {
+  channel: Channel;
+  reason: RouteReason;
+  preferred?: Channel;
+  reach: Reachability;
+  phone?: string;
+  email?: string;
+  /** the user's time zone, and the quiet window that applies to this request */
+  timezone: string;
+  quiet?: QuietHours;
+}
+
+function validOrUndefined<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined; // an unusable address in the profile counts as no address
+  }
+}
+
+const isTrue = (v: unknown) => v === true || v === 'true';
+
+export interface RouteOptions {
+  now: Date;
+  /** a scheduled notification is routed for its own time: quiet hours now do not apply */
+  scheduled?: boolean;
+  /** the request named its channels (an escalation list): routing only checks reachability */
+  explicitList?: boolean;
+  /** providers that refused this recipient during this request */
+  refusals?: readonly ChannelRefused[];
+}
+
+/** Decides the channel, or throws `unreachable` naming why no channel is possible. */
+export function decideRoute(input: RoutingInput, profile: ProfileResult, config: Config, o: RouteOptions): Route {
+  const traits = profile.traits;
+  const traitPhone = typeof traits.phone === 'string' ? traits.phone : undefined;
+  const traitEmail = typeof traits.email === 'string' ? traits.email : undefined;
+  const phone = input.phone ?? (traitPhone && validOrUndefined(() => normalizePhone(traitPhone, input.locale)));
+  const email = input.email ?? (traitEmail && validOrUndefined(() => normalizeEmail(traitEmail)));
+  const timezone = timezoneOf(traits, config);
+  const quiet = quietWindow(input, config);
+  const quietExcluded = o.scheduled ? {} : quietExclusions(o.now, quiet, timezone);
+  const excluded: Partial<Record<Channel, string>> = config.twilioPhoneNumber
+    ? {}
+    : { CALL: 'no TWILIO_PHONE_NUMBER to call from' };
+  // Numbers and addresses a provider refused before (traits written when it did).
+  if (phone && traits.invalid_phone === phone) excluded.SMS = excluded.CALL = 'the phone number was refused as invalid';
+  else if (phone && traits.sms_incapable_phone === phone) excluded.SMS = 'the phone number cannot receive SMS';
+  if (email && traits.invalid_email === email) excluded.EMAIL = 'the email address was refused as invalid';
+  Object.assign(excluded, quietExcluded);
+  for (const r of o.refusals ?? []) excluded[r.channel] = r.why;
+  const reach = reachability({
+    phone: phone || undefined,
+    email: email || undefined,
+    smsOptedOut: isTrue(traits.sms_opted_out),
+    emailOptedOut: isTrue(traits.email_opted_out),
+    excluded,
+  });
+  const preferred = parseChannel(traits[config.preferredChannelTrait]);
+  const override = o.explicitList ? undefined : input.channel;
+  const decision = decide(reach, { override, preferred });
+  if (!decision.ok) {
+    const details = { reachable: reach.reachable, unreachable: reach.unreachable };
+    throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
+  }
+  const route = {
+    channel: decision.channel,
+    reason: decision.reason,
+    preferred,
+    reach,
+    phone: phone || undefined,
+    email: email || undefined,
+    timezone,
+    quiet,
+  };
+  const facts = {
+    explicitList: Boolean(o.explicitList),
+    refused: (o.refusals ?? []).length > 0,
+    quietSkipsCall: Boolean(quietExcluded.CALL),
+  };
+  return { ...route, reason: finalReason(route, facts) };
+}
+
+/**
+ * Why this channel, as answered: a provider's refusal makes it a fallback (an
+ * explicit `channel` fails instead); an explicit escalation list is an
+ * override; a CALL preference skipped for quiet hours says so.
+ */
+export function finalReason(
+  r: Pick<Route, 'preferred' | 'reason'>,
+  o: { explicitList: boolean; refused: boolean; quietSkipsCall: boolean },
+): RouteReason {
+  if (o.refused) return 'fallback';
+  if (o.explicitList) return 'override';
+  if (o.quietSkipsCall && r.preferred === 'CALL' && r.reason === 'fallback') return 'quiet_hours';
+  return r.reason;
+}

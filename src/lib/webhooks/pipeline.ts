@@ -1,0 +1,143 @@
+/**
+ * Every webhook ends here: provider events (already typed by their channel
+ * module) → a pure translation to step updates and Segment events → the
+ * records (with the journey rules) → Segment, in one batch.
+ */
+import type { ProviderEvent, ProviderEventKind } from '../channels/provider';
+import { type SegmentMessage, track } from '../clients/segment';
+import type { Deps } from '../deps';
+import { DomainError } from '../errors';
+import { type Engagement, engagedMessage, identifyMessage, trackMessage } from '../events';
+import { applyUpdates, type StepUpdate } from '../journey/progress';
+import type { StepStatus } from '../journey/steps';
+import { log } from '../log';
+
+/** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
+export const MEANING: Record<ProviderEventKind, { event: string | null; step?: StepStatus; engagement?: Engagement }> =
+  {
+    sent: { event: null, step: 'SENT' }, // a scheduled send went out
+    delivered: { event: 'Notification Delivered', step: 'DELIVERED' },
+    answered: { event: 'Notification Answered', step: 'DELIVERED', engagement: 'answered' },
+    confirmed: { event: 'Notification Confirmed', step: 'COMPLETED', engagement: 'confirmed' },
+    replied: { event: 'Notification Replied', step: 'COMPLETED', engagement: 'reply' },
+    opened: { event: 'Notification Opened', step: 'COMPLETED', engagement: 'open' },
+    machine_opened: { event: 'Notification Opened' }, // never engagement
+    clicked: { event: 'Notification Clicked', step: 'COMPLETED', engagement: 'click' },
+    failed: { event: 'Notification Failed', step: 'FAILED' },
+    opted_out: { event: 'Notification Opted Out' },
+    opted_in: { event: 'Notification Opted In' },
+  };
+
+export interface Translation {
+  notificationId?: string;
+  events: SegmentMessage[];
+  update?: StepUpdate;
+}
+
+/** One provider event as Segment events and a step update (pure). Unattributed events update no step. */
+export function translate(e: ProviderEvent): Translation {
+  const meaning = MEANING[e.kind];
+  const events: SegmentMessage[] = [];
+  const notificationId = e.notificationId;
+  if (meaning.event) {
+    const props = { channel: e.channel, notification_id: notificationId, provider_id: e.providerId, ...e.details };
+    events.push(trackMessage(e.who, meaning.event, e.eventId, props, e.at));
+  }
+  const userId = 'userId' in e.who ? e.who.userId : undefined;
+  if (meaning.engagement && notificationId && userId) {
+    events.push(engagedMessage(userId, notificationId, e.channel, meaning.engagement, e.at));
+  }
+  if (e.traits && e.identifyId) events.push(identifyMessage(e.who, e.identifyId, e.traits));
+  if (!meaning.step || !notificationId || !userId) return { notificationId, events };
+  return {
+    notificationId,
+    events,
+    update: { notificationId, channel: e.channel, status: meaning.step, error: e.error },
+  };
+}
+
+/** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
+const SYNC_CONCURRENCY = 16;
+
+/** Promise.allSettled over `items`, with at most `limit` of them in flight. */
+export async function settleLimited<T, R>(
+  items: T[],
+  limit: number,
+  run: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i]).then(
+        (value) => ({ status: 'fulfilled' as const, value }),
+        (reason) => ({ status: 'rejected' as const, reason }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+interface NotificationWork {
+  updates: StepUpdate[];
+  /** this webhook's events about the notification */
+  events: SegmentMessage[];
+}
+
+/**
+ * Applies the record updates (one read-modify-write per notification, with
+ * the journey transitions they cause; a notification with no update is read
+ * too, since its record may hold deferred events), then tracks what earlier
+ * invocations could not deliver, this webhook's events and the journey's, in
+ * order, in one batch. When Segment or Sync cannot take them the webhook
+ * answers 503, so Twilio or SendGrid retry; retried events carry the same
+ * messageIds and retried transitions change nothing.
+ */
+export async function handleProviderEvents(deps: Deps, providerEvents: ProviderEvent[]): Promise<{ tracked: number }> {
+  const translations = providerEvents.map(translate);
+  const work = new Map<string, NotificationWork>();
+  for (const t of translations) {
+    if (!t.notificationId) continue;
+    const w = work.get(t.notificationId) ?? { updates: [], events: [] };
+    if (t.update) w.updates.push(t.update);
+    w.events.push(...t.events);
+    work.set(t.notificationId, w);
+  }
+  const ids = [...work.keys()];
+  const applied = await settleLimited(ids, SYNC_CONCURRENCY, (id) =>
+    applyUpdates(deps, id, work.get(id)?.updates ?? []),
+  );
+  const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
+  for (const a of applied) {
+    if (a.status === 'rejected') log.error('record update failed', { error: (a.reason as Error)?.message });
+  }
+  const own = translations.flatMap((t) => t.events);
+  const all = [...done.flatMap((d) => d.deferred), ...own, ...done.flatMap((d) => d.events)];
+  try {
+    await track(deps.config, all, deps.deadline);
+  } catch (err) {
+    log.error('Segment tracking failed; asking the sender to retry', { error: (err as Error).message });
+    // Kept in their records as well, for senders that do not retry: the next callback delivers them.
+    await Promise.allSettled(
+      ids.map((id, i) => deps.store.deferEvents(id, [...(work.get(id)?.events ?? []), ...done[i].events])),
+    );
+    throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
+  }
+  // Deferred events are in Segment now: drop them from their records.
+  await Promise.allSettled(
+    done.map((d, i) =>
+      d.deferred.length
+        ? deps.store.clearDeferredEvents(
+            ids[i],
+            d.deferred.map((e) => e.messageId),
+          )
+        : undefined,
+    ),
+  );
+  if (applied.some((a) => a.status === 'rejected')) {
+    throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
+  }
+  return { tracked: own.length };
+}
