@@ -129,6 +129,44 @@ describe('senders', () => {
     expect(mail.body.providerId).toBe(e.resource.message_id);
   });
 
+  test('SMS cost: segments and encoding in the answer and in Notification Sent; long bodies warned', async () => {
+    await sandbox.reset(false);
+    const userId = uid('segments');
+    const short = await notify({ userId, phone: PHONE, locale: 'ja-JP', message: 'あ'.repeat(70), channel: 'sms' });
+    expect(short.body).toMatchObject({ segments: 1, encoding: 'UCS-2' });
+    expect(short.body.warnings).toBeUndefined();
+    const split = await notify({ userId, phone: PHONE, locale: 'ja-JP', message: 'あ'.repeat(71), channel: 'sms' });
+    expect(split.body).toMatchObject({ segments: 2, encoding: 'UCS-2' });
+    const ascii = await notify({ userId, phone: PHONE, message: 'a'.repeat(160), channel: 'sms' });
+    expect(ascii.body).toMatchObject({ segments: 1, encoding: 'GSM-7' });
+    // 4 segments of 67 UCS-2 characters hold 268; one more needs a fifth (SMS_MAX_SEGMENTS defaults to 4)
+    const long = await notify({ userId, phone: PHONE, locale: 'ja-JP', message: 'あ'.repeat(269), channel: 'sms' });
+    expect(long.status).toBe(200);
+    expect(long.body).toMatchObject({
+      segments: 5,
+      warnings: [expect.stringMatching(/5 segments.*SMS_MAX_SEGMENTS is 4/)],
+    });
+    const sent = await sandbox.events({ userId, event: 'Notification Sent' });
+    expect(sent.map((e) => [e.properties?.segments, e.properties?.encoding])).toEqual([
+      [1, 'UCS-2'],
+      [2, 'UCS-2'],
+      [1, 'GSM-7'],
+      [5, 'UCS-2'],
+    ]);
+    const mail = await notify({ userId, email: EMAIL, message: 'あ'.repeat(300), channel: 'email' });
+    expect(mail.body.segments).toBeUndefined();
+  });
+
+  test('VOICE_EN / VOICE_JA choose the <Say> voice per language; unset keeps the built-in voice', async () => {
+    // the test stack sets VOICE_EN only
+    await sandbox.reset(false);
+    await notify({ userId: uid('voice'), phone: PHONE, locale: 'en-US', message: 'Hello', channel: 'call' });
+    await notify({ userId: uid('voice'), phone: PHONE, locale: 'ja-JP', message: 'こんにちは', channel: 'call' });
+    const [en, ja] = await sandbox.calls();
+    expect(en.request.Twiml).toContain('<Say language="en-US" voice="Google.en-US-Neural2-F">Hello</Say>');
+    expect(ja.request.Twiml).toContain('<Say language="ja-JP" voice="Polly.Mizuki">こんにちは</Say>');
+  });
+
   test('a sent notification is tracked with identify traits and recorded in Sync', async () => {
     const userId = uid('track');
     const res = await notify({

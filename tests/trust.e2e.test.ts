@@ -64,6 +64,26 @@ describe('Twilio webhooks reject forged requests and track nothing', () => {
   });
 });
 
+describe('signatures over the URL with its connection-override fragment', () => {
+  // Twilio signs "the exact URL your application supplied"; whether #rc=… is part of it is undocumented.
+  test.each([
+    ['without the fragment', ''],
+    ['with the fragment', '#rc=3&rp=5xx,ct,rt'],
+  ])('a status callback signed %s is accepted; a forged one still is not', async (_label, fragment) => {
+    const userId = uid('fragment');
+    const res = await notify({ userId, phone: PHONE, message: 'm', channel: 'sms' });
+    const path = `/sms/status?notificationId=${res.body.notificationId}&userId=${userId}&channel=SMS`;
+    const fields = { MessageSid: res.body.providerId, MessageStatus: 'delivered' };
+    const sign = (token: string) =>
+      twilio.getExpectedTwilioSignature(token, `${stack.functionsUrl}${path}${fragment}`, fields);
+    const forged = await call('POST', path, { form: fields, headers: { 'X-Twilio-Signature': sign('wrong-token') } });
+    expect(forged.status).toBe(403);
+    const genuine = await call('POST', path, { form: fields, headers: { 'X-Twilio-Signature': sign(AUTH_TOKEN) } });
+    expect(genuine.status).toBe(200);
+    expect(await eventNames({ userId })).toEqual(['Notification Sent', 'Notification Delivered']);
+  });
+});
+
 describe('API endpoints require the Bearer key or a Twilio signature', () => {
   test.each(['/notify', '/channel', '/cancel', '/notification'])('%s', async (path) => {
     const params = { userId: 'u1', phone: PHONE, message: 'm', notificationId: 'n1' };

@@ -25,7 +25,7 @@ export default async function globalSetup(): Promise<void> {
     functionsPort,
     sandboxPort,
     stdio: log,
-    env: { SANDBOX_CALLBACK_DELAY_MS: '50' },
+    env: { SANDBOX_CALLBACK_DELAY_MS: '50', VOICE_EN: 'Google.en-US-Neural2-F' },
   });
   globalThis.__STACK__ = stack;
   writeFileSync(STACK_FILE, JSON.stringify({ functionsUrl: stack.functionsUrl, sandboxUrl: stack.sandboxUrl }));

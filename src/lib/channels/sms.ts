@@ -9,6 +9,7 @@ import { SegmentedMessage } from 'sms-segments-calculator';
 import { callbackUrl, contextFromParams, withRetries } from '../callbacks';
 import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
+import { DomainError } from '../errors';
 import { type Identity, messageId, phoneIdentity } from '../events';
 import { badRequest } from '../http/errors';
 import { type Params, stringParam } from '../http/params';
@@ -55,6 +56,21 @@ export function twilioRefusal(channel: 'SMS' | 'CALL', err: unknown, phone: stri
 export function segmentsOf(body: string): { segments: number; encoding: string } {
   const m = new SegmentedMessage(body, 'auto');
   return { segments: m.segmentsCount, encoding: m.encodingName };
+}
+
+/**
+ * SMS_MAX_SEGMENTS: a warning when a body needs more segments, or with
+ * SMS_MAX_SEGMENTS_STRICT a refusal naming the message (nothing is sent).
+ */
+export function smsSizeWarning(
+  body: string,
+  limits: Pick<Config, 'smsMaxSegments' | 'smsMaxSegmentsStrict'>,
+): string | undefined {
+  const { segments, encoding } = segmentsOf(body);
+  if (segments <= limits.smsMaxSegments) return undefined;
+  const why = `the SMS body needs ${segments} segments (${encoding}); SMS_MAX_SEGMENTS is ${limits.smsMaxSegments}`;
+  if (limits.smsMaxSegmentsStrict) throw new DomainError('too_many_segments', why, 'message');
+  return why;
 }
 
 async function send(deps: ProviderDeps, to: PhoneAddress, req: SendRequest): Promise<Sent> {

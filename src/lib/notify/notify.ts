@@ -10,7 +10,7 @@
 import { sendWithFallback } from '../channels/fallback';
 import { ChannelRefused, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
-import { segmentsOf } from '../channels/sms';
+import { segmentsOf, smsSizeWarning } from '../channels/sms';
 import { type ProfileResult, readTraits } from '../clients/profiles';
 import type { SegmentMessage } from '../clients/segment';
 import { twilioErrorCode } from '../clients/twilio';
@@ -131,15 +131,10 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileRes
   return { route: choice.route, plan: choice.plan, sent, refusals, warnings };
 }
 
-/** SMS_MAX_SEGMENTS: a warning, or (SMS_MAX_SEGMENTS_STRICT) a refusal, when an SMS step's body is longer. */
 function smsSizeWarnings(deps: Deps, input: NotifyInput, plan: Plan): string[] {
   if (!plan.steps.some((s) => s.channel === 'SMS')) return [];
-  const { segments, encoding } = segmentsOf(input.content.message);
-  const max = deps.config.smsMaxSegments;
-  if (segments <= max) return [];
-  const why = `the SMS body needs ${segments} segments (${encoding}); SMS_MAX_SEGMENTS is ${max}`;
-  if (deps.config.smsMaxSegmentsStrict) throw new DomainError('too_many_segments', why, 'message');
-  return [why];
+  const warning = smsSizeWarning(input.content.message, deps.config);
+  return warning ? [warning] : [];
 }
 
 /** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */

@@ -1,0 +1,187 @@
+/** Unit tests of the pure domain parts: planning, quiet hours across DST, reasons, step transitions, translation. */
+import { smsSizeWarning } from '../src/lib/channels/sms';
+import type { ProviderEvent } from '../src/lib/channels/provider';
+import { loadConfig } from '../src/lib/config';
+import { DomainError } from '../src/lib/errors';
+import { planJourney } from '../src/lib/journey/plan';
+import { advance, type Step, type StepStatus } from '../src/lib/journey/steps';
+import { parseQuietHours, quietHoursEnd } from '../src/lib/quiet-hours';
+import { reachability } from '../src/lib/routing/decide';
+import { decideRoute, finalReason, type Route } from '../src/lib/routing/route';
+import { MEANING, translate } from '../src/lib/webhooks/pipeline';
+import { SANDBOX_DEFAULTS } from '../sandbox/settings';
+
+const config = loadConfig({ ...SANDBOX_DEFAULTS });
+const NOW = new Date('2026-12-01T03:00:00Z'); // 12:00 in Tokyo
+const PHONE = '+819012345678';
+const EMAIL = 'taro@example.jp';
+
+function route(over: Partial<Route> = {}): Route {
+  return {
+    channel: 'SMS',
+    reason: 'random',
+    reach: reachability({ phone: PHONE, email: EMAIL }),
+    phone: PHONE,
+    email: EMAIL,
+    timezone: 'Asia/Tokyo',
+    ...over,
+  };
+}
+const minutes = (n: number) => n * 60_000;
+
+describe('journey planning', () => {
+  test('a single notification is one step, now', () => {
+    const plan = planJourney({ escalateAfter: 60 }, route(), config, NOW);
+    expect(plan.steps).toEqual([{ channel: 'SMS', at: undefined }]);
+    expect(plan.quietHours).toBeUndefined();
+  });
+
+  test('auto escalation: the routed channel first, then the other reachable ones, escalateAfter apart', () => {
+    const plan = planJourney({ escalation: 'auto', escalateAfter: 30 }, route({ channel: 'EMAIL' }), config, NOW);
+    expect(plan.steps.map((s) => [s.channel, s.at && s.at.getTime() - NOW.getTime()])).toEqual([
+      ['EMAIL', undefined],
+      ['SMS', minutes(30)],
+      ['CALL', minutes(60)],
+    ]);
+  });
+
+  test('an explicit list skips what is unreachable, saying why', () => {
+    const reach = reachability({ phone: PHONE, smsOptedOut: true });
+    const plan = planJourney({ escalation: ['SMS', 'CALL'], escalateAfter: 60 }, route({ reach }), config, NOW);
+    expect(plan.steps.map((s) => s.channel)).toEqual(['CALL']);
+    expect(plan.skipped).toEqual({ SMS: 'opted out of SMS' });
+    const none = () => planJourney({ escalation: ['EMAIL'], escalateAfter: 60 }, route({ reach }), config, NOW);
+    expect(none).toThrow(expect.objectContaining({ code: 'unreachable', field: 'escalation' }));
+  });
+
+  test('a send inside quiet hours is deferred to their end; a call cannot be, so it goes now with a note', () => {
+    const quiet = parseQuietHours('11:00-13:00'); // NOW is 12:00 in Tokyo
+    const sms = planJourney({ escalateAfter: 60 }, route({ quiet }), config, NOW);
+    expect(sms.steps[0].at?.toISOString()).toBe('2026-12-01T04:00:00.000Z');
+    expect(sms.quietHours).toMatchObject({ window: '11:00-13:00', deferredUntil: '2026-12-01T04:00:00.000Z' });
+    const call = planJourney({ escalateAfter: 60 }, route({ channel: 'CALL', quiet }), config, NOW);
+    expect(call.steps[0].at).toBeUndefined();
+    expect(call.quietHours?.note).toMatch(/sent during quiet hours: calls cannot be scheduled/);
+  });
+
+  test("what a provider's scheduler cannot take is refused with the field to change", () => {
+    const soon = new Date(NOW.getTime() + minutes(10));
+    expect(() => planJourney({ sendAt: soon, escalateAfter: 60 }, route(), config, NOW)).toThrow(
+      expect.objectContaining({ code: 'cannot_schedule', field: 'sendAt' }),
+    );
+    const far = new Date(NOW.getTime() + minutes(73 * 60));
+    expect(() => planJourney({ sendAt: far, escalateAfter: 60 }, route({ channel: 'EMAIL' }), config, NOW)).toThrow(
+      DomainError,
+    );
+  });
+});
+
+describe('quiet hours end across a daylight-saving change (America/New_York)', () => {
+  const qh = parseQuietHours('21:00-08:00');
+  if (!qh) throw new Error('unparsable');
+  test.each([
+    // 23:00 EST on 7 March 2026; clocks go forward at 02:00 on 8 March: 08:00 EDT is 12:00Z, not 13:00Z
+    ['spring forward', '2026-03-08T04:00:00Z', '2026-03-08T12:00:00.000Z'],
+    // 23:00 EDT on 31 October 2026; clocks go back at 02:00 on 1 November: 08:00 EST is 13:00Z, not 12:00Z
+    ['fall back', '2026-11-01T03:00:00Z', '2026-11-01T13:00:00.000Z'],
+    // a plain night for comparison
+    ['no change', '2026-06-10T03:00:00Z', '2026-06-10T12:00:00.000Z'],
+  ])('%s', (_label, at, end) => {
+    expect(quietHoursEnd(new Date(at), qh, 'America/New_York').toISOString()).toBe(end);
+  });
+});
+
+describe('the final reason', () => {
+  const base = { explicitList: false, refused: false, quietSkipsCall: false };
+  test.each([
+    ['a refusal makes any choice a fallback', { reason: 'preference' as const }, { refused: true }, 'fallback'],
+    ['an explicit escalation list is an override', { reason: 'random' as const }, { explicitList: true }, 'override'],
+    [
+      'a CALL preference skipped for quiet hours',
+      { reason: 'fallback' as const, preferred: 'CALL' as const },
+      { quietSkipsCall: true },
+      'quiet_hours',
+    ],
+    [
+      'an SMS preference unreachable for other reasons',
+      { reason: 'fallback' as const, preferred: 'SMS' as const },
+      { quietSkipsCall: true },
+      'fallback',
+    ],
+    ['otherwise the decision stands', { reason: 'preference' as const }, {}, 'preference'],
+  ])('%s', (_label, r, facts, expected) => {
+    expect(finalReason(r, { ...base, ...facts })).toBe(expected);
+  });
+
+  test('decideRoute: quiet hours take the call away; a refusal during the request does too', () => {
+    const profile = { status: 'found' as const, traits: { preferred_channel: 'CALL', timezone: 'Asia/Tokyo' } };
+    const input = { userId: 'u', locale: 'ja-JP', phone: PHONE, urgent: false, quietHours: '11:00-13:00' };
+    const quiet = decideRoute(input, profile, config, { now: NOW });
+    expect([quiet.channel, quiet.reason]).toEqual(['SMS', 'quiet_hours']);
+    const urgent = decideRoute({ ...input, urgent: true }, profile, config, { now: NOW });
+    expect([urgent.channel, urgent.reason]).toEqual(['CALL', 'preference']);
+    const refused = { channel: 'CALL' as const, why: 'invalid' } as never;
+    const after = decideRoute({ ...input, urgent: true }, profile, config, { now: NOW, refusals: [refused] });
+    expect([after.channel, after.reason]).toEqual(['SMS', 'fallback']);
+  });
+});
+
+describe('step transitions', () => {
+  const ORDER: StepStatus[] = ['PENDING', 'SCHEDULED', 'SENT', 'DELIVERED', 'FAILED', 'COMPLETED', 'CANCELED'];
+  const rank = (s: StepStatus) => Math.min(ORDER.indexOf(s), 5);
+  const cases = ORDER.flatMap((from) => ORDER.map((to) => [from, to] as const));
+  test.each(cases)('%s → %s', (from, to) => {
+    const step: Step = { channel: 'SMS', status: from, updatedAt: 'before' };
+    const final = from === 'COMPLETED' || from === 'CANCELED';
+    const moves = !final && rank(to) > rank(from);
+    expect(advance(step, to, 'now', 'why')).toBe(moves);
+    expect(step.status).toBe(moves ? to : from);
+    expect(step.updatedAt).toBe(moves ? 'now' : 'before');
+  });
+});
+
+describe('provider events → Segment events and step updates', () => {
+  const event = (kind: ProviderEvent['kind'], over: Partial<ProviderEvent> = {}): ProviderEvent => ({
+    kind,
+    channel: 'EMAIL',
+    notificationId: 'n1',
+    who: { userId: 'u1' },
+    providerId: 'p1',
+    eventId: `e-${kind}`,
+    ...over,
+  });
+
+  test.each(Object.keys(MEANING) as Array<ProviderEvent['kind']>)('%s', (kind) => {
+    const meaning = MEANING[kind];
+    const t = translate(event(kind, { error: 'x' }));
+    const names = t.events.map((e) => e.event);
+    expect(names).toEqual([meaning.event, meaning.engagement && 'Notification Engaged'].filter(Boolean));
+    expect(t.update?.status).toBe(meaning.step);
+  });
+
+  test('an unattributed reply is tracked anonymously, with no engagement and no step update', () => {
+    const who = { anonymousId: 'phone-x', context: {} };
+    const t = translate(event('replied', { channel: 'SMS', notificationId: undefined, who }));
+    expect(t.events.map((e) => [e.event, e.anonymousId])).toEqual([['Notification Replied', 'phone-x']]);
+    expect(t.update).toBeUndefined();
+  });
+
+  test('an opt-out sets its trait with an identify of its own id', () => {
+    const t = translate(event('opted_out', { identifyId: 'i1', traits: { email_opted_out: true } }));
+    expect(t.events.map((e) => [e.type, e.messageId])).toEqual([
+      ['track', 'e-opted_out'],
+      ['identify', 'i1'],
+    ]);
+  });
+});
+
+describe('SMS_MAX_SEGMENTS', () => {
+  const body = 'あ'.repeat(269); // five UCS-2 segments
+  test('a warning by default, a refusal naming the message when strict', () => {
+    expect(smsSizeWarning('あ'.repeat(268), { smsMaxSegments: 4, smsMaxSegmentsStrict: true })).toBeUndefined();
+    expect(smsSizeWarning(body, { smsMaxSegments: 4, smsMaxSegmentsStrict: false })).toMatch(/5 segments \(UCS-2\)/);
+    expect(() => smsSizeWarning(body, { smsMaxSegments: 4, smsMaxSegmentsStrict: true })).toThrow(
+      expect.objectContaining({ code: 'too_many_segments', field: 'message' }),
+    );
+  });
+});
