@@ -1,8 +1,11 @@
-// `npm run bench`: how many upstream round trips /notify and a webhook wait on
-// in sequence. Every sandbox API is given the same added latency L; a request
+// `npm run bench`: each built function's cold load beside the twilio SDK's
+// alone, then how many upstream round trips /notify and a webhook wait on in
+// sequence. Every sandbox API is given the same added latency L; a request
 // that waits on k sequential round trips then takes about k × L.
 //   node scripts/bench.mjs [latencyMs=150] [requests=10]
 import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -10,6 +13,34 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const latency = Number(process.argv[2] ?? 150);
 const n = Number(process.argv[3] ?? 10);
 execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
+
+// Cold load: a fresh Node process per measurement, median of 7 (what a cold container pays before the handler runs).
+const loadMs = (target) => {
+  const runs = Array.from({ length: 7 }, () =>
+    Number(
+      execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `const t=process.hrtime.bigint();require(${JSON.stringify(target)});console.log(Number(process.hrtime.bigint()-t)/1e6)`,
+        ],
+        { cwd: root },
+      ),
+    ),
+  ).sort((a, b) => a - b);
+  return runs[3];
+};
+const builtFunctions = (dir) =>
+  readdirSync(dir).flatMap((n) =>
+    statSync(join(dir, n)).isDirectory() ? builtFunctions(join(dir, n)) : [join(dir, n)],
+  );
+console.log(`cold load (median of 7 fresh processes): twilio SDK alone ${loadMs('twilio').toFixed(0)} ms`);
+for (const f of builtFunctions(join(root, 'dist/functions'))
+  .filter((f) => f.endsWith('.js'))
+  .sort()) {
+  console.log(`  ${relative(join(root, 'dist/functions'), f).padEnd(28)} ${loadMs(f).toFixed(0)} ms`);
+}
+
 const { launchLocal, freePort, sandboxFunctionEnv } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
 const stack = await launchLocal({
   root,
