@@ -84,7 +84,7 @@ export function registerControlApi(
   });
 
   router.on('POST', '/sandbox/faults', (req) => {
-    const { api, status, latencyMs, drop, count, body: faultBody, headers } = body(req);
+    const { api, status, latencyMs, drop, count, body: faultBody, headers, method, path } = body(req);
     if (!APIS.includes(api as Api)) return bad(`api must be one of ${APIS.join(', ')}`);
     state.faults.set(api as Api, {
       status: typeof status === 'number' ? status : undefined,
@@ -92,6 +92,8 @@ export function registerControlApi(
       drop: drop === true,
       body: faultBody,
       headers: isObject(headers) ? (headers as Record<string, string>) : undefined,
+      method: typeof method === 'string' ? method.toUpperCase() : undefined,
+      path: typeof path === 'string' ? path : undefined,
       remaining: typeof count === 'number' ? count : 1,
     });
     return { status: 200, body: { api, fault: state.faults.get(api as Api) } };

@@ -47,7 +47,11 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
       if (api) {
         state.requestCounts[api] = (state.requestCounts[api] ?? 0) + 1;
         const fault = state.faults.get(api);
-        if (fault && fault.remaining > 0) {
+        const matches =
+          fault &&
+          (!fault.method || fault.method === parsed.method) &&
+          (!fault.path || parsed.path.includes(fault.path));
+        if (fault && matches && fault.remaining > 0) {
           fault.remaining--;
           if (fault.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
           if (fault.drop) {

@@ -70,6 +70,10 @@ export interface Fault {
   drop?: boolean;
   body?: unknown;
   headers?: Record<string, string>;
+  /** only requests with this method … */
+  method?: string;
+  /** … and whose path contains this text are faulted (others pass untouched) */
+  path?: string;
   remaining: number;
 }
 

@@ -185,3 +185,18 @@ describe('SMS_MAX_SEGMENTS', () => {
     );
   });
 });
+
+describe('escalateAfter=15 (the documented minimum)', () => {
+  test('an SMS step 15 minutes after a step sent now is scheduled 30 s later, within what Twilio accepts', () => {
+    const plan = planJourney(
+      { escalation: ['EMAIL', 'SMS'], escalateAfter: 15 },
+      route({ channel: 'EMAIL' }),
+      config,
+      NOW,
+    );
+    const sms = plan.steps[1].at?.getTime() ?? 0;
+    expect(sms - NOW.getTime()).toBe(minutes(15) + 30_000);
+    const after = planJourney({ escalation: ['SMS', 'EMAIL'], escalateAfter: 15 }, route(), config, NOW);
+    expect((after.steps[1].at?.getTime() ?? 0) - NOW.getTime()).toBe(minutes(15));
+  });
+});

@@ -26,3 +26,25 @@ export class Deadline {
     return this.remaining() - MARGIN_MS > waitMs + callMs;
   }
 }
+
+/**
+ * Runs `fn`, and again after each of `waitsMs` while the deadline still allows
+ * the wait and another call of up to `callMs`: for writes that must not be
+ * given up after one failure of a short upstream outage.
+ */
+export async function retryWithin<T>(
+  deadline: Deadline,
+  fn: () => Promise<T>,
+  waitsMs: number[] = [200, 500, 1000],
+  callMs = 1500,
+): Promise<T> {
+  for (const wait of waitsMs) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!deadline.allows(wait, callMs)) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  return fn();
+}

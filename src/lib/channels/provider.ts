@@ -78,6 +78,8 @@ export interface ChannelProvider<A> {
   addressOf(addresses: Addresses): A | undefined;
   /** sends now, or schedules when `req.at` is given; a refusal of this recipient throws ChannelRefused */
   send(deps: ProviderDeps, to: A, req: SendRequest): Promise<Sent>;
+  /** the earliest instant the provider's scheduler accepts, when it has a minimum lead time */
+  earliestSchedule?(now: Date): Date;
   /** why the provider cannot schedule a send at `at` (undefined when it can) */
   cannotSchedule(at: Date, now: Date, config: Config): string | undefined;
   /** cancels a scheduled copy; undefined when the channel has none to cancel */

@@ -23,6 +23,8 @@ export interface ChannelOps {
   send(deps: ProviderDeps, to: Addresses, req: SendRequest): Promise<Sent>;
   cancel(deps: ProviderDeps, copy: ScheduledCopy): Promise<CancelResult | undefined>;
   cannotSchedule(at: Date, now: Date, config: Config): string | undefined;
+  /** the earliest time the provider schedules (now, when it has no minimum) */
+  earliestSchedule(now: Date): Date;
 }
 
 function bind<A>(provider: ChannelProvider<A>): ChannelOps {
@@ -37,6 +39,7 @@ function bind<A>(provider: ChannelProvider<A>): ChannelOps {
     },
     cancel: (deps, copy) => provider.cancel(deps, copy),
     cannotSchedule: (at, now, config) => provider.cannotSchedule(at, now, config),
+    earliestSchedule: (now) => provider.earliestSchedule?.(now) ?? now,
   };
 }
 

@@ -124,6 +124,7 @@ export const smsProvider: ChannelProvider<PhoneAddress> = {
   send,
   cancel,
   cannotSchedule,
+  earliestSchedule: (now: Date) => new Date(now.getTime() + SMS_WINDOW.minMs),
 };
 
 const SID = /^(SM|MM)[0-9a-f]{32}$/;

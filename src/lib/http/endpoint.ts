@@ -7,7 +7,7 @@ import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtim
 import { type Config, ConfigError, loadConfig } from '../config';
 import { Deadline } from '../deadline';
 import { log } from '../log';
-import { type DomainCode, DomainError } from '../errors';
+import { type DomainCode, DomainError, upstreamFailure } from '../errors';
 import { ApiError } from './errors';
 import { type Params, paramsOf } from './params';
 
@@ -22,13 +22,16 @@ export interface EndpointRequest {
   deadline: Deadline;
 }
 
-export type Reply = { status: number; json: unknown } | { status: number; twiml: string };
+export type Reply = ({ status: number; json: unknown } | { status: number; twiml: string }) & {
+  headers?: Record<string, string>;
+};
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
 function respond(callback: ServerlessCallback, reply: Reply): void {
   const response = new Twilio.Response();
   response.setStatusCode(reply.status);
+  for (const [name, value] of Object.entries(reply.headers ?? {})) response.appendHeader(name, value);
   if ('twiml' in reply) {
     response.appendHeader('Content-Type', 'text/xml; charset=utf-8');
     response.setBody(reply.twiml);
@@ -57,11 +60,18 @@ const STATUS_OF: Record<DomainCode, number> = {
   upstream_error: 502,
   tracking_unavailable: 503,
   state_unavailable: 503,
+  rate_limited: 429,
+  upstream_unavailable: 503,
 };
+
+/** How long a caller should wait before retrying a 429 or 503. */
+const RETRY_AFTER_S = 2;
 
 /** A domain error as the HTTP error it is answered with. */
 export function httpErrorOf(err: DomainError): ApiError {
-  return new ApiError(STATUS_OF[err.code], err.code, err.message, err.field, err.details);
+  const status = STATUS_OF[err.code];
+  const retryAfter = status === 429 || status === 503 ? (err.retryAfter ?? RETRY_AFTER_S) : undefined;
+  return new ApiError(status, err.code, err.message, err.field, err.details, retryAfter);
 }
 
 export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: { twiml?: boolean } = {}) {
@@ -76,10 +86,13 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
         await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }),
       );
     } catch (thrown) {
-      const err = thrown instanceof DomainError ? httpErrorOf(thrown) : thrown;
+      const domain =
+        thrown instanceof DomainError ? thrown : thrown instanceof ApiError ? undefined : upstreamFailure(thrown);
+      const err = domain ? httpErrorOf(domain) : thrown;
       if (err instanceof ApiError) {
-        log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field });
-        respond(callback, errorReply(err.status, err.toJSON()));
+        log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field, error: domain?.message });
+        const headers = err.retryAfter === undefined ? undefined : { 'Retry-After': String(err.retryAfter) };
+        respond(callback, { ...errorReply(err.status, err.toJSON()), headers });
       } else if (err instanceof ConfigError) {
         log.error(`${path}: ${err.message}`);
         respond(callback, errorReply(500, { error: { code: 'configuration', message: err.message, field: null } }));

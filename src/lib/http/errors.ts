@@ -6,6 +6,8 @@ export class ApiError extends Error {
     message: string,
     readonly field?: string,
     readonly details?: Record<string, unknown>,
+    /** seconds, answered as Retry-After (429 and 503) */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'ApiError';

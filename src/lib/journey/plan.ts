@@ -85,8 +85,12 @@ export function planJourney(req: JourneyRequest, route: Route, config: Config, n
   for (let i = 1; i < channels.length; i++) {
     let at = new Date(previous.getTime() + req.escalateAfter * 60_000);
     at = quietEnd(at) ?? at;
-    previous = at;
     const channel = channels[i];
+    // Twilio schedules SMS only more than 15 minutes ahead (we keep 30 s for transit): a step due
+    // escalateAfter=15 minutes after one sent now goes out that much later rather than not at all.
+    const earliest = CHANNEL_OPS[channel].earliestSchedule(now);
+    if (at < earliest && earliest.getTime() - at.getTime() <= 60_000) at = earliest;
+    previous = at;
     // Calls cannot be scheduled: a later call step waits for an outright failure of the step before it.
     const why = channel === 'CALL' ? undefined : cannot(channel, at);
     if (why) throw unschedulable(`escalation step ${i + 1} (${channel}) at ${at.toISOString()}: ${why}`, 'escalation');

@@ -14,6 +14,7 @@ import { type CancelResult, ChannelRefused, type Sent } from '../channels/provid
 import { CHANNEL_OPS } from '../channels/registry';
 import type { SegmentMessage } from '../clients/segment';
 import type { Deps } from '../deps';
+import { DomainError } from '../errors';
 import { messageId, sentMessage, trackMessage } from '../events';
 import { log } from '../log';
 import { inQuietHours, parseQuietHours } from '../quiet-hours';
@@ -27,6 +28,44 @@ export interface StepUpdate {
   channel: Channel;
   status: StepStatus;
   error?: string;
+  /** the provider's id of what the callback is about */
+  providerId?: string;
+}
+
+/** How often a callback that beat /notify looks at the record again. */
+const EARLY_WAIT_MS = 250;
+/**
+ * A record still `in_progress` this long after it was created belongs to a /notify that ended
+ * without its final write (Twilio stops a function at 10 s): a callback completes it.
+ */
+export const STUCK_AFTER_MS = 11_000;
+
+/**
+ * Applies callback updates to a record (answers whether it changed). A stuck record is first
+ * completed from what the callback knows: the channel, the provider id, that it was sent.
+ */
+function applyTo(r: NotificationRecord, updates: StepUpdate[], now = Date.now()): boolean {
+  let touched = false;
+  const at = new Date(now).toISOString();
+  const known = updates.find((u) => u.providerId);
+  if (r.state === 'in_progress' && known?.providerId && now - Date.parse(r.createdAt) > STUCK_AFTER_MS) {
+    const { channel, providerId } = known;
+    r.state = 'done';
+    r.reason = 'recovered';
+    r.steps = [{ channel, status: 'SENT', providerId, updatedAt: at }];
+    const result = { notificationId: r.notificationId, userId: r.userId, channel, reason: 'recovered', providerId };
+    r.result = { ...result, status: 'sent' };
+    log.warn('stuck notification completed from its callback', { notification: r.notificationId, channel });
+    touched = true;
+  }
+  for (const u of updates) {
+    const step = r.steps.find((s) => s.channel === u.channel);
+    if (!step || !advance(step, u.status, at, u.error)) continue;
+    touched = true;
+    if (u.status === 'COMPLETED') completeJourney(r, step, at);
+    if (u.status === 'FAILED') claimNext(r, step, u.error ?? 'failed', at);
+  }
+  return touched;
 }
 
 /** A claimed escalation older than this whose step was never sent is taken over by a retry. */
@@ -75,21 +114,18 @@ export interface Applied {
 
 /** Applies one notification's webhook updates (possibly none) and the journey transitions they cause. */
 export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepUpdate[]): Promise<Applied> {
-  const { record, changed } = await deps.store.updateNotification(id, (r) => {
-    let touched = false;
-    const at = new Date().toISOString();
-    for (const u of updates) {
-      const step = r.steps.find((s) => s.channel === u.channel);
-      if (!step || !advance(step, u.status, at, u.error)) continue;
-      touched = true;
-      if (u.status === 'COMPLETED') completeJourney(r, step, at);
-      if (u.status === 'FAILED') claimNext(r, step, u.error ?? 'failed', at);
-    }
-    return touched;
-  });
+  const apply = () => deps.store.updateNotification(id, (r) => applyTo(r, updates));
+  let { record, changed } = await apply();
+  // A callback can beat /notify's final write: wait for it within this invocation's budget, rather
+  // than ask a sender to retry (it may not), then leave the update to a retry only if time runs out.
+  while (record?.state === 'in_progress' && updates.length > 0 && deps.deadline.allows(EARLY_WAIT_MS, 2500)) {
+    await new Promise((r) => setTimeout(r, EARLY_WAIT_MS));
+    ({ record, changed } = await apply());
+  }
   if (!record) return { deferred: [], events: [] };
-  // A callback can beat /notify's final write: have the sender retry rather than lose the update.
-  if (record.state === 'in_progress' && updates.length > 0) throw new Error(`notification ${id} is still being sent`);
+  if (record.state === 'in_progress' && updates.length > 0) {
+    throw new DomainError('state_unavailable', `notification ${id} is still being sent; retry later`);
+  }
   const events: SegmentMessage[] = [];
   if (updates.some((u) => u.status === 'COMPLETED'))
     await cancelCopies(

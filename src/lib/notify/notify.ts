@@ -14,9 +14,10 @@ import { segmentsOf, smsSizeWarning } from '../channels/sms';
 import { type ProfileResult, readTraits } from '../clients/profiles';
 import type { SegmentMessage } from '../clients/segment';
 import { twilioErrorCode } from '../clients/twilio';
+import { retryWithin } from '../deadline';
 import type { Deps } from '../deps';
 import { wire } from '../deps';
-import { DomainError } from '../errors';
+import { DomainError, upstreamFailure } from '../errors';
 import { identifyMessage, messageId, sentMessage, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { type Plan, planJourney } from '../journey/plan';
@@ -208,35 +209,37 @@ async function recordAndTrack(
   const phone = route.phone;
   const events = [...first.refusals.flatMap((r) => refusalEvents(input, r)), ...sentEvents(input, first, steps)];
   const lock = start.lock === 'exists' ? undefined : start.lock;
+  const finalWrite = (r: NotificationRecord) => {
+    r.state = 'done';
+    r.reason = route.reason;
+    r.steps = steps;
+    if (steps.length > 1) {
+      r.escalateAfter = input.escalateAfter;
+      r.content = input.content;
+      r.journey = {
+        to: { phone, email: route.email },
+        urgent: input.urgent,
+        quietHours: route.quiet?.text,
+        timezone: route.timezone,
+      };
+    }
+    r.result = result;
+    return true;
+  };
+  const contact = { userId: input.userId, notificationId: input.notificationId, updatedAt: new Date().toISOString() };
+  const contactExists = phone === input.phone ? start.contactExists : undefined;
+  // Both are retried within the deadline: a record left in_progress would hold every callback up,
+  // a missing contact would make the recipient's reply anonymous.
+  let revision = lock;
   const [tracked, stored] = await Promise.allSettled([
     trackOrDefer(deps.config, deps.store, input.notificationId, events, deps.deadline),
-    deps.store.updateNotification(
-      input.notificationId,
-      (r) => {
-        r.state = 'done';
-        r.reason = route.reason;
-        r.steps = steps;
-        if (steps.length > 1) {
-          r.escalateAfter = input.escalateAfter;
-          r.content = input.content;
-          r.journey = {
-            to: { phone, email: route.email },
-            urgent: input.urgent,
-            quietHours: route.quiet?.text,
-            timezone: route.timezone,
-          };
-        }
-        r.result = result;
-        return true;
-      },
-      lock,
-    ),
+    retryWithin(deps.deadline, () => {
+      const known = revision;
+      revision = undefined; // after a failure, read again: the write may have landed
+      return deps.store.updateNotification(input.notificationId, finalWrite, known);
+    }),
     phone && steps.some((s) => s.channel !== 'EMAIL')
-      ? deps.store.writeContact(
-          phone,
-          { userId: input.userId, notificationId: input.notificationId, updatedAt: new Date().toISOString() },
-          phone === input.phone ? start.contactExists : undefined,
-        )
+      ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactExists))
       : Promise.resolve(),
   ]);
   if (stored.status === 'rejected') {
@@ -288,6 +291,9 @@ function refusalEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMess
 function asDomainError(err: unknown): unknown {
   if (err instanceof ChannelRefused) return new DomainError('channel_refused', err.message, 'channel');
   if (err instanceof DomainError) return err;
+  const upstream = upstreamFailure(err);
+  // Throttled past what this invocation could wait: 429, so callers (the campaign CLI) back off.
+  if (upstream?.code === 'rate_limited') return upstream;
   const code = twilioErrorCode(err);
   const message = `the provider refused the send${code ? ` (error ${code})` : ''}`;
   return new DomainError('upstream_error', message, undefined, code ? { provider_code: code } : undefined);

@@ -52,7 +52,7 @@ export function translate(e: ProviderEvent): Translation {
   return {
     notificationId,
     events,
-    update: { notificationId, channel: e.channel, status: meaning.step, error: e.error },
+    update: { notificationId, channel: e.channel, status: meaning.step, error: e.error, providerId: e.providerId },
   };
 }
 

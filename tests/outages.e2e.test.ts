@@ -1,0 +1,90 @@
+/**
+ * Short outages of Sync and the providers: nothing the service accepted ends
+ * half-done, and every upstream failure is a 429/502/503, never a 500.
+ */
+import { bearer, call, notify, sandbox, signedPost } from './helpers';
+
+const PHONE = '+819012345678';
+const EMAIL = 'hanako@example.jp';
+let seq = 0;
+const uid = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${seq++}`;
+const record = async (id: string) =>
+  (await call('GET', `/notification?notificationId=${id}`, { headers: bearer })).body;
+
+beforeEach(() => sandbox.reset(false));
+
+test('a Sync outage at the start of /notify is a 503 with Retry-After, nothing sent', async () => {
+  await sandbox.fault({ api: 'sync', status: 503, count: 10 });
+  const res = await notify({ userId: uid('sync-down'), phone: PHONE, message: 'm', channel: 'sms' });
+  expect(res.status).toBe(503);
+  expect(res.body.error.code).toBe('upstream_unavailable');
+  expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+  expect(await sandbox.messages()).toEqual([]);
+});
+
+test('Twilio throttling past what one invocation can wait is a 429 with Retry-After, lock released', async () => {
+  const notificationId = uid('n-throttled');
+  const params = { userId: uid('throttled'), phone: PHONE, message: 'm', channel: 'sms', notificationId };
+  // Retry-After 5 s is longer than the service waits inside one invocation (2 s)
+  await sandbox.fault({ api: 'twilio', status: 429, count: 1, headers: { 'Retry-After': '5' } });
+  const res = await notify(params);
+  expect([res.status, res.body.error.code]).toEqual([429, 'rate_limited']);
+  expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+  expect((await notify(params)).body).toMatchObject({ status: 'sent', notificationId });
+  expect((await sandbox.messages()).length).toBe(1);
+});
+
+test("a final record write that fails at first is retried within /notify's deadline", async () => {
+  const notificationId = uid('n-retried');
+  await sandbox.fault({
+    api: 'sync',
+    status: 503,
+    method: 'POST',
+    path: `/Documents/notification-${notificationId}`,
+    count: 2,
+  });
+  const res = await notify({ userId: uid('retried'), phone: PHONE, message: 'm', channel: 'sms', notificationId });
+  expect(res.body.status).toBe('sent');
+  expect((await record(notificationId)).state).toBe('done');
+  expect((await notify({ userId: 'x', phone: PHONE, message: 'm', notificationId })).body.status).toBe('duplicate');
+});
+
+test('a record left in_progress by a failed final write is completed by the next callback', async () => {
+  const userId = uid('stuck');
+  const notificationId = uid('n-stuck');
+  const path = `/Documents/notification-${notificationId}`;
+  await sandbox.fault({ api: 'sync', status: 503, method: 'POST', path, count: 1000 });
+  const res = await notify({ userId, phone: PHONE, message: 'm', channel: 'sms', notificationId });
+  expect(res.body.status).toBe('sent');
+  await sandbox.fault({ api: 'sync', status: 503, count: 0 }); // Sync is back
+  expect((await record(notificationId)).state).toBe('in_progress');
+  // once /notify's invocation is surely over (Twilio ends it at 10 s), its callback completes the record
+  await new Promise((r) => setTimeout(r, 11_500));
+  const query = `?notificationId=${notificationId}&userId=${userId}&channel=SMS`;
+  const cb = await signedPost(`/sms/status${query}`, { MessageSid: res.body.providerId, MessageStatus: 'delivered' });
+  expect(cb.status).toBe(200);
+  const r = await record(notificationId);
+  expect(r).toMatchObject({ state: 'done', reason: 'recovered' });
+  expect(r.steps).toEqual([
+    expect.objectContaining({ channel: 'SMS', status: 'DELIVERED', providerId: res.body.providerId }),
+  ]);
+  const again = await notify({ userId, phone: PHONE, message: 'm', notificationId });
+  expect(again.body).toMatchObject({ status: 'duplicate', providerId: res.body.providerId });
+  expect((await sandbox.messages()).length).toBe(1);
+}, 30_000);
+
+test('escalateAfter=15, the documented minimum, schedules the SMS step', async () => {
+  const res = await notify({
+    userId: uid('min'),
+    phone: PHONE,
+    email: EMAIL,
+    message: 'm',
+    escalation: 'email,sms',
+    escalateAfter: 15,
+  });
+  expect(res.status).toBe(200);
+  expect(res.body.steps.map((s: { channel: string; status: string }) => [s.channel, s.status])).toEqual([
+    ['EMAIL', 'SENT'],
+    ['SMS', 'SCHEDULED'],
+  ]);
+});
