@@ -88,3 +88,61 @@ test('escalateAfter=15, the documented minimum, schedules the SMS step', async (
     ['SMS', 'SCHEDULED'],
   ]);
 });
+
+describe('work kept during an outage is completed by recovery, not by a retry the sender never makes', () => {
+  const recover = () => call('POST', '/recover', { headers: bearer, json: {} });
+  const eventsOf = async (userId: string) =>
+    (await sandbox.events({ userId, type: 'track' })).map((e) => e.event as string);
+
+  test('an SMS reply during a Segment blip is answered 200 and reaches Segment after recovery', async () => {
+    const userId = uid('blip');
+    const res = await notify({ userId, phone: PHONE, message: 'm', channel: 'sms' });
+    await sandbox.fault({ api: 'segment', status: 503, count: 20 });
+    const reply = { MessageSid: `SM${'7'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: 'はい' };
+    const inbound = await signedPost('/sms/inbound', reply);
+    expect(inbound.status).toBe(200); // Twilio would not retry a 503 here
+    expect(await eventsOf(userId)).toEqual(['Notification Sent']);
+    await sandbox.fault({ api: 'segment', status: 503, count: 0 }); // Segment is back
+    const report = (await recover()).body;
+    expect(report).toMatchObject({ delivered: 2, remaining: 0 });
+    expect(await eventsOf(userId)).toEqual(['Notification Sent', 'Notification Replied', 'Notification Engaged']);
+    expect((await record(res.body.notificationId)).state).toBe('completed');
+    expect((await recover()).body).toMatchObject({ notifications: 0, delivered: 0 });
+  });
+
+  test("a reply's failed SendGrid cancel is retried before the send time: the email never goes out", async () => {
+    const userId = uid('cancel-kept');
+    const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'sms,email' });
+    expect(res.body.steps.map((s: { status: string }) => s.status)).toEqual(['SENT', 'SCHEDULED']);
+    await sandbox.fault({ api: 'sendgrid', status: 503, method: 'POST', path: '/v3/user/scheduled_sends', count: 20 });
+    const reply = { MessageSid: `SM${'8'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: 'OK' };
+    expect((await signedPost('/sms/inbound', reply)).status).toBe(200);
+    expect((await record(res.body.notificationId)).steps.map((s: { status: string }) => s.status)).toEqual([
+      'COMPLETED',
+      'CANCELED',
+    ]);
+    await sandbox.fault({ api: 'sendgrid', status: 503, count: 0 });
+    expect((await recover()).body).toMatchObject({ canceled: 1, cancelFailed: 0, remaining: 0 });
+    await sandbox.advance(2 * 3600);
+    expect((await sandbox.emails())[0].resource.status).toBe('canceled');
+    expect(await eventsOf(userId)).not.toContain('Notification Delivered');
+  });
+
+  test('a cancel that cannot be made before the send time is reported as Notification Cancel Failed', async () => {
+    const userId = uid('cancel-late');
+    const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'sms,email' });
+    await sandbox.fault({
+      api: 'sendgrid',
+      status: 503,
+      method: 'POST',
+      path: '/v3/user/scheduled_sends',
+      count: 1000,
+    });
+    const reply = { MessageSid: `SM${'9'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: 'OK' };
+    expect((await signedPost('/sms/inbound', reply)).status).toBe(200);
+    // still failing, before the deadline: kept
+    expect((await recover()).body).toMatchObject({ canceled: 0, cancelFailed: 0, remaining: 1 });
+    expect(await eventsOf(userId)).not.toContain('Notification Cancel Failed');
+    expect(res.body.steps[1].scheduledAt).toEqual(expect.any(String));
+  });
+});

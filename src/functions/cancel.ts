@@ -1,9 +1,10 @@
 import { requireApiKey } from '../lib/http/auth';
 import { endpoint } from '../lib/http/endpoint';
+import { withRecovery } from '../lib/recovery';
 import { cancel } from '../lib/journey/endpoints';
 
 /** POST /cancel: cancel every pending scheduled step of a notification. */
 export const handler = endpoint('/cancel', async (req) => {
   requireApiKey(req);
-  return cancel(req);
+  return withRecovery(cancel)(req);
 });

@@ -1,9 +1,10 @@
 import { requireApiKey } from '../lib/http/auth';
 import { endpoint } from '../lib/http/endpoint';
+import { withRecovery } from '../lib/recovery';
 import { channel } from '../lib/notify/channel';
 
 /** GET|POST /channel: which channel /notify would use for a user. */
 export const handler = endpoint('/channel', async (req) => {
   requireApiKey(req);
-  return channel(req);
+  return withRecovery(channel)(req);
 });

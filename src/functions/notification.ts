@@ -1,9 +1,10 @@
 import { requireApiKey } from '../lib/http/auth';
 import { endpoint } from '../lib/http/endpoint';
+import { withRecovery } from '../lib/recovery';
 import { notification } from '../lib/journey/endpoints';
 
 /** GET /notification?notificationId=…: the notification record and its steps. */
 export const handler = endpoint('/notification', async (req) => {
   requireApiKey(req);
-  return notification(req);
+  return withRecovery(notification)(req);
 });

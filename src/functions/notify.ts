@@ -1,9 +1,10 @@
 import { requireApiKey } from '../lib/http/auth';
 import { endpoint } from '../lib/http/endpoint';
+import { withRecovery } from '../lib/recovery';
 import { notify } from '../lib/notify/notify';
 
 /** POST /notify: route and send one notification. */
 export const handler = endpoint('/notify', async (req) => {
   requireApiKey(req);
-  return notify(req);
+  return withRecovery(notify)(req);
 });

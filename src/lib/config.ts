@@ -46,6 +46,8 @@ export interface Config {
   smsMaxSegments: number;
   /** refuse such bodies with 400 instead (SMS_MAX_SEGMENTS_STRICT=true) */
   smsMaxSegmentsStrict: boolean;
+  /** seconds between a warm container's recovery sweeps (RECOVERY_SWEEP_SECONDS, default 30; 0: only POST /recover) */
+  recoverySweepSeconds: number;
 }
 
 function value(env: Env, name: string): string | undefined {
@@ -126,6 +128,8 @@ export function loadConfig(env: Env): Config {
     voices: { ja: value(env, 'VOICE_JA'), en: value(env, 'VOICE_EN') },
     smsMaxSegments: positiveInteger(env, 'SMS_MAX_SEGMENTS', 4),
     smsMaxSegmentsStrict: flag(env, 'SMS_MAX_SEGMENTS_STRICT'),
+    recoverySweepSeconds:
+      value(env, 'RECOVERY_SWEEP_SECONDS') === '0' ? 0 : positiveInteger(env, 'RECOVERY_SWEEP_SECONDS', 30),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');

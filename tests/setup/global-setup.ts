@@ -25,7 +25,7 @@ export default async function globalSetup(): Promise<void> {
     functionsPort,
     sandboxPort,
     stdio: log,
-    env: { SANDBOX_CALLBACK_DELAY_MS: '50', VOICE_EN: 'Google.en-US-Neural2-F' },
+    env: { SANDBOX_CALLBACK_DELAY_MS: '50', VOICE_EN: 'Google.en-US-Neural2-F', RECOVERY_SWEEP_SECONDS: '0' },
   });
   globalThis.__STACK__ = stack;
   writeFileSync(STACK_FILE, JSON.stringify({ functionsUrl: stack.functionsUrl, sandboxUrl: stack.sandboxUrl }));

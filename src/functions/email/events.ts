@@ -1,5 +1,6 @@
 import { endpoint } from '../../lib/http/endpoint';
+import { withRecovery } from '../../lib/recovery';
 import { emailEvents } from '../../lib/webhooks/email';
 
 /** SendGrid Event Webhook (Basic credentials in the webhook URL). */
-export const handler = endpoint('/email/events', emailEvents);
+export const handler = endpoint('/email/events', withRecovery(emailEvents));

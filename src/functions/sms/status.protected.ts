@@ -1,5 +1,6 @@
 import { endpoint } from '../../lib/http/endpoint';
+import { withRecovery } from '../../lib/recovery';
 import { smsStatus } from '../../lib/webhooks/sms';
 
 /** Message status callback (StatusCallback of every SMS we send). */
-export const handler = endpoint('/sms/status', smsStatus);
+export const handler = endpoint('/sms/status', withRecovery(smsStatus));

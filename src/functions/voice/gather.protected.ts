@@ -1,5 +1,6 @@
 import { endpoint } from '../../lib/http/endpoint';
+import { withRecovery } from '../../lib/recovery';
 import { voiceGather } from '../../lib/webhooks/voice';
 
 /** The <Gather> action of a notification call: the digit the callee pressed. */
-export const handler = endpoint('/voice/gather', voiceGather, { twiml: true });
+export const handler = endpoint('/voice/gather', withRecovery(voiceGather), { twiml: true });

@@ -127,11 +127,13 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
     throw new DomainError('state_unavailable', `notification ${id} is still being sent; retry later`);
   }
   const events: SegmentMessage[] = [];
-  if (updates.some((u) => u.status === 'COMPLETED'))
-    await cancelCopies(
+  if (updates.some((u) => u.status === 'COMPLETED')) {
+    await cancelOrKeep(
       deps,
+      id,
       record.steps.filter((s) => s.status === 'CANCELED'),
     );
+  }
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
     if (!next) continue;
@@ -145,6 +147,34 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
   return { deferred: record.deferredEvents ?? [], events };
 }
 
+/** Work that failed now but is kept in the record and listed in the outbox: recovery completes it. */
+export class KeptForRecovery extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeptForRecovery';
+  }
+}
+
+/**
+ * Cancels the scheduled copies of an engaged journey's canceled steps; a cancel that fails is kept
+ * (retried by recovery until the send time, then reported) and signalled with KeptForRecovery.
+ */
+async function cancelOrKeep(deps: JourneyDeps, id: string, steps: Step[]): Promise<void> {
+  const settled = await Promise.allSettled(steps.map((s) => cancelCopy(deps, s)));
+  const failed = steps.filter((_, i) => settled[i].status === 'rejected');
+  if (failed.length === 0) return;
+  const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+  log.error('scheduled copy not cancelled; kept for recovery', { notification: id, error: first.reason?.message });
+  const pending = failed.map((s) => ({
+    channel: s.channel,
+    providerId: s.providerId,
+    batchId: s.batchId,
+    scheduledAt: s.scheduledAt ?? new Date().toISOString(),
+  }));
+  await deps.store.keepCancels(id, pending).catch(() => Promise.reject(first.reason));
+  throw new KeptForRecovery(`notification ${id}: ${failed.length} cancel(s) kept for recovery`);
+}
+
 /** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */
 async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step, CancelResult | undefined>> {
   const results = new Map<Step, CancelResult | undefined>();
@@ -155,7 +185,10 @@ async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step,
 }
 
 /** Cancels the provider's scheduled copy of a step, if it has one. */
-async function cancelCopy(deps: JourneyDeps, step: Step): Promise<CancelResult | undefined> {
+export async function cancelCopy(
+  deps: JourneyDeps,
+  step: Pick<Step, 'channel' | 'scheduledAt' | 'providerId' | 'batchId'>,
+): Promise<CancelResult | undefined> {
   if (!step.scheduledAt || !step.providerId) return undefined;
   const result = await CHANNEL_OPS[step.channel].cancel(deps, step);
   log.info('scheduled copy cancel', { channel: step.channel, provider: step.providerId, result });

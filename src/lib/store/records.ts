@@ -4,12 +4,14 @@
  * makes /notify send once per id; updates use revisions (If-Match).
  */
 import type { Twilio } from 'twilio';
+import type { Channel } from '../channels/channel';
 import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
 import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
+import { Outbox } from './outbox';
 
 /** What later steps of a journey need besides the content (the first request is gone by then). */
 export interface JourneyContext {
@@ -34,8 +36,18 @@ export interface NotificationRecord {
   journey?: JourneyContext;
   /** Segment events that could not be delivered yet; the next webhook for this notification sends them */
   deferredEvents?: SegmentMessage[];
+  /** scheduled provider copies a cancel failed for: retried until their send time, then reported */
+  pendingCancels?: PendingCancel[];
   /** the answer /notify gave, replayed to duplicate requests */
   result?: Record<string, unknown>;
+}
+
+export interface PendingCancel {
+  channel: Channel;
+  providerId?: string;
+  batchId?: string;
+  /** the send time: the cancel's deadline */
+  scheduledAt: string;
 }
 
 export interface ContactRecord {
@@ -55,9 +67,11 @@ const isNotFound = (err: unknown) => (err as { status?: number })?.status === 40
 
 export class RecordStore {
   private readonly documents;
+  readonly outbox: Outbox;
 
   constructor(client: Twilio, config: Config) {
     this.documents = client.sync.v1.services(config.syncServiceSid).documents;
+    this.outbox = new Outbox(client, config);
   }
 
   /**
@@ -117,13 +131,28 @@ export class RecordStore {
     throw new Error(`notification ${id}: too many concurrent updates`);
   }
 
-  /** Keeps events Segment could not take, so that nothing is lost: the next webhook replays them. */
+  /**
+   * Keeps events Segment could not take, so that nothing is lost: the next
+   * webhook of the notification replays them, and the outbox lists it for
+   * the service's own recovery (store/outbox.ts, recovery.ts).
+   */
   async deferEvents(id: string, events: SegmentMessage[]): Promise<void> {
     await this.updateNotification(id, (r) => {
       const known = new Set((r.deferredEvents ?? []).map((e) => e.messageId));
       r.deferredEvents = [...(r.deferredEvents ?? []), ...events.filter((e) => !known.has(e.messageId))];
       return true;
     });
+    await this.outbox.add(id);
+  }
+
+  /** Keeps provider cancels that failed, to be retried by recovery until their send time. */
+  async keepCancels(id: string, cancels: PendingCancel[]): Promise<void> {
+    await this.updateNotification(id, (r) => {
+      const known = new Set((r.pendingCancels ?? []).map((c) => c.channel));
+      r.pendingCancels = [...(r.pendingCancels ?? []), ...cancels.filter((c) => !known.has(c.channel))];
+      return true;
+    });
+    await this.outbox.add(id);
   }
 
   async clearDeferredEvents(id: string, sent: string[]): Promise<void> {

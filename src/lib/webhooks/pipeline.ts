@@ -8,7 +8,7 @@ import { type SegmentMessage, track } from '../clients/segment';
 import type { Deps } from '../deps';
 import { DomainError } from '../errors';
 import { type Engagement, engagedMessage, identifyMessage, trackMessage } from '../events';
-import { applyUpdates, type StepUpdate } from '../journey/progress';
+import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { log } from '../log';
 
@@ -95,7 +95,11 @@ interface NotificationWork {
  * answers 503, so Twilio or SendGrid retry; retried events carry the same
  * messageIds and retried transitions change nothing.
  */
-export async function handleProviderEvents(deps: Deps, providerEvents: ProviderEvent[]): Promise<{ tracked: number }> {
+export async function handleProviderEvents(
+  deps: Deps,
+  providerEvents: ProviderEvent[],
+  sender: { retries: boolean } = { retries: true },
+): Promise<{ tracked: number }> {
   const translations = providerEvents.map(translate);
   const work = new Map<string, NotificationWork>();
   for (const t of translations) {
@@ -110,20 +114,27 @@ export async function handleProviderEvents(deps: Deps, providerEvents: ProviderE
     applyUpdates(deps, id, work.get(id)?.updates ?? []),
   );
   const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
-  for (const a of applied) {
-    if (a.status === 'rejected') log.error('record update failed', { error: (a.reason as Error)?.message });
-  }
+  const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+  for (const a of failed) log.error('record update failed', { error: (a.reason as Error)?.message });
+  // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
+  // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
+  const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
   const own = translations.flatMap((t) => t.events);
   const all = [...done.flatMap((d) => d.deferred), ...own, ...done.flatMap((d) => d.events)];
   try {
     await track(deps.config, all, deps.deadline);
   } catch (err) {
-    log.error('Segment tracking failed; asking the sender to retry', { error: (err as Error).message });
-    // Kept in their records as well, for senders that do not retry: the next callback delivers them.
-    await Promise.allSettled(
+    log.error('Segment tracking failed; events kept for recovery', { error: (err as Error).message });
+    // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
+    const kept = await Promise.allSettled(
       ids.map((id, i) => deps.store.deferEvents(id, [...(work.get(id)?.events ?? []), ...done[i].events])),
     );
-    throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
+    const unattributed = translations.some((t) => !t.notificationId && t.events.length > 0);
+    const allKept = kept.every((k) => k.status === 'fulfilled') && !unattributed && unkept.length === 0;
+    if (sender.retries || !allKept) {
+      throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
+    }
+    return { tracked: 0 };
   }
   // Deferred events are in Segment now: drop them from their records.
   await Promise.allSettled(
@@ -136,7 +147,7 @@ export async function handleProviderEvents(deps: Deps, providerEvents: ProviderE
         : undefined,
     ),
   );
-  if (applied.some((a) => a.status === 'rejected')) {
+  if (unkept.length > 0 || (sender.retries && failed.length > 0)) {
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
   }
   return { tracked: own.length };

@@ -18,6 +18,8 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const deps = wire(req);
   // A reply is credited to the latest notification sent to that number.
   const contact = await deps.store.readContact(inbound.from);
-  await handleProviderEvents(deps, inboundSmsEvents(inbound, contact));
+  // Twilio does not retry the incoming-message webhook (unless a connection override is set on the
+  // number): what could not be done now is kept for recovery, and the answer says received.
+  await handleProviderEvents(deps, inboundSmsEvents(inbound, contact), { retries: false });
   return emptyTwiml();
 }

@@ -1,0 +1,9 @@
+import { requireApiKey } from '../lib/http/auth';
+import { endpoint } from '../lib/http/endpoint';
+import { recover } from '../lib/recovery';
+
+/** POST /recover: complete kept work (Segment events, provider cancels) now, across every outbox shard. */
+export const handler = endpoint('/recover', async (req) => {
+  requireApiKey(req);
+  return recover(req);
+});

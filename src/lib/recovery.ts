@@ -1,0 +1,125 @@
+/**
+ * Recovery: completes the work that failed during an outage and was kept
+ * (Segment events in a record, provider cancels with a deadline), without
+ * relying on any sender to retry. Traffic drives it: every function sweeps
+ * one outbox shard at most every RECOVERY_SWEEP_SECONDS per warm container,
+ * concurrently with its own work; with no traffic, POST /recover sweeps all.
+ */
+import { CHANNEL_OPS } from './channels/registry';
+import { type SegmentMessage, track } from './clients/segment';
+import { type Deps, wire } from './deps';
+import { messageId, trackMessage } from './events';
+import type { EndpointRequest, Reply } from './http/endpoint';
+import { log } from './log';
+import { OUTBOX_SHARDS } from './store/outbox';
+import type { PendingCancel } from './store/records';
+
+/** notifications one sweep of a shard works through at most */
+const MAX_PER_SHARD = 25;
+
+export interface SweepReport {
+  notifications: number;
+  delivered: number;
+  canceled: number;
+  cancelFailed: number;
+  remaining: number;
+}
+
+const empty = (): SweepReport => ({ notifications: 0, delivered: 0, canceled: 0, cancelFailed: 0, remaining: 0 });
+
+/** A cancel that cannot happen before the send time is reported, never silently lost. */
+function cancelFailedEvent(userId: string, id: string, c: PendingCancel): SegmentMessage {
+  return trackMessage({ userId }, 'Notification Cancel Failed', messageId('cancel-failed', id, c.channel), {
+    notification_id: id,
+    channel: c.channel,
+    provider_id: c.providerId,
+    send_at: c.scheduledAt,
+  });
+}
+
+/** Works through one shard: retries each kept cancel, delivers kept events, and unlists what is done. */
+export async function sweepShard(deps: Deps, shard: number, report = empty()): Promise<SweepReport> {
+  const ids = await deps.store.outbox.list(shard);
+  const finished: string[] = [];
+  for (const id of ids.slice(0, MAX_PER_SHARD)) {
+    if (!deps.deadline.allows(0, 2500)) break;
+    const found = await deps.store.readNotification(id);
+    if (!found) {
+      finished.push(id);
+      continue;
+    }
+    const r = found.record;
+    report.notifications++;
+    const resolved: PendingCancel[] = [];
+    const reports: SegmentMessage[] = [];
+    for (const c of r.pendingCancels ?? []) {
+      const result = await CHANNEL_OPS[c.channel].cancel(deps, c).catch(() => 'failed' as const);
+      if (result === 'canceled' || result === undefined) {
+        resolved.push(c);
+        report.canceled++;
+      } else if (result === 'too_late' || Date.now() >= Date.parse(c.scheduledAt)) {
+        resolved.push(c);
+        reports.push(cancelFailedEvent(r.userId, id, c));
+        report.cancelFailed++;
+      }
+    }
+    const events = [...(r.deferredEvents ?? []), ...reports];
+    try {
+      await track(deps.config, events, deps.deadline);
+    } catch (err) {
+      log.warn('recovery: Segment still unavailable', { notification: id, error: (err as Error).message });
+      continue;
+    }
+    report.delivered += events.length;
+    const sent = new Set(events.map((e) => e.messageId));
+    const { record } = await deps.store.updateNotification(id, (x) => {
+      x.deferredEvents = (x.deferredEvents ?? []).filter((e) => !sent.has(e.messageId));
+      x.pendingCancels = (x.pendingCancels ?? []).filter((c) => !resolved.some((d) => d.channel === c.channel));
+      for (const c of reports) {
+        const step = x.steps.find((s) => s.channel === c.properties?.channel);
+        if (step) step.error = 'the scheduled copy could not be cancelled before its send time';
+      }
+      return true;
+    });
+    if (!record?.deferredEvents?.length && !record?.pendingCancels?.length) finished.push(id);
+  }
+  await deps.store.outbox.remove(shard, finished);
+  report.remaining += ids.length - finished.length;
+  return report;
+}
+
+let nextSweepAt = 0;
+let nextShard = 0;
+
+/**
+ * Wraps a function's work so that a warm container sweeps one shard every
+ * RECOVERY_SWEEP_SECONDS, concurrently with the request (no added round trip
+ * when the request takes longer); a failed sweep never fails the request.
+ */
+export function withRecovery(run: (req: EndpointRequest) => Promise<Reply>) {
+  return async (req: EndpointRequest): Promise<Reply> => {
+    const interval = req.config.recoverySweepSeconds * 1000;
+    if (interval === 0 || Date.now() < nextSweepAt) return run(req);
+    nextSweepAt = Date.now() + interval;
+    const shard = nextShard++ % OUTBOX_SHARDS;
+    const sweep = sweepShard(wire(req), shard).catch((err) =>
+      log.warn('recovery sweep failed', { shard, error: (err as Error).message }),
+    );
+    const [reply] = await Promise.all([run(req), sweep]);
+    return reply;
+  };
+}
+
+/** POST /recover: sweeps every shard (for an operator or a scheduled Studio flow when there is no traffic). */
+export async function recover(req: EndpointRequest): Promise<Reply> {
+  const deps = wire(req);
+  const report = empty();
+  for (let shard = 0; shard < OUTBOX_SHARDS; shard++) {
+    if (!deps.deadline.allows(0, 2500)) {
+      report.remaining = -1; // not every shard was reached: call again
+      break;
+    }
+    await sweepShard(deps, shard, report);
+  }
+  return { status: 200, json: report };
+}
