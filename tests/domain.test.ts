@@ -1,5 +1,5 @@
 /** Unit tests of the pure domain parts: planning, quiet hours across DST, reasons, step transitions, translation. */
-import { smsSizeWarning } from '../src/lib/channels/sms';
+import { segmentsOf, smsSizeWarning } from '../src/lib/channels/sms';
 import type { ProviderEvent } from '../src/lib/channels/provider';
 import { loadConfig } from '../src/lib/config';
 import { DomainError } from '../src/lib/errors';
@@ -178,9 +178,12 @@ describe('provider events → Segment events and step updates', () => {
 describe('SMS_MAX_SEGMENTS', () => {
   const body = 'あ'.repeat(269); // five UCS-2 segments
   test('a warning by default, a refusal naming the message when strict', () => {
-    expect(smsSizeWarning('あ'.repeat(268), { smsMaxSegments: 4, smsMaxSegmentsStrict: true })).toBeUndefined();
-    expect(smsSizeWarning(body, { smsMaxSegments: 4, smsMaxSegmentsStrict: false })).toMatch(/5 segments \(UCS-2\)/);
-    expect(() => smsSizeWarning(body, { smsMaxSegments: 4, smsMaxSegmentsStrict: true })).toThrow(
+    const four = segmentsOf('あ'.repeat(268));
+    expect(smsSizeWarning(four, { smsMaxSegments: 4, smsMaxSegmentsStrict: true })).toBeUndefined();
+    expect(smsSizeWarning(segmentsOf(body), { smsMaxSegments: 4, smsMaxSegmentsStrict: false })).toMatch(
+      /5 segments \(UCS-2\)/,
+    );
+    expect(() => smsSizeWarning(segmentsOf(body), { smsMaxSegments: 4, smsMaxSegmentsStrict: true })).toThrow(
       expect.objectContaining({ code: 'too_many_segments', field: 'message' }),
     );
   });

@@ -44,9 +44,6 @@ export interface Sent {
   providerId: string;
   /** SendGrid batch id of a scheduled email, to cancel it */
   batchId?: string;
-  /** SMS only: the body's segments and encoding, as Twilio bills them */
-  segments?: number;
-  encoding?: string;
 }
 
 /** What a provider holds of a scheduled send, to cancel it. */

@@ -52,8 +52,13 @@ export function twilioRefusal(channel: 'SMS' | 'CALL', err: unknown, phone: stri
   return new ChannelRefused(channel, refusal.why, code, { [refusal.trait]: optedOut ? true : phone }, optedOut);
 }
 
+export interface SmsSize {
+  segments: number;
+  encoding: string;
+}
+
 /** How Twilio bills a body: GSM-7 or UCS-2 (Japanese: 70 characters in one segment, 67 each when split). */
-export function segmentsOf(body: string): { segments: number; encoding: string } {
+export function segmentsOf(body: string): SmsSize {
   const m = new SegmentedMessage(body, 'auto');
   return { segments: m.segmentsCount, encoding: m.encodingName };
 }
@@ -63,10 +68,9 @@ export function segmentsOf(body: string): { segments: number; encoding: string }
  * SMS_MAX_SEGMENTS_STRICT a refusal naming the message (nothing is sent).
  */
 export function smsSizeWarning(
-  body: string,
+  { segments, encoding }: SmsSize,
   limits: Pick<Config, 'smsMaxSegments' | 'smsMaxSegmentsStrict'>,
 ): string | undefined {
-  const { segments, encoding } = segmentsOf(body);
   if (segments <= limits.smsMaxSegments) return undefined;
   const why = `the SMS body needs ${segments} segments (${encoding}); SMS_MAX_SEGMENTS is ${limits.smsMaxSegments}`;
   if (limits.smsMaxSegmentsStrict) throw new DomainError('too_many_segments', why, 'message');
@@ -88,7 +92,7 @@ async function send(deps: ProviderDeps, to: PhoneAddress, req: SendRequest): Pro
       ...sender,
       ...schedule,
     });
-    return { providerId: message.sid, ...segmentsOf(req.content.message) };
+    return { providerId: message.sid };
   } catch (err) {
     throw twilioRefusal('SMS', err, to.phone) ?? err;
   }

@@ -12,6 +12,7 @@
 import type { Channel } from '../channels/channel';
 import { type CancelResult, ChannelRefused, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
+import { segmentsOf } from '../channels/sms';
 import type { SegmentMessage } from '../clients/segment';
 import type { Deps } from '../deps';
 import { DomainError } from '../errors';
@@ -257,8 +258,7 @@ async function escalate(
   const props = {
     reason: 'escalation',
     provider_id: sent?.providerId,
-    segments: sent?.segments,
-    encoding: sent?.encoding,
+    ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
   };
   events.push(sentMessage(record.userId, record.notificationId, step.channel, props));
   if (step.channel !== 'EMAIL' && journey.to.phone) {

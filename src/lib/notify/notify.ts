@@ -10,13 +10,12 @@
 import { sendWithFallback } from '../channels/fallback';
 import { ChannelRefused, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
-import { segmentsOf, smsSizeWarning } from '../channels/sms';
+import { type SmsSize, segmentsOf, smsSizeWarning } from '../channels/sms';
 import { type ProfileResult, readTraits } from '../clients/profiles';
 import type { SegmentMessage } from '../clients/segment';
 import { twilioErrorCode } from '../clients/twilio';
 import { retryWithin } from '../deadline';
-import type { Deps } from '../deps';
-import { wire } from '../deps';
+import { type Deps, wire } from '../deps';
 import { DomainError, upstreamFailure } from '../errors';
 import { identifyMessage, messageId, sentMessage, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
@@ -93,13 +92,15 @@ interface FirstStep {
   plan: Plan;
   sent: Sent;
   refusals: ChannelRefused[];
+  /** what the SMS body costs, when a step is an SMS */
+  sms?: SmsSize;
   /** warnings for the caller (an SMS body over SMS_MAX_SEGMENTS) */
   warnings: string[];
 }
 
 /** Decides the channel, plans the journey and sends (or schedules) its first step, falling back on refusals. */
 async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileResult, now: Date): Promise<FirstStep> {
-  const warnings: string[] = [];
+  const size = segmentsOf(input.content.message);
   const { choice, sent, refusals } = await sendWithFallback({
     fallback: !input.channel,
     pick: (refusals) => {
@@ -111,8 +112,10 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileRes
       };
       const route = decideRoute(input, profile, deps.config, options);
       const plan = planJourney(input, route, deps.config, now);
-      warnings.splice(0, warnings.length, ...smsSizeWarnings(deps, input, plan));
-      return { channel: plan.steps[0].channel, route: { ...route, channel: plan.steps[0].channel }, plan };
+      const sms = plan.steps.some((s) => s.channel === 'SMS') ? size : undefined;
+      const warning = sms && smsSizeWarning(sms, deps.config);
+      const channel = plan.steps[0].channel;
+      return { channel, route: { ...route, channel }, plan, sms, warnings: warning ? [warning] : [] };
     },
     send: ({ route, plan }) =>
       CHANNEL_OPS[route.channel].send(deps, route, {
@@ -129,13 +132,8 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileRes
         code: r.providerCode,
       }),
   });
-  return { route: choice.route, plan: choice.plan, sent, refusals, warnings };
-}
-
-function smsSizeWarnings(deps: Deps, input: NotifyInput, plan: Plan): string[] {
-  if (!plan.steps.some((s) => s.channel === 'SMS')) return [];
-  const warning = smsSizeWarning(input.content.message, deps.config);
-  return warning ? [warning] : [];
+  const { route, plan, sms, warnings } = choice;
+  return { route, plan, sent, refusals, sms, warnings };
 }
 
 /** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */
@@ -188,7 +186,7 @@ function answerOf(input: NotifyInput, first: FirstStep, steps: Step[]): Record<s
     status: at ? 'scheduled' : 'sent',
     providerId: sent.providerId,
     ...(at ? { sendAt: at.toISOString() } : {}),
-    ...(steps.some((s) => s.channel === 'SMS') ? segmentsOf(input.content.message) : {}),
+    ...first.sms,
     ...(steps.length > 1 ? { steps: steps.map(stepView) } : {}),
     ...(Object.keys(plan.skipped).length ? { skipped: plan.skipped } : {}),
     ...(plan.quietHours ? { quietHours: plan.quietHours } : {}),
@@ -261,7 +259,7 @@ function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): Segmen
     }),
   ];
   for (const s of steps) {
-    const sms = s.channel === 'SMS' ? segmentsOf(input.content.message) : {};
+    const sms = s.channel === 'SMS' ? first.sms : undefined;
     const props = { reason: route.reason, provider_id: s.providerId, locale: input.locale, ...sms };
     if (s.status === 'SENT') events.push(sentMessage(input.userId, input.notificationId, s.channel, props));
     if (s.status === 'SCHEDULED') {
