@@ -74,10 +74,12 @@ function baseUrl(env: Env, name: string, fallback?: string): string | undefined 
   return v.replace(/\/+$/, '');
 }
 
-function positiveInteger(env: Env, name: string, fallback: number): number {
+function wholeNumber(env: Env, name: string, fallback: number, min: 0 | 1): number {
   const v = value(env, name);
   if (v === undefined) return fallback;
-  if (!/^[1-9]\d{0,3}$/.test(v)) throw new ConfigError(name, `must be a whole number from 1, not ${v}`);
+  if (!/^(0|[1-9]\d{0,3})$/.test(v) || Number(v) < min) {
+    throw new ConfigError(name, `must be a whole number from ${min}, not ${v}`);
+  }
   return Number(v);
 }
 
@@ -126,10 +128,9 @@ export function loadConfig(env: Env): Config {
     quietHours: value(env, 'QUIET_HOURS'),
     defaultTimezone: value(env, 'DEFAULT_TIMEZONE') ?? 'UTC',
     voices: { ja: value(env, 'VOICE_JA'), en: value(env, 'VOICE_EN') },
-    smsMaxSegments: positiveInteger(env, 'SMS_MAX_SEGMENTS', 4),
+    smsMaxSegments: wholeNumber(env, 'SMS_MAX_SEGMENTS', 4, 1),
     smsMaxSegmentsStrict: flag(env, 'SMS_MAX_SEGMENTS_STRICT'),
-    recoverySweepSeconds:
-      value(env, 'RECOVERY_SWEEP_SECONDS') === '0' ? 0 : positiveInteger(env, 'RECOVERY_SWEEP_SECONDS', 30),
+    recoverySweepSeconds: wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');

@@ -23,8 +23,6 @@ export class DomainError extends Error {
     /** the request field the error is about */
     readonly field?: string,
     readonly details?: Record<string, unknown>,
-    /** seconds the caller should wait before retrying, when the upstream said */
-    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'DomainError';

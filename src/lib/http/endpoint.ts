@@ -70,7 +70,7 @@ const RETRY_AFTER_S = 2;
 /** A domain error as the HTTP error it is answered with. */
 export function httpErrorOf(err: DomainError): ApiError {
   const status = STATUS_OF[err.code];
-  const retryAfter = status === 429 || status === 503 ? (err.retryAfter ?? RETRY_AFTER_S) : undefined;
+  const retryAfter = status === 429 || status === 503 ? RETRY_AFTER_S : undefined;
   return new ApiError(status, err.code, err.message, err.field, err.details, retryAfter);
 }
 
