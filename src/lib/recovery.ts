@@ -5,11 +5,11 @@
  * one outbox shard at most every RECOVERY_SWEEP_SECONDS per warm container,
  * concurrently with its own work; with no traffic, POST /recover sweeps all.
  */
-import { CHANNEL_OPS } from './channels/registry';
 import { type SegmentMessage, track } from './clients/segment';
 import { type Deps, wire } from './deps';
 import { messageId, trackMessage } from './events';
 import type { EndpointRequest, Reply } from './http/endpoint';
+import { cancelCopy } from './journey/progress';
 import { log } from './log';
 import { OUTBOX_SHARDS } from './store/outbox';
 import type { PendingCancel } from './store/records';
@@ -22,10 +22,20 @@ export interface SweepReport {
   delivered: number;
   canceled: number;
   cancelFailed: number;
+  /** notifications still holding work in the shards swept */
   remaining: number;
+  /** shards the deadline left unswept: call /recover again */
+  unswept: number;
 }
 
-const empty = (): SweepReport => ({ notifications: 0, delivered: 0, canceled: 0, cancelFailed: 0, remaining: 0 });
+const empty = (): SweepReport => ({
+  notifications: 0,
+  delivered: 0,
+  canceled: 0,
+  cancelFailed: 0,
+  remaining: 0,
+  unswept: 0,
+});
 
 /** A cancel that cannot happen before the send time is reported, never silently lost. */
 function cancelFailedEvent(userId: string, id: string, c: PendingCancel): SegmentMessage {
@@ -51,19 +61,19 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
     const r = found.record;
     report.notifications++;
     const resolved: PendingCancel[] = [];
-    const reports: SegmentMessage[] = [];
+    const tooLate: PendingCancel[] = [];
     for (const c of r.pendingCancels ?? []) {
-      const result = await CHANNEL_OPS[c.channel].cancel(deps, c).catch(() => 'failed' as const);
+      const result = await cancelCopy(deps, c).catch(() => 'failed' as const);
       if (result === 'canceled' || result === undefined) {
         resolved.push(c);
         report.canceled++;
       } else if (result === 'too_late' || Date.now() >= Date.parse(c.scheduledAt)) {
         resolved.push(c);
-        reports.push(cancelFailedEvent(r.userId, id, c));
+        tooLate.push(c);
         report.cancelFailed++;
       }
     }
-    const events = [...(r.deferredEvents ?? []), ...reports];
+    const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r.userId, id, c))];
     try {
       await track(deps.config, events, deps.deadline);
     } catch (err) {
@@ -73,10 +83,11 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
     report.delivered += events.length;
     const sent = new Set(events.map((e) => e.messageId));
     const { record } = await deps.store.updateNotification(id, (x) => {
+      if (sent.size === 0 && resolved.length === 0) return false; // a cancel still failing: nothing to write
       x.deferredEvents = (x.deferredEvents ?? []).filter((e) => !sent.has(e.messageId));
       x.pendingCancels = (x.pendingCancels ?? []).filter((c) => !resolved.some((d) => d.channel === c.channel));
-      for (const c of reports) {
-        const step = x.steps.find((s) => s.channel === c.properties?.channel);
+      for (const c of tooLate) {
+        const step = x.steps.find((s) => s.channel === c.channel);
         if (step) step.error = 'the scheduled copy could not be cancelled before its send time';
       }
       return true;
@@ -116,7 +127,7 @@ export async function recover(req: EndpointRequest): Promise<Reply> {
   const report = empty();
   for (let shard = 0; shard < OUTBOX_SHARDS; shard++) {
     if (!deps.deadline.allows(0, 2500)) {
-      report.remaining = -1; // not every shard was reached: call again
+      report.unswept = OUTBOX_SHARDS - shard;
       break;
     }
     await sweepShard(deps, shard, report);

@@ -54,8 +54,14 @@ function applyTo(r: NotificationRecord, updates: StepUpdate[], now = Date.now())
     r.state = 'done';
     r.reason = 'recovered';
     r.steps = [{ channel, status: 'SENT', providerId, updatedAt: at }];
-    const result = { notificationId: r.notificationId, userId: r.userId, channel, reason: 'recovered', providerId };
-    r.result = { ...result, status: 'sent' };
+    r.result = {
+      notificationId: r.notificationId,
+      userId: r.userId,
+      channel,
+      reason: 'recovered',
+      status: 'sent',
+      providerId,
+    };
     log.warn('stuck notification completed from its callback', { notification: r.notificationId, channel });
     touched = true;
   }
@@ -161,28 +167,36 @@ export class KeptForRecovery extends Error {
  * (retried by recovery until the send time, then reported) and signalled with KeptForRecovery.
  */
 async function cancelOrKeep(deps: JourneyDeps, id: string, steps: Step[]): Promise<void> {
-  const settled = await Promise.allSettled(steps.map((s) => cancelCopy(deps, s)));
-  const failed = steps.filter((_, i) => settled[i].status === 'rejected');
+  const { failed } = await cancelEach(deps, steps);
   if (failed.length === 0) return;
-  const first = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-  log.error('scheduled copy not cancelled; kept for recovery', { notification: id, error: first.reason?.message });
-  const pending = failed.map((s) => ({
+  const reason = failed[0].reason;
+  log.error('scheduled copy not cancelled; kept for recovery', { notification: id, error: (reason as Error)?.message });
+  const pending = failed.map(({ step: s }) => ({
     channel: s.channel,
     providerId: s.providerId,
     batchId: s.batchId,
     scheduledAt: s.scheduledAt ?? new Date().toISOString(),
   }));
-  await deps.store.keepCancels(id, pending).catch(() => Promise.reject(first.reason));
+  await deps.store.keepCancels(id, pending).catch(() => Promise.reject(reason));
   throw new KeptForRecovery(`notification ${id}: ${failed.length} cancel(s) kept for recovery`);
 }
 
 /** Cancels the scheduled copies of steps; throws (so the caller answers 5xx and is retried) when a provider failed. */
 async function cancelCopies(deps: JourneyDeps, steps: Step[]): Promise<Map<Step, CancelResult | undefined>> {
-  const results = new Map<Step, CancelResult | undefined>();
-  const settled = await Promise.allSettled(steps.map(async (s) => results.set(s, await cancelCopy(deps, s))));
-  const failed = settled.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-  if (failed) throw failed.reason;
+  const { results, failed } = await cancelEach(deps, steps);
+  if (failed.length > 0) throw failed[0].reason;
   return results;
+}
+
+/** Cancels every step's scheduled copy at once; answers what each gave, and which failed. */
+async function cancelEach(deps: JourneyDeps, steps: Step[]) {
+  const settled = await Promise.allSettled(steps.map((s) => cancelCopy(deps, s)));
+  const results = new Map<Step, CancelResult | undefined>();
+  const failed: Array<{ step: Step; reason: unknown }> = [];
+  settled.forEach((r, i) =>
+    r.status === 'fulfilled' ? results.set(steps[i], r.value) : failed.push({ step: steps[i], reason: r.reason }),
+  );
+  return { results, failed };
 }
 
 /** Cancels the provider's scheduled copy of a step, if it has one. */
