@@ -193,9 +193,10 @@ async function cancelEach(deps: JourneyDeps, steps: Step[]) {
   const settled = await Promise.allSettled(steps.map((s) => cancelCopy(deps, s)));
   const results = new Map<Step, CancelResult | undefined>();
   const failed: Array<{ step: Step; reason: unknown }> = [];
-  settled.forEach((r, i) =>
-    r.status === 'fulfilled' ? results.set(steps[i], r.value) : failed.push({ step: steps[i], reason: r.reason }),
-  );
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') results.set(steps[i], r.value);
+    else failed.push({ step: steps[i], reason: r.reason });
+  });
   return { results, failed };
 }
 
