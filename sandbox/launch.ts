@@ -110,7 +110,8 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
       });
       children.push(sandbox);
       await waitFor(`${sandboxUrl}/sandbox`, sandbox, 15000);
-      const envFile = join(opts.root, '.build/sandbox.env');
+      // one file per stack: the test suite runs a second stack beside the first
+      const envFile = join(opts.root, `.build/sandbox-${opts.functionsPort}.env`);
       mkdirSync(dirname(envFile), { recursive: true });
       writeFileSync(envFile, toDotEnv(functionEnv));
       twilioRunArgs.push('--env', envFile);

@@ -5,7 +5,7 @@ import { SANDBOX_DEFAULTS } from '../sandbox/settings';
 import type { ContactBehaviour } from '../sandbox/state';
 import { STACK_FILE } from './setup/paths';
 
-export const stack: { functionsUrl: string; sandboxUrl: string } = JSON.parse(readFileSync(STACK_FILE, 'utf8'));
+export const stack: StackUrls = JSON.parse(readFileSync(STACK_FILE, 'utf8'));
 export const API_KEY = SANDBOX_DEFAULTS.NOTIFY_API_KEY;
 export const AUTH_TOKEN = SANDBOX_DEFAULTS.AUTH_TOKEN;
 
@@ -27,57 +27,6 @@ async function answer(res: Response): Promise<Answer> {
   return { status: res.status, body, text, headers: res.headers };
 }
 
-export async function call(
-  method: string,
-  path: string,
-  opts: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; raw?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  let body: string | undefined;
-  if (opts.json !== undefined) {
-    headers['Content-Type'] ??= 'application/json';
-    body = JSON.stringify(opts.json);
-  } else if (opts.form) {
-    headers['Content-Type'] ??= 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(opts.form).toString();
-  } else if (opts.raw !== undefined) {
-    body = opts.raw;
-  }
-  return answer(await fetch(`${stack.functionsUrl}${path}`, { method, headers, body }));
-}
-
-export const bearer = { Authorization: `Bearer ${API_KEY}` };
-
-export function notify(params: Record<string, unknown>) {
-  return call('POST', '/notify', { json: params, headers: bearer });
-}
-
-/** POSTs form fields to a Twilio webhook, signed as Twilio signs (URL with query + fields). */
-export function signedPost(pathWithQuery: string, fields: Record<string, string>, token = AUTH_TOKEN) {
-  const signature = twilio.getExpectedTwilioSignature(token, `${stack.functionsUrl}${pathWithQuery}`, fields);
-  return call('POST', pathWithQuery, { form: fields, headers: { 'X-Twilio-Signature': signature } });
-}
-
-export function emailEvents(
-  events: unknown,
-  auth = `${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`,
-) {
-  return call('POST', '/email/events', {
-    json: events,
-    headers: { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` },
-  });
-}
-
-async function sb(method: string, path: string, json?: unknown): Promise<any> {
-  const res = await fetch(`${stack.sandboxUrl}${path}`, {
-    method,
-    headers: json === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: json === undefined ? undefined : JSON.stringify(json),
-  });
-  if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
 export interface SegmentEvent {
   type: string;
   event?: string;
@@ -89,31 +38,91 @@ export interface SegmentEvent {
   context?: Record<string, any>;
 }
 
-export const sandbox = {
-  reset: (simulate = true) => sb('POST', '/sandbox/reset', { simulate }),
-  contact: (address: string, behaviour: ContactBehaviour) =>
-    sb('POST', `/sandbox/contacts/${encodeURIComponent(address)}`, behaviour),
-  traits: (userId: string, traits: Record<string, unknown>) =>
-    sb('POST', `/sandbox/profiles/${encodeURIComponent(userId)}/traits`, { traits }),
-  settle: () => sb('POST', '/sandbox/settle', {}),
-  advance: (seconds: number) => sb('POST', '/sandbox/clock/advance', { seconds }),
-  fault: (fault: Record<string, unknown>) => sb('POST', '/sandbox/faults', fault),
-  inboundSms: (from: string, body: string) => sb('POST', '/sandbox/inbound-sms', { from, body }),
-  /** a Twilio callback sent by the sandbox: signed, with the URL's retry overrides honoured */
-  twilioCallback: (url: string, params: Record<string, string>) =>
-    sb('POST', '/sandbox/twilio-callback', { url, params }),
-  /** a SendGrid Event Webhook batch sent by the sandbox, retried on non-2xx as SendGrid does */
-  emailEvents: (events: unknown[]) => sb('POST', '/sandbox/email-events', { events }),
-  events: (filter: Record<string, string> = {}): Promise<SegmentEvent[]> =>
-    sb('GET', `/sandbox/segment/events?${new URLSearchParams(filter)}`),
-  rejected: (): Promise<Array<{ reason: string; payload: SegmentEvent }>> => sb('GET', '/sandbox/segment/rejected'),
-  messages: () => sb('GET', '/sandbox/messages'),
-  calls: () => sb('GET', '/sandbox/calls'),
-  emails: () => sb('GET', '/sandbox/emails'),
-  callbacks: () => sb('GET', '/sandbox/callbacks'),
-  documents: () => sb('GET', '/sandbox/sync/documents'),
-  requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
-};
+export const bearer = { Authorization: `Bearer ${API_KEY}` };
+
+export interface StackUrls {
+  functionsUrl: string;
+  sandboxUrl: string;
+}
+
+/** Calls to one running stack (the suite's shared one, or a test's own). */
+export function clientOf(urls: StackUrls) {
+  async function call(
+    method: string,
+    path: string,
+    opts: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; raw?: string } = {},
+  ): Promise<Answer> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    let body: string | undefined;
+    if (opts.json !== undefined) {
+      headers['Content-Type'] ??= 'application/json';
+      body = JSON.stringify(opts.json);
+    } else if (opts.form) {
+      headers['Content-Type'] ??= 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(opts.form).toString();
+    } else if (opts.raw !== undefined) {
+      body = opts.raw;
+    }
+    return answer(await fetch(`${urls.functionsUrl}${path}`, { method, headers, body }));
+  }
+
+  const notify = (params: Record<string, unknown>) => call('POST', '/notify', { json: params, headers: bearer });
+
+  /** POSTs form fields to a Twilio webhook, signed as Twilio signs (URL with query + fields). */
+  const signedPost = (pathWithQuery: string, fields: Record<string, string>, token = AUTH_TOKEN) => {
+    const signature = twilio.getExpectedTwilioSignature(token, `${urls.functionsUrl}${pathWithQuery}`, fields);
+    return call('POST', pathWithQuery, { form: fields, headers: { 'X-Twilio-Signature': signature } });
+  };
+
+  const emailEvents = (
+    events: unknown,
+    auth = `${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`,
+  ) =>
+    call('POST', '/email/events', {
+      json: events,
+      headers: { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` },
+    });
+
+  async function sb(method: string, path: string, json?: unknown): Promise<any> {
+    const res = await fetch(`${urls.sandboxUrl}${path}`, {
+      method,
+      headers: json === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: json === undefined ? undefined : JSON.stringify(json),
+    });
+    if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+
+  const sandbox = {
+    reset: (simulate = true) => sb('POST', '/sandbox/reset', { simulate }),
+    contact: (address: string, behaviour: ContactBehaviour) =>
+      sb('POST', `/sandbox/contacts/${encodeURIComponent(address)}`, behaviour),
+    traits: (userId: string, traits: Record<string, unknown>) =>
+      sb('POST', `/sandbox/profiles/${encodeURIComponent(userId)}/traits`, { traits }),
+    settle: () => sb('POST', '/sandbox/settle', {}),
+    advance: (seconds: number) => sb('POST', '/sandbox/clock/advance', { seconds }),
+    fault: (fault: Record<string, unknown>) => sb('POST', '/sandbox/faults', fault),
+    inboundSms: (from: string, body: string) => sb('POST', '/sandbox/inbound-sms', { from, body }),
+    /** a Twilio callback sent by the sandbox: signed, with the URL's retry overrides honoured */
+    twilioCallback: (url: string, params: Record<string, string>) =>
+      sb('POST', '/sandbox/twilio-callback', { url, params }),
+    /** a SendGrid Event Webhook batch sent by the sandbox, retried on non-2xx as SendGrid does */
+    emailEvents: (events: unknown[]) => sb('POST', '/sandbox/email-events', { events }),
+    events: (filter: Record<string, string> = {}): Promise<SegmentEvent[]> =>
+      sb('GET', `/sandbox/segment/events?${new URLSearchParams(filter)}`),
+    rejected: (): Promise<Array<{ reason: string; payload: SegmentEvent }>> => sb('GET', '/sandbox/segment/rejected'),
+    messages: () => sb('GET', '/sandbox/messages'),
+    calls: () => sb('GET', '/sandbox/calls'),
+    emails: () => sb('GET', '/sandbox/emails'),
+    callbacks: () => sb('GET', '/sandbox/callbacks'),
+    documents: () => sb('GET', '/sandbox/sync/documents'),
+    requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
+  };
+
+  return { call, notify, signedPost, emailEvents, sandbox };
+}
+
+export const { call, notify, signedPost, emailEvents, sandbox } = clientOf(stack);
 
 /** Track events of one user, as `Event Name` strings in arrival order. */
 export async function eventNames(filter: Record<string, string>): Promise<string[]> {

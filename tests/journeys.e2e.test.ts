@@ -328,6 +328,50 @@ describe('consistency under retries and races', () => {
     expect(await sandbox.events({ userId, event: 'Notification Escalated' })).toHaveLength(1);
   });
 
+  test("callbacks of an escalation's send that beat its record write are kept, never moved back", async () => {
+    await sandbox.reset(false);
+    const userId = uid('early-escalation');
+    const res = await notify({ userId, phone: PHONE, message: 'm', escalation: 'call,sms' });
+    const id = res.body.notificationId;
+    // the busy callback's claim and then the escalation's record write are each slowed by 1.5 s
+    await sandbox.fault({
+      api: 'sync',
+      latencyMs: 1500,
+      method: 'POST',
+      path: `/Documents/notification-${id}`,
+      count: 2,
+    });
+    const [c] = await sandbox.calls();
+    const query = new URL(c.request.StatusCallback).search;
+    const busy = signedPost(`/voice/status${query}`, {
+      CallSid: c.resource.sid,
+      CallStatus: 'busy',
+      CallDuration: '0',
+    });
+    let sms: any;
+    while (!sms) {
+      await new Promise((r) => setTimeout(r, 50));
+      sms = (await sandbox.messages()).find((m: any) => !m.request.ScheduleType);
+    }
+    // the escalated SMS is delivered and replied to while its record write is still on its way
+    const smsQuery = new URL(sms.request.StatusCallback).search;
+    const delivered = await signedPost(`/sms/status${smsQuery}`, {
+      MessageSid: sms.resource.sid,
+      MessageStatus: 'delivered',
+    });
+    const reply = { MessageSid: `SM${'c'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: 'はい' };
+    expect([delivered.status, (await signedPost('/sms/inbound', reply)).status]).toEqual([200, 200]);
+    expect((await busy).status).toBe(200);
+    const r = await record(id);
+    expect([r.state, r.steps.map((s: any) => [s.channel, s.status, s.providerId])]).toEqual([
+      'completed',
+      [
+        ['CALL', 'FAILED', c.resource.sid],
+        ['SMS', 'COMPLETED', sms.resource.sid],
+      ],
+    ]);
+  });
+
   test('a /cancel racing an engagement leaves one consistent record', async () => {
     await sandbox.reset(false);
     for (let round = 0; round < 3; round++) {

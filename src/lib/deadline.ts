@@ -29,20 +29,22 @@ export class Deadline {
 
 /**
  * Runs `fn`, and again after each of `waitsMs` while the deadline still allows
- * the wait and another call of up to `callMs`: for writes that must not be
- * given up after one failure of a short upstream outage.
+ * the wait and another call of up to `callMs`: for work that must not be
+ * given up after one failure of a short upstream outage. An error `retryable`
+ * says no to (a refusal that would be refused again) is thrown at once.
  */
 export async function retryWithin<T>(
   deadline: Deadline,
   fn: () => Promise<T>,
   waitsMs: number[] = [200, 500, 1000],
   callMs = 1500,
+  retryable: (err: unknown) => boolean = () => true,
 ): Promise<T> {
   for (const wait of waitsMs) {
     try {
       return await fn();
     } catch (err) {
-      if (!deadline.allows(wait, callMs)) throw err;
+      if (!retryable(err) || !deadline.allows(wait, callMs)) throw err;
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -251,11 +251,12 @@ async function escalate(
       s.updatedAt = at;
       claimNext(r, s, failure, at);
     } else {
-      // Sent even if an engagement canceled the journey meanwhile: the record says what happened.
-      s.status = 'SENT';
       s.providerId = sent?.providerId;
       s.batchId = undefined;
       s.updatedAt = at;
+      // Sent even if an engagement canceled the journey meanwhile: the record says what happened. But a
+      // callback of this very send can beat this write (delivered, even a reply): never move it back.
+      if (isOpen(s) || s.status === 'CANCELED') s.status = 'SENT';
     }
     return true;
   });

@@ -152,14 +152,22 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
     later.map(async (p): Promise<Step> => {
       const base = { channel: p.channel, scheduledAt: p.at?.toISOString(), updatedAt: at };
       if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
+      const request = {
+        notificationId: input.notificationId,
+        userId: input.userId,
+        content: input.content,
+        baseUrl: deps.baseUrl,
+        at: p.at,
+      };
       try {
-        const sent = await CHANNEL_OPS[p.channel].send(deps, first.route, {
-          notificationId: input.notificationId,
-          userId: input.userId,
-          content: input.content,
-          baseUrl: deps.baseUrl,
-          at: p.at,
-        });
+        // no later callback or retry would schedule it: a short outage is waited out here
+        const sent = await retryWithin(
+          deps.deadline,
+          () => CHANNEL_OPS[p.channel].send(deps, first.route, request),
+          [300, 700],
+          2000,
+          (err) => !(err instanceof ChannelRefused),
+        );
         return { ...base, status: 'SCHEDULED', providerId: sent.providerId, batchId: sent.batchId };
       } catch (err) {
         log.error('escalation step could not be scheduled', {
