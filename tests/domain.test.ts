@@ -6,6 +6,7 @@ import { DomainError } from '../src/lib/errors';
 import { planJourney } from '../src/lib/journey/plan';
 import { advance, type Step, type StepStatus } from '../src/lib/journey/steps';
 import { parseQuietHours, quietHoursEnd } from '../src/lib/quiet-hours';
+import { keptCancelOutcome } from '../src/lib/recovery';
 import { reachability } from '../src/lib/routing/decide';
 import { decideRoute, finalReason, type Route } from '../src/lib/routing/route';
 import { MEANING, translate } from '../src/lib/webhooks/pipeline';
@@ -201,5 +202,21 @@ describe('escalateAfter=15 (the documented minimum)', () => {
     expect(sms - NOW.getTime()).toBe(minutes(15) + 30_000);
     const after = planJourney({ escalation: ['SMS', 'EMAIL'], escalateAfter: 15 }, route(), config, NOW);
     expect((after.steps[1].at?.getTime() ?? 0) - NOW.getTime()).toBe(minutes(15));
+  });
+});
+
+describe('a kept cancel retried by recovery', () => {
+  const sendAt = '2026-11-24T10:00:00.000Z';
+  const before = Date.parse(sendAt) - 60_000;
+  const after = Date.parse(sendAt) + 1;
+  test.each([
+    ['canceled', before, 'canceled'],
+    [undefined, before, 'canceled'], // nothing scheduled any more
+    ['too_late', before, 'too_late'], // the provider already sent it
+    ['failed', before, 'keep'], // still failing, the send time not reached: tried again later
+    ['failed', after, 'too_late'], // still failing at the send time: reported as Notification Cancel Failed
+    ['canceled', after, 'canceled'],
+  ] as const)('%s at %s → %s', (result, now, outcome) => {
+    expect(keptCancelOutcome(result, sendAt, now)).toBe(outcome);
   });
 });

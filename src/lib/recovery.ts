@@ -5,6 +5,7 @@
  * one outbox shard at most every RECOVERY_SWEEP_SECONDS per warm container,
  * concurrently with its own work; with no traffic, POST /recover sweeps all.
  */
+import type { CancelResult } from './channels/provider';
 import { type SegmentMessage, track } from './clients/segment';
 import { type Deps, wire } from './deps';
 import { messageId, trackMessage } from './events';
@@ -47,6 +48,20 @@ function cancelFailedEvent(userId: string, id: string, c: PendingCancel): Segmen
   });
 }
 
+/**
+ * What a retried cancel of a kept copy settles: done (canceled, or nothing left to cancel), too late
+ * (the provider sent it, or it failed again at or after the send time: report it), or keep trying.
+ */
+export function keptCancelOutcome(
+  result: CancelResult | undefined | 'failed',
+  scheduledAt: string,
+  now = Date.now(),
+): 'canceled' | 'too_late' | 'keep' {
+  if (result === 'canceled' || result === undefined) return 'canceled';
+  if (result === 'too_late' || now >= Date.parse(scheduledAt)) return 'too_late';
+  return 'keep';
+}
+
 /** Works through one shard: retries each kept cancel, delivers kept events, and unlists what is done. */
 export async function sweepShard(deps: Deps, shard: number, report = empty()): Promise<SweepReport> {
   const ids = await deps.store.outbox.list(shard);
@@ -64,11 +79,11 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
     const tooLate: PendingCancel[] = [];
     for (const c of r.pendingCancels ?? []) {
       const result = await cancelCopy(deps, c).catch(() => 'failed' as const);
-      if (result === 'canceled' || result === undefined) {
-        resolved.push(c);
-        report.canceled++;
-      } else if (result === 'too_late' || Date.now() >= Date.parse(c.scheduledAt)) {
-        resolved.push(c);
+      const outcome = keptCancelOutcome(result, c.scheduledAt);
+      if (outcome === 'keep') continue;
+      resolved.push(c);
+      if (outcome === 'canceled') report.canceled++;
+      else {
         tooLate.push(c);
         report.cancelFailed++;
       }
