@@ -1,0 +1,199 @@
+// `npm run simulate`: the learning router (src/lib/routing/learn.ts, the module
+// /notify uses, bundled as is) against oracle, uniform random, the tutorial's
+// "most frequent" policy and a ceiling, on four synthetic populations with a
+// fixed seed. Each cell is the engagement a policy earns as a percentage of
+// the oracle's (expected engagement of the channel chosen, summed).
+//   node scripts/simulate.mjs [users=3000] [seed=7]
+import { build } from 'esbuild';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const USERS = Number(process.argv[2] ?? 3000);
+const SEED = Number(process.argv[3] ?? 7);
+const out = `${root}.build/simulate/learn.mjs`;
+await build({
+  entryPoints: [`${root}src/lib/routing/learn.ts`],
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  outfile: out,
+  logLevel: 'error',
+});
+const L = await import(pathToFileURL(out).href);
+const CHANNELS = ['SMS', 'CALL', 'EMAIL'];
+const DAYS_BETWEEN = 1; // one notification per user per day
+const HALF_LIFE_DAYS = 30; // the service's default EVIDENCE_HALF_LIFE_DAYS
+const DAY = 86_400_000;
+
+function mulberry32(seed) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const beta = (rand, a, b) => L.sampleBeta({ a, b }, rand);
+
+// ---- populations: each user has p[channel] (probability of engaging) and the channels that reach them
+const COHORTS = [
+  { share: 0.3, p: { SMS: [6, 4], CALL: [1, 9], EMAIL: [1.5, 8.5] } },
+  { share: 0.25, p: { SMS: [1.5, 8.5], CALL: [5, 5], EMAIL: [1, 9] } },
+  { share: 0.3, p: { SMS: [1.5, 8.5], CALL: [0.5, 9.5], EMAIL: [5.5, 4.5] } },
+  { share: 0.15, p: { SMS: [0.3, 9.7], CALL: [0.3, 9.7], EMAIL: [0.3, 9.7] } }, // rarely engages
+];
+const INDEPENDENT = { SMS: [3, 5], CALL: [1, 5], EMAIL: [2, 4] };
+
+function independentUser(rand) {
+  return { p: Object.fromEntries(CHANNELS.map((c) => [c, beta(rand, ...INDEPENDENT[c])])), reach: [...CHANNELS] };
+}
+function cohortUser(rand) {
+  let x = rand();
+  const cohort = COHORTS.find((k) => (x -= k.share) < 0) ?? COHORTS[COHORTS.length - 1];
+  return { p: Object.fromEntries(CHANNELS.map((c) => [c, beta(rand, ...cohort.p[c])])), reach: [...CHANNELS] };
+}
+const POPULATIONS = [
+  { name: '1 independent Beta per channel', user: independentUser },
+  { name: '2 cohorts (SMS, call, email, rarely)', user: cohortUser },
+  {
+    name: '3 as 1; 15 % no email, 10 % SMS opt-out',
+    user: (rand) => {
+      const u = independentUser(rand);
+      if (rand() < 0.15) u.reach = u.reach.filter((c) => c !== 'EMAIL');
+      if (rand() < 0.1) u.reach = u.reach.filter((c) => c !== 'SMS');
+      return u;
+    },
+  },
+  {
+    name: '4 cohorts; best channel changes halfway',
+    user: (rand) => {
+      const u = cohortUser(rand);
+      // halfway, the user's probabilities rotate: the best channel becomes another one
+      const shift = 1 + Math.floor(rand() * 2);
+      u.later = Object.fromEntries(CHANNELS.map((c, i) => [CHANNELS[(i + shift) % 3], u.p[c]]));
+      return u;
+    },
+  },
+];
+
+// ---- policies: choose(state, user, t) → channel; learn(state, user, channel, engaged, t)
+const best = (p, reach) => reach.reduce((a, c) => (p[c] > p[a] ? c : a));
+
+function tutorial(rand) {
+  return {
+    choose: (s, u) => {
+      const counts = s.engagements;
+      const top = u.reach.reduce((a, c) => ((counts[c] ?? 0) > (counts[a] ?? 0) ? c : a));
+      return (counts[top] ?? 0) >= 3 ? top : u.reach[Math.floor(rand() * u.reach.length)];
+    },
+    learn: (s, _u, c, engaged) => {
+      if (engaged) s.engagements[c] = (s.engagements[c] ?? 0) + 1;
+    },
+  };
+}
+
+/** The service's learner; `priors` fixed (ceiling) or learned from the sums of everyone's evidence. */
+function learner(rand, fixedPriors) {
+  const shared = { sums: {}, priors: fixedPriors ?? L.priorsOf({}) };
+  return {
+    shared,
+    round: () => {
+      if (!fixedPriors) shared.priors = L.priorsOf(shared.sums); // the prior cache, refreshed as it grows
+    },
+    choose: (s, u, now) => {
+      const post = L.posteriors(u.reach, shared.priors, s.evidence, { now, halfLifeDays: HALF_LIFE_DAYS });
+      return L.chooseChannel(post, rand);
+    },
+    learn: (s, _u, c, engaged, now) => {
+      const before = s.evidence;
+      let ev = L.observe(before, c, 'sent', now, HALF_LIFE_DAYS);
+      if (engaged) ev = L.observe(ev, c, 'engaged', now, HALF_LIFE_DAYS);
+      shared.sums = L.addSums(shared.sums, L.sumsDelta(before, ev));
+      s.evidence = ev;
+    },
+  };
+}
+
+/** Beta matching the true population moments of p per channel (what the ceiling is told). */
+function truePriors(users, key) {
+  return Object.fromEntries(
+    CHANNELS.map((c) => {
+      const xs = users.map((u) => u[key][c]);
+      const m = xs.reduce((a, x) => a + x, 0) / xs.length;
+      const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length;
+      const k = (m * (1 - m)) / v - 1;
+      return [c, { a: m * k, b: (1 - m) * k }];
+    }),
+  );
+}
+
+function run(population, notifications) {
+  const rand = mulberry32(SEED);
+  const users = Array.from({ length: USERS }, () => population.user(rand));
+  for (const u of users) u.now = u.p;
+  const switchAt = Math.floor(notifications / 2);
+  const early = truePriors(users, 'p');
+  const late = users[0].later
+    ? truePriors(
+        users.map((u) => ({ p: u.later })),
+        'p',
+      )
+    : early;
+  const policies = {
+    oracle: { choose: (_s, u) => best(u.now, u.reach), learn() {} },
+    uniform: { choose: (_s, u) => u.reach[Math.floor(rand() * u.reach.length)], learn() {} },
+    tutorial: tutorial(rand),
+    learned: learner(rand),
+    ceiling: learner(rand, early),
+  };
+  const totals = Object.fromEntries(Object.keys(policies).map((k) => [k, 0]));
+  const states = Object.fromEntries(
+    Object.keys(policies).map((k) => [k, users.map(() => ({ evidence: {}, engagements: {} }))]),
+  );
+  for (let t = 0; t < notifications; t++) {
+    const now = Date.UTC(2026, 0, 1) + t * DAYS_BETWEEN * DAY;
+    if (t === switchAt) for (const u of users) if (u.later) u.now = u.later;
+    if (t === switchAt && users[0].later) policies.ceiling.shared.priors = late;
+    for (const [name, policy] of Object.entries(policies)) {
+      policy.round?.();
+      users.forEach((u, i) => {
+        if (i % 100 === 99) policy.round?.(); // users arrive as a stream: the prior cache refreshes as it grows
+        const c = policy.choose(states[name][i], u, now);
+        const p = u.now[c];
+        totals[name] += p;
+        policy.learn(states[name][i], u, c, rand() < p, now);
+      });
+    }
+  }
+  return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, (100 * v) / totals.oracle]));
+}
+
+const started = Date.now();
+const rows = [];
+for (const population of POPULATIONS) {
+  for (const n of [10, 20, 50]) rows.push({ population: population.name, n, ...run(population, n) });
+}
+const pct = (x) => x.toFixed(1).padStart(6);
+console.log(`${USERS} users per population, seed ${SEED}; % of the oracle's engagement\n`);
+console.log(
+  `${'population'.padEnd(42)} ${'n'.padStart(3)} ${['uniform', 'tutorial', 'learned', 'ceiling'].map((h) => h.padStart(8)).join(' ')}`,
+);
+for (const r of rows) {
+  console.log(
+    `${r.population.padEnd(42)} ${String(r.n).padStart(3)} ${[r.uniform, r.tutorial, r.learned, r.ceiling].map((x) => `${pct(x)}  `).join(' ')}`,
+  );
+}
+// the issue's thresholds, at 20 notifications per user
+const at20 = rows.filter((r) => r.n === 20);
+const checks = [
+  ['learned ≥ 85 % of oracle on population 1', at20[0].learned >= 85],
+  ...at20
+    .slice(0, 3)
+    .map((r, i) => [`learned within 3 points of the ceiling on population ${i + 1}`, r.learned >= r.ceiling - 3]),
+  ['learned beats the tutorial by ≥ 10 points on population 4', at20[3].learned - at20[3].tutorial >= 10],
+];
+console.log('');
+for (const [what, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'}  ${what}`);
+console.log(`\n${((Date.now() - started) / 1000).toFixed(1)} s`);
+process.exitCode = checks.every(([, ok]) => ok) ? 0 : 1;
