@@ -49,8 +49,9 @@ function independentUser(rand) {
   return { p: Object.fromEntries(CHANNELS.map((c) => [c, beta(rand, ...INDEPENDENT[c])])), reach: [...CHANNELS] };
 }
 function cohortUser(rand) {
-  let x = rand();
-  const cohort = COHORTS.find((k) => (x -= k.share) < 0) ?? COHORTS[COHORTS.length - 1];
+  const x = rand();
+  const upTo = COHORTS.map((_, i) => COHORTS.slice(0, i + 1).reduce((a, k) => a + k.share, 0));
+  const cohort = COHORTS[upTo.findIndex((edge) => x < edge)] ?? COHORTS[COHORTS.length - 1];
   return { p: Object.fromEntries(CHANNELS.map((c) => [c, beta(rand, ...cohort.p[c])])), reach: [...CHANNELS] };
 }
 const POPULATIONS = [

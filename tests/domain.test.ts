@@ -25,6 +25,7 @@ function route(over: Partial<Route> = {}): Route {
     phone: PHONE,
     email: EMAIL,
     timezone: 'Asia/Tokyo',
+    policy: 'trait',
     ...over,
   };
 }

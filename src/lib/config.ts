@@ -48,6 +48,10 @@ export interface Config {
   smsMaxSegmentsStrict: boolean;
   /** seconds between a warm container's recovery sweeps (RECOVERY_SWEEP_SECONDS, default 30; 0: only POST /recover) */
   recoverySweepSeconds: number;
+  /** learned (default): the learning router; trait: the Segment preferred-channel trait, else random */
+  routingPolicy: 'learned' | 'trait';
+  /** evidence fades by half over this many days (EVIDENCE_HALF_LIFE_DAYS, default 30) */
+  evidenceHalfLifeDays: number;
 }
 
 function value(env: Env, name: string): string | undefined {
@@ -99,6 +103,11 @@ function machineDetection(v: string | undefined): string | undefined {
   return v;
 }
 
+function routingPolicy(v: string | undefined): 'learned' | 'trait' {
+  if (v === undefined || v === 'learned' || v === 'trait') return v ?? 'learned';
+  throw new ConfigError('ROUTING_POLICY', `must be learned or trait, not ${v}`);
+}
+
 /** Reads and checks the whole configuration; the first missing variable is named. */
 export function loadConfig(env: Env): Config {
   const twilioPhoneNumber = value(env, 'TWILIO_PHONE_NUMBER');
@@ -131,6 +140,8 @@ export function loadConfig(env: Env): Config {
     smsMaxSegments: wholeNumber(env, 'SMS_MAX_SEGMENTS', 4, 1),
     smsMaxSegmentsStrict: flag(env, 'SMS_MAX_SEGMENTS_STRICT'),
     recoverySweepSeconds: wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0),
+    routingPolicy: routingPolicy(value(env, 'ROUTING_POLICY')),
+    evidenceHalfLifeDays: wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');

@@ -9,12 +9,15 @@ import { twilioClient } from './clients/twilio';
 import type { Config } from './config';
 import type { Deadline } from './deadline';
 import type { EndpointRequest } from './http/endpoint';
+import { EvidenceStore } from './store/evidence';
 import { RecordStore } from './store/records';
 
 export interface Deps {
   client: Twilio;
   config: Config;
   store: RecordStore;
+  /** what the learning router knows */
+  evidence: EvidenceStore;
   /** where provider callbacks go */
   baseUrl: string;
   deadline: Deadline;
@@ -26,6 +29,7 @@ export function wire(req: EndpointRequest): Deps {
     client,
     config: req.config,
     store: new RecordStore(client, req.config),
+    evidence: new EvidenceStore(client, req.config),
     baseUrl: serviceBaseUrl(req.config, req.context),
     deadline: req.deadline,
   };

@@ -25,7 +25,13 @@ export default async function globalSetup(): Promise<void> {
     functionsPort,
     sandboxPort,
     stdio: log,
-    env: { SANDBOX_CALLBACK_DELAY_MS: '50', VOICE_EN: 'Google.en-US-Neural2-F', RECOVERY_SWEEP_SECONDS: '0' },
+    env: {
+      SANDBOX_CALLBACK_DELAY_MS: '50',
+      VOICE_EN: 'Google.en-US-Neural2-F',
+      RECOVERY_SWEEP_SECONDS: '0',
+      // these suites pin the tutorial's routing semantics; learning.e2e runs the default (learned) on a stack of its own
+      ROUTING_POLICY: 'trait',
+    },
   });
   globalThis.__STACK__ = stack;
   writeFileSync(STACK_FILE, JSON.stringify({ functionsUrl: stack.functionsUrl, sandboxUrl: stack.sandboxUrl }));

@@ -57,6 +57,7 @@ export async function notification(req: EndpointRequest): Promise<Reply> {
       userId: r.userId,
       state: r.state,
       reason: r.reason ?? null,
+      policy: r.policy ?? null,
       createdAt: r.createdAt,
       escalateAfter: r.escalateAfter ?? null,
       steps: r.steps.map(stepView),

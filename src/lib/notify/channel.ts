@@ -4,19 +4,27 @@ import type { EndpointRequest, Reply } from '../http/endpoint';
 import { log } from '../log';
 import { decideRoute, traitNames } from '../routing/route';
 import { parseRoutingInput } from './input';
+import { readKnowledge } from './notify';
+import { wire } from '../deps';
 
 export async function channel(req: EndpointRequest): Promise<Reply> {
   const input = parseRoutingInput(req.params, req.config);
-  const profile = await readTraits(req.config, input.userId, traitNames(req.config), req.deadline);
+  const [profile, learner] = await Promise.all([
+    readTraits(req.config, input.userId, traitNames(req.config), req.deadline),
+    readKnowledge(wire(req), input.userId),
+  ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  const r = decideRoute(input, profile, req.config, { now: new Date() });
+  const r = decideRoute(input, profile, req.config, { now: new Date(), knowledge: learner.knowledge });
   return {
     status: 200,
     json: {
       userId: input.userId,
       channel: r.channel,
       reason: r.reason,
+      policy: r.policy,
+      ...(r.scores ? { scores: r.scores, best: r.best ?? null } : {}),
+      ...(learner.evidence === 'unavailable' ? { evidence: 'unavailable' } : {}),
       preferred: r.preferred ?? null,
       reachable: r.reach.reachable,
       unreachable: r.reach.unreachable,

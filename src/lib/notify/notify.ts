@@ -22,7 +22,7 @@ import type { EndpointRequest, Reply } from '../http/endpoint';
 import { type Plan, planJourney } from '../journey/plan';
 import { type Step, stepView } from '../journey/steps';
 import { log } from '../log';
-import { decideRoute, type Route, traitNames } from '../routing/route';
+import { decideRoute, type Knowledge, type Route, traitNames } from '../routing/route';
 import type { NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { type NotifyInput, parseNotifyInput } from './input';
@@ -35,14 +35,14 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   if (start.lock === 'exists') return replayDuplicate(deps, input.notificationId);
   let first: FirstStep;
   try {
-    first = await sendFirstStep(deps, input, start.profile, now);
+    first = await sendFirstStep(deps, input, start, now);
   } catch (err) {
     // Nothing was sent: release the lock so a corrected retry can send.
     await deps.store.deleteNotification(input.notificationId).catch(() => undefined);
     throw asDomainError(err);
   }
   const steps = await scheduleLaterSteps(deps, input, first);
-  const result = answerOf(input, first, steps);
+  const result = answerOf(input, first, steps, start);
   const tracking = await recordAndTrack(deps, input, first, steps, result, start);
   return { status: 200, json: { ...result, tracking } };
 }
@@ -52,6 +52,9 @@ interface Start {
   lock: 'exists' | { record: NotificationRecord; revision: string };
   /** whether the contact record of the request's phone exists (undefined: unknown) */
   contactExists?: boolean;
+  /** the learner's knowledge (undefined: policy trait, or the evidence store unavailable) */
+  knowledge?: Knowledge;
+  evidence: 'ok' | 'unavailable' | 'unused';
 }
 
 /** Stage 1, concurrently: the profile, the notification's lock, and whether the contact record exists. */
@@ -65,14 +68,30 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
     steps: [],
   };
   const phone = input.phone;
-  const [profile, lock, contactExists] = await Promise.all([
+  const [profile, lock, contactExists, knowledge] = await Promise.all([
     readTraits(deps.config, input.userId, traitNames(deps.config), deps.deadline),
     deps.store.createNotification(pending),
     phone ? deps.store.readContact(phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
+    readKnowledge(deps, input.userId),
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  return { profile, lock, contactExists };
+  return { profile, lock, contactExists, ...knowledge };
+}
+
+/** The user's evidence and the population prior (policy learned); without them routing is by trait, and says so. */
+export async function readKnowledge(
+  deps: Deps,
+  userId: string,
+): Promise<{ knowledge?: Knowledge; evidence: 'ok' | 'unavailable' | 'unused' }> {
+  if (deps.config.routingPolicy !== 'learned') return { evidence: 'unused' };
+  try {
+    const [evidence, priors] = await Promise.all([deps.evidence.read(userId), deps.evidence.priors()]);
+    return { knowledge: { evidence, priors }, evidence: 'ok' };
+  } catch (err) {
+    log.warn('evidence unavailable, routing by trait', { error: (err as Error).message });
+    return { evidence: 'unavailable' };
+  }
 }
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
@@ -99,7 +118,8 @@ interface FirstStep {
 }
 
 /** Decides the channel, plans the journey and sends (or schedules) its first step, falling back on refusals. */
-async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileResult, now: Date): Promise<FirstStep> {
+async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: Date): Promise<FirstStep> {
+  const { profile, knowledge } = start;
   const size = segmentsOf(input.content.message);
   const { choice, sent, refusals } = await sendWithFallback({
     fallback: !input.channel,
@@ -109,6 +129,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, profile: ProfileRes
         scheduled: Boolean(input.sendAt),
         explicitList: Array.isArray(input.escalation),
         refusals,
+        knowledge,
       };
       const route = decideRoute(input, profile, deps.config, options);
       const plan = planJourney(input, route, deps.config, now);
@@ -183,7 +204,7 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
 }
 
 /** /notify's answer (also kept in the record, and replayed to duplicates). */
-function answerOf(input: NotifyInput, first: FirstStep, steps: Step[]): Record<string, unknown> {
+function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: Start): Record<string, unknown> {
   const { route, plan, sent } = first;
   const at = plan.steps[0].at;
   return {
@@ -191,6 +212,8 @@ function answerOf(input: NotifyInput, first: FirstStep, steps: Step[]): Record<s
     userId: input.userId,
     channel: route.channel,
     reason: route.reason,
+    policy: route.policy,
+    ...(start.evidence === 'unavailable' ? { evidence: 'unavailable' } : {}),
     status: at ? 'scheduled' : 'sent',
     providerId: sent.providerId,
     ...(at ? { sendAt: at.toISOString() } : {}),
@@ -218,6 +241,7 @@ async function recordAndTrack(
   const finalWrite = (r: NotificationRecord) => {
     r.state = 'done';
     r.reason = route.reason;
+    r.policy = route.policy;
     r.steps = steps;
     if (steps.length > 1) {
       r.escalateAfter = input.escalateAfter;
@@ -247,6 +271,17 @@ async function recordAndTrack(
     phone && steps.some((s) => s.channel !== 'EMAIL')
       ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactExists))
       : Promise.resolve(),
+    // what the learner tried: counted once per notification and channel, whoever retries
+    retryWithin(deps.deadline, () =>
+      deps.evidence.record(input.userId, [
+        { notificationId: input.notificationId, channel: route.channel, kind: 'sent' },
+      ]),
+    ).catch((err) =>
+      log.error('evidence of a send not recorded', {
+        notification: input.notificationId,
+        error: (err as Error).message,
+      }),
+    ),
   ]);
   if (stored.status === 'rejected') {
     const error = (stored.reason as Error).message;

@@ -1,10 +1,11 @@
 /**
- * The routing decision: explicit override, else the preferred channel when
- * reachable, else a uniformly random reachable channel.
+ * The routing decision: explicit override; else the learner's choice (policy
+ * `learned`); else the preferred channel when reachable, else a uniformly
+ * random reachable channel (policy `trait`, the tutorial's).
  */
 import { type Channel, CHANNELS } from '../channels/channel';
 
-export type RouteReason = 'override' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
+export type RouteReason = 'override' | 'learned' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
 
 export interface Reachability {
   /** channels we can use for this user, in CHANNELS order */
@@ -42,7 +43,12 @@ export type Decision = { ok: true; channel: Channel; reason: RouteReason } | { o
 
 export function decide(
   reach: Reachability,
-  opts: { override?: Channel; preferred?: Channel; random?: () => number },
+  opts: {
+    override?: Channel;
+    preferred?: Channel;
+    random?: () => number;
+    learn?: (reachable: Channel[]) => Channel | undefined;
+  },
 ): Decision {
   const random = opts.random ?? Math.random;
   if (opts.override) {
@@ -55,6 +61,8 @@ export function decide(
     const reasons = CHANNELS.map((c) => `${c}: ${reach.unreachable[c]}`).join('; ');
     return { ok: false, why: `no reachable channel (${reasons})` };
   }
+  const learned = opts.learn?.(reach.reachable);
+  if (learned && reach.reachable.includes(learned)) return { ok: true, channel: learned, reason: 'learned' };
   if (opts.preferred && reach.reachable.includes(opts.preferred))
     return { ok: true, channel: opts.preferred, reason: 'preference' };
   const channel = reach.reachable[Math.floor(random() * reach.reachable.length)];

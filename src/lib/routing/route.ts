@@ -12,6 +12,15 @@ import { normalizeEmail, normalizePhone } from '../contact';
 import { DomainError } from '../errors';
 import { type QuietHours, quietExclusions, quietWindow, timezoneOf } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
+import {
+  bestChannel,
+  chooseChannel,
+  type Evidence,
+  type Posterior,
+  type Priors,
+  posteriors,
+  type Score,
+} from './learn';
 
 /** What routing needs to know of a request. */
 export interface RoutingInput {
@@ -52,6 +61,18 @@ export interface Route {
   /** the user's time zone, and the quiet window that applies to this request */
   timezone: string;
   quiet?: QuietHours;
+  /** which policy routed: `learned`, or `trait` (configured, or the evidence store was unavailable) */
+  policy: 'learned' | 'trait';
+  /** each reachable channel's expected engagement and the evidence behind it (policy learned) */
+  scores?: Partial<Record<Channel, Score>>;
+  /** the channel with the best expected engagement */
+  best?: Channel;
+}
+
+/** What the learner knows of this user and of everyone (undefined: the evidence store is unavailable). */
+export interface Knowledge {
+  priors: Priors;
+  evidence: Evidence;
 }
 
 function validOrUndefined<T>(read: () => T): T | undefined {
@@ -72,6 +93,8 @@ export interface RouteOptions {
   explicitList?: boolean;
   /** providers that refused this recipient during this request */
   refusals?: readonly ChannelRefused[];
+  /** for ROUTING_POLICY=learned */
+  knowledge?: Knowledge;
 }
 
 /** Decides the channel, or throws `unreachable` naming why no channel is possible. */
@@ -102,7 +125,15 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
-  const decision = decide(reach, { override, preferred });
+  const learning = config.routingPolicy === 'learned' && o.knowledge;
+  const post: Partial<Record<Channel, Posterior>> = learning
+    ? posteriors(reach.reachable, o.knowledge?.priors ?? {}, o.knowledge?.evidence ?? {}, {
+        now: o.now.getTime(),
+        halfLifeDays: config.evidenceHalfLifeDays,
+        trait: preferred,
+      })
+    : {};
+  const decision = decide(reach, { override, preferred, learn: learning ? () => chooseChannel(post) : undefined });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
@@ -116,6 +147,13 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     email: email || undefined,
     timezone,
     quiet,
+    policy: learning ? ('learned' as const) : ('trait' as const),
+    ...(learning
+      ? {
+          scores: Object.fromEntries(Object.entries(post).map(([c, p]) => [c, (p as Posterior).score])),
+          best: bestChannel(post),
+        }
+      : {}),
   };
   const facts = {
     explicitList: Boolean(o.explicitList),

@@ -29,6 +29,8 @@ export interface NotificationRecord {
   /** in_progress: being sent; done: sent, nobody engaged yet; completed: engaged; canceled: by /cancel */
   state: 'in_progress' | 'done' | 'completed' | 'canceled';
   reason?: string;
+  /** the routing policy that chose the channel (learned or trait) */
+  policy?: string;
   steps: Step[];
   /** escalation minutes between steps, when this is a journey */
   escalateAfter?: number;
