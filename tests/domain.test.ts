@@ -7,6 +7,8 @@ import { planJourney } from '../src/lib/journey/plan';
 import { advance, type Step, type StepStatus } from '../src/lib/journey/steps';
 import { parseQuietHours, quietHoursEnd } from '../src/lib/quiet-hours';
 import { keptCancelOutcome } from '../src/lib/recovery';
+import { addSums, chooseChannel, decayed, fitPrior, observe, posteriors, sumsDelta } from '../src/lib/routing/learn';
+import { evidenceOf } from '../src/lib/store/evidence';
 import { reachability } from '../src/lib/routing/decide';
 import { decideRoute, finalReason, type Route } from '../src/lib/routing/route';
 import { MEANING, translate } from '../src/lib/webhooks/pipeline';
@@ -219,5 +221,61 @@ describe('a kept cancel retried by recovery', () => {
     ['canceled', after, 'canceled'],
   ] as const)('%s at %s → %s', (result, now, outcome) => {
     expect(keptCancelOutcome(result, sendAt, now)).toBe(outcome);
+  });
+});
+
+describe('the learning router (routing/learn.ts)', () => {
+  const DAY = 86_400_000;
+  const t0 = Date.UTC(2026, 10, 1);
+
+  test('evidence fades by half over the half-life', () => {
+    const e = observe({}, 'SMS', 'sent', t0, 30);
+    expect(decayed(e.SMS, t0 + 30 * DAY, 30).sent).toBeCloseTo(0.5, 6);
+  });
+
+  test("3 replies out of 12 SMS beat 2 answers out of 2 calls' thin evidence only as far as the prior allows", () => {
+    const priors = { SMS: { a: 1, b: 3 }, CALL: { a: 1, b: 3 }, EMAIL: { a: 1, b: 3 } };
+    let ev = {};
+    for (let i = 0; i < 12; i++) ev = observe(ev, 'SMS', 'sent', t0, 30);
+    for (let i = 0; i < 3; i++) ev = observe(ev, 'SMS', 'engaged', t0, 30);
+    for (let i = 0; i < 2; i++) ev = observe(observe(ev, 'CALL', 'sent', t0, 30), 'CALL', 'engaged', t0, 30);
+    const post = posteriors(['SMS', 'CALL'], priors, ev, { now: t0, halfLifeDays: 30 });
+    expect(post.SMS?.score).toMatchObject({ sent: 12, engaged: 3, expected: 0.25 });
+    expect(post.CALL?.score).toMatchObject({ sent: 2, engaged: 2, expected: 0.5 });
+  });
+
+  test('the population prior is fitted from additive sums (beta-binomial moments), weak while data is thin', () => {
+    expect(fitPrior(undefined)).toEqual({ a: 1, b: 1 });
+    // 1,000 users with 10 trials each, half engaging 80 %, half 20 %: mean 0.5, a wide spread
+    let sums = {};
+    for (let i = 0; i < 1000; i++) {
+      let ev = {};
+      for (let k = 0; k < 10; k++) ev = observe(ev, 'SMS', 'sent', t0, 30);
+      for (let k = 0; k < (i % 2 ? 8 : 2); k++) ev = observe(ev, 'SMS', 'engaged', t0, 30);
+      sums = addSums(sums, sumsDelta({}, ev));
+    }
+    const prior = fitPrior((sums as Record<string, never>).SMS);
+    expect(prior.a / (prior.a + prior.b)).toBeCloseTo(0.5, 2);
+    expect(prior.a + prior.b).toBeLessThan(5); // users differ a lot: a user's own evidence soon dominates
+  });
+
+  test('a preferred_channel trait starts a user with no evidence of ours on that channel', () => {
+    const priors = { SMS: { a: 1, b: 3 }, CALL: { a: 1, b: 3 }, EMAIL: { a: 1, b: 3 } };
+    const post = posteriors(['SMS', 'CALL', 'EMAIL'], priors, {}, { now: t0, halfLifeDays: 30, trait: 'EMAIL' });
+    expect(chooseChannel(post, () => 0.5)).toBe('EMAIL');
+  });
+
+  test('a corrupt or foreign evidence document is treated as empty', () => {
+    for (const data of [
+      null,
+      'x',
+      { v: 2 },
+      { v: 1, channels: { FAX: {} }, seen: [] },
+      { v: 1, channels: { SMS: { sent: -1 } }, seen: [] },
+    ]) {
+      expect(evidenceOf(data, 'u').channels).toEqual({});
+    }
+    const good = { v: 1, channels: { SMS: { sent: 1, engaged: 0, failed: 0, at: t0 } }, seen: ['n|SMS|sent'] };
+    expect(evidenceOf(good, 'u').channels.SMS?.sent).toBe(1);
   });
 });

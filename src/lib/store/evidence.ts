@@ -74,7 +74,8 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
       ([c, e]) =>
         CHANNELS.includes(c as Channel) &&
         e &&
-        ['sent', 'engaged', 'failed', 'at'].every((k) => isFiniteCount((e as unknown as Record<string, unknown>)[k])),
+        ['sent', 'engaged', 'failed'].every((k) => isFiniteCount((e as unknown as Record<string, unknown>)[k])) &&
+        Number.isSafeInteger((e as ChannelEvidence).at),
     );
   if (!valid) {
     if (data !== undefined) log.warn('evidence document unusable, treated as empty', { user: userId });

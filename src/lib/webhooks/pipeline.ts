@@ -3,14 +3,17 @@
  * module) → a pure translation to step updates and Segment events → the
  * records (with the journey rules) → Segment, in one batch.
  */
+import { CHANNELS } from '../channels/channel';
 import type { ProviderEvent, ProviderEventKind } from '../channels/provider';
 import { type SegmentMessage, track } from '../clients/segment';
 import type { Deps } from '../deps';
 import { DomainError } from '../errors';
-import { type Engagement, engagedMessage, identifyMessage, trackMessage } from '../events';
+import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessage } from '../events';
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { log } from '../log';
+import { bestChannel, posteriors } from '../routing/learn';
+import type { Observation } from '../store/evidence';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
 export const MEANING: Record<ProviderEventKind, { event: string | null; step?: StepStatus; engagement?: Engagement }> =
@@ -54,6 +57,42 @@ export function translate(e: ProviderEvent): Translation {
     events,
     update: { notificationId, channel: e.channel, status: meaning.step, error: e.error, providerId: e.providerId },
   };
+}
+
+/**
+ * Records engagement and outright failure as the learner's evidence, per user, and answers an
+ * identify per engaged user with what was learned (`channel_scores`, `best_channel`). A failure to
+ * record is thrown: the webhook answers 5xx and the sender's retry records it (counted once).
+ */
+async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<SegmentMessage[]> {
+  const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
+  for (const e of events) {
+    const meaning = MEANING[e.kind];
+    const userId = 'userId' in e.who ? e.who.userId : undefined;
+    const kind = meaning.engagement ? 'engaged' : meaning.step === 'FAILED' ? 'failed' : undefined;
+    if (!kind || !userId || !e.notificationId) continue;
+    const u = byUser.get(userId) ?? { observations: [], engaged: false, ids: [] };
+    u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
+    u.engaged ||= kind === 'engaged';
+    u.ids.push(e.eventId);
+    byUser.set(userId, u);
+  }
+  const identifies: SegmentMessage[] = [];
+  await Promise.all(
+    [...byUser].map(async ([userId, u]) => {
+      const evidence = await deps.evidence.record(userId, u.observations);
+      if (!u.engaged) return;
+      const priors = await deps.evidence.priors();
+      const post = posteriors(CHANNELS, priors, evidence, {
+        now: Date.now(),
+        halfLifeDays: deps.config.evidenceHalfLifeDays,
+      });
+      const scores = Object.fromEntries(Object.entries(post).map(([c, p]) => [c, p?.score.expected]));
+      const id = messageId('identify-learned', ...u.ids);
+      identifies.push(identifyMessage({ userId }, id, { channel_scores: scores, best_channel: bestChannel(post) }));
+    }),
+  );
+  return identifies;
 }
 
 /** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
@@ -110,9 +149,17 @@ export async function handleProviderEvents(
     work.set(t.notificationId, w);
   }
   const ids = [...work.keys()];
-  const applied = await settleLimited(ids, SYNC_CONCURRENCY, (id) =>
-    applyUpdates(deps, id, work.get(id)?.updates ?? []),
-  );
+  let learnFailed = false;
+  // the learner's evidence, concurrently with the records (no added round trip); counted once per
+  // notification, channel and kind however often a callback comes
+  const [applied, learned] = await Promise.all([
+    settleLimited(ids, SYNC_CONCURRENCY, (id) => applyUpdates(deps, id, work.get(id)?.updates ?? [])),
+    learnFrom(deps, providerEvents).catch((err) => {
+      log.error('evidence not recorded', { error: (err as Error).message });
+      learnFailed = true;
+      return [] as SegmentMessage[];
+    }),
+  ]);
   const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
   const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   for (const a of failed) log.error('record update failed', { error: (a.reason as Error)?.message });
@@ -120,7 +167,7 @@ export async function handleProviderEvents(
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
   const own = translations.flatMap((t) => t.events);
-  const all = [...done.flatMap((d) => d.deferred), ...own, ...done.flatMap((d) => d.events)];
+  const all = [...done.flatMap((d) => d.deferred), ...own, ...done.flatMap((d) => d.events), ...learned];
   try {
     await track(deps.config, all, deps.deadline);
   } catch (err) {
@@ -147,7 +194,7 @@ export async function handleProviderEvents(
         : undefined,
     ),
   );
-  if (unkept.length > 0 || (sender.retries && failed.length > 0)) {
+  if (unkept.length > 0 || (sender.retries && (failed.length > 0 || learnFailed))) {
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
   }
   return { tracked: own.length };
