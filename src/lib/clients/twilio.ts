@@ -48,3 +48,8 @@ export function twilioErrorCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'number' ? code : undefined;
 }
+
+/** A REST resource that does not exist (HTTP 404). */
+export function isNotFound(err: unknown): boolean {
+  return (err as { status?: number })?.status === 404;
+}

@@ -4,14 +4,13 @@ import type { EndpointRequest, Reply } from '../http/endpoint';
 import { log } from '../log';
 import { decideRoute, traitNames } from '../routing/route';
 import { parseRoutingInput } from './input';
-import { readKnowledge } from './notify';
 import { wire } from '../deps';
 
 export async function channel(req: EndpointRequest): Promise<Reply> {
   const input = parseRoutingInput(req.params, req.config);
   const [profile, learner] = await Promise.all([
     readTraits(req.config, input.userId, traitNames(req.config), req.deadline),
-    readKnowledge(wire(req), input.userId),
+    wire(req).evidence.knowledge(input.userId),
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });

@@ -8,7 +8,7 @@
  * escalation adds one (its scheduled steps, in parallel).
  */
 import { sendWithFallback } from '../channels/fallback';
-import { ChannelRefused, type Sent } from '../channels/provider';
+import { ChannelRefused, type SendRequest, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
 import { type SmsSize, segmentsOf, smsSizeWarning } from '../channels/sms';
 import { type ProfileResult, readTraits } from '../clients/profiles';
@@ -22,7 +22,8 @@ import type { EndpointRequest, Reply } from '../http/endpoint';
 import { type Plan, planJourney } from '../journey/plan';
 import { type Step, stepView } from '../journey/steps';
 import { log } from '../log';
-import { decideRoute, type Knowledge, type Route, traitNames } from '../routing/route';
+import { decideRoute, type Route, traitNames } from '../routing/route';
+import type { KnowledgeRead } from '../store/evidence';
 import type { NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { type NotifyInput, parseNotifyInput } from './input';
@@ -47,17 +48,17 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   return { status: 200, json: { ...result, tracking } };
 }
 
-interface Start {
+type Start = KnowledgeRead & {
   profile: ProfileResult;
   lock: 'exists' | { record: NotificationRecord; revision: string };
   /** whether the contact record of the request's phone exists (undefined: unknown) */
   contactExists?: boolean;
-  /** the learner's knowledge (undefined: policy trait, or the evidence store unavailable) */
-  knowledge?: Knowledge;
-  evidence: 'ok' | 'unavailable' | 'unused';
-}
+};
 
-/** Stage 1, concurrently: the profile, the notification's lock, and whether the contact record exists. */
+/**
+ * Stage 1, concurrently: the profile, the notification's lock, whether the contact record exists,
+ * and what the learner knows.
+ */
 async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<Start> {
   const pending: NotificationRecord = {
     notificationId: input.notificationId,
@@ -72,26 +73,11 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
     readTraits(deps.config, input.userId, traitNames(deps.config), deps.deadline),
     deps.store.createNotification(pending),
     phone ? deps.store.readContact(phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
-    readKnowledge(deps, input.userId),
+    deps.evidence.knowledge(input.userId),
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
   return { profile, lock, contactExists, ...knowledge };
-}
-
-/** The user's evidence and the population prior (policy learned); without them routing is by trait, and says so. */
-export async function readKnowledge(
-  deps: Deps,
-  userId: string,
-): Promise<{ knowledge?: Knowledge; evidence: 'ok' | 'unavailable' | 'unused' }> {
-  if (deps.config.routingPolicy !== 'learned') return { evidence: 'unused' };
-  try {
-    const [evidence, priors] = await Promise.all([deps.evidence.read(userId), deps.evidence.priors()]);
-    return { knowledge: { evidence, priors }, evidence: 'ok' };
-  } catch (err) {
-    log.warn('evidence unavailable, routing by trait', { error: (err as Error).message });
-    return { evidence: 'unavailable' };
-  }
 }
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
@@ -117,6 +103,15 @@ interface FirstStep {
   warnings: string[];
 }
 
+/** What a provider is asked to send for this notification (now, or at `at`). */
+const sendRequest = (deps: Deps, input: NotifyInput, at?: Date): SendRequest => ({
+  notificationId: input.notificationId,
+  userId: input.userId,
+  content: input.content,
+  baseUrl: deps.baseUrl,
+  at,
+});
+
 /** Decides the channel, plans the journey and sends (or schedules) its first step, falling back on refusals. */
 async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: Date): Promise<FirstStep> {
   const { profile, knowledge } = start;
@@ -138,14 +133,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
       const channel = plan.steps[0].channel;
       return { channel, route: { ...route, channel }, plan, sms, warnings: warning ? [warning] : [] };
     },
-    send: ({ route, plan }) =>
-      CHANNEL_OPS[route.channel].send(deps, route, {
-        notificationId: input.notificationId,
-        userId: input.userId,
-        content: input.content,
-        baseUrl: deps.baseUrl,
-        at: plan.steps[0].at,
-      }),
+    send: ({ route, plan }) => CHANNEL_OPS[route.channel].send(deps, route, sendRequest(deps, input, plan.steps[0].at)),
     onRefused: (r) =>
       log.warn('channel refused, falling back', {
         notification: input.notificationId,
@@ -173,13 +161,7 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
     later.map(async (p): Promise<Step> => {
       const base = { channel: p.channel, scheduledAt: p.at?.toISOString(), updatedAt: at };
       if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
-      const request = {
-        notificationId: input.notificationId,
-        userId: input.userId,
-        content: input.content,
-        baseUrl: deps.baseUrl,
-        at: p.at,
-      };
+      const request = sendRequest(deps, input, p.at);
       try {
         // no later callback or retry would schedule it: a short outage is waited out here
         const sent = await retryWithin(

@@ -47,7 +47,8 @@ export function decide(
     override?: Channel;
     preferred?: Channel;
     random?: () => number;
-    learn?: (reachable: Channel[]) => Channel | undefined;
+    /** the learner's choice among the reachable channels (policy learned) */
+    learned?: Channel;
   },
 ): Decision {
   const random = opts.random ?? Math.random;
@@ -61,8 +62,8 @@ export function decide(
     const reasons = CHANNELS.map((c) => `${c}: ${reach.unreachable[c]}`).join('; ');
     return { ok: false, why: `no reachable channel (${reasons})` };
   }
-  const learned = opts.learn?.(reach.reachable);
-  if (learned && reach.reachable.includes(learned)) return { ok: true, channel: learned, reason: 'learned' };
+  if (opts.learned && reach.reachable.includes(opts.learned))
+    return { ok: true, channel: opts.learned, reason: 'learned' };
   if (opts.preferred && reach.reachable.includes(opts.preferred))
     return { ok: true, channel: opts.preferred, reason: 'preference' };
   const channel = reach.reachable[Math.floor(random() * reach.reachable.length)];

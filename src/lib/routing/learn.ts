@@ -130,6 +130,12 @@ export function fitPrior(s: ChannelSums | undefined): Beta {
 
 export type Priors = Partial<Record<Channel, Beta>>;
 
+/** What the learner knows of one user and of everyone. */
+export interface Knowledge {
+  priors: Priors;
+  evidence: Evidence;
+}
+
 export function priorsOf(sums: PopulationSums): Priors {
   return Object.fromEntries(CHANNELS.map((c) => [c, fitPrior(sums[c])]));
 }
@@ -178,6 +184,11 @@ export function posteriors(
     };
   }
   return out;
+}
+
+/** Each channel's score (what /channel answers, and `channel_scores` is made of). */
+export function scoresOf(post: Partial<Record<Channel, Posterior>>): Partial<Record<Channel, Score>> {
+  return Object.fromEntries(Object.entries(post).map(([c, p]) => [c, (p as Posterior).score]));
 }
 
 /** A standard normal draw (Box–Muller). */

@@ -12,15 +12,7 @@ import { normalizeEmail, normalizePhone } from '../contact';
 import { DomainError } from '../errors';
 import { type QuietHours, quietExclusions, quietWindow, timezoneOf } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
-import {
-  bestChannel,
-  chooseChannel,
-  type Evidence,
-  type Posterior,
-  type Priors,
-  posteriors,
-  type Score,
-} from './learn';
+import { bestChannel, chooseChannel, type Knowledge, type Posterior, posteriors, type Score, scoresOf } from './learn';
 
 /** What routing needs to know of a request. */
 export interface RoutingInput {
@@ -67,12 +59,6 @@ export interface Route {
   scores?: Partial<Record<Channel, Score>>;
   /** the channel with the best expected engagement */
   best?: Channel;
-}
-
-/** What the learner knows of this user and of everyone (undefined: the evidence store is unavailable). */
-export interface Knowledge {
-  priors: Priors;
-  evidence: Evidence;
 }
 
 function validOrUndefined<T>(read: () => T): T | undefined {
@@ -125,15 +111,15 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
-  const learning = config.routingPolicy === 'learned' && o.knowledge;
-  const post: Partial<Record<Channel, Posterior>> = learning
-    ? posteriors(reach.reachable, o.knowledge?.priors ?? {}, o.knowledge?.evidence ?? {}, {
-        now: o.now.getTime(),
-        halfLifeDays: config.evidenceHalfLifeDays,
-        trait: preferred,
-      })
-    : {};
-  const decision = decide(reach, { override, preferred, learn: learning ? () => chooseChannel(post) : undefined });
+  const knowledge = config.routingPolicy === 'learned' ? o.knowledge : undefined;
+  const post: Partial<Record<Channel, Posterior>> | undefined =
+    knowledge &&
+    posteriors(reach.reachable, knowledge.priors, knowledge.evidence, {
+      now: o.now.getTime(),
+      halfLifeDays: config.evidenceHalfLifeDays,
+      trait: preferred,
+    });
+  const decision = decide(reach, { override, preferred, learned: post && chooseChannel(post) });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
@@ -147,13 +133,8 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     email: email || undefined,
     timezone,
     quiet,
-    policy: learning ? ('learned' as const) : ('trait' as const),
-    ...(learning
-      ? {
-          scores: Object.fromEntries(Object.entries(post).map(([c, p]) => [c, (p as Posterior).score])),
-          best: bestChannel(post),
-        }
-      : {}),
+    policy: post ? ('learned' as const) : ('trait' as const),
+    ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
   };
   const facts = {
     explicitList: Boolean(o.explicitList),

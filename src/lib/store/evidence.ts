@@ -15,7 +15,6 @@
 import { createHash } from 'node:crypto';
 import type { Twilio } from 'twilio';
 import { type Channel, CHANNELS } from '../channels/channel';
-import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
 import { log } from '../log';
 import {
@@ -23,12 +22,14 @@ import {
   type ChannelEvidence,
   type Evidence,
   type EvidenceKind,
+  type Knowledge,
   observe,
   type PopulationSums,
   type Priors,
   priorsOf,
   sumsDelta,
 } from '../routing/learn';
+import { type Documents, fetchDocument, readModifyWrite } from './documents';
 
 export const PRIOR_SHARDS = 32;
 const PRIOR_TTL_MS = 60_000;
@@ -36,7 +37,6 @@ const PRIOR_TTL_MS = 60_000;
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
 /** observations remembered per user for deduplication (a notification has at most 3 channels × 3 kinds) */
 const SEEN_KEPT = 60;
-const MAX_UPDATE_ATTEMPTS = 5;
 
 export interface Observation {
   notificationId: string;
@@ -84,12 +84,15 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
   return d as EvidenceDoc;
 }
 
-const isNotFound = (err: unknown) => (err as { status?: number })?.status === 404;
-
 let priorCache: { priors: Priors; at: number } | undefined;
 
+/** What routing got from the store: the knowledge, or why there is none (policy trait; the store failed). */
+export type KnowledgeRead =
+  | { knowledge: Knowledge; evidence: 'ok' }
+  | { knowledge?: undefined; evidence: 'unavailable' | 'unused' };
+
 export class EvidenceStore {
-  private readonly documents;
+  private readonly documents: Documents;
 
   constructor(
     client: Twilio,
@@ -98,18 +101,23 @@ export class EvidenceStore {
     this.documents = client.sync.v1.services(config.syncServiceSid).documents;
   }
 
-  private async fetch(name: string): Promise<{ data: unknown; revision: string } | undefined> {
-    try {
-      const doc = await this.documents(name).fetch();
-      return { data: doc.data, revision: doc.revision };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  async read(userId: string): Promise<Evidence> {
+    return evidenceOf((await fetchDocument(this.documents, evidenceName(userId)))?.data, userId).channels;
   }
 
-  async read(userId: string): Promise<Evidence> {
-    return evidenceOf((await this.fetch(evidenceName(userId)))?.data, userId).channels;
+  /**
+   * The user's evidence and the population prior, for ROUTING_POLICY=learned. A store that fails
+   * is answered `unavailable` (routing then goes by trait, and says so), never thrown.
+   */
+  async knowledge(userId: string): Promise<KnowledgeRead> {
+    if (this.config.routingPolicy !== 'learned') return { evidence: 'unused' };
+    try {
+      const [evidence, priors] = await Promise.all([this.read(userId), this.priors()]);
+      return { knowledge: { evidence, priors }, evidence: 'ok' };
+    } catch (err) {
+      log.warn('evidence unavailable, routing by trait', { error: (err as Error).message });
+      return { evidence: 'unavailable' };
+    }
   }
 
   /**
@@ -119,11 +127,12 @@ export class EvidenceStore {
   async priors(now = Date.now()): Promise<Priors> {
     if (priorCache && now - priorCache.at < PRIOR_TTL_MS) return priorCache.priors;
     const shards = await Promise.all(
-      Array.from({ length: PRIOR_SHARDS }, (_, k) => this.fetch(priorName(k)).catch(() => undefined)),
+      Array.from({ length: PRIOR_SHARDS }, (_, k) =>
+        fetchDocument(this.documents, priorName(k)).catch(() => undefined),
+      ),
     );
     let sums: PopulationSums = {};
-    for (const s of shards)
-      if (s && s.data && typeof s.data === 'object') sums = addSums(sums, s.data as PopulationSums);
+    for (const s of shards) if (s?.data && typeof s.data === 'object') sums = addSums(sums, s.data as PopulationSums);
     priorCache = { priors: priorsOf(sums), at: now };
     return priorCache.priors;
   }
@@ -134,47 +143,29 @@ export class EvidenceStore {
    * evidence after it (for `channel_scores`).
    */
   async record(userId: string, observations: Observation[], now = Date.now()): Promise<Evidence> {
-    const name = evidenceName(userId);
-    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-      const found = await this.fetch(name);
-      const doc = evidenceOf(found?.data, userId);
-      const fresh = observations.filter((o) => !doc.seen.includes(seenKey(o)));
-      if (fresh.length === 0) return doc.channels;
-      let channels = doc.channels;
-      for (const o of fresh) channels = observe(channels, o.channel, o.kind, now, this.config.evidenceHalfLifeDays);
-      const next: EvidenceDoc = { v: 1, channels, seen: [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT) };
-      try {
-        if (found) await this.documents(name).update({ data: next, ifMatch: found.revision, ttl: EVIDENCE_TTL_S });
-        else await this.documents.create({ uniqueName: name, data: next, ttl: EVIDENCE_TTL_S });
-      } catch (err) {
-        const code = twilioErrorCode(err);
-        if (code === 54103 || code === 54301) continue; // someone else wrote first: read again and re-apply
-        throw err;
-      }
-      await this.addToPrior(userId, sumsDelta(doc.channels, channels));
-      return channels;
+    const { before, after } = await readModifyWrite(
+      this.documents,
+      evidenceName(userId),
+      (data) => {
+        const doc = evidenceOf(data, userId);
+        const fresh = observations.filter((o) => !doc.seen.includes(seenKey(o)));
+        if (fresh.length === 0) return { result: { before: doc.channels, after: doc.channels } };
+        let channels = doc.channels;
+        for (const o of fresh) channels = observe(channels, o.channel, o.kind, now, this.config.evidenceHalfLifeDays);
+        const seen = [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT);
+        const write: EvidenceDoc = { v: 1, channels, seen };
+        return { write, result: { before: doc.channels, after: channels } };
+      },
+      { ttl: EVIDENCE_TTL_S, keepAlive: true },
+    );
+    const delta = sumsDelta(before, after);
+    if (Object.keys(delta).length > 0) {
+      await readModifyWrite(this.documents, priorName(shardOf(userId)), (data) => ({
+        write: roundSums(addSums((data as PopulationSums | undefined) ?? {}, delta)),
+        result: undefined,
+      }));
     }
-    throw new Error(`evidence of a user: too many concurrent updates`);
-  }
-
-  private async addToPrior(userId: string, delta: PopulationSums): Promise<void> {
-    if (Object.keys(delta).length === 0) return;
-    const name = priorName(shardOf(userId));
-    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-      const found = await this.fetch(name);
-      const sums = addSums((found?.data as PopulationSums | undefined) ?? {}, delta);
-      const data = roundSums(sums);
-      try {
-        if (found) await this.documents(name).update({ data, ifMatch: found.revision });
-        else await this.documents.create({ uniqueName: name, data });
-        return;
-      } catch (err) {
-        const code = twilioErrorCode(err);
-        if (code === 54103 || code === 54301) continue;
-        throw err;
-      }
-    }
-    throw new Error(`${name}: too many concurrent updates`);
+    return after;
   }
 }
 
@@ -187,5 +178,3 @@ function roundSums(sums: PopulationSums): PopulationSums {
   }
   return out;
 }
-
-export type { ChannelEvidence };

@@ -8,12 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Twilio } from 'twilio';
-import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
+import { fetchDocument, readModifyWrite } from './documents';
 
 export const OUTBOX_SHARDS = 8;
 const OUTBOX_TTL_S = 40 * 24 * 3600;
-const MAX_ATTEMPTS = 5;
 
 interface OutboxData {
   /** notification id → when its work was first kept */
@@ -32,12 +31,8 @@ export class Outbox {
   }
 
   async list(shard: number): Promise<string[]> {
-    try {
-      return Object.keys(((await this.documents(shardName(shard)).fetch()).data as OutboxData).ids ?? {});
-    } catch (err) {
-      if ((err as { status?: number }).status === 404) return [];
-      throw err;
-    }
+    const found = await fetchDocument(this.documents, shardName(shard));
+    return Object.keys((found?.data as OutboxData | undefined)?.ids ?? {});
   }
 
   async add(notificationId: string): Promise<void> {
@@ -59,26 +54,14 @@ export class Outbox {
 
   /** Read-modify-write with If-Match; the shard's document is created on first use. */
   private async change(shard: number, mutate: (ids: Record<string, string>) => boolean): Promise<void> {
-    const name = shardName(shard);
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      let doc: { data: OutboxData; revision: string } | undefined;
-      try {
-        const fetched = await this.documents(name).fetch();
-        doc = { data: fetched.data as OutboxData, revision: fetched.revision };
-      } catch (err) {
-        if ((err as { status?: number }).status !== 404) throw err;
-      }
-      const ids = { ...(doc?.data.ids ?? {}) };
-      if (!mutate(ids)) return;
-      try {
-        if (doc) await this.documents(name).update({ data: { ids }, ifMatch: doc.revision });
-        else await this.documents.create({ uniqueName: name, data: { ids }, ttl: OUTBOX_TTL_S });
-        return;
-      } catch (err) {
-        const code = twilioErrorCode(err);
-        if (code !== 54103 && code !== 54301) throw err; // someone else wrote first: read again
-      }
-    }
-    throw new Error(`outbox shard ${shard}: too many concurrent updates`);
+    await readModifyWrite(
+      this.documents,
+      shardName(shard),
+      (data) => {
+        const ids = { ...((data as OutboxData | undefined)?.ids ?? {}) };
+        return { write: mutate(ids) ? { ids } : undefined, result: undefined };
+      },
+      { ttl: OUTBOX_TTL_S },
+    );
   }
 }

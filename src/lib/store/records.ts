@@ -7,10 +7,11 @@ import type { Twilio } from 'twilio';
 import type { Channel } from '../channels/channel';
 import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
-import { twilioErrorCode } from '../clients/twilio';
+import { isNotFound, twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
+import { fetchDocument } from './documents';
 import { Outbox } from './outbox';
 
 /** What later steps of a journey need besides the content (the first request is gone by then). */
@@ -65,8 +66,6 @@ const MAX_UPDATE_ATTEMPTS = 5;
 const notificationName = (id: string) => `notification-${id}`;
 const contactName = (phone: string) => `contact-${phone.replace(/\D/g, '')}`;
 
-const isNotFound = (err: unknown) => (err as { status?: number })?.status === 404;
-
 export class RecordStore {
   private readonly documents;
   readonly outbox: Outbox;
@@ -97,13 +96,8 @@ export class RecordStore {
   }
 
   async readNotification(id: string): Promise<{ record: NotificationRecord; revision: string } | undefined> {
-    try {
-      const doc = await this.documents(notificationName(id)).fetch();
-      return { record: doc.data as NotificationRecord, revision: doc.revision };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const found = await fetchDocument(this.documents, notificationName(id));
+    return found && { record: found.data as NotificationRecord, revision: found.revision };
   }
 
   /**
@@ -189,11 +183,6 @@ export class RecordStore {
   }
 
   async readContact(phone: string): Promise<ContactRecord | undefined> {
-    try {
-      return (await this.documents(contactName(phone)).fetch()).data as ContactRecord;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return (await fetchDocument(this.documents, contactName(phone)))?.data as ContactRecord | undefined;
   }
 }

@@ -150,8 +150,9 @@ export async function handleProviderEvents(
   }
   const ids = [...work.keys()];
   let learnFailed = false;
-  // the learner's evidence, concurrently with the records (no added round trip); counted once per
-  // notification, channel and kind however often a callback comes
+  // the learner's evidence, concurrently with the records, counted once per notification, channel
+  // and kind however often a callback comes (its evidence write and then its prior-shard write still
+  // add about 2 round trips to an engagement's webhook: open in issue 10)
   const [applied, learned] = await Promise.all([
     settleLimited(ids, SYNC_CONCURRENCY, (id) => applyUpdates(deps, id, work.get(id)?.updates ?? [])),
     learnFrom(deps, providerEvents).catch((err) => {

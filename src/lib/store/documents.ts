@@ -1,0 +1,52 @@
+/**
+ * The two ways every store module touches a Sync document: read it (absent
+ * is not an error), and read-modify-write it with If-Match, creating it on
+ * first use and reading again whenever another writer got there first.
+ */
+import type { DocumentListInstance } from 'twilio/lib/rest/sync/v1/service/document';
+import { isNotFound, twilioErrorCode } from '../clients/twilio';
+
+export type Documents = DocumentListInstance;
+
+const MAX_ATTEMPTS = 5;
+
+export async function fetchDocument(
+  documents: Documents,
+  name: string,
+): Promise<{ data: unknown; revision: string } | undefined> {
+  try {
+    const doc = await documents(name).fetch();
+    return { data: doc.data, revision: doc.revision };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * `change` sees the document's data (undefined when there is none) and says
+ * what to write, if anything, and what to answer; it may run several times.
+ * `ttl` is set when the document is created, and on every write with `keepAlive`.
+ */
+export async function readModifyWrite<R>(
+  documents: Documents,
+  name: string,
+  change: (data: unknown) => { write?: object; result: R },
+  expiry: { ttl?: number; keepAlive?: boolean } = {},
+): Promise<R> {
+  const { ttl, keepAlive } = expiry;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const found = await fetchDocument(documents, name);
+    const { write, result } = change(found?.data);
+    if (!write) return result;
+    try {
+      if (found) await documents(name).update({ data: write, ifMatch: found.revision, ...(keepAlive ? { ttl } : {}) });
+      else await documents.create({ uniqueName: name, data: write, ...(ttl ? { ttl } : {}) });
+      return result;
+    } catch (err) {
+      const code = twilioErrorCode(err);
+      if (code !== 54103 && code !== 54301) throw err; // someone else wrote first: read again and re-apply
+    }
+  }
+  throw new Error(`${name}: too many concurrent updates`);
+}
