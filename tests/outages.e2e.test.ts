@@ -104,8 +104,12 @@ describe('work kept during an outage is completed by recovery, not by a retry th
     expect(await eventsOf(userId)).toEqual(['Notification Sent']);
     await sandbox.fault({ api: 'segment', status: 503, count: 0 }); // Segment is back
     const report = (await recover()).body;
-    expect(report).toMatchObject({ delivered: 2, remaining: 0 });
+    // Replied, Engaged, and the identify of what was learned (channel_scores, best_channel)
+    expect(report).toMatchObject({ delivered: 3, remaining: 0 });
     expect(await eventsOf(userId)).toEqual(['Notification Sent', 'Notification Replied', 'Notification Engaged']);
+    // what was learned from the reply was kept with it, not dropped with the failed batch
+    const learned = (await sandbox.events({ userId, type: 'identify' })).filter((e) => e.traits?.best_channel);
+    expect(learned.map((e) => e.traits?.best_channel)).toEqual(['SMS']);
     expect((await record(res.body.notificationId)).state).toBe('completed');
     expect((await recover()).body).toMatchObject({ notifications: 0, delivered: 0 });
   });

@@ -12,7 +12,7 @@ import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessa
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { log } from '../log';
-import { bestChannel, posteriors } from '../routing/learn';
+import { bestChannel, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
@@ -59,12 +59,18 @@ export function translate(e: ProviderEvent): Translation {
   };
 }
 
+/** An identify of what was learned, with the notification whose record keeps it if Segment is down. */
+interface Learned {
+  notificationId: string;
+  message: SegmentMessage;
+}
+
 /**
  * Records engagement and outright failure as the learner's evidence, per user, and answers an
  * identify per engaged user with what was learned (`channel_scores`, `best_channel`). A failure to
  * record is thrown: the webhook answers 5xx and the sender's retry records it (counted once).
  */
-async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<SegmentMessage[]> {
+async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<Learned[]> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
     const meaning = MEANING[e.kind];
@@ -77,7 +83,7 @@ async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<SegmentMe
     u.ids.push(e.eventId);
     byUser.set(userId, u);
   }
-  const identifies: SegmentMessage[] = [];
+  const identifies: Learned[] = [];
   await Promise.all(
     [...byUser].map(async ([userId, u]) => {
       const evidence = await deps.evidence.record(userId, u.observations);
@@ -87,9 +93,10 @@ async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<SegmentMe
         now: Date.now(),
         halfLifeDays: deps.config.evidenceHalfLifeDays,
       });
-      const scores = Object.fromEntries(Object.entries(post).map(([c, p]) => [c, p?.score.expected]));
+      const scores = Object.fromEntries(Object.entries(scoresOf(post)).map(([c, score]) => [c, score?.expected]));
       const id = messageId('identify-learned', ...u.ids);
-      identifies.push(identifyMessage({ userId }, id, { channel_scores: scores, best_channel: bestChannel(post) }));
+      const message = identifyMessage({ userId }, id, { channel_scores: scores, best_channel: bestChannel(post) });
+      identifies.push({ notificationId: u.observations[0].notificationId, message });
     }),
   );
   return identifies;
@@ -158,9 +165,11 @@ export async function handleProviderEvents(
     learnFrom(deps, providerEvents).catch((err) => {
       log.error('evidence not recorded', { error: (err as Error).message });
       learnFailed = true;
-      return [] as SegmentMessage[];
+      return [] as Learned[];
     }),
   ]);
+  // kept with their notification's events, so that a Segment outage defers them too
+  for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
   const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
   const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   for (const a of failed) log.error('record update failed', { error: (a.reason as Error)?.message });
@@ -168,7 +177,12 @@ export async function handleProviderEvents(
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
   const own = translations.flatMap((t) => t.events);
-  const all = [...done.flatMap((d) => d.deferred), ...own, ...done.flatMap((d) => d.events), ...learned];
+  const all = [
+    ...done.flatMap((d) => d.deferred),
+    ...own,
+    ...done.flatMap((d) => d.events),
+    ...learned.map((l) => l.message),
+  ];
   try {
     await track(deps.config, all, deps.deadline);
   } catch (err) {
