@@ -5,6 +5,7 @@
 // the oracle's (expected engagement of the channel chosen, summed).
 //   node scripts/simulate.mjs [users=3000] [seed=7]
 import { build } from 'esbuild';
+import seedrandom from 'seedrandom';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,15 +26,6 @@ const DAYS_BETWEEN = 1; // one notification per user per day
 const HALF_LIFE_DAYS = 30; // the service's default EVIDENCE_HALF_LIFE_DAYS
 const DAY = 86_400_000;
 
-function mulberry32(seed) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const beta = (rand, a, b) => L.sampleBeta({ a, b }, rand);
 
 // ---- populations: each user has p[channel] (probability of engaging) and the channels that reach them
@@ -130,7 +122,7 @@ function truePriors(users, key) {
 }
 
 function run(population, notifications) {
-  const rand = mulberry32(SEED);
+  const rand = seedrandom(String(SEED));
   const users = Array.from({ length: USERS }, () => population.user(rand));
   for (const u of users) u.now = u.p;
   const switchAt = Math.floor(notifications / 2);

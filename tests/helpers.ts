@@ -1,9 +1,11 @@
 /** Talking to the running stack (functions under twilio-run, and the sandbox) from tests. */
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import twilio from 'twilio';
+import { freePort, launchLocal } from '../sandbox/launch';
 import { SANDBOX_DEFAULTS } from '../sandbox/settings';
 import type { ContactBehaviour } from '../sandbox/state';
-import { STACK_FILE } from './setup/paths';
+import { LOG_FILE, STACK_FILE } from './setup/paths';
 
 export const stack: StackUrls = JSON.parse(readFileSync(STACK_FILE, 'utf8'));
 export const API_KEY = SANDBOX_DEFAULTS.NOTIFY_API_KEY;
@@ -36,6 +38,25 @@ export interface SegmentEvent {
   properties?: Record<string, any>;
   traits?: Record<string, any>;
   context?: Record<string, any>;
+}
+
+/**
+ * A stack of a test's own (beside the suite's shared one), for settings the shared one cannot
+ * have; `env` may use its functions' port. Its output goes to the log the log-masking test reads.
+ */
+export async function ownStack(env: (functionsPort: number) => Record<string, string>) {
+  const [functionsPort, sandboxPort] = [await freePort(), await freePort()];
+  const local = await launchLocal({
+    root: join(__dirname, '..'),
+    functionsPort,
+    sandboxPort,
+    stdio: openSync(LOG_FILE, 'a'),
+    env: env(functionsPort),
+  });
+  return {
+    stop: local.stop,
+    ...clientOf({ functionsUrl: local.functionsUrl, sandboxUrl: local.sandboxUrl as string }),
+  };
 }
 
 export const bearer = { Authorization: `Bearer ${API_KEY}` };

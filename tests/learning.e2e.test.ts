@@ -5,33 +5,20 @@
  * on the suite's shared stack with Segment's "most frequent" computed trait
  * emulated between rounds. Every engagement flows back through the webhooks.
  */
-import { openSync } from 'node:fs';
-import { join } from 'node:path';
-import { freePort, type LocalStack, launchLocal } from '../sandbox/launch';
-import { bearer, clientOf, stack as shared } from './helpers';
-import { LOG_FILE } from './setup/paths';
+import { bearer, clientOf, ownStack, stack as shared } from './helpers';
 
 const USERS = 60;
 const ROUNDS = 15;
 const CHANNELS = ['SMS', 'CALL', 'EMAIL'] as const;
 
-let own: LocalStack;
-let learned: ReturnType<typeof clientOf>;
+let learned: Awaited<ReturnType<typeof ownStack>>;
 const trait = clientOf(shared);
 
 beforeAll(async () => {
-  const [functionsPort, sandboxPort] = [await freePort(), await freePort()];
-  own = await launchLocal({
-    root: join(__dirname, '..'),
-    functionsPort,
-    sandboxPort,
-    stdio: openSync(LOG_FILE, 'a'),
-    env: { SANDBOX_CALLBACK_DELAY_MS: '20', RECOVERY_SWEEP_SECONDS: '0' },
-  });
-  learned = clientOf({ functionsUrl: own.functionsUrl, sandboxUrl: own.sandboxUrl as string });
+  learned = await ownStack(() => ({ SANDBOX_CALLBACK_DELAY_MS: '20', RECOVERY_SWEEP_SECONDS: '0' }));
 }, 90_000);
 
-afterAll(() => own?.stop());
+afterAll(() => learned?.stop());
 
 const user = (i: number) => ({
   userId: `learner-${i}`,

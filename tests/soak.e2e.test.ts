@@ -9,52 +9,33 @@
  * emptied by traffic alone. Its figures go to .test-logs/soak.json (README's
  * reliability table).
  */
-import { openSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, type LocalStack, launchLocal } from '../sandbox/launch';
-import { type Answer, bearer, clientOf, type SegmentEvent } from './helpers';
-import { LOG_FILE } from './setup/paths';
+import seedrandom from 'seedrandom';
+import { type Answer, bearer, ownStack, type SegmentEvent } from './helpers';
 
 const NOTIFICATIONS = 400;
 const CONCURRENCY = 4;
 const RACING_SHARE = 0.1;
 const SEED = 20261124;
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed */
-function seeded(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = seeded(SEED);
+/** seeded, so a failing run can be replayed */
+const random = seedrandom(String(SEED));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let stack: LocalStack;
-let c: ReturnType<typeof clientOf>;
+let c: Awaited<ReturnType<typeof ownStack>>;
 
 beforeAll(async () => {
-  const [functionsPort, sandboxPort] = [await freePort(), await freePort()];
-  stack = await launchLocal({
-    root: join(__dirname, '..'),
-    functionsPort,
-    sandboxPort,
-    stdio: openSync(LOG_FILE, 'a'), // the log-masking test reads this stack's output too
-    env: {
-      SANDBOX_CALLBACK_DELAY_MS: '50',
-      RECOVERY_SWEEP_SECONDS: '1',
-      // the connection override the README recommends on the number's incoming-message webhook
-      SANDBOX_INBOUND_SMS_URL: `http://localhost:${functionsPort}/sms/inbound#rc=3&rp=5xx,ct,rt`,
-    },
-  });
-  c = clientOf({ functionsUrl: stack.functionsUrl, sandboxUrl: stack.sandboxUrl as string });
+  c = await ownStack((functionsPort) => ({
+    SANDBOX_CALLBACK_DELAY_MS: '50',
+    RECOVERY_SWEEP_SECONDS: '1',
+    // the connection override the README recommends on the number's incoming-message webhook
+    SANDBOX_INBOUND_SMS_URL: `http://localhost:${functionsPort}/sms/inbound#rc=3&rp=5xx,ct,rt`,
+  }));
 }, 90_000);
 
-afterAll(() => stack?.stop());
+afterAll(() => c?.stop());
 
 interface Planned {
   params: Record<string, unknown>;
