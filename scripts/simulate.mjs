@@ -26,7 +26,28 @@ const DAYS_BETWEEN = 1; // one notification per user per day
 const HALF_LIFE_DAYS = 30; // the service's default EVIDENCE_HALF_LIFE_DAYS
 const DAY = 86_400_000;
 
-const beta = (rand, a, b) => L.sampleBeta({ a, b }, rand);
+// ---- drawing each synthetic user's engagement probabilities: Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b))
+function normal(rand) {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+/** Gamma(shape, 1) by Marsaglia–Tsang; shape < 1 by the boost u^(1/shape) */
+function gamma(shape, rand) {
+  if (shape < 1) return gamma(shape + 1, rand) * Math.max(rand(), 1e-12) ** (1 / shape);
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    const x = normal(rand);
+    const v = (1 + c * x) ** 3;
+    if (v <= 0) continue;
+    const u = rand();
+    if (Math.log(Math.max(u, 1e-12)) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
+  }
+}
+function beta(rand, a, b) {
+  const x = gamma(a, rand);
+  return x / (x + gamma(b, rand));
+}
 
 // ---- populations: each user has p[channel] (probability of engaging) and the channels that reach them
 const COHORTS = [

@@ -191,41 +191,15 @@ export function scoresOf(post: Partial<Record<Channel, Posterior>>): Partial<Rec
   return Object.fromEntries(Object.entries(post).map(([c, p]) => [c, (p as Posterior).score]));
 }
 
-/** A standard normal draw (Box–Muller). */
-function normal(random: () => number): number {
-  const u = Math.max(random(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
-
-/** A Gamma(shape, 1) draw (Marsaglia–Tsang; shape < 1 by the boost u^(1/shape)). */
-function gamma(shape: number, random: () => number): number {
-  if (shape < 1) return gamma(shape + 1, random) * Math.max(random(), 1e-12) ** (1 / shape);
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    const x = normal(random);
-    const v = (1 + c * x) ** 3;
-    if (v <= 0) continue;
-    const u = random();
-    if (Math.log(Math.max(u, 1e-12)) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
-  }
-}
-
-export function sampleBeta(p: Beta, random: () => number): number {
-  const x = gamma(p.a, random);
-  const y = gamma(p.b, random);
-  return x / (x + y);
-}
-
 /**
  * How far above its posterior mean a channel is rated, in posterior standard deviations: an
  * optimistic bonus that shrinks as evidence grows, so thin evidence is explored and then exploited.
  * 1.5 measured best with `npm run simulate` (Thompson sampling explored too long at 10–50 notifications).
  */
-export const EXPLORATION_BONUS = 1.5;
+const EXPLORATION_BONUS = 1.5;
 
 /** The rating a channel is chosen by: posterior mean plus the exploration bonus. */
-export function rating(p: Beta): number {
+function rating(p: Beta): number {
   const n = p.a + p.b;
   const mean = p.a / n;
   return mean + EXPLORATION_BONUS * Math.sqrt((mean * (1 - mean)) / (n + 1));
