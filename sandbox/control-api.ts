@@ -35,6 +35,15 @@ export function registerControlApi(
   router.on('GET', '/sandbox/emails', () => ({ status: 200, body: state.emails.map(({ schedule: _s, ...e }) => e) }));
   router.on('GET', '/sandbox/callbacks', () => ({ status: 200, body: state.callbacks }));
   router.on('GET', '/sandbox/sync/documents', () => ({ status: 200, body: [...state.syncDocuments.values()] }));
+  router.on('GET', '/sandbox/sync/lists', () => ({
+    status: 200,
+    body: [...state.syncLists.values()].map(({ items, ...list }) => ({ ...list, items: items.length })),
+  }));
+  // what Sync's per-object limits refused, and the busiest object's use of its 10 s budget (200 units)
+  router.on('GET', '/sandbox/sync/limits', () => ({
+    status: 200,
+    body: { peak: state.syncLimits.peak, throttled: state.syncLimits.throttled },
+  }));
   router.on('GET', '/sandbox/segment/events', (req) => {
     const filters = ['type', 'event', 'userId', 'anonymousId']
       .map((k) => [k, req.query.get(k)] as const)

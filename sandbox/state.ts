@@ -1,3 +1,4 @@
+import { SyncLimits } from './sync-limits';
 import { Clock } from './clock';
 
 export type Channel = 'SMS' | 'CALL' | 'EMAIL';
@@ -49,6 +50,26 @@ export interface SyncDocument {
   expiresAt?: number;
 }
 
+export interface SyncListItem {
+  index: number;
+  account_sid: string;
+  service_sid: string;
+  list_sid: string;
+  url: string;
+  revision: string;
+  data: unknown;
+  date_expires: string | null;
+  date_created: string;
+  date_updated: string;
+  created_by: string;
+  expiresAt?: number;
+}
+
+export interface SyncList extends Omit<SyncDocument, 'data'> {
+  items: SyncListItem[];
+  nextIndex: number;
+}
+
 export interface ScheduledEmail {
   messageId: string;
   batchId?: string;
@@ -86,6 +107,8 @@ export class SandboxState {
   emails: Array<Recorded & { schedule: ScheduledEmail }> = [];
   sendgridBatches = new Map<string, { status?: 'cancel' | 'pause' }>();
   syncDocuments = new Map<string, SyncDocument>();
+  syncLists = new Map<string, SyncList>();
+  readonly syncLimits = new SyncLimits();
   segmentEvents: Array<Record<string, unknown>> = [];
   segmentRejected: Array<{ reason: string; payload: unknown }> = [];
   segmentMessageIds = new Map<string, number>();
@@ -108,6 +131,8 @@ export class SandboxState {
     this.emails = [];
     this.sendgridBatches.clear();
     this.syncDocuments.clear();
+    this.syncLists.clear();
+    this.syncLimits.reset();
     this.segmentEvents = [];
     this.segmentRejected = [];
     this.segmentMessageIds.clear();

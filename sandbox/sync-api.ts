@@ -1,8 +1,12 @@
-/** Twilio Sync v1 Documents: unique names, revisions with If-Match, TTLs. */
+/**
+ * Twilio Sync v1 Documents and Lists: unique names, revisions with If-Match,
+ * TTLs, the 16 KiB data limit and the per-object rate limits (sync-limits.ts).
+ */
 import { type Router, type SandboxRequest, type SandboxResponse, field } from './http';
 import { sid } from './ids';
 import type { SandboxSettings } from './settings';
-import type { SandboxState, SyncDocument } from './state';
+import type { SandboxState, SyncDocument, SyncList, SyncListItem } from './state';
+import type { Access } from './sync-limits';
 import { twilioAuthError, twilioError } from './twilio-api';
 
 const MAX_DATA_BYTES = 16 * 1024;
@@ -15,18 +19,35 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
   const base = '/v1/Services/:ServiceSid/Documents';
   const key = (service: string, docSid: string) => `${service}/${docSid}`;
 
-  /** Finds a live document by SID or unique name, dropping it when its TTL has passed. */
-  function find(service: string, sidOrName: string): SyncDocument | undefined {
-    for (const [k, doc] of state.syncDocuments) {
-      if (doc.service_sid !== service || (doc.sid !== sidOrName && doc.unique_name !== sidOrName)) continue;
-      if (doc.expiresAt !== undefined && doc.expiresAt <= state.clock.now()) {
-        state.syncDocuments.delete(k);
+  /** Finds a live object by SID or unique name, dropping it when its TTL has passed. */
+  function findIn<T extends { sid: string; unique_name: string | null; service_sid: string; expiresAt?: number }>(
+    objects: Map<string, T>,
+    service: string,
+    sidOrName: string,
+  ): T | undefined {
+    for (const [k, o] of objects) {
+      if (o.service_sid !== service || (o.sid !== sidOrName && o.unique_name !== sidOrName)) continue;
+      if (o.expiresAt !== undefined && o.expiresAt <= state.clock.now()) {
+        objects.delete(k);
         return undefined;
       }
-      return doc;
+      return o;
     }
     return undefined;
   }
+  const find = (service: string, sidOrName: string) => findIn(state.syncDocuments, service, sidOrName);
+  const findList = (service: string, sidOrName: string) => findIn(state.syncLists, service, sidOrName);
+
+  /** 429 54009 when the object has used its window's budget (the access is then not performed). */
+  const throttle = (object: string, access: Access, bytes = 0): SandboxResponse | undefined =>
+    state.syncLimits.admit(object, access, bytes)
+      ? undefined
+      : twilioError(
+          429,
+          54009,
+          `Rate limit exceeded for ${object}: the rate of ${access}s exceeds the prescribed limits`,
+        );
+  const size = (data: unknown) => Buffer.byteLength(JSON.stringify(data ?? {}));
 
   function parseData(raw: string | undefined): { data?: unknown; error?: SandboxResponse } {
     if (raw === undefined) return { data: {} };
@@ -49,7 +70,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     return { ttl };
   }
 
-  function setTtl(doc: SyncDocument, ttl: number | undefined): void {
+  function setTtl(doc: { expiresAt?: number; date_expires: string | null }, ttl: number | undefined): void {
     if (ttl === undefined) return;
     doc.expiresAt = ttl === 0 ? undefined : state.clock.now() + ttl * 1000;
     doc.date_expires = doc.expiresAt === undefined ? null : iso(doc.expiresAt);
@@ -76,6 +97,8 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
         if (find(service, uniqueName)) return twilioError(409, 54301, `Unique name already exists: ${uniqueName}`);
       }
       const docSid = sid('ET');
+      const limited = throttle(key(service, docSid), 'write', size(data));
+      if (limited) return limited;
       const now = iso(state.clock.now());
       const url = `https://sync.twilio.com/v1/Services/${service}/Documents/${docSid}`;
       const doc: SyncDocument = {
@@ -103,7 +126,8 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     `${base}/:Sid`,
     guard((req) => {
       const doc = find(req.params.ServiceSid, req.params.Sid);
-      return doc ? { status: 200, body: publicDoc(doc) } : notFound(req);
+      if (!doc) return notFound(req);
+      return throttle(key(doc.service_sid, doc.sid), 'read') ?? { status: 200, body: publicDoc(doc) };
     }),
   );
 
@@ -126,6 +150,8 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       if (error) return error;
       const ttl = parseTtl(field(req.form, 'Ttl'));
       if (ttl.error) return ttl.error;
+      const limited = throttle(key(doc.service_sid, doc.sid), 'write', size(data));
+      if (limited) return limited;
       doc.data = data;
       doc.revision = String(Number(doc.revision) + 1);
       doc.date_updated = iso(state.clock.now());
@@ -140,8 +166,154 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     guard((req) => {
       const doc = find(req.params.ServiceSid, req.params.Sid);
       if (!doc) return notFound(req);
+      const limited = throttle(key(doc.service_sid, doc.sid), 'write');
+      if (limited) return limited;
       state.syncDocuments.delete(key(doc.service_sid, doc.sid));
       return { status: 204 };
     }),
   );
+
+  registerLists();
+
+  /** Lists: created by unique name, items appended (each a write on the list) and read in index order. */
+  function registerLists(): void {
+    const lists = '/v1/Services/:ServiceSid/Lists';
+    const publicList = ({ expiresAt: _e, items: _i, nextIndex: _n, ...list }: SyncList) => list;
+    const publicItem = ({ expiresAt: _e, ...item }: SyncListItem) => item;
+    const live = (list: SyncList) => {
+      list.items = list.items.filter((i) => i.expiresAt === undefined || i.expiresAt > state.clock.now());
+      return list.items;
+    };
+
+    router.on(
+      'POST',
+      lists,
+      guard((req) => {
+        const service = req.params.ServiceSid;
+        const uniqueName = field(req.form, 'UniqueName');
+        const ttl = parseTtl(field(req.form, 'Ttl') ?? field(req.form, 'CollectionTtl'));
+        if (ttl.error) return ttl.error;
+        if (uniqueName !== undefined) {
+          if (uniqueName.length > 320 || /^ES[0-9a-f]{32}$/.test(uniqueName))
+            return twilioError(400, 54302, `Invalid unique name: ${uniqueName}`);
+          if (findList(service, uniqueName))
+            return twilioError(409, 54301, `Unique name already exists: ${uniqueName}`);
+        }
+        const listSid = sid('ES');
+        const limited = throttle(key(service, listSid), 'write');
+        if (limited) return limited;
+        const now = iso(state.clock.now());
+        const url = `https://sync.twilio.com/v1/Services/${service}/Lists/${listSid}`;
+        const list: SyncList = {
+          sid: listSid,
+          unique_name: uniqueName ?? null,
+          account_sid: settings.accountSid,
+          service_sid: service,
+          url,
+          links: { items: `${url}/Items`, permissions: `${url}/Permissions` },
+          revision: '0',
+          date_expires: null,
+          date_created: now,
+          date_updated: now,
+          created_by: 'system',
+          items: [],
+          nextIndex: 0,
+        };
+        setTtl(list, ttl.ttl);
+        state.syncLists.set(key(service, listSid), list);
+        return { status: 201, body: publicList(list) };
+      }),
+    );
+
+    router.on(
+      'GET',
+      `${lists}/:Sid`,
+      guard((req) => {
+        const list = findList(req.params.ServiceSid, req.params.Sid);
+        if (!list) return notFound(req);
+        return throttle(key(list.service_sid, list.sid), 'read') ?? { status: 200, body: publicList(list) };
+      }),
+    );
+
+    router.on(
+      'POST',
+      `${lists}/:Sid/Items`,
+      guard((req) => {
+        const list = findList(req.params.ServiceSid, req.params.Sid);
+        if (!list) return notFound(req);
+        const raw = field(req.form, 'Data');
+        if (raw === undefined) return twilioError(400, 20001, 'Missing required parameter Data in the post body');
+        const { data, error } = parseData(raw);
+        if (error) return error;
+        const ttl = parseTtl(field(req.form, 'ItemTtl') ?? field(req.form, 'Ttl'));
+        if (ttl.error) return ttl.error;
+        const limited = throttle(key(list.service_sid, list.sid), 'write', size(data));
+        if (limited) return limited;
+        const now = iso(state.clock.now());
+        const index = list.nextIndex++;
+        const item: SyncListItem = {
+          index,
+          account_sid: settings.accountSid,
+          service_sid: list.service_sid,
+          list_sid: list.sid,
+          url: `${list.url}/Items/${index}`,
+          revision: '0',
+          data,
+          date_expires: null,
+          date_created: now,
+          date_updated: now,
+          created_by: 'system',
+        };
+        setTtl(item, ttl.ttl);
+        list.items.push(item);
+        list.revision = String(Number(list.revision) + 1);
+        list.date_updated = now;
+        return { status: 201, body: publicItem(item) };
+      }),
+    );
+
+    router.on(
+      'GET',
+      `${lists}/:Sid/Items`,
+      guard((req) => {
+        const list = findList(req.params.ServiceSid, req.params.Sid);
+        if (!list) return notFound(req);
+        const pageSize = Number(req.query.get('PageSize') ?? 50);
+        if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100)
+          return twilioError(400, 20001, `Invalid PageSize: ${req.query.get('PageSize')}`);
+        const order = req.query.get('Order') ?? 'asc';
+        const from = req.query.get('From');
+        const exclusive = req.query.get('Bounds') === 'exclusive';
+        const limited = throttle(key(list.service_sid, list.sid), 'read');
+        if (limited) return limited;
+        let items = live(list);
+        if (order === 'desc') items = [...items].reverse();
+        if (from !== null) {
+          const f = Number(from);
+          items = items.filter((i) =>
+            order === 'desc' ? (exclusive ? i.index < f : i.index <= f) : exclusive ? i.index > f : i.index >= f,
+          );
+        }
+        const page = items.slice(0, pageSize).map(publicItem);
+        const url = `${list.url}/Items?PageSize=${pageSize}&Order=${order}`;
+        const last = page.at(-1);
+        const next = items.length > pageSize && last ? `${url}&From=${last.index}&Bounds=exclusive` : null;
+        return {
+          status: 200,
+          body: {
+            items: page,
+            meta: {
+              page: 0,
+              page_size: pageSize,
+              first_page_url: url,
+              previous_page_url: null,
+              url,
+              next_page_url: next,
+              key: 'items',
+            },
+          },
+        };
+      }),
+    );
+  }
 }

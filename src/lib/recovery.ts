@@ -1,6 +1,7 @@
 /**
  * Recovery: completes the work that failed during an outage and was kept
- * (Segment events in a record, provider cancels with a deadline), without
+ * (Segment events in a record, provider cancels with a deadline, evidence the
+ * learner's store refused), without
  * relying on any sender to retry. Traffic drives it: every function sweeps
  * one outbox shard at most every RECOVERY_SWEEP_SECONDS per warm container,
  * concurrently with its own work; with no traffic, POST /recover sweeps all.
@@ -13,7 +14,8 @@ import type { EndpointRequest, Reply } from './http/endpoint';
 import { cancelCopy } from './journey/progress';
 import { log } from './log';
 import { OUTBOX_SHARDS } from './store/outbox';
-import type { PendingCancel } from './store/records';
+import type { Observation } from './store/evidence';
+import type { NotificationRecord, PendingCancel } from './store/records';
 
 /** notifications one sweep of a shard works through at most */
 const MAX_PER_SHARD = 25;
@@ -23,6 +25,8 @@ export interface SweepReport {
   delivered: number;
   canceled: number;
   cancelFailed: number;
+  /** notifications whose kept evidence the learner counted */
+  learned: number;
   /** notifications still holding work in the shards swept */
   remaining: number;
   /** shards the deadline left unswept: call /recover again */
@@ -34,6 +38,7 @@ const empty = (): SweepReport => ({
   delivered: 0,
   canceled: 0,
   cancelFailed: 0,
+  learned: 0,
   remaining: 0,
   unswept: 0,
 });
@@ -88,6 +93,8 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
         report.cancelFailed++;
       }
     }
+    const learned = await countKeptEvidence(deps, r);
+    if (learned.length) report.learned++;
     const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r.userId, id, c))];
     try {
       await track(deps.config, events, deps.deadline);
@@ -98,7 +105,10 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
     report.delivered += events.length;
     const sent = new Set(events.map((e) => e.messageId));
     const { record } = await deps.store.updateNotification(id, (x) => {
-      if (sent.size === 0 && resolved.length === 0) return false; // a cancel still failing: nothing to write
+      if (sent.size === 0 && resolved.length === 0 && learned.length === 0) return false; // still failing: nothing to write
+      x.pendingEvidence = (x.pendingEvidence ?? []).filter(
+        (o) => !learned.some((l) => l.channel === o.channel && l.kind === o.kind),
+      );
       x.deferredEvents = (x.deferredEvents ?? []).filter((e) => !sent.has(e.messageId));
       x.pendingCancels = (x.pendingCancels ?? []).filter((c) => !resolved.some((d) => d.channel === c.channel));
       for (const c of tooLate) {
@@ -107,11 +117,28 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
       }
       return true;
     });
-    if (!record?.deferredEvents?.length && !record?.pendingCancels?.length) finished.push(id);
+    if (!record?.deferredEvents?.length && !record?.pendingCancels?.length && !record?.pendingEvidence?.length)
+      finished.push(id);
   }
   await deps.store.outbox.remove(shard, finished);
   report.remaining += ids.length - finished.length;
   return report;
+}
+
+/** Counts a record's kept evidence (the store dedupes it); answers what was counted, nothing while the store fails. */
+async function countKeptEvidence(deps: Deps, r: NotificationRecord): Promise<Observation[]> {
+  const kept = r.pendingEvidence ?? [];
+  if (kept.length === 0) return [];
+  try {
+    await deps.evidence.record(r.userId, kept);
+    return kept;
+  } catch (err) {
+    log.warn('recovery: evidence store still unavailable', {
+      notification: r.notificationId,
+      error: (err as Error).message,
+    });
+    return [];
+  }
 }
 
 let nextSweepAt = 0;

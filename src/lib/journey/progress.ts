@@ -277,14 +277,27 @@ async function escalate(
     ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
   };
   events.push(sentMessage(record.userId, record.notificationId, step.channel, props));
-  if (step.channel !== 'EMAIL' && journey.to.phone) {
-    await deps.store.writeContact(journey.to.phone, {
-      userId: record.userId,
-      notificationId: record.notificationId,
-      updatedAt: new Date().toISOString(),
-    });
-  }
+  const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
+  const contact = { userId: record.userId, notificationId: record.notificationId, updatedAt: new Date().toISOString() };
+  await Promise.all([
+    phone ? deps.store.writeContact(phone, contact) : undefined,
+    countSent(deps, record, step.channel),
+  ]);
   return events;
+}
+
+/** An escalation's send is a try of its channel: the learner's evidence (kept for recovery when its store refuses). */
+async function countSent(deps: JourneyDeps, record: NotificationRecord, channel: Channel): Promise<void> {
+  const tried = [{ notificationId: record.notificationId, channel, kind: 'sent' as const }];
+  try {
+    await deps.evidence.record(record.userId, tried);
+  } catch (err) {
+    log.warn('evidence of an escalation kept for recovery', {
+      notification: record.notificationId,
+      error: (err as Error).message,
+    });
+    await deps.store.keepEvidence(record.notificationId, tried);
+  }
 }
 
 export interface CancelOutcome {

@@ -253,23 +253,44 @@ async function recordAndTrack(
     phone && steps.some((s) => s.channel !== 'EMAIL')
       ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactExists))
       : Promise.resolve(),
-    // what the learner tried: counted once per notification and channel, whoever retries
-    retryWithin(deps.deadline, () =>
-      deps.evidence.record(input.userId, [
-        { notificationId: input.notificationId, channel: route.channel, kind: 'sent' },
-      ]),
-    ).catch((err) =>
-      log.error('evidence of a send not recorded', {
-        notification: input.notificationId,
-        error: (err as Error).message,
-      }),
-    ),
+    recordSent(deps, input, steps, start),
   ]);
   if (stored.status === 'rejected') {
     const error = (stored.reason as Error).message;
     log.error('notification record not updated', { notification: input.notificationId, error });
   }
   return tracked.status === 'fulfilled' ? tracked.value : 'deferred';
+}
+
+/**
+ * What the learner tried: a step sent now, written over the evidence read in the first stage (no
+ * read of its own), counted once per notification and channel whoever retries. A scheduled step
+ * counts when its provider reports it sent (webhooks). When the store refuses, it is kept in the
+ * record for recovery.
+ */
+async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: Start): Promise<void> {
+  const tried = steps
+    .filter((s) => s.status === 'SENT')
+    .map((s) => ({ notificationId: input.notificationId, channel: s.channel, kind: 'sent' as const }));
+  if (tried.length === 0) return;
+  let snapshot = start.snapshot;
+  try {
+    await retryWithin(deps.deadline, () => {
+      const known = snapshot;
+      snapshot = undefined; // after a failure, read again: the write may have landed
+      return deps.evidence.record(input.userId, tried, known);
+    });
+  } catch (err) {
+    log.warn('evidence of a send kept for recovery', {
+      notification: input.notificationId,
+      error: (err as Error).message,
+    });
+    await deps.store
+      .keepEvidence(input.notificationId, tried)
+      .catch((e) =>
+        log.error('evidence of a send lost', { notification: input.notificationId, error: (e as Error).message }),
+      );
+  }
 }
 
 function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): SegmentMessage[] {

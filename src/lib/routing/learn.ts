@@ -91,6 +91,18 @@ export function addSums(into: PopulationSums, more: PopulationSums): PopulationS
   return out;
 }
 
+/** `a − b`, channel by channel; channels with no difference left out (empty when equal). */
+export function subtractSums(a: PopulationSums, b: PopulationSums): PopulationSums {
+  const out: PopulationSums = {};
+  const nonzero = (x: number) => Math.abs(x) > 1e-9;
+  for (const c of CHANNELS) {
+    const [x, y] = [a[c] ?? zeroSums(), b[c] ?? zeroSums()];
+    const d = { users: x.users - y.users, n: x.n - y.n, k: x.k - y.k, nn: x.nn - y.nn, kk: x.kk - y.kk };
+    if (Object.values(d).some(nonzero)) out[c] = d;
+  }
+  return out;
+}
+
 export interface Beta {
   a: number;
   b: number;

@@ -23,10 +23,33 @@ export async function fetchDocument(
   }
 }
 
+/** Another writer got there first: the revision moved (If-Match) or the name was just created. */
+export const isConflict = (err: unknown) => {
+  const code = twilioErrorCode(err);
+  return code === 54103 || code === 54301;
+};
+
+/**
+ * Writes a document as of `revision` (If-Match), or creates it when there was
+ * none (`revision` undefined). Throws a conflict (`isConflict`) when another
+ * writer got there first. `ttl` is set on creation, and on every write with `keepAlive`.
+ */
+export async function writeDocument(
+  documents: Documents,
+  name: string,
+  data: object,
+  revision: string | undefined,
+  expiry: { ttl?: number; keepAlive?: boolean } = {},
+): Promise<void> {
+  const { ttl, keepAlive } = expiry;
+  if (revision !== undefined)
+    await documents(name).update({ data, ifMatch: revision, ...(keepAlive && ttl ? { ttl } : {}) });
+  else await documents.create({ uniqueName: name, data, ...(ttl ? { ttl } : {}) });
+}
+
 /**
  * `change` sees the document's data (undefined when there is none) and says
  * what to write, if anything, and what to answer; it may run several times.
- * `ttl` is set when the document is created, and on every write with `keepAlive`.
  */
 export async function readModifyWrite<R>(
   documents: Documents,
@@ -34,18 +57,15 @@ export async function readModifyWrite<R>(
   change: (data: unknown) => { write?: object; result: R },
   expiry: { ttl?: number; keepAlive?: boolean } = {},
 ): Promise<R> {
-  const { ttl, keepAlive } = expiry;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const found = await fetchDocument(documents, name);
     const { write, result } = change(found?.data);
     if (!write) return result;
     try {
-      if (found) await documents(name).update({ data: write, ifMatch: found.revision, ...(keepAlive ? { ttl } : {}) });
-      else await documents.create({ uniqueName: name, data: write, ...(ttl ? { ttl } : {}) });
+      await writeDocument(documents, name, write, found?.revision, expiry);
       return result;
     } catch (err) {
-      const code = twilioErrorCode(err);
-      if (code !== 54103 && code !== 54301) throw err; // someone else wrote first: read again and re-apply
+      if (!isConflict(err)) throw err; // someone else wrote first: read again and re-apply
     }
   }
   throw new Error(`${name}: too many concurrent updates`);

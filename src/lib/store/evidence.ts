@@ -1,16 +1,10 @@
 /**
- * What the learning router knows, in Twilio Sync:
- *
- * - one small document per user (`evidence-<hash of the user id>`): faded
- *   counts per channel, and the observations already counted (notification,
- *   channel, kind), so a redelivered webhook or a racing duplicate counts once;
- *   written with If-Match, so concurrent webhooks lose no update;
- * - PRIOR_SHARDS documents (`prior-<k>`) of population sums, a user's changes
- *   going to the shard of its hash: 200 events/s across the account is about
- *   6 writes/s per shard, under Sync's 20 per object, and each stays < 1 KiB.
- *
- * The population prior is read from every shard at most every PRIOR_TTL_MS
- * per warm container, concurrently with the request's own first stage.
+ * What the learning router knows of each user, in Twilio Sync: one small
+ * document per user (`evidence-<hash of the user id>`) with faded counts per
+ * channel and the observations already counted (notification, channel, kind),
+ * so that a redelivered webhook or a racing duplicate counts once. It is
+ * written with If-Match, so concurrent webhooks lose no update, and each
+ * change is added to the population prior (prior.ts) in the same round trip.
  */
 import { createHash } from 'node:crypto';
 import type { Twilio } from 'twilio';
@@ -18,21 +12,18 @@ import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
 import { log } from '../log';
 import {
-  addSums,
   type ChannelEvidence,
   type Evidence,
   type EvidenceKind,
   type Knowledge,
   observe,
-  type PopulationSums,
   type Priors,
-  priorsOf,
+  subtractSums,
   sumsDelta,
 } from '../routing/learn';
-import { type Documents, fetchDocument, readModifyWrite } from './documents';
+import { type Documents, fetchDocument, isConflict, readModifyWrite, writeDocument } from './documents';
+import { PRIOR_SHARDS, PriorStore } from './prior';
 
-export const PRIOR_SHARDS = 32;
-const PRIOR_TTL_MS = 60_000;
 /** Sync allows a TTL of at most a year; evidence older than that has faded anyway */
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
 /** observations remembered per user for deduplication (a notification has at most 3 channels × 3 kinds) */
@@ -53,7 +44,6 @@ interface EvidenceDoc {
 const hashOf = (userId: string) => createHash('sha256').update(userId).digest();
 const evidenceName = (userId: string) => `evidence-${hashOf(userId).toString('hex').slice(0, 40)}`;
 const shardOf = (userId: string) => hashOf(userId).readUInt32BE(0) % PRIOR_SHARDS;
-const priorName = (shard: number) => `prior-${shard}`;
 const seenKey = (o: Observation) => `${o.notificationId}|${o.channel}|${o.kind}`;
 
 const isFiniteCount = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x < 1e9;
@@ -84,36 +74,59 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
   return d as EvidenceDoc;
 }
 
-let priorCache: { priors: Priors; at: number } | undefined;
+/**
+ * The user's evidence document as a read saw it (`evidence` undefined: there
+ * was none), so that the write after it needs no second read: `/notify`
+ * reads it in its first stage and writes in its last.
+ */
+export interface EvidenceSnapshot {
+  evidence: { data: unknown; revision: string } | undefined;
+}
 
 /** What routing got from the store: the knowledge, or why there is none (policy trait; the store failed). */
 export type KnowledgeRead =
-  | { knowledge: Knowledge; evidence: 'ok' }
-  | { knowledge?: undefined; evidence: 'unavailable' | 'unused' };
+  | { knowledge: Knowledge; evidence: 'ok'; snapshot: EvidenceSnapshot }
+  | { knowledge?: undefined; evidence: 'unused'; snapshot?: EvidenceSnapshot }
+  | { knowledge?: undefined; evidence: 'unavailable'; snapshot?: undefined };
 
 export class EvidenceStore {
   private readonly documents: Documents;
+  private readonly prior: PriorStore;
 
   constructor(
     client: Twilio,
     private readonly config: Config,
   ) {
     this.documents = client.sync.v1.services(config.syncServiceSid).documents;
+    this.prior = new PriorStore(client, config);
+  }
+
+  async snapshot(userId: string): Promise<EvidenceSnapshot> {
+    return { evidence: await fetchDocument(this.documents, evidenceName(userId)) };
   }
 
   async read(userId: string): Promise<Evidence> {
-    return evidenceOf((await fetchDocument(this.documents, evidenceName(userId)))?.data, userId).channels;
+    return evidenceOf((await this.snapshot(userId)).evidence?.data, userId).channels;
+  }
+
+  /** The population prior (cached per warm container: see prior.ts). */
+  priors(): Promise<Priors> {
+    return this.prior.priors();
   }
 
   /**
-   * The user's evidence and the population prior, for ROUTING_POLICY=learned. A store that fails
-   * is answered `unavailable` (routing then goes by trait, and says so), never thrown.
+   * The user's evidence and the population prior, for ROUTING_POLICY=learned, with the snapshot
+   * the send's evidence is later written over (under either policy: what was tried is always kept).
+   * A store that fails is answered `unavailable` (routing then goes by trait, and says so), never thrown.
    */
   async knowledge(userId: string): Promise<KnowledgeRead> {
-    if (this.config.routingPolicy !== 'learned') return { evidence: 'unused' };
+    if (this.config.routingPolicy !== 'learned') {
+      return { evidence: 'unused', snapshot: await this.snapshot(userId).catch(() => undefined) };
+    }
     try {
-      const [evidence, priors] = await Promise.all([this.read(userId), this.priors()]);
-      return { knowledge: { evidence, priors }, evidence: 'ok' };
+      const [snapshot, priors] = await Promise.all([this.snapshot(userId), this.prior.priors()]);
+      const evidence = evidenceOf(snapshot.evidence?.data, userId).channels;
+      return { knowledge: { evidence, priors }, evidence: 'ok', snapshot };
     } catch (err) {
       log.warn('evidence unavailable, routing by trait', { error: (err as Error).message });
       return { evidence: 'unavailable' };
@@ -121,60 +134,49 @@ export class EvidenceStore {
   }
 
   /**
-   * The population prior: from this container's cache when fresh, else read
-   * from every shard (in parallel). Without any it is the uninformed prior.
+   * Counts observations not counted before (per notification, channel and kind) in the user's
+   * evidence, written over `snapshot` when the caller read one (else over a read of its own), and
+   * adds the change to the population prior at the same time: one round trip after the read. When
+   * another writer got to the evidence first, the observations are applied again to what it left
+   * and the prior gets the difference, so it always takes exactly the change the evidence took.
+   * Answers the user's evidence after it (for `channel_scores`).
    */
-  async priors(now = Date.now()): Promise<Priors> {
-    if (priorCache && now - priorCache.at < PRIOR_TTL_MS) return priorCache.priors;
-    const shards = await Promise.all(
-      Array.from({ length: PRIOR_SHARDS }, (_, k) =>
-        fetchDocument(this.documents, priorName(k)).catch(() => undefined),
-      ),
-    );
-    let sums: PopulationSums = {};
-    for (const s of shards) if (s?.data && typeof s.data === 'object') sums = addSums(sums, s.data as PopulationSums);
-    priorCache = { priors: priorsOf(sums), at: now };
-    return priorCache.priors;
-  }
-
-  /**
-   * Counts observations not counted before (per notification, channel and
-   * kind), then adds the change to the user's prior shard. Answers the user's
-   * evidence after it (for `channel_scores`).
-   */
-  async record(userId: string, observations: Observation[], now = Date.now()): Promise<Evidence> {
-    const { before, after } = await readModifyWrite(
-      this.documents,
-      evidenceName(userId),
-      (data) => {
-        const doc = evidenceOf(data, userId);
-        const fresh = observations.filter((o) => !doc.seen.includes(seenKey(o)));
-        if (fresh.length === 0) return { result: { before: doc.channels, after: doc.channels } };
-        let channels = doc.channels;
-        for (const o of fresh) channels = observe(channels, o.channel, o.kind, now, this.config.evidenceHalfLifeDays);
-        const seen = [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT);
-        const write: EvidenceDoc = { v: 1, channels, seen };
-        return { write, result: { before: doc.channels, after: channels } };
-      },
-      { ttl: EVIDENCE_TTL_S, keepAlive: true },
-    );
-    const delta = sumsDelta(before, after);
-    if (Object.keys(delta).length > 0) {
-      await readModifyWrite(this.documents, priorName(shardOf(userId)), (data) => ({
-        write: roundSums(addSums((data as PopulationSums | undefined) ?? {}, delta)),
-        result: undefined,
-      }));
+  async record(userId: string, observations: Observation[], snapshot?: EvidenceSnapshot, now = Date.now()) {
+    const name = evidenceName(userId);
+    const shard = shardOf(userId);
+    const change = (data: unknown) => {
+      const doc = evidenceOf(data, userId);
+      const fresh = observations.filter((o) => !doc.seen.includes(seenKey(o)));
+      let channels = doc.channels;
+      for (const o of fresh) channels = observe(channels, o.channel, o.kind, now, this.config.evidenceHalfLifeDays);
+      const seen = [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT);
+      const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, seen } : undefined;
+      return { write, result: { after: channels, delta: sumsDelta(doc.channels, channels) } };
+    };
+    const { evidence } = snapshot ?? (await this.snapshot(userId));
+    const first = change(evidence?.data);
+    if (!first.write) return first.result.after;
+    const expiry = { ttl: EVIDENCE_TTL_S, keepAlive: true };
+    const [own, pooled] = await Promise.allSettled([
+      writeDocument(this.documents, name, first.write, evidence?.revision, expiry),
+      this.prior.add(shard, first.result.delta),
+    ]);
+    const added = pooled.status === 'fulfilled' ? first.result.delta : {};
+    let taken = first.result;
+    if (own.status === 'rejected') {
+      if (!isConflict(own.reason)) {
+        // not counted: take back what the prior got, so that the sender's retry counts it once
+        await this.prior
+          .add(shard, subtractSums({}, added))
+          .catch((err) => log.warn('prior not corrected', { shard, error: (err as Error).message }));
+        throw own.reason;
+      }
+      taken = await readModifyWrite(this.documents, name, change, expiry);
     }
-    return after;
+    await this.prior.add(shard, subtractSums(taken.delta, added)).catch((err) =>
+      // the user's evidence is right; the population prior misses one user's change (it is statistical)
+      log.warn('prior not updated', { shard, error: (err as Error).message }),
+    );
+    return taken.after;
   }
-}
-
-/** Three significant decimals: a shard stays well under 1 KiB (Sync throttles larger objects harder). */
-function roundSums(sums: PopulationSums): PopulationSums {
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  const out: PopulationSums = {};
-  for (const [c, s] of Object.entries(sums) as Array<[Channel, NonNullable<PopulationSums[Channel]>]>) {
-    out[c] = { users: r(s.users), n: r(s.n), k: r(s.k), nn: r(s.nn), kk: r(s.kk) };
-  }
-  return out;
 }

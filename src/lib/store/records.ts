@@ -12,6 +12,7 @@ import type { Config } from '../config';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
 import { fetchDocument } from './documents';
+import type { Observation } from './evidence';
 import { Outbox } from './outbox';
 
 /** What later steps of a journey need besides the content (the first request is gone by then). */
@@ -39,6 +40,8 @@ export interface NotificationRecord {
   journey?: JourneyContext;
   /** Segment events that could not be delivered yet; the next webhook for this notification sends them */
   deferredEvents?: SegmentMessage[];
+  /** what the learner should have counted but its store refused: counted by recovery */
+  pendingEvidence?: Observation[];
   /** scheduled provider copies a cancel failed for: retried until their send time, then reported */
   pendingCancels?: PendingCancel[];
   /** the answer /notify gave, replayed to duplicate requests */
@@ -146,6 +149,19 @@ export class RecordStore {
     await this.updateNotification(id, (r) => {
       const known = new Set((r.pendingCancels ?? []).map((c) => c.channel));
       r.pendingCancels = [...(r.pendingCancels ?? []), ...cancels.filter((c) => !known.has(c.channel))];
+      return true;
+    });
+    await this.outbox.add(id);
+  }
+
+  /** Keeps evidence the learner's store refused, to be counted by recovery (counted once however often). */
+  async keepEvidence(id: string, observations: Observation[]): Promise<void> {
+    const key = (o: Observation) => `${o.channel}|${o.kind}`;
+    await this.updateNotification(id, (r) => {
+      const known = new Set((r.pendingEvidence ?? []).map(key));
+      const fresh = observations.filter((o) => !known.has(key(o)));
+      if (fresh.length === 0) return false;
+      r.pendingEvidence = [...(r.pendingEvidence ?? []), ...fresh];
       return true;
     });
     await this.outbox.add(id);

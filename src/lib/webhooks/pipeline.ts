@@ -12,7 +12,7 @@ import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessa
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { log } from '../log';
-import { bestChannel, posteriors, scoresOf } from '../routing/learn';
+import { bestChannel, type Evidence, type Priors, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
@@ -66,16 +66,26 @@ interface Learned {
 }
 
 /**
- * Records engagement and outright failure as the learner's evidence, per user, and answers an
- * identify per engaged user with what was learned (`channel_scores`, `best_channel`). A failure to
- * record is thrown: the webhook answers 5xx and the sender's retry records it (counted once).
+ * Records sends that went out later (scheduled), engagement and outright failure as the learner's
+ * evidence, per user, and answers an identify per engaged user with what was learned
+ * (`channel_scores`, `best_channel`). The population prior is read beside the evidence (no added
+ * round trip). What could not be recorded is answered too, to be kept or retried.
  */
-async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<Learned[]> {
+async function learnFrom(
+  deps: Deps,
+  events: ProviderEvent[],
+): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
     const meaning = MEANING[e.kind];
     const userId = 'userId' in e.who ? e.who.userId : undefined;
-    const kind = meaning.engagement ? 'engaged' : meaning.step === 'FAILED' ? 'failed' : undefined;
+    const kind = meaning.engagement
+      ? 'engaged'
+      : meaning.step === 'FAILED'
+        ? 'failed'
+        : e.kind === 'sent'
+          ? 'sent'
+          : undefined;
     if (!kind || !userId || !e.notificationId) continue;
     const u = byUser.get(userId) ?? { observations: [], engaged: false, ids: [] };
     u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
@@ -83,12 +93,23 @@ async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<Learned[]
     u.ids.push(e.eventId);
     byUser.set(userId, u);
   }
-  const identifies: Learned[] = [];
+  const learned: Learned[] = [];
+  const unrecorded: Observation[][] = [];
   await Promise.all(
     [...byUser].map(async ([userId, u]) => {
-      const evidence = await deps.evidence.record(userId, u.observations);
+      let evidence: Evidence;
+      let priors: Priors;
+      try {
+        [evidence, priors] = await Promise.all([
+          deps.evidence.record(userId, u.observations),
+          u.engaged ? deps.evidence.priors() : {},
+        ]);
+      } catch (err) {
+        log.error('evidence not recorded', { error: (err as Error).message });
+        unrecorded.push(u.observations);
+        return;
+      }
       if (!u.engaged) return;
-      const priors = await deps.evidence.priors();
       const post = posteriors(CHANNELS, priors, evidence, {
         now: Date.now(),
         halfLifeDays: deps.config.evidenceHalfLifeDays,
@@ -96,10 +117,22 @@ async function learnFrom(deps: Deps, events: ProviderEvent[]): Promise<Learned[]
       const scores = Object.fromEntries(Object.entries(scoresOf(post)).map(([c, score]) => [c, score?.expected]));
       const id = messageId('identify-learned', ...u.ids);
       const message = identifyMessage({ userId }, id, { channel_scores: scores, best_channel: bestChannel(post) });
-      identifies.push({ notificationId: u.observations[0].notificationId, message });
+      learned.push({ notificationId: u.observations[0].notificationId, message });
     }),
   );
-  return identifies;
+  return { learned, unrecorded };
+}
+
+/**
+ * Evidence the store refused, kept in each notification's record for recovery; answers whether all
+ * of it was kept.
+ */
+async function keepEvidence(deps: Deps, unrecorded: Observation[][]): Promise<boolean> {
+  const byNotification = new Map<string, Observation[]>();
+  for (const o of unrecorded.flat())
+    byNotification.set(o.notificationId, [...(byNotification.get(o.notificationId) ?? []), o]);
+  const kept = await Promise.allSettled([...byNotification].map(([id, os]) => deps.store.keepEvidence(id, os)));
+  return kept.every((k) => k.status === 'fulfilled');
 }
 
 /** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
@@ -156,18 +189,14 @@ export async function handleProviderEvents(
     work.set(t.notificationId, w);
   }
   const ids = [...work.keys()];
-  let learnFailed = false;
-  // the learner's evidence, concurrently with the records, counted once per notification, channel
-  // and kind however often a callback comes (its evidence write and then its prior-shard write still
-  // add about 2 round trips to an engagement's webhook: open in issue 10)
-  const [applied, learned] = await Promise.all([
+  // the learner's evidence, concurrently with the records (no added round trip), counted once per
+  // notification, channel and kind however often a callback comes
+  const [applied, { learned, unrecorded }] = await Promise.all([
     settleLimited(ids, SYNC_CONCURRENCY, (id) => applyUpdates(deps, id, work.get(id)?.updates ?? [])),
-    learnFrom(deps, providerEvents).catch((err) => {
-      log.error('evidence not recorded', { error: (err as Error).message });
-      learnFailed = true;
-      return [] as Learned[];
-    }),
+    learnFrom(deps, providerEvents),
   ]);
+  // a sender that retries counts it again (503 below); for one that does not, recovery counts it
+  const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
   // kept with their notification's events, so that a Segment outage defers them too
   for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
   const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
@@ -192,7 +221,7 @@ export async function handleProviderEvents(
       ids.map((id, i) => deps.store.deferEvents(id, [...(work.get(id)?.events ?? []), ...done[i].events])),
     );
     const unattributed = translations.some((t) => !t.notificationId && t.events.length > 0);
-    const allKept = kept.every((k) => k.status === 'fulfilled') && !unattributed && unkept.length === 0;
+    const allKept = kept.every((k) => k.status === 'fulfilled') && !unattributed && unkept.length === 0 && !learnFailed;
     if (sender.retries || !allKept) {
       throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
     }
@@ -209,7 +238,7 @@ export async function handleProviderEvents(
         : undefined,
     ),
   );
-  if (unkept.length > 0 || (sender.retries && (failed.length > 0 || learnFailed))) {
+  if (unkept.length > 0 || learnFailed || (sender.retries && failed.length > 0)) {
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
   }
   return { tracked: own.length };
