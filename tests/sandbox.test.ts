@@ -234,6 +234,64 @@ describe('Twilio Sync documents', () => {
   });
 });
 
+describe('Twilio Sync limits and lists', () => {
+  const service = () => twilioClient(config).sync.v1.services('default');
+
+  test("an object takes 200 writes in Sync's 10 s window, then 429 54009; other objects are not affected", async () => {
+    const d = await service().documents.create({ uniqueName: 'busy', data: { n: 0 } });
+    for (let n = 1; n < 200; n++) await service().documents('busy').update({ data: { n } });
+    const refused = await twilioFailure(
+      service()
+        .documents('busy')
+        .update({ data: { n: 200 } }),
+    );
+    expect([refused.status, refused.code]).toEqual([429, 54009]);
+    expect((await service().documents('busy').fetch()).data).toEqual({ n: 199 }); // the refused write did nothing
+    await service().documents.create({ uniqueName: 'quiet', data: {} });
+    expect(sb.state.syncLimits.throttled.map((t) => t.object)).toEqual([`default/${d.sid}`, `default/${d.sid}`]);
+  });
+
+  test('a 10 KiB document is throttled harder: 2 writes/s, so its 21st write in 10 s is refused', async () => {
+    const data = { pad: 'x'.repeat(10 * 1024 - 20) };
+    await service().documents.create({ uniqueName: 'big', data });
+    for (let n = 1; n < 20; n++) await service().documents('big').update({ data });
+    const refused = await twilioFailure(service().documents('big').update({ data }));
+    expect([refused.status, refused.code]).toEqual([429, 54009]);
+  });
+
+  test('reads are limited the same way', async () => {
+    await service().documents.create({ uniqueName: 'hot', data: {} });
+    for (let n = 0; n < 200; n++) await service().documents('hot').fetch();
+    expect((await twilioFailure(service().documents('hot').fetch())).code).toBe(54009);
+  });
+
+  test('a List is one object for its items: appends need the list, page in index order and count as its writes', async () => {
+    const missing = await twilioFailure(
+      service()
+        .syncLists('prior-0')
+        .syncListItems.create({ data: { a: 1 } }),
+    );
+    expect(missing.status).toBe(404);
+    const list = await service().syncLists.create({ uniqueName: 'prior-0' });
+    expect(list.sid).toMatch(/^ES[0-9a-f]{32}$/);
+    expect((await twilioFailure(service().syncLists.create({ uniqueName: 'prior-0' }))).code).toBe(54301);
+    for (let i = 0; i < 150; i++)
+      await service().syncLists('prior-0').syncListItems.create({ data: { i }, itemTtl: 60 });
+    const first = await service().syncLists('prior-0').syncListItems.page({ order: 'asc', pageSize: 100 });
+    expect(first.instances.map((x) => x.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    const rest = await service()
+      .syncLists('prior-0')
+      .syncListItems.page({ from: '99', bounds: 'exclusive', pageSize: 100 });
+    expect(rest.instances.map((x) => x.data.i)).toEqual(Array.from({ length: 50 }, (_, i) => 100 + i));
+    for (let i = 150; i < 199; i++) await service().syncLists('prior-0').syncListItems.create({ data: { i } });
+    const refused = await twilioFailure(service().syncLists('prior-0').syncListItems.create({ data: {} }));
+    expect([refused.status, refused.code]).toEqual([429, 54009]);
+    sb.state.clock.advance(61); // the first 150 items' TTL
+    const left = await service().syncLists('prior-0').syncListItems.page({ pageSize: 100 });
+    expect(left.instances[0].index).toBe(150);
+  });
+});
+
 describe('SendGrid', () => {
   const mail = (extra: Record<string, unknown> = {}) => ({
     to: 'taro@example.jp',

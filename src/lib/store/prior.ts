@@ -10,9 +10,10 @@
  * which Sync throttles harder).
  *
  * Readers add the items up. A warm container keeps its sums and the last
- * index it added per shard, and refreshes at most every PRIOR_TTL_MS by
- * reading only the items after it (one page in the usual case, all shards in
- * parallel). So that a cold container need not read every item, a reader that
+ * index it added per shard, and refreshes every PRIOR_TTL_MS, beside a
+ * request, by reading only the items after it (one page in the usual case,
+ * all shards in parallel). A cold container's first read creates the lists
+ * that do not exist yet. So that a cold container need not read every item, a reader that
  * is FOLD_AFTER items ahead of the shard's summary document (`prior-sum-<k>`:
  * sums and the last index they include) writes its sums there (If-Match; a
  * newer summary wins). Items expire after PRIOR_ITEM_TTL_S, long after any
@@ -47,6 +48,9 @@ interface ShardView {
 
 /** Per warm container: each shard's view, and the priors they make. */
 let cache: { shards: ShardView[]; priors: Priors; at: number } | undefined;
+/** a refresh under way beside requests (a function frozen between invocations may leave one hanging) */
+let refreshing: { running: Promise<Priors>; since: number } | undefined;
+const REFRESH_GIVE_UP_MS = 10_000;
 
 export class PriorStore {
   private readonly documents: Documents;
@@ -76,16 +80,28 @@ export class PriorStore {
   }
 
   /**
-   * The population prior: from this container's cache when fresh, else refreshed from every shard
-   * (in parallel); a shard that cannot be read keeps what was known of it. Without any data it is
-   * the uninformed prior.
+   * The population prior. A warm container answers from its cache, adding no round trip: when the
+   * cache is older than PRIOR_TTL_MS it is refreshed beside the request (the answer is at most a
+   * refresh behind). A cold one reads every shard first (in parallel). A shard that cannot be read
+   * keeps what was known of it; without any data the prior is uninformed.
    */
   async priors(now = Date.now()): Promise<Priors> {
     if (cache && now - cache.at < PRIOR_TTL_MS) return cache.priors;
+    if (!cache) return this.refresh(now);
+    if (!refreshing || now - refreshing.since > REFRESH_GIVE_UP_MS) {
+      const running = this.refresh(now).finally(() => {
+        if (refreshing?.running === running) refreshing = undefined;
+      });
+      refreshing = { running, since: now };
+    }
+    return cache.priors;
+  }
+
+  private async refresh(now: number): Promise<Priors> {
     const known = cache?.shards;
     const shards = await Promise.all(
       Array.from({ length: PRIOR_SHARDS }, (_, k) =>
-        this.refresh(k, known?.[k]).catch((err) => {
+        this.refreshShard(k, known?.[k]).catch((err) => {
           log.warn('prior shard not refreshed', { shard: k, error: (err as Error).message });
           return known?.[k] ?? { sums: {} };
         }),
@@ -98,7 +114,7 @@ export class PriorStore {
   }
 
   /** A shard's view brought up to date: from what this container knew, or (cold) from the summary. */
-  private async refresh(shard: number, known: ShardView | undefined): Promise<ShardView> {
+  private async refreshShard(shard: number, known: ShardView | undefined): Promise<ShardView> {
     const summary = fetchDocument(this.documents, summaryName(shard));
     let view = known ?? summaryOf((await summary)?.data);
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -123,8 +139,12 @@ export class PriorStore {
       const page = await this.lists(listName(shard)).syncListItems.page({ order: 'asc', pageSize: PAGE_SIZE, ...from });
       return page.instances;
     } catch (err) {
-      if (isNotFound(err)) return []; // nothing added to this shard yet
-      throw err;
+      if (!isNotFound(err)) throw err;
+      // nothing added to this shard yet: create its list now, so that the first add needs no extra round trip
+      await this.lists
+        .create({ uniqueName: listName(shard) })
+        .catch((e) => (isConflict(e) ? undefined : Promise.reject(e)));
+      return [];
     }
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * The population prior's store (src/lib/store/prior.ts) against the sandbox's
+ * Sync: appended deltas add up for a warm reader and a cold one, the warm one
+ * refreshes beside requests, and a reader folds what it added into the summary.
+ */
+import { twilioClient } from '../src/lib/clients/twilio';
+import { type Config, loadConfig } from '../src/lib/config';
+import { type PopulationSums, priorsOf } from '../src/lib/routing/learn';
+import { sandboxFunctionEnv } from '../sandbox/launch';
+import { type Sandbox, startSandbox } from '../sandbox/server';
+import { settingsFromEnv } from '../sandbox/settings';
+
+let sb: Sandbox;
+let config: Config;
+
+beforeAll(async () => {
+  sb = await startSandbox({ ...settingsFromEnv({}), port: 0 });
+  config = loadConfig(sandboxFunctionEnv(sb.url));
+});
+afterAll(() => sb.close());
+
+/** A fresh copy of the module: a cold container (the prior cache is per module instance). */
+function coldStore() {
+  let store: import('../src/lib/store/prior').PriorStore | undefined;
+  jest.isolateModules(() => {
+    const { PriorStore } = require('../src/lib/store/prior') as typeof import('../src/lib/store/prior');
+    store = new PriorStore(twilioClient(config), config);
+  });
+  return store as import('../src/lib/store/prior').PriorStore;
+}
+
+const oneUser = (channel: 'SMS' | 'EMAIL', sent: number, engaged: number): PopulationSums => ({
+  [channel]: { users: 1, n: sent, k: engaged, nn: sent * (sent - 1), kk: engaged * (engaged - 1) },
+});
+
+function total(deltas: PopulationSums[]): PopulationSums {
+  const out: PopulationSums = {};
+  for (const d of deltas)
+    for (const [c, s] of Object.entries(d) as Array<['SMS' | 'EMAIL', NonNullable<PopulationSums['SMS']>]>) {
+      const o = out[c] ?? { users: 0, n: 0, k: 0, nn: 0, kk: 0 };
+      out[c] = { users: o.users + s.users, n: o.n + s.n, k: o.k + s.k, nn: o.nn + s.nn, kk: o.kk + s.kk };
+    }
+  return out;
+}
+
+/** Waits (up to 2 s) for the background refresh to land, then compares. */
+async function settlesTo(read: () => Promise<unknown>, expected: unknown) {
+  for (let i = 0; i < 100 && JSON.stringify(await read()) !== JSON.stringify(expected); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  expect(await read()).toEqual(expected);
+}
+
+test('appended deltas add up for a warm reader (refreshed beside requests) and a cold one (from the folded summary)', async () => {
+  const warm = coldStore();
+  const t0 = Date.now();
+  expect(await warm.priors(t0)).toEqual(priorsOf({})); // nothing yet; its first read created the 32 lists
+  expect(sb.state.syncLists.size).toBe(32);
+
+  const deltas = Array.from({ length: 120 }, (_, i) => oneUser(i % 3 ? 'SMS' : 'EMAIL', 4, i % 4));
+  await Promise.all(deltas.map((d, i) => warm.add(i % 4, d))); // concurrent appends: none lost
+  expect(await warm.priors(t0 + 1000)).toEqual(priorsOf({})); // within a minute: the cache, no read
+
+  // a minute later the stale prior is answered at once and refreshed beside the request
+  const requests = () => sb.state.requestCounts.sync ?? 0;
+  const before = requests();
+  expect(await warm.priors(t0 + 61_000)).toEqual(priorsOf({}));
+  const expected = priorsOf(total(deltas));
+  await settlesTo(() => warm.priors(t0 + 62_000), expected);
+  expect(requests() - before).toBeGreaterThan(32); // every shard's items and summary were read
+
+  // shards 0–3 got 30 items each, fewer than a fold needs (50): no summary yet
+  const summaries = () =>
+    [...sb.state.syncDocuments.values()].filter((d) => d.unique_name?.startsWith('prior-sum-')).length;
+  expect(summaries()).toBe(0);
+
+  // 60 more into shard 5: the next refresh folds shard 5 (90 items ≥ 50)
+  const more = Array.from({ length: 60 }, () => oneUser('SMS', 2, 1));
+  for (const d of more) await warm.add(5, d);
+  expect(await warm.priors(t0 + 130_000)).toEqual(expected); // stale answer, refresh started
+  await settlesTo(() => warm.priors(t0 + 131_000), priorsOf(total([...deltas, ...more])));
+  const folded = [...sb.state.syncDocuments.values()].find((d) => d.unique_name === 'prior-sum-5');
+  expect(folded?.data).toEqual({ v: 1, sums: total(more), through: 59 });
+
+  // a cold container reads the summary and only the items after it
+  await warm.add(5, oneUser('EMAIL', 1, 1));
+  const cold = coldStore();
+  expect(await cold.priors()).toEqual(priorsOf(total([...deltas, ...more, oneUser('EMAIL', 1, 1)])));
+});
