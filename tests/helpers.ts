@@ -137,6 +137,8 @@ export function clientOf(urls: StackUrls) {
     emails: () => sb('GET', '/sandbox/emails'),
     callbacks: () => sb('GET', '/sandbox/callbacks'),
     documents: () => sb('GET', '/sandbox/sync/documents'),
+    lists: () => sb('GET', '/sandbox/sync/lists'),
+    limits: () => sb('GET', '/sandbox/sync/limits'),
     requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
   };
 

@@ -275,6 +275,8 @@ async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: 
   if (tried.length === 0) return;
   let snapshot = start.snapshot;
   try {
+    // the store failed in the first stage already: keep it for recovery rather than wait on retries
+    if (start.evidence === 'unavailable') throw new Error('evidence store unavailable');
     await retryWithin(deps.deadline, () => {
       const known = snapshot;
       snapshot = undefined; // after a failure, read again: the write may have landed

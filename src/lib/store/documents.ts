@@ -8,7 +8,8 @@ import { isNotFound, twilioErrorCode } from '../clients/twilio';
 
 export type Documents = DocumentListInstance;
 
-const MAX_ATTEMPTS = 5;
+/** writers racing on one document each win in turn: enough rounds for a dozen at once */
+const MAX_ATTEMPTS = 8;
 
 export async function fetchDocument(
   documents: Documents,
@@ -66,6 +67,8 @@ export async function readModifyWrite<R>(
       return result;
     } catch (err) {
       if (!isConflict(err)) throw err; // someone else wrote first: read again and re-apply
+      // after a short random wait, so that writers that collided do not collide again
+      await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** Math.min(attempt, 4)));
     }
   }
   throw new Error(`${name}: too many concurrent updates`);

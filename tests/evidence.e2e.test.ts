@@ -1,0 +1,122 @@
+/**
+ * The learner's evidence under faults and load, through the running functions
+ * (default policy: learned) on a stack of their own: the evidence store down,
+ * concurrent and redelivered webhooks on one user, a reply Twilio will not
+ * retry, and 200 engagement events per second against Sync's per-object
+ * limits (which the sandbox enforces).
+ */
+import { bearer, ownStack } from './helpers';
+
+let c: Awaited<ReturnType<typeof ownStack>>;
+
+beforeAll(async () => {
+  c = await ownStack(() => ({ SANDBOX_CALLBACK_DELAY_MS: '20', RECOVERY_SWEEP_SECONDS: '0' }));
+}, 90_000);
+afterAll(() => c?.stop());
+beforeEach(() => c.sandbox.reset(false));
+
+const scores = async (userId: string, to: string) =>
+  (await c.call('GET', `/channel?userId=${userId}&${to}`, { headers: bearer })).body.scores;
+const record = async (notificationId: string) =>
+  (await c.sandbox.documents()).find((d: { unique_name: string }) => d.unique_name === `notification-${notificationId}`)
+    ?.data;
+const recover = async () => (await c.call('POST', '/recover', { headers: bearer, json: {} })).body;
+const open = (notificationId: string, userId: string, id: string) => ({
+  event: 'open',
+  sg_machine_open: false,
+  sg_event_id: id,
+  notification_id: notificationId,
+  user_id: userId,
+});
+
+test('with the evidence store down /notify routes by trait (policy trait) and says so; the send is kept and counted by recovery', async () => {
+  await c.sandbox.traits('down-1', { preferred_channel: 'email' });
+  await c.sandbox.fault({ api: 'sync', status: 503, path: '/Documents/evidence-', count: 1000 });
+  const res = await c.notify({
+    userId: 'down-1',
+    email: 'down1@example.jp',
+    message: '明日の予約',
+    notificationId: 'down-n1',
+  });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({
+    channel: 'EMAIL',
+    reason: 'preference',
+    policy: 'trait',
+    evidence: 'unavailable',
+  });
+  expect((await record('down-n1')).pendingEvidence).toEqual([
+    { notificationId: 'down-n1', channel: 'EMAIL', kind: 'sent' },
+  ]);
+
+  await c.sandbox.fault({ api: 'sync', count: 0 }); // the store is back
+  expect(await recover()).toMatchObject({ learned: 1, remaining: 0 });
+  expect((await record('down-n1')).pendingEvidence).toEqual([]);
+  expect((await scores('down-1', 'email=down1@example.jp')).EMAIL).toMatchObject({ sent: expect.closeTo(1, 3) });
+  expect(await recover()).toMatchObject({ learned: 0, notifications: 0 }); // counted once
+  expect((await scores('down-1', 'email=down1@example.jp')).EMAIL.sent).toBeCloseTo(1, 3);
+});
+
+test("concurrent webhooks on one user's evidence lose no update, and redelivered ones count once", async () => {
+  const ids = Array.from({ length: 12 }, (_, i) => `conc-${i}`);
+  for (const notificationId of ids) {
+    const res = await c.notify({
+      userId: 'conc',
+      email: 'conc@example.jp',
+      message: 'x',
+      channel: 'email',
+      notificationId,
+    });
+    expect(res.status).toBe(200);
+  }
+  const deliver = () => Promise.all(ids.map((id) => c.emailEvents([open(id, 'conc', `open-${id}`)])));
+  for (const answer of [...(await deliver()), ...(await deliver())]) expect(answer.status).toBe(200);
+  const email = (await scores('conc', 'email=conc@example.jp')).EMAIL;
+  expect(email.sent).toBeCloseTo(12, 3);
+  expect(email.engaged).toBeCloseTo(12, 3);
+});
+
+test('a reply Twilio will not retry, with the evidence store down, is kept and counted by recovery', async () => {
+  const phone = '+819011112222';
+  expect(
+    (await c.notify({ userId: 'reply-1', phone, message: '確認', channel: 'sms', notificationId: 'reply-n1' })).status,
+  ).toBe(200);
+  await c.sandbox.fault({ api: 'sync', status: 503, path: '/Documents/evidence-', count: 1000 });
+  const delivered = await c.sandbox.inboundSms(phone, 'はい');
+  expect(delivered.delivered).toBe(200); // answered 200: the work is kept
+  expect((await record('reply-n1')).pendingEvidence).toEqual([
+    { notificationId: 'reply-n1', channel: 'SMS', kind: 'engaged' },
+  ]);
+  await c.sandbox.fault({ api: 'sync', count: 0 });
+  expect(await recover()).toMatchObject({ learned: 1 });
+  expect((await scores('reply-1', `phone=${encodeURIComponent(phone)}`)).SMS.engaged).toBeCloseTo(1, 3);
+});
+
+test('200 engagement events a second for 11 s: every event counted, no Sync object over its limit', async () => {
+  const SECONDS = 11;
+  const PER_SECOND = 200;
+  const start = Date.now();
+  const posts: Array<Promise<number>> = [];
+  for (let s = 0; s < SECONDS; s++) {
+    const wait = start + s * 1000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const batch = Array.from({ length: PER_SECOND }, (_, j) =>
+      open(`load-n-${s}-${j}`, `load-${s}-${j}`, `load-${s}-${j}`),
+    );
+    posts.push(c.emailEvents(batch).then((a) => a.status));
+  }
+  expect(await Promise.all(posts)).toEqual(Array(SECONDS).fill(200));
+  const elapsed = (Date.now() - start) / 1000;
+
+  const limits = await c.sandbox.limits();
+  const lists: Array<{ unique_name: string; items: number }> = await c.sandbox.lists();
+  const appended = lists.filter((l) => l.unique_name.startsWith('prior-')).reduce((n, l) => n + l.items, 0);
+  const busiest = Math.max(...lists.map((l) => l.items));
+  console.log(
+    `${SECONDS * PER_SECOND} events in ${elapsed.toFixed(1)} s: busiest object ${limits.peak.write.units} write units ` +
+      `in a 10 s window (Sync allows 200), busiest prior list ${busiest} items, ${limits.throttled.length} refused`,
+  );
+  expect(limits.throttled).toEqual([]);
+  expect(appended).toBe(SECONDS * PER_SECOND); // each event a new user: one delta each, none lost
+  expect(limits.peak.write.units).toBeLessThan(120); // well under 200: not at the edge of the limit
+}, 60_000);
