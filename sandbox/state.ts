@@ -34,38 +34,37 @@ export interface Recorded<T = Record<string, unknown>> {
   sendAt?: number;
 }
 
-export interface SyncDocument {
+/** What every Sync resource (document, list, list item) carries. */
+interface SyncResource {
+  account_sid: string;
+  service_sid: string;
+  url: string;
+  revision: string;
+  date_expires: string | null;
+  date_created: string;
+  date_updated: string;
+  created_by: string;
+  /** when its TTL ends (sandbox clock, ms) */
+  expiresAt?: number;
+}
+
+export interface SyncDocument extends SyncResource {
   sid: string;
   unique_name: string | null;
-  account_sid: string;
-  service_sid: string;
-  url: string;
   links: Record<string, string>;
-  revision: string;
   data: unknown;
-  date_expires: string | null;
-  date_created: string;
-  date_updated: string;
-  created_by: string;
-  expiresAt?: number;
 }
 
-export interface SyncListItem {
+export interface SyncListItem extends SyncResource {
   index: number;
-  account_sid: string;
-  service_sid: string;
   list_sid: string;
-  url: string;
-  revision: string;
   data: unknown;
-  date_expires: string | null;
-  date_created: string;
-  date_updated: string;
-  created_by: string;
-  expiresAt?: number;
 }
 
-export interface SyncList extends Omit<SyncDocument, 'data'> {
+export interface SyncList extends SyncResource {
+  sid: string;
+  unique_name: string | null;
+  links: Record<string, string>;
   items: SyncListItem[];
   nextIndex: number;
 }

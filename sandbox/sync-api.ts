@@ -76,6 +76,30 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     doc.date_expires = doc.expiresAt === undefined ? null : iso(doc.expiresAt);
   }
 
+  /** The fields a Sync resource created now carries (its sid and URL path are the caller's). */
+  function resource(service: string, url: string) {
+    const now = iso(state.clock.now());
+    return {
+      account_sid: settings.accountSid,
+      service_sid: service,
+      url,
+      revision: '0',
+      date_expires: null,
+      date_created: now,
+      date_updated: now,
+      created_by: 'system',
+    };
+  }
+
+  /** A unique name Sync refuses (54302) or one already taken in the service (54301). */
+  function uniqueNameError(uniqueName: string | undefined, sidPrefix: string, taken: boolean) {
+    if (uniqueName === undefined) return undefined;
+    if (uniqueName.length > 320 || new RegExp(`^${sidPrefix}[0-9a-f]{32}$`).test(uniqueName))
+      return twilioError(400, 54302, `Invalid unique name: ${uniqueName}`);
+    if (taken) return twilioError(409, 54301, `Unique name already exists: ${uniqueName}`);
+    return undefined;
+  }
+
   const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
     twilioAuthError(req, settings) ?? h(req);
   const notFound = (req: SandboxRequest) => twilioError(404, 20404, `The requested resource ${req.path} was not found`);
@@ -91,29 +115,18 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       if (error) return error;
       const ttl = parseTtl(field(req.form, 'Ttl'));
       if (ttl.error) return ttl.error;
-      if (uniqueName !== undefined) {
-        if (uniqueName.length > 320 || /^ET[0-9a-f]{32}$/.test(uniqueName))
-          return twilioError(400, 54302, `Invalid unique name: ${uniqueName}`);
-        if (find(service, uniqueName)) return twilioError(409, 54301, `Unique name already exists: ${uniqueName}`);
-      }
+      const nameError = uniqueNameError(uniqueName, 'ET', Boolean(uniqueName && find(service, uniqueName)));
+      if (nameError) return nameError;
       const docSid = sid('ET');
       const limited = throttle(key(service, docSid), 'write', size(data));
       if (limited) return limited;
-      const now = iso(state.clock.now());
       const url = `https://sync.twilio.com/v1/Services/${service}/Documents/${docSid}`;
       const doc: SyncDocument = {
+        ...resource(service, url),
         sid: docSid,
         unique_name: uniqueName ?? null,
-        account_sid: settings.accountSid,
-        service_sid: service,
-        url,
         links: { permissions: `${url}/Permissions` },
-        revision: '0',
         data,
-        date_expires: null,
-        date_created: now,
-        date_updated: now,
-        created_by: 'system',
       };
       setTtl(doc, ttl.ttl);
       state.syncDocuments.set(key(service, docSid), doc);
@@ -193,29 +206,17 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
         const uniqueName = field(req.form, 'UniqueName');
         const ttl = parseTtl(field(req.form, 'Ttl') ?? field(req.form, 'CollectionTtl'));
         if (ttl.error) return ttl.error;
-        if (uniqueName !== undefined) {
-          if (uniqueName.length > 320 || /^ES[0-9a-f]{32}$/.test(uniqueName))
-            return twilioError(400, 54302, `Invalid unique name: ${uniqueName}`);
-          if (findList(service, uniqueName))
-            return twilioError(409, 54301, `Unique name already exists: ${uniqueName}`);
-        }
+        const nameError = uniqueNameError(uniqueName, 'ES', Boolean(uniqueName && findList(service, uniqueName)));
+        if (nameError) return nameError;
         const listSid = sid('ES');
         const limited = throttle(key(service, listSid), 'write');
         if (limited) return limited;
-        const now = iso(state.clock.now());
         const url = `https://sync.twilio.com/v1/Services/${service}/Lists/${listSid}`;
         const list: SyncList = {
+          ...resource(service, url),
           sid: listSid,
           unique_name: uniqueName ?? null,
-          account_sid: settings.accountSid,
-          service_sid: service,
-          url,
           links: { items: `${url}/Items`, permissions: `${url}/Permissions` },
-          revision: '0',
-          date_expires: null,
-          date_created: now,
-          date_updated: now,
-          created_by: 'system',
           items: [],
           nextIndex: 0,
         };
@@ -249,25 +250,17 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
         if (ttl.error) return ttl.error;
         const limited = throttle(key(list.service_sid, list.sid), 'write', size(data));
         if (limited) return limited;
-        const now = iso(state.clock.now());
         const index = list.nextIndex++;
         const item: SyncListItem = {
+          ...resource(list.service_sid, `${list.url}/Items/${index}`),
           index,
-          account_sid: settings.accountSid,
-          service_sid: list.service_sid,
           list_sid: list.sid,
-          url: `${list.url}/Items/${index}`,
-          revision: '0',
           data,
-          date_expires: null,
-          date_created: now,
-          date_updated: now,
-          created_by: 'system',
         };
         setTtl(item, ttl.ttl);
         list.items.push(item);
         list.revision = String(Number(list.revision) + 1);
-        list.date_updated = now;
+        list.date_updated = item.date_updated;
         return { status: 201, body: publicItem(item) };
       }),
     );
