@@ -5,6 +5,7 @@
  * retry, and 200 engagement events per second against Sync's per-object
  * limits (which the sandbox enforces).
  */
+import { createHash } from 'node:crypto';
 import { bearer, ownStack } from './helpers';
 
 let c: Awaited<ReturnType<typeof ownStack>>;
@@ -55,6 +56,22 @@ test('with the evidence store down /notify routes by trait (policy trait) and sa
   expect((await scores('down-1', 'email=down1@example.jp')).EMAIL).toMatchObject({ sent: expect.closeTo(1, 3) });
   expect(await recover()).toMatchObject({ learned: 0, notifications: 0 }); // counted once
   expect((await scores('down-1', 'email=down1@example.jp')).EMAIL.sent).toBeCloseTo(1, 3);
+});
+
+test('a corrupt or foreign evidence document is treated as empty: /notify still routes, and the next write replaces it', async () => {
+  const name = `evidence-${createHash('sha256').update('corrupt-1').digest('hex').slice(0, 40)}`;
+  await c.sandbox.syncDocument(name, { v: 7, channels: 'not this', seen: 42 });
+  const res = await c.notify({
+    userId: 'corrupt-1',
+    email: 'c1@example.jp',
+    message: 'x',
+    notificationId: 'corrupt-n1',
+  });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ channel: 'EMAIL', policy: 'learned', reason: 'learned' });
+  expect(res.body.evidence).toBeUndefined();
+  const doc = (await c.sandbox.documents()).find((d: { unique_name: string }) => d.unique_name === name);
+  expect(doc.data).toMatchObject({ v: 1, channels: { EMAIL: { sent: 1, engaged: 0, failed: 0 } } });
 });
 
 test("concurrent webhooks on one user's evidence lose no update, and redelivered ones count once", async () => {

@@ -138,6 +138,16 @@ export function clientOf(urls: StackUrls) {
     callbacks: () => sb('GET', '/sandbox/callbacks'),
     documents: () => sb('GET', '/sandbox/sync/documents'),
     lists: () => sb('GET', '/sandbox/sync/lists'),
+    /** Creates a Sync document through the sandbox's Sync API (as another writer would: e.g. a corrupt one). */
+    syncDocument: async (uniqueName: string, data: unknown) => {
+      const auth = Buffer.from(`${SANDBOX_DEFAULTS.ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64');
+      const res = await fetch(`${urls.sandboxUrl}/v1/Services/default/Documents`, {
+        method: 'POST',
+        headers: { Authorization: `Basic ${auth}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ UniqueName: uniqueName, Data: JSON.stringify(data) }).toString(),
+      });
+      if (res.status !== 201) throw new Error(`Sync document ${uniqueName}: ${res.status} ${await res.text()}`);
+    },
     limits: () => sb('GET', '/sandbox/sync/limits'),
     requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
   };
