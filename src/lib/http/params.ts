@@ -53,7 +53,7 @@ export function booleanParam(params: Params, name: string): boolean {
   throw badRequest(name, `${name} must be true or false`);
 }
 
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
 
 /** A user or notification id: letters, digits and _.:@-, at most 64 (it names Sync documents). */
 export function idParam(params: Params, name: string, rule: { required: true }): string;

@@ -72,7 +72,7 @@ function parseQuietHoursParam(params: Params): string | undefined {
   return raw;
 }
 
-export function parseRoutingInput(params: Params, config: Config): RoutingInput {
+export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultLocale'>): RoutingInput {
   const userId = idParam(params, 'userId', { required: true });
   const localeHint = 'must be a language tag such as ja-JP or en-US';
   const locale =
@@ -100,7 +100,7 @@ export function parseRoutingInput(params: Params, config: Config): RoutingInput 
 /** An escalation keeps its content in a Sync document (16 KiB of data); leave room for the steps. */
 export const MAX_JOURNEY_CONTENT_BYTES = 12 * 1024;
 
-export function parseNotifyInput(params: Params, config: Config): NotifyInput {
+export function parseNotifyInput(params: Params, config: Pick<Config, 'defaultLocale'>): NotifyInput {
   const routing = parseRoutingInput(params, config);
   const content: Content = {
     message: stringParam(params, 'message', { required: true, max: MAX_MESSAGE }),

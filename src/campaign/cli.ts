@@ -1,0 +1,372 @@
+/**
+ * `npm run campaign -- send|cancel …`: one notification per CSV row through
+ * /notify of a running service (deployed or local), exactly once however
+ * often it is run, with bounded concurrency and rate, a progress bar, a
+ * results CSV written as it goes and a summary; `cancel` cancels what a
+ * campaign left pending. `--help` describes every option.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import PQueue from 'p-queue';
+import { type CampaignSpec, campaignIdProblem, type RowRequest, requestOf, unknownPlaceholders } from './requests';
+import { DONE, doneIds, type Result, ResultsWriter, readResults, type Status } from './results';
+import { approximateRows, type Encoding, encodingOf, readRows } from './rows';
+import { type Answer, Service } from './service';
+
+const LOCAL_URL = 'http://localhost:3000';
+/** dry-run problems printed at most (the count says how many more) */
+const SHOWN_PROBLEMS = 200;
+
+class UsageError extends Error {}
+
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+const whole = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a whole number above 0`);
+  return n;
+};
+
+interface Connection {
+  url?: string;
+  key?: string;
+}
+
+/**
+ * The service's URL and key: the options, else NOTIFY_URL / NOTIFY_API_KEY, else the local
+ * service, whose key `npm start` wrote to .build/sandbox-<port>.env when it runs on the sandbox.
+ */
+function connection(o: Connection): { url: string; key: string } {
+  const url = o.url ?? process.env.NOTIFY_URL ?? LOCAL_URL;
+  let key = o.key ?? process.env.NOTIFY_API_KEY;
+  const local = /^http:\/\/(localhost|127\.0\.0\.1):(\d+)/.exec(url);
+  if (!key && local) {
+    for (const file of [`.build/sandbox-${local[2]}.env`, '.env']) {
+      const path = join(process.cwd(), file);
+      if (!key && existsSync(path)) key = parseEnv(readFileSync(path, 'utf8')).NOTIFY_API_KEY;
+    }
+  }
+  if (!key) throw new UsageError("no API key: pass --key or set NOTIFY_API_KEY (the service's NOTIFY_API_KEY)");
+  return { url, key };
+}
+
+function textOption(inline: string | undefined, file: string | undefined, name: string): string | undefined {
+  if (inline !== undefined && file !== undefined) throw new UsageError(`give --${name} or --${name}-file, not both`);
+  if (file === undefined) return inline;
+  if (!existsSync(file)) throw new UsageError(`--${name}-file ${file}: no such file`);
+  return readFileSync(file, 'utf8');
+}
+
+interface SendOptions extends Connection {
+  id: string;
+  message?: string;
+  messageFile?: string;
+  subject?: string;
+  subjectFile?: string;
+  html?: string;
+  htmlFile?: string;
+  concurrency: number;
+  rate: number;
+  encoding: 'auto' | Encoding;
+  results?: string;
+  sendAt?: string;
+  keyColumn: string;
+  locale: string;
+  dryRun?: boolean;
+}
+
+/** Counts for the progress line and the summary. */
+class Tally {
+  readonly byStatus = new Map<string, number>();
+  readonly byChannel = new Map<string, number>();
+  readonly byReason = new Map<string, number>();
+  retries = 0;
+
+  add(r: Result | { status: string; channel?: string; reason?: string }) {
+    const inc = (m: Map<string, number>, k: string | undefined) => k && m.set(k, (m.get(k) ?? 0) + 1);
+    inc(this.byStatus, r.status);
+    inc(this.byChannel, r.channel);
+    inc(this.byReason, r.reason);
+  }
+
+  count(status: string) {
+    return this.byStatus.get(status) ?? 0;
+  }
+
+  get settled() {
+    return [...this.byStatus.values()].reduce((a, b) => a + b, 0);
+  }
+
+  line(map = this.byStatus) {
+    return [...map].map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  }
+}
+
+/** What /notify's answer means for the row. */
+function resultOf(req: RowRequest, answer: Answer | { lost: string }, stopping: boolean): Result {
+  const base = { row: req.row, userId: req.userId, notificationId: req.notificationId };
+  if ('lost' in answer) return { ...base, status: stopping ? 'interrupted' : 'failed', errorMessage: answer.lost };
+  const { status, body } = answer;
+  if (status === 200) {
+    const outcome = (['sent', 'scheduled', 'duplicate'] as const).find((s) => s === body.status) ?? 'sent';
+    return { ...base, channel: body.channel, reason: body.reason, status: outcome };
+  }
+  const error = body.error ?? {};
+  const message = [error.field && `${error.field}:`, error.message ?? body.text].filter(Boolean).join(' ');
+  const refused: Status = status === 400 || status === 422 ? 'invalid' : 'failed';
+  return { ...base, status: refused, errorCode: String(error.code ?? status), errorMessage: message };
+}
+
+function progressBar(total: number, tally: Tally) {
+  if (!process.stderr.isTTY) return undefined;
+  const bar = new SingleBar({
+    format: ' {bar} {value}/{total} rows | {speed} rows/s | ETA {eta_formatted} | {counts}',
+    hideCursor: true,
+    etaBuffer: 200,
+    stream: process.stderr,
+  });
+  bar.start(total, 0, { speed: '0', counts: '' });
+  const started = Date.now();
+  return {
+    update: () =>
+      bar.update(tally.settled, {
+        speed: (tally.settled / Math.max(0.001, (Date.now() - started) / 1000)).toFixed(1),
+        counts: tally.line() + (tally.retries ? `, retries ${tally.retries}` : ''),
+      }),
+    stop: () => bar.stop(),
+  };
+}
+
+async function send(file: string, o: SendOptions): Promise<number> {
+  const idProblem = campaignIdProblem(o.id);
+  if (idProblem) throw new UsageError(idProblem);
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const message = textOption(o.message, o.messageFile, 'message');
+  if (!message) throw new UsageError('a message is required: --message <text> or --message-file <file>');
+  const spec: CampaignSpec = {
+    campaignId: o.id,
+    templates: {
+      message,
+      subject: textOption(o.subject, o.subjectFile, 'subject'),
+      html: textOption(o.html, o.htmlFile, 'html'),
+    },
+    keyColumn: o.keyColumn,
+    sendAt: o.sendAt,
+    defaultLocale: o.locale,
+  };
+  const encoding = o.encoding === 'auto' ? await encodingOf(file) : o.encoding;
+  const resultsPath = o.results ?? `${o.id}.results.csv`;
+  const tally = new Tally();
+  const started = Date.now();
+  let header: string[] = [];
+  const checkHeader = () => {
+    if (!header.includes('userId')) throw new UsageError(`${file}: the header has no userId column`);
+    if (!header.includes(spec.keyColumn)) throw new UsageError(`${file}: the header has no ${spec.keyColumn} column`);
+    const unknown = unknownPlaceholders(spec.templates, header);
+    if (unknown.length) {
+      const names = unknown.map((p) => `{{${p}}}`).join(', ');
+      throw new UsageError(`${names} name no column of ${file} (columns: ${header.join(', ')})`);
+    }
+  };
+
+  if (o.dryRun) {
+    let shown = 0;
+    for await (const { row, values } of readRows(file, encoding, (h) => (header = h))) {
+      if (row === 1) checkHeader();
+      const req = requestOf(values, row, spec);
+      tally.add({ status: req.problems.length ? 'invalid' : 'valid' });
+      for (const p of req.problems)
+        if (shown++ < SHOWN_PROBLEMS)
+          console.log(`row ${row}${req.userId ? ` (${req.userId})` : ''}: ${p.field}: ${p.message}`);
+    }
+    if (shown > SHOWN_PROBLEMS) console.log(`… and ${shown - SHOWN_PROBLEMS} more problems`);
+    console.log(`dry run of ${file} (${encoding}): ${tally.line()}; nothing was sent`);
+    return tally.count('invalid') ? 1 : 0;
+  }
+
+  const { url, key } = connection(o);
+  const done = await doneIds(resultsPath);
+  const total = await approximateRows(file);
+  const results = new ResultsWriter(resultsPath);
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) process.exit(130); // a second Ctrl-C: now
+    stopping = true;
+    process.stderr.write('\nstopping: finishing the requests under way (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const service = new Service({
+    url,
+    key,
+    keepTrying: () => !stopping,
+    onRetry: () => tally.retries++,
+  });
+  const queue = new PQueue({
+    concurrency: o.concurrency,
+    intervalCap: Math.max(1, Math.round(o.rate)),
+    interval: 1000,
+  });
+  const bar = progressBar(total, tally);
+  const settle = (r: Result) => {
+    results.write(r);
+    tally.add(r);
+    bar?.update();
+  };
+  let skipped = 0;
+  try {
+    for await (const { row, values } of readRows(file, encoding, (h) => (header = h))) {
+      if (row === 1) checkHeader();
+      if (stopping) break;
+      const req = requestOf(values, row, spec);
+      if (req.notificationId && done.has(req.notificationId)) {
+        skipped++;
+        tally.add({ status: 'already done' });
+        bar?.update();
+        continue;
+      }
+      if (req.problems.length) {
+        const errorMessage = req.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+        settle({
+          row,
+          userId: req.userId,
+          notificationId: req.notificationId,
+          status: 'invalid',
+          errorCode: 'invalid_row',
+          errorMessage,
+        });
+        continue;
+      }
+      await queue.onSizeLessThan(o.concurrency); // read ahead only as far as the queue drains
+      queue.add(async () => settle(resultOf(req, await service.notify(req.params), stopping)));
+    }
+  } finally {
+    await queue.onIdle();
+    results.close();
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const attempted = tally.settled - skipped;
+  console.log(
+    `campaign ${o.id}: ${tally.settled} rows in ${seconds.toFixed(1)} s (${(attempted / seconds).toFixed(1)} rows/s sent through ${url})`,
+  );
+  console.log(`  by status:  ${tally.line()}`);
+  console.log(`  by channel: ${tally.line(tally.byChannel)}`);
+  console.log(`  by reason:  ${tally.line(tally.byReason)}`);
+  if (tally.retries) console.log(`  retried:    ${tally.retries} answers (429/503 or connection)`);
+  console.log(`  results:    ${resultsPath}`);
+  if (stopping) {
+    console.log('  interrupted: run the same command again to send the rest (nothing is sent twice)');
+    return 130;
+  }
+  const bad = tally.count('invalid') + tally.count('failed') + tally.count('interrupted');
+  return bad ? 1 : 0;
+}
+
+interface CancelOptions extends Connection {
+  results: string;
+  concurrency: number;
+}
+
+async function cancel(campaignId: string, o: CancelOptions): Promise<number> {
+  if (!existsSync(o.results)) throw new UsageError(`${o.results}: no such file`);
+  const { url, key } = connection(o);
+  const latest = new Map<string, string>();
+  for await (const r of readResults(o.results))
+    if (r.notificationId?.startsWith(`${campaignId}.`)) latest.set(r.notificationId, r.status);
+  const pending = [...latest].filter(([, status]) => DONE.has(status)).map(([id]) => id);
+  const service = new Service({ url, key });
+  const queue = new PQueue({ concurrency: o.concurrency });
+  const tally = new Tally();
+  const canceledChannels = new Map<string, number>();
+  for (const id of pending) {
+    queue.add(async () => {
+      const answer = await service.cancel(id);
+      if ('lost' in answer) {
+        tally.add({ status: 'failed' });
+        console.log(`${id}: ${answer.lost}`);
+      } else if (answer.status === 200) {
+        tally.add({ status: 'canceled' });
+        for (const c of answer.body.canceled ?? []) canceledChannels.set(c, (canceledChannels.get(c) ?? 0) + 1);
+      } else if (answer.status === 409) tally.add({ status: 'nothing pending' });
+      else if (answer.status === 404) tally.add({ status: 'unknown' });
+      else {
+        tally.add({ status: 'failed' });
+        console.log(`${id}: HTTP ${answer.status} ${answer.body.error?.message ?? ''}`);
+      }
+    });
+  }
+  await queue.onIdle();
+  console.log(`campaign ${campaignId}: ${pending.length} notifications sent or scheduled in ${o.results}`);
+  console.log(`  ${tally.line()}`);
+  if (canceledChannels.size) console.log(`  scheduled copies cancelled: ${tally.line(canceledChannels)}`);
+  return tally.count('failed') ? 1 : 0;
+}
+
+const program = new Command('campaign')
+  .description('Send one notification per CSV row through /notify, exactly once; cancel what is pending.')
+  .showHelpAfterError();
+
+const connectionOptions = (c: Command) =>
+  c
+    .option('--url <url>', `the service's base URL (default: NOTIFY_URL, else ${LOCAL_URL})`)
+    .option('--key <key>', "the service's NOTIFY_API_KEY (default: NOTIFY_API_KEY, else the local sandbox's)");
+
+connectionOptions(
+  program
+    .command('send')
+    .argument(
+      '<file.csv>',
+      'header row with userId; phone, email, firstName, lastName, locale, channel, sendAt optional',
+    )
+    .requiredOption('--id <campaign-id>', 'the campaign id: each row is notification <id>.<userId> (or its hash)')
+    .option('--message <text>', "message template; {{column}} is the row's value")
+    .option('--message-file <file>', 'message template from a file')
+    .option('--subject <text>', 'email subject template')
+    .option('--subject-file <file>', 'email subject template from a file')
+    .option('--html <html>', 'HTML email body template (values are HTML-escaped)')
+    .option('--html-file <file>', 'HTML email body template from a file'),
+)
+  .addOption(new Option('--concurrency <n>', 'requests under way at most').default(8).argParser(whole('--concurrency')))
+  .addOption(new Option('--rate <n>', 'requests started per second at most').default(20).argParser(positive('--rate')))
+  .addOption(
+    new Option('--encoding <encoding>', "the CSV's encoding").choices(['auto', 'utf8', 'shift_jis']).default('auto'),
+  )
+  .option('--results <file>', 'results CSV, appended as rows settle (default: <campaign-id>.results.csv)')
+  .option('--send-at <time>', 'schedule every row without its own sendAt (ISO 8601 with offset)')
+  .option('--key-column <column>', "the column that identifies a row's notification", 'userId')
+  .option(
+    '--locale <tag>',
+    'locale of rows without one (phone numbers are read for its country)',
+    process.env.DEFAULT_LOCALE ?? 'en-US',
+  )
+  .option('--dry-run', 'check every row and print the problems; send nothing')
+  .action(async (file: string, o: SendOptions) => {
+    process.exitCode = await send(file, o);
+  });
+
+connectionOptions(
+  program
+    .command('cancel')
+    .argument('<campaign-id>', 'the campaign whose pending notifications are cancelled')
+    .requiredOption('--results <file>', "the results CSV of the campaign's send")
+    .addOption(
+      new Option('--concurrency <n>', 'requests under way at most').default(8).argParser(whole('--concurrency')),
+    ),
+).action(async (campaignId: string, o: CancelOptions) => {
+  process.exitCode = await cancel(campaignId, o);
+});
+
+program.parseAsync(process.argv).catch((err) => {
+  console.error(`campaign: ${(err as Error).message}`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+});

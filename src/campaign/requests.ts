@@ -1,0 +1,130 @@
+/**
+ * One CSV row as a /notify request: its notification id (derived, so that a
+ * re-run sends nothing twice), the rendered content, and every problem the
+ * service would refuse it for, found before sending (the same parser /notify
+ * runs, plus what the providers refuse: the scheduling windows).
+ */
+import { createHash } from 'node:crypto';
+import { EMAIL_WINDOW } from '../lib/channels/email';
+import { SMS_WINDOW } from '../lib/channels/sms';
+import { ApiError } from '../lib/http/errors';
+import { ID_PATTERN } from '../lib/http/params';
+import { parseNotifyInput } from '../lib/notify/input';
+import { placeholdersOf, render } from './template';
+
+/** Columns with a meaning of their own; any other column is only a placeholder value. */
+export const ROW_FIELDS = ['userId', 'phone', 'email', 'firstName', 'lastName', 'locale', 'channel', 'sendAt'] as const;
+
+export interface Templates {
+  message: string;
+  subject?: string;
+  html?: string;
+}
+
+export interface CampaignSpec {
+  campaignId: string;
+  templates: Templates;
+  /** the column whose value identifies a row's notification (default userId) */
+  keyColumn: string;
+  /** schedules every row without a sendAt of its own */
+  sendAt?: string;
+  defaultLocale: string;
+}
+
+export interface Problem {
+  field: string;
+  message: string;
+}
+
+export interface RowRequest {
+  /** 1 = the first row after the header */
+  row: number;
+  userId?: string;
+  notificationId?: string;
+  params: Record<string, string>;
+  problems: Problem[];
+}
+
+/** A campaign id leaves room in /notify's 64 characters for the row's key (or its hash). */
+const CAMPAIGN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,31}$/;
+
+export function campaignIdProblem(campaignId: string): string | undefined {
+  return CAMPAIGN_ID.test(campaignId)
+    ? undefined
+    : '--id must be 1–32 letters, digits or _.:@- (it prefixes every notification id)';
+}
+
+/** `<campaign>.<key>`, or `<campaign>.<hash of the key>` when the key is too long or has other characters. */
+export function notificationIdOf(campaignId: string, key: string): string {
+  const id = `${campaignId}.${key}`;
+  if (ID_PATTERN.test(id)) return id;
+  return `${campaignId}.${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+}
+
+/** Placeholders of the templates that name no column of the header. */
+export function unknownPlaceholders(templates: Templates, header: string[]): string[] {
+  const used = [templates.message, templates.subject, templates.html].flatMap((t) => (t ? placeholdersOf(t) : []));
+  return [...new Set(used)].filter((p) => !header.includes(p));
+}
+
+const MINUTE = 60_000;
+
+/** Whether a provider that could carry this row can schedule it then (SMS 15 min–35 days, email ≤ 72 h ahead). */
+function sendAtProblem(at: Date, channel: string | undefined, phone: boolean, email: boolean, now: number) {
+  const ahead = at.getTime() - now;
+  const sms = phone && ahead >= SMS_WINDOW.minMs && ahead <= SMS_WINDOW.maxMs;
+  const mail = email && ahead > 0 && ahead <= EMAIL_WINDOW.maxMs;
+  const ok = channel === 'sms' ? sms : channel === 'email' ? mail : sms || mail;
+  if (ok) return undefined;
+  const minutes = Math.round(ahead / MINUTE);
+  return `sendAt is ${minutes} minutes ahead: Twilio schedules SMS 15 minutes to 35 days ahead, SendGrid email at most 72 hours (and calls cannot be scheduled)`;
+}
+
+export function requestOf(
+  values: Record<string, string | undefined>,
+  row: number,
+  spec: CampaignSpec,
+  now = Date.now(),
+): RowRequest {
+  const problems: Problem[] = [];
+  const cell = (name: string) => {
+    const v = values[name]?.trim();
+    return v ? v : undefined;
+  };
+  const userId = cell('userId');
+  const key = cell(spec.keyColumn);
+  if (!userId) problems.push({ field: 'userId', message: 'userId is required' });
+  else if (!key) problems.push({ field: spec.keyColumn, message: `${spec.keyColumn} is empty` });
+  const notificationId = key ? notificationIdOf(spec.campaignId, key) : undefined;
+
+  const params: Record<string, string> = {};
+  for (const f of ROW_FIELDS) {
+    const v = cell(f);
+    if (v !== undefined) params[f] = f === 'channel' ? v.toLowerCase() : v;
+  }
+  if (spec.sendAt && !params.sendAt) params.sendAt = spec.sendAt;
+  if (notificationId) params.notificationId = notificationId;
+  for (const [name, template] of Object.entries(spec.templates) as Array<[keyof Templates, string | undefined]>) {
+    if (template === undefined) continue;
+    const { text, missing } = render(template, values, { html: name === 'html' });
+    // an empty cell would leave a hole in the message: the row is refused, never sent half-filled
+    const empty = placeholdersOf(template).filter((p) => !missing.includes(p) && !values[p]?.trim());
+    for (const p of [...missing, ...empty]) problems.push({ field: p, message: `{{${p}}} has no value in this row` });
+    params[name] = text;
+  }
+  if (!params.phone && !params.email) problems.push({ field: 'phone', message: 'the row has neither phone nor email' });
+
+  if (problems.length === 0) {
+    try {
+      const input = parseNotifyInput(params, { defaultLocale: spec.defaultLocale });
+      if (input.sendAt) {
+        const why = sendAtProblem(input.sendAt, params.channel, Boolean(input.phone), Boolean(input.email), now);
+        if (why) problems.push({ field: 'sendAt', message: why });
+      }
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      problems.push({ field: err.field ?? 'row', message: err.message });
+    }
+  }
+  return { row, userId, notificationId, params, problems };
+}
