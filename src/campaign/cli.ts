@@ -78,7 +78,7 @@ interface SendOptions extends Connection {
   results?: string;
   sendAt?: string;
   keyColumn: string;
-  locale: string;
+  locale?: string;
   dryRun?: boolean;
 }
 
@@ -159,7 +159,7 @@ async function send(file: string, o: SendOptions): Promise<number> {
     },
     keyColumn: o.keyColumn,
     sendAt: o.sendAt,
-    defaultLocale: o.locale,
+    locale: o.locale,
   };
   const encoding = o.encoding === 'auto' ? await encodingOf(file) : o.encoding;
   const resultsPath = o.results ?? `${o.id}.results.csv`;
@@ -194,7 +194,8 @@ async function send(file: string, o: SendOptions): Promise<number> {
   const { url, key } = connection(o);
   const done = await doneIds(resultsPath);
   const total = await approximateRows(file);
-  const results = new ResultsWriter(resultsPath);
+  // opened with the first result: a run refused before any row (its header) leaves no file
+  let results: ResultsWriter | undefined;
   let stopping = false;
   const onSignal = () => {
     if (stopping) process.exit(130); // a second Ctrl-C: now
@@ -216,18 +217,18 @@ async function send(file: string, o: SendOptions): Promise<number> {
   });
   const bar = progressBar(total, tally);
   const settle = (r: Result) => {
+    results ??= new ResultsWriter(resultsPath);
     results.write(r);
     tally.add(r);
     bar?.update();
   };
-  let skipped = 0;
+  let requested = 0;
   try {
     for await (const { row, values } of readRows(file, encoding, (h) => (header = h))) {
       if (row === 1) checkHeader();
       if (stopping) break;
       const req = requestOf(values, row, spec);
       if (req.notificationId && done.has(req.notificationId)) {
-        skipped++;
         tally.add({ status: 'already done' });
         bar?.update();
         continue;
@@ -245,19 +246,20 @@ async function send(file: string, o: SendOptions): Promise<number> {
         continue;
       }
       await queue.onSizeLessThan(o.concurrency); // read ahead only as far as the queue drains
+      requested++;
       queue.add(async () => settle(resultOf(req, await service.notify(req.params), stopping)));
     }
   } finally {
     await queue.onIdle();
-    results.close();
+    results?.close();
     bar?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
   const seconds = (Date.now() - started) / 1000;
-  const attempted = tally.settled - skipped;
+  const rate = requested / Math.max(0.001, seconds);
   console.log(
-    `campaign ${o.id}: ${tally.settled} rows in ${seconds.toFixed(1)} s (${(attempted / seconds).toFixed(1)} rows/s sent through ${url})`,
+    `campaign ${o.id}: ${tally.settled} rows in ${seconds.toFixed(1)} s; ${requested} sent to ${url} (${rate.toFixed(1)}/s)`,
   );
   console.log(`  by status:  ${tally.line()}`);
   console.log(`  by channel: ${tally.line(tally.byChannel)}`);
@@ -346,8 +348,7 @@ connectionOptions(
   .option('--key-column <column>', "the column that identifies a row's notification", 'userId')
   .option(
     '--locale <tag>',
-    'locale of rows without one (phone numbers are read for its country)',
-    process.env.DEFAULT_LOCALE ?? 'en-US',
+    "locale of rows without one (default: the service's DEFAULT_LOCALE); phone numbers are read for its country",
   )
   .option('--dry-run', 'check every row and print the problems; send nothing')
   .action(async (file: string, o: SendOptions) => {

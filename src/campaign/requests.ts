@@ -28,7 +28,8 @@ export interface CampaignSpec {
   keyColumn: string;
   /** schedules every row without a sendAt of its own */
   sendAt?: string;
-  defaultLocale: string;
+  /** the locale of rows without one: sent with them, and used to read their phone numbers */
+  locale?: string;
 }
 
 export interface Problem {
@@ -103,6 +104,7 @@ export function requestOf(
     if (v !== undefined) params[f] = f === 'channel' ? v.toLowerCase() : v;
   }
   if (spec.sendAt && !params.sendAt) params.sendAt = spec.sendAt;
+  if (spec.locale && !params.locale) params.locale = spec.locale;
   if (notificationId) params.notificationId = notificationId;
   for (const [name, template] of Object.entries(spec.templates) as Array<[keyof Templates, string | undefined]>) {
     if (template === undefined) continue;
@@ -114,16 +116,20 @@ export function requestOf(
   }
   if (!params.phone && !params.email) problems.push({ field: 'phone', message: 'the row has neither phone nor email' });
 
-  if (problems.length === 0) {
+  // what /notify would refuse, found beside the problems above (parsing stops at its first)
+  if (userId) {
     try {
-      const input = parseNotifyInput(params, { defaultLocale: spec.defaultLocale });
+      // without a locale the service reads the row with its DEFAULT_LOCALE: assume the same here
+      const defaultLocale = process.env.DEFAULT_LOCALE ?? 'en-US';
+      const input = parseNotifyInput(params, { defaultLocale });
       if (input.sendAt) {
         const why = sendAtProblem(input.sendAt, params.channel, Boolean(input.phone), Boolean(input.email), now);
         if (why) problems.push({ field: 'sendAt', message: why });
       }
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      problems.push({ field: err.field ?? 'row', message: err.message });
+      if (!problems.some((p) => p.field === err.field))
+        problems.push({ field: err.field ?? 'row', message: err.message });
     }
   }
   return { row, userId, notificationId, params, problems };

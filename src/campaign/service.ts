@@ -4,9 +4,20 @@
  * exponential backoff and jitter, honouring Retry-After; other 4xx answers
  * are final for the row and never retried.
  */
+/** What /notify and /cancel answer, as far as a campaign reads it. */
+export interface AnswerBody {
+  status?: string;
+  channel?: string;
+  reason?: string;
+  canceled?: string[];
+  error?: { code?: string; message?: string; field?: string };
+  /** a body that was not JSON */
+  text?: string;
+}
+
 export interface Answer {
   status: number;
-  body: Record<string, any>;
+  body: AnswerBody;
 }
 
 export interface ServiceOptions {
@@ -75,7 +86,7 @@ export class Service {
   }
 }
 
-function parseBody(text: string): Record<string, any> {
+function parseBody(text: string): AnswerBody {
   try {
     const body = JSON.parse(text);
     return body && typeof body === 'object' ? body : { text };

@@ -1,0 +1,49 @@
+/** The campaign CLI's pure parts: templates, encodings, notification ids, a row's checks. */
+import iconv from 'iconv-lite';
+import { notificationIdOf, requestOf, unknownPlaceholders } from '../src/campaign/requests';
+import { detectEncoding } from '../src/campaign/rows';
+import { placeholdersOf, render } from '../src/campaign/template';
+
+const spec = { campaignId: 'c1', templates: { message: '{{firstName}}様' }, keyColumn: 'userId' };
+
+test('placeholders are filled from the row; in an HTML body the values are escaped', () => {
+  expect(placeholdersOf('{{ a }} and {{b}} and {{a}}')).toEqual(['a', 'b']);
+  expect(render('こんにちは {{name}}さん', { name: '花子' })).toEqual({ text: 'こんにちは 花子さん', missing: [] });
+  expect(render('<p>{{name}}</p>', { name: '<b>"Tom" & Co</b>' }, { html: true }).text).toBe(
+    '<p>&lt;b&gt;&quot;Tom&quot; &amp; Co&lt;/b&gt;</p>',
+  );
+  expect(render('{{x}}', {})).toEqual({ text: '{{x}}', missing: ['x'] });
+  expect(unknownPlaceholders({ message: '{{a}}', subject: '{{b}}' }, ['a'])).toEqual(['b']);
+});
+
+test('UTF-8 (with or without BOM) and Shift_JIS are told apart, even with a character cut at the sample end', () => {
+  const text = 'userId,firstName\nu1,山田花子\n';
+  expect(detectEncoding(Buffer.from(text))).toBe('utf8');
+  expect(detectEncoding(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))).toBe('utf8');
+  expect(detectEncoding(iconv.encode(text, 'shift_jis'))).toBe('shift_jis');
+  const utf8 = Buffer.from(text);
+  expect(detectEncoding(utf8.subarray(0, utf8.indexOf(Buffer.from('花')) + 1))).toBe('utf8');
+});
+
+test('notification ids: readable when the key allows, else a hash, always within /notify’s 64 characters', () => {
+  expect(notificationIdOf('spring', 'user-42')).toBe('spring.user-42');
+  const hashed = notificationIdOf('spring', '山田 花子');
+  expect(hashed).toMatch(/^spring\.[0-9a-f]{24}$/);
+  expect(notificationIdOf('spring', '山田 花子')).toBe(hashed); // the same row, the same id, every run
+  expect(notificationIdOf('c'.repeat(32), 'x'.repeat(60)).length).toBeLessThanOrEqual(64);
+});
+
+test('a row is checked as /notify and the providers would check it', () => {
+  const now = Date.parse('2026-12-01T00:00:00Z');
+  const ok = requestOf({ userId: 'u1', phone: '090-1234-5678', firstName: '花子', locale: 'ja-JP' }, 1, spec, now);
+  expect(ok.problems).toEqual([]);
+  expect(ok.params).toMatchObject({ notificationId: 'c1.u1', message: '花子様', locale: 'ja-JP' });
+  const bad = requestOf({ userId: 'u2', phone: '12', firstName: '' }, 2, spec, now);
+  expect(bad.problems.map((p) => p.field)).toEqual(['firstName', 'phone']); // every problem of the row at once
+  const soon = { ...spec, sendAt: '2026-12-01T09:05:00+09:00' }; // 5 minutes ahead: too soon for SMS
+  expect(requestOf({ userId: 'u3', phone: '+819012345678', firstName: 'a' }, 3, soon, now).problems[0].field).toBe(
+    'sendAt',
+  );
+  const email = requestOf({ userId: 'u4', email: 'a@example.jp', firstName: 'a' }, 4, soon, now);
+  expect(email.problems).toEqual([]); // SendGrid schedules 5 minutes ahead
+});
