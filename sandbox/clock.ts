@@ -1,9 +1,22 @@
 /**
  * The sandbox clock: real time plus an offset that tests advance, so that
- * scheduled messages and emails come due without waiting.
+ * scheduled messages and emails come due without waiting. With a file
+ * (SANDBOX_CLOCK_FILE) the offset is written there on every change, and the
+ * functions running against this sandbox read their "now" from it
+ * (src/lib/clock.ts): one clock for both.
  */
+import { writeFileSync } from 'node:fs';
+
 export class Clock {
   private offsetMs = 0;
+
+  constructor(private readonly file?: string) {
+    this.save();
+  }
+
+  private save(): void {
+    if (this.file) writeFileSync(this.file, JSON.stringify({ offsetMs: this.offsetMs }));
+  }
 
   now(): number {
     return Date.now() + this.offsetMs;
@@ -15,10 +28,12 @@ export class Clock {
 
   advance(seconds: number): void {
     this.offsetMs += seconds * 1000;
+    this.save();
   }
 
   reset(): void {
     this.offsetMs = 0;
+    this.save();
   }
 }
 

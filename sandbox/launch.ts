@@ -96,7 +96,14 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     let sandboxUrl: string | undefined;
     if (opts.sandboxPort !== undefined) {
       sandboxUrl = `http://127.0.0.1:${opts.sandboxPort}`;
-      const functionEnv = { ...sandboxFunctionEnv(sandboxUrl), ...(opts.env ?? {}) };
+      // one clock for the sandbox and the functions (src/lib/clock.ts), one file per sandbox
+      const clockFile = join(opts.root, `.build/sandbox-clock-${opts.sandboxPort}.json`);
+      mkdirSync(dirname(clockFile), { recursive: true });
+      const functionEnv = {
+        ...sandboxFunctionEnv(sandboxUrl),
+        SANDBOX_CLOCK_FILE: clockFile,
+        ...(opts.env ?? {}),
+      };
       const sandbox = spawn(process.execPath, [join(opts.root, '.build/sandbox/main.js')], {
         cwd: opts.root,
         env: {

@@ -31,7 +31,7 @@ export interface Sandbox {
 }
 
 export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Promise<Sandbox> {
-  const state = new SandboxState(settings.simulate);
+  const state = new SandboxState(settings.simulate, settings.clockFile);
   const simulator = new Simulator(state, settings, Number(process.env.SANDBOX_CALLBACK_DELAY_MS ?? 100));
   const router = new Router();
   registerTwilioApi(router, state, settings, simulator);

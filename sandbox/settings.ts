@@ -16,6 +16,8 @@ export interface SandboxSettings {
   sendgridWebhookUsername?: string;
   sendgridWebhookPassword?: string;
   simulate: boolean;
+  /** where the clock's offset is written for the functions to read (src/lib/clock.ts) */
+  clockFile?: string;
 }
 
 export const SANDBOX_DEFAULTS = {
@@ -55,5 +57,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
     sendgridWebhookUsername: get('SENDGRID_WEBHOOK_USERNAME'),
     sendgridWebhookPassword: get('SENDGRID_WEBHOOK_PASSWORD'),
     simulate: (env.SANDBOX_SIMULATE ?? 'on') !== 'off',
+    clockFile: env.SANDBOX_CLOCK_FILE || undefined,
   };
 }

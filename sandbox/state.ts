@@ -100,7 +100,7 @@ export interface Fault {
 export type Api = 'twilio' | 'sync' | 'sendgrid' | 'segment' | 'profiles';
 
 export class SandboxState {
-  readonly clock = new Clock();
+  readonly clock: Clock;
   messages: Recorded[] = [];
   calls: Recorded[] = [];
   emails: Array<Recorded & { schedule: ScheduledEmail }> = [];
@@ -120,8 +120,9 @@ export class SandboxState {
   requestCounts: Record<string, number> = {};
   simulate: boolean;
 
-  constructor(simulate: boolean) {
+  constructor(simulate: boolean, clockFile?: string) {
     this.simulate = simulate;
+    this.clock = new Clock(clockFile);
   }
 
   reset(simulate: boolean): void {

@@ -19,21 +19,35 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
   const base = '/v1/Services/:ServiceSid/Documents';
   const key = (service: string, docSid: string) => `${service}/${docSid}`;
 
-  /** Finds a live object by SID or unique name, dropping it when its TTL has passed. */
+  /** unique name → map key, per kind of object (entries of deleted objects are dropped when met) */
+  const names = new Map<Map<string, unknown>, Map<string, string>>();
+  const nameIndex = (objects: Map<string, unknown>) => {
+    let index = names.get(objects);
+    if (!index) names.set(objects, (index = new Map()));
+    return index;
+  };
+  const remember = (objects: Map<string, unknown>, service: string, uniqueName: string | null, k: string) => {
+    if (uniqueName !== null) nameIndex(objects).set(key(service, uniqueName), k);
+  };
+
+  /** Finds a live object by SID or unique name (indexed: the sandbox holds many), dropping it when its TTL has passed. */
   function findIn<T extends { sid: string; unique_name: string | null; service_sid: string; expiresAt?: number }>(
     objects: Map<string, T>,
     service: string,
     sidOrName: string,
   ): T | undefined {
-    for (const [k, o] of objects) {
-      if (o.service_sid !== service || (o.sid !== sidOrName && o.unique_name !== sidOrName)) continue;
-      if (o.expiresAt !== undefined && o.expiresAt <= state.clock.now()) {
-        objects.delete(k);
-        return undefined;
-      }
-      return o;
+    const index = nameIndex(objects);
+    const k = objects.has(key(service, sidOrName)) ? key(service, sidOrName) : index.get(key(service, sidOrName));
+    const o = k === undefined ? undefined : objects.get(k);
+    if (!o || o.service_sid !== service || (o.sid !== sidOrName && o.unique_name !== sidOrName)) {
+      if (k !== undefined && !o) index.delete(key(service, sidOrName));
+      return undefined;
     }
-    return undefined;
+    if (o.expiresAt !== undefined && o.expiresAt <= state.clock.now()) {
+      objects.delete(k as string);
+      return undefined;
+    }
+    return o;
   }
   const find = (service: string, sidOrName: string) => findIn(state.syncDocuments, service, sidOrName);
   const findList = (service: string, sidOrName: string) => findIn(state.syncLists, service, sidOrName);
@@ -130,6 +144,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       };
       setTtl(doc, ttl.ttl);
       state.syncDocuments.set(key(service, docSid), doc);
+      remember(state.syncDocuments, service, doc.unique_name, key(service, docSid));
       return { status: 201, body: publicDoc(doc) };
     }),
   );
@@ -222,6 +237,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
         };
         setTtl(list, ttl.ttl);
         state.syncLists.set(key(service, listSid), list);
+        remember(state.syncLists, service, list.unique_name, key(service, listSid));
         return { status: 201, body: publicList(list) };
       }),
     );

@@ -122,6 +122,7 @@ export function clientOf(urls: StackUrls) {
       sb('POST', `/sandbox/profiles/${encodeURIComponent(userId)}/traits`, { traits }),
     settle: () => sb('POST', '/sandbox/settle', {}),
     advance: (seconds: number) => sb('POST', '/sandbox/clock/advance', { seconds }),
+    status: (): Promise<{ clock: string }> => sb('GET', '/sandbox'),
     fault: (fault: Record<string, unknown>) => sb('POST', '/sandbox/faults', fault),
     inboundSms: (from: string, body: string) => sb('POST', '/sandbox/inbound-sms', { from, body }),
     /** a Twilio callback sent by the sandbox: signed, with the URL's retry overrides honoured */

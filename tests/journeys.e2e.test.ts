@@ -101,6 +101,20 @@ describe('scheduled sends', () => {
     ]);
   });
 
+  test('one clock: after the sandbox clock moves 40 days, a send 1 hour ahead of it is valid to the functions too', async () => {
+    await sandbox.advance(40 * 24 * 3600);
+    const sandboxNow = Date.parse((await sandbox.status()).clock);
+    const sendAt = new Date(sandboxNow + 3600_000); // 40 days and an hour ahead of the real clock: past Twilio's 35
+    const userId = uid('clock');
+    const res = await notify({ userId, phone: PHONE, message: '一時間後', channel: 'sms', sendAt: tokyoIso(sendAt) });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('scheduled');
+    expect(Date.parse((await record(res.body.notificationId)).steps[0].updatedAt)).toBeGreaterThanOrEqual(sandboxNow);
+    await sandbox.advance(3600 + 60);
+    await sandbox.settle();
+    expect(await statuses(res.body.notificationId)).toEqual({ SMS: expect.stringMatching(/SENT|DELIVERED|COMPLETED/) });
+  });
+
   test('times a provider cannot schedule are 422s that say what is possible', async () => {
     const userId = uid('bad-time');
     const callAt = await notify({

@@ -148,5 +148,11 @@ describe('work kept during an outage is completed by recovery, not by a retry th
     expect((await recover()).body).toMatchObject({ canceled: 0, cancelFailed: 0, remaining: 1 });
     expect(await eventsOf(userId)).not.toContain('Notification Cancel Failed');
     expect(res.body.steps[1].scheduledAt).toEqual(expect.any(String));
+    // the send time passes (one clock: the functions see the sandbox's) with the cancel still failing
+    await sandbox.advance(2 * 3600);
+    expect((await recover()).body).toMatchObject({ cancelFailed: 1, remaining: 0 });
+    expect(await eventsOf(userId)).toContain('Notification Cancel Failed');
+    const email = (await record(res.body.notificationId)).steps.find((s: { channel: string }) => s.channel === 'EMAIL');
+    expect(email.error).toBe('the scheduled copy could not be cancelled before its send time');
   });
 });

@@ -109,6 +109,14 @@ class Tally {
   }
 }
 
+/** What this process cost: its peak memory and its CPU time per row (the service's time not included). */
+function costLine(rows: number): string {
+  const { user, system } = process.cpuUsage();
+  const peakMb = process.resourceUsage().maxRSS / 1024;
+  const perRow = rows ? ((user + system) / rows).toFixed(0) : '–';
+  return `peak memory ${peakMb.toFixed(0)} MB, CPU ${((user + system) / 1000).toFixed(0)} ms (${perRow} µs per row)`;
+}
+
 /** What /notify's answer means for the row. */
 function resultOf(req: RowRequest, answer: Answer | { lost: string }, stopping: boolean): Result {
   const base = { row: req.row, userId: req.userId, notificationId: req.notificationId };
@@ -188,6 +196,7 @@ async function send(file: string, o: SendOptions): Promise<number> {
     }
     if (shown > SHOWN_PROBLEMS) console.log(`… and ${shown - SHOWN_PROBLEMS} more problems`);
     console.log(`dry run of ${file} (${encoding}): ${tally.line()}; nothing was sent`);
+    console.log(`  cost:       ${costLine(tally.settled)}`);
     return tally.count('invalid') ? 1 : 0;
   }
 
@@ -266,6 +275,7 @@ async function send(file: string, o: SendOptions): Promise<number> {
   console.log(`  by reason:  ${tally.line(tally.byReason)}`);
   if (tally.retries) console.log(`  retried:    ${tally.retries} answers (429/503 or connection)`);
   console.log(`  results:    ${resultsPath}`);
+  console.log(`  cost:       ${costLine(tally.settled)}`);
   if (stopping) {
     console.log('  interrupted: run the same command again to send the rest (nothing is sent twice)');
     return 130;
@@ -326,6 +336,7 @@ const connectionOptions = (c: Command) =>
 connectionOptions(
   program
     .command('send')
+    .description('send one notification per row of a CSV through /notify (exactly once; resumable)')
     .argument(
       '<file.csv>',
       'header row with userId; phone, email, firstName, lastName, locale, channel, sendAt optional',
@@ -358,6 +369,7 @@ connectionOptions(
 connectionOptions(
   program
     .command('cancel')
+    .description('cancel every notification of a campaign that still has something pending')
     .argument('<campaign-id>', 'the campaign whose pending notifications are cancelled')
     .requiredOption('--results <file>', "the results CSV of the campaign's send")
     .addOption(

@@ -5,8 +5,7 @@
  * runs, plus what the providers refuse: the scheduling windows).
  */
 import { createHash } from 'node:crypto';
-import { EMAIL_WINDOW } from '../lib/channels/email';
-import { SMS_WINDOW } from '../lib/channels/sms';
+import { EMAIL_WINDOW, SMS_WINDOW } from '../lib/channels/windows';
 import { ApiError } from '../lib/http/errors';
 import { ID_PATTERN } from '../lib/http/params';
 import { parseNotifyInput } from '../lib/notify/input';

@@ -48,6 +48,8 @@ export interface Config {
   smsMaxSegmentsStrict: boolean;
   /** seconds between a warm container's recovery sweeps (RECOVERY_SWEEP_SECONDS, default 30; 0: only POST /recover) */
   recoverySweepSeconds: number;
+  /** the local sandbox's clock (set by the local launcher only; see clock.ts) */
+  sandboxClockFile?: string;
   /** learned (default): the learning router; trait: the Segment preferred-channel trait, else random */
   routingPolicy: 'learned' | 'trait';
   /** evidence fades by half over this many days (EVIDENCE_HALF_LIFE_DAYS, default 30) */
@@ -140,6 +142,7 @@ export function loadConfig(env: Env): Config {
     smsMaxSegments: wholeNumber(env, 'SMS_MAX_SEGMENTS', 4, 1),
     smsMaxSegmentsStrict: flag(env, 'SMS_MAX_SEGMENTS_STRICT'),
     recoverySweepSeconds: wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0),
+    sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
     routingPolicy: routingPolicy(value(env, 'ROUTING_POLICY')),
     evidenceHalfLifeDays: wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1),
   };

@@ -6,6 +6,7 @@
  * one outbox shard at most every RECOVERY_SWEEP_SECONDS per warm container,
  * concurrently with its own work; with no traffic, POST /recover sweeps all.
  */
+import { currentTime } from './clock';
 import type { CancelResult } from './channels/provider';
 import { type SegmentMessage, track } from './clients/segment';
 import { type Deps, wire } from './deps';
@@ -60,7 +61,7 @@ function cancelFailedEvent(userId: string, id: string, c: PendingCancel): Segmen
 export function keptCancelOutcome(
   result: CancelResult | undefined | 'failed',
   scheduledAt: string,
-  now = Date.now(),
+  now = currentTime(),
 ): 'canceled' | 'too_late' | 'keep' {
   if (result === 'canceled' || result === undefined) return 'canceled';
   if (result === 'too_late' || now >= Date.parse(scheduledAt)) return 'too_late';

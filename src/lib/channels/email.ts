@@ -24,8 +24,7 @@ import {
   type Sent,
 } from './provider';
 
-/** SendGrid send_at: at most 72 hours ahead. */
-export const EMAIL_WINDOW = { maxMs: 72 * 3600_000 };
+import { EMAIL_WINDOW } from './windows';
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

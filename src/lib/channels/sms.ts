@@ -26,9 +26,7 @@ import {
   type Sent,
 } from './provider';
 
-const MINUTE = 60_000;
-/** Twilio Message Scheduling: more than 15 minutes (plus a margin for transit) and at most 35 days ahead. */
-export const SMS_WINDOW = { minMs: 15 * MINUTE + 30_000, maxMs: 35 * 24 * 60 * MINUTE };
+import { SMS_WINDOW } from './windows';
 
 type RefusalTrait = 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone';
 

@@ -3,6 +3,7 @@
  * turns thrown ApiErrors into JSON answers, hides everything else behind a
  * generic 500, and always answers JSON or TwiML with the right content type.
  */
+import { useSandboxClock } from '../clock';
 import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtime-types/types';
 import { type Config, ConfigError, loadConfig } from '../config';
 import { Deadline } from '../deadline';
@@ -81,6 +82,7 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
       opts.twiml ? { status, twiml: EMPTY_TWIML } : { status, json: body };
     try {
       const config = loadConfig(context as unknown as Record<string, string | undefined>);
+      useSandboxClock(config.sandboxClockFile);
       respond(
         callback,
         await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }),

@@ -9,6 +9,7 @@
  * - An engagement completes the journey: that step COMPLETED, every open step
  *   CANCELED and its scheduled copy cancelled.
  */
+import { currentDate, currentTime } from '../clock';
 import type { Channel } from '../channels/channel';
 import { type CancelResult, ChannelRefused, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
@@ -45,7 +46,7 @@ export const STUCK_AFTER_MS = 11_000;
  * Applies callback updates to a record (answers whether it changed). A stuck record is first
  * completed from what the callback knows: the channel, the provider id, that it was sent.
  */
-function applyTo(r: NotificationRecord, updates: StepUpdate[], now = Date.now()): boolean {
+function applyTo(r: NotificationRecord, updates: StepUpdate[], now = currentTime()): boolean {
   let touched = false;
   const at = new Date(now).toISOString();
   const known = updates.find((u) => u.providerId);
@@ -144,7 +145,7 @@ export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepU
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
     if (!next) continue;
-    const stale = Date.now() - Date.parse(next.escalatedAt ?? '') > STALE_CLAIM_MS;
+    const stale = currentTime() - Date.parse(next.escalatedAt ?? '') > STALE_CLAIM_MS;
     if (isOpen(next) && (changed || stale)) {
       events.push(...(await escalate(deps, record, u.channel, next)));
     } else if (!isOpen(next)) {
@@ -175,7 +176,7 @@ async function cancelOrKeep(deps: JourneyDeps, id: string, steps: Step[]): Promi
     channel: s.channel,
     providerId: s.providerId,
     batchId: s.batchId,
-    scheduledAt: s.scheduledAt ?? new Date().toISOString(),
+    scheduledAt: s.scheduledAt ?? currentDate().toISOString(),
   }));
   await deps.store.keepCancels(id, pending).catch(() => Promise.reject(reason));
   throw new KeptForRecovery(`notification ${id}: ${failed.length} cancel(s) kept for recovery`);
@@ -214,7 +215,7 @@ export async function cancelCopy(
 function quietNow(record: NotificationRecord): boolean {
   const j = record.journey;
   const qh = j?.quietHours ? parseQuietHours(j.quietHours) : undefined;
-  return Boolean(j && qh && !j.urgent && inQuietHours(new Date(), qh, j.timezone));
+  return Boolean(j && qh && !j.urgent && inQuietHours(currentDate(), qh, j.timezone));
 }
 
 /** Sends `step` now (cancelling its scheduled copy); a refused or quiet-hours call moves on to the next step. */
@@ -243,7 +244,7 @@ async function escalate(
   }
   const { record: after } = await deps.store.updateNotification(record.notificationId, (r) => {
     const s = r.steps.find((x) => x.channel === step.channel);
-    const at = new Date().toISOString();
+    const at = currentDate().toISOString();
     if (!s) return false;
     if (failure) {
       s.status = 'FAILED';
@@ -278,7 +279,11 @@ async function escalate(
   };
   events.push(sentMessage(record.userId, record.notificationId, step.channel, props));
   const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
-  const contact = { userId: record.userId, notificationId: record.notificationId, updatedAt: new Date().toISOString() };
+  const contact = {
+    userId: record.userId,
+    notificationId: record.notificationId,
+    updatedAt: currentDate().toISOString(),
+  };
   await Promise.all([
     phone ? deps.store.writeContact(phone, contact) : undefined,
     countSent(deps, record, step.channel),
@@ -312,7 +317,7 @@ export async function cancelJourney(deps: JourneyDeps, notificationId: string): 
   const { record } = await deps.store.updateNotification(notificationId, (r) => {
     openBefore = r.steps.filter(isOpen).map((s) => s.channel);
     if (openBefore.length === 0) return false;
-    const at = new Date().toISOString();
+    const at = currentDate().toISOString();
     for (const s of r.steps.filter(isOpen)) {
       s.status = 'CANCELED';
       s.cause = 'canceled by request';

@@ -1,4 +1,5 @@
 /** /channel: the routing decision of /notify, without sending (for Studio flows that send themselves). */
+import { currentDate } from '../clock';
 import { readTraits } from '../clients/profiles';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { log } from '../log';
@@ -14,7 +15,7 @@ export async function channel(req: EndpointRequest): Promise<Reply> {
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  const r = decideRoute(input, profile, req.config, { now: new Date(), knowledge: learner.knowledge });
+  const r = decideRoute(input, profile, req.config, { now: currentDate(), knowledge: learner.knowledge });
   return {
     status: 200,
     json: {

@@ -7,6 +7,7 @@
  * first stage's reads run concurrently, as do the last stage's writes); an
  * escalation adds one (its scheduled steps, in parallel).
  */
+import { currentDate } from '../clock';
 import { sendWithFallback } from '../channels/fallback';
 import { ChannelRefused, type SendRequest, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
@@ -31,7 +32,7 @@ import { type NotifyInput, parseNotifyInput } from './input';
 export async function notify(req: EndpointRequest): Promise<Reply> {
   const input = parseNotifyInput(req.params, req.config);
   const deps = wire(req);
-  const now = new Date();
+  const now = currentDate();
   const start = await readAndLock(deps, input, now);
   if (start.lock === 'exists') return replayDuplicate(deps, input.notificationId);
   let first: FirstStep;
@@ -147,7 +148,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
 
 /** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */
 async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstStep): Promise<Step[]> {
-  const at = new Date().toISOString();
+  const at = currentDate().toISOString();
   const [head, ...later] = first.plan.steps;
   const firstStep: Step = {
     channel: head.channel,
@@ -238,7 +239,11 @@ async function recordAndTrack(
     r.result = result;
     return true;
   };
-  const contact = { userId: input.userId, notificationId: input.notificationId, updatedAt: new Date().toISOString() };
+  const contact = {
+    userId: input.userId,
+    notificationId: input.notificationId,
+    updatedAt: currentDate().toISOString(),
+  };
   const contactExists = phone === input.phone ? start.contactExists : undefined;
   // Both are retried within the deadline: a record left in_progress would hold every callback up,
   // a missing contact would make the recipient's reply anonymous.

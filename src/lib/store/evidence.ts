@@ -6,6 +6,7 @@
  * written with If-Match, so concurrent webhooks lose no update, and each
  * change is added to the population prior (prior.ts) in the same round trip.
  */
+import { currentTime } from '../clock';
 import { createHash } from 'node:crypto';
 import type { Twilio } from 'twilio';
 import { type Channel, CHANNELS } from '../channels/channel';
@@ -141,7 +142,7 @@ export class EvidenceStore {
    * and the prior gets the difference, so it always takes exactly the change the evidence took.
    * Answers the user's evidence after it (for `channel_scores`).
    */
-  async record(userId: string, observations: Observation[], snapshot?: EvidenceSnapshot, now = Date.now()) {
+  async record(userId: string, observations: Observation[], snapshot?: EvidenceSnapshot, now = currentTime()) {
     const name = evidenceName(userId);
     const shard = shardOf(userId);
     const change = (data: unknown) => {

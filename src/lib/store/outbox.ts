@@ -6,6 +6,7 @@
  * burst of failures spreads its writes over several objects (Sync allows 20
  * writes/s per object, fewer above 1 KiB).
  */
+import { currentDate } from '../clock';
 import { createHash } from 'node:crypto';
 import type { Twilio } from 'twilio';
 import type { Config } from '../config';
@@ -38,7 +39,7 @@ export class Outbox {
   async add(notificationId: string): Promise<void> {
     await this.change(shardOf(notificationId), (ids) => {
       if (ids[notificationId]) return false;
-      ids[notificationId] = new Date().toISOString();
+      ids[notificationId] = currentDate().toISOString();
       return true;
     });
   }

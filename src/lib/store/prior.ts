@@ -89,9 +89,11 @@ export class PriorStore {
     if (cache && now - cache.at < PRIOR_TTL_MS) return cache.priors;
     if (!cache) return this.refresh(now);
     if (!refreshing || now - refreshing.since > REFRESH_GIVE_UP_MS) {
-      const running = this.refresh(now).finally(() => {
-        if (refreshing?.running === running) refreshing = undefined;
-      });
+      const running = this.refresh(now)
+        .catch(() => cache?.priors ?? {}) // never an unhandled rejection: a failed refresh keeps the cache
+        .finally(() => {
+          if (refreshing?.running === running) refreshing = undefined;
+        });
       refreshing = { running, since: now };
     }
     return cache.priors;
@@ -115,14 +117,26 @@ export class PriorStore {
 
   /** A shard's view brought up to date: from what this container knew, or (cold) from the summary. */
   private async refreshShard(shard: number, known: ShardView | undefined): Promise<ShardView> {
-    const summary = fetchDocument(this.documents, summaryName(shard));
-    let view = known ?? summaryOf((await summary)?.data);
+    // read beside the items (a warm view needs it only to fold); settled here, so that a failure
+    // while the items are read is never an unhandled rejection
+    const summary = fetchDocument(this.documents, summaryName(shard)).then(
+      (found) => ({ found }),
+      (error: Error) => ({ error }),
+    );
+    let view = known;
+    if (!view) {
+      const read = await summary;
+      if ('error' in read) throw read.error;
+      view = summaryOf(read.found?.data);
+    }
     for (let page = 0; page < MAX_PAGES; page++) {
       const items = await this.itemsAfter(shard, view.through);
       for (const item of items) view = { sums: addSums(view.sums, sumsOf(item.data)), through: item.index };
       if (items.length < PAGE_SIZE) break;
     }
-    const stored = await summary;
+    const read = await summary;
+    if ('error' in read) return view; // folding waits for the next refresh
+    const stored = read.found;
     const folded = summaryOf(stored?.data).through ?? -1;
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
       const data = { v: 1, sums: roundSums(view.sums), through: view.through };

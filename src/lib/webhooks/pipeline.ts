@@ -3,6 +3,7 @@
  * module) → a pure translation to step updates and Segment events → the
  * records (with the journey rules) → Segment, in one batch.
  */
+import { currentTime } from '../clock';
 import { CHANNELS } from '../channels/channel';
 import type { ProviderEvent, ProviderEventKind } from '../channels/provider';
 import { type SegmentMessage, track } from '../clients/segment';
@@ -111,7 +112,7 @@ async function learnFrom(
       }
       if (!u.engaged) return;
       const post = posteriors(CHANNELS, priors, evidence, {
-        now: Date.now(),
+        now: currentTime(),
         halfLifeDays: deps.config.evidenceHalfLifeDays,
       });
       const scores = Object.fromEntries(Object.entries(scoresOf(post)).map(([c, score]) => [c, score?.expected]));
