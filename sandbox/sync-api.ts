@@ -22,8 +22,8 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
   /** unique name → map key, per kind of object (entries of deleted objects are dropped when met) */
   const names = new Map<Map<string, unknown>, Map<string, string>>();
   const nameIndex = (objects: Map<string, unknown>) => {
-    let index = names.get(objects);
-    if (!index) names.set(objects, (index = new Map()));
+    const index = names.get(objects) ?? new Map<string, string>();
+    names.set(objects, index);
     return index;
   };
   const remember = (objects: Map<string, unknown>, service: string, uniqueName: string | null, k: string) => {

@@ -2,6 +2,7 @@
 // Without Twilio credentials in .env (or the environment) it starts the local
 // sandbox on port 3001 and points the functions at it.
 import { execFileSync } from 'node:child_process';
+import { build } from 'esbuild';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseEnv } from 'node:util';
@@ -23,13 +24,62 @@ if (hasCredentials) {
   console.log('  Copy .env.example to .env and fill in ACCOUNT_SID and AUTH_TOKEN to use the real APIs.');
 }
 
+// In sandbox mode the functions get the sandbox's credentials and URLs; of .env (or the
+// environment) they take only these, which change behaviour rather than where requests go.
+const SANDBOX_SETTABLE = [
+  'QUIET_HOURS',
+  'DEFAULT_TIMEZONE',
+  'DEFAULT_LOCALE',
+  'ROUTING_POLICY',
+  'EVIDENCE_HALF_LIFE_DAYS',
+  'PREFERRED_CHANNEL_TRAIT',
+  'VOICE_JA',
+  'VOICE_EN',
+  'SMS_MAX_SEGMENTS',
+  'SMS_MAX_SEGMENTS_STRICT',
+  'MACHINE_DETECTION',
+];
+const settable = Object.fromEntries(
+  SANDBOX_SETTABLE.map((name) => [name, process.env[name] ?? dotenv[name]]).filter(([, v]) => v !== undefined),
+);
+
 execFileSync(process.execPath, [`${root}scripts/build.mjs`], { stdio: 'inherit' });
-const { launchLocal } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
+const require = createRequire(import.meta.url);
+const { launchLocal, sandboxFunctionEnv } = require(`${root}.build/sandbox/launch.js`);
+
+// The configuration is checked before anything starts: every missing or malformed variable at once.
+await build({
+  entryPoints: [`${root}src/lib/config.ts`],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  outfile: `${root}.build/config.cjs`,
+  logLevel: 'error',
+});
+const env = hasCredentials
+  ? { ...dotenv, ...process.env }
+  : { ...sandboxFunctionEnv(`http://127.0.0.1:${sandboxPort}`), ...settable };
+try {
+  require(`${root}.build/config.cjs`).loadConfig(env);
+} catch (err) {
+  console.error(`Not started. ${err.message}`);
+  console.error(hasCredentials ? 'Set them in .env (see .env.example).' : 'Fix them in .env or the environment.');
+  process.exit(1);
+}
+if (!hasCredentials && Object.keys(settable).length) {
+  console.log(
+    `  from .env / the environment: ${Object.entries(settable)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
+}
+
 const stack = await launchLocal({
   root,
   functionsPort,
   sandboxPort: hasCredentials ? undefined : sandboxPort,
   stdio: 'inherit',
+  env: hasCredentials ? undefined : settable,
 });
 console.log(
   `Ready: functions at ${stack.functionsUrl}${stack.sandboxUrl ? `, sandbox at ${stack.sandboxUrl}` : ''}. Ctrl-C stops.`,

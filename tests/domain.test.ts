@@ -279,3 +279,36 @@ describe('the learning router (routing/learn.ts)', () => {
     expect(evidenceOf(good, 'u').channels.SMS?.sent).toBe(1);
   });
 });
+
+describe('configuration', () => {
+  test('every missing or malformed variable is named in one message', () => {
+    const env = {
+      ...SANDBOX_DEFAULTS,
+      ACCOUNT_SID: '',
+      SEGMENT_WRITE_KEY: undefined,
+      QUIET_HOURS: '9pm-8am',
+      DEFAULT_TIMEZONE: 'Tokyo',
+      ROUTING_POLICY: 'smart',
+    };
+    let message = '';
+    try {
+      loadConfig(env);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^Configuration: 5 variables to fix: /);
+    for (const name of [
+      'ACCOUNT_SID is not set',
+      'SEGMENT_WRITE_KEY is not set',
+      'QUIET_HOURS must be',
+      'DEFAULT_TIMEZONE must be',
+      'ROUTING_POLICY must be',
+    ])
+      expect(message).toContain(name);
+  });
+
+  test('a complete configuration loads', () => {
+    const c = loadConfig({ ...SANDBOX_DEFAULTS, QUIET_HOURS: '21:00-08:00', DEFAULT_TIMEZONE: 'Asia/Tokyo' });
+    expect(c).toMatchObject({ quietHours: '21:00-08:00', defaultTimezone: 'Asia/Tokyo' });
+  });
+});

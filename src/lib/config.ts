@@ -3,6 +3,9 @@
  * environment variables in .env locally and the service's variables when
  * deployed). Every name here is documented in .env.example.
  */
+import { LOCALE_PATTERN } from './i18n';
+import { parseQuietHours } from './quiet-hours';
+
 export class ConfigError extends Error {
   constructor(
     readonly variable: string,
@@ -10,6 +13,18 @@ export class ConfigError extends Error {
   ) {
     super(`Missing configuration: environment variable ${variable} ${detail}`);
     this.name = 'ConfigError';
+  }
+}
+
+/** Every problem of a configuration at once, so that one look at the message fixes them all. */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly problems: ConfigError[]) {
+    super(problems[0].variable);
+    const lines = problems.map(
+      (p) => `${p.variable} ${p.message.replace(/^Missing configuration: environment variable \S+ /, '')}`,
+    );
+    this.message = `Configuration: ${problems.length} variable${problems.length > 1 ? 's' : ''} to fix: ${lines.join('; ')}`;
+    this.name = 'ConfigErrors';
   }
 }
 
@@ -105,49 +120,96 @@ function machineDetection(v: string | undefined): string | undefined {
   return v;
 }
 
+function locale(v: string | undefined): string {
+  if (v === undefined) return 'en-US';
+  if (!LOCALE_PATTERN.test(v))
+    throw new ConfigError('DEFAULT_LOCALE', `must be a language tag such as ja-JP, not ${v}`);
+  return v;
+}
+
+function quietHours(v: string | undefined): string | undefined {
+  if (v !== undefined && v !== 'none' && !parseQuietHours(v))
+    throw new ConfigError('QUIET_HOURS', `must be HH:MM-HH:MM such as 21:00-08:00 (or none), not ${v}`);
+  return v;
+}
+
+function timezone(v: string | undefined): string {
+  if (v === undefined) return 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: v });
+  } catch {
+    throw new ConfigError('DEFAULT_TIMEZONE', `must be an IANA time zone such as Asia/Tokyo, not ${v}`);
+  }
+  return v;
+}
+
 function routingPolicy(v: string | undefined): 'learned' | 'trait' {
   if (v === undefined || v === 'learned' || v === 'trait') return v ?? 'learned';
   throw new ConfigError('ROUTING_POLICY', `must be learned or trait, not ${v}`);
 }
 
-/** Reads and checks the whole configuration; the first missing variable is named. */
+/**
+ * Reads and checks the whole configuration. Every missing or malformed
+ * variable is named at once (ConfigErrors), never one per attempt.
+ */
 export function loadConfig(env: Env): Config {
+  const problems: ConfigError[] = [];
+  /** a variable's value, or (recording the problem) a stand-in so that the others are checked too */
+  const check = <T>(read: () => T, standIn: T): T => {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err);
+      return standIn;
+    }
+  };
   const twilioPhoneNumber = value(env, 'TWILIO_PHONE_NUMBER');
   const messagingServiceSid = value(env, 'MESSAGING_SERVICE_SID');
   const config: Config = {
-    accountSid: required(env, 'ACCOUNT_SID'),
-    authToken: required(env, 'AUTH_TOKEN'),
+    accountSid: check(() => required(env, 'ACCOUNT_SID'), ''),
+    authToken: check(() => required(env, 'AUTH_TOKEN'), ''),
     twilioPhoneNumber,
     messagingServiceSid,
-    sendgridApiKey: required(env, 'SENDGRID_API_KEY'),
-    sendgridFromEmail: required(env, 'SENDGRID_FROM_EMAIL'),
+    sendgridApiKey: check(() => required(env, 'SENDGRID_API_KEY'), ''),
+    sendgridFromEmail: check(() => required(env, 'SENDGRID_FROM_EMAIL'), ''),
     sendgridWebhookUsername: value(env, 'SENDGRID_WEBHOOK_USERNAME'),
     sendgridWebhookPassword: value(env, 'SENDGRID_WEBHOOK_PASSWORD'),
-    segmentWriteKey: required(env, 'SEGMENT_WRITE_KEY'),
+    segmentWriteKey: check(() => required(env, 'SEGMENT_WRITE_KEY'), ''),
     segmentSpaceId: value(env, 'SEGMENT_SPACE_ID'),
     segmentProfileApiToken: value(env, 'SEGMENT_PROFILE_API_TOKEN'),
     preferredChannelTrait: value(env, 'PREFERRED_CHANNEL_TRAIT') ?? 'preferred_channel',
     syncServiceSid: value(env, 'SYNC_SERVICE_SID') ?? 'default',
     notifyApiKey: value(env, 'NOTIFY_API_KEY'),
-    publicBaseUrl: baseUrl(env, 'PUBLIC_BASE_URL'),
-    defaultLocale: value(env, 'DEFAULT_LOCALE') ?? 'en-US',
-    twilioApiBaseUrl: baseUrl(env, 'TWILIO_API_BASE_URL'),
-    sendgridApiBaseUrl: baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com'),
-    segmentApiBaseUrl: baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io'),
-    segmentProfilesBaseUrl: baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com'),
-    machineDetection: machineDetection(value(env, 'MACHINE_DETECTION')),
-    quietHours: value(env, 'QUIET_HOURS'),
-    defaultTimezone: value(env, 'DEFAULT_TIMEZONE') ?? 'UTC',
+    publicBaseUrl: check(() => baseUrl(env, 'PUBLIC_BASE_URL'), undefined),
+    defaultLocale: check(() => locale(value(env, 'DEFAULT_LOCALE')), 'en-US'),
+    twilioApiBaseUrl: check(() => baseUrl(env, 'TWILIO_API_BASE_URL'), undefined),
+    sendgridApiBaseUrl: check(
+      () => baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com'),
+      'https://api.sendgrid.com',
+    ),
+    segmentApiBaseUrl: check(
+      () => baseUrl(env, 'SEGMENT_API_BASE_URL', 'https://api.segment.io'),
+      'https://api.segment.io',
+    ),
+    segmentProfilesBaseUrl: check(
+      () => baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com'),
+      'https://profiles.segment.com',
+    ),
+    machineDetection: check(() => machineDetection(value(env, 'MACHINE_DETECTION')), undefined),
+    quietHours: check(() => quietHours(value(env, 'QUIET_HOURS')), undefined),
+    defaultTimezone: check(() => timezone(value(env, 'DEFAULT_TIMEZONE')), 'UTC'),
     voices: { ja: value(env, 'VOICE_JA'), en: value(env, 'VOICE_EN') },
-    smsMaxSegments: wholeNumber(env, 'SMS_MAX_SEGMENTS', 4, 1),
-    smsMaxSegmentsStrict: flag(env, 'SMS_MAX_SEGMENTS_STRICT'),
-    recoverySweepSeconds: wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0),
+    smsMaxSegments: check(() => wholeNumber(env, 'SMS_MAX_SEGMENTS', 4, 1), 4),
+    smsMaxSegmentsStrict: check(() => flag(env, 'SMS_MAX_SEGMENTS_STRICT'), false),
+    recoverySweepSeconds: check(() => wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0), 30),
     sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
-    routingPolicy: routingPolicy(value(env, 'ROUTING_POLICY')),
-    evidenceHalfLifeDays: wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1),
+    routingPolicy: check(() => routingPolicy(value(env, 'ROUTING_POLICY')), 'learned'),
+    evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
-    throw new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)');
+    problems.push(new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)'));
   }
+  if (problems.length) throw new ConfigErrors(problems);
   return config;
 }
