@@ -5,7 +5,8 @@
  * functions running against this sandbox read their "now" from it
  * (src/lib/clock.ts): one clock for both.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export class Clock {
   private offsetMs = 0;
@@ -15,7 +16,9 @@ export class Clock {
   }
 
   private save(): void {
-    if (this.file) writeFileSync(this.file, JSON.stringify({ offsetMs: this.offsetMs }));
+    if (!this.file) return;
+    mkdirSync(dirname(this.file), { recursive: true });
+    writeFileSync(this.file, JSON.stringify({ offsetMs: this.offsetMs }));
   }
 
   now(): number {
