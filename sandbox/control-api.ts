@@ -1,8 +1,14 @@
-/** The sandbox's own inspection and control API, under /sandbox/. */
+/** The sandbox's own inspection and control API, under /sandbox/, and the dashboard at /. */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { isObject, type Json, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import type { SandboxSettings } from './settings';
 import type { Api, ContactBehaviour, SandboxState } from './state';
+import { DASHBOARD_HTML } from './dashboard-page';
+import { dashboardSnapshot } from './dashboard';
 import type { Simulator } from './simulator';
+import { SANDBOX_DEFAULTS } from './settings';
 
 const APIS: Api[] = ['twilio', 'sync', 'sendgrid', 'segment', 'profiles'];
 const bad = (message: string): SandboxResponse => ({ status: 400, body: { error: message } });
@@ -17,6 +23,42 @@ export function registerControlApi(
   settings: SandboxSettings,
   sim: Simulator,
 ): void {
+  // the dashboard: the page, its snapshot, and /notify on the functions for its "Send" control
+  router.on('GET', '/', () => ({
+    status: 200,
+    body: DASHBOARD_HTML,
+    headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' },
+  }));
+  // Noto Sans JP (@fontsource, split by unicode range): Japanese renders in any browser, even one without CJK fonts
+  const fonts = join(
+    dirname(createRequire(join(process.cwd(), 'package.json')).resolve('@fontsource/noto-sans-jp/package.json')),
+  );
+  const font = (dir: string, file: string, type: string): SandboxResponse => {
+    if (!/^[\w.-]+$/.test(file)) return { status: 404, body: { error: 'no such font file' } };
+    try {
+      return {
+        status: 200,
+        body: readFileSync(join(fonts, dir, file)),
+        headers: { 'Content-Type': type, 'Cache-Control': 'max-age=86400' },
+      };
+    } catch {
+      return { status: 404, body: { error: 'no such font file' } };
+    }
+  };
+  router.on('GET', '/fonts/noto-sans-jp/:file', (req) => font('', req.params.file, 'text/css; charset=utf-8'));
+  router.on('GET', '/fonts/noto-sans-jp/files/:file', (req) => font('files', req.params.file, 'font/woff2'));
+  router.on('GET', '/sandbox/dashboard.json', () => ({ status: 200, body: dashboardSnapshot(state) }));
+  router.on('POST', '/sandbox/dashboard/notify', async (req) => {
+    const key = process.env.NOTIFY_API_KEY || SANDBOX_DEFAULTS.NOTIFY_API_KEY;
+    const res = await fetch(`${settings.functionsUrl}/notify`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body(req)),
+    }).catch((err: Error) => err);
+    if (res instanceof Error) return { status: 502, body: { error: `the functions are unreachable: ${res.message}` } };
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  });
+
   router.on('GET', '/sandbox', () => ({
     status: 200,
     body: {

@@ -121,9 +121,9 @@ export async function parseRequest(req: IncomingMessage, limit: number): Promise
 
 export function writeResponse(res: ServerResponse, out: SandboxResponse): void {
   const headers: Record<string, string> = { ...(out.headers ?? {}) };
-  let payload = '';
+  let payload: string | Buffer = '';
   if (out.body !== undefined) {
-    payload = typeof out.body === 'string' ? out.body : JSON.stringify(out.body);
+    payload = typeof out.body === 'string' || Buffer.isBuffer(out.body) ? out.body : JSON.stringify(out.body);
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
       headers['Content-Type'] = 'application/json';
     }
