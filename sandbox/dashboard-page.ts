@@ -133,7 +133,7 @@ function render(s) {
     '</td><td>' + cell(u.evidence.CALL) + '</td><td>' + cell(u.evidence.EMAIL) + '</td><td><code>' + esc(JSON.stringify(u.traits)) + '</code></td></tr>').join('');
   $('[data-testid=segment]').innerHTML = s.segment.map((e) => '<tr><td>' + esc(e.type) + '</td><td>' + esc(e.event || '') + '</td><td>' + esc(e.userId) +
     '</td><td><code>' + esc(e.messageId) + '</code></td></tr>').join('');
-  $('[data-testid=duplicates]').textContent = s.duplicates.length + ' dropped as duplicates (same messageId)';
+  $('[data-testid=duplicates]').textContent = s.duplicateCount + ' dropped as duplicates (same messageId)';
 }
 async function poll() {
   try {

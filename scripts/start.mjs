@@ -84,6 +84,8 @@ const stack = await launchLocal({
 console.log(
   `Ready: functions at ${stack.functionsUrl}${stack.sandboxUrl ? `, sandbox at ${stack.sandboxUrl}` : ''}. Ctrl-C stops.`,
 );
+if (stack.sandboxUrl)
+  console.log(`  dashboard: ${stack.sandboxUrl}/  (live: notifications, callbacks, Segment, what was learned)`);
 const stop = () => stack.stop().then(() => process.exit(0));
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
