@@ -46,6 +46,17 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const steps = await scheduleLaterSteps(deps, input, first);
   const result = answerOf(input, first, steps, start);
   const tracking = await recordAndTrack(deps, input, first, steps, result, start);
+  // one line per send for whoever follows `twilio serverless:logs` (addresses masked by log)
+  log.info('notify sent', {
+    notification: input.notificationId,
+    user: input.userId,
+    channel: first.route.channel,
+    reason: first.route.reason,
+    status: String(result.status),
+    to: first.route.channel === 'EMAIL' ? first.route.email : first.route.phone,
+    steps: steps.length > 1 ? steps.map((s) => `${s.channel}:${s.status}`).join(',') : undefined,
+    tracking,
+  });
   return { status: 200, json: { ...result, tracking } };
 }
 

@@ -136,6 +136,13 @@ async function keepEvidence(deps: Deps, unrecorded: Observation[][]): Promise<bo
   return kept.every((k) => k.status === 'fulfilled');
 }
 
+/** "SMS delivered ×2, EMAIL opened": what a webhook carried, in a few words. */
+function summaryOf(events: ProviderEvent[]): string {
+  const counts = new Map<string, number>();
+  for (const e of events) counts.set(`${e.channel} ${e.kind}`, (counts.get(`${e.channel} ${e.kind}`) ?? 0) + 1);
+  return [...counts].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ') || 'none';
+}
+
 /** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
 const SYNC_CONCURRENCY = 16;
 
@@ -226,6 +233,7 @@ export async function handleProviderEvents(
     if (sender.retries || !allKept) {
       throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
     }
+    log.info('webhook handled', { events: summaryOf(providerEvents), notifications: ids.length, tracking: 'deferred' });
     return { tracked: 0 };
   }
   // Deferred events are in Segment now: drop them from their records.
@@ -242,5 +250,12 @@ export async function handleProviderEvents(
   if (unkept.length > 0 || learnFailed || (sender.retries && failed.length > 0)) {
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
   }
+  log.info('webhook handled', {
+    events: summaryOf(providerEvents),
+    notifications: ids.length,
+    tracked: all.length,
+    learned: learned.length || undefined,
+    kept: failed.length || undefined,
+  });
   return { tracked: own.length };
 }
