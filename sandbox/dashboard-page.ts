@@ -97,6 +97,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     <section>
       <h2>Segment events <span class="mute" data-testid="duplicates"></span></h2>
       <div class="list"><table><tbody data-testid="segment"></tbody></table></div>
+      <h2>Dropped as duplicates <span class="mute">Segment deduplicates on messageId (a retried webhook, a repeated open)</span></h2>
+      <div class="list"><table><tbody data-testid="dropped"></tbody></table></div>
     </section>
   </div>
 </main>
@@ -133,6 +135,8 @@ function render(s) {
     '</td><td>' + cell(u.evidence.CALL) + '</td><td>' + cell(u.evidence.EMAIL) + '</td><td><code>' + esc(JSON.stringify(u.traits)) + '</code></td></tr>').join('');
   $('[data-testid=segment]').innerHTML = s.segment.map((e) => '<tr><td>' + esc(e.type) + '</td><td>' + esc(e.event || '') + '</td><td>' + esc(e.userId) +
     '</td><td><code>' + esc(e.messageId) + '</code></td></tr>').join('');
+  $('[data-testid=dropped]').innerHTML = s.duplicates.slice().reverse().map((d) => '<tr><td>' + esc(d.event || '') + '</td><td><code>' + esc(d.messageId) + '</code></td></tr>').join('') ||
+    '<tr><td class="mute">none yet</td></tr>';
   $('[data-testid=duplicates]').textContent = s.duplicateCount + ' dropped as duplicates (same messageId)';
 }
 async function poll() {

@@ -27,9 +27,9 @@ function format(level: string, message: string, fields?: Fields): string {
   const parts = fields
     ? Object.entries(fields)
         .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${String(v)}`)
+        .map(([k, v]) => `${k}=${mask(String(v))}`) // each value alone: "to=" is not part of an address
     : [];
-  return mask(`[${level}] ${message}${parts.length ? ` ${parts.join(' ')}` : ''}`);
+  return `[${level}] ${mask(message)}${parts.length ? ` ${parts.join(' ')}` : ''}`;
 }
 
 export const log = {
