@@ -60,7 +60,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       </table>
     </section>
     <section>
-      <h2>Users: what the learner knows <span class="mute">engaged / sent per channel, and profile traits</span></h2>
+      <h2>Users: what the learner knows <span class="mute">expected engagement per channel (★ best), engaged / sent, profile traits</span></h2>
       <table><thead><tr><th>user</th><th>SMS</th><th>CALL</th><th>EMAIL</th><th>traits</th></tr></thead>
       <tbody data-testid="users"></tbody></table>
     </section>
@@ -130,9 +130,10 @@ function render(s) {
     '</td><td>' + esc(n.userId) + '</td><td>' + stepChips(n.steps) + '</td><td>' + esc(n.reason) + '</td><td>' + esc(n.policy) +
     '</td><td>' + esc(n.state) + '</td></tr>' + (open.has(n.notificationId) ? detail(n) : '')).join('') ||
     '<tr><td colspan="6" class="mute">No notifications yet: send one with the controls, or POST /notify.</td></tr>';
-  const cell = (e) => (e ? '<span title="failed ' + esc(e.failed.toFixed(1)) + '">' + esc(e.engaged.toFixed(1)) + ' / ' + esc(e.sent.toFixed(1)) + '</span> <span class="mute">(' + Math.round(e.rate * 100) + '%)</span>' : '<span class="mute">–</span>');
-  $('[data-testid=users]').innerHTML = s.users.map((u) => '<tr data-testid="user-' + esc(u.userId) + '"><td>' + esc(u.userId) + '</td><td>' + cell(u.evidence.SMS) +
-    '</td><td>' + cell(u.evidence.CALL) + '</td><td>' + cell(u.evidence.EMAIL) + '</td><td><code>' + esc(JSON.stringify(u.traits)) + '</code></td></tr>').join('');
+  const cell = (e, best) => (e ? '<b' + (best ? ' title="best channel"' : '') + '>' + Math.round(e.expected * 100) + '%' + (best ? ' ★' : '') +
+    '</b> <span class="mute">' + esc(e.engaged.toFixed(1)) + ' / ' + esc(e.sent.toFixed(1)) + (e.failed ? ', failed ' + esc(e.failed.toFixed(1)) : '') + '</span>' : '<span class="mute">–</span>');
+  $('[data-testid=users]').innerHTML = s.users.map((u) => '<tr data-testid="user-' + esc(u.userId) + '"><td>' + esc(u.userId) + '</td><td>' + cell(u.evidence.SMS, u.best === 'SMS') +
+    '</td><td>' + cell(u.evidence.CALL, u.best === 'CALL') + '</td><td>' + cell(u.evidence.EMAIL, u.best === 'EMAIL') + '</td><td><code>' + esc(JSON.stringify(u.traits)) + '</code></td></tr>').join('');
   $('[data-testid=segment]').innerHTML = s.segment.map((e) => '<tr><td>' + esc(e.type) + '</td><td>' + esc(e.event || '') + '</td><td>' + esc(e.userId) +
     '</td><td><code>' + esc(e.messageId) + '</code></td></tr>').join('');
   $('[data-testid=dropped]').innerHTML = s.duplicates.slice().reverse().map((d) => '<tr><td>' + esc(d.event || '') + '</td><td><code>' + esc(d.messageId) + '</code></td></tr>').join('') ||

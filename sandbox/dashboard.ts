@@ -6,6 +6,17 @@
  * profile traits. The page polls it; `version` changes whenever state does.
  */
 import { createHash } from 'node:crypto';
+import { CHANNELS } from '../src/lib/channels/channel';
+import {
+  addSums,
+  bestChannel,
+  type Evidence,
+  type PopulationSums,
+  posteriors,
+  priorsOf,
+  scoresOf,
+  sumsOf,
+} from '../src/lib/routing/learn';
 import type { Recorded, SandboxState } from './state';
 
 const SHOWN = 150;
@@ -116,22 +127,28 @@ export function dashboardSnapshot(state: SandboxState) {
     callbacks: callbacks.get(String(r.notificationId)) ?? [],
   }));
 
-  // per user: the learner's evidence (documents are named by a hash of the user id) and the traits
+  // per user: the learner's evidence (documents are named by a hash of the user id), what it expects of each
+  // channel (the same posterior /channel answers: the population prior from the prior lists' deltas), and the traits
+  let sums: PopulationSums = {};
+  for (const list of state.syncLists.values())
+    if (list.unique_name?.startsWith('prior-')) for (const item of list.items) sums = addSums(sums, sumsOf(item.data));
+  const priors = priorsOf(sums);
+  const halfLifeDays = Number(process.env.EVIDENCE_HALF_LIFE_DAYS) || 30;
   const userIds = new Set<string>([...records.map((r) => String(r.userId)), ...state.profileTraits.keys()]);
   const evidenceByName = new Map(
     docs.filter((d) => d.unique_name?.startsWith('evidence-')).map((d) => [d.unique_name, d.data]),
   );
   const users = [...userIds].slice(0, SHOWN).map((userId) => {
     const name = `evidence-${createHash('sha256').update(userId).digest('hex').slice(0, 40)}`;
-    const evidence =
-      (evidenceByName.get(name) as { channels?: Record<string, Record<string, number>> } | undefined)?.channels ?? {};
-    const channels = Object.fromEntries(
-      Object.entries(evidence).map(([c, e]) => [
-        c,
-        { sent: e.sent, engaged: e.engaged, failed: e.failed, rate: (e.engaged + 1) / (e.sent + 2) },
-      ]),
-    );
-    return { userId, evidence: channels, traits: state.profileTraits.get(userId) ?? {} };
+    const evidence = (evidenceByName.get(name) as { channels?: Evidence } | undefined)?.channels ?? {};
+    const post = posteriors(CHANNELS, priors, evidence, { now: state.clock.now(), halfLifeDays });
+    const scores = scoresOf(post);
+    return {
+      userId,
+      evidence: Object.fromEntries(CHANNELS.map((c) => [c, scores[c]])),
+      best: bestChannel(post),
+      traits: state.profileTraits.get(userId) ?? {},
+    };
   });
 
   const duplicates = new Set(

@@ -101,7 +101,8 @@ test('a notification appears without reload, and its journey steps change state 
   expect(text).toContain('はい、伺います');
   await page.evaluate(() => document.fonts.ready);
   expect(await page.evaluate(() => document.fonts.check('14px "Noto Sans JP"', '明日'))).toBe(true);
-  await expect(page.locator('[data-testid="users"]').innerText()).resolves.toContain('dash-1');
+  // what the learner now expects of each channel for this user: SMS (replied) the best
+  await expect(page.locator('[data-testid="user-dash-1"]').innerText()).resolves.toMatch(/dash-1\s+\d+% ★/);
   await expect(page.locator('[data-testid="segment"]').innerText()).resolves.toContain('Notification Engaged');
 
   mkdirSync(join(__dirname, '../.test-logs'), { recursive: true });

@@ -91,6 +91,18 @@ export function addSums(into: PopulationSums, more: PopulationSums): PopulationS
   return out;
 }
 
+/** Sums as stored (a corrupt entry counts as nothing). */
+export function sumsOf(data: unknown): PopulationSums {
+  if (!data || typeof data !== 'object') return {};
+  const out: PopulationSums = {};
+  for (const c of CHANNELS) {
+    const s = (data as Record<string, unknown>)[c] as Record<string, unknown> | undefined;
+    if (s && ['users', 'n', 'k', 'nn', 'kk'].every((k) => Number.isFinite(s[k])))
+      out[c] = s as unknown as PopulationSums[Channel];
+  }
+  return out;
+}
+
 /** `a − b`, channel by channel; channels with no difference left out (empty when equal). */
 export function subtractSums(a: PopulationSums, b: PopulationSums): PopulationSums {
   const out: PopulationSums = {};

@@ -21,11 +21,11 @@
  */
 import type { Twilio } from 'twilio';
 import type { SyncListListInstance } from 'twilio/lib/rest/sync/v1/service/syncList';
-import { type Channel, CHANNELS } from '../channels/channel';
+import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
 import type { Config } from '../config';
 import { log } from '../log';
-import { addSums, type PopulationSums, type Priors, priorsOf } from '../routing/learn';
+import { addSums, type PopulationSums, type Priors, priorsOf, sumsOf } from '../routing/learn';
 import { type Documents, fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
@@ -168,18 +168,6 @@ function summaryOf(data: unknown): ShardView {
   const d = data as { v?: unknown; sums?: unknown; through?: unknown } | undefined;
   if (d?.v !== 1 || !Number.isSafeInteger(d.through)) return { sums: {} };
   return { sums: sumsOf(d.sums), through: d.through as number };
-}
-
-/** Sums as stored (a corrupt entry counts as nothing). */
-export function sumsOf(data: unknown): PopulationSums {
-  if (!data || typeof data !== 'object') return {};
-  const out: PopulationSums = {};
-  for (const c of CHANNELS) {
-    const s = (data as Record<string, unknown>)[c] as Record<string, unknown> | undefined;
-    if (s && ['users', 'n', 'k', 'nn', 'kk'].every((k) => Number.isFinite(s[k])))
-      out[c] = s as unknown as PopulationSums[Channel];
-  }
-  return out;
 }
 
 /** Three decimals: items and summaries stay small (Sync throttles objects over 1 KiB harder). */
