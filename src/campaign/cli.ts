@@ -132,13 +132,15 @@ function resultOf(req: RowRequest, answer: Answer | { lost: string }, stopping: 
   return { ...base, status: refused, errorCode: String(error.code ?? status), errorMessage: message };
 }
 
+/** The progress bar (on stderr); without a terminal (CI, a log file) the same line every 10 s. */
 function progressBar(total: number, tally: Tally) {
-  if (!process.stderr.isTTY) return undefined;
   const bar = new SingleBar({
     format: ' {bar} {value}/{total} rows | {speed} rows/s | ETA {eta_formatted} | {counts}',
     hideCursor: true,
     etaBuffer: 200,
     stream: process.stderr,
+    noTTYOutput: true,
+    notTTYSchedule: 10_000,
   });
   bar.start(total, 0, { speed: '0', counts: '' });
   const started = Date.now();
