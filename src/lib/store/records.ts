@@ -56,6 +56,13 @@ export interface PendingCancel {
   scheduledAt: string;
 }
 
+/** What a record keeps for recovery, by field. */
+interface KeptWork {
+  deferredEvents: SegmentMessage;
+  pendingCancels: PendingCancel;
+  pendingEvidence: Observation;
+}
+
 export interface ContactRecord {
   userId: string;
   notificationId: string;
@@ -135,33 +142,36 @@ export class RecordStore {
    * webhook of the notification replays them, and the outbox lists it for
    * the service's own recovery (store/outbox.ts, recovery.ts).
    */
-  async deferEvents(id: string, events: SegmentMessage[]): Promise<void> {
-    await this.updateNotification(id, (r) => {
-      const known = new Set((r.deferredEvents ?? []).map((e) => e.messageId));
-      r.deferredEvents = [...(r.deferredEvents ?? []), ...events.filter((e) => !known.has(e.messageId))];
-      return true;
-    });
-    await this.outbox.add(id);
+  deferEvents(id: string, events: SegmentMessage[]): Promise<void> {
+    return this.keep(id, 'deferredEvents', events, (e) => e.messageId);
   }
 
   /** Keeps provider cancels that failed, to be retried by recovery until their send time. */
-  async keepCancels(id: string, cancels: PendingCancel[]): Promise<void> {
-    await this.updateNotification(id, (r) => {
-      const known = new Set((r.pendingCancels ?? []).map((c) => c.channel));
-      r.pendingCancels = [...(r.pendingCancels ?? []), ...cancels.filter((c) => !known.has(c.channel))];
-      return true;
-    });
-    await this.outbox.add(id);
+  keepCancels(id: string, cancels: PendingCancel[]): Promise<void> {
+    return this.keep(id, 'pendingCancels', cancels, (c) => c.channel);
   }
 
   /** Keeps evidence the learner's store refused, to be counted by recovery (counted once however often). */
-  async keepEvidence(id: string, observations: Observation[]): Promise<void> {
-    const key = (o: Observation) => `${o.channel}|${o.kind}`;
+  keepEvidence(id: string, observations: Observation[]): Promise<void> {
+    return this.keep(id, 'pendingEvidence', observations, (o) => `${o.channel}|${o.kind}`);
+  }
+
+  /**
+   * Work kept in the record (what is not there yet, by `keyOf`), and the
+   * notification listed in the outbox so that recovery completes it.
+   */
+  private async keep<F extends keyof KeptWork>(
+    id: string,
+    field: F,
+    items: KeptWork[F][],
+    keyOf: (item: KeptWork[F]) => string,
+  ): Promise<void> {
     await this.updateNotification(id, (r) => {
-      const known = new Set((r.pendingEvidence ?? []).map(key));
-      const fresh = observations.filter((o) => !known.has(key(o)));
+      const kept = (r[field] ?? []) as KeptWork[F][];
+      const known = new Set(kept.map(keyOf));
+      const fresh = items.filter((item) => !known.has(keyOf(item)));
       if (fresh.length === 0) return false;
-      r.pendingEvidence = [...(r.pendingEvidence ?? []), ...fresh];
+      r[field] = [...kept, ...fresh] as NotificationRecord[F];
       return true;
     });
     await this.outbox.add(id);
