@@ -71,10 +71,7 @@ export class PriorStore {
       await append();
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      // the shard's first use: create its list (another writer may be doing the same)
-      await this.lists
-        .create({ uniqueName: listName(shard) })
-        .catch((e) => (isConflict(e) ? undefined : Promise.reject(e)));
+      await this.createList(shard); // the shard's first use
       await append();
     }
   }
@@ -82,21 +79,21 @@ export class PriorStore {
   /**
    * The population prior. A warm container answers from its cache, adding no round trip: when the
    * cache is older than PRIOR_TTL_MS it is refreshed beside the request (the answer is at most a
-   * refresh behind). A cold one reads every shard first (in parallel). A shard that cannot be read
-   * keeps what was known of it; without any data the prior is uninformed.
+   * refresh behind). A cold one reads every shard first (in parallel), once however many ask. A
+   * shard that cannot be read keeps what was known of it; without any data the prior is uninformed.
    */
   async priors(now = Date.now()): Promise<Priors> {
     if (cache && now - cache.at < PRIOR_TTL_MS) return cache.priors;
-    if (!cache) return this.refresh(now);
+    // one refresh at a time per container: a webhook with many engaged users asks for the prior once each
     if (!refreshing || now - refreshing.since > REFRESH_GIVE_UP_MS) {
-      const running = this.refresh(now)
-        .catch(() => cache?.priors ?? {}) // never an unhandled rejection: a failed refresh keeps the cache
-        .finally(() => {
-          if (refreshing?.running === running) refreshing = undefined;
-        });
+      const running = this.refresh(now).finally(() => {
+        if (refreshing?.running === running) refreshing = undefined;
+      });
+      running.catch(() => undefined); // a background refresh that fails keeps the cache: never an unhandled rejection
       refreshing = { running, since: now };
     }
-    return cache.priors;
+    // warm: what is known, the refresh running beside the request; cold: the refresh under way
+    return cache ? cache.priors : refreshing.running;
   }
 
   private async refresh(now: number): Promise<Priors> {
@@ -147,6 +144,13 @@ export class PriorStore {
     return view;
   }
 
+  /** Creates a shard's list; another reader or writer creating it at the same time is fine. */
+  private async createList(shard: number): Promise<void> {
+    await this.lists
+      .create({ uniqueName: listName(shard) })
+      .catch((e) => (isConflict(e) ? undefined : Promise.reject(e)));
+  }
+
   private async itemsAfter(shard: number, through: number | undefined) {
     const from = through === undefined ? {} : { from: String(through), bounds: 'exclusive' as const };
     try {
@@ -155,9 +159,7 @@ export class PriorStore {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // nothing added to this shard yet: create its list now, so that the first add needs no extra round trip
-      await this.lists
-        .create({ uniqueName: listName(shard) })
-        .catch((e) => (isConflict(e) ? undefined : Promise.reject(e)));
+      await this.createList(shard);
       return [];
     }
   }
