@@ -18,6 +18,7 @@ import type { SegmentMessage } from '../clients/segment';
 import type { Deps } from '../deps';
 import { DomainError } from '../errors';
 import { messageId, sentMessage, trackMessage } from '../events';
+import { countOrKeep } from '../learning';
 import { log } from '../log';
 import { inQuietHours, parseQuietHours } from '../quiet-hours';
 import type { NotificationRecord } from '../store/records';
@@ -286,23 +287,10 @@ async function escalate(
   };
   await Promise.all([
     phone ? deps.store.writeContact(phone, contact) : undefined,
-    countSent(deps, record, step.channel),
+    // an escalation's send is a try of its channel
+    countOrKeep(deps, record.userId, [{ notificationId: record.notificationId, channel: step.channel, kind: 'sent' }]),
   ]);
   return events;
-}
-
-/** An escalation's send is a try of its channel: the learner's evidence (kept for recovery when its store refuses). */
-async function countSent(deps: JourneyDeps, record: NotificationRecord, channel: Channel): Promise<void> {
-  const tried = [{ notificationId: record.notificationId, channel, kind: 'sent' as const }];
-  try {
-    await deps.evidence.record(record.userId, tried);
-  } catch (err) {
-    log.warn('evidence of an escalation kept for recovery', {
-      notification: record.notificationId,
-      error: (err as Error).message,
-    });
-    await deps.store.keepEvidence(record.notificationId, tried);
-  }
 }
 
 export interface CancelOutcome {

@@ -22,6 +22,7 @@ import { identifyMessage, messageId, sentMessage, trackMessage } from '../events
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { type Plan, planJourney } from '../journey/plan';
 import { type Step, stepView } from '../journey/steps';
+import { countOrKeep } from '../learning';
 import { log } from '../log';
 import { decideRoute, type Route, traitNames } from '../routing/route';
 import type { KnowledgeRead } from '../store/evidence';
@@ -288,27 +289,16 @@ async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: 
   const tried = steps
     .filter((s) => s.status === 'SENT')
     .map((s) => ({ notificationId: input.notificationId, channel: s.channel, kind: 'sent' as const }));
-  if (tried.length === 0) return;
   let snapshot = start.snapshot;
-  try {
-    // the store failed in the first stage already: keep it for recovery rather than wait on retries
-    if (start.evidence === 'unavailable') throw new Error('evidence store unavailable');
-    await retryWithin(deps.deadline, () => {
+  const count = () =>
+    retryWithin(deps.deadline, () => {
       const known = snapshot;
       snapshot = undefined; // after a failure, read again: the write may have landed
       return deps.evidence.record(input.userId, tried, known);
     });
-  } catch (err) {
-    log.warn('evidence of a send kept for recovery', {
-      notification: input.notificationId,
-      error: (err as Error).message,
-    });
-    await deps.store
-      .keepEvidence(input.notificationId, tried)
-      .catch((e) =>
-        log.error('evidence of a send lost', { notification: input.notificationId, error: (e as Error).message }),
-      );
-  }
+  await countOrKeep(deps, input.userId, tried, { storeDown: start.evidence === 'unavailable', count }).catch((e) =>
+    log.error('evidence of a send lost', { notification: input.notificationId, error: (e as Error).message }),
+  );
 }
 
 function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): SegmentMessage[] {
