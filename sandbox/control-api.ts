@@ -47,7 +47,10 @@ export function registerControlApi(
   };
   router.on('GET', '/fonts/noto-sans-jp/:file', (req) => font('', req.params.file, 'text/css; charset=utf-8'));
   router.on('GET', '/fonts/noto-sans-jp/files/:file', (req) => font('files', req.params.file, 'font/woff2'));
-  router.on('GET', '/sandbox/dashboard.json', () => ({ status: 200, body: dashboardSnapshot(state) }));
+  router.on('GET', '/sandbox/dashboard.json', (req) => ({
+    status: 200,
+    body: dashboardSnapshot(state, req.query.get('since') ?? undefined),
+  }));
   router.on('POST', '/sandbox/dashboard/notify', async (req) => {
     const key = process.env.NOTIFY_API_KEY || SANDBOX_DEFAULTS.NOTIFY_API_KEY;
     const res = await fetch(`${settings.functionsUrl}/notify`, {

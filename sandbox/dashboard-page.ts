@@ -142,9 +142,9 @@ function render(s) {
 }
 async function poll() {
   try {
-    const res = await fetch('/sandbox/dashboard.json', { cache: 'no-store' });
+    const res = await fetch('/sandbox/dashboard.json?since=' + encodeURIComponent(version), { cache: 'no-store' });
     const s = await res.json();
-    if (s.version !== version) { version = s.version; last = s; render(s); }
+    if (!s.unchanged) { version = s.version; last = s; render(s); }
     $('#status').textContent = '';
   } catch (err) {
     $('#status').textContent = 'sandbox unreachable';

@@ -85,7 +85,13 @@ function received(state: SandboxState): Map<string, Received[]> {
   return byNotification;
 }
 
-export function dashboardSnapshot(state: SandboxState) {
+/**
+ * The snapshot; only `{version, unchanged: true}` when the page already has this version
+ * (it polls every 0.7 s: most polls then cost a version, not a snapshot).
+ */
+export function dashboardSnapshot(state: SandboxState, since?: string) {
+  const version = versionOf(state);
+  if (since === version) return { version, unchanged: true };
   const docs = [...state.syncDocuments.values()];
   const records = docs
     .filter((d) => d.unique_name?.startsWith('notification-'))
@@ -151,11 +157,9 @@ export function dashboardSnapshot(state: SandboxState) {
     };
   });
 
-  const duplicates = new Set(
-    state.segmentRejected
-      .filter((r) => r.reason.includes('duplicate'))
-      .map((r) => (r.payload as { messageId?: string }).messageId),
-  );
+  const dropped = state.segmentRejected
+    .filter((r) => r.reason.includes('duplicate'))
+    .map((r) => r.payload as { messageId?: string; event?: string });
   const segment = state.segmentEvents
     .slice(-SHOWN)
     .reverse()
@@ -167,20 +171,14 @@ export function dashboardSnapshot(state: SandboxState) {
       channel: (e.properties as Record<string, unknown> | undefined)?.channel,
     }));
   return {
-    version: versionOf(state),
+    version,
     clock: state.clock.date().toISOString(),
     simulate: state.simulate,
     notifications,
     users,
     segment,
-    duplicates: state.segmentRejected
-      .filter((r) => r.reason.includes('duplicate'))
-      .slice(-SHOWN)
-      .map((r) => ({
-        messageId: (r.payload as { messageId?: string }).messageId,
-        event: (r.payload as { event?: string }).event,
-      })),
-    duplicateCount: duplicates.size,
+    duplicates: dropped.slice(-SHOWN).map(({ messageId, event }) => ({ messageId, event })),
+    duplicateCount: new Set(dropped.map((d) => d.messageId)).size,
     contacts: Object.fromEntries(state.contacts),
     faults: Object.fromEntries(state.faults),
   };
