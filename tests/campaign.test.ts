@@ -4,7 +4,12 @@ import { notificationIdOf, requestOf, unknownPlaceholders } from '../src/campaig
 import { detectEncoding } from '../src/campaign/rows';
 import { placeholdersOf, render } from '../src/campaign/template';
 
-const spec = { campaignId: 'c1', templates: { message: '{{firstName}}様' }, keyColumn: 'userId' };
+const spec = {
+  campaignId: 'c1',
+  templates: { message: '{{firstName}}様' },
+  keyColumn: 'userId',
+  serviceLocale: 'en-US',
+};
 
 test('placeholders are filled from the row; in an HTML body the values are escaped', () => {
   expect(placeholdersOf('{{ a }} and {{b}} and {{a}}')).toEqual(['a', 'b']);

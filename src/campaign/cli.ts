@@ -170,6 +170,8 @@ async function send(file: string, o: SendOptions): Promise<number> {
     keyColumn: o.keyColumn,
     sendAt: o.sendAt,
     locale: o.locale,
+    // without a locale the service reads a row with its DEFAULT_LOCALE: assume the same here
+    serviceLocale: process.env.DEFAULT_LOCALE ?? 'en-US',
   };
   const encoding = o.encoding === 'auto' ? await encodingOf(file) : o.encoding;
   const resultsPath = o.results ?? `${o.id}.results.csv`;

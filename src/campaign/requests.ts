@@ -29,6 +29,8 @@ export interface CampaignSpec {
   sendAt?: string;
   /** the locale of rows without one: sent with them, and used to read their phone numbers */
   locale?: string;
+  /** the service's DEFAULT_LOCALE as far as known here: how it reads a row sent without a locale */
+  serviceLocale: string;
 }
 
 export interface Problem {
@@ -118,9 +120,7 @@ export function requestOf(
   // what /notify would refuse, found beside the problems above (parsing stops at its first)
   if (userId) {
     try {
-      // without a locale the service reads the row with its DEFAULT_LOCALE: assume the same here
-      const defaultLocale = process.env.DEFAULT_LOCALE ?? 'en-US';
-      const input = parseNotifyInput(params, { defaultLocale });
+      const input = parseNotifyInput(params, { defaultLocale: spec.serviceLocale });
       if (input.sendAt) {
         const why = sendAtProblem(input.sendAt, params.channel, Boolean(input.phone), Boolean(input.email), now);
         if (why) problems.push({ field: 'sendAt', message: why });

@@ -3,15 +3,14 @@
  * filled from a CSV row's columns. Values are inserted as text: in an HTML
  * body they are escaped, so a name like `<b>` cannot change the markup.
  */
+import { escapeHtml } from '../lib/html';
+
 const PLACEHOLDER = /\{\{\s*([^{}\s]+)\s*\}\}/g;
 
 /** The placeholders a template uses, each once. */
 export function placeholdersOf(template: string): string[] {
   return [...new Set([...template.matchAll(PLACEHOLDER)].map((m) => m[1]))];
 }
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 
 /**
  * The template with each placeholder replaced by the row's value; `missing`

@@ -23,10 +23,8 @@ import {
   type SendRequest,
   type Sent,
 } from './provider';
-
 import { EMAIL_WINDOW } from './windows';
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+import { escapeHtml } from '../html';
 
 /** The HTML part: the request's own, else the text, escaped, with its line breaks. */
 export function htmlOf(content: Content): string {
