@@ -25,7 +25,6 @@ import {
   type SendRequest,
   type Sent,
 } from './provider';
-
 import { SMS_WINDOW } from './windows';
 
 type RefusalTrait = 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone';

@@ -13,7 +13,7 @@ import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessa
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { log } from '../log';
-import { bestChannel, type Evidence, type Priors, posteriors, scoresOf } from '../routing/learn';
+import { bestChannel, type Evidence, type EvidenceKind, type Priors, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
@@ -66,6 +66,14 @@ interface Learned {
   message: SegmentMessage;
 }
 
+/** What a provider event tells the learner: a try that went out (scheduled), engagement, failure, or nothing. */
+function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
+  const meaning = MEANING[e.kind];
+  if (meaning.engagement) return 'engaged';
+  if (meaning.step === 'FAILED') return 'failed';
+  return e.kind === 'sent' ? 'sent' : undefined;
+}
+
 /**
  * Records sends that went out later (scheduled), engagement and outright failure as the learner's
  * evidence, per user, and answers an identify per engaged user with what was learned
@@ -78,15 +86,8 @@ async function learnFrom(
 ): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
-    const meaning = MEANING[e.kind];
     const userId = 'userId' in e.who ? e.who.userId : undefined;
-    const kind = meaning.engagement
-      ? 'engaged'
-      : meaning.step === 'FAILED'
-        ? 'failed'
-        : e.kind === 'sent'
-          ? 'sent'
-          : undefined;
+    const kind = evidenceKind(e);
     if (!kind || !userId || !e.notificationId) continue;
     const u = byUser.get(userId) ?? { observations: [], engaged: false, ids: [] };
     u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
