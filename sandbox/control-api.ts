@@ -9,6 +9,7 @@ import { DASHBOARD_HTML } from './dashboard-page';
 import { dashboardSnapshot } from './dashboard';
 import type { Simulator } from './simulator';
 import { SANDBOX_DEFAULTS } from './settings';
+import { parseLatency } from './upstream-limits';
 
 const APIS: Api[] = ['twilio', 'sync', 'sendgrid', 'segment', 'profiles'];
 const bad = (message: string): SandboxResponse => ({ status: 400, body: { error: message } });
@@ -98,6 +99,28 @@ export function registerControlApi(
   });
   router.on('GET', '/sandbox/segment/rejected', () => ({ status: 200, body: state.segmentRejected }));
   router.on('GET', '/sandbox/requests', () => ({ status: 200, body: state.requestCounts }));
+  // Twilio's account concurrency (20429 past it) and the latency per API; the functions' invocations
+  router.on('GET', '/sandbox/upstream', () => ({ status: 200, body: state.upstream.stats() }));
+  router.on('POST', '/sandbox/upstream', (req) => {
+    const { latency, concurrency, resetStats } = body(req);
+    try {
+      if (latency !== undefined) state.upstream.latencyMs = parseLatency(String(latency));
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+    if (concurrency !== undefined) {
+      if (!Number.isInteger(concurrency) || (concurrency as number) < 1)
+        return bad('concurrency must be a positive integer');
+      state.upstream.concurrency = concurrency as number;
+    }
+    if (resetStats === true) state.upstream.resetStats();
+    return { status: 200, body: state.upstream.stats() };
+  });
+  router.on('GET', '/sandbox/invocations', () => ({ status: 200, body: state.invocations.stats() }));
+  router.on('POST', '/sandbox/invocations/reset', () => {
+    state.invocations.reset();
+    return { status: 200, body: state.invocations.stats() };
+  });
 
   router.on('POST', '/sandbox/profiles/:userId/traits', (req) => {
     const traits = body(req).traits;

@@ -77,6 +77,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   };
   const functionsUrl = `http://localhost:${opts.functionsPort}`;
+  // Against the sandbox, twilio-run listens on a port of its own and the sandbox serves the
+  // functions' port in front of it with Twilio's limits (1 MB bodies, 10 s; functions-runtime.ts).
+  const twilioRunPort = opts.sandboxPort !== undefined ? await freePort() : opts.functionsPort;
   // dist/ only changes on a rebuild, so twilio-run need not re-require every
   // module per request (--live) nor fork a process per request: ~20 ms instead of ~400 ms.
   // --no-logs: its request log prints query strings, which may hold phone numbers.
@@ -86,7 +89,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'),
     'start',
     '--port',
-    String(opts.functionsPort),
+    String(twilioRunPort),
     '--no-live',
     '--no-fork-process',
     '--no-logs',
@@ -111,6 +114,8 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
           ...functionEnv,
           SANDBOX_PORT: String(opts.sandboxPort),
           SANDBOX_FUNCTIONS_URL: functionsUrl,
+          SANDBOX_RUNTIME_PORT: String(opts.functionsPort),
+          SANDBOX_RUNTIME_TARGET_PORT: String(twilioRunPort),
           SANDBOX_NO_DOTENV: '1',
         },
         stdio: ['ignore', opts.stdio, opts.stdio],
@@ -130,6 +135,9 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     });
     children.push(functions);
     await waitFor(`${functionsUrl}/health`, functions, 60000);
+    // the front door counted the health checks of the start (502s while twilio-run came up)
+    if (sandboxUrl)
+      await fetch(`${sandboxUrl}/sandbox/invocations/reset`, { method: 'POST' }).then((r) => r.arrayBuffer());
     return { functionsUrl, sandboxUrl, stop };
   } catch (err) {
     await stop();

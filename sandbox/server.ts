@@ -1,5 +1,6 @@
 /** The sandbox HTTP server: one port on 127.0.0.1 for Twilio, Sync, SendGrid and Segment. */
 import { createServer, type Server } from 'node:http';
+import { startFunctionsRuntime } from './functions-runtime';
 import { registerControlApi } from './control-api';
 import { parseRequest, Router, type SandboxResponse, writeResponse } from './http';
 import { registerSegmentApi } from './segment-api';
@@ -9,6 +10,7 @@ import { Simulator } from './simulator';
 import { type Api, SandboxState } from './state';
 import { registerSyncApi } from './sync-api';
 import { registerTwilioApi } from './twilio-api';
+import { TOO_MANY_REQUESTS } from './upstream-limits';
 
 const BODY_LIMIT = 8 * 1024 * 1024;
 
@@ -44,6 +46,13 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
     try {
       const parsed = await parseRequest(req, BODY_LIMIT);
       const api = apiOf(parsed.path);
+      if (api && !state.upstream.enter(api)) {
+        writeResponse(res, { status: 429, body: TOO_MANY_REQUESTS });
+        return;
+      }
+      // the request holds its place in the account's concurrency until it is answered
+      if (api) res.once('close', () => state.upstream.leave(api));
+      if (api) await state.upstream.delay(api);
       if (api) {
         state.requestCounts[api] = (state.requestCounts[api] ?? 0) + 1;
         const fault = state.faults.get(api);
@@ -103,9 +112,17 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
     }
   });
 
+  const runtime = settings.runtime
+    ? startFunctionsRuntime(settings.runtime.port, settings.runtime.targetPort, state.invocations)
+    : Promise.resolve([]);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(settings.port, host, () => {
+    server.listen(settings.port, host, async () => {
+      const fronts = await runtime.catch((err) => {
+        reject(err);
+        return undefined;
+      });
+      if (!fronts) return;
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : settings.port;
       resolve({
@@ -113,11 +130,10 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
         state,
         simulator,
         url: `http://${host}:${port}`,
-        close: () =>
-          new Promise<void>((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
+        close: async () => {
+          for (const s of [server, ...fronts]) s.closeAllConnections();
+          await Promise.all([server, ...fronts].map((s) => new Promise((r) => s.close(r))));
+        },
       });
     });
   });

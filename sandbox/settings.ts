@@ -18,6 +18,8 @@ export interface SandboxSettings {
   simulate: boolean;
   /** where the clock's offset is written for the functions to read (src/lib/clock.ts) */
   clockFile?: string;
+  /** Twilio Functions' front door (functions-runtime.ts): this port forwards to twilio-run on the target */
+  runtime?: { port: number; targetPort: number };
 }
 
 export const SANDBOX_DEFAULTS = {
@@ -58,5 +60,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
     sendgridWebhookPassword: get('SENDGRID_WEBHOOK_PASSWORD'),
     simulate: (env.SANDBOX_SIMULATE ?? 'on') !== 'off',
     clockFile: env.SANDBOX_CLOCK_FILE || undefined,
+    runtime:
+      env.SANDBOX_RUNTIME_PORT && env.SANDBOX_RUNTIME_TARGET_PORT
+        ? { port: Number(env.SANDBOX_RUNTIME_PORT), targetPort: Number(env.SANDBOX_RUNTIME_TARGET_PORT) }
+        : undefined,
   };
 }

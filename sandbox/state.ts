@@ -1,4 +1,6 @@
+import { InvocationLog } from './functions-runtime';
 import { SyncLimits } from './sync-limits';
+import { UpstreamLimits } from './upstream-limits';
 import { Clock } from './clock';
 
 export type Channel = 'SMS' | 'CALL' | 'EMAIL';
@@ -108,6 +110,10 @@ export class SandboxState {
   syncDocuments = new Map<string, SyncDocument>();
   syncLists = new Map<string, SyncList>();
   readonly syncLimits = new SyncLimits();
+  /** Twilio's account concurrency and each API's latency */
+  readonly upstream = new UpstreamLimits();
+  /** every function invocation through the runtime's front door (functions-runtime.ts) */
+  readonly invocations = new InvocationLog();
   segmentEvents: Array<Record<string, unknown>> = [];
   segmentRejected: Array<{ reason: string; payload: unknown }> = [];
   segmentMessageIds = new Map<string, number>();
@@ -133,6 +139,8 @@ export class SandboxState {
     this.syncDocuments.clear();
     this.syncLists.clear();
     this.syncLimits.reset();
+    this.upstream.resetStats();
+    this.invocations.reset();
     this.segmentEvents = [];
     this.segmentRejected = [];
     this.segmentMessageIds.clear();

@@ -169,7 +169,8 @@ test('provider throttling slows the campaign but loses and duplicates nothing', 
   const lines = ['userId,phone'];
   for (let i = 1; i <= 60; i++) lines.push(`th-${i},+8190${String(40_000_000 + i)}`);
   writeFileSync(join(dir, 'throttle.csv'), `${lines.join('\n')}\n`);
-  await sandbox.fault({ api: 'twilio', status: 429, headers: { 'Retry-After': '1' }, count: 30, method: 'POST' });
+  // a Retry-After longer than one invocation waits (upstream.ts): /notify answers 429 and the CLI retries
+  await sandbox.fault({ api: 'twilio', status: 429, headers: { 'Retry-After': '5' }, count: 30, method: 'POST' });
   const res = await run(['send', 'throttle.csv', '--id', 'thr', '--message', 'x', '--rate', '100']);
   expect(res.code).toBe(0);
   expect(res.stdout).toMatch(/retried: +\d+ answers/);

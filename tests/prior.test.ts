@@ -3,7 +3,7 @@
  * Sync: appended deltas add up for a warm reader and a cold one, the warm one
  * refreshes beside requests, and a reader folds what it added into the summary.
  */
-import { twilioClient } from '../src/lib/clients/twilio';
+import { SyncClient } from '../src/lib/clients/sync';
 import { type Config, loadConfig } from '../src/lib/config';
 import { type PopulationSums, priorsOf } from '../src/lib/routing/learn';
 import { sandboxFunctionEnv } from '../sandbox/launch';
@@ -24,7 +24,7 @@ function coldStore() {
   let store: import('../src/lib/store/prior').PriorStore | undefined;
   jest.isolateModules(() => {
     const { PriorStore } = require('../src/lib/store/prior') as typeof import('../src/lib/store/prior');
-    store = new PriorStore(twilioClient(config), config);
+    store = new PriorStore(new SyncClient(config));
   });
   return store as import('../src/lib/store/prior').PriorStore;
 }

@@ -234,8 +234,19 @@ describe('Twilio Sync documents', () => {
   });
 });
 
+/** The SDK pointed at the sandbox without the service's upstream budget: no retries hide what the sandbox answered. */
+function bareTwilio() {
+  class ToSandbox extends twilio.RequestClient {
+    override request<T>(opts: import('twilio/lib/base/RequestClient').RequestOptions<T>) {
+      const u = new URL(opts.uri);
+      return super.request<T>({ ...opts, uri: `${sb.url}${u.pathname}${u.search}` });
+    }
+  }
+  return twilio(config.accountSid, config.authToken, { httpClient: new ToSandbox() });
+}
+
 describe('Twilio Sync limits and lists', () => {
-  const service = () => twilioClient(config).sync.v1.services('default');
+  const service = () => bareTwilio().sync.v1.services('default');
 
   test("an object takes 200 writes in Sync's 10 s window, then 429 54009; other objects are not affected", async () => {
     const d = await service().documents.create({ uniqueName: 'busy', data: { n: 0 } });
@@ -248,7 +259,7 @@ describe('Twilio Sync limits and lists', () => {
     expect([refused.status, refused.code]).toEqual([429, 54009]);
     expect((await service().documents('busy').fetch()).data).toEqual({ n: 199 }); // the refused write did nothing
     await service().documents.create({ uniqueName: 'quiet', data: {} });
-    expect(sb.state.syncLimits.throttled.map((t) => t.object)).toEqual([`default/${d.sid}`, `default/${d.sid}`]);
+    expect(sb.state.syncLimits.throttled.map((t) => t.object)).toEqual([`default/${d.sid}`]);
   });
 
   test('a 10 KiB document is throttled harder: 2 writes/s, so its 21st write in 10 s is refused', async () => {
@@ -496,4 +507,87 @@ describe('simulated recipients', () => {
     ).toBe(503);
     expect(sb.state.messages).toHaveLength(1);
   });
+});
+
+describe("Twilio's account concurrency and latency", () => {
+  afterEach(() => {
+    sb.state.upstream.concurrency = 100;
+    sb.state.upstream.latencyMs = {};
+  });
+
+  test('past the account concurrency every Twilio API (REST and Sync together) answers 429 with error 20429', async () => {
+    sb.state.upstream.concurrency = 5;
+    sb.state.upstream.latencyMs = { twilio: 300, sync: 300 };
+    sb.state.upstream.resetStats();
+    const client = bareTwilio();
+    const docs = client.sync.v1.services('default').documents;
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 4 }, (_, i) => docs.create({ uniqueName: `conc-${i}`, data: {} })),
+      ...Array.from({ length: 4 }, () =>
+        client.messages.create({ to: '+819012345678', from: '+15005550006', body: 'x' }),
+      ),
+    ]);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(3);
+    expect(refused.map((e) => [e.status, e.code])).toEqual(Array(3).fill([429, 20429]));
+    expect(sb.state.upstream.stats()).toMatchObject({ peakInFlight: 5, refused: 3, inFlight: 0 });
+  });
+
+  test('SANDBOX_LATENCY_MS delays each API by its own figure, and a malformed one names what is wrong', async () => {
+    const { parseLatency } = await import('../sandbox/upstream-limits');
+    expect(parseLatency('twilio:50,sync:60,segment:5')).toEqual({ twilio: 50, sync: 60, segment: 5 });
+    expect(parseLatency('20')).toMatchObject({ twilio: 20, sync: 20, sendgrid: 20, segment: 20, profiles: 20 });
+    expect(() => parseLatency('twilo:50')).toThrow(/unknown API "twilo"/);
+    expect(() => parseLatency('sync=50')).toThrow(/api:milliseconds/);
+    sb.state.upstream.latencyMs = { sync: 250 };
+    const started = Date.now();
+    await bareTwilio().sync.v1.services('default').documents.create({ uniqueName: 'slow', data: {} });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+  });
+});
+
+describe("Twilio Functions' front door (1 MB, 10 s)", () => {
+  let slow: Server;
+  let front: import('node:http').Server[];
+  const log = new (require('../sandbox/functions-runtime').InvocationLog)();
+  let url = '';
+
+  beforeAll(async () => {
+    const { startFunctionsRuntime } = await import('../sandbox/functions-runtime');
+    slow = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const wait = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('wait') ?? 0);
+        setTimeout(() => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok":true}'), wait);
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const port = await (await import('../sandbox/launch')).freePort();
+    front = await startFunctionsRuntime(port, (slow.address() as { port: number }).port, log);
+    url = `http://127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    for (const s of [slow, ...front]) s.closeAllConnections();
+    await Promise.all([slow, ...front].map((s) => new Promise((r) => s.close(r))));
+  });
+
+  test('a body over 1 MB is refused with 413 and never reaches the function', async () => {
+    const res = await fetch(`${url}/email/events`, { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) });
+    expect(res.status).toBe(413);
+    expect(log.stats().tooLarge).toBe(1);
+    const ok = await fetch(`${url}/email/events`, { method: 'POST', body: 'x'.repeat(1024 * 1024) });
+    expect(ok.status).toBe(200);
+  });
+
+  test("each invocation's wall time is recorded; one still running at 10 s is answered 504 (82002)", async () => {
+    expect((await fetch(`${url}/quick?wait=50`)).status).toBe(200);
+    const killed = await fetch(`${url}/stuck?wait=10500`);
+    expect(killed.status).toBe(504);
+    expect((await killed.json()).code).toBe(82002);
+    const stats = log.stats();
+    expect(stats.killed).toBe(1);
+    expect(stats.maxMs).toBeGreaterThanOrEqual(10_000);
+    expect(stats.slowest[0]).toMatchObject({ path: '/stuck', status: 504 });
+    expect(stats.slowest.find((i: { path: string }) => i.path === '/quick').ms).toBeGreaterThanOrEqual(50);
+  }, 20_000);
 });

@@ -63,6 +63,8 @@ export interface Config {
   smsMaxSegmentsStrict: boolean;
   /** seconds between a warm container's recovery sweeps (RECOVERY_SWEEP_SECONDS, default 30; 0: only POST /recover) */
   recoverySweepSeconds: number;
+  /** upstream requests one invocation keeps in flight at most (UPSTREAM_CONCURRENCY, default 40; the account allows ~100 for all) */
+  upstreamConcurrency: number;
   /** the local sandbox's clock (set by the local launcher only; see clock.ts) */
   sandboxClockFile?: string;
   /** learned (default): the learning router; trait: the Segment preferred-channel trait, else random */
@@ -203,6 +205,7 @@ export function loadConfig(env: Env): Config {
     smsMaxSegments: check(() => wholeNumber(env, 'SMS_MAX_SEGMENTS', 4, 1), 4),
     smsMaxSegmentsStrict: check(() => flag(env, 'SMS_MAX_SEGMENTS_STRICT'), false),
     recoverySweepSeconds: check(() => wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0), 30),
+    upstreamConcurrency: check(() => wholeNumber(env, 'UPSTREAM_CONCURRENCY', 40, 1), 40),
     sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
     routingPolicy: check(() => routingPolicy(value(env, 'ROUTING_POLICY')), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),

@@ -5,12 +5,14 @@
  */
 import type { Twilio } from 'twilio';
 import { serviceBaseUrl } from './callbacks';
+import { SyncClient } from './clients/sync';
 import { twilioClient } from './clients/twilio';
 import type { Config } from './config';
 import type { Deadline } from './deadline';
 import type { EndpointRequest } from './http/endpoint';
 import { EvidenceStore } from './store/evidence';
 import { RecordStore } from './store/records';
+import type { Upstream } from './upstream';
 
 export interface Deps {
   client: Twilio;
@@ -21,16 +23,19 @@ export interface Deps {
   /** where provider callbacks go */
   baseUrl: string;
   deadline: Deadline;
+  /** every upstream request of the invocation goes through it (concurrency, deadline, retries) */
+  upstream: Upstream;
 }
 
 export function wire(req: EndpointRequest): Deps {
-  const client = twilioClient(req.config, req.deadline);
+  const sync = new SyncClient(req.config, req.upstream);
   return {
-    client,
+    client: twilioClient(req.config, req.upstream),
     config: req.config,
-    store: new RecordStore(client, req.config),
-    evidence: new EvidenceStore(client, req.config),
+    store: new RecordStore(sync),
+    evidence: new EvidenceStore(sync, req.config),
     baseUrl: serviceBaseUrl(req.config, req.context),
-    deadline: req.deadline,
+    deadline: req.upstream.deadline,
+    upstream: req.upstream,
   };
 }

@@ -98,7 +98,7 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
     if (learned.length) report.learned++;
     const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r.userId, id, c))];
     try {
-      await track(deps.config, events, deps.deadline);
+      await track(deps.config, events, deps.upstream);
     } catch (err) {
       log.warn('recovery: Segment still unavailable', { notification: id, error: (err as Error).message });
       continue;

@@ -1,7 +1,7 @@
 /** Tracking that loses nothing: what Segment cannot take now waits in the notification's record. */
 import { type SegmentMessage, track } from './clients/segment';
 import type { Config } from './config';
-import type { Deadline } from './deadline';
+import type { Upstream } from './upstream';
 import { log } from './log';
 import type { RecordStore } from './store/records';
 
@@ -11,10 +11,10 @@ export async function trackOrDefer(
   store: RecordStore,
   notificationId: string,
   events: SegmentMessage[],
-  deadline: Deadline,
+  upstream: Upstream,
 ): Promise<'ok' | 'deferred'> {
   try {
-    await track(config, events, deadline);
+    await track(config, events, upstream);
     return 'ok';
   } catch (err) {
     log.error('Segment tracking deferred', { notification: notificationId, error: (err as Error).message });

@@ -5,7 +5,6 @@
  * Event Webhook's batches.
  */
 import { mailService, sendgridClient } from '../clients/sendgrid';
-import type { Config } from '../config';
 import { type Content, displayName } from '../content';
 import { messageId } from '../events';
 import { badRequest } from '../http/errors';
@@ -41,8 +40,9 @@ function refusalOf(err: unknown, email: string): ChannelRefused | undefined {
   return new ChannelRefused('EMAIL', why, 'sendgrid-400', { invalid_email: email });
 }
 
-async function createBatchId(config: Config): Promise<string> {
-  const [, body] = await (await sendgridClient(config)).request({ method: 'POST', url: '/v3/mail/batch' });
+async function createBatchId(deps: ProviderDeps): Promise<string> {
+  const client = await sendgridClient(deps.config, deps.upstream);
+  const [, body] = await client.request({ method: 'POST', url: '/v3/mail/batch' });
   return (body as { batch_id: string }).batch_id;
 }
 
@@ -50,9 +50,9 @@ async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Pro
   const { config } = deps;
   const { content } = req;
   const name = displayName(content);
-  const batchId = req.at ? await createBatchId(config) : undefined;
+  const batchId = req.at ? await createBatchId(deps) : undefined;
   try {
-    const [response] = await (await mailService(config)).send({
+    const [response] = await (await mailService(config, deps.upstream)).send({
       to: name ? { email: to.email, name } : to.email,
       from: config.sendgridFromEmail,
       subject: content.subject ?? stringsFor(content.locale).subject,
@@ -73,7 +73,7 @@ async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Pro
 /** Cancels the batch; a batch already cancelled counts as cancelled. */
 async function cancel(deps: ProviderDeps, copy: ScheduledCopy): Promise<CancelResult | undefined> {
   if (!copy.batchId) return undefined;
-  const client = await sendgridClient(deps.config);
+  const client = await sendgridClient(deps.config, deps.upstream);
   try {
     await client.request({
       method: 'POST',

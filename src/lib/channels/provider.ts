@@ -6,6 +6,7 @@
  */
 import type { Twilio } from 'twilio';
 import type { Config } from '../config';
+import type { Upstream } from '../upstream';
 import type { Content } from '../content';
 import type { Identity } from '../events';
 import type { Channel } from './channel';
@@ -27,6 +28,7 @@ export interface EmailAddress {
 export interface ProviderDeps {
   client: Twilio;
   config: Config;
+  upstream: Upstream;
 }
 
 export interface SendRequest {

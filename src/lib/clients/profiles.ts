@@ -1,6 +1,6 @@
 /** Segment Profile API: a user's traits, read by user id. */
 import type { Config } from '../config';
-import { Deadline } from '../deadline';
+import { Upstream } from '../upstream';
 
 export const PROFILES_TIMEOUT_MS = 2500;
 
@@ -16,7 +16,7 @@ export async function readTraits(
   config: Config,
   userId: string,
   names: string[],
-  deadline = new Deadline(),
+  upstream = new Upstream(),
 ): Promise<ProfileResult> {
   if (!config.segmentSpaceId || !config.segmentProfileApiToken) return { status: 'not_configured', traits: {} };
   const id = encodeURIComponent(`user_id:${userId}`);
@@ -24,14 +24,23 @@ export async function readTraits(
     `${config.segmentProfilesBaseUrl}/v1/spaces/${encodeURIComponent(config.segmentSpaceId)}/collections/users/profiles/${id}/traits` +
     `?include=${encodeURIComponent(names.join(','))}&limit=${Math.min(200, Math.max(10, names.length))}`;
   try {
-    const res = await fetch(url, {
-      headers: { Authorization: `Basic ${Buffer.from(`${config.segmentProfileApiToken}:`).toString('base64')}` },
-      signal: AbortSignal.timeout(deadline.timeout(PROFILES_TIMEOUT_MS)),
-    });
-    const body = (await res.json().catch(() => ({}))) as { traits?: Traits };
+    const res = await upstream.call(
+      'profiles',
+      async (timeoutMs) => {
+        const r = await fetch(url, {
+          headers: { Authorization: `Basic ${Buffer.from(`${config.segmentProfileApiToken}:`).toString('base64')}` },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const body = (await r.json().catch(() => ({}))) as { traits?: Traits };
+        return { status: r.status, retryAfter: r.headers.get('retry-after'), body };
+      },
+      ({ value }) => value ?? {},
+      PROFILES_TIMEOUT_MS,
+    );
     if (res.status === 404) return { status: 'not_found', traits: {} };
-    if (!res.ok) return { status: 'unavailable', traits: {}, error: `Profile API answered ${res.status}` };
-    return { status: 'found', traits: body.traits ?? {} };
+    if (res.status < 200 || res.status >= 300)
+      return { status: 'unavailable', traits: {}, error: `Profile API answered ${res.status}` };
+    return { status: 'found', traits: res.body.traits ?? {} };
   } catch (err) {
     return { status: 'unavailable', traits: {}, error: (err as Error).message };
   }

@@ -3,7 +3,7 @@
  * the 500 KB batch limit allows, each bounded by a timeout and one retry.
  */
 import type { Config } from '../config';
-import { Deadline } from '../deadline';
+import { Upstream } from '../upstream';
 
 export const SEGMENT_TIMEOUT_MS = 2500;
 const MAX_BATCH_BYTES = 480 * 1024; // under Segment's 500 KB, leaving room for the envelope
@@ -51,39 +51,38 @@ export function toBatches(messages: SegmentMessage[]): SegmentMessage[][] {
   return batches;
 }
 
-const retryable = (status: number) => status === 429 || status >= 500;
-
-async function postBatch(config: Config, batch: SegmentMessage[], deadline: Deadline): Promise<void> {
+async function postBatch(config: Config, batch: SegmentMessage[], upstream: Upstream): Promise<void> {
   const body = JSON.stringify({
     batch,
     context: { library: { name: 'channel-optimized-notifications', version: '1' } },
   });
   const auth = `Basic ${Buffer.from(`${config.segmentWriteKey}:`).toString('base64')}`;
-  let lastError: TrackingError | undefined;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    if (attempt > 0 && !deadline.allows(0, 1000)) break; // no time left for the retry
-    try {
-      const res = await fetch(`${config.segmentApiBaseUrl}/v1/batch`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: auth },
-        body,
-        signal: AbortSignal.timeout(deadline.timeout(SEGMENT_TIMEOUT_MS)),
-      });
-      await res.arrayBuffer();
-      if (res.ok) return;
-      lastError = new TrackingError(`Segment answered ${res.status}`, res.status);
-      if (!retryable(res.status)) throw lastError;
-    } catch (err) {
-      if (err instanceof TrackingError && err.status !== undefined && !retryable(err.status)) throw err;
-      lastError =
-        err instanceof TrackingError ? err : new TrackingError(`Segment unreachable: ${(err as Error).message}`);
-    }
+  let res: { status: number } | undefined;
+  try {
+    // the budget retries a 429 (with backoff) and a 5xx once, within the deadline
+    res = await upstream.call(
+      'segment',
+      async (timeoutMs) => {
+        const r = await fetch(`${config.segmentApiBaseUrl}/v1/batch`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: auth },
+          body,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await r.arrayBuffer();
+        return { status: r.status, retryAfter: r.headers.get('retry-after') };
+      },
+      ({ value }) => value ?? {},
+      SEGMENT_TIMEOUT_MS,
+    );
+  } catch (err) {
+    throw new TrackingError(`Segment unreachable: ${(err as Error).message}`);
   }
-  throw lastError ?? new TrackingError('Segment could not be reached in time');
+  if (res.status < 200 || res.status >= 300) throw new TrackingError(`Segment answered ${res.status}`, res.status);
 }
 
 /** Sends every message; rejects with TrackingError when any batch could not be delivered. */
-export async function track(config: Config, messages: SegmentMessage[], deadline = new Deadline()): Promise<void> {
+export async function track(config: Config, messages: SegmentMessage[], upstream = new Upstream()): Promise<void> {
   if (messages.length === 0) return;
-  await Promise.all(toBatches(messages).map((b) => postBatch(config, b, deadline)));
+  await Promise.all(toBatches(messages).map((b) => postBatch(config, b, upstream)));
 }

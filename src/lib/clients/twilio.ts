@@ -1,46 +1,49 @@
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type { Config } from '../config';
-import { Deadline } from '../deadline';
+import { Upstream } from '../upstream';
 
 export const TWILIO_TIMEOUT_MS = 4000;
-const MAX_RETRY_WAIT_MS = 2000;
 
 /**
- * The official client's HTTP layer with three additions: every Twilio REST
+ * The official client's HTTP layer with two additions: every Twilio REST
  * host (api, sync, …) can be replaced by TWILIO_API_BASE_URL (path kept) for
- * regions and the local sandbox; each request's timeout fits the invocation's
- * deadline; and a 429 or 5xx is retried once, after Retry-After, when the
- * deadline allows.
+ * regions and the local sandbox; and every request goes through the
+ * invocation's upstream budget (upstream.ts: concurrency, deadline, retries
+ * of 20429/54009 throttling and of a 5xx).
  */
 class ServiceRequestClient extends twilio.RequestClient {
   constructor(
     private readonly base: URL | undefined,
-    private readonly deadline: Deadline,
+    private readonly upstream: Upstream,
   ) {
-    super({ timeout: TWILIO_TIMEOUT_MS });
+    super({ timeout: TWILIO_TIMEOUT_MS, keepAlive: true });
   }
 
-  override async request<TData>(opts: RequestClient.RequestOptions<TData>) {
+  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
     let uri = opts.uri;
     if (this.base) {
       const u = new URL(opts.uri);
       uri = `${this.base.origin}${this.base.pathname.replace(/\/$/, '')}${u.pathname}${u.search}`;
     }
-    const attempt = () => super.request<TData>({ ...opts, uri, timeout: this.deadline.timeout(TWILIO_TIMEOUT_MS) });
-    const first = await attempt();
-    if (first.statusCode !== 429 && first.statusCode < 500) return first;
-    const retryAfter = Number((first.headers as Record<string, string> | undefined)?.['retry-after']);
-    const wait = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : 500;
-    if (wait > MAX_RETRY_WAIT_MS || !this.deadline.allows(wait, 1000)) return first;
-    await new Promise((r) => setTimeout(r, wait));
-    return attempt();
+    const api = /\/\/sync\./.test(opts.uri) ? 'sync' : 'twilio';
+    return this.upstream.call(
+      api,
+      (timeout) => super.request<TData>({ ...opts, uri, timeout }),
+      ({ value }) => ({ status: value?.statusCode, retryAfter: headerOf(value?.headers, 'retry-after') }),
+      TWILIO_TIMEOUT_MS,
+    );
   }
 }
 
-export function twilioClient(config: Config, deadline = new Deadline()): twilio.Twilio {
+const headerOf = (headers: unknown, name: string): string | undefined => {
+  const v = (headers as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+export function twilioClient(config: Config, upstream = new Upstream()): twilio.Twilio {
   const base = config.twilioApiBaseUrl ? new URL(config.twilioApiBaseUrl) : undefined;
-  return twilio(config.accountSid, config.authToken, { httpClient: new ServiceRequestClient(base, deadline) });
+  return twilio(config.accountSid, config.authToken, { httpClient: new ServiceRequestClient(base, upstream) });
 }
 
 /** Twilio REST errors carry the API's error code (21211, 54103, …). */

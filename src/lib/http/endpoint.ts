@@ -10,6 +10,7 @@ import { Deadline } from '../deadline';
 import { log } from '../log';
 import { type DomainCode, DomainError, upstreamFailure } from '../errors';
 import { ApiError } from './errors';
+import { Upstream } from '../upstream';
 import { type Params, paramsOf } from './params';
 
 export interface EndpointRequest {
@@ -21,6 +22,8 @@ export interface EndpointRequest {
   path: string;
   /** this invocation's time budget */
   deadline: Deadline;
+  /** this invocation's upstream budget (concurrency and deadline): every vendor request goes through it */
+  upstream: Upstream;
 }
 
 export type Reply = ({ status: number; json: unknown } | { status: number; twiml: string }) & {
@@ -83,10 +86,9 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
     try {
       const config = loadConfig(context as unknown as Record<string, string | undefined>);
       useSandboxClock(config.sandboxClockFile);
-      respond(
-        callback,
-        await run({ context, config, params: paramsOf(event), headers: headersOf(event), path, deadline }),
-      );
+      const upstream = new Upstream(deadline, config.upstreamConcurrency);
+      const params = paramsOf(event);
+      respond(callback, await run({ context, config, params, headers: headersOf(event), path, deadline, upstream }));
     } catch (thrown) {
       const domain =
         thrown instanceof DomainError ? thrown : thrown instanceof ApiError ? undefined : upstreamFailure(thrown);

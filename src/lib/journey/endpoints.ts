@@ -38,7 +38,7 @@ export async function cancel(req: EndpointRequest): Promise<Reply> {
     notification_id: id,
     canceled_channels: record.steps.filter((s) => s.status === 'CANCELED').map((s) => s.channel),
   });
-  const tracking = await trackOrDefer(deps.config, deps.store, id, [canceledEvent], deps.deadline);
+  const tracking = await trackOrDefer(deps.config, deps.store, id, [canceledEvent], deps.upstream);
   return {
     status: 200,
     json: { notificationId: id, status: 'canceled', canceled: canceledNow, steps: results, tracking },

@@ -10,7 +10,7 @@ import { wire } from '../deps';
 export async function channel(req: EndpointRequest): Promise<Reply> {
   const input = parseRoutingInput(req.params, req.config);
   const [profile, learner] = await Promise.all([
-    readTraits(req.config, input.userId, traitNames(req.config), req.deadline),
+    readTraits(req.config, input.userId, traitNames(req.config), req.upstream),
     wire(req).evidence.knowledge(input.userId),
   ]);
   if (profile.status === 'unavailable')

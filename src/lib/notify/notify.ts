@@ -83,7 +83,7 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
   };
   const phone = input.phone;
   const [profile, lock, contactExists, knowledge] = await Promise.all([
-    readTraits(deps.config, input.userId, traitNames(deps.config), deps.deadline),
+    readTraits(deps.config, input.userId, traitNames(deps.config), deps.upstream),
     deps.store.createNotification(pending),
     phone ? deps.store.readContact(phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
     deps.evidence.knowledge(input.userId),
@@ -261,7 +261,7 @@ async function recordAndTrack(
   // a missing contact would make the recipient's reply anonymous.
   let revision = lock;
   const [tracked, stored] = await Promise.allSettled([
-    trackOrDefer(deps.config, deps.store, input.notificationId, events, deps.deadline),
+    trackOrDefer(deps.config, deps.store, input.notificationId, events, deps.upstream),
     retryWithin(deps.deadline, () => {
       const known = revision;
       revision = undefined; // after a failure, read again: the write may have landed

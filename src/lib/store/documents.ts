@@ -3,10 +3,10 @@
  * is not an error), and read-modify-write it with If-Match, creating it on
  * first use and reading again whenever another writer got there first.
  */
-import type { DocumentListInstance } from 'twilio/lib/rest/sync/v1/service/document';
+import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
 
-export type Documents = DocumentListInstance;
+export type Documents = SyncClient;
 
 /** writers racing on one document each win in turn: enough rounds for a dozen at once */
 const MAX_ATTEMPTS = 8;
@@ -16,8 +16,7 @@ export async function fetchDocument(
   name: string,
 ): Promise<{ data: unknown; revision: string } | undefined> {
   try {
-    const doc = await documents(name).fetch();
-    return { data: doc.data, revision: doc.revision };
+    return await documents.fetchDocument(name);
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -44,8 +43,8 @@ export async function writeDocument(
 ): Promise<void> {
   const { ttl, keepAlive } = expiry;
   if (revision !== undefined)
-    await documents(name).update({ data, ifMatch: revision, ...(keepAlive && ttl ? { ttl } : {}) });
-  else await documents.create({ uniqueName: name, data, ...(ttl ? { ttl } : {}) });
+    await documents.updateDocument(name, data, { ifMatch: revision, ttl: keepAlive && ttl ? ttl : undefined });
+  else await documents.createDocument(name, data, ttl || undefined);
 }
 
 /**

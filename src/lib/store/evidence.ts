@@ -8,7 +8,6 @@
  */
 import { currentTime } from '../clock';
 import { createHash } from 'node:crypto';
-import type { Twilio } from 'twilio';
 import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
 import { log } from '../log';
@@ -91,15 +90,13 @@ export type KnowledgeRead =
   | { knowledge?: undefined; evidence: 'unavailable'; snapshot?: undefined };
 
 export class EvidenceStore {
-  private readonly documents: Documents;
   private readonly prior: PriorStore;
 
   constructor(
-    client: Twilio,
+    private readonly documents: Documents,
     private readonly config: Config,
   ) {
-    this.documents = client.sync.v1.services(config.syncServiceSid).documents;
-    this.prior = new PriorStore(client, config);
+    this.prior = new PriorStore(documents);
   }
 
   async snapshot(userId: string): Promise<EvidenceSnapshot> {

@@ -8,8 +8,7 @@
  */
 import { currentDate } from '../clock';
 import { createHash } from 'node:crypto';
-import type { Twilio } from 'twilio';
-import type { Config } from '../config';
+import type { SyncClient } from '../clients/sync';
 import { fetchDocument, readModifyWrite } from './documents';
 
 export const OUTBOX_SHARDS = 8;
@@ -25,11 +24,7 @@ export const shardOf = (notificationId: string) =>
 const shardName = (shard: number) => `outbox-${shard}`;
 
 export class Outbox {
-  private readonly documents;
-
-  constructor(client: Twilio, config: Config) {
-    this.documents = client.sync.v1.services(config.syncServiceSid).documents;
-  }
+  constructor(private readonly documents: SyncClient) {}
 
   async list(shard: number): Promise<string[]> {
     const found = await fetchDocument(this.documents, shardName(shard));

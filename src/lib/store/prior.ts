@@ -19,14 +19,12 @@
  * newer summary wins). Items expire after PRIOR_ITEM_TTL_S, long after any
  * reader has folded them.
  */
-import type { Twilio } from 'twilio';
-import type { SyncListListInstance } from 'twilio/lib/rest/sync/v1/service/syncList';
+import type { SyncClient } from '../clients/sync';
 import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
-import type { Config } from '../config';
 import { log } from '../log';
 import { addSums, type PopulationSums, type Priors, priorsOf, sumsOf } from '../routing/learn';
-import { type Documents, fetchDocument, isConflict, writeDocument } from './documents';
+import { fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
 const PRIOR_TTL_MS = 60_000;
@@ -53,20 +51,12 @@ let refreshing: { running: Promise<Priors>; since: number } | undefined;
 const REFRESH_GIVE_UP_MS = 10_000;
 
 export class PriorStore {
-  private readonly documents: Documents;
-  private readonly lists: SyncListListInstance;
-
-  constructor(client: Twilio, config: Config) {
-    const service = client.sync.v1.services(config.syncServiceSid);
-    this.documents = service.documents;
-    this.lists = service.syncLists;
-  }
+  constructor(private readonly documents: SyncClient) {}
 
   /** Adds a change of the population sums to `shard` (nothing when the change is empty). */
   async add(shard: number, delta: PopulationSums): Promise<void> {
     if (Object.keys(delta).length === 0) return;
-    const append = () =>
-      this.lists(listName(shard)).syncListItems.create({ data: roundSums(delta), itemTtl: PRIOR_ITEM_TTL_S });
+    const append = () => this.documents.appendListItem(listName(shard), roundSums(delta), PRIOR_ITEM_TTL_S);
     try {
       await append();
     } catch (err) {
@@ -146,16 +136,12 @@ export class PriorStore {
 
   /** Creates a shard's list; another reader or writer creating it at the same time is fine. */
   private async createList(shard: number): Promise<void> {
-    await this.lists
-      .create({ uniqueName: listName(shard) })
-      .catch((e) => (isConflict(e) ? undefined : Promise.reject(e)));
+    await this.documents.createList(listName(shard)).catch((e) => (isConflict(e) ? undefined : Promise.reject(e)));
   }
 
   private async itemsAfter(shard: number, through: number | undefined) {
-    const from = through === undefined ? {} : { from: String(through), bounds: 'exclusive' as const };
     try {
-      const page = await this.lists(listName(shard)).syncListItems.page({ order: 'asc', pageSize: PAGE_SIZE, ...from });
-      return page.instances;
+      return await this.documents.listItemsAfter(listName(shard), PAGE_SIZE, through);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // nothing added to this shard yet: create its list now, so that the first add needs no extra round trip

@@ -3,12 +3,11 @@
  * created with the notification id as its unique name, is also the lock that
  * makes /notify send once per id; updates use revisions (If-Match).
  */
-import type { Twilio } from 'twilio';
 import type { Channel } from '../channels/channel';
 import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
+import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
-import type { Config } from '../config';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
 import { fetchDocument } from './documents';
@@ -77,12 +76,10 @@ const notificationName = (id: string) => `notification-${id}`;
 const contactName = (phone: string) => `contact-${phone.replace(/\D/g, '')}`;
 
 export class RecordStore {
-  private readonly documents;
   readonly outbox: Outbox;
 
-  constructor(client: Twilio, config: Config) {
-    this.documents = client.sync.v1.services(config.syncServiceSid).documents;
-    this.outbox = new Outbox(client, config);
+  constructor(private readonly documents: SyncClient) {
+    this.outbox = new Outbox(documents);
   }
 
   /**
@@ -93,11 +90,11 @@ export class RecordStore {
     record: NotificationRecord,
   ): Promise<{ record: NotificationRecord; revision: string } | 'exists'> {
     try {
-      const doc = await this.documents.create({
-        uniqueName: notificationName(record.notificationId),
-        data: record,
-        ttl: NOTIFICATION_TTL_S,
-      });
+      const doc = await this.documents.createDocument(
+        notificationName(record.notificationId),
+        record,
+        NOTIFICATION_TTL_S,
+      );
       return { record, revision: doc.revision };
     } catch (err) {
       if (twilioErrorCode(err) === 54301) return 'exists';
@@ -127,7 +124,7 @@ export class RecordStore {
       const record = structuredClone(current.record);
       if (!mutate(record)) return { record: current.record, changed: false };
       try {
-        await this.documents(notificationName(id)).update({ data: record, ifMatch: current.revision });
+        await this.documents.updateDocument(notificationName(id), record, { ifMatch: current.revision });
         return { record, changed: true };
       } catch (err) {
         if (twilioErrorCode(err) !== 54103) throw err;
@@ -187,7 +184,7 @@ export class RecordStore {
 
   async deleteNotification(id: string): Promise<void> {
     try {
-      await this.documents(notificationName(id)).remove();
+      await this.documents.removeDocument(notificationName(id));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -199,8 +196,8 @@ export class RecordStore {
    * unknown, the update is tried first: numbers are mostly notified again.
    */
   async writeContact(phone: string, contact: ContactRecord, exists?: boolean): Promise<void> {
-    const create = () => this.documents.create({ uniqueName: contactName(phone), data: contact, ttl: CONTACT_TTL_S });
-    const update = () => this.documents(contactName(phone)).update({ data: contact, ttl: CONTACT_TTL_S });
+    const create = () => this.documents.createDocument(contactName(phone), contact, CONTACT_TTL_S);
+    const update = () => this.documents.updateDocument(contactName(phone), contact, { ttl: CONTACT_TTL_S });
     if (exists === false) {
       await create().catch((err) => (twilioErrorCode(err) === 54301 ? update() : Promise.reject(err)));
       return;

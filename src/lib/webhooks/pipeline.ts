@@ -222,7 +222,7 @@ export async function handleProviderEvents(
     ...learned.map((l) => l.message),
   ];
   try {
-    await track(deps.config, all, deps.deadline);
+    await track(deps.config, all, deps.upstream);
   } catch (err) {
     log.error('Segment tracking failed; events kept for recovery', { error: (err as Error).message });
     // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
