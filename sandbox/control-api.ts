@@ -160,6 +160,22 @@ export function registerControlApi(
     return { status: 200, body: { delivered: await sim.postEmailEvents(events) } };
   });
 
+  // the Event Webhook after a campaign: the given events of every email sent, in 768 KB batches, each posted once
+  let lastCampaign: Array<Array<Record<string, unknown>>> = [];
+  router.on('POST', '/sandbox/email-events/campaign', async (req) => {
+    const { events, again } = body(req);
+    const kinds = Array.isArray(events) ? events.map(String) : ['processed', 'delivered', 'open'];
+    // again: the same batches as last time, as SendGrid redelivers a batch it had no 2xx for
+    const batches = again === true ? lastCampaign : sim.campaignEvents(kinds);
+    lastCampaign = batches;
+    const posted = [];
+    for (const batch of batches) {
+      const bytes = Buffer.byteLength(JSON.stringify(batch));
+      posted.push({ events: batch.length, bytes, ...(await sim.postEmailBatchOnce(batch)) });
+    }
+    return { status: 200, body: { batches: posted } };
+  });
+
   router.on('POST', '/sandbox/faults', (req) => {
     const { api, status, latencyMs, drop, count, body: faultBody, headers, method, path } = body(req);
     if (!APIS.includes(api as Api)) return bad(`api must be one of ${APIS.join(', ')}`);

@@ -66,6 +66,8 @@ export interface LaunchOptions {
 
 export interface LocalStack {
   functionsUrl: string;
+  /** the twilio-run process serving the functions (benches read its CPU time) */
+  functionsPid?: number;
   sandboxUrl?: string;
   stop(): Promise<void>;
 }
@@ -138,7 +140,7 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     // the front door counted the health checks of the start (502s while twilio-run came up)
     if (sandboxUrl)
       await fetch(`${sandboxUrl}/sandbox/invocations/reset`, { method: 'POST' }).then((r) => r.arrayBuffer());
-    return { functionsUrl, sandboxUrl, stop };
+    return { functionsUrl, sandboxUrl, functionsPid: functions.pid, stop };
   } catch (err) {
     await stop();
     throw err;

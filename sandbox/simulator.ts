@@ -305,11 +305,74 @@ export class Simulator {
     });
   }
 
-  /** POSTs an Event Webhook batch with the configured Basic credentials. */
-  async postEmailEvents(events: Array<Record<string, unknown>>): Promise<number | 'error'> {
+  /**
+   * The Event Webhook after a campaign, as SendGrid posts it: for every email sent so far, the
+   * given events (`processed`, `delivered`, `open`, `click`), gathered into JSON arrays of at most
+   * 768 KB (SendGrid posts every 30 s or at 768 KB, whichever comes first).
+   */
+  campaignEvents(kinds: string[], limit = 768 * 1024): Array<Array<Record<string, unknown>>> {
+    const batches: Array<Array<Record<string, unknown>>> = [[]];
+    let bytes = 2;
+    let t = Math.floor(this.state.clock.now() / 1000);
+    for (const email of this.state.emails) {
+      const body = email.request as Record<string, unknown>;
+      const messageId = String((email.resource as Record<string, unknown>).message_id);
+      const personalizations = body.personalizations as Array<{ to: Array<{ email: string }>; custom_args?: Params }>;
+      for (const p of personalizations) {
+        for (const { email: address } of p.to) {
+          for (const event of kinds) {
+            const e: Record<string, unknown> = {
+              ...((body.custom_args ?? {}) as Params),
+              ...(p.custom_args ?? {}),
+              email: address,
+              event,
+              timestamp: t++,
+              'smtp-id': `<${messageId}@ismtpd-555>`,
+              sg_event_id: sendgridId(16),
+              sg_message_id: `${messageId}.filter0001.sandbox.0`,
+              ...(event === 'delivered' ? { response: '250 OK' } : {}),
+              ...(event === 'open' || event === 'click'
+                ? { sg_machine_open: false, useragent: 'Mozilla/5.0', ip: '203.0.113.7' }
+                : {}),
+              ...(event === 'click' ? { url: 'https://example.com/r' } : {}),
+            };
+            const size = Buffer.byteLength(JSON.stringify(e)) + 1;
+            if (bytes + size > limit) {
+              batches.push([]);
+              bytes = 2;
+            }
+            batches[batches.length - 1].push(e);
+            bytes += size;
+          }
+        }
+      }
+    }
+    return batches.filter((b) => b.length > 0);
+  }
+
+  /** POSTs one Event Webhook batch once (no retry): its status and the time it took. */
+  async postEmailBatchOnce(events: Array<Record<string, unknown>>): Promise<{ status: number | 'error'; ms: number }> {
+    const started = Date.now();
+    const status = await this.post(
+      'email-events',
+      this.settings.emailEventsUrl,
+      { events: events.length },
+      this.emailHeaders(),
+      JSON.stringify(events),
+    );
+    return { status, ms: Date.now() - started };
+  }
+
+  private emailHeaders(): Record<string, string> {
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'SendGrid Event API' };
     const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = this.settings;
     if (user && pass) headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+    return headers;
+  }
+
+  /** POSTs an Event Webhook batch with the configured Basic credentials. */
+  async postEmailEvents(events: Array<Record<string, unknown>>): Promise<number | 'error'> {
+    const headers = this.emailHeaders();
     // SendGrid retries any non-2xx answer (for up to 24 hours); the sandbox retries a few times at once.
     let status: number | 'error' = 'error';
     for (let attempt = 0; attempt < 4; attempt++) {

@@ -11,6 +11,8 @@ import type { Config } from './config';
 import type { Deadline } from './deadline';
 import type { EndpointRequest } from './http/endpoint';
 import { EvidenceStore } from './store/evidence';
+import { BatchLedger } from './store/ledger';
+import { ParcelStore } from './store/parcels';
 import { RecordStore } from './store/records';
 import type { Upstream } from './upstream';
 
@@ -18,6 +20,10 @@ export interface Deps {
   client: Twilio;
   config: Config;
   store: RecordStore;
+  /** work a large batch left for recovery (store/parcels.ts) */
+  parcels: ParcelStore;
+  /** what each large webhook batch has done (store/ledger.ts) */
+  ledger: BatchLedger;
   /** what the learning router knows */
   evidence: EvidenceStore;
   /** where provider callbacks go */
@@ -29,10 +35,13 @@ export interface Deps {
 
 export function wire(req: EndpointRequest): Deps {
   const sync = new SyncClient(req.config, req.upstream);
+  const store = new RecordStore(sync);
   return {
     client: twilioClient(req.config, req.upstream),
     config: req.config,
-    store: new RecordStore(sync),
+    store,
+    parcels: new ParcelStore(sync, store.outbox),
+    ledger: new BatchLedger(sync),
     evidence: new EvidenceStore(sync, req.config),
     baseUrl: serviceBaseUrl(req.config, req.context),
     deadline: req.upstream.deadline,

@@ -15,6 +15,9 @@ import type { EndpointRequest, Reply } from './http/endpoint';
 import { cancelCopy } from './journey/progress';
 import { log } from './log';
 import { OUTBOX_SHARDS } from './store/outbox';
+import { PARCEL_ENTRY } from './store/parcels';
+import { PooledPrior } from './store/prior';
+import { applyOrKeep, startRecovery } from './webhooks/batches';
 import type { Observation } from './store/evidence';
 import type { NotificationRecord, PendingCancel } from './store/records';
 
@@ -32,6 +35,8 @@ export interface SweepReport {
   remaining: number;
   /** shards the deadline left unswept: call /recover again */
   unswept: number;
+  /** parcels of large batches completed (store/parcels.ts) */
+  parcels: number;
 }
 
 const empty = (): SweepReport => ({
@@ -42,6 +47,7 @@ const empty = (): SweepReport => ({
   learned: 0,
   remaining: 0,
   unswept: 0,
+  parcels: 0,
 });
 
 /** A cancel that cannot happen before the send time is reported, never silently lost. */
@@ -74,6 +80,10 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
   const finished: string[] = [];
   for (const id of ids.slice(0, MAX_PER_SHARD)) {
     if (!deps.deadline.allows(0, 2500)) break;
+    if (id.startsWith(PARCEL_ENTRY)) {
+      if (await completeParcel(deps, id.slice(PARCEL_ENTRY.length), report)) finished.push(id);
+      continue;
+    }
     const found = await deps.store.readNotification(id);
     if (!found) {
       finished.push(id);
@@ -126,6 +136,37 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
   return report;
 }
 
+/**
+ * Completes a large batch's parcel: delivers a `track` parcel's messages, or applies a `work`
+ * parcel's events (what then fails is kept again, as a new parcel). Answers whether it is done.
+ */
+async function completeParcel(deps: Deps, name: string, report: SweepReport): Promise<boolean> {
+  const parcel = await deps.parcels.read(name).catch((err) => {
+    log.warn('recovery: parcel unreadable', { parcel: name, error: (err as Error).message });
+    return null;
+  });
+  if (parcel === null) return false; // Sync failing: try again next sweep
+  if (parcel) {
+    if (parcel.kind === 'track') {
+      try {
+        await track(deps.config, parcel.messages, deps.upstream);
+      } catch (err) {
+        log.warn('recovery: Segment still unavailable', { parcel: name, error: (err as Error).message });
+        return false;
+      }
+      report.delivered += parcel.messages.length;
+    } else {
+      const pooled = new PooledPrior();
+      const { result } = await applyOrKeep(deps, parcel.events, name, pooled);
+      await deps.evidence.flushPrior(pooled);
+      if (result === 'failed') return false;
+    }
+    report.parcels++;
+    await deps.parcels.remove(name).catch(() => undefined); // what is left of it is applied again: idempotent
+  }
+  return true;
+}
+
 /** Counts a record's kept evidence (the store dedupes it); answers what was counted, nothing while the store fails. */
 async function countKeptEvidence(deps: Deps, r: NotificationRecord): Promise<Observation[]> {
   const kept = r.pendingEvidence ?? [];
@@ -175,5 +216,7 @@ export async function recover(req: EndpointRequest): Promise<Reply> {
     }
     await sweepShard(deps, shard, report);
   }
+  // parcels take a second each: while work remains and this run made progress, another run goes on
+  if ((report.remaining > 0 || report.unswept > 0) && report.parcels > 0) await startRecovery(deps);
   return { status: 200, json: report };
 }

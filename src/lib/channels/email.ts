@@ -58,8 +58,14 @@ async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Pro
       subject: content.subject ?? stringsFor(content.locale).subject,
       text: content.message,
       html: htmlOf(content),
-      // copied onto every Event Webhook event, so each one can be attributed
-      customArgs: { notification_id: req.notificationId, user_id: req.userId, channel: 'EMAIL' },
+      // copied onto every Event Webhook event, so each one can be attributed; `scheduled` tells a
+      // scheduled send's `processed` (it went out: a step update) from an immediate one's (nothing new)
+      customArgs: {
+        notification_id: req.notificationId,
+        user_id: req.userId,
+        channel: 'EMAIL',
+        ...(req.at ? { scheduled: '1' } : {}),
+      },
       trackingSettings: { openTracking: { enable: true }, clickTracking: { enable: true, enableText: true } },
       ...(req.at ? { sendAt: Math.floor(req.at.getTime() / 1000), batchId } : {}),
     });
@@ -125,7 +131,7 @@ const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 
 /** SendGrid event types and what they are; null: known, but nothing to act on. */
 const KINDS: Record<string, ProviderEvent['kind'] | 'open' | null> = {
-  processed: 'sent', // a scheduled email went out
+  processed: 'sent', // a scheduled email went out (an immediate one's changes nothing: ignored unread)
   deferred: null,
   delivered: 'delivered',
   bounce: 'failed',
@@ -170,7 +176,8 @@ export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[
     }
     const kind = KINDS[type];
     if (kind === null || kind === 'sent') skipped.ignored++; // nothing to tell Segment
-    if (kind === null) continue;
+    // nothing to do either, unless it is a scheduled send going out: no record is read for it
+    if (kind === null || (kind === 'sent' && e.scheduled !== '1')) continue;
     const event: ProviderEvent = {
       kind: kind === 'open' ? (e.sg_machine_open === true ? 'machine_opened' : 'opened') : kind,
       channel: 'EMAIL',

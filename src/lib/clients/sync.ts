@@ -135,7 +135,14 @@ export class SyncClient {
     if (ifMatch !== undefined) headers['If-Match'] = ifMatch;
     const answer = await this.upstream.call(
       'sync',
-      (timeoutMs) => this.exchange(method, `${this.prefix}${path}`, headers, body, timeoutMs),
+      (timeoutMs) =>
+        this.exchange(method, `${this.prefix}${path}`, headers, body, timeoutMs).catch(
+          (err: Error & { reused?: boolean }) => {
+            // a kept-alive socket the server closed while idle: the request never arrived, send it again
+            if (!err.reused) throw err;
+            return this.exchange(method, `${this.prefix}${path}`, headers, body, timeoutMs);
+          },
+        ),
       ({ value }) => ({ status: value?.status, retryAfter: value?.retryAfter }),
       SYNC_TIMEOUT_MS,
     );
@@ -191,7 +198,10 @@ export class SyncClient {
         err.name = 'TimeoutError';
         req.destroy(err);
       });
-      req.on('error', reject);
+      req.on('error', (err: Error & { code?: string; reused?: boolean }) => {
+        err.reused = req.reusedSocket && err.code === 'ECONNRESET';
+        reject(err);
+      });
       req.end(body);
     });
   }

@@ -22,7 +22,7 @@ import {
   sumsDelta,
 } from '../routing/learn';
 import { type Documents, fetchDocument, isConflict, readModifyWrite, writeDocument } from './documents';
-import { PRIOR_SHARDS, PriorStore } from './prior';
+import { type PooledPrior, PRIOR_SHARDS, PriorStore } from './prior';
 
 /** Sync allows a TTL of at most a year; evidence older than that has faded anyway */
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
@@ -107,6 +107,11 @@ export class EvidenceStore {
     return evidenceOf((await this.snapshot(userId)).evidence?.data, userId).channels;
   }
 
+  /** Appends what `pooled` gathered to the population prior (one item per shard). */
+  flushPrior(pooled: PooledPrior): Promise<number> {
+    return pooled.flush(this.prior);
+  }
+
   /** The population prior (cached per warm container: see prior.ts). */
   priors(): Promise<Priors> {
     return this.prior.priors();
@@ -139,7 +144,13 @@ export class EvidenceStore {
    * and the prior gets the difference, so it always takes exactly the change the evidence took.
    * Answers the user's evidence after it (for `channel_scores`).
    */
-  async record(userId: string, observations: Observation[], snapshot?: EvidenceSnapshot, now = currentTime()) {
+  async record(
+    userId: string,
+    observations: Observation[],
+    snapshot?: EvidenceSnapshot,
+    now = currentTime(),
+    pooled?: PooledPrior,
+  ) {
     const name = evidenceName(userId);
     const shard = shardOf(userId);
     const change = (data: unknown) => {
@@ -155,11 +166,23 @@ export class EvidenceStore {
     const first = change(evidence?.data);
     if (!first.write) return first.result.after;
     const expiry = { ttl: EVIDENCE_TTL_S, keepAlive: true };
-    const [own, pooled] = await Promise.allSettled([
+    if (pooled) {
+      // the prior gets exactly what the evidence took, appended with the invocation's other users' changes
+      let taken = first.result;
+      try {
+        await writeDocument(this.documents, name, first.write, evidence?.revision, expiry);
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        taken = await readModifyWrite(this.documents, name, change, expiry);
+      }
+      pooled.add(shard, taken.delta);
+      return taken.after;
+    }
+    const [own, pooledNow] = await Promise.allSettled([
       writeDocument(this.documents, name, first.write, evidence?.revision, expiry),
       this.prior.add(shard, first.result.delta),
     ]);
-    const added = pooled.status === 'fulfilled' ? first.result.delta : {};
+    const added = pooledNow.status === 'fulfilled' ? first.result.delta : {};
     let taken = first.result;
     if (own.status === 'rejected') {
       if (!isConflict(own.reason)) {

@@ -32,11 +32,23 @@ export class Outbox {
   }
 
   async add(notificationId: string): Promise<void> {
-    await this.change(shardOf(notificationId), (ids) => {
-      if (ids[notificationId]) return false;
-      ids[notificationId] = currentDate().toISOString();
-      return true;
-    });
+    await this.addAll([notificationId]);
+  }
+
+  /** Lists many at once: one read-modify-write per shard they fall in, however many they are. */
+  async addAll(entries: string[]): Promise<void> {
+    const byShard = new Map<number, string[]>();
+    for (const e of entries) byShard.set(shardOf(e), [...(byShard.get(shardOf(e)) ?? []), e]);
+    const at = currentDate().toISOString();
+    await Promise.all(
+      [...byShard].map(([shard, fresh]) =>
+        this.change(shard, (ids) => {
+          const added = fresh.filter((e) => !ids[e]);
+          for (const e of added) ids[e] = at;
+          return added.length > 0;
+        }),
+      ),
+    );
   }
 
   async remove(shard: number, notificationIds: string[]): Promise<void> {

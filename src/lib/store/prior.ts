@@ -151,6 +151,32 @@ export class PriorStore {
   }
 }
 
+/**
+ * Prior deltas of many users' evidence, added up per shard and appended once per shard when the
+ * invocation's work is done: a webhook of 900 users' opens makes at most PRIOR_SHARDS appends,
+ * not 900 (each shard a Sync List with 20 writes/s).
+ */
+export class PooledPrior {
+  private readonly byShard = new Map<number, PopulationSums>();
+
+  add(shard: number, delta: PopulationSums): void {
+    if (Object.keys(delta).length === 0) return;
+    this.byShard.set(shard, addSums(this.byShard.get(shard) ?? {}, delta));
+  }
+
+  /** Appends each shard's sum; a shard that fails is logged (the prior is statistical, the users' evidence is right). */
+  async flush(store: PriorStore): Promise<number> {
+    const shards = [...this.byShard];
+    this.byShard.clear();
+    const done = await Promise.allSettled(shards.map(([shard, delta]) => store.add(shard, delta)));
+    done.forEach((d, i) => {
+      if (d.status === 'rejected')
+        log.warn('prior not updated', { shard: shards[i][0], error: (d.reason as Error)?.message });
+    });
+    return shards.length;
+  }
+}
+
 /** A summary document's view (anything else, or none, is an empty view). */
 function summaryOf(data: unknown): ShardView {
   const d = data as { v?: unknown; sums?: unknown; through?: unknown } | undefined;

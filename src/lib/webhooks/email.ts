@@ -7,12 +7,12 @@ import { sendgridBatchOf, sendgridEvents } from '../channels/email';
 import { wire } from '../deps';
 import { requireBasicAuth } from '../http/auth';
 import type { EndpointRequest, Reply } from '../http/endpoint';
-import { handleProviderEvents } from './pipeline';
+import { handleBatch } from './batches';
 
 export async function emailEvents(req: EndpointRequest): Promise<Reply> {
   requireBasicAuth(req);
   const batch = sendgridBatchOf(req.params);
   const { events, skipped } = sendgridEvents(batch);
-  const { tracked } = await handleProviderEvents(wire(req), events);
-  return { status: 200, json: { received: batch.length, tracked, skipped } };
+  const { tracked, chunks, duplicate } = await handleBatch(wire(req), events);
+  return { status: 200, json: { received: batch.length, tracked, skipped, ...(chunks ? { chunks } : {}), duplicate } };
 }

@@ -15,6 +15,7 @@ import type { StepStatus } from '../journey/steps';
 import { log } from '../log';
 import { bestChannel, type Evidence, type EvidenceKind, type Priors, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
+import { PooledPrior } from '../store/prior';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
 export const MEANING: Record<ProviderEventKind, { event: string | null; step?: StepStatus; engagement?: Engagement }> =
@@ -83,6 +84,7 @@ function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
 async function learnFrom(
   deps: Deps,
   events: ProviderEvent[],
+  pooled: PooledPrior,
 ): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
@@ -103,7 +105,7 @@ async function learnFrom(
       let priors: Priors;
       try {
         [evidence, priors] = await Promise.all([
-          deps.evidence.record(userId, u.observations),
+          deps.evidence.record(userId, u.observations, undefined, undefined, pooled),
           u.engaged ? deps.evidence.priors() : {},
         ]);
       } catch (err) {
@@ -144,9 +146,6 @@ function summaryOf(events: ProviderEvent[]): string {
   return [...counts].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ') || 'none';
 }
 
-/** Sync answers 429 to bursts: a batch touching many notifications updates at most this many at once. */
-const SYNC_CONCURRENCY = 16;
-
 /** Promise.allSettled over `items`, with at most `limit` of them in flight. */
 export async function settleLimited<T, R>(
   items: T[],
@@ -168,6 +167,27 @@ export async function settleLimited<T, R>(
   return results;
 }
 
+/**
+ * What a large batch's chunk hands back instead of keeping in each record: the Segment messages
+ * that could not be delivered (the records are up to date). The caller keeps them in a parcel.
+ */
+export class Undelivered extends Error {
+  constructor(readonly messages: SegmentMessage[]) {
+    super(`${messages.length} Segment events could not be delivered`);
+    this.name = 'Undelivered';
+  }
+}
+
+export interface HandleOptions {
+  /**
+   * Where Segment events that could not be delivered wait: in their notifications' records (listed
+   * in the outbox), or handed back to the caller as Undelivered (a large batch keeps them together).
+   */
+  keep?: 'records' | 'caller';
+  /** the caller's pooled prior deltas (it appends them once); else appended beside the tracking */
+  pooled?: PooledPrior;
+}
+
 interface NotificationWork {
   updates: StepUpdate[];
   /** this webhook's events about the notification */
@@ -187,7 +207,9 @@ export async function handleProviderEvents(
   deps: Deps,
   providerEvents: ProviderEvent[],
   sender: { retries: boolean } = { retries: true },
+  opts: HandleOptions = {},
 ): Promise<{ tracked: number }> {
+  const pooled = opts.pooled ?? new PooledPrior();
   const translations = providerEvents.map(translate);
   const work = new Map<string, NotificationWork>();
   for (const t of translations) {
@@ -201,8 +223,9 @@ export async function handleProviderEvents(
   // the learner's evidence, concurrently with the records (no added round trip), counted once per
   // notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded }] = await Promise.all([
-    settleLimited(ids, SYNC_CONCURRENCY, (id) => applyUpdates(deps, id, work.get(id)?.updates ?? [])),
-    learnFrom(deps, providerEvents),
+    // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
+    settleLimited(ids, deps.upstream.concurrency, (id) => applyUpdates(deps, id, work.get(id)?.updates ?? [])),
+    learnFrom(deps, providerEvents, pooled),
   ]);
   // a sender that retries counts it again (503 below); for one that does not, recovery counts it
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
@@ -221,9 +244,13 @@ export async function handleProviderEvents(
     ...done.flatMap((d) => d.events),
     ...learned.map((l) => l.message),
   ];
+  // the prior's pooled deltas go out beside the tracking (no added round trip); flushing never throws
+  const flushing = opts.pooled ? Promise.resolve(0) : deps.evidence.flushPrior(pooled);
   try {
     await track(deps.config, all, deps.upstream);
   } catch (err) {
+    await flushing;
+    if (opts.keep === 'caller') throw new Undelivered(all);
     log.error('Segment tracking failed; events kept for recovery', { error: (err as Error).message });
     // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
     const kept = await Promise.allSettled(
@@ -237,6 +264,7 @@ export async function handleProviderEvents(
     log.info('webhook handled', { events: summaryOf(providerEvents), notifications: ids.length, tracking: 'deferred' });
     return { tracked: 0 };
   }
+  await flushing;
   // Deferred events are in Segment now: drop them from their records.
   await Promise.allSettled(
     done.map((d, i) =>

@@ -1,0 +1,172 @@
+// `npm run bench:scale`: what one Twilio account can do with this service, measured on the
+// sandbox with Twilio's limits (account concurrency 100, 20429 past it; 10 s per invocation;
+// 1 MB bodies) and a latency per upstream API.
+//   node scripts/scale-bench.mjs [--latency twilio:50,sync:50,sendgrid:80,segment:60,profiles:60]
+//                                [--users 900] [--big-users 1500] [--notify 600] [--concurrency 16]
+// It prints, for the campaign's Event Webhook batch (processed, delivered and open per user):
+// wall time, the functions' CPU, peak upstream concurrency and 429s; for a redelivery of it; for a
+// 1,500-user batch (delivered, open) and how soon recovery completes what it kept; the sustained
+// rate of /notify; and events/s through the webhooks.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const opts = new Command()
+  .option('--latency <spec>', 'latency per API', 'twilio:50,sync:50,sendgrid:80,segment:60,profiles:60')
+  .option('--users <n>', 'recipients of the campaign batch', Number, 900)
+  .option('--big-users <n>', 'recipients of the larger batch (delivered, open)', Number, 1500)
+  .option('--notify <n>', '/notify calls for the sustained rate', Number, 600)
+  .option('--concurrency <n>', '/notify calls in flight for the sustained rate', Number, 16)
+  .parse()
+  .opts();
+
+execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
+const { launchLocal, freePort } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
+const stack = await launchLocal({
+  root,
+  functionsPort: await freePort(),
+  sandboxPort: await freePort(),
+  stdio: 'ignore',
+  env: { RECOVERY_SWEEP_SECONDS: '0', SANDBOX_CALLBACK_DELAY_MS: '20' },
+});
+const KEY = 'sandbox-notify-api-key';
+const sb = async (method, path, body) => {
+  const res = await fetch(`${stack.sandboxUrl}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+};
+/** CPU time (ms) the functions' process has used: utime + stime from /proc */
+const cpuMs = () => {
+  const f = readFileSync(`/proc/${stack.functionsPid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const notify = (body) =>
+  fetch(`${stack.functionsUrl}/notify`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+
+async function pool(n, concurrency, run) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await run(next++);
+    }),
+  );
+}
+
+/** n email notifications (no latency: setting the scene is not what is measured) */
+async function campaign(prefix, n) {
+  await sb('POST', '/sandbox/upstream', { latency: '' });
+  await pool(n, 16, async (i) => {
+    const res = await notify({
+      userId: `${prefix}-${i}`,
+      email: `${prefix}-${i}@example.jp`,
+      message: 'ご予約のお知らせ',
+      channel: 'email',
+      notificationId: `${prefix}.${i}`,
+    });
+    if (res.status !== 200) throw new Error(`notify ${res.status} ${JSON.stringify(res.body)}`);
+  });
+  await sb('POST', '/sandbox/upstream', { latency: opts.latency, resetStats: true });
+  await sb('POST', '/sandbox/invocations/reset');
+}
+
+async function postCampaignBatch(events, again = false) {
+  await sb('POST', '/sandbox/upstream', { resetStats: true });
+  const cpu = cpuMs();
+  const { batches } = await sb('POST', '/sandbox/email-events/campaign', { events, again });
+  const used = cpuMs() - cpu;
+  const upstream = await sb('GET', '/sandbox/upstream');
+  return { batches, cpu: used, upstream };
+}
+
+const engaged = async (prefix) =>
+  (await sb('GET', '/sandbox/segment/events?type=track&event=Notification%20Engaged')).filter((e) =>
+    e.userId.startsWith(`${prefix}-`),
+  );
+
+const line = (label, r) => {
+  const b = r.batches
+    .map(
+      (x) => `${x.events} events, ${(x.bytes / 1024).toFixed(0)} KB: HTTP ${x.status} in ${(x.ms / 1000).toFixed(2)} s`,
+    )
+    .join('; ');
+  console.log(
+    `${label.padEnd(34)} ${b} | functions CPU ${r.cpu.toFixed(0)} ms | peak Twilio requests in flight ${r.upstream.peakInFlight} | 429s ${r.upstream.refused}`,
+  );
+};
+
+try {
+  await sb('POST', '/sandbox/reset', { simulate: false });
+  console.log(
+    `latency per call: ${opts.latency}; account concurrency ${(await sb('GET', '/sandbox/upstream')).concurrency}`,
+  );
+
+  // 1. the campaign's batch: processed, delivered, open for every user
+  await campaign('c', opts.users);
+  const first = await postCampaignBatch(['processed', 'delivered', 'open']);
+  line(`batch: ${opts.users} users × 3 events`, first);
+  const counted = await engaged('c');
+  const again = await postCampaignBatch(undefined, true);
+  line('the same batch redelivered', again);
+  const countedAgain = await engaged('c');
+  console.log(
+    `  Notification Engaged: ${counted.length} of ${opts.users} after the batch, ${countedAgain.length} after the redelivery`,
+  );
+
+  // 2. a larger batch: delivered and open for 1,500 users; what is kept is completed by recovery
+  await sb('POST', '/sandbox/reset', { simulate: false });
+  await campaign('b', opts.bigUsers);
+  const big = await postCampaignBatch(['delivered', 'open']);
+  line(`batch: ${opts.bigUsers} users × 2 events`, big);
+  const answered = Date.now();
+  let all = 0;
+  while (Date.now() - answered < 60_000) {
+    all = (await engaged('b')).length;
+    if (all >= opts.bigUsers) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.log(
+    `  Notification Engaged: ${all} of ${opts.bigUsers}, the last ${((Date.now() - answered) / 1000).toFixed(1)} s after the answer (recovery)`,
+  );
+
+  // 3. the sustained rate of /notify under the account's concurrency
+  await sb('POST', '/sandbox/reset', { simulate: false });
+  await sb('POST', '/sandbox/upstream', { latency: opts.latency, resetStats: true });
+  const started = Date.now();
+  const cpu = cpuMs();
+  const statuses = {};
+  await pool(opts.notify, opts.concurrency, async (i) => {
+    const res = await notify({
+      userId: `n-${i}`,
+      phone: `+8190${String(10_000_000 + i)}`,
+      message: 'お知らせ',
+      notificationId: `rate.${i}`,
+    });
+    statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+  });
+  const secs = (Date.now() - started) / 1000;
+  const up = await sb('GET', '/sandbox/upstream');
+  console.log(
+    `/notify ×${opts.notify}, ${opts.concurrency} at once: ${(opts.notify / secs).toFixed(1)} notifications/s, functions CPU ${((cpuMs() - cpu) / opts.notify).toFixed(1)} ms each, peak Twilio in flight ${up.peakInFlight}, 429s ${up.refused}, answers ${JSON.stringify(statuses)}`,
+  );
+
+  const inv = await sb('GET', '/sandbox/invocations');
+  const events = first.batches.reduce((s, b) => s + b.events, 0);
+  const ms = first.batches.reduce((s, b) => s + b.ms, 0);
+  console.log(`webhook throughput: ${((events / ms) * 1000).toFixed(0)} events/s (the campaign batch)`);
+  console.log(
+    `slowest invocation ${inv.maxMs} ms (${inv.slowest[0]?.path ?? '-'}); over 10 s: ${inv.killed}; 5xx: ${inv.serverErrors}`,
+  );
+} finally {
+  await stack.stop();
+}

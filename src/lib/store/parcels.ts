@@ -1,0 +1,100 @@
+/**
+ * Work a large webhook batch could not finish in its invocation, kept in
+ * Twilio Sync until recovery completes it: the provider events of chunks not
+ * yet applied (`work`), or the Segment messages of chunks applied while
+ * Segment was down (`track`). Compressed (deflate, base64) and split so that
+ * every document stays under MAX_DOCUMENT_BYTES (Sync's limit is 16 KiB);
+ * each is written once and listed in the outbox as `parcel:<name>`, so a
+ * 1,500-user batch keeps a few dozen small writes instead of a write per
+ * notification (and per outbox shard) that Sync would throttle.
+ */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { ProviderEvent } from '../channels/provider';
+import type { SegmentMessage } from '../clients/segment';
+import type { SyncClient } from '../clients/sync';
+import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import type { Outbox } from './outbox';
+
+export type Parcel = { kind: 'work'; events: ProviderEvent[] } | { kind: 'track'; messages: SegmentMessage[] };
+
+/** under Sync's 16 KiB per document, with room for the envelope */
+export const MAX_DOCUMENT_BYTES = 14 * 1024;
+const PARCEL_TTL_S = 14 * 24 * 3600;
+export const PARCEL_ENTRY = 'parcel:';
+
+interface ParcelDoc {
+  v: 1;
+  kind: Parcel['kind'];
+  /** the items, as JSON, deflated, base64 */
+  z: string;
+}
+
+const itemsOf = (p: Parcel): unknown[] => (p.kind === 'work' ? p.events : p.messages);
+const withItems = (kind: Parcel['kind'], items: unknown[]): Parcel =>
+  kind === 'work' ? { kind, events: items as ProviderEvent[] } : { kind, messages: items as SegmentMessage[] };
+
+/** The document(s) a parcel takes: halves until each fits. */
+export function encodeParcel(parcel: Parcel): ParcelDoc[] {
+  const items = itemsOf(parcel);
+  const doc: ParcelDoc = { v: 1, kind: parcel.kind, z: deflateRawSync(JSON.stringify(items)).toString('base64') };
+  if (doc.z.length + 64 <= MAX_DOCUMENT_BYTES) return [doc];
+  if (items.length < 2) throw new Error('one item does not fit in a Sync document');
+  const half = Math.ceil(items.length / 2);
+  return [
+    ...encodeParcel(withItems(parcel.kind, items.slice(0, half))),
+    ...encodeParcel(withItems(parcel.kind, items.slice(half))),
+  ];
+}
+
+/** A stored document as the parcel it holds (dates of events revived); undefined when it is not one. */
+export function decodeParcel(data: unknown): Parcel | undefined {
+  const d = data as Partial<ParcelDoc> | undefined;
+  if (d?.v !== 1 || typeof d.z !== 'string' || (d.kind !== 'work' && d.kind !== 'track')) return undefined;
+  const items = JSON.parse(inflateRawSync(Buffer.from(d.z, 'base64')).toString('utf8')) as unknown[];
+  if (d.kind === 'track') return { kind: 'track', messages: items as SegmentMessage[] };
+  const events = (items as Array<ProviderEvent & { at?: string }>).map((e) => ({
+    ...e,
+    at: e.at ? new Date(e.at) : undefined,
+  }));
+  return { kind: 'work', events };
+}
+
+export class ParcelStore {
+  constructor(
+    private readonly sync: SyncClient,
+    private readonly outbox: Outbox,
+  ) {}
+
+  /**
+   * Keeps a parcel under `key` (the same key for the same work: a second keep of it finds the
+   * documents there) and lists its documents in the outbox; answers their names.
+   */
+  async keep(key: string, parcel: Parcel): Promise<string[]> {
+    const docs = encodeParcel(parcel);
+    const names = docs.map((_, i) => `parcel-${key}-${parcel.kind[0]}${i}`);
+    await Promise.all(
+      docs.map((doc, i) =>
+        this.sync.createDocument(names[i], doc, PARCEL_TTL_S).catch((err) => {
+          if (twilioErrorCode(err) !== 54301) throw err; // kept already
+        }),
+      ),
+    );
+    await this.outbox.addAll(names.map((n) => `${PARCEL_ENTRY}${n}`));
+    return names;
+  }
+
+  async read(name: string): Promise<Parcel | undefined> {
+    try {
+      return decodeParcel((await this.sync.fetchDocument(name)).data);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.sync.removeDocument(name).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}
