@@ -149,6 +149,23 @@ export function clientOf(urls: StackUrls) {
       });
       if (res.status !== 201) throw new Error(`Sync document ${uniqueName}: ${res.status} ${await res.text()}`);
     },
+    /** A Sync List's items (its first 1,000), read through the sandbox's Sync API. */
+    listItems: async (uniqueName: string): Promise<Array<{ index: number; data: any }>> => {
+      const auth = Buffer.from(`${SANDBOX_DEFAULTS.ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64');
+      const items: Array<{ index: number; data: any }> = [];
+      for (let page = 0; page < 10; page++) {
+        const from = items.length ? `&From=${items[items.length - 1].index}&Bounds=exclusive` : '';
+        const res = await fetch(
+          `${urls.sandboxUrl}/v1/Services/default/Lists/${uniqueName}/Items?Order=asc&PageSize=100${from}`,
+          { headers: { Authorization: `Basic ${auth}` } },
+        );
+        if (res.status === 404) return items;
+        const got = (await res.json()).items as Array<{ index: number; data: any }>;
+        items.push(...got);
+        if (got.length < 100) break;
+      }
+      return items;
+    },
     limits: () => sb('GET', '/sandbox/sync/limits'),
     requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
   };
