@@ -327,7 +327,8 @@ export class Simulator {
               email: address,
               event,
               timestamp: t++,
-              'smtp-id': `<${messageId}@ismtpd-555>`,
+              // SendGrid's delivery events carry the SMTP id; engagement events (open, click) do not
+              ...(event === 'open' || event === 'click' ? {} : { 'smtp-id': `<${messageId}@ismtpd-555>` }),
               sg_event_id: sendgridId(16),
               sg_message_id: `${messageId}.filter0001.sandbox.0`,
               ...(event === 'delivered' ? { response: '250 OK' } : {}),
@@ -350,17 +351,35 @@ export class Simulator {
     return batches.filter((b) => b.length > 0);
   }
 
-  /** POSTs one Event Webhook batch once (no retry): its status and the time it took. */
-  async postEmailBatchOnce(events: Array<Record<string, unknown>>): Promise<{ status: number | 'error'; ms: number }> {
+  /** POSTs one Event Webhook batch once (no retry): its status, the answer and the time it took. */
+  async postEmailBatchOnce(
+    events: Array<Record<string, unknown>>,
+  ): Promise<{ status: number | 'error'; ms: number; answer?: unknown }> {
     const started = Date.now();
-    const status = await this.post(
-      'email-events',
-      this.settings.emailEventsUrl,
-      { events: events.length },
-      this.emailHeaders(),
-      JSON.stringify(events),
-    );
-    return { status, ms: Date.now() - started };
+    const url = this.settings.emailEventsUrl;
+    let status: number | 'error' = 'error';
+    let answer: unknown;
+    try {
+      const body = JSON.stringify(events);
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: this.emailHeaders(),
+        body,
+        signal: AbortSignal.timeout(15000),
+      });
+      status = res.status;
+      answer = await res.json().catch(() => undefined);
+    } catch {
+      // unreachable or timed out: 'error'
+    }
+    this.state.callbacks.push({
+      kind: 'email-events',
+      url,
+      params: { events: events.length },
+      status,
+      at: this.state.clock.date().toISOString(),
+    });
+    return { status, ms: Date.now() - started, answer };
   }
 
   private emailHeaders(): Record<string, string> {

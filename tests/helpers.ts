@@ -167,6 +167,20 @@ export function clientOf(urls: StackUrls) {
       return items;
     },
     limits: () => sb('GET', '/sandbox/sync/limits'),
+    /** Twilio's account concurrency and the latency per API: set them (and reset the counts) … */
+    upstream: (settings: { latency?: string; concurrency?: number; resetStats?: boolean }) =>
+      sb('POST', '/sandbox/upstream', settings),
+    /** … and read what happened: peak in flight, 20429 refusals */
+    upstreamStats: () => sb('GET', '/sandbox/upstream'),
+    /** every function invocation's wall time, through the runtime's front door */
+    invocations: () => sb('GET', '/sandbox/invocations'),
+    invocationsReset: () => sb('POST', '/sandbox/invocations/reset', {}),
+    /** SendGrid's Event Webhook after a campaign (768 KB batches, each posted once); `again`: the same batches */
+    campaignEvents: (
+      events: string[],
+      again = false,
+    ): Promise<{ batches: Array<{ events: number; bytes: number; status: number; ms: number; answer?: any }> }> =>
+      sb('POST', '/sandbox/email-events/campaign', { events, again }),
     requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
   };
 

@@ -58,12 +58,12 @@ async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Pro
       subject: content.subject ?? stringsFor(content.locale).subject,
       text: content.message,
       html: htmlOf(content),
-      // copied onto every Event Webhook event, so each one can be attributed; `scheduled` tells a
-      // scheduled send's `processed` (it went out: a step update) from an immediate one's (nothing new)
+      // copied onto every Event Webhook event (so each one can be attributed), and so kept short: they
+      // add up in SendGrid's 768 KB batches. `scheduled` tells a scheduled send's `processed` (it went
+      // out: a step update) from an immediate one's (nothing new).
       customArgs: {
         notification_id: req.notificationId,
         user_id: req.userId,
-        channel: 'EMAIL',
         ...(req.at ? { scheduled: '1' } : {}),
       },
       trackingSettings: { openTracking: { enable: true }, clickTracking: { enable: true, enableText: true } },
