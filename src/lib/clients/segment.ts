@@ -31,31 +31,31 @@ export class TrackingError extends Error {
   }
 }
 
-/** Splits messages into batches under the size limit. */
-export function toBatches(messages: SegmentMessage[]): SegmentMessage[][] {
-  const batches: SegmentMessage[][] = [];
-  let current: SegmentMessage[] = [];
+/** Messages as JSON, split into batches under the size limit (each message stringified once). */
+export function toBatches(messages: SegmentMessage[]): string[][] {
+  const batches: string[][] = [];
+  let current: string[] = [];
   let size = 0;
   for (const m of messages) {
-    const bytes = Buffer.byteLength(JSON.stringify(m)) + 1;
+    const json = JSON.stringify(m);
+    const bytes = Buffer.byteLength(json) + 1;
     if (bytes > MAX_EVENT_BYTES) throw new TrackingError(`Segment event ${m.event ?? m.type} exceeds 32 KB`);
     if (current.length > 0 && size + bytes > MAX_BATCH_BYTES) {
       batches.push(current);
       current = [];
       size = 0;
     }
-    current.push(m);
+    current.push(json);
     size += bytes;
   }
   if (current.length) batches.push(current);
   return batches;
 }
 
-async function postBatch(config: Config, batch: SegmentMessage[], upstream: Upstream): Promise<void> {
-  const body = JSON.stringify({
-    batch,
-    context: { library: { name: 'channel-optimized-notifications', version: '1' } },
-  });
+const CONTEXT = JSON.stringify({ library: { name: 'channel-optimized-notifications', version: '1' } });
+
+async function postBatch(config: Config, batch: string[], upstream: Upstream): Promise<void> {
+  const body = `{"batch":[${batch.join(',')}],"context":${CONTEXT}}`;
   const auth = `Basic ${Buffer.from(`${config.segmentWriteKey}:`).toString('base64')}`;
   let res: { status: number } | undefined;
   try {

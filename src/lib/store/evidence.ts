@@ -107,8 +107,8 @@ export class EvidenceStore {
     return evidenceOf((await this.snapshot(userId)).evidence?.data, userId).channels;
   }
 
-  /** Appends what `pooled` gathered to the population prior (one item per shard). */
-  flushPrior(pooled: PooledPrior): Promise<number> {
+  /** Appends what `pooled` gathered to the population prior (one item). */
+  flushPrior(pooled: PooledPrior): Promise<boolean> {
     return pooled.flush(this.prior);
   }
 
@@ -175,7 +175,7 @@ export class EvidenceStore {
         if (!isConflict(err)) throw err;
         taken = await readModifyWrite(this.documents, name, change, expiry);
       }
-      pooled.add(shard, taken.delta);
+      pooled.add(taken.delta);
       return taken.after;
     }
     const [own, pooledNow] = await Promise.allSettled([

@@ -152,28 +152,31 @@ export class PriorStore {
 }
 
 /**
- * Prior deltas of many users' evidence, added up per shard and appended once per shard when the
- * invocation's work is done: a webhook of 900 users' opens makes at most PRIOR_SHARDS appends,
- * not 900 (each shard a Sync List with 20 writes/s).
+ * Prior deltas of many users' evidence, added up and appended once when the invocation's work is
+ * done: a webhook of 900 users' opens makes one append, not 900. Readers add every shard up, so
+ * which shard takes a sum does not matter: a random one spreads invocations over the lists (each a
+ * Sync object with 20 writes/s).
  */
 export class PooledPrior {
-  private readonly byShard = new Map<number, PopulationSums>();
+  private sums: PopulationSums = {};
 
-  add(shard: number, delta: PopulationSums): void {
-    if (Object.keys(delta).length === 0) return;
-    this.byShard.set(shard, addSums(this.byShard.get(shard) ?? {}, delta));
+  add(delta: PopulationSums): void {
+    this.sums = addSums(this.sums, delta);
   }
 
-  /** Appends each shard's sum; a shard that fails is logged (the prior is statistical, the users' evidence is right). */
-  async flush(store: PriorStore): Promise<number> {
-    const shards = [...this.byShard];
-    this.byShard.clear();
-    const done = await Promise.allSettled(shards.map(([shard, delta]) => store.add(shard, delta)));
-    done.forEach((d, i) => {
-      if (d.status === 'rejected')
-        log.warn('prior not updated', { shard: shards[i][0], error: (d.reason as Error)?.message });
-    });
-    return shards.length;
+  /** Appends the sum; a failure is logged (the prior is statistical, the users' evidence is right). */
+  async flush(store: PriorStore): Promise<boolean> {
+    const sums = this.sums;
+    this.sums = {};
+    if (Object.keys(sums).length === 0) return false;
+    const shard = Math.floor(Math.random() * PRIOR_SHARDS);
+    try {
+      await store.add(shard, sums);
+      return true;
+    } catch (err) {
+      log.warn('prior not updated', { shard, error: (err as Error).message });
+      return false;
+    }
   }
 }
 

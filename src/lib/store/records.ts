@@ -143,6 +143,20 @@ export class RecordStore {
     return this.keep(id, 'deferredEvents', events, (e) => e.messageId);
   }
 
+  /**
+   * deferEvents for many notifications at once (a webhook's, during a Segment outage): each record
+   * keeps its events, and the outbox lists them all with one write per shard, not one per notification.
+   * Answers the ids whose events are kept.
+   */
+  async deferEventsOfMany(byNotification: Array<[string, SegmentMessage[]]>): Promise<Set<string>> {
+    const kept = await Promise.allSettled(
+      byNotification.map(([id, events]) => this.keep(id, 'deferredEvents', events, (e) => e.messageId, false)),
+    );
+    const ids = byNotification.filter((_, i) => kept[i].status === 'fulfilled').map(([id]) => id);
+    await this.outbox.addAll(ids);
+    return new Set(ids);
+  }
+
   /** Keeps provider cancels that failed, to be retried by recovery until their send time. */
   keepCancels(id: string, cancels: PendingCancel[]): Promise<void> {
     return this.keep(id, 'pendingCancels', cancels, (c) => c.channel);
@@ -162,6 +176,7 @@ export class RecordStore {
     field: F,
     items: KeptWork[F][],
     keyOf: (item: KeptWork[F]) => string,
+    list = true,
   ): Promise<void> {
     await this.updateNotification(id, (r) => {
       const kept = (r[field] ?? []) as KeptWork[F][];
@@ -171,7 +186,7 @@ export class RecordStore {
       r[field] = [...kept, ...fresh] as NotificationRecord[F];
       return true;
     });
-    await this.outbox.add(id);
+    if (list) await this.outbox.add(id);
   }
 
   async clearDeferredEvents(id: string, sent: string[]): Promise<void> {

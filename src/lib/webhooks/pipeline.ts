@@ -253,11 +253,11 @@ export async function handleProviderEvents(
     if (opts.keep === 'caller') throw new Undelivered(all);
     log.error('Segment tracking failed; events kept for recovery', { error: (err as Error).message });
     // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
-    const kept = await Promise.allSettled(
-      ids.map((id, i) => deps.store.deferEvents(id, [...(work.get(id)?.events ?? []), ...done[i].events])),
-    );
+    const kept = await deps.store
+      .deferEventsOfMany(ids.map((id, i) => [id, [...(work.get(id)?.events ?? []), ...done[i].events]]))
+      .catch(() => new Set<string>());
     const unattributed = translations.some((t) => !t.notificationId && t.events.length > 0);
-    const allKept = kept.every((k) => k.status === 'fulfilled') && !unattributed && unkept.length === 0 && !learnFailed;
+    const allKept = kept.size === ids.length && !unattributed && unkept.length === 0 && !learnFailed;
     if (sender.retries || !allKept) {
       throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
     }
