@@ -107,6 +107,8 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
       const functionEnv = {
         ...sandboxFunctionEnv(sandboxUrl),
         SANDBOX_CLOCK_FILE: clockFile,
+        // the callbacks the functions hand the providers, and their own calls, go through the front door
+        PUBLIC_BASE_URL: functionsUrl,
         ...(opts.env ?? {}),
       };
       const sandbox = spawn(process.execPath, [join(opts.root, '.build/sandbox/main.js')], {

@@ -111,10 +111,15 @@ try {
     `latency per call: ${opts.latency}; account concurrency ${(await sb('GET', '/sandbox/upstream')).concurrency}`,
   );
 
-  // 1. the campaign's batch: processed, delivered, open for every user
+  // 1. the campaign's batch: processed, delivered, open for every user; the first in this process
+  //    (the webhook's code not yet optimised by V8: a cold container), then the next campaign's
+  await campaign('w', opts.users);
+  const cold = await postCampaignBatch(['processed', 'delivered', 'open']);
+  line(`batch: ${opts.users} users × 3, first`, cold);
+  await sb('POST', '/sandbox/reset', { simulate: false });
   await campaign('c', opts.users);
   const first = await postCampaignBatch(['processed', 'delivered', 'open']);
-  line(`batch: ${opts.users} users × 3 events`, first);
+  line(`batch: ${opts.users} users × 3, next`, first);
   const counted = await engaged('c');
   const again = await postCampaignBatch(undefined, true);
   line('the same batch redelivered', again);
@@ -139,41 +144,44 @@ try {
     `  Notification Engaged: ${all} of ${opts.bigUsers}, the last ${((Date.now() - answered) / 1000).toFixed(1)} s after the answer (recovery)`,
   );
 
-  // 3. CPU per event: 2,000 events over 40 notifications (many opens and clicks of each)
-  await sb('POST', '/sandbox/reset', { simulate: false });
-  await campaign('e', 40);
-  const events = [];
-  for (let i = 0; i < 40; i++)
-    for (let j = 0; j < 50; j++) {
-      const event = j === 0 ? 'processed' : j === 1 ? 'delivered' : j % 2 ? 'open' : 'click';
-      events.push({
-        notification_id: `e.${i}`,
-        user_id: `e-${i}`,
-        email: `e-${i}@example.jp`,
-        event,
-        timestamp: 1764000000 + j,
-        sg_event_id: `ev-${i}-${j}-${Math.random().toString(36).slice(2)}`,
-        sg_message_id: `m${i}.filter0001.0`,
-        ...(event === 'open' || event === 'click'
-          ? { sg_machine_open: false, useragent: 'Mozilla/5.0', ip: '203.0.113.7' }
-          : {}),
-        ...(event === 'click' ? { url: 'https://example.com/r' } : {}),
-      });
-    }
-  const cpu40 = cpuMs();
-  const t40 = Date.now();
-  const r40 = await fetch(`${stack.functionsUrl}/email/events`, {
-    method: 'POST',
-    headers: {
-      Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`,
-      'Content-Type': 'application/json',
-    },
-    body: JSON.stringify(events),
-  });
-  await r40.text();
-  console.log(
-    `batch: 2,000 events over 40 notifications: HTTP ${r40.status} in ${((Date.now() - t40) / 1000).toFixed(2)} s | functions CPU ${(cpuMs() - cpu40).toFixed(0)} ms`,
-  );
+  // 3. CPU per event: 2,000 events over 40 notifications (many opens and clicks of each), twice
+  for (const round of ['first', 'next']) {
+    await sb('POST', '/sandbox/reset', { simulate: false });
+    const p = `e${round}`;
+    await campaign(p, 40);
+    const events = [];
+    for (let i = 0; i < 40; i++)
+      for (let j = 0; j < 50; j++) {
+        const event = j === 0 ? 'processed' : j === 1 ? 'delivered' : j % 2 ? 'open' : 'click';
+        events.push({
+          notification_id: `${p}.${i}`,
+          user_id: `${p}-${i}`,
+          email: `${p}-${i}@example.jp`,
+          event,
+          timestamp: 1764000000 + j,
+          sg_event_id: `${p}-${i}-${j}-${Math.random().toString(36).slice(2)}`,
+          sg_message_id: `m${i}.filter0001.0`,
+          ...(event === 'open' || event === 'click'
+            ? { sg_machine_open: false, useragent: 'Mozilla/5.0', ip: '203.0.113.7' }
+            : {}),
+          ...(event === 'click' ? { url: 'https://example.com/r' } : {}),
+        });
+      }
+    const cpu40 = cpuMs();
+    const t40 = Date.now();
+    const r40 = await fetch(`${stack.functionsUrl}/email/events`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`,
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify(events),
+    });
+    await r40.text();
+    console.log(
+      `batch: 2,000 events over 40 notifications, ${round}: HTTP ${r40.status} in ${((Date.now() - t40) / 1000).toFixed(2)} s | functions CPU ${(cpuMs() - cpu40).toFixed(0)} ms`,
+    );
+  }
 
   // 4. the sustained rate of /notify under the account's concurrency
   await sb('POST', '/sandbox/reset', { simulate: false });

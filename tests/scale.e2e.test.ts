@@ -119,7 +119,11 @@ test("a batch of 1,500 users' opens (one POST) is answered 2xx within the limits
   await waitFor(async () => (await evidenceOf(users)).every((e) => e && e.engaged > 0.99), 30_000);
   await expectWithinLimits();
   // nothing left behind: no parcel, an empty outbox
-  await waitFor(async () => !(await c.sandbox.documents()).some((d: any) => d.unique_name.startsWith('parcel-')));
+  await waitFor(async () => {
+    const docs: Array<{ unique_name: string; data: any }> = await c.sandbox.documents();
+    const listed = docs.filter((d) => d.unique_name.startsWith('outbox-')).flatMap((d) => Object.keys(d.data.ids));
+    return listed.length === 0 && !docs.some((d) => d.unique_name.startsWith('parcel-'));
+  });
 }, 150_000);
 
 test('a Segment outage during a large batch: kept within Sync limits, answered 2xx, delivered by recovery once Segment is back, nothing twice', async () => {

@@ -50,3 +50,31 @@ export async function retryWithin<T>(
   }
   return fn();
 }
+
+/**
+ * Works through `items`, `parallel` at a time, starting one only while the deadline leaves room for
+ * it (as long as the slowest item so far, `firstGuessMs` before any finished) and `reserveMs` after:
+ * for work that can stop part-way and keep the rest. Answers the results by index; items missing
+ * from it were never started.
+ */
+export async function workWithin<T, R>(
+  deadline: Deadline,
+  items: T[],
+  opts: { parallel: number; reserveMs: number; firstGuessMs: number },
+  run: (item: T, index: number) => Promise<R>,
+): Promise<Map<number, R>> {
+  const results = new Map<number, R>();
+  let slowestMs = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      if (deadline.remaining() - opts.reserveMs < (slowestMs || opts.firstGuessMs)) return;
+      const i = next++;
+      const started = Date.now();
+      results.set(i, await run(items[i], i));
+      slowestMs = Math.max(slowestMs, Date.now() - started);
+    }
+  };
+  await Promise.all(Array.from({ length: opts.parallel }, worker));
+  return results;
+}

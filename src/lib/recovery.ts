@@ -10,6 +10,7 @@ import { currentTime } from './clock';
 import type { CancelResult } from './channels/provider';
 import { type SegmentMessage, track } from './clients/segment';
 import { type Deps, wire } from './deps';
+import { workWithin } from './deadline';
 import { messageId, trackMessage } from './events';
 import type { EndpointRequest, Reply } from './http/endpoint';
 import { cancelCopy } from './journey/progress';
@@ -17,12 +18,17 @@ import { log } from './log';
 import { OUTBOX_SHARDS } from './store/outbox';
 import { PARCEL_ENTRY } from './store/parcels';
 import { PooledPrior } from './store/prior';
-import { applyOrKeep, startRecovery } from './webhooks/batches';
+import { applyChunk, keepParcel, startRecovery } from './webhooks/batches';
 import type { Observation } from './store/evidence';
 import type { NotificationRecord, PendingCancel } from './store/records';
 
 /** notifications one sweep of a shard works through at most */
 const MAX_PER_SHARD = 25;
+/** what a sweep needs left of its deadline to start on a notification, and on a parcel (100 of them) */
+const ITEM_MS = 2500;
+const PARCEL_MS = 5000;
+/** parcels /recover works on at once */
+const PARALLEL_PARCELS = 3;
 
 export interface SweepReport {
   notifications: number;
@@ -74,66 +80,113 @@ export function keptCancelOutcome(
   return 'keep';
 }
 
-/** Works through one shard: retries each kept cancel, delivers kept events, and unlists what is done. */
-export async function sweepShard(deps: Deps, shard: number, report = empty()): Promise<SweepReport> {
-  const ids = await deps.store.outbox.list(shard);
+/**
+ * The parcels of every shard (a large batch's chunks: about 100 notifications each), a few at once
+ * within the deadline (they share the invocation's upstream budget, and overlap each other's waits).
+ */
+async function completeParcels(deps: Deps, report: SweepReport): Promise<void> {
+  const shards = Array.from({ length: OUTBOX_SHARDS }, (_, k) => k);
+  const listed = await Promise.all(shards.map((k) => deps.store.outbox.list(k).catch(() => [] as string[])));
+  const parcels = listed.flatMap((ids, shard) =>
+    ids.filter((id) => id.startsWith(PARCEL_ENTRY)).map((id) => ({ shard, id })),
+  );
+  const done = await workWithin(
+    deps.deadline,
+    parcels,
+    { parallel: PARALLEL_PARCELS, reserveMs: 1500, firstGuessMs: PARCEL_MS - 1500 },
+    ({ id }) =>
+      completeParcel(deps, id.slice(PARCEL_ENTRY.length), report).catch((err) => {
+        log.warn('recovery: parcel not completed', { item: id, error: (err as Error).message });
+        return false;
+      }),
+  );
+  const finished = parcels.filter((_, i) => done.get(i));
+  await Promise.all(
+    shards.map((k) =>
+      deps.store.outbox
+        .remove(
+          k,
+          finished.filter((p) => p.shard === k).map((p) => p.id),
+        )
+        .catch((err) => log.warn('recovery: outbox not updated', { shard: k, error: (err as Error).message })),
+    ),
+  );
+  report.remaining += parcels.length - finished.length;
+}
+
+/**
+ * Works through one shard: retries each kept cancel, delivers kept events, completes parcels (unless
+ * told not to: /recover does them first, all shards at once), and unlists what is done.
+ */
+export async function sweepShard(
+  deps: Deps,
+  shard: number,
+  report = empty(),
+  opts: { parcels: boolean } = { parcels: true },
+): Promise<SweepReport> {
+  const all = await deps.store.outbox.list(shard);
+  const ids = opts.parcels ? all : all.filter((id) => !id.startsWith(PARCEL_ENTRY));
   const finished: string[] = [];
   for (const id of ids.slice(0, MAX_PER_SHARD)) {
-    if (!deps.deadline.allows(0, 2500)) break;
-    if (id.startsWith(PARCEL_ENTRY)) {
-      if (await completeParcel(deps, id.slice(PARCEL_ENTRY.length), report)) finished.push(id);
-      continue;
-    }
-    const found = await deps.store.readNotification(id);
-    if (!found) {
-      finished.push(id);
-      continue;
-    }
-    const r = found.record;
-    report.notifications++;
-    const resolved: PendingCancel[] = [];
-    const tooLate: PendingCancel[] = [];
-    for (const c of r.pendingCancels ?? []) {
-      const result = await cancelCopy(deps, c).catch(() => 'failed' as const);
-      const outcome = keptCancelOutcome(result, c.scheduledAt);
-      if (outcome === 'keep') continue;
-      resolved.push(c);
-      if (outcome === 'canceled') report.canceled++;
-      else {
-        tooLate.push(c);
-        report.cancelFailed++;
-      }
-    }
-    const learned = await countKeptEvidence(deps, r);
-    if (learned.length) report.learned++;
-    const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r.userId, id, c))];
+    const parcel = id.startsWith(PARCEL_ENTRY);
+    if (!deps.deadline.allows(0, parcel ? PARCEL_MS : ITEM_MS)) break;
     try {
-      await track(deps.config, events, deps.upstream);
+      if (parcel ? await completeParcel(deps, id.slice(PARCEL_ENTRY.length), report) : await complete(deps, id, report))
+        finished.push(id);
     } catch (err) {
-      log.warn('recovery: Segment still unavailable', { notification: id, error: (err as Error).message });
-      continue;
+      // one item failing (Sync or a provider still down) never stops the sweep of the others
+      log.warn('recovery: item not completed', { item: id, error: (err as Error).message });
     }
-    report.delivered += events.length;
-    const sent = new Set(events.map((e) => e.messageId));
-    const { record } = await deps.store.updateNotification(id, (x) => {
-      if (sent.size === 0 && resolved.length === 0 && learned.length === 0) return false; // still failing: nothing to write
-      x.pendingEvidence = (x.pendingEvidence ?? []).filter(
-        (o) => !learned.some((l) => l.channel === o.channel && l.kind === o.kind),
-      );
-      x.deferredEvents = (x.deferredEvents ?? []).filter((e) => !sent.has(e.messageId));
-      x.pendingCancels = (x.pendingCancels ?? []).filter((c) => !resolved.some((d) => d.channel === c.channel));
-      for (const c of tooLate) {
-        const step = x.steps.find((s) => s.channel === c.channel);
-        if (step) step.error = 'the scheduled copy could not be cancelled before its send time';
-      }
-      return true;
-    });
-    if (!record?.deferredEvents?.length && !record?.pendingCancels?.length && !record?.pendingEvidence?.length)
-      finished.push(id);
   }
   await deps.store.outbox.remove(shard, finished);
   report.remaining += ids.length - finished.length;
   return report;
+}
+
+/** Completes one notification's kept work; answers whether nothing is left of it. */
+async function complete(deps: Deps, id: string, report: SweepReport): Promise<boolean> {
+  const found = await deps.store.readNotification(id);
+  if (!found) return true;
+  const r = found.record;
+  report.notifications++;
+  const resolved: PendingCancel[] = [];
+  const tooLate: PendingCancel[] = [];
+  for (const c of r.pendingCancels ?? []) {
+    const result = await cancelCopy(deps, c).catch(() => 'failed' as const);
+    const outcome = keptCancelOutcome(result, c.scheduledAt);
+    if (outcome === 'keep') continue;
+    resolved.push(c);
+    if (outcome === 'canceled') report.canceled++;
+    else {
+      tooLate.push(c);
+      report.cancelFailed++;
+    }
+  }
+  const learned = await countKeptEvidence(deps, r);
+  if (learned.length) report.learned++;
+  const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r.userId, id, c))];
+  try {
+    await track(deps.config, events, deps.upstream);
+  } catch (err) {
+    log.warn('recovery: Segment still unavailable', { notification: id, error: (err as Error).message });
+    return false;
+  }
+  report.delivered += events.length;
+  const sent = new Set(events.map((e) => e.messageId));
+  const { record } = await deps.store.updateNotification(id, (x) => {
+    if (sent.size === 0 && resolved.length === 0 && learned.length === 0) return false; // still failing: nothing to write
+    x.pendingEvidence = (x.pendingEvidence ?? []).filter(
+      (o) => !learned.some((l) => l.channel === o.channel && l.kind === o.kind),
+    );
+    x.deferredEvents = (x.deferredEvents ?? []).filter((e) => !sent.has(e.messageId));
+    x.pendingCancels = (x.pendingCancels ?? []).filter((c) => !resolved.some((d) => d.channel === c.channel));
+    for (const c of tooLate) {
+      const step = x.steps.find((s) => s.channel === c.channel);
+      if (step) step.error = 'the scheduled copy could not be cancelled before its send time';
+    }
+    return true;
+  });
+  return !record?.deferredEvents?.length && !record?.pendingCancels?.length && !record?.pendingEvidence?.length;
 }
 
 /**
@@ -141,29 +194,29 @@ export async function sweepShard(deps: Deps, shard: number, report = empty()): P
  * parcel's events (what then fails is kept again, as a new parcel). Answers whether it is done.
  */
 async function completeParcel(deps: Deps, name: string, report: SweepReport): Promise<boolean> {
-  const parcel = await deps.parcels.read(name).catch((err) => {
-    log.warn('recovery: parcel unreadable', { parcel: name, error: (err as Error).message });
-    return null;
-  });
-  if (parcel === null) return false; // Sync failing: try again next sweep
-  if (parcel) {
-    if (parcel.kind === 'track') {
-      try {
-        await track(deps.config, parcel.messages, deps.upstream);
-      } catch (err) {
-        log.warn('recovery: Segment still unavailable', { parcel: name, error: (err as Error).message });
-        return false;
-      }
-      report.delivered += parcel.messages.length;
-    } else {
-      const pooled = new PooledPrior();
-      const { result } = await applyOrKeep(deps, parcel.events, name, pooled);
-      await deps.evidence.flushPrior(pooled);
-      if (result === 'failed') return false;
+  const parcel = await deps.parcels.read(name);
+  if (parcel?.kind === 'track') {
+    try {
+      await track(deps.config, parcel.messages, deps.upstream);
+    } catch (err) {
+      log.warn('recovery: Segment still unavailable', { parcel: name, error: (err as Error).message });
+      return false;
     }
-    report.parcels++;
-    await deps.parcels.remove(name).catch(() => undefined); // what is left of it is applied again: idempotent
+    report.delivered += parcel.messages.length;
+  } else if (parcel) {
+    const pooled = new PooledPrior();
+    const outcome = await applyChunk(deps, parcel.events, pooled);
+    await deps.evidence.flushPrior(pooled);
+    if (outcome.left && outcome.left.kind === 'work') {
+      // nothing of it is lost: it stays as it is, and the next sweep applies it again (idempotent)
+      log.warn('recovery: parcel not applied yet', { parcel: name, error: outcome.error.message });
+      return false;
+    }
+    // applied; if only Segment failed, its messages wait in a parcel of their own
+    if (outcome.left && (await keepParcel(deps, name, outcome.left)).result === 'failed') return false;
   }
+  if (parcel) report.parcels++;
+  await deps.parcels.remove(name);
   return true;
 }
 
@@ -209,12 +262,16 @@ export function withRecovery(run: (req: EndpointRequest) => Promise<Reply>) {
 export async function recover(req: EndpointRequest): Promise<Reply> {
   const deps = wire(req);
   const report = empty();
+  await completeParcels(deps, report);
   for (let shard = 0; shard < OUTBOX_SHARDS; shard++) {
     if (!deps.deadline.allows(0, 2500)) {
       report.unswept = OUTBOX_SHARDS - shard;
       break;
     }
-    await sweepShard(deps, shard, report);
+    await sweepShard(deps, shard, report, { parcels: false }).catch((err) => {
+      log.warn('recovery: shard not swept', { shard, error: (err as Error).message });
+      report.unswept++;
+    });
   }
   // parcels take a second each: while work remains and this run made progress, another run goes on
   if ((report.remaining > 0 || report.unswept > 0) && report.parcels > 0) await startRecovery(deps);

@@ -29,6 +29,7 @@ import { request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { ProviderEvent } from '../channels/provider';
 import type { Deps } from '../deps';
+import { workWithin } from '../deadline';
 import { DomainError } from '../errors';
 import { log } from '../log';
 import type { Parcel } from '../store/parcels';
@@ -40,7 +41,7 @@ export const CHUNK_NOTIFICATIONS = 100;
 /** chunks worked at once (their requests share the invocation's upstream budget) */
 const PARALLEL_CHUNKS = 3;
 /** what the deadline must still hold after the last chunk: keeping the rest, the prior, the ledger */
-const RESERVE_MS = 2000;
+const RESERVE_MS = 2500;
 /** a first guess of a chunk's time, before one was measured */
 const FIRST_CHUNK_MS = 1500;
 
@@ -81,27 +82,41 @@ export function chunksOf(events: ProviderEvent[], size = CHUNK_NOTIFICATIONS): P
 type ChunkResult = 'applied' | 'kept' | 'failed';
 
 /**
- * Applies one chunk (records, evidence, Segment); what fails is kept in a parcel under `key`
- * instead: the Segment messages when only Segment failed, else the chunk's events, to redo.
+ * Applies one chunk (records, evidence, Segment), or answers what is left to keep: the Segment
+ * messages when only Segment failed, else the chunk's events, to redo (every step is idempotent).
  */
-export async function applyOrKeep(
+export async function applyChunk(
+  deps: Deps,
+  events: ProviderEvent[],
+  pooled: PooledPrior,
+): Promise<{ tracked: number; left?: undefined } | { left: Parcel; error: Error }> {
+  try {
+    return await handleProviderEvents(deps, events, { retries: true }, { keep: 'caller', pooled });
+  } catch (err) {
+    const left: Parcel =
+      err instanceof Undelivered ? { kind: 'track', messages: err.messages } : { kind: 'work', events };
+    return { left, error: err as Error };
+  }
+}
+
+/** Applies one chunk; what is left is kept in a parcel under `key`. */
+async function applyOrKeep(
   deps: Deps,
   events: ProviderEvent[],
   key: string,
   pooled: PooledPrior,
 ): Promise<{ result: ChunkResult; tracked: number }> {
-  try {
-    const { tracked } = await handleProviderEvents(deps, events, { retries: true }, { keep: 'caller', pooled });
-    return { result: 'applied', tracked };
-  } catch (err) {
-    const parcel: Parcel =
-      err instanceof Undelivered ? { kind: 'track', messages: err.messages } : { kind: 'work', events };
-    log.warn('batch chunk kept for recovery', { key, kept: parcel.kind, error: (err as Error).message });
-    return keepParcel(deps, key, parcel);
-  }
+  const outcome = await applyChunk(deps, events, pooled);
+  if (!outcome.left) return { result: 'applied', tracked: outcome.tracked };
+  log.warn('batch chunk kept for recovery', { key, kept: outcome.left.kind, error: outcome.error.message });
+  return keepParcel(deps, key, outcome.left);
 }
 
-async function keepParcel(deps: Deps, key: string, parcel: Parcel): Promise<{ result: ChunkResult; tracked: 0 }> {
+export async function keepParcel(
+  deps: Deps,
+  key: string,
+  parcel: Parcel,
+): Promise<{ result: ChunkResult; tracked: 0 }> {
   try {
     await deps.parcels.keep(key, parcel);
     return { result: 'kept', tracked: 0 };
@@ -127,24 +142,19 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
   if (done.size === chunks.length) return { tracked: 0, notifications, duplicate: true };
 
   const pooled = new PooledPrior();
+  const todo = chunks.map((_, i) => i).filter((i) => !done.has(i));
+  const applied = await workWithin(
+    deps.deadline,
+    todo,
+    { parallel: PARALLEL_CHUNKS, reserveMs: RESERVE_MS, firstGuessMs: FIRST_CHUNK_MS },
+    (i) => applyOrKeep(deps, chunks[i], `${key}-${i}`, pooled),
+  );
   const results = new Map<number, ChunkResult>();
   let tracked = 0;
-  let slowestMs = 0;
-  const todo = chunks.map((_, i) => i).filter((i) => !done.has(i));
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const expected = slowestMs || FIRST_CHUNK_MS;
-      if (deps.deadline.remaining() - RESERVE_MS < expected) return; // the rest is kept below
-      const i = todo[next++];
-      const started = Date.now();
-      const outcome = await applyOrKeep(deps, chunks[i], `${key}-${i}`, pooled);
-      slowestMs = Math.max(slowestMs, Date.now() - started);
-      results.set(i, outcome.result);
-      tracked += outcome.tracked;
-    }
-  };
-  await Promise.all(Array.from({ length: PARALLEL_CHUNKS }, worker));
+  for (const [j, outcome] of applied) {
+    results.set(todo[j], outcome.result);
+    tracked += outcome.tracked;
+  }
   // chunks the deadline left: kept whole, for recovery
   const left = todo.filter((i) => !results.has(i));
   const kept = await Promise.all(left.map((i) => keepParcel(deps, `${key}-${i}`, { kind: 'work', events: chunks[i] })));

@@ -139,6 +139,12 @@ async function keepEvidence(deps: Deps, unrecorded: Observation[][]): Promise<bo
   return kept.every((k) => k.status === 'fulfilled');
 }
 
+/** The messages in order, each messageId once (the first). */
+function uniqueById(messages: SegmentMessage[]): SegmentMessage[] {
+  const seen = new Set<string>();
+  return messages.filter((m) => !seen.has(m.messageId) && seen.add(m.messageId));
+}
+
 /** "SMS delivered ×2, EMAIL opened": what a webhook carried, in a few words. */
 function summaryOf(events: ProviderEvent[]): string {
   const counts = new Map<string, number>();
@@ -238,12 +244,14 @@ export async function handleProviderEvents(
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
   const own = translations.flatMap((t) => t.events);
-  const all = [
+  // once per messageId: Segment would drop the repeats anyway (every open after the first of a
+  // notification is the same Notification Engaged), so they are not built into the request at all
+  const all = uniqueById([
     ...done.flatMap((d) => d.deferred),
     ...own,
     ...done.flatMap((d) => d.events),
     ...learned.map((l) => l.message),
-  ];
+  ]);
   // the prior's pooled deltas go out beside the tracking (no added round trip); flushing never throws
   const flushing = opts.pooled ? Promise.resolve(0) : deps.evidence.flushPrior(pooled);
   try {
