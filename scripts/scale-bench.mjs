@@ -63,8 +63,23 @@ async function pool(n, concurrency, run) {
   );
 }
 
+/** the slowest invocation of every phase (each phase resets the sandbox's record) */
+const worst = { ms: 0, path: '-', killed: 0, serverErrors: 0 };
+async function noteInvocations() {
+  const inv = await sb('GET', '/sandbox/invocations');
+  if (inv.maxMs > worst.ms) Object.assign(worst, { ms: inv.maxMs, path: inv.slowest[0]?.path ?? '-' });
+  worst.killed += inv.killed;
+  worst.serverErrors += inv.serverErrors;
+}
+
+const reset = async () => {
+  await noteInvocations();
+  await sb('POST', '/sandbox/reset', { simulate: false });
+};
+
 /** n email notifications (no latency: setting the scene is not what is measured) */
 async function campaign(prefix, n) {
+  await noteInvocations();
   await sb('POST', '/sandbox/upstream', { latency: '' });
   await pool(n, 16, async (i) => {
     const res = await notify({
@@ -106,7 +121,7 @@ const line = (label, r) => {
 };
 
 try {
-  await sb('POST', '/sandbox/reset', { simulate: false });
+  await reset();
   console.log(
     `latency per call: ${opts.latency}; account concurrency ${(await sb('GET', '/sandbox/upstream')).concurrency}`,
   );
@@ -116,7 +131,7 @@ try {
   await campaign('w', opts.users);
   const cold = await postCampaignBatch(['processed', 'delivered', 'open']);
   line(`batch: ${opts.users} users × 3, first`, cold);
-  await sb('POST', '/sandbox/reset', { simulate: false });
+  await reset();
   await campaign('c', opts.users);
   const first = await postCampaignBatch(['processed', 'delivered', 'open']);
   line(`batch: ${opts.users} users × 3, next`, first);
@@ -129,7 +144,7 @@ try {
   );
 
   // 2. a larger batch: 1,500 users' opens (each a record and evidence); what is kept is completed by recovery
-  await sb('POST', '/sandbox/reset', { simulate: false });
+  await reset();
   await campaign('b', opts.bigUsers);
   const big = await postCampaignBatch(['open']);
   line(`batch: ${opts.bigUsers} users' opens`, big);
@@ -146,7 +161,7 @@ try {
 
   // 3. CPU per event: 2,000 events over 40 notifications (many opens and clicks of each), twice
   for (const round of ['first', 'next']) {
-    await sb('POST', '/sandbox/reset', { simulate: false });
+    await reset();
     const p = `e${round}`;
     await campaign(p, 40);
     const events = [];
@@ -184,7 +199,7 @@ try {
   }
 
   // 4. the sustained rate of /notify under the account's concurrency
-  await sb('POST', '/sandbox/reset', { simulate: false });
+  await reset();
   await sb('POST', '/sandbox/upstream', { latency: opts.latency, resetStats: true });
   const started = Date.now();
   const cpu = cpuMs();
@@ -204,12 +219,12 @@ try {
     `/notify ×${opts.notify}, ${opts.concurrency} at once: ${(opts.notify / secs).toFixed(1)} notifications/s, functions CPU ${((cpuMs() - cpu) / opts.notify).toFixed(1)} ms each, peak Twilio in flight ${up.peakInFlight}, 429s ${up.refused}, answers ${JSON.stringify(statuses)}`,
   );
 
-  const inv = await sb('GET', '/sandbox/invocations');
+  await noteInvocations();
   const campaignEvents = first.batches.reduce((s, b) => s + b.events, 0);
   const ms = first.batches.reduce((s, b) => s + b.ms, 0);
   console.log(`webhook throughput: ${((campaignEvents / ms) * 1000).toFixed(0)} events/s (the campaign batch)`);
   console.log(
-    `slowest invocation ${inv.maxMs} ms (${inv.slowest[0]?.path ?? '-'}); over 10 s: ${inv.killed}; 5xx: ${inv.serverErrors}`,
+    `slowest invocation ${worst.ms} ms (${worst.path}); over 10 s: ${worst.killed}; 5xx: ${worst.serverErrors}`,
   );
 } finally {
   await stack.stop();

@@ -51,12 +51,12 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
+/** application/x-www-form-urlencoded, as Twilio's API takes it */
 const form = (fields: Record<string, string | number | undefined>) =>
-  new URLSearchParams(
-    Object.entries(fields)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => [k, String(v)]),
-  ).toString();
+  Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    .join('&');
 
 export class SyncClient {
   private readonly base: URL;
@@ -127,7 +127,7 @@ export class SyncClient {
   }
 
   private async send(method: string, path: string, body?: string, ifMatch?: string): Promise<Record<string, unknown>> {
-    const headers: Record<string, string> = { Authorization: this.auth, Accept: 'application/json' };
+    const headers: Record<string, string> = { Authorization: this.auth };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
       headers['Content-Length'] = String(Buffer.byteLength(body));
@@ -173,11 +173,13 @@ export class SyncClient {
           timeout: timeoutMs,
         },
         (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            text += c;
+          });
           res.on('error', reject);
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
             let parsed: Record<string, unknown> = {};
             try {
               parsed = text ? JSON.parse(text) : {};
