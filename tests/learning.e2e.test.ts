@@ -75,17 +75,21 @@ test('the learned policy earns more engagement than the trait policy on the same
   console.log(`engagements over ${USERS} × ${ROUNDS}: learned ${byLearning}, trait ${byTrait}`);
   expect(byLearning).toBeGreaterThan(byTrait);
 
-  // what was learned is explained: /channel's scores, the policy in the record, and identify traits in Segment
-  const u = user(0);
-  const channel = await learned.call(
-    'GET',
-    `/channel?userId=${u.userId}&phone=${encodeURIComponent(u.phone)}&email=${u.email}`,
-    {
+  // what was learned is explained: /channel's scores, the policy in the record, and identify traits in Segment.
+  // Recipients engage at random, so one recipient may still be unlucky after 15 rounds: most must be learned.
+  const channelOf = (v: ReturnType<typeof user>) =>
+    learned.call('GET', `/channel?userId=${v.userId}&phone=${encodeURIComponent(v.phone)}&email=${v.email}`, {
       headers: bearer,
-    },
-  );
+    });
+  const answers = await Promise.all(Array.from({ length: USERS }, (_, i) => channelOf(user(i))));
+  const right = answers.map((a, i) => a.body.best === user(i).favourite);
+  console.log(`best channel learned for ${right.filter(Boolean).length} of ${USERS} recipients`);
+  expect(right.filter(Boolean).length).toBeGreaterThanOrEqual(USERS * 0.8);
+  const u = user(right.indexOf(true));
+  const channel = answers[right.indexOf(true)];
   expect(channel.body).toMatchObject({ policy: 'learned', best: u.favourite });
-  expect(channel.body.scores[u.favourite].expected).toBeGreaterThan(channel.body.scores.CALL.expected);
+  for (const other of CHANNELS.filter((ch) => ch !== u.favourite))
+    expect(channel.body.scores[u.favourite].expected).toBeGreaterThan(channel.body.scores[other].expected);
   expect(channel.body.scores[u.favourite].sent).toBeGreaterThan(3);
   const identifies = await learned.sandbox.events({ type: 'identify', userId: u.userId });
   const last = identifies.filter((e) => e.traits?.best_channel).at(-1);
