@@ -115,6 +115,7 @@ describe('API endpoints require the Bearer key or a Twilio signature', () => {
       phone: PHONE,
       message: 'from Studio',
       channel: 'sms',
+      notificationId: uid('studio-n'),
     });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('sent');

@@ -4,7 +4,4 @@ import { withRecovery } from '../lib/recovery';
 import { cancel } from '../lib/journey/endpoints';
 
 /** POST /cancel: cancel every pending scheduled step of a notification. */
-export const handler = endpoint('/cancel', async (req) => {
-  requireApiKey(req);
-  return withRecovery(cancel)(req);
-});
+export const handler = endpoint('/cancel', withRecovery(cancel), { auth: requireApiKey, bodyRequired: true });

@@ -4,7 +4,4 @@ import { withRecovery } from '../lib/recovery';
 import { channel } from '../lib/notify/channel';
 
 /** GET|POST /channel: which channel /notify would use for a user. */
-export const handler = endpoint('/channel', async (req) => {
-  requireApiKey(req);
-  return withRecovery(channel)(req);
-});
+export const handler = endpoint('/channel', withRecovery(channel), { auth: requireApiKey });

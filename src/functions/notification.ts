@@ -4,7 +4,4 @@ import { withRecovery } from '../lib/recovery';
 import { notification } from '../lib/journey/endpoints';
 
 /** GET /notification?notificationId=…: the notification record and its steps. */
-export const handler = endpoint('/notification', async (req) => {
-  requireApiKey(req);
-  return withRecovery(notification)(req);
-});
+export const handler = endpoint('/notification', withRecovery(notification), { auth: requireApiKey });

@@ -4,7 +4,4 @@ import { withRecovery } from '../lib/recovery';
 import { notify } from '../lib/notify/notify';
 
 /** POST /notify: route and send one notification. */
-export const handler = endpoint('/notify', async (req) => {
-  requireApiKey(req);
-  return withRecovery(notify)(req);
-});
+export const handler = endpoint('/notify', withRecovery(notify), { auth: requireApiKey, bodyRequired: true });

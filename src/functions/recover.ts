@@ -3,7 +3,4 @@ import { endpoint } from '../lib/http/endpoint';
 import { recover } from '../lib/recovery';
 
 /** POST /recover: complete kept work (Segment events, provider cancels) now, across every outbox shard. */
-export const handler = endpoint('/recover', async (req) => {
-  requireApiKey(req);
-  return recover(req);
-});
+export const handler = endpoint('/recover', recover, { auth: requireApiKey, bodyRequired: true });

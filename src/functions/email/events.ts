@@ -1,6 +1,10 @@
+import { requireBasicAuth } from '../../lib/http/auth';
 import { endpoint } from '../../lib/http/endpoint';
 import { withRecovery } from '../../lib/recovery';
 import { emailEvents } from '../../lib/webhooks/email';
 
 /** SendGrid Event Webhook (Basic credentials in the webhook URL). */
-export const handler = endpoint('/email/events', withRecovery(emailEvents));
+export const handler = endpoint('/email/events', withRecovery(emailEvents), {
+  auth: requireBasicAuth,
+  bodyRequired: true,
+});

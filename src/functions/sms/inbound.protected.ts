@@ -1,6 +1,10 @@
+import { requireTwilioSignature } from '../../lib/http/auth';
 import { endpoint } from '../../lib/http/endpoint';
 import { withRecovery } from '../../lib/recovery';
 import { smsInbound } from '../../lib/webhooks/sms';
 
 /** The phone number's / Messaging Service's "A message comes in" webhook. */
-export const handler = endpoint('/sms/inbound', withRecovery(smsInbound), { twiml: true });
+export const handler = endpoint('/sms/inbound', withRecovery(smsInbound), {
+  auth: requireTwilioSignature,
+  twiml: true,
+});

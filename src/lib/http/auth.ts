@@ -1,14 +1,17 @@
 /**
- * Caller authentication. Twilio webhooks are `.protected` (checked by Twilio's
- * runtime when deployed); off that runtime we check X-Twilio-Signature here.
- * SendGrid's webhook carries Basic credentials; /notify and /channel take a
- * Bearer key or a Twilio signature (Studio's Run Function widget signs).
+ * Caller authentication, run by the endpoint wrapper before anything else.
+ * Twilio webhooks are `.protected` (Twilio's runtime checks them when
+ * deployed), and X-Twilio-Signature is checked here as well, always: no value
+ * the environment can set turns a check off. The signed URL is built from
+ * PUBLIC_BASE_URL or the function's own domain, never from the request's
+ * headers. SendGrid's webhook carries Basic credentials; the API endpoints
+ * take a Bearer key or a Twilio signature (Studio's Run Function widget signs).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
-import { CONTEXT_KEYS, contextQuery, schemeFor, TWILIO_RETRY_FRAGMENT } from '../callbacks';
-import { ApiError } from './errors';
-import type { EndpointRequest } from './endpoint';
+import { CONTEXT_KEYS, contextQuery, serviceBaseUrl, TWILIO_RETRY_FRAGMENT } from '../callbacks';
+import { ApiError, badRequest } from './errors';
+import type { Caller, EndpointRequest } from './endpoint';
 
 /** Constant-time comparison (hashing first makes lengths equal). */
 export function safeEqual(a: string, b: string): boolean {
@@ -17,20 +20,13 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
-/** Deployed on Twilio's runtime the platform validates `.protected` functions itself. */
-export function onTwilioRuntime(req: EndpointRequest): boolean {
-  return /\.twil\.io$/.test(String(req.context.DOMAIN_NAME ?? ''));
-}
-
 /**
  * The URL Twilio signed: our base URL, the function's path and, for callbacks,
  * the query string we generated (twilio-run merges query and body, so the
  * callback context is the only query we can rebuild).
  */
 export function signedUrl(req: EndpointRequest, contextInQuery = true): string {
-  const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? String(req.context.DOMAIN_NAME ?? 'localhost');
-  const proto = req.headers['x-forwarded-proto'] ?? schemeFor(host);
-  const base = req.config.publicBaseUrl ?? `${proto}://${host}`;
+  const base = serviceBaseUrl(req.config, req.context);
   const qs = contextInQuery ? contextQuery(req.params) : '';
   return `${base}${req.path}${qs ? `?${qs}` : ''}`;
 }
@@ -61,20 +57,29 @@ export function hasValidTwilioSignature(req: EndpointRequest, contextInQuery = t
   return candidates.some((u) => twilio.validateRequest(req.config.authToken, signature, u, fields));
 }
 
-/** 403 unless the request is signed by Twilio (or already checked by Twilio's runtime). */
-export function requireTwilioSignature(req: EndpointRequest): void {
-  if (onTwilioRuntime(req)) return;
+/** 403 unless the request is signed by Twilio. */
+export function requireTwilioSignature(req: EndpointRequest): Caller {
   if (!hasValidTwilioSignature(req))
     throw new ApiError(403, 'invalid_signature', 'missing or invalid X-Twilio-Signature');
+  return 'signature';
 }
 
-/** 401 unless `Authorization: Bearer NOTIFY_API_KEY` or a valid Twilio signature. */
-export function requireApiKey(req: EndpointRequest): void {
+/**
+ * 401 unless `Authorization: Bearer NOTIFY_API_KEY` or a valid Twilio signature. A signature covers
+ * only form fields (strings), so a signed request must carry nothing else: a captured signed call
+ * replayed as JSON with added flags would otherwise still verify.
+ */
+export function requireApiKey(req: EndpointRequest): Caller {
   const key = req.config.notifyApiKey;
   const header = req.headers.authorization ?? '';
   const m = /^Bearer\s+(.+)$/i.exec(header);
-  if (key && m && safeEqual(m[1].trim(), key)) return;
-  if (hasValidTwilioSignature(req, false)) return;
+  if (key && m && safeEqual(m[1].trim(), key)) return 'key';
+  if (hasValidTwilioSignature(req, false)) {
+    const unsigned = Object.entries(req.params).find(([, v]) => typeof v !== 'string');
+    if (unsigned)
+      throw badRequest(unsigned[0], `${unsigned[0]} must be a form field: a Twilio signature covers only those`);
+    return 'signature';
+  }
   throw new ApiError(
     401,
     'unauthorized',
@@ -83,7 +88,7 @@ export function requireApiKey(req: EndpointRequest): void {
 }
 
 /** 401 unless the Basic credentials embedded in the SendGrid webhook URL match. */
-export function requireBasicAuth(req: EndpointRequest): void {
+export function requireBasicAuth(req: EndpointRequest): Caller {
   const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = req.config;
   const m = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
   const given = m ? Buffer.from(m[1], 'base64').toString('utf8') : '';
@@ -96,4 +101,5 @@ export function requireBasicAuth(req: EndpointRequest): void {
         : 'SENDGRID_WEBHOOK_USERNAME/PASSWORD are not configured; the endpoint is closed',
     );
   }
+  return 'basic';
 }

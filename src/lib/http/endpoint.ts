@@ -24,6 +24,23 @@ export interface EndpointRequest {
   deadline: Deadline;
   /** this invocation's upstream budget (concurrency and deadline): every vendor request goes through it */
   upstream: Upstream;
+  /** how the caller proved who it is (set by the endpoint's authentication, before anything runs) */
+  caller?: Caller;
+}
+
+/** How a caller authenticated: the API key, a Twilio signature, SendGrid's Basic credentials. */
+export type Caller = 'key' | 'signature' | 'basic';
+
+/** Checks the caller (throws 401/403) and says how it authenticated. */
+export type Authenticate = (req: EndpointRequest) => Caller;
+
+export interface EndpointOptions {
+  /** every endpoint says who may call it: authentication runs first, before any work or sweep */
+  auth: Authenticate;
+  /** TwiML endpoints answer errors with empty TwiML */
+  twiml?: boolean;
+  /** endpoints that act take a body: a request without one (a GET, whose query string lands in access logs) is 405 */
+  bodyRequired?: boolean;
 }
 
 export type Reply = ({ status: number; json: unknown } | { status: number; twiml: string }) & {
@@ -78,7 +95,11 @@ export function httpErrorOf(err: DomainError): ApiError {
   return new ApiError(status, err.code, err.message, err.field, err.details, retryAfter);
 }
 
-export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: { twiml?: boolean } = {}) {
+/** A request that carries no body: the runtime does not give a function the HTTP method, but a GET has none. */
+const hasBody = (headers: Record<string, string>) =>
+  headers['content-type'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+
+export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Reply>, opts: EndpointOptions) {
   return async (context: Context, event: Record<string, unknown>, callback: ServerlessCallback): Promise<void> => {
     const deadline = new Deadline();
     const errorReply = (status: number, body: object): Reply =>
@@ -87,19 +108,35 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
       const config = loadConfig(context as unknown as Record<string, string | undefined>);
       useSandboxClock(config.sandboxClockFile);
       const upstream = new Upstream(deadline, config.upstreamConcurrency);
-      const params = paramsOf(event);
-      respond(callback, await run({ context, config, params, headers: headersOf(event), path, deadline, upstream }));
+      const headers = headersOf(event);
+      const req: EndpointRequest = { context, config, params: paramsOf(event), headers, path, deadline, upstream };
+      req.caller = opts.auth(req);
+      if (opts.bodyRequired && !hasBody(headers)) {
+        throw new ApiError(
+          405,
+          'method_not_allowed',
+          `${path} takes a POST with a form or JSON body`,
+          undefined,
+          undefined,
+          undefined,
+          { Allow: 'POST' },
+        );
+      }
+      respond(callback, await run(req));
     } catch (thrown) {
       const domain =
         thrown instanceof DomainError ? thrown : thrown instanceof ApiError ? undefined : upstreamFailure(thrown);
       const err = domain ? httpErrorOf(domain) : thrown;
       if (err instanceof ApiError) {
         log.warn(`${path} answered ${err.status}`, { code: err.code, field: err.field, error: domain?.message });
-        const headers = err.retryAfter === undefined ? undefined : { 'Retry-After': String(err.retryAfter) };
-        respond(callback, { ...errorReply(err.status, err.toJSON()), headers });
+        const retry: Record<string, string> =
+          err.retryAfter === undefined ? {} : { 'Retry-After': String(err.retryAfter) };
+        respond(callback, { ...errorReply(err.status, err.toJSON()), headers: { ...retry, ...err.headers } });
       } else if (err instanceof ConfigError) {
+        // which variable is wrong is for the operator's log, not for whoever called
         log.error(`${path}: ${err.message}`);
-        respond(callback, errorReply(500, { error: { code: 'configuration', message: err.message, field: null } }));
+        const message = 'the service is misconfigured; its log names what to fix';
+        respond(callback, errorReply(500, { error: { code: 'misconfigured', message, field: null } }));
       } else {
         log.error(`${path} failed`, { error: (err as Error)?.message ?? String(err) });
         respond(callback, errorReply(500, { error: { code: 'internal', message: 'Internal error', field: null } }));

@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly details?: Record<string, unknown>,
     /** seconds, answered as Retry-After (429 and 503) */
     readonly retryAfter?: number,
+    /** other headers the answer needs (Allow on a 405) */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'ApiError';

@@ -28,9 +28,17 @@ import { decideRoute, type Route, traitNames } from '../routing/route';
 import type { KnowledgeRead } from '../store/evidence';
 import type { NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
+import { badRequest } from '../http/errors';
 import { type NotifyInput, parseNotifyInput } from './input';
 
 export async function notify(req: EndpointRequest): Promise<Reply> {
+  // a signed request can be replayed as it is: with its own notificationId, a replay is a duplicate, never a send
+  if (req.caller === 'signature' && req.params.notificationId === undefined)
+    throw badRequest(
+      'notificationId',
+      'notificationId is required when a Twilio signature authenticates the call',
+      'missing_parameter',
+    );
   const input = parseNotifyInput(req.params, req.config);
   const deps = wire(req);
   const now = currentDate();

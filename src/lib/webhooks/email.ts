@@ -5,12 +5,10 @@
  */
 import { sendgridBatchOf, sendgridEvents } from '../channels/email';
 import { wire } from '../deps';
-import { requireBasicAuth } from '../http/auth';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { handleBatch } from './batches';
 
 export async function emailEvents(req: EndpointRequest): Promise<Reply> {
-  requireBasicAuth(req);
   const batch = sendgridBatchOf(req.params);
   const { events, skipped } = sendgridEvents(batch);
   const { tracked, chunks, duplicate } = await handleBatch(wire(req), events);

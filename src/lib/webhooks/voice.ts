@@ -1,19 +1,16 @@
 /** Voice webhooks: call progress callbacks and the "press 1" Gather action. */
 import { callStatusEvents, gatherEvents, gatherReplyTwiml } from '../channels/call';
 import { wire } from '../deps';
-import { requireTwilioSignature } from '../http/auth';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { handleProviderEvents } from './pipeline';
 
 export async function voiceStatus(req: EndpointRequest): Promise<Reply> {
-  requireTwilioSignature(req);
   const { status, events } = callStatusEvents(req.params);
   const { tracked } = await handleProviderEvents(wire(req), events);
   return { status: 200, json: { received: status, tracked } };
 }
 
 export async function voiceGather(req: EndpointRequest): Promise<Reply> {
-  requireTwilioSignature(req);
   const { locale, confirmed, events } = gatherEvents(req.params);
   if (confirmed) await handleProviderEvents(wire(req), events);
   return { status: 200, twiml: gatherReplyTwiml(confirmed, locale ?? req.config.defaultLocale, req.config) };

@@ -1,0 +1,124 @@
+/**
+ * Security review findings (issue 18), each closed with a test through the
+ * running functions: no environment value turns a signature check off, the
+ * signed URL never comes from the request's headers, a Twilio signature in
+ * place of the API key covers only what it signs and cannot send twice,
+ * authentication comes before any work (a recovery sweep, a configuration
+ * error's details), and the endpoints that act refuse a GET.
+ */
+import twilio from 'twilio';
+import { AUTH_TOKEN, bearer, call, notify, ownStack, sandbox, signedPost, stack } from './helpers';
+
+const PHONE = '+819012345678';
+const uid = (p: string) => `${p}-${Math.random().toString(36).slice(2, 10)}`;
+
+beforeEach(() => sandbox.reset(false));
+
+describe('no value the environment can set turns a webhook check off', () => {
+  let c: Awaited<ReturnType<typeof ownStack>>;
+  beforeAll(async () => {
+    // what used to mean "on Twilio's runtime, already checked": twilio-run builds the context from .env
+    c = await ownStack(() => ({ DOMAIN_NAME: 'victim.twil.io', RECOVERY_SWEEP_SECONDS: '0' }));
+  }, 90_000);
+  afterAll(() => c?.stop());
+
+  test.each([
+    ['/sms/inbound', { From: PHONE, To: '+15005550006', Body: 'STOP', MessageSid: 'SM1' }],
+    ['/sms/status', { MessageSid: 'SM1', MessageStatus: 'delivered' }],
+    ['/voice/gather', { CallSid: 'CA1', Digits: '1' }],
+  ])('an unsigned %s is refused with DOMAIN_NAME=victim.twil.io', async (path, fields) => {
+    const res = await c.call('POST', path, { form: fields });
+    expect(res.status).toBe(403);
+    expect(await c.sandbox.events()).toEqual([]);
+    // a genuinely signed one passes the check (and is then judged on its fields)
+    expect((await c.signedPost(path, fields)).status).not.toBe(403);
+  });
+});
+
+test("the signed URL never comes from the request's headers: X-Forwarded-Host cannot make a signature for another URL verify", async () => {
+  const fields = { From: PHONE, To: '+15005550006', Body: 'STOP', MessageSid: 'SM2' };
+  const evil = 'https://attacker.example';
+  const signature = twilio.getExpectedTwilioSignature(AUTH_TOKEN, `${evil}/sms/inbound`, fields);
+  const res = await call('POST', '/sms/inbound', {
+    form: fields,
+    headers: { 'X-Twilio-Signature': signature, 'X-Forwarded-Host': 'attacker.example', 'X-Forwarded-Proto': 'https' },
+  });
+  expect(res.status).toBe(403);
+  expect(await sandbox.events()).toEqual([]);
+});
+
+describe('a Twilio signature in place of the API key', () => {
+  const fields = () => ({
+    userId: uid('sig'),
+    phone: PHONE,
+    message: 'x',
+    channel: 'sms',
+    notificationId: uid('sig-n'),
+  });
+
+  test('covers form fields only: a signed call replayed as JSON with added flags is refused, nothing sent', async () => {
+    const f = fields();
+    const signature = twilio.getExpectedTwilioSignature(AUTH_TOKEN, `${stack.functionsUrl}/notify`, f);
+    const res = await call('POST', '/notify', {
+      json: { ...f, urgent: true, escalation: ['call', 'sms', 'email'], escalateAfter: 15 },
+      headers: { 'X-Twilio-Signature': signature },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe('urgent');
+    expect(await sandbox.messages()).toHaveLength(0);
+    expect(await sandbox.calls()).toHaveLength(0);
+  });
+
+  test('requires notificationId, so that a replay is a duplicate, never a second send', async () => {
+    const { notificationId: _n, ...noId } = fields();
+    const missing = await signedPost('/notify', noId);
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.field).toBe('notificationId');
+    const f = fields();
+    expect((await signedPost('/notify', f)).body.status).toBe('sent');
+    expect((await signedPost('/notify', f)).body.status).toBe('duplicate');
+    expect(await sandbox.messages()).toHaveLength(1);
+  });
+});
+
+describe('authentication comes first', () => {
+  let c: Awaited<ReturnType<typeof ownStack>>;
+  beforeAll(async () => {
+    c = await ownStack(() => ({ RECOVERY_SWEEP_SECONDS: '1' }));
+  }, 90_000);
+  afterAll(() => c?.stop());
+
+  test('an unauthenticated POST to any endpoint starts no recovery sweep and touches nothing upstream', async () => {
+    await c.sandbox.reset(false);
+    await new Promise((r) => setTimeout(r, 1100)); // a sweep would be due
+    for (const path of ['/email/events', '/notify', '/cancel', '/recover', '/sms/status'])
+      expect((await c.call('POST', path, { json: [{ event: 'open' }] })).status).toBeGreaterThanOrEqual(401);
+    expect(await c.sandbox.requests()).toEqual({});
+  });
+
+  test('a configuration error is a generic 500 to the caller; the log has what to fix', async () => {
+    const broken = await ownStack(() => ({ DEFAULT_TIMEZONE: 'Mars/Olympus' }));
+    try {
+      const res = await broken.call('POST', '/notify', { json: { userId: 'u', message: 'x' }, headers: bearer });
+      expect(res.status).toBe(500);
+      expect(res.body.error.code).toBe('misconfigured');
+      expect(res.text).not.toContain('DEFAULT_TIMEZONE');
+      expect(res.text).not.toContain('Mars');
+    } finally {
+      await broken.stop();
+    }
+  }, 90_000);
+});
+
+test.each(['/notify', '/cancel', '/recover'])(
+  '%s answers 405 to a GET (its query string would land in access logs)',
+  async (path) => {
+    const res = await call('GET', `${path}?userId=u&phone=${encodeURIComponent(PHONE)}&message=x&notificationId=n`, {
+      headers: bearer,
+    });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(await sandbox.messages()).toHaveLength(0);
+    expect((await notify({ userId: 'u', phone: PHONE, message: 'x', channel: 'sms' })).status).toBe(200);
+  },
+);
