@@ -122,3 +122,20 @@ test.each(['/notify', '/cancel', '/recover'])(
     expect((await notify({ userId: 'u', phone: PHONE, message: 'x', channel: 'sms' })).status).toBe(200);
   },
 );
+
+test('a notificationId reused for a different request is 409 conflict naming it; the same request again is a duplicate', async () => {
+  const notificationId = uid('reuse');
+  const request = { userId: uid('r'), phone: PHONE, message: '明日10時', channel: 'sms', notificationId };
+  expect((await notify(request)).body.status).toBe('sent');
+  expect((await notify(request)).body.status).toBe('duplicate');
+  for (const other of [
+    { message: '明日11時' },
+    { phone: '+819011112222' },
+    { channel: 'email', email: 'x@example.jp' },
+  ]) {
+    const res = await notify({ ...request, ...other });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'conflict', field: 'notificationId' });
+  }
+  expect(await sandbox.messages()).toHaveLength(1);
+});

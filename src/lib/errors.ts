@@ -10,6 +10,7 @@ export type DomainCode =
   | 'too_many_segments' // an SMS body over SMS_MAX_SEGMENTS with SMS_MAX_SEGMENTS_STRICT
   | 'not_found'
   | 'in_progress' // another request is sending this notification
+  | 'conflict' // the notification id is taken by a different request
   | 'upstream_error' // a provider or store failed
   | 'tracking_unavailable' // Segment could not take the events: the sender should retry
   | 'state_unavailable' // a record could not be read or written: the sender should retry

@@ -78,6 +78,7 @@ const STATUS_OF: Record<DomainCode, number> = {
   too_many_segments: 400,
   not_found: 404,
   in_progress: 409,
+  conflict: 409,
   upstream_error: 502,
   tracking_unavailable: 503,
   state_unavailable: 503,

@@ -1,5 +1,5 @@
 /** The parameters of /notify and /channel, validated; bad input is a 400 naming the field. */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { type Channel, CHANNELS, parseChannel } from '../channels/channel';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
@@ -21,6 +21,19 @@ export interface NotifyInput extends RoutingInput {
   escalation?: Channel[] | 'auto';
   /** minutes between escalation steps */
   escalateAfter: number;
+}
+
+/**
+ * What makes two /notify requests the same request: everything but the id (recipient, content,
+ * channel, timing, journey). Kept in the record, so that an id reused for something else is a
+ * conflict, not a silent "duplicate" answered with the other notification's result.
+ */
+export function requestFingerprint(input: NotifyInput): string {
+  const { notificationId: _id, sendAt, ...rest } = input;
+  return createHash('sha256')
+    .update(JSON.stringify({ ...rest, sendAt: sendAt?.toISOString() }))
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 export const MIN_ESCALATE_AFTER = 15;

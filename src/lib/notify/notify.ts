@@ -29,7 +29,7 @@ import type { KnowledgeRead } from '../store/evidence';
 import type { NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { badRequest } from '../http/errors';
-import { type NotifyInput, parseNotifyInput } from './input';
+import { type NotifyInput, parseNotifyInput, requestFingerprint } from './input';
 
 export async function notify(req: EndpointRequest): Promise<Reply> {
   // a signed request can be replayed as it is: with its own notificationId, a replay is a duplicate, never a send
@@ -43,7 +43,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const deps = wire(req);
   const now = currentDate();
   const start = await readAndLock(deps, input, now);
-  if (start.lock === 'exists') return replayDuplicate(deps, input.notificationId);
+  if (start.lock === 'exists') return replayDuplicate(deps, input);
   let first: FirstStep;
   try {
     first = await sendFirstStep(deps, input, start, now);
@@ -88,6 +88,7 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
     createdAt: now.toISOString(),
     state: 'in_progress',
     steps: [],
+    request: requestFingerprint(input),
   };
   const phone = input.phone;
   const [profile, lock, contactExists, knowledge] = await Promise.all([
@@ -104,10 +105,16 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
 
 /** Another request holds this id: answer what it answered (waiting briefly while it is still sending). */
-async function replayDuplicate(deps: Deps, id: string): Promise<Reply> {
+async function replayDuplicate(deps: Deps, input: NotifyInput): Promise<Reply> {
+  const id = input.notificationId;
   for (const wait of [0, ...DUPLICATE_WAIT_MS]) {
     if (wait) await new Promise((r) => setTimeout(r, wait));
     const existing = await deps.store.readNotification(id);
+    const taken = existing?.record.request;
+    if (taken && taken !== requestFingerprint(input)) {
+      const why = `notificationId ${id} was already used for a different request (recipient, content or timing)`;
+      throw new DomainError('conflict', why, 'notificationId');
+    }
     if (existing?.record.result) return { status: 200, json: { ...existing.record.result, status: 'duplicate' } };
   }
   throw new DomainError('in_progress', `notification ${id} is already being sent`, 'notificationId');

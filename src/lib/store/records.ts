@@ -45,6 +45,8 @@ export interface NotificationRecord {
   pendingCancels?: PendingCancel[];
   /** the answer /notify gave, replayed to duplicate requests */
   result?: Record<string, unknown>;
+  /** the request's fingerprint (notify/input.ts): the same id with another request is a conflict */
+  request?: string;
 }
 
 export interface PendingCancel {
