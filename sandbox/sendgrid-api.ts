@@ -30,9 +30,9 @@ function validateMail(body: Json, state: SandboxState): SandboxResponse | undefi
         `personalizations.${i}.to`,
       );
     }
-    for (const to of p.to) {
+    for (const [j, to] of p.to.entries()) {
       if (!isObject(to) || typeof to.email !== 'string' || !EMAIL.test(to.email)) {
-        return sendgridError(400, 'Does not contain a valid address.', `personalizations.${i}.to`);
+        return sendgridError(400, 'Does not contain a valid address.', `personalizations.${i}.to.${j}.email`);
       }
     }
   }

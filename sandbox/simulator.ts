@@ -250,7 +250,7 @@ export class Simulator {
       const messageId = String((record.resource as Record<string, unknown>).message_id);
       const customArgs = (body.custom_args ?? {}) as Record<string, string>;
       const personalizations = body.personalizations as Array<{
-        to: Array<{ email: string }>;
+        to: Array<{ email: string; name?: string }>;
         custom_args?: Record<string, string>;
       }>;
       const html =
@@ -260,7 +260,7 @@ export class Simulator {
       const events: Array<Record<string, unknown>> = [];
       let t = Math.floor(this.state.clock.now() / 1000);
       for (const p of personalizations) {
-        for (const { email } of p.to) {
+        for (const { email, name } of p.to) {
           const behaviour = this.state.contact(email);
           const common = {
             ...customArgs,
@@ -278,6 +278,11 @@ export class Simulator {
               sg_message_id: `${messageId}.filter0001.sandbox.0`,
               ...extra,
             });
+          // SendGrid accepts a recipient name with a comma or semicolon (202), then drops the mail
+          if (name !== undefined && /[,;]/.test(name)) {
+            ev('dropped', { reason: 'Invalid SMTPAPI header' });
+            continue;
+          }
           ev('processed');
           if (behaviour.unreachable?.includes('EMAIL')) {
             ev('bounce', {

@@ -139,3 +139,50 @@ test('a notificationId reused for a different request is 409 conflict naming it;
   }
   expect(await sandbox.messages()).toHaveLength(1);
 });
+
+describe('SendGrid recipient names and errors', () => {
+  test('"Suzuki, Taro" arrives: commas, semicolons and control characters are removed from the name SendGrid gets', async () => {
+    await sandbox.reset(true);
+    const res = await notify({
+      userId: uid('name'),
+      email: 'suzuki@example.jp',
+      firstName: 'Suzuki,',
+      lastName: 'Taro;\u0007',
+      message: 'x',
+      channel: 'email',
+    });
+    expect(res.status).toBe(200);
+    await sandbox.settle();
+    const [mail] = await sandbox.emails();
+    expect(mail.request.personalizations[0].to[0]).toEqual({ email: 'suzuki@example.jp', name: 'Suzuki Taro' });
+    const sent = await sandbox.events({ type: 'track', event: 'Notification Delivered' });
+    expect(sent.map((e) => e.properties?.notification_id)).toEqual([res.body.notificationId]);
+    expect(await sandbox.events({ type: 'track', event: 'Notification Failed' })).toEqual([]);
+  });
+
+  const mailError = (field: string) => ({
+    api: 'sendgrid',
+    status: 400,
+    path: '/v3/mail/send',
+    body: { errors: [{ message: 'rejected', field, help: null }] },
+  });
+
+  test('an error on a personalization that is not the address never marks the address invalid', async () => {
+    await sandbox.fault(mailError('personalizations.0.subject'));
+    const userId = uid('subj');
+    const res = await notify({ userId, email: 'ok@example.jp', message: 'x', channel: 'email' });
+    expect(res.status).toBe(502);
+    const identifies = await sandbox.events({ type: 'identify', userId });
+    expect(identifies.filter((e) => e.traits?.invalid_email !== undefined)).toEqual([]);
+  });
+
+  test("an error on the recipient's address marks it invalid and falls back", async () => {
+    await sandbox.fault(mailError('personalizations.0.to.0.email'));
+    const userId = uid('addr');
+    const res = await notify({ userId, email: 'gone@example.jp', phone: PHONE, message: 'x', escalation: 'email,sms' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ channel: 'SMS', reason: 'fallback' });
+    const identifies = await sandbox.events({ type: 'identify', userId });
+    expect(identifies.some((e) => e.traits?.invalid_email === 'gone@example.jp')).toBe(true);
+  });
+});

@@ -25,16 +25,32 @@ import {
 import { EMAIL_WINDOW } from './windows';
 import { escapeHtml } from '../html';
 
+/**
+ * The recipient's display name as SendGrid takes it: a comma or semicolon in it makes SendGrid
+ * drop the mail after accepting it ("Suzuki, Taro"), and control characters have no place in a
+ * header; both are removed.
+ */
+export function recipientName(content: Content): string | undefined {
+  const clean = displayName(content)
+    ?.replace(/[,;\p{Cc}]+/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return clean || undefined;
+}
+
 /** The HTML part: the request's own, else the text, escaped, with its line breaks. */
 export function htmlOf(content: Content): string {
   return content.html ?? `<p>${escapeHtml(content.message).replace(/\r?\n/g, '<br>')}</p>`;
 }
 
-/** SendGrid's 400 naming the recipient (personalizations) means this address is refused. */
+/**
+ * SendGrid's 400 naming the recipient's address means this address is refused; any other error of
+ * a personalization (its subject, its custom args) says nothing about the address.
+ */
 function refusalOf(err: unknown, email: string): ChannelRefused | undefined {
   type Body = { errors?: Array<{ field?: string; message?: string }> };
   const body = (err as { response?: { body?: Body } })?.response?.body;
-  const toError = body?.errors?.find((e) => e.field?.startsWith('personalizations'));
+  const toError = body?.errors?.find((e) => /^personalizations\.\d+\.to(\.\d+\.email)?$/.test(e.field ?? ''));
   if (!toError) return undefined;
   const why = `invalid email address (${toError.message ?? 'rejected'})`;
   return new ChannelRefused('EMAIL', why, 'sendgrid-400', { invalid_email: email });
@@ -49,7 +65,7 @@ async function createBatchId(deps: ProviderDeps): Promise<string> {
 async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Promise<Sent> {
   const { config } = deps;
   const { content } = req;
-  const name = displayName(content);
+  const name = recipientName(content);
   const batchId = req.at ? await createBatchId(deps) : undefined;
   try {
     const [response] = await (await mailService(config, deps.upstream)).send({
