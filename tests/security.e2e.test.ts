@@ -186,3 +186,49 @@ describe('SendGrid recipient names and errors', () => {
     expect(identifies.some((e) => e.traits?.invalid_email === 'gone@example.jp')).toBe(true);
   });
 });
+
+describe('SendGrid events are not trusted further than they deserve', () => {
+  const auth = { Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}` };
+  const post = (events: unknown[]) => call('POST', '/email/events', { json: events, headers: auth });
+
+  test('ids that /notify could never have sent are skipped and counted, not used', async () => {
+    const res = await post([
+      { event: 'open', sg_event_id: 'i1', notification_id: '../../etc', user_id: 'u' },
+      { event: 'open', sg_event_id: 'i2', notification_id: 'n-ok', user_id: 'x'.repeat(65) },
+      { event: 'open', sg_event_id: 'i3', notification_id: 'n ok', user_id: 'u' },
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.body.skipped.invalid).toBe(3);
+    expect(await sandbox.events()).toEqual([]);
+  });
+
+  test('a timestamp like 1e300 (or a string) is no date, never a 500 that SendGrid would retry for 24 h', async () => {
+    const res = await post([
+      { event: 'delivered', sg_event_id: 't1', notification_id: 'n-t', user_id: 'u-t', timestamp: 1e300 },
+      { event: 'delivered', sg_event_id: 't2', notification_id: 'n-t', user_id: 'u-t', timestamp: '2026' },
+      { event: 'delivered', sg_event_id: 't3', notification_id: 'n-t', user_id: 'u-t', timestamp: -5 },
+    ]);
+    expect(res.status).toBe(200);
+    const delivered = await sandbox.events({ type: 'track', event: 'Notification Delivered' });
+    expect(delivered).toHaveLength(3);
+    for (const e of delivered) expect((e as { timestamp?: string }).timestamp).toBeUndefined();
+  });
+
+  test("one event over Segment's 32 KB (a very long click URL) is cut, not allowed to fail its batch", async () => {
+    const res = await post([
+      {
+        event: 'click',
+        sg_event_id: 'c1',
+        notification_id: 'n-c',
+        user_id: 'u-c',
+        url: `https://example.com/?q=${'x'.repeat(40_000)}`,
+      },
+      { event: 'delivered', sg_event_id: 'c2', notification_id: 'n-c2', user_id: 'u-c2' },
+    ]);
+    expect(res.status).toBe(200);
+    const [clicked] = await sandbox.events({ type: 'track', event: 'Notification Clicked' });
+    expect(clicked.properties?.url.length).toBeLessThanOrEqual(2049);
+    expect(await sandbox.events({ type: 'track', event: 'Notification Delivered' })).toHaveLength(1);
+    expect(await sandbox.rejected()).toEqual([]);
+  });
+});

@@ -92,6 +92,27 @@ describe('events and ids', () => {
     expect(batches.length).toBe(3);
     expect(batches.flat().length).toBe(60);
   });
+
+  test("an event over Segment's 32 KB is cut to fit (its long texts, else its properties), never thrown out with its batch", () => {
+    const long: SegmentMessage = {
+      type: 'track',
+      userId: 'u',
+      event: 'Notification Failed',
+      messageId: 'm-long',
+      properties: { notification_id: 'n1', channel: 'EMAIL', reason: 'r'.repeat(40_000) },
+    };
+    const many: SegmentMessage = {
+      ...long,
+      messageId: 'm-many',
+      properties: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, 'v'.repeat(900)])),
+    };
+    const [batch] = toBatches([long, many]);
+    expect(batch).toHaveLength(2);
+    for (const json of batch) expect(Buffer.byteLength(json)).toBeLessThan(32 * 1024);
+    expect(JSON.parse(batch[0]).properties).toMatchObject({ notification_id: 'n1', channel: 'EMAIL' });
+    expect(JSON.parse(batch[0]).properties.reason).toHaveLength(1025);
+    expect(JSON.parse(batch[1]).properties).toMatchObject({ truncated: true });
+  });
 });
 
 describe('callbacks', () => {

@@ -8,7 +8,7 @@ import { mailService, sendgridClient } from '../clients/sendgrid';
 import { type Content, displayName } from '../content';
 import { messageId } from '../events';
 import { badRequest } from '../http/errors';
-import type { Params } from '../http/params';
+import { ID_PATTERN, type Params } from '../http/params';
 import { stringsFor } from '../i18n';
 import {
   type Addresses,
@@ -145,6 +145,19 @@ export interface Skipped {
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 
+/** A SendGrid Unix timestamp as a date; anything else (a string, 1e300, a negative) is no date, never an error. */
+function timeOf(v: unknown): Date | undefined {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 32503680000) return undefined; // up to year 3000
+  return new Date(v * 1000);
+}
+
+/** SendGrid passes a clicked URL as it is; Segment takes 32 KB per event, so a longer one is cut. */
+const MAX_URL = 2048;
+const urlOf = (v: unknown) => {
+  const url = str(v);
+  return url && url.length > MAX_URL ? `${url.slice(0, MAX_URL)}…` : url;
+};
+
 /** SendGrid event types and what they are; null: known, but nothing to act on. */
 const KINDS: Record<string, ProviderEvent['kind'] | 'open' | null> = {
   processed: 'sent', // a scheduled email went out (an immediate one's changes nothing: ignored unread)
@@ -178,6 +191,11 @@ export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[
     const eventId = str(e.sg_event_id);
     const notificationId = str(e.notification_id);
     const userId = str(e.user_id);
+    // ids name Sync documents and Segment users: what /notify could not have sent is not ours to trust
+    if ((notificationId && !ID_PATTERN.test(notificationId)) || (userId && !ID_PATTERN.test(userId))) {
+      skipped.invalid++;
+      continue;
+    }
     if (!notificationId) {
       skipped.not_ours++;
       continue;
@@ -201,14 +219,14 @@ export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[
       who: { userId },
       providerId: str(e.sg_message_id)?.split('.')[0],
       eventId: messageId('sendgrid', eventId),
-      at: typeof e.timestamp === 'number' ? new Date(e.timestamp * 1000) : undefined,
+      at: timeOf(e.timestamp),
       details: { sendgrid_event: type, ...(kind === 'open' ? { machine_open: e.sg_machine_open === true } : {}) },
     };
     if (kind === 'failed') {
       event.error = str(e.reason) ?? type;
       event.details = { ...event.details, reason: event.error, bounce_type: str(e.type) };
     }
-    if (kind === 'clicked') event.details = { ...event.details, url: str(e.url) };
+    if (kind === 'clicked') event.details = { ...event.details, url: urlOf(e.url) };
     if (kind === 'opted_out' || kind === 'opted_in') {
       event.identifyId = messageId('sendgrid-identify', eventId);
       event.traits = { email_opted_out: kind === 'opted_out' };

@@ -31,15 +31,49 @@ export class TrackingError extends Error {
   }
 }
 
+/** Long texts in an event are cut to this many characters when the event would pass Segment's 32 KB. */
+const CUT_TEXT = 1024;
+
+/**
+ * The message as JSON within Segment's 32 KB per event: one oversized event (a provider's very long
+ * URL or reason) must not fail its whole batch for good, so its long texts are cut, and if that is
+ * not enough its properties are reduced to what identifies it.
+ */
+function fittedJson(m: SegmentMessage): string {
+  const json = JSON.stringify(m);
+  if (Buffer.byteLength(json) < MAX_EVENT_BYTES) return json;
+  const cut = (o?: Record<string, unknown>) =>
+    o &&
+    Object.fromEntries(
+      Object.entries(o).map(([k, v]) => [
+        k,
+        typeof v === 'string' && v.length > CUT_TEXT ? `${v.slice(0, CUT_TEXT)}…` : v,
+      ]),
+    );
+  const shorter = JSON.stringify({
+    ...m,
+    properties: cut(m.properties),
+    traits: cut(m.traits),
+    context: cut(m.context),
+  });
+  if (Buffer.byteLength(shorter) < MAX_EVENT_BYTES) return shorter;
+  const { notification_id, channel } = (m.properties ?? {}) as Record<string, unknown>;
+  return JSON.stringify({
+    ...m,
+    properties: { notification_id, channel, truncated: true },
+    traits: undefined,
+    context: undefined,
+  });
+}
+
 /** Messages as JSON, split into batches under the size limit (each message stringified once). */
 export function toBatches(messages: SegmentMessage[]): string[][] {
   const batches: string[][] = [];
   let current: string[] = [];
   let size = 0;
   for (const m of messages) {
-    const json = JSON.stringify(m);
+    const json = fittedJson(m);
     const bytes = Buffer.byteLength(json) + 1;
-    if (bytes > MAX_EVENT_BYTES) throw new TrackingError(`Segment event ${m.event ?? m.type} exceeds 32 KB`);
     if (current.length > 0 && size + bytes > MAX_BATCH_BYTES) {
       batches.push(current);
       current = [];
