@@ -1,7 +1,12 @@
 /** The campaign CLI's pure parts: templates, encodings, notification ids, a row's checks. */
 import iconv from 'iconv-lite';
 import { notificationIdOf, requestOf, unknownPlaceholders } from '../src/campaign/requests';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ResultsWriter } from '../src/campaign/results';
 import { detectEncoding } from '../src/campaign/rows';
+import { printable } from '../src/campaign/terminal';
 import { placeholdersOf, render } from '../src/campaign/template';
 
 const spec = {
@@ -51,4 +56,19 @@ test('a row is checked as /notify and the providers would check it', () => {
   );
   const email = requestOf({ userId: 'u4', email: 'a@example.jp', firstName: 'a' }, 4, soon, now);
   expect(email.problems).toEqual([]); // SendGrid schedules 5 minutes ahead
+});
+
+test('what is printed of a cell shows control characters instead of sending them to the terminal', () => {
+  expect(printable('row 3 (\u001b[2J\u001b]0;pwned\u0007): userId')).toBe('row 3 (\\x1b[2J\\x1b]0;pwned\\x07): userId');
+  expect(printable('山田 花子')).toBe('山田 花子');
+});
+
+test('a formula in a cell is written to the results file escaped, so Excel shows it as text', () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'results-')), 'r.csv');
+  const writer = new ResultsWriter(path);
+  writer.write({ row: 4, userId: '=HYPERLINK("http://x","y")', status: 'invalid', errorMessage: '+cmd|calc' });
+  writer.close();
+  const line = readFileSync(path, 'utf8').split('\n')[1];
+  expect(line).toContain(`"'=HYPERLINK(""http://x"",""y"")"`);
+  expect(line).toContain("'+cmd|calc");
 });

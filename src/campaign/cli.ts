@@ -5,6 +5,7 @@
  * results CSV written as it goes and a summary; `cancel` cancels what a
  * campaign left pending. `--help` describes every option.
  */
+import { printable } from './terminal';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -196,7 +197,7 @@ async function send(file: string, o: SendOptions): Promise<number> {
       tally.add({ status: req.problems.length ? 'invalid' : 'valid' });
       for (const p of req.problems)
         if (shown++ < SHOWN_PROBLEMS)
-          console.log(`row ${row}${req.userId ? ` (${req.userId})` : ''}: ${p.field}: ${p.message}`);
+          console.log(printable(`row ${row}${req.userId ? ` (${req.userId})` : ''}: ${p.field}: ${p.message}`));
     }
     if (shown > SHOWN_PROBLEMS) console.log(`… and ${shown - SHOWN_PROBLEMS} more problems`);
     console.log(`dry run of ${file} (${encoding}): ${tally.line()}; nothing was sent`);

@@ -45,7 +45,8 @@ export class ResultsWriter {
   }
 
   write(r: Result): void {
-    writeSync(this.fd, stringify([RESULT_COLUMNS.map((c) => r[c] ?? '')]));
+    // a cell from the input (an invalid row's userId or message) opened in Excel must not be a formula
+    writeSync(this.fd, stringify([RESULT_COLUMNS.map((c) => r[c] ?? '')], { escape_formulas: true }));
   }
 
   close(): void {
