@@ -232,3 +232,28 @@ describe('SendGrid events are not trusted further than they deserve', () => {
     expect(await sandbox.rejected()).toEqual([]);
   });
 });
+
+describe('characters XML cannot carry, and calls whose TwiML would be too long', () => {
+  test.each([
+    ['NUL', 'a\u0000b'],
+    ['another C0 control', 'a\u0001b'],
+    ['U+FFFF', 'a\uFFFFb'],
+    ['a lone surrogate', 'a\uD800b'],
+  ])('a message with %s is a 400 naming it, before anything is sent', async (_what, message) => {
+    const res = await notify({ userId: uid('xml'), phone: PHONE, message, channel: 'call' });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_character', field: 'message' });
+    expect(await sandbox.calls()).toHaveLength(0);
+  });
+
+  test('a call whose TwiML would pass 4,000 characters is never attempted: refused when asked for, another channel when routed', async () => {
+    const message = '&'.repeat(1000); // 5,000 characters once escaped for XML
+    const asked = await notify({ userId: uid('long'), phone: PHONE, message, channel: 'call' });
+    expect(asked.status).toBe(422);
+    expect(asked.body.error.code).toBe('channel_refused');
+    const routed = await notify({ userId: uid('long'), phone: PHONE, message, escalation: 'call,sms' });
+    expect(routed.status).toBe(200);
+    expect(routed.body).toMatchObject({ channel: 'SMS', reason: 'fallback' });
+    expect(await sandbox.calls()).toHaveLength(0);
+  });
+});

@@ -12,14 +12,15 @@ import { messageId } from '../events';
 import { badRequest } from '../http/errors';
 import { type Params, stringParam } from '../http/params';
 import { stringsFor } from '../i18n';
-import type {
-  Addresses,
-  ChannelProvider,
-  PhoneAddress,
-  ProviderDeps,
-  ProviderEvent,
-  SendRequest,
-  Sent,
+import {
+  type Addresses,
+  type ChannelProvider,
+  ChannelRefused,
+  type PhoneAddress,
+  type ProviderDeps,
+  type ProviderEvent,
+  type SendRequest,
+  type Sent,
 } from './provider';
 import { twilioRefusal } from './sms';
 
@@ -53,18 +54,26 @@ export function gatherReplyTwiml(confirmed: boolean, locale: string, config: Pic
 }
 
 export const CALL_STATUS_EVENTS = ['initiated', 'ringing', 'answered', 'completed'];
+/** Twilio's limit on the Twiml parameter of a call */
+export const MAX_TWIML = 4000;
 
 async function send(deps: ProviderDeps, to: PhoneAddress, req: SendRequest): Promise<Sent> {
   const { client, config } = deps;
   const { locale, message } = req.content;
   const ctx: CallbackContext = { notificationId: req.notificationId, userId: req.userId, channel: 'CALL' };
   const gatherUrl = withRetries(callbackUrl(req.baseUrl, '/voice/gather', { ...ctx, locale }));
+  // built and measured before anything is sent: Twilio takes at most 4,000 characters of Twiml
+  const twiml = callTwiml({ message, locale, gatherUrl, say: sayAttributes(locale, config) });
+  if (twiml.length > MAX_TWIML) {
+    const why = `the message is too long to be spoken in a call (its TwiML has ${twiml.length} characters; Twilio takes ${MAX_TWIML})`;
+    throw new ChannelRefused('CALL', why, 'twiml-too-long', {});
+  }
   try {
     const call = await client.calls.create({
       to: to.phone,
       // checked by routing: no call is routed without a number to call from
       from: config.twilioPhoneNumber ?? '',
-      twiml: callTwiml({ message, locale, gatherUrl, say: sayAttributes(locale, config) }),
+      twiml,
       statusCallback: withRetries(callbackUrl(req.baseUrl, '/voice/status', ctx)),
       statusCallbackMethod: 'POST',
       statusCallbackEvent: CALL_STATUS_EVENTS,

@@ -11,6 +11,9 @@ export function paramsOf(event: Record<string, unknown>): Params {
   return params;
 }
 
+/** Characters outside XML 1.0's Char production (with `u`, a lone surrogate matches none of the ranges). */
+const XML_INVALID = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
 interface StringRule {
   required?: boolean;
   max?: number;
@@ -32,6 +35,15 @@ export function stringParam(params: Params, name: string, rule: StringRule = {})
   const scalar = typeof raw === 'number' || typeof raw === 'boolean';
   if (typeof raw !== 'string' && !(rule.scalar && scalar)) throw badRequest(name, `${name} must be a string`);
   const value = String(raw).trim();
+  // what XML cannot carry (NUL and other C0 controls, U+FFFE/U+FFFF, lone surrogates) would break a
+  // call's TwiML later, far from here: refused now, naming the field
+  if (XML_INVALID.test(value)) {
+    throw badRequest(
+      name,
+      `${name} contains a character that cannot be sent (a control character or an invalid code point)`,
+      'invalid_character',
+    );
+  }
   if (value === '') {
     if (rule.required) throw badRequest(name, `${name} is required`, 'missing_parameter');
     return undefined;
