@@ -146,6 +146,9 @@ export function registerControlApi(
   router.on('POST', '/sandbox/twilio-callback', async (req) => {
     const { url, params } = body(req);
     if (typeof url !== 'string' || !isObject(params)) return bad('url (string) and params (object) are required');
+    // the signer signs for the local functions only
+    if (!URL.canParse(url) || new URL(url).origin !== new URL(settings.functionsUrl).origin)
+      return bad(`url must be on the local functions (${settings.functionsUrl})`);
     const status = await sim.postTwilio(
       'replayed',
       url,

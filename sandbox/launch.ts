@@ -141,7 +141,11 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     await waitFor(`${functionsUrl}/health`, functions, 60000);
     // the front door counted the health checks of the start (502s while twilio-run came up)
     if (sandboxUrl)
-      await fetch(`${sandboxUrl}/sandbox/invocations/reset`, { method: 'POST' }).then((r) => r.arrayBuffer());
+      await fetch(`${sandboxUrl}/sandbox/invocations/reset`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{}',
+      }).then((r) => r.arrayBuffer());
     return { functionsUrl, sandboxUrl, functionsPid: functions.pid, stop };
   } catch (err) {
     await stop();

@@ -1,7 +1,7 @@
 /** `npm run sandbox`: the sandbox alone, configured from the environment (and .env). */
 import { existsSync, readFileSync } from 'node:fs';
 import { startSandbox } from './server';
-import { settingsFromEnv } from './settings';
+import { settingsFromEnv, unsafeEnvironment } from './settings';
 
 function loadDotEnv(path: string): void {
   if (!existsSync(path)) return;
@@ -13,6 +13,8 @@ function loadDotEnv(path: string): void {
 
 async function main(): Promise<void> {
   if (!process.env.SANDBOX_NO_DOTENV) loadDotEnv('.env');
+  const unsafe = unsafeEnvironment(process.env);
+  if (unsafe) throw new Error(`refusing to start: ${unsafe}`);
   const settings = settingsFromEnv(process.env);
   const sandbox = await startSandbox(settings);
   console.log(`[sandbox] Twilio/Sync/SendGrid/Segment sandbox listening on ${sandbox.url}`);

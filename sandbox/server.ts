@@ -1,11 +1,11 @@
 /** The sandbox HTTP server: one port on 127.0.0.1 for Twilio, Sync, SendGrid and Segment. */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { startFunctionsRuntime } from './functions-runtime';
 import { registerControlApi } from './control-api';
 import { parseRequest, Router, type SandboxResponse, writeResponse } from './http';
 import { registerSegmentApi } from './segment-api';
 import { registerSendgridApi } from './sendgrid-api';
-import type { SandboxSettings } from './settings';
+import { isLoopbackHost, type SandboxSettings } from './settings';
 import { Simulator } from './simulator';
 import { type Api, SandboxState } from './state';
 import { registerSyncApi } from './sync-api';
@@ -13,6 +13,36 @@ import { registerTwilioApi } from './twilio-api';
 import { TOO_MANY_REQUESTS } from './upstream-limits';
 
 const BODY_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * What the sandbox refuses before reading a request: a Host that is not loopback (a DNS-rebinding
+ * page reads nothing), and, on its own control routes and dashboard, a foreign Origin or a body that
+ * is not exactly application/json (a page could otherwise post text/plain without a preflight).
+ */
+export function foreignRequest(req: IncomingMessage): { status: number; message: string } | undefined {
+  const host = String(req.headers.host ?? '');
+  let hostname = '';
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    // no usable Host: refused below
+  }
+  if (!isLoopbackHost(hostname)) return { status: 403, message: 'the sandbox answers loopback hosts only' };
+  const path = (req.url ?? '/').split('?')[0];
+  if (apiOf(path)) return undefined; // the vendors' APIs: authenticated as the vendors do
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== `http://${host}`) {
+    return { status: 403, message: 'the sandbox is controlled from its own page only' };
+  }
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
+  if (req.method !== 'GET' && req.method !== 'HEAD' && type !== 'application/json') {
+    return { status: 415, message: 'control requests take Content-Type: application/json' };
+  }
+  return undefined;
+}
 
 /** Which upstream API a path belongs to (for fault injection and request counts). */
 export function apiOf(path: string): Api | undefined {
@@ -44,6 +74,12 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
 
   const server = createServer(async (req, res) => {
     try {
+      const refused = foreignRequest(req);
+      if (refused) {
+        req.resume();
+        writeResponse(res, { status: refused.status, body: { error: refused.message } });
+        return;
+      }
       const parsed = await parseRequest(req, BODY_LIMIT);
       const api = apiOf(parsed.path);
       if (api && !state.upstream.enter(api)) {

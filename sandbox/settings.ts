@@ -66,3 +66,49 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
         : undefined,
   };
 }
+
+/** Loopback host names: where the sandbox listens, and where it may send. */
+export const isLoopbackHost = (hostname: string) =>
+  hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]' || hostname === '::1';
+
+/** Credentials the sandbox would sign or forward with: it runs with its own only. */
+const CREDENTIALS = [
+  'ACCOUNT_SID',
+  'AUTH_TOKEN',
+  'SENDGRID_API_KEY',
+  'SENDGRID_WEBHOOK_PASSWORD',
+  'SEGMENT_WRITE_KEY',
+  'SEGMENT_PROFILE_API_TOKEN',
+  'NOTIFY_API_KEY',
+] as const;
+
+/**
+ * Why the sandbox must not start with this environment, or undefined. It signs Twilio callbacks
+ * with AUTH_TOKEN (POST /sandbox/twilio-callback) and its dashboard forwards sends with
+ * NOTIFY_API_KEY: given real credentials or a public PUBLIC_BASE_URL, a web page the developer
+ * visits could make it sign for, or send through, the live account.
+ */
+export function unsafeEnvironment(env: NodeJS.ProcessEnv): string | undefined {
+  const real = CREDENTIALS.filter((name) => env[name] && env[name] !== SANDBOX_DEFAULTS[name]);
+  if (real.length) {
+    return `${real.join(', ')} ${real.length > 1 ? 'are' : 'is'} not the sandbox's own: the sandbox signs and forwards with these, so it runs only with its own credentials (unset them, or set SANDBOX_NO_DOTENV=1 to ignore .env)`;
+  }
+  for (const name of [
+    'PUBLIC_BASE_URL',
+    'SANDBOX_FUNCTIONS_URL',
+    'SANDBOX_INBOUND_SMS_URL',
+    'SANDBOX_EMAIL_EVENTS_URL',
+  ]) {
+    const value = env[name];
+    if (!value) continue;
+    let host: string;
+    try {
+      host = new URL(value).hostname;
+    } catch {
+      return `${name} is not a URL`;
+    }
+    if (!isLoopbackHost(host))
+      return `${name} (${host}) is not local: the sandbox only calls functions on this machine`;
+  }
+  return undefined;
+}

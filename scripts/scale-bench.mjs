@@ -92,7 +92,7 @@ async function campaign(prefix, n) {
     if (res.status !== 200) throw new Error(`notify ${res.status} ${JSON.stringify(res.body)}`);
   });
   await sb('POST', '/sandbox/upstream', { latency: opts.latency, resetStats: true });
-  await sb('POST', '/sandbox/invocations/reset');
+  await sb('POST', '/sandbox/invocations/reset', {});
 }
 
 async function postCampaignBatch(events, again = false) {

@@ -43,10 +43,11 @@ test("a final record write that fails at first is retried within /notify's deadl
     path: `/Documents/notification-${notificationId}`,
     count: 2,
   });
-  const res = await notify({ userId: uid('retried'), phone: PHONE, message: 'm', channel: 'sms', notificationId });
+  const params = { userId: uid('retried'), phone: PHONE, message: 'm', channel: 'sms', notificationId };
+  const res = await notify(params);
   expect(res.body.status).toBe('sent');
   expect((await record(notificationId)).state).toBe('done');
-  expect((await notify({ userId: 'x', phone: PHONE, message: 'm', notificationId })).body.status).toBe('duplicate');
+  expect((await notify(params)).body.status).toBe('duplicate');
 });
 
 test('a record left in_progress by a failed final write is completed by the next callback', async () => {
@@ -68,7 +69,7 @@ test('a record left in_progress by a failed final write is completed by the next
   expect(r.steps).toEqual([
     expect.objectContaining({ channel: 'SMS', status: 'DELIVERED', providerId: res.body.providerId }),
   ]);
-  const again = await notify({ userId, phone: PHONE, message: 'm', notificationId });
+  const again = await notify({ userId, phone: PHONE, message: 'm', channel: 'sms', notificationId });
   expect(again.body).toMatchObject({ status: 'duplicate', providerId: res.body.providerId });
   expect((await sandbox.messages()).length).toBe(1);
 }, 30_000);

@@ -591,3 +591,86 @@ describe("Twilio Functions' front door (1 MB, 10 s)", () => {
     expect(stats.slowest.find((i: { path: string }) => i.path === '/quick').ms).toBeGreaterThanOrEqual(50);
   }, 20_000);
 });
+
+describe('the sandbox is never an open signer for a live account', () => {
+  test('it refuses to start with credentials or callback URLs that are not its own, and says why', async () => {
+    const { unsafeEnvironment } = await import('../sandbox/settings');
+    expect(unsafeEnvironment({})).toBeUndefined();
+    expect(unsafeEnvironment({ ...SANDBOX_DEFAULTS, PUBLIC_BASE_URL: 'http://localhost:3000' })).toBeUndefined();
+    expect(unsafeEnvironment({ AUTH_TOKEN: 'f'.repeat(32) })).toMatch(/AUTH_TOKEN is not the sandbox's own/);
+    expect(unsafeEnvironment({ ACCOUNT_SID: `AC${'1'.repeat(32)}`, NOTIFY_API_KEY: 'live' })).toMatch(
+      /ACCOUNT_SID, NOTIFY_API_KEY are not/,
+    );
+    expect(unsafeEnvironment({ PUBLIC_BASE_URL: 'https://example.ngrok.app' })).toMatch(
+      /PUBLIC_BASE_URL .* is not local/,
+    );
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(process.execPath, [require.resolve('../.build/sandbox/main.js')], {
+      env: { ...process.env, SANDBOX_NO_DOTENV: '1', SANDBOX_PORT: '0', AUTH_TOKEN: 'f'.repeat(32) },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/refusing to start: AUTH_TOKEN/);
+  });
+
+  const control = (path: string, init: { headers?: Record<string, string>; body?: string; method?: string }) =>
+    new Promise<number>((resolve, reject) => {
+      // node:http, not fetch: fetch will not send a Host header of our choosing
+      const u = new URL(path, sb.url);
+      const req = require('node:http').request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: u.pathname,
+          method: init.method ?? 'POST',
+          headers: init.headers ?? {},
+        },
+        (res: IncomingMessage) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end(init.body);
+    });
+  const fault = JSON.stringify({ api: 'segment', status: 503, count: 1 });
+
+  test("control routes take exact application/json, a loopback Host and no foreign Origin (a web page can't drive them)", async () => {
+    sb.state.faults.clear();
+    expect(await control('/sandbox/faults', { headers: { 'Content-Type': 'text/plain;json' }, body: fault })).toBe(415);
+    expect(
+      await control('/sandbox/faults', {
+        headers: { 'Content-Type': 'application/json', Origin: 'http://evil.example' },
+        body: fault,
+      }),
+    ).toBe(403);
+    expect(
+      await control('/sandbox/faults', {
+        headers: { 'Content-Type': 'application/json', Host: 'evil.example' },
+        body: fault,
+      }),
+    ).toBe(403);
+    expect(await control('/sandbox/messages', { method: 'GET', headers: { Host: 'rebound.example:80' } })).toBe(403);
+    expect(sb.state.faults.size).toBe(0);
+    const own = new URL(sb.url).host;
+    expect(
+      await control('/sandbox/faults', {
+        headers: { 'Content-Type': 'application/json', Origin: `http://${own}` },
+        body: fault,
+      }),
+    ).toBe(200);
+    expect(sb.state.faults.size).toBe(1);
+    sb.state.faults.clear();
+  });
+
+  test('the signer signs for the local functions only', async () => {
+    const res = await fetch(`${sb.url}/sandbox/twilio-callback`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: 'https://victim.twil.io/sms/inbound', params: { Body: 'STOP' } }),
+    });
+    expect(res.status).toBe(400);
+    expect(received.some((r) => r.body.includes('STOP'))).toBe(false);
+  });
+});
