@@ -38,6 +38,7 @@ const SANDBOX_SETTABLE = [
   'SMS_MAX_SEGMENTS',
   'SMS_MAX_SEGMENTS_STRICT',
   'MACHINE_DETECTION',
+  'TRACK_REPLY_TEXT',
 ];
 const settable = Object.fromEntries(
   SANDBOX_SETTABLE.map((name) => [name, process.env[name] ?? dotenv[name]]).filter(([, v]) => v !== undefined),

@@ -147,7 +147,7 @@ describe('SendGrid recipient names and errors', () => {
       userId: uid('name'),
       email: 'suzuki@example.jp',
       firstName: 'Suzuki,',
-      lastName: 'Taro;\u0007',
+      lastName: 'Taro;\t', // a tab passes the input check (XML can carry it); a header cannot
       message: 'x',
       channel: 'email',
     });
@@ -256,4 +256,20 @@ describe('characters XML cannot carry, and calls whose TwiML would be too long',
     expect(routed.body).toMatchObject({ channel: 'SMS', reason: 'fallback' });
     expect(await sandbox.calls()).toHaveLength(0);
   });
+});
+
+test("an SMS reply's text goes to Segment only when TRACK_REPLY_TEXT turns it on (off by default)", async () => {
+  const { inboundSmsEvents } = await import('../src/lib/channels/sms');
+  const m = { sid: `SM${'1'.repeat(32)}`, from: PHONE, to: '+15005550006', body: '住所は東京都…' };
+  const contact = { userId: 'u', notificationId: 'n' };
+  expect(inboundSmsEvents(m, contact)[0].details).toEqual({});
+  expect(inboundSmsEvents(m, contact, { replyText: true })[0].details).toEqual({ reply: '住所は東京都…' });
+  // through the running webhook, default settings
+  const userId = uid('reply');
+  await notify({ userId, phone: PHONE, message: 'x', channel: 'sms', notificationId: uid('reply-n') });
+  const reply = { MessageSid: `SM${'2'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: '住所は東京都…' };
+  expect((await signedPost('/sms/inbound', reply)).status).toBe(200);
+  const [replied] = await sandbox.events({ type: 'track', event: 'Notification Replied' });
+  expect(replied.userId).toBe(userId);
+  expect(JSON.stringify(replied)).not.toContain('東京都');
 });

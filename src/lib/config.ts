@@ -65,6 +65,8 @@ export interface Config {
   recoverySweepSeconds: number;
   /** upstream requests one invocation keeps in flight at most (UPSTREAM_CONCURRENCY, default 40; the account allows ~100 for all) */
   upstreamConcurrency: number;
+  /** send the text of SMS replies to Segment as properties.reply (TRACK_REPLY_TEXT, default false) */
+  trackReplyText: boolean;
   /** the local sandbox's clock (set by the local launcher only; see clock.ts) */
   sandboxClockFile?: string;
   /** learned (default): the learning router; trait: the Segment preferred-channel trait, else random */
@@ -206,6 +208,7 @@ export function loadConfig(env: Env): Config {
     smsMaxSegmentsStrict: check(() => flag(env, 'SMS_MAX_SEGMENTS_STRICT'), false),
     recoverySweepSeconds: check(() => wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0), 30),
     upstreamConcurrency: check(() => wholeNumber(env, 'UPSTREAM_CONCURRENCY', 40, 1), 40),
+    trackReplyText: check(() => flag(env, 'TRACK_REPLY_TEXT'), false),
     sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
     routingPolicy: check(() => routingPolicy(value(env, 'ROUTING_POLICY')), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),

@@ -190,7 +190,11 @@ export function inboundSmsOf(params: Params): InboundSms {
  * An inbound message as provider events: an opt-out or opt-in keyword, or a
  * reply, credited to the latest notification sent to that number when known.
  */
-export function inboundSmsEvents(m: InboundSms, contact?: { userId: string; notificationId: string }): ProviderEvent[] {
+export function inboundSmsEvents(
+  m: InboundSms,
+  contact?: { userId: string; notificationId: string },
+  opts: { replyText?: boolean } = {},
+): ProviderEvent[] {
   const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(m.from);
   const base = { channel: 'SMS' as const, notificationId: contact?.notificationId, who, providerId: m.sid };
   const traits = (optedOut: boolean) =>
@@ -208,6 +212,14 @@ export function inboundSmsEvents(m: InboundSms, contact?: { userId: string; noti
     case 'HELP':
       return [];
     default:
-      return [{ ...base, kind: 'replied', eventId: messageId('sms-reply', m.sid), details: { reply: m.body } }];
+      // what a customer wrote is theirs: it goes to Segment only when TRACK_REPLY_TEXT says so
+      return [
+        {
+          ...base,
+          kind: 'replied',
+          eventId: messageId('sms-reply', m.sid),
+          details: opts.replyText ? { reply: m.body } : {},
+        },
+      ];
   }
 }

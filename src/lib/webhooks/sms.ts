@@ -17,6 +17,8 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const contact = await deps.store.readContact(inbound.from);
   // Twilio does not retry the incoming-message webhook (unless a connection override is set on the
   // number): what could not be done now is kept for recovery, and the answer says received.
-  await handleProviderEvents(deps, inboundSmsEvents(inbound, contact), { retries: false });
+  await handleProviderEvents(deps, inboundSmsEvents(inbound, contact, { replyText: deps.config.trackReplyText }), {
+    retries: false,
+  });
   return emptyTwiml();
 }
