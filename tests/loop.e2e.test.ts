@@ -309,7 +309,7 @@ describe('engagement webhooks', () => {
     expect(e).toMatchObject({
       event: 'Notification Replied',
       anonymousId: expect.stringMatching(/^phone-/),
-      context: { traits: { phone: '+819099998888' }, externalIds: [{ id: '+819099998888', type: 'phone' }] },
+      context: { externalIds: [{ id: '+819099998888', type: 'phone' }] },
     });
     expect(e.userId).toBeUndefined();
   });

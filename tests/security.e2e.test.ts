@@ -262,8 +262,10 @@ test("an SMS reply's text goes to Segment only when TRACK_REPLY_TEXT turns it on
   const { inboundSmsEvents } = await import('../src/lib/channels/sms');
   const m = { sid: `SM${'1'.repeat(32)}`, from: PHONE, to: '+15005550006', body: '住所は東京都…' };
   const contact = { userId: 'u', notificationId: 'n' };
-  expect(inboundSmsEvents(m, contact)[0].details).toEqual({});
-  expect(inboundSmsEvents(m, contact, { replyText: true })[0].details).toEqual({ reply: '住所は東京都…' });
+  expect(inboundSmsEvents(m, contact, { identityKey: 'k' })[0].details).toEqual({});
+  expect(inboundSmsEvents(m, contact, { replyText: true, identityKey: 'k' })[0].details).toEqual({
+    reply: '住所は東京都…',
+  });
   // through the running webhook, default settings
   const userId = uid('reply');
   await notify({ userId, phone: PHONE, message: 'x', channel: 'sms', notificationId: uid('reply-n') });

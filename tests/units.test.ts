@@ -72,12 +72,15 @@ describe('events and ids', () => {
     expect(messageId('engaged', 'n1', 'SMS')).toBe('engaged:n1:SMS');
   });
 
-  test('an unattributed phone becomes an anonymous id with the phone as external id', () => {
-    const who = phoneIdentity('+819012345678') as { anonymousId: string; context: Record<string, any> };
+  test("an unattributed phone becomes an anonymous id (a keyed hash, not the number's plain hash) with the phone as external id", () => {
+    const who = phoneIdentity('+819012345678', 'secret') as { anonymousId: string; context: Record<string, any> };
     expect(who.anonymousId).toMatch(/^phone-[0-9a-f]{32}$/);
-    expect(who.context.externalIds).toEqual([
-      { id: '+819012345678', type: 'phone', collection: 'users', encoding: 'none' },
-    ]);
+    const plain = require('node:crypto').createHash('sha256').update('+819012345678').digest('hex').slice(0, 32);
+    expect(who.anonymousId).not.toBe(`phone-${plain}`);
+    expect((phoneIdentity('+819012345678', 'other') as { anonymousId: string }).anonymousId).not.toBe(who.anonymousId);
+    expect(who.context).toEqual({
+      externalIds: [{ id: '+819012345678', type: 'phone', collection: 'users', encoding: 'none' }],
+    });
   });
 
   test('events are split into as few batches as the size limit allows', () => {

@@ -4,7 +4,7 @@
  * notification and channel so Segment counts one engagement per channel.
  * Every other messageId comes from the provider's own event identity.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Channel } from './channels/channel';
 import type { SegmentMessage } from './clients/segment';
 
@@ -20,11 +20,16 @@ export function messageId(...parts: string[]): string {
   return `${parts[0].slice(0, 40)}:${createHash('sha256').update(id).digest('hex').slice(0, 48)}`;
 }
 
-/** An anonymous identity for a phone number we cannot attribute to a user. */
-export function phoneIdentity(phone: string): Identity {
+/**
+ * An anonymous identity for a phone number we cannot attribute to a user. The id is a keyed hash
+ * (HMAC with `key`, a secret of the service): an unsalted hash of a phone number is reversed by
+ * trying every number, and an anonymousId travels to places the number itself does not. The
+ * number is passed once, as the external id Segment's identity resolution merges profiles on.
+ */
+export function phoneIdentity(phone: string, key: string): Identity {
   return {
-    anonymousId: `phone-${createHash('sha256').update(phone).digest('hex').slice(0, 32)}`,
-    context: { traits: { phone }, externalIds: [{ id: phone, type: 'phone', collection: 'users', encoding: 'none' }] },
+    anonymousId: `phone-${createHmac('sha256', key).update(phone).digest('hex').slice(0, 32)}`,
+    context: { externalIds: [{ id: phone, type: 'phone', collection: 'users', encoding: 'none' }] },
   };
 }
 

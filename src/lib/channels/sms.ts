@@ -192,13 +192,12 @@ export function inboundSmsOf(params: Params): InboundSms {
  */
 export function inboundSmsEvents(
   m: InboundSms,
-  contact?: { userId: string; notificationId: string },
-  opts: { replyText?: boolean } = {},
+  contact: { userId: string; notificationId: string } | undefined,
+  opts: { replyText?: boolean; identityKey: string },
 ): ProviderEvent[] {
-  const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(m.from);
+  const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(m.from, opts.identityKey);
   const base = { channel: 'SMS' as const, notificationId: contact?.notificationId, who, providerId: m.sid };
-  const traits = (optedOut: boolean) =>
-    contact ? { sms_opted_out: optedOut } : { phone: m.from, sms_opted_out: optedOut };
+  const traits = (optedOut: boolean) => ({ sms_opted_out: optedOut });
   const identifyId = messageId('sms-opt-identify', m.sid);
   switch (m.optOutType) {
     case 'STOP':

@@ -17,8 +17,15 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const contact = await deps.store.readContact(inbound.from);
   // Twilio does not retry the incoming-message webhook (unless a connection override is set on the
   // number): what could not be done now is kept for recovery, and the answer says received.
-  await handleProviderEvents(deps, inboundSmsEvents(inbound, contact, { replyText: deps.config.trackReplyText }), {
-    retries: false,
-  });
+  await handleProviderEvents(
+    deps,
+    inboundSmsEvents(inbound, contact, {
+      replyText: deps.config.trackReplyText,
+      identityKey: deps.config.authToken,
+    }),
+    {
+      retries: false,
+    },
+  );
   return emptyTwiml();
 }
