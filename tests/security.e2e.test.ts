@@ -275,3 +275,32 @@ test("an SMS reply's text goes to Segment only when TRACK_REPLY_TEXT turns it on
   expect(replied.userId).toBe(userId);
   expect(JSON.stringify(replied)).not.toContain('東京都');
 });
+
+describe('no phone number in Sync names', () => {
+  test('contact documents are named by a keyed hash: the number appears in no document name', async () => {
+    const phone = '+819087654321';
+    await notify({ userId: uid('c'), phone, message: 'x', channel: 'sms' });
+    const names = (await sandbox.documents()).map((d: { unique_name: string }) => d.unique_name);
+    expect(names.some((n: string) => n.startsWith('contact-h-'))).toBe(true);
+    expect(names.filter((n: string) => n.includes('9087654321'))).toEqual([]);
+  });
+
+  test('a contact written under the number before is still found, and moved to its hashed name on first read', async () => {
+    const phone = '+819011223344';
+    const userId = uid('legacy');
+    const notificationId = uid('legacy-n');
+    await notify({ userId, phone, message: 'x', channel: 'sms', notificationId });
+    // as an earlier version left it: under the number's digits, and no hashed one
+    const docs = await sandbox.documents();
+    const hashed = docs.find((d: { unique_name: string }) => d.unique_name.startsWith('contact-h-'));
+    await sandbox.reset(false);
+    await sandbox.syncDocument('contact-819011223344', hashed.data);
+    const reply = { MessageSid: `SM${'3'.repeat(32)}`, From: phone, To: '+15005550006', Body: 'はい' };
+    expect((await signedPost('/sms/inbound', reply)).status).toBe(200);
+    const [replied] = await sandbox.events({ type: 'track', event: 'Notification Replied' });
+    expect(replied).toMatchObject({ userId, properties: { notification_id: notificationId } });
+    const names = (await sandbox.documents()).map((d: { unique_name: string }) => d.unique_name);
+    expect(names).not.toContain('contact-819011223344');
+    expect(names.some((n: string) => n.startsWith('contact-h-'))).toBe(true);
+  });
+});

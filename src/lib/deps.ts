@@ -35,7 +35,7 @@ export interface Deps {
 
 export function wire(req: EndpointRequest): Deps {
   const sync = new SyncClient(req.config, req.upstream);
-  const store = new RecordStore(sync);
+  const store = new RecordStore(sync, req.config.authToken);
   return {
     client: twilioClient(req.config, req.upstream),
     config: req.config,

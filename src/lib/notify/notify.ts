@@ -26,7 +26,7 @@ import { countOrKeep } from '../learning';
 import { log } from '../log';
 import { decideRoute, type Route, traitNames } from '../routing/route';
 import type { KnowledgeRead } from '../store/evidence';
-import type { NotificationRecord } from '../store/records';
+import type { ContactFound, NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { badRequest } from '../http/errors';
 import { type NotifyInput, parseNotifyInput, requestFingerprint } from './input';
@@ -73,7 +73,8 @@ type Start = KnowledgeRead & {
   profile: ProfileResult;
   lock: 'exists' | { record: NotificationRecord; revision: string };
   /** whether the contact record of the request's phone exists (undefined: unknown) */
-  contactExists?: boolean;
+  /** where the number's contact document is (store/records.ts), when the read answered */
+  contactFound?: ContactFound;
 };
 
 /**
@@ -91,15 +92,20 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
     request: requestFingerprint(input),
   };
   const phone = input.phone;
-  const [profile, lock, contactExists, knowledge] = await Promise.all([
+  const [profile, lock, contactFound, knowledge] = await Promise.all([
     readTraits(deps.config, input.userId, traitNames(deps.config), deps.upstream),
     deps.store.createNotification(pending),
-    phone ? deps.store.readContact(phone).then(Boolean, () => undefined) : Promise.resolve(undefined),
+    phone
+      ? deps.store.findContact(phone).then(
+          (c) => c.found,
+          () => undefined,
+        )
+      : Promise.resolve(undefined),
     deps.evidence.knowledge(input.userId),
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  return { profile, lock, contactExists, ...knowledge };
+  return { profile, lock, contactFound, ...knowledge };
 }
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
@@ -271,7 +277,7 @@ async function recordAndTrack(
     notificationId: input.notificationId,
     updatedAt: currentDate().toISOString(),
   };
-  const contactExists = phone === input.phone ? start.contactExists : undefined;
+  const contactFound = phone === input.phone ? start.contactFound : undefined;
   // Both are retried within the deadline: a record left in_progress would hold every callback up,
   // a missing contact would make the recipient's reply anonymous.
   let revision = lock;
@@ -283,7 +289,7 @@ async function recordAndTrack(
       return deps.store.updateNotification(input.notificationId, finalWrite, known);
     }),
     phone && steps.some((s) => s.channel !== 'EMAIL')
-      ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactExists))
+      ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactFound))
       : Promise.resolve(),
     recordSent(deps, input, steps, start),
   ]);

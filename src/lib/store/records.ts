@@ -3,6 +3,7 @@
  * created with the notification id as its unique name, is also the lock that
  * makes /notify send once per id; updates use revisions (If-Match).
  */
+import { createHmac } from 'node:crypto';
 import type { Channel } from '../channels/channel';
 import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
@@ -75,12 +76,26 @@ export const CONTACT_TTL_S = 180 * 24 * 3600;
 const MAX_UPDATE_ATTEMPTS = 5;
 
 const notificationName = (id: string) => `notification-${id}`;
-const contactName = (phone: string) => `contact-${phone.replace(/\D/g, '')}`;
+/**
+ * A contact document is named by a keyed hash of the number (HMAC with a secret of the service), so
+ * no phone number appears in Sync's names or its REST paths. Documents written before under the
+ * number's digits (LEGACY) are still found, and replaced by the hashed name when next written.
+ */
+const contactName = (phone: string, key: string) =>
+  `contact-h-${createHmac('sha256', key).update(phone).digest('hex').slice(0, 40)}`;
+const legacyContactName = (phone: string) => `contact-${phone.replace(/\D/g, '')}`;
+
+/** Where a number's contact document was found: under its hashed name, its legacy one, or nowhere. */
+export type ContactFound = 'hashed' | 'legacy' | 'none';
 
 export class RecordStore {
   readonly outbox: Outbox;
 
-  constructor(private readonly documents: SyncClient) {
+  constructor(
+    private readonly documents: SyncClient,
+    /** the secret contact names are keyed with */
+    private readonly contactKey: string,
+  ) {
     this.outbox = new Outbox(documents);
   }
 
@@ -212,17 +227,32 @@ export class RecordStore {
    * attributed. `exists` (when known from an earlier read) saves a round trip;
    * unknown, the update is tried first: numbers are mostly notified again.
    */
-  async writeContact(phone: string, contact: ContactRecord, exists?: boolean): Promise<void> {
-    const create = () => this.documents.createDocument(contactName(phone), contact, CONTACT_TTL_S);
-    const update = () => this.documents.updateDocument(contactName(phone), contact, { ttl: CONTACT_TTL_S });
-    if (exists === false) {
+  async writeContact(phone: string, contact: ContactRecord, found?: ContactFound): Promise<void> {
+    const name = contactName(phone, this.contactKey);
+    const create = () => this.documents.createDocument(name, contact, CONTACT_TTL_S);
+    const update = () => this.documents.updateDocument(name, contact, { ttl: CONTACT_TTL_S });
+    const legacy =
+      found === 'legacy'
+        ? this.documents.removeDocument(legacyContactName(phone)).catch(() => undefined) // migrated: best effort
+        : undefined;
+    if (found === 'none' || found === 'legacy') {
       await create().catch((err) => (twilioErrorCode(err) === 54301 ? update() : Promise.reject(err)));
-      return;
-    }
-    await update().catch((err) => (isNotFound(err) ? create() : Promise.reject(err)));
+    } else await update().catch((err) => (isNotFound(err) ? create() : Promise.reject(err)));
+    await legacy;
+  }
+
+  /** The number's contact, under its hashed name or (written before) its legacy one: both read at once. */
+  async findContact(phone: string): Promise<{ contact?: ContactRecord; found: ContactFound }> {
+    const [hashed, legacy] = await Promise.all([
+      fetchDocument(this.documents, contactName(phone, this.contactKey)),
+      fetchDocument(this.documents, legacyContactName(phone)),
+    ]);
+    if (hashed) return { contact: hashed.data as ContactRecord, found: 'hashed' };
+    if (legacy) return { contact: legacy.data as ContactRecord, found: 'legacy' };
+    return { found: 'none' };
   }
 
   async readContact(phone: string): Promise<ContactRecord | undefined> {
-    return (await fetchDocument(this.documents, contactName(phone)))?.data as ContactRecord | undefined;
+    return (await this.findContact(phone)).contact;
   }
 }

@@ -14,18 +14,24 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   const inbound = inboundSmsOf(req.params);
   const deps = wire(req);
   // A reply is credited to the latest notification sent to that number.
-  const contact = await deps.store.readContact(inbound.from);
+  const { contact, found } = await deps.store.findContact(inbound.from);
+  // a contact written under the number's digits before: moved to its hashed name now (best effort)
+  const migrated =
+    found === 'legacy' && contact
+      ? deps.store.writeContact(inbound.from, contact, found).catch(() => undefined)
+      : undefined;
   // Twilio does not retry the incoming-message webhook (unless a connection override is set on the
   // number): what could not be done now is kept for recovery, and the answer says received.
-  await handleProviderEvents(
-    deps,
-    inboundSmsEvents(inbound, contact, {
-      replyText: deps.config.trackReplyText,
-      identityKey: deps.config.authToken,
-    }),
-    {
-      retries: false,
-    },
-  );
+  await Promise.all([
+    handleProviderEvents(
+      deps,
+      inboundSmsEvents(inbound, contact, {
+        replyText: deps.config.trackReplyText,
+        identityKey: deps.config.authToken,
+      }),
+      { retries: false },
+    ),
+    migrated,
+  ]);
   return emptyTwiml();
 }
