@@ -392,7 +392,7 @@ describe('engagement webhooks', () => {
     expect(res.body).toEqual({
       received: 32,
       tracked: 5 * 8,
-      skipped: { not_ours: 1, unknown_type: 1, invalid: 0, ignored: 5 },
+      skipped: { not_ours: 1, unknown_type: 1, invalid: 0, ignored: 5, mismatched: 0 },
     });
     expect((await sandbox.requests()).segment - before).toBe(1);
     for (const userId of users) {

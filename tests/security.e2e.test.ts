@@ -304,3 +304,88 @@ describe('no phone number in Sync names', () => {
     expect(names.some((n: string) => n.startsWith('contact-h-'))).toBe(true);
   });
 });
+
+test("a SendGrid event naming another user than its notification's record is skipped and counted: no step, no Segment event, no evidence", async () => {
+  const auth = { Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}` };
+  const owner = uid('owner');
+  const sent = await notify({ userId: owner, email: 'owner@example.jp', message: 'x', channel: 'email' });
+  const id = sent.body.notificationId;
+  const forged = {
+    event: 'open',
+    sg_machine_open: false,
+    sg_event_id: uid('f'),
+    notification_id: id,
+    user_id: 'someone-else',
+  };
+  const res = await call('POST', '/email/events', { json: [forged], headers: auth });
+  expect(res.status).toBe(200);
+  expect(res.body.skipped.mismatched).toBe(1);
+  expect(await sandbox.events({ type: 'track' })).toEqual(
+    expect.not.arrayContaining([expect.objectContaining({ userId: 'someone-else' })]),
+  );
+  const record = (await sandbox.documents()).find(
+    (d: { unique_name: string }) => d.unique_name === `notification-${id}`,
+  );
+  expect(record.data.steps[0].status).not.toBe('COMPLETED');
+  // the learner's evidence (kept under either routing policy) credits nobody for it
+  const evidenceName = (u: string) =>
+    `evidence-${require('node:crypto').createHash('sha256').update(u).digest('hex').slice(0, 40)}`;
+  const docs = (await sandbox.documents()).map((d: { unique_name: string }) => d.unique_name);
+  expect(docs).not.toContain(evidenceName('someone-else'));
+  // the genuine one counts
+  const genuine = { ...forged, sg_event_id: uid('g'), user_id: owner };
+  expect((await call('POST', '/email/events', { json: [genuine], headers: auth })).body.skipped.mismatched).toBe(0);
+  expect((await sandbox.events({ type: 'track', event: 'Notification Engaged' })).map((e) => e.userId)).toEqual([
+    owner,
+  ]);
+});
+
+test('a maximal escalation kept during a Segment outage stays one Sync document (16 KiB), and nothing it kept is lost', async () => {
+  const { MAX_JOURNEY_CONTENT_BYTES } = await import('../src/lib/notify/input');
+  const userId = uid('max');
+  const base = {
+    userId,
+    phone: PHONE,
+    email: 'maximal.recipient@example.jp',
+    message: 'あ'.repeat(1600),
+    subject: 'い'.repeat(255),
+    firstName: 'う'.repeat(100),
+    lastName: 'え'.repeat(100),
+    locale: 'ja-JP',
+    escalation: 'call,sms,email',
+    escalateAfter: 15,
+  };
+  // the html that fills the budget exactly, as /notify counts it (content, addresses, quiet hours)
+  const content = {
+    message: base.message,
+    locale: 'ja-JP',
+    subject: base.subject,
+    html: '',
+    firstName: base.firstName,
+    lastName: base.lastName,
+  };
+  const used = Buffer.byteLength(JSON.stringify([content, PHONE, base.email, undefined]));
+  const html = 'h'.repeat(MAX_JOURNEY_CONTENT_BYTES - used);
+  const over = await notify({ ...base, html: `${html}h`, notificationId: uid('max-over') });
+  expect(over.status).toBe(400);
+  expect(over.body.error.field).toBe('html');
+
+  await sandbox.fault({ api: 'segment', status: 503, count: 100_000 });
+  const res = await notify({ ...base, html, notificationId: uid('max-n') });
+  expect(res.status).toBe(200);
+  expect(res.body.tracking).toBe('deferred');
+  const docs: Array<{ unique_name: string; data: unknown }> = await sandbox.documents();
+  const record = docs.find((d) => d.unique_name === `notification-${res.body.notificationId}`);
+  expect(record).toBeDefined();
+  for (const d of docs) expect(Buffer.byteLength(JSON.stringify(d.data))).toBeLessThanOrEqual(16 * 1024);
+  // Segment back: recovery delivers what was kept, from the record or a parcel
+  await sandbox.fault({ api: 'segment', count: 0 });
+  const recovered = await call('POST', '/recover', { headers: bearer, json: {} });
+  expect(recovered.status).toBe(200);
+  const names = (await sandbox.events({ userId })).map((e) => e.event ?? e.type);
+  expect(names).toEqual(expect.arrayContaining(['Notification Sent', 'Notification Scheduled']));
+  const left = (await sandbox.documents()).filter((d: { unique_name: string; data: any }) =>
+    d.unique_name.startsWith('outbox-') ? Object.keys(d.data.ids).length > 0 : d.unique_name.startsWith('parcel-'),
+  );
+  expect(left).toEqual([]);
+});

@@ -12,7 +12,7 @@ import type { Deadline } from './deadline';
 import type { EndpointRequest } from './http/endpoint';
 import { EvidenceStore } from './store/evidence';
 import { BatchLedger } from './store/ledger';
-import { ParcelStore } from './store/parcels';
+import type { ParcelStore } from './store/parcels';
 import { RecordStore } from './store/records';
 import type { Upstream } from './upstream';
 
@@ -40,7 +40,7 @@ export function wire(req: EndpointRequest): Deps {
     client: twilioClient(req.config, req.upstream),
     config: req.config,
     store,
-    parcels: new ParcelStore(sync, store.outbox),
+    parcels: store.parcels,
     ledger: new BatchLedger(sync),
     evidence: new EvidenceStore(sync, req.config),
     baseUrl: serviceBaseUrl(req.config, req.context),

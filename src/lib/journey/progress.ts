@@ -33,6 +33,8 @@ export interface StepUpdate {
   error?: string;
   /** the provider's id of what the callback is about */
   providerId?: string;
+  /** the user the provider's event names: an update for another user than the record's is not applied */
+  userId?: string;
 }
 
 /** How often a callback that beat /notify looks at the record again. */
@@ -68,6 +70,7 @@ function applyTo(r: NotificationRecord, updates: StepUpdate[], now = currentTime
     touched = true;
   }
   for (const u of updates) {
+    if (u.userId !== undefined && u.userId !== r.userId) continue; // not this notification's user: skipped
     const step = r.steps.find((s) => s.channel === u.channel);
     if (!step || !advance(step, u.status, at, u.error)) continue;
     touched = true;
@@ -121,10 +124,25 @@ export interface Applied {
   events: SegmentMessage[];
 }
 
-/** Applies one notification's webhook updates (possibly none) and the journey transitions they cause. */
-export async function applyUpdates(deps: JourneyDeps, id: string, updates: StepUpdate[]): Promise<Applied> {
-  const apply = () => deps.store.updateNotification(id, (r) => applyTo(r, updates));
+/**
+ * Applies one notification's webhook updates (possibly none) and the journey transitions they cause.
+ * `onOwner` hears whose notification it is as soon as the record is read (undefined: there is none),
+ * so that the learner can credit the right user without waiting for the write.
+ */
+export async function applyUpdates(
+  deps: JourneyDeps,
+  id: string,
+  updates: StepUpdate[],
+  onOwner: (userId: string | undefined) => void = () => undefined,
+): Promise<Applied> {
+  const apply = () =>
+    deps.store.updateNotification(id, (r) => {
+      onOwner(r.userId);
+      return applyTo(r, updates);
+    });
   let { record, changed } = await apply();
+  if (!record) onOwner(undefined);
+  updates = updates.filter((u) => u.userId === undefined || u.userId === record?.userId);
   // A callback can beat /notify's final write: wait for it within this invocation's budget, rather
   // than ask a sender to retry (it may not), then leave the update to a retry only if time runs out.
   while (record?.state === 'in_progress' && updates.length > 0 && deps.deadline.allows(EARLY_WAIT_MS, 2500)) {

@@ -110,8 +110,12 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
   };
 }
 
-/** An escalation keeps its content in a Sync document (16 KiB of data); leave room for the steps. */
-export const MAX_JOURNEY_CONTENT_BYTES = 12 * 1024;
+/**
+ * An escalation keeps its content and where to send it in its record, a Sync document (16 KiB):
+ * all of it together stays under this, leaving room for the steps, the answer and events kept during
+ * a Segment outage (measured at its maximum in security.e2e).
+ */
+export const MAX_JOURNEY_CONTENT_BYTES = 10 * 1024;
 
 export function parseNotifyInput(params: Params, config: Pick<Config, 'defaultLocale'>): NotifyInput {
   const routing = parseRoutingInput(params, config);
@@ -132,9 +136,10 @@ export function parseNotifyInput(params: Params, config: Pick<Config, 'defaultLo
     escalateAfter: parseEscalateAfter(params),
   };
   if (input.escalation) {
-    const bytes = Buffer.byteLength(JSON.stringify([content.message, content.subject, content.html]));
+    const kept = [content, input.phone, input.email, input.quietHours];
+    const bytes = Buffer.byteLength(JSON.stringify(kept));
     if (bytes > MAX_JOURNEY_CONTENT_BYTES) {
-      const why = `an escalation stores its content in Twilio Sync: message, subject and html together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`;
+      const why = `an escalation stores its content in Twilio Sync: message, subject, html, names and addresses together must stay under ${MAX_JOURNEY_CONTENT_BYTES} bytes`;
       throw badRequest(content.html ? 'html' : 'message', why, 'too_long');
     }
   }

@@ -3,7 +3,7 @@
  * created with the notification id as its unique name, is also the lock that
  * makes /notify send once per id; updates use revisions (If-Match).
  */
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Channel } from '../channels/channel';
 import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
@@ -14,6 +14,7 @@ import type { Step } from '../journey/steps';
 import { fetchDocument } from './documents';
 import type { Observation } from './evidence';
 import { Outbox } from './outbox';
+import { ParcelStore } from './parcels';
 
 /** What later steps of a journey need besides the content (the first request is gone by then). */
 export interface JourneyContext {
@@ -72,6 +73,8 @@ export interface ContactRecord {
 }
 
 export const NOTIFICATION_TTL_S = 40 * 24 * 3600;
+/** a notification record's budget: Sync's 16 KiB per document, less room for the envelope */
+export const MAX_RECORD_BYTES = 15 * 1024;
 export const CONTACT_TTL_S = 180 * 24 * 3600;
 const MAX_UPDATE_ATTEMPTS = 5;
 
@@ -90,6 +93,8 @@ export type ContactFound = 'hashed' | 'legacy' | 'none';
 
 export class RecordStore {
   readonly outbox: Outbox;
+  /** where what a record cannot hold waits (store/parcels.ts) */
+  readonly parcels: ParcelStore;
 
   constructor(
     private readonly documents: SyncClient,
@@ -97,6 +102,7 @@ export class RecordStore {
     private readonly contactKey: string,
   ) {
     this.outbox = new Outbox(documents);
+    this.parcels = new ParcelStore(documents, this.outbox);
   }
 
   /**
@@ -195,14 +201,27 @@ export class RecordStore {
     keyOf: (item: KeptWork[F]) => string,
     list = true,
   ): Promise<void> {
+    let overflow: KeptWork[F][] = [];
     await this.updateNotification(id, (r) => {
       const kept = (r[field] ?? []) as KeptWork[F][];
       const known = new Set(kept.map(keyOf));
       const fresh = items.filter((item) => !known.has(keyOf(item)));
+      overflow = [];
       if (fresh.length === 0) return false;
       r[field] = [...kept, ...fresh] as NotificationRecord[F];
+      // a record must stay a Sync document (16 KiB): what would not fit waits in a parcel of its own
+      if (field === 'deferredEvents' && Buffer.byteLength(JSON.stringify(r)) > MAX_RECORD_BYTES) {
+        r[field] = kept as NotificationRecord[F];
+        overflow = fresh;
+        return false;
+      }
       return true;
     });
+    if (overflow.length) {
+      const key = `${id}-${createHash('sha256').update(overflow.map(keyOf).join('|')).digest('hex').slice(0, 12)}`;
+      await this.parcels.keep(key, { kind: 'track', messages: overflow as SegmentMessage[] });
+      return; // listed in the outbox by the parcel
+    }
     if (list) await this.outbox.add(id);
   }
 

@@ -47,6 +47,8 @@ const FIRST_CHUNK_MS = 1500;
 
 export interface BatchOutcome {
   tracked: number;
+  /** events naming another user than their notification's record: skipped */
+  mismatched: number;
   notifications: number;
   /** chunks applied now, and kept for recovery (parcels) */
   chunks?: { total: number; applied: number; kept: number };
@@ -89,7 +91,7 @@ export async function applyChunk(
   deps: Deps,
   events: ProviderEvent[],
   pooled: PooledPrior,
-): Promise<{ tracked: number; left?: undefined } | { left: Parcel; error: Error }> {
+): Promise<{ tracked: number; mismatched: number; left?: undefined } | { left: Parcel; error: Error }> {
   try {
     return await handleProviderEvents(deps, events, { retries: true }, { keep: 'caller', pooled });
   } catch (err) {
@@ -105,9 +107,9 @@ async function applyOrKeep(
   events: ProviderEvent[],
   key: string,
   pooled: PooledPrior,
-): Promise<{ result: ChunkResult; tracked: number }> {
+): Promise<{ result: ChunkResult; tracked: number; mismatched?: number }> {
   const outcome = await applyChunk(deps, events, pooled);
-  if (!outcome.left) return { result: 'applied', tracked: outcome.tracked };
+  if (!outcome.left) return { result: 'applied', tracked: outcome.tracked, mismatched: outcome.mismatched };
   log.warn('batch chunk kept for recovery', { key, kept: outcome.left.kind, error: outcome.error.message });
   return keepParcel(deps, key, outcome.left);
 }
@@ -131,7 +133,7 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
   const chunks = chunksOf(events);
   const notifications = new Set(events.map((e) => e.notificationId).filter(Boolean)).size;
   if (chunks.length <= 1) {
-    return { tracked: (await handleProviderEvents(deps, events)).tracked, notifications };
+    return { ...(await handleProviderEvents(deps, events)), notifications };
   }
   const key = batchKeyOf(events);
   const ledger = await deps.ledger.read(key).catch((err) => {
@@ -139,7 +141,7 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
     return undefined;
   });
   const done = new Set(ledger?.chunks === chunks.length ? ledger.done : []);
-  if (done.size === chunks.length) return { tracked: 0, notifications, duplicate: true };
+  if (done.size === chunks.length) return { tracked: 0, mismatched: 0, notifications, duplicate: true };
 
   const pooled = new PooledPrior();
   const todo = chunks.map((_, i) => i).filter((i) => !done.has(i));
@@ -151,9 +153,11 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
   );
   const results = new Map<number, ChunkResult>();
   let tracked = 0;
+  let mismatched = 0;
   for (const [j, outcome] of applied) {
     results.set(todo[j], outcome.result);
     tracked += outcome.tracked;
+    mismatched += outcome.mismatched ?? 0;
   }
   // chunks the deadline left: kept whole, for recovery
   const left = todo.filter((i) => !results.has(i));
@@ -172,7 +176,7 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
   if (count('failed') > 0) {
     throw new DomainError('state_unavailable', 'part of the batch could not be applied or kept; retry later');
   }
-  return { tracked, notifications, chunks: summary };
+  return { tracked, mismatched, notifications, chunks: summary };
 }
 
 /**

@@ -11,6 +11,13 @@ import { handleBatch } from './batches';
 export async function emailEvents(req: EndpointRequest): Promise<Reply> {
   const batch = sendgridBatchOf(req.params);
   const { events, skipped } = sendgridEvents(batch);
-  const { tracked, chunks, duplicate } = await handleBatch(wire(req), events);
-  return { status: 200, json: { received: batch.length, tracked, skipped, ...(chunks ? { chunks } : {}), duplicate } };
+  const { tracked, mismatched, chunks, duplicate } = await handleBatch(wire(req), events);
+  const json = {
+    received: batch.length,
+    tracked,
+    skipped: { ...skipped, mismatched },
+    ...(chunks ? { chunks } : {}),
+    duplicate,
+  };
+  return { status: 200, json };
 }

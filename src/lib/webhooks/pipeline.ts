@@ -57,7 +57,14 @@ export function translate(e: ProviderEvent): Translation {
   return {
     notificationId,
     events,
-    update: { notificationId, channel: e.channel, status: meaning.step, error: e.error, providerId: e.providerId },
+    update: {
+      notificationId,
+      channel: e.channel,
+      status: meaning.step,
+      error: e.error,
+      providerId: e.providerId,
+      userId,
+    },
   };
 }
 
@@ -85,6 +92,7 @@ async function learnFrom(
   deps: Deps,
   events: ProviderEvent[],
   pooled: PooledPrior,
+  ownerOf: (notificationId: string) => Promise<string | undefined | null>,
 ): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
@@ -104,8 +112,16 @@ async function learnFrom(
       let evidence: Evidence;
       let priors: Priors;
       try {
+        // read beside the records; credited unless the notification's record names another user (no
+        // record: expired after 40 days, an open can come later; a record that could not be read: null)
+        const [snapshot, owners] = await Promise.all([
+          deps.evidence.snapshot(userId),
+          Promise.all(u.observations.map((o) => ownerOf(o.notificationId))),
+        ]);
+        const observations = u.observations.filter((_, i) => typeof owners[i] !== 'string' || owners[i] === userId);
+        if (observations.length === 0) return;
         [evidence, priors] = await Promise.all([
-          deps.evidence.record(userId, u.observations, undefined, undefined, pooled),
+          deps.evidence.record(userId, observations, snapshot, undefined, pooled),
           u.engaged ? deps.evidence.priors() : {},
         ]);
       } catch (err) {
@@ -214,7 +230,7 @@ export async function handleProviderEvents(
   providerEvents: ProviderEvent[],
   sender: { retries: boolean } = { retries: true },
   opts: HandleOptions = {},
-): Promise<{ tracked: number }> {
+): Promise<{ tracked: number; mismatched: number }> {
   const pooled = opts.pooled ?? new PooledPrior();
   const translations = providerEvents.map(translate);
   const work = new Map<string, NotificationWork>();
@@ -226,13 +242,40 @@ export async function handleProviderEvents(
     work.set(t.notificationId, w);
   }
   const ids = [...work.keys()];
-  // the learner's evidence, concurrently with the records (no added round trip), counted once per
-  // notification, channel and kind however often a callback comes
+  // whose each notification is, as its record says: heard when the record is read (undefined: no
+  // record; null: the read failed)
+  const owners = new Map<
+    string,
+    { heard: Promise<string | undefined | null>; hear: (o: string | undefined | null) => void }
+  >();
+  for (const id of ids) {
+    let hear: (o: string | undefined | null) => void = () => undefined;
+    const heard = new Promise<string | undefined | null>((r) => {
+      hear = r;
+    });
+    owners.set(id, { heard, hear });
+  }
+  const ownerOf = (id: string) => owners.get(id)?.heard ?? Promise.resolve(undefined);
+  // the learner's evidence, concurrently with the records (its write waits only for the record's
+  // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
-    settleLimited(ids, deps.upstream.concurrency, (id) => applyUpdates(deps, id, work.get(id)?.updates ?? [])),
-    learnFrom(deps, providerEvents, pooled),
+    settleLimited(ids, deps.upstream.concurrency, (id) =>
+      applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner) => owners.get(id)?.hear(owner)).finally(() =>
+        owners.get(id)?.hear(null),
+      ),
+    ),
+    learnFrom(deps, providerEvents, pooled, ownerOf),
   ]);
+  // events naming another user than their notification's record: skipped (their Segment events too)
+  const ownerNow = new Map<string, string | undefined | null>();
+  for (const id of ids) ownerNow.set(id, await ownerOf(id));
+  const mismatched = (t: Translation, e: ProviderEvent) => {
+    const owner = t.notificationId ? ownerNow.get(t.notificationId) : undefined;
+    return typeof owner === 'string' && 'userId' in e.who && e.who.userId !== owner;
+  };
+  const skippedForUser = translations.filter((t, i) => mismatched(t, providerEvents[i])).length;
+  if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
   // a sender that retries counts it again (503 below); for one that does not, recovery counts it
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
   // kept with their notification's events, so that a Segment outage defers them too
@@ -243,7 +286,7 @@ export async function handleProviderEvents(
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
-  const own = translations.flatMap((t) => t.events);
+  const own = translations.filter((t, i) => !mismatched(t, providerEvents[i])).flatMap((t) => t.events);
   // once per messageId: Segment would drop the repeats anyway (every open after the first of a
   // notification is the same Notification Engaged), so they are not built into the request at all
   const all = uniqueById([
@@ -270,7 +313,7 @@ export async function handleProviderEvents(
       throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
     }
     log.info('webhook handled', { events: summaryOf(providerEvents), notifications: ids.length, tracking: 'deferred' });
-    return { tracked: 0 };
+    return { tracked: 0, mismatched: skippedForUser };
   }
   await flushing;
   // Deferred events are in Segment now: drop them from their records.
@@ -294,5 +337,5 @@ export async function handleProviderEvents(
     learned: learned.length || undefined,
     kept: failed.length || undefined,
   });
-  return { tracked: own.length };
+  return { tracked: own.length, mismatched: skippedForUser };
 }
