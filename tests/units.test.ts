@@ -277,3 +277,18 @@ describe('authentication with nothing configured', () => {
     ).toThrow(expect.objectContaining({ status: 401 }));
   });
 });
+
+describe('what a log line carries of an error', () => {
+  test("a library's error is named and located, never quoted (its message may hold a body); a vendor's is kept", () => {
+    const { errorText } = require('../src/lib/log') as typeof import('../src/lib/log');
+    const { SyncError } = require('../src/lib/clients/sync') as typeof import('../src/lib/clients/sync');
+    const leaky = new TypeError('Invalid character in <Say>明日10時に田中様の診察です</Say>');
+    const text = errorText(leaky);
+    expect(text).toMatch(/^TypeError at .+:\d+$/);
+    expect(text).not.toContain('田中');
+    expect(errorText(new SyncError(412, 54103, 'The revision of the Document does not match'))).toBe(
+      'The revision of the Document does not match',
+    );
+    expect(errorText('a string')).toBe('string');
+  });
+});

@@ -5,7 +5,7 @@
  * it failed. `tried` are one notification's observations.
  */
 import type { Deps } from './deps';
-import { log } from './log';
+import { errorText, log } from './log';
 import type { Observation } from './store/evidence';
 
 export async function countOrKeep(
@@ -24,7 +24,7 @@ export async function countOrKeep(
       await (how.count ?? (() => deps.evidence.record(userId, tried)))();
       return;
     } catch (err) {
-      log.warn('evidence kept for recovery', { notification, error: (err as Error).message });
+      log.warn('evidence kept for recovery', { notification, error: errorText(err) });
     }
   }
   await deps.store.keepEvidence(notification, tried);

@@ -21,6 +21,33 @@ export function mask(text: string): string {
   return text.replace(EMAIL, maskEmail).replace(PHONE, maskPhone);
 }
 
+/** errors whose messages are the vendors' or ours: about a request, never carrying a body */
+const KNOWN_ERRORS = new Set([
+  'SyncError',
+  'TrackingError',
+  'DomainError',
+  'ApiError',
+  'ChannelRefused',
+  'RestException',
+  'TimeoutError',
+  'AbortError',
+  'ResponseError',
+]);
+
+/**
+ * An error as a log line may carry it: a vendor's or our own message (masked, cut), or, for any
+ * other error (a library's, whose message may quote what it was given: a message body), its name
+ * and where it was thrown, never its message.
+ */
+export function errorText(err: unknown): string {
+  const e = err as { name?: unknown; message?: unknown; stack?: unknown; status?: unknown; code?: unknown } | undefined;
+  const name = typeof e?.name === 'string' ? e.name : typeof err;
+  const vendor = typeof e?.status === 'number' || typeof e?.code === 'number' || typeof e?.code === 'string';
+  if (typeof e?.message === 'string' && (KNOWN_ERRORS.has(name) || vendor)) return e.message.slice(0, 300);
+  const frame = typeof e?.stack === 'string' ? /\n\s+at (?:.*\()?([^()\s]+:\d+):\d+\)?/.exec(e.stack)?.[1] : undefined;
+  return frame ? `${name} at ${frame.split('/').slice(-2).join('/')}` : name;
+}
+
 type Fields = Record<string, string | number | boolean | undefined | null>;
 
 function format(level: string, message: string, fields?: Fields): string {

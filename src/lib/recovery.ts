@@ -14,7 +14,7 @@ import { workWithin } from './deadline';
 import { messageId, trackMessage } from './events';
 import type { EndpointRequest, Reply } from './http/endpoint';
 import { cancelCopy } from './journey/progress';
-import { log } from './log';
+import { errorText, log } from './log';
 import { OUTBOX_SHARDS } from './store/outbox';
 import { PARCEL_ENTRY } from './store/parcels';
 import { PooledPrior } from './store/prior';
@@ -96,7 +96,7 @@ async function completeParcels(deps: Deps, report: SweepReport): Promise<void> {
     { parallel: PARALLEL_PARCELS, reserveMs: 1500, firstGuessMs: PARCEL_MS - 1500 },
     ({ id }) =>
       completeParcel(deps, id.slice(PARCEL_ENTRY.length), report).catch((err) => {
-        log.warn('recovery: parcel not completed', { item: id, error: (err as Error).message });
+        log.warn('recovery: parcel not completed', { item: id, error: errorText(err) });
         return false;
       }),
   );
@@ -108,7 +108,7 @@ async function completeParcels(deps: Deps, report: SweepReport): Promise<void> {
           k,
           finished.filter((p) => p.shard === k).map((p) => p.id),
         )
-        .catch((err) => log.warn('recovery: outbox not updated', { shard: k, error: (err as Error).message })),
+        .catch((err) => log.warn('recovery: outbox not updated', { shard: k, error: errorText(err) })),
     ),
   );
   report.remaining += parcels.length - finished.length;
@@ -135,7 +135,7 @@ export async function sweepShard(
         finished.push(id);
     } catch (err) {
       // one item failing (Sync or a provider still down) never stops the sweep of the others
-      log.warn('recovery: item not completed', { item: id, error: (err as Error).message });
+      log.warn('recovery: item not completed', { item: id, error: errorText(err) });
     }
   }
   await deps.store.outbox.remove(shard, finished);
@@ -168,7 +168,7 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
   try {
     await track(deps.config, events, deps.upstream);
   } catch (err) {
-    log.warn('recovery: Segment still unavailable', { notification: id, error: (err as Error).message });
+    log.warn('recovery: Segment still unavailable', { notification: id, error: errorText(err) });
     return false;
   }
   report.delivered += events.length;
@@ -199,7 +199,7 @@ async function completeParcel(deps: Deps, name: string, report: SweepReport): Pr
     try {
       await track(deps.config, parcel.messages, deps.upstream);
     } catch (err) {
-      log.warn('recovery: Segment still unavailable', { parcel: name, error: (err as Error).message });
+      log.warn('recovery: Segment still unavailable', { parcel: name, error: errorText(err) });
       return false;
     }
     report.delivered += parcel.messages.length;
@@ -209,7 +209,7 @@ async function completeParcel(deps: Deps, name: string, report: SweepReport): Pr
     await deps.evidence.flushPrior(pooled);
     if (outcome.left && outcome.left.kind === 'work') {
       // nothing of it is lost: it stays as it is, and the next sweep applies it again (idempotent)
-      log.warn('recovery: parcel not applied yet', { parcel: name, error: outcome.error.message });
+      log.warn('recovery: parcel not applied yet', { parcel: name, error: errorText(outcome.error) });
       return false;
     }
     // applied; if only Segment failed, its messages wait in a parcel of their own
@@ -230,7 +230,7 @@ async function countKeptEvidence(deps: Deps, r: NotificationRecord): Promise<Obs
   } catch (err) {
     log.warn('recovery: evidence store still unavailable', {
       notification: r.notificationId,
-      error: (err as Error).message,
+      error: errorText(err),
     });
     return [];
   }
@@ -251,7 +251,7 @@ export function withRecovery(run: (req: EndpointRequest) => Promise<Reply>) {
     nextSweepAt = Date.now() + interval;
     const shard = nextShard++ % OUTBOX_SHARDS;
     const sweep = sweepShard(wire(req), shard).catch((err) =>
-      log.warn('recovery sweep failed', { shard, error: (err as Error).message }),
+      log.warn('recovery sweep failed', { shard, error: errorText(err) }),
     );
     const [reply] = await Promise.all([run(req), sweep]);
     return reply;
@@ -269,7 +269,7 @@ export async function recover(req: EndpointRequest): Promise<Reply> {
       break;
     }
     await sweepShard(deps, shard, report, { parcels: false }).catch((err) => {
-      log.warn('recovery: shard not swept', { shard, error: (err as Error).message });
+      log.warn('recovery: shard not swept', { shard, error: errorText(err) });
       report.unswept++;
     });
   }

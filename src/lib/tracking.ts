@@ -2,7 +2,7 @@
 import { type SegmentMessage, track } from './clients/segment';
 import type { Config } from './config';
 import type { Upstream } from './upstream';
-import { log } from './log';
+import { errorText, log } from './log';
 import type { RecordStore } from './store/records';
 
 /** Tracks the events; when Segment fails, keeps them in the record, where the next callback of the notification delivers them. */
@@ -17,10 +17,10 @@ export async function trackOrDefer(
     await track(config, events, upstream);
     return 'ok';
   } catch (err) {
-    log.error('Segment tracking deferred', { notification: notificationId, error: (err as Error).message });
+    log.error('Segment tracking deferred', { notification: notificationId, error: errorText(err) });
     await store
       .deferEvents(notificationId, events)
-      .catch((e) => log.error('deferred events not stored', { error: (e as Error).message }));
+      .catch((e) => log.error('deferred events not stored', { error: errorText(e) }));
     return 'deferred';
   }
 }

@@ -1,5 +1,6 @@
 /** Segment Profile API: a user's traits, read by user id. */
 import type { Config } from '../config';
+import { errorText } from '../log';
 import { Upstream } from '../upstream';
 
 export const PROFILES_TIMEOUT_MS = 2500;
@@ -42,6 +43,6 @@ export async function readTraits(
       return { status: 'unavailable', traits: {}, error: `Profile API answered ${res.status}` };
     return { status: 'found', traits: res.body.traits ?? {} };
   } catch (err) {
-    return { status: 'unavailable', traits: {}, error: (err as Error).message };
+    return { status: 'unavailable', traits: {}, error: errorText(err) };
   }
 }

@@ -7,7 +7,7 @@ import { useSandboxClock } from '../clock';
 import type { Context, ServerlessCallback } from '@twilio-labs/serverless-runtime-types/types';
 import { type Config, ConfigError, loadConfig } from '../config';
 import { Deadline } from '../deadline';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import { type DomainCode, DomainError, upstreamFailure } from '../errors';
 import { ApiError } from './errors';
 import { Upstream } from '../upstream';
@@ -139,7 +139,7 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
         const message = 'the service is misconfigured; its log names what to fix';
         respond(callback, errorReply(500, { error: { code: 'misconfigured', message, field: null } }));
       } else {
-        log.error(`${path} failed`, { error: (err as Error)?.message ?? String(err) });
+        log.error(`${path} failed`, { error: errorText(err) });
         respond(callback, errorReply(500, { error: { code: 'internal', message: 'Internal error', field: null } }));
       }
     }

@@ -19,7 +19,7 @@ import type { Deps } from '../deps';
 import { DomainError } from '../errors';
 import { messageId, sentMessage, trackMessage } from '../events';
 import { countOrKeep } from '../learning';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import { inQuietHours, parseQuietHours } from '../quiet-hours';
 import type { NotificationRecord } from '../store/records';
 import { advance, isOpen, type Step, type StepStatus, stepView } from './steps';
@@ -190,7 +190,7 @@ async function cancelOrKeep(deps: JourneyDeps, id: string, steps: Step[]): Promi
   const { failed } = await cancelEach(deps, steps);
   if (failed.length === 0) return;
   const reason = failed[0].reason;
-  log.error('scheduled copy not cancelled; kept for recovery', { notification: id, error: (reason as Error)?.message });
+  log.error('scheduled copy not cancelled; kept for recovery', { notification: id, error: errorText(reason) });
   const pending = failed.map(({ step: s }) => ({
     channel: s.channel,
     providerId: s.providerId,

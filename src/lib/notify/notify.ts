@@ -23,7 +23,7 @@ import type { EndpointRequest, Reply } from '../http/endpoint';
 import { type Plan, planJourney } from '../journey/plan';
 import { type Step, stepView } from '../journey/steps';
 import { countOrKeep } from '../learning';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import { decideRoute, type Route, traitNames } from '../routing/route';
 import type { KnowledgeRead } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
@@ -210,7 +210,7 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
         log.error('escalation step could not be scheduled', {
           notification: input.notificationId,
           channel: p.channel,
-          error: (err as Error).message,
+          error: errorText(err),
         });
         return { ...base, status: 'FAILED', error: err instanceof ChannelRefused ? err.why : 'could not be scheduled' };
       }
@@ -318,7 +318,7 @@ async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: 
       return deps.evidence.record(input.userId, tried, known);
     });
   await countOrKeep(deps, input.userId, tried, { storeDown: start.evidence === 'unavailable', count }).catch((e) =>
-    log.error('evidence of a send lost', { notification: input.notificationId, error: (e as Error).message }),
+    log.error('evidence of a send lost', { notification: input.notificationId, error: errorText(e) }),
   );
 }
 

@@ -10,7 +10,7 @@ import { currentTime } from '../clock';
 import { createHash } from 'node:crypto';
 import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import {
   type ChannelEvidence,
   type Evidence,
@@ -131,7 +131,7 @@ export class EvidenceStore {
       const evidence = evidenceOf(snapshot.evidence?.data, userId).channels;
       return { knowledge: { evidence, priors }, evidence: 'ok', snapshot };
     } catch (err) {
-      log.warn('evidence unavailable, routing by trait', { error: (err as Error).message });
+      log.warn('evidence unavailable, routing by trait', { error: errorText(err) });
       return { evidence: 'unavailable' };
     }
   }
@@ -189,14 +189,14 @@ export class EvidenceStore {
         // not counted: take back what the prior got, so that the sender's retry counts it once
         await this.prior
           .add(shard, subtractSums({}, added))
-          .catch((err) => log.warn('prior not corrected', { shard, error: (err as Error).message }));
+          .catch((err) => log.warn('prior not corrected', { shard, error: errorText(err) }));
         throw own.reason;
       }
       taken = await readModifyWrite(this.documents, name, change, expiry);
     }
     await this.prior.add(shard, subtractSums(taken.delta, added)).catch((err) =>
       // the user's evidence is right; the population prior misses one user's change (it is statistical)
-      log.warn('prior not updated', { shard, error: (err as Error).message }),
+      log.warn('prior not updated', { shard, error: errorText(err) }),
     );
     return taken.after;
   }

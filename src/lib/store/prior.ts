@@ -22,7 +22,7 @@
 import type { SyncClient } from '../clients/sync';
 import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import { addSums, type PopulationSums, type Priors, priorsOf, sumsOf } from '../routing/learn';
 import { fetchDocument, isConflict, writeDocument } from './documents';
 
@@ -91,7 +91,7 @@ export class PriorStore {
     const shards = await Promise.all(
       Array.from({ length: PRIOR_SHARDS }, (_, k) =>
         this.refreshShard(k, known?.[k]).catch((err) => {
-          log.warn('prior shard not refreshed', { shard: k, error: (err as Error).message });
+          log.warn('prior shard not refreshed', { shard: k, error: errorText(err) });
           return known?.[k] ?? { sums: {} };
         }),
       ),
@@ -128,7 +128,7 @@ export class PriorStore {
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
       const data = { v: 1, sums: roundSums(view.sums), through: view.through };
       await writeDocument(this.documents, summaryName(shard), data, stored?.revision).catch((err) => {
-        if (!isConflict(err)) log.warn('prior summary not written', { shard, error: (err as Error).message });
+        if (!isConflict(err)) log.warn('prior summary not written', { shard, error: errorText(err) });
       });
     }
     return view;
@@ -174,7 +174,7 @@ export class PooledPrior {
       await store.add(shard, sums);
       return true;
     } catch (err) {
-      log.warn('prior not updated', { shard, error: (err as Error).message });
+      log.warn('prior not updated', { shard, error: errorText(err) });
       return false;
     }
   }

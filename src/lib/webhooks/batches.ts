@@ -31,7 +31,7 @@ import type { ProviderEvent } from '../channels/provider';
 import type { Deps } from '../deps';
 import { workWithin } from '../deadline';
 import { DomainError } from '../errors';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import type { Parcel } from '../store/parcels';
 import { PooledPrior } from '../store/prior';
 import { handleProviderEvents, Undelivered } from './pipeline';
@@ -110,7 +110,7 @@ async function applyOrKeep(
 ): Promise<{ result: ChunkResult; tracked: number; mismatched?: number }> {
   const outcome = await applyChunk(deps, events, pooled);
   if (!outcome.left) return { result: 'applied', tracked: outcome.tracked, mismatched: outcome.mismatched };
-  log.warn('batch chunk kept for recovery', { key, kept: outcome.left.kind, error: outcome.error.message });
+  log.warn('batch chunk kept for recovery', { key, kept: outcome.left.kind, error: errorText(outcome.error) });
   return keepParcel(deps, key, outcome.left);
 }
 
@@ -123,7 +123,7 @@ export async function keepParcel(
     await deps.parcels.keep(key, parcel);
     return { result: 'kept', tracked: 0 };
   } catch (err) {
-    log.error('batch chunk could not be kept', { key, error: (err as Error).message });
+    log.error('batch chunk could not be kept', { key, error: errorText(err) });
     return { result: 'failed', tracked: 0 };
   }
 }
@@ -137,7 +137,7 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
   }
   const key = batchKeyOf(events);
   const ledger = await deps.ledger.read(key).catch((err) => {
-    log.warn('batch ledger unreadable: the whole batch is handled', { error: (err as Error).message });
+    log.warn('batch ledger unreadable: the whole batch is handled', { error: errorText(err) });
     return undefined;
   });
   const done = new Set(ledger?.chunks === chunks.length ? ledger.done : []);
@@ -168,7 +168,7 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
   for (const [i, r] of results) if (r !== 'failed') done.add(i);
   await deps.ledger
     .write(key, { chunks: chunks.length, done: [...done], revision: ledger?.revision })
-    .catch((err) => log.warn('batch ledger not written', { error: (err as Error).message }));
+    .catch((err) => log.warn('batch ledger not written', { error: errorText(err) }));
   const count = (r: ChunkResult) => [...results.values()].filter((x) => x === r).length;
   const summary = { total: chunks.length, applied: count('applied'), kept: count('kept') };
   log.info('batch handled', { notifications, ...summary, failed: count('failed') || undefined });

@@ -12,7 +12,7 @@ import { DomainError } from '../errors';
 import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessage } from '../events';
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
-import { log } from '../log';
+import { errorText, log } from '../log';
 import { bestChannel, type Evidence, type EvidenceKind, type Priors, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
 import { PooledPrior } from '../store/prior';
@@ -125,7 +125,7 @@ async function learnFrom(
           u.engaged ? deps.evidence.priors() : {},
         ]);
       } catch (err) {
-        log.error('evidence not recorded', { error: (err as Error).message });
+        log.error('evidence not recorded', { error: errorText(err) });
         unrecorded.push(u.observations);
         return;
       }
@@ -282,7 +282,7 @@ export async function handleProviderEvents(
   for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
   const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
   const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
-  for (const a of failed) log.error('record update failed', { error: (a.reason as Error)?.message });
+  for (const a of failed) log.error('record update failed', { error: errorText(a.reason) });
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
@@ -302,7 +302,7 @@ export async function handleProviderEvents(
   } catch (err) {
     await flushing;
     if (opts.keep === 'caller') throw new Undelivered(all);
-    log.error('Segment tracking failed; events kept for recovery', { error: (err as Error).message });
+    log.error('Segment tracking failed; events kept for recovery', { error: errorText(err) });
     // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
     const kept = await deps.store
       .deferEventsOfMany(ids.map((id, i) => [id, [...(work.get(id)?.events ?? []), ...done[i].events]]))
