@@ -174,8 +174,10 @@ test('300 SMS replies to a campaign arriving at once: each counted once, none an
   );
   expect(replied).toHaveLength(300);
   expect((await engaged('rep')).length).toBe(300);
-  await expectWithinLimits();
-  console.log(`300 replies at once: account 429s ${(await c.sandbox.upstreamStats()).refused}`);
+  const inv = await expectWithinLimits();
+  console.log(
+    `300 replies at once: account 429s ${(await c.sandbox.upstreamStats()).refused}, slowest invocation ${inv.maxMs} ms`,
+  );
 }, 120_000);
 
 test('300 /notify calls at once: each sent once, none answered 5xx, every invocation within 10 s', async () => {
@@ -194,7 +196,10 @@ test('300 /notify calls at once: each sent once, none answered 5xx, every invoca
   expect(answers.filter((a) => a.status !== 200).map((a) => a.body)).toEqual([]);
   const sent = [...(await c.sandbox.messages()), ...(await c.sandbox.calls()), ...(await c.sandbox.emails())];
   expect(sent).toHaveLength(300);
-  await expectWithinLimits();
+  const inv = await expectWithinLimits();
+  console.log(
+    `300 /notify at once: account 429s ${(await c.sandbox.upstreamStats()).refused}, slowest invocation ${inv.maxMs} ms`,
+  );
 }, 120_000);
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
