@@ -238,7 +238,6 @@ export async function handleProviderEvents(
     if (!t.notificationId) continue;
     const w = work.get(t.notificationId) ?? { updates: [], events: [] };
     if (t.update) w.updates.push(t.update);
-    w.events.push(...t.events);
     work.set(t.notificationId, w);
   }
   const ids = [...work.keys()];
@@ -267,15 +266,17 @@ export async function handleProviderEvents(
     ),
     learnFrom(deps, providerEvents, pooled, ownerOf),
   ]);
-  // events naming another user than their notification's record: skipped (their Segment events too)
-  const ownerNow = new Map<string, string | undefined | null>();
-  for (const id of ids) ownerNow.set(id, await ownerOf(id));
-  const mismatched = (t: Translation, e: ProviderEvent) => {
+  // events naming another user than their notification's record are skipped: their Segment events
+  // are neither sent nor kept (every owner is heard by now: the record updates have settled)
+  const ownerNow = new Map(await Promise.all(ids.map(async (id) => [id, await ownerOf(id)] as const)));
+  const trusted = translations.filter((t, i) => {
     const owner = t.notificationId ? ownerNow.get(t.notificationId) : undefined;
-    return typeof owner === 'string' && 'userId' in e.who && e.who.userId !== owner;
-  };
-  const skippedForUser = translations.filter((t, i) => mismatched(t, providerEvents[i])).length;
+    const who = providerEvents[i].who;
+    return typeof owner !== 'string' || !('userId' in who) || who.userId === owner;
+  });
+  const skippedForUser = translations.length - trusted.length;
   if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
+  for (const t of trusted) if (t.notificationId) work.get(t.notificationId)?.events.push(...t.events);
   // a sender that retries counts it again (503 below); for one that does not, recovery counts it
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
   // kept with their notification's events, so that a Segment outage defers them too
@@ -286,7 +287,7 @@ export async function handleProviderEvents(
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
-  const own = translations.filter((t, i) => !mismatched(t, providerEvents[i])).flatMap((t) => t.events);
+  const own = trusted.flatMap((t) => t.events);
   // once per messageId: Segment would drop the repeats anyway (every open after the first of a
   // notification is the same Notification Engaged), so they are not built into the request at all
   const all = uniqueById([
@@ -307,7 +308,7 @@ export async function handleProviderEvents(
     const kept = await deps.store
       .deferEventsOfMany(ids.map((id, i) => [id, [...(work.get(id)?.events ?? []), ...done[i].events]]))
       .catch(() => new Set<string>());
-    const unattributed = translations.some((t) => !t.notificationId && t.events.length > 0);
+    const unattributed = trusted.some((t) => !t.notificationId && t.events.length > 0);
     const allKept = kept.size === ids.length && !unattributed && unkept.length === 0 && !learnFailed;
     if (sender.retries || !allKept) {
       throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
