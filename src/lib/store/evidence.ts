@@ -164,36 +164,31 @@ export class EvidenceStore {
     };
     const { evidence } = snapshot ?? (await this.snapshot(userId));
     const first = change(evidence?.data);
-    if (!first.write) return first.result.after;
+    const data = first.write;
+    if (!data) return first.result.after;
     const expiry = { ttl: EVIDENCE_TTL_S, keepAlive: true };
+    // written over the snapshot; when another writer got there first, applied again to what it left
+    const write = () =>
+      writeDocument(this.documents, name, data, evidence?.revision, expiry).then(
+        () => first.result,
+        (err) => (isConflict(err) ? readModifyWrite(this.documents, name, change, expiry) : Promise.reject(err)),
+      );
     if (pooled) {
       // the prior gets exactly what the evidence took, appended with the invocation's other users' changes
-      let taken = first.result;
-      try {
-        await writeDocument(this.documents, name, first.write, evidence?.revision, expiry);
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-        taken = await readModifyWrite(this.documents, name, change, expiry);
-      }
+      const taken = await write();
       pooled.add(taken.delta);
       return taken.after;
     }
-    const [own, pooledNow] = await Promise.allSettled([
-      writeDocument(this.documents, name, first.write, evidence?.revision, expiry),
-      this.prior.add(shard, first.result.delta),
-    ]);
+    const [own, pooledNow] = await Promise.allSettled([write(), this.prior.add(shard, first.result.delta)]);
     const added = pooledNow.status === 'fulfilled' ? first.result.delta : {};
-    let taken = first.result;
     if (own.status === 'rejected') {
-      if (!isConflict(own.reason)) {
-        // not counted: take back what the prior got, so that the sender's retry counts it once
-        await this.prior
-          .add(shard, subtractSums({}, added))
-          .catch((err) => log.warn('prior not corrected', { shard, error: errorText(err) }));
-        throw own.reason;
-      }
-      taken = await readModifyWrite(this.documents, name, change, expiry);
+      // not counted: take back what the prior got, so that the sender's retry counts it once
+      await this.prior
+        .add(shard, subtractSums({}, added))
+        .catch((err) => log.warn('prior not corrected', { shard, error: errorText(err) }));
+      throw own.reason;
     }
+    const taken = own.value;
     await this.prior.add(shard, subtractSums(taken.delta, added)).catch((err) =>
       // the user's evidence is right; the population prior misses one user's change (it is statistical)
       log.warn('prior not updated', { shard, error: errorText(err) }),
