@@ -264,7 +264,7 @@ export async function recover(req: EndpointRequest): Promise<Reply> {
   const report = empty();
   await completeParcels(deps, report);
   for (let shard = 0; shard < OUTBOX_SHARDS; shard++) {
-    if (!deps.deadline.allows(0, 2500)) {
+    if (!deps.deadline.allows(0, ITEM_MS)) {
       report.unswept = OUTBOX_SHARDS - shard;
       break;
     }

@@ -210,8 +210,8 @@ export class RecordStore {
       if (fresh.length === 0) return false;
       r[field] = [...kept, ...fresh] as NotificationRecord[F];
       // a record must stay a Sync document (16 KiB): what would not fit waits in a parcel of its own
+      // (answering false leaves the stored record as it was)
       if (field === 'deferredEvents' && Buffer.byteLength(JSON.stringify(r)) > MAX_RECORD_BYTES) {
-        r[field] = kept as NotificationRecord[F];
         overflow = fresh;
         return false;
       }

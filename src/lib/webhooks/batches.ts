@@ -196,7 +196,7 @@ export function startRecovery(deps: Pick<Deps, 'baseUrl' | 'config'>, waitMs = 5
     });
     req.on('response', (res) => res.resume());
     req.on('error', (err) => {
-      log.warn('recovery not started', { error: err.message });
+      log.warn('recovery not started', { error: errorText(err) });
       clearTimeout(timer);
       resolve();
     });
