@@ -4,27 +4,17 @@
  * refreshes beside requests, and a reader folds what it added into the summary.
  */
 import { SyncClient } from '../src/lib/clients/sync';
-import { type Config, loadConfig } from '../src/lib/config';
 import { type PopulationSums, priorsOf } from '../src/lib/routing/learn';
-import { sandboxFunctionEnv } from '../sandbox/launch';
-import { type Sandbox, startSandbox } from '../sandbox/server';
-import { settingsFromEnv } from '../sandbox/settings';
+import { inProcessSandbox } from './setup/in-process-sandbox';
 
-let sb: Sandbox;
-let config: Config;
-
-beforeAll(async () => {
-  sb = await startSandbox({ ...settingsFromEnv({}), port: 0 });
-  config = loadConfig(sandboxFunctionEnv(sb.url));
-});
-afterAll(() => sb.close());
+const local = inProcessSandbox();
 
 /** A fresh copy of the module: a cold container (the prior cache is per module instance). */
 function coldStore() {
   let store: import('../src/lib/store/prior').PriorStore | undefined;
   jest.isolateModules(() => {
     const { PriorStore } = require('../src/lib/store/prior') as typeof import('../src/lib/store/prior');
-    store = new PriorStore(new SyncClient(config));
+    store = new PriorStore(new SyncClient(local.config));
   });
   return store as import('../src/lib/store/prior').PriorStore;
 }
@@ -54,14 +44,14 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
   const warm = coldStore();
   const t0 = Date.now();
   expect(await warm.priors(t0)).toEqual(priorsOf({})); // nothing yet; its first read created the 32 lists
-  expect(sb.state.syncLists.size).toBe(32);
+  expect(local.sb.state.syncLists.size).toBe(32);
 
   const deltas = Array.from({ length: 120 }, (_, i) => oneUser(i % 3 ? 'SMS' : 'EMAIL', 4, i % 4));
   await Promise.all(deltas.map((d, i) => warm.add(i % 4, d))); // concurrent appends: none lost
   expect(await warm.priors(t0 + 1000)).toEqual(priorsOf({})); // within a minute: the cache, no read
 
   // a minute later the stale prior is answered at once and refreshed beside the request
-  const requests = () => sb.state.requestCounts.sync ?? 0;
+  const requests = () => local.sb.state.requestCounts.sync ?? 0;
   const before = requests();
   expect(await warm.priors(t0 + 61_000)).toEqual(priorsOf({}));
   const expected = priorsOf(total(deltas));
@@ -70,7 +60,7 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
 
   // shards 0–3 got 30 items each, fewer than a fold needs (50): no summary yet
   const summaries = () =>
-    [...sb.state.syncDocuments.values()].filter((d) => d.unique_name?.startsWith('prior-sum-')).length;
+    [...local.sb.state.syncDocuments.values()].filter((d) => d.unique_name?.startsWith('prior-sum-')).length;
   expect(summaries()).toBe(0);
 
   // 60 more into shard 5: the next refresh folds shard 5 (90 items ≥ 50)
@@ -78,7 +68,7 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
   for (const d of more) await warm.add(5, d);
   expect(await warm.priors(t0 + 130_000)).toEqual(expected); // stale answer, refresh started
   await settlesTo(() => warm.priors(t0 + 131_000), priorsOf(total([...deltas, ...more])));
-  const folded = [...sb.state.syncDocuments.values()].find((d) => d.unique_name === 'prior-sum-5');
+  const folded = [...local.sb.state.syncDocuments.values()].find((d) => d.unique_name === 'prior-sum-5');
   expect(folded?.data).toEqual({ v: 1, sums: total(more), through: 59 });
 
   // a cold container reads the summary and only the items after it

@@ -4,21 +4,11 @@
  * outbox, so nothing is lost.
  */
 import { SyncClient } from '../src/lib/clients/sync';
-import { type Config, loadConfig } from '../src/lib/config';
 import { decodeParcel } from '../src/lib/store/parcels';
 import { MAX_RECORD_BYTES, type NotificationRecord, RecordStore } from '../src/lib/store/records';
-import { sandboxFunctionEnv } from '../sandbox/launch';
-import { type Sandbox, startSandbox } from '../sandbox/server';
-import { settingsFromEnv } from '../sandbox/settings';
+import { inProcessSandbox } from './setup/in-process-sandbox';
 
-let sb: Sandbox;
-let config: Config;
-
-beforeAll(async () => {
-  sb = await startSandbox({ ...settingsFromEnv({}), port: 0 });
-  config = loadConfig(sandboxFunctionEnv(sb.url));
-});
-afterAll(() => sb.close());
+const local = inProcessSandbox();
 
 const event = (i: number) => ({
   type: 'track' as const,
@@ -29,7 +19,7 @@ const event = (i: number) => ({
 });
 
 test('events that would take a record past its budget wait in a parcel, listed in the outbox: nothing is lost', async () => {
-  const store = new RecordStore(new SyncClient(config), config.authToken);
+  const store = new RecordStore(new SyncClient(local.config), local.config.authToken);
   const record: NotificationRecord = {
     notificationId: 'big',
     userId: 'u',
@@ -48,13 +38,13 @@ test('events that would take a record past its budget wait in a parcel, listed i
   const stored = (await store.readNotification('big'))?.record;
   expect(stored?.deferredEvents?.map((e) => e.messageId)).toEqual(['m-1', 'm-2']);
   expect(Buffer.byteLength(JSON.stringify(stored))).toBeLessThanOrEqual(MAX_RECORD_BYTES);
-  const parcels = [...sb.state.syncDocuments.values()].filter((d) => d.unique_name?.startsWith('parcel-big-'));
+  const parcels = [...local.sb.state.syncDocuments.values()].filter((d) => d.unique_name?.startsWith('parcel-big-'));
   expect(parcels).toHaveLength(1);
   const parcel = decodeParcel(parcels[0].data);
   expect(parcel?.kind === 'track' && parcel.messages.map((m) => m.messageId)).toEqual(
     Array.from({ length: 8 }, (_, i) => `m-${10 + i}`),
   );
-  const listed = [...sb.state.syncDocuments.values()]
+  const listed = [...local.sb.state.syncDocuments.values()]
     .filter((d) => d.unique_name?.startsWith('outbox-'))
     .flatMap((d) => Object.keys((d.data as { ids: Record<string, string> }).ids));
   expect(listed).toEqual(expect.arrayContaining(['big', `parcel:${parcels[0].unique_name}`]));
