@@ -132,7 +132,9 @@ export function registerSegmentApi(router: Router, state: SandboxState, settings
     const userId = sep < 0 ? undefined : resolveUser(kind, id.slice(sep + 1));
     if (!userId) return { status: 404, body: { error: { code: 'not_found', message: 'Profile not found' } } };
     const traits: Json = { ...(state.profileTraits.get(userId) ?? {}) };
-    const computed = computedTrait(userId);
+    // Segment computes the trait only once it is defined in the space (account.ts; setup defines it)
+    const defined = state.account.computedTraits.some((t) => t.key === settings.preferredChannelTrait && t.enabled);
+    const computed = defined ? computedTrait(userId) : undefined;
     if (computed !== undefined) traits[settings.preferredChannelTrait] = computed;
     const include = req.query
       .get('include')

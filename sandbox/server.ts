@@ -1,5 +1,6 @@
 /** The sandbox HTTP server: one port on 127.0.0.1 for Twilio, Sync, SendGrid and Segment. */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { AccountState, registerAccountApi, registerSegmentPublicApi, registerSendgridSettingsApi } from './account';
 import { startFunctionsRuntime } from './functions-runtime';
 import { registerControlApi } from './control-api';
 import { parseRequest, Router, type SandboxResponse, writeResponse } from './http';
@@ -8,6 +9,7 @@ import { registerSendgridApi } from './sendgrid-api';
 import { isLoopbackHost, type SandboxSettings } from './settings';
 import { Simulator } from './simulator';
 import { type Api, SandboxState } from './state';
+import { StudioEngine, registerStudioApi } from './studio';
 import { registerSyncApi } from './sync-api';
 import { registerTwilioApi } from './twilio-api';
 import { TOO_MANY_REQUESTS } from './upstream-limits';
@@ -28,7 +30,7 @@ export function foreignRequest(req: IncomingMessage): { status: number; message:
     // no usable Host: refused below
   }
   if (!isLoopbackHost(hostname)) return { status: 403, message: 'the sandbox answers loopback hosts only' };
-  const path = (req.url ?? '/').split('?')[0];
+  const path = routedPath((req.url ?? '/').split('?')[0], headerOf(req, 'x-twilio-host'));
   if (apiOf(path)) return undefined; // the vendors' APIs: authenticated as the vendors do
   const origin = req.headers.origin;
   if (origin !== undefined && origin !== `http://${host}`) {
@@ -44,9 +46,29 @@ export function foreignRequest(req: IncomingMessage): { status: number; message:
   return undefined;
 }
 
-/** Which upstream API a path belongs to (for fault injection and request counts). */
+/**
+ * Twilio's products answer on hosts of their own (api., sync., messaging., serverless., studio.)
+ * with overlapping paths (/v1/Services is three different resources). The sandbox serves them all
+ * on one loopback port: a client pointed at it names the host it meant in X-Twilio-Host (the
+ * functions' and the setup's clients do, clients/twilio.ts), and those products' routes are
+ * registered under `/<product>` here. No header means api. or sync., as before.
+ */
+export const ROUTED_PRODUCTS = ['messaging', 'serverless', 'studio'] as const;
+export function routedPath(path: string, twilioHost: string | undefined): string {
+  const product = (twilioHost ?? '').split('.')[0];
+  return (ROUTED_PRODUCTS as readonly string[]).includes(product) ? `/${product}${path}` : path;
+}
+
+const headerOf = (req: IncomingMessage, name: string) => {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+/** Which upstream API a (routed) path belongs to (for fault injection and request counts). */
 export function apiOf(path: string): Api | undefined {
   if (path.startsWith('/2010-04-01/')) return 'twilio';
+  if (ROUTED_PRODUCTS.some((p) => path.startsWith(`/${p}/v`))) return 'twilio';
+  if (path.startsWith('/spaces/')) return 'segment';
   if (path.startsWith('/v1/Services/')) return 'sync';
   if (path.startsWith('/v3/')) return 'sendgrid';
   if (path.startsWith('/v1/spaces/')) return 'profiles';
@@ -64,12 +86,19 @@ export interface Sandbox {
 
 export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Promise<Sandbox> {
   const state = new SandboxState(settings.simulate, settings.clockFile);
+  state.account = new AccountState(settings, () => state.clock.now());
   const simulator = new Simulator(state, settings, Number(process.env.SANDBOX_CALLBACK_DELAY_MS ?? 100));
   const router = new Router();
   registerTwilioApi(router, state, settings, simulator);
   registerSyncApi(router, state, settings);
   registerSendgridApi(router, state, settings, simulator);
   registerSegmentApi(router, state, settings);
+  registerAccountApi(router, state, settings);
+  registerSendgridSettingsApi(router, state, settings);
+  registerSegmentPublicApi(router, state, settings);
+  const studio = new StudioEngine(state);
+  simulator.studio = studio;
+  registerStudioApi(router, state, settings, studio);
   registerControlApi(router, state, settings, simulator);
 
   const server = createServer(async (req, res) => {
@@ -81,6 +110,7 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
         return;
       }
       const parsed = await parseRequest(req, BODY_LIMIT);
+      parsed.path = routedPath(parsed.path, headerOf(req, 'x-twilio-host'));
       const api = apiOf(parsed.path);
       if (api && !state.upstream.enter(api)) {
         writeResponse(res, { status: 429, body: TOO_MANY_REQUESTS });

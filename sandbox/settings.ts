@@ -16,6 +16,12 @@ export interface SandboxSettings {
   sendgridWebhookUsername?: string;
   sendgridWebhookPassword?: string;
   simulate: boolean;
+  /** the account's wiring at start (account.ts): `wired` for npm start, `empty` for what `npm run setup` starts from */
+  account: 'wired' | 'empty';
+  /** the Serverless service a deploy created (its unique name, from .twilioserverlessrc) */
+  serviceName: string;
+  messagingServiceSid: string;
+  segmentPublicApiToken: string;
   /** where the clock's offset is written for the functions to read (src/lib/clock.ts) */
   clockFile?: string;
   /** Twilio Functions' front door (functions-runtime.ts): this port forwards to twilio-run on the target */
@@ -35,6 +41,7 @@ export const SANDBOX_DEFAULTS = {
   SEGMENT_SPACE_ID: 'spa_sandbox',
   SEGMENT_PROFILE_API_TOKEN: 'sandbox-profile-token',
   NOTIFY_API_KEY: 'sandbox-notify-api-key',
+  SEGMENT_PUBLIC_API_TOKEN: 'sandbox-public-api-token',
 } as const;
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
@@ -59,6 +66,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
     sendgridWebhookUsername: get('SENDGRID_WEBHOOK_USERNAME'),
     sendgridWebhookPassword: get('SENDGRID_WEBHOOK_PASSWORD'),
     simulate: (env.SANDBOX_SIMULATE ?? 'on') !== 'off',
+    account: env.SANDBOX_ACCOUNT === 'empty' ? 'empty' : 'wired',
+    serviceName: env.SANDBOX_SERVICE_NAME || 'channel-optimized-notifications',
+    messagingServiceSid: get('MESSAGING_SERVICE_SID'),
+    segmentPublicApiToken: get('SEGMENT_PUBLIC_API_TOKEN'),
     clockFile: env.SANDBOX_CLOCK_FILE || undefined,
     runtime:
       env.SANDBOX_RUNTIME_PORT && env.SANDBOX_RUNTIME_TARGET_PORT

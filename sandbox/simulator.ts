@@ -7,7 +7,9 @@ import twilio from 'twilio';
 import { field, fieldList } from './http';
 import { sendgridId, sid } from './ids';
 import type { SandboxSettings } from './settings';
+import { STUDIO_WEBHOOK } from './account';
 import type { Channel, ContactBehaviour, Recorded, SandboxState } from './state';
+import type { StudioEngine } from './studio';
 
 type Params = Record<string, string>;
 const OPT_OUT = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE']);
@@ -15,6 +17,8 @@ const OPT_IN = new Set(['START', 'YES', 'UNSTOP', 'OPTIN']);
 
 export class Simulator {
   private pending = new Set<Promise<unknown>>();
+  /** runs the flows an incoming SMS is wired to (set by the server) */
+  studio?: StudioEngine;
 
   constructor(
     private readonly state: SandboxState,
@@ -142,7 +146,7 @@ export class Simulator {
     body: string,
     to = this.settings.twilioPhoneNumber,
     messagingServiceSid?: string | null,
-  ): Promise<number | 'error'> {
+  ): Promise<number | 'error' | 'dropped'> {
     const keyword = body.trim().toUpperCase();
     const messageSid = sid('SM');
     const params: Params = {
@@ -169,7 +173,21 @@ export class Simulator {
     } else if (keyword === 'HELP' || keyword === 'INFO') {
       params.OptOutType = 'HELP';
     }
-    return this.postTwilio('sms-inbound', this.settings.inboundSmsUrl, params);
+    // where Twilio sends it is the account's wiring (account.ts): the service's URL or the number's
+    const route = this.state.account.inboundRoute(to);
+    if (!route.url) {
+      // no URL: Twilio drops the message, and nobody is told
+      this.state.callbacks.push({ kind: 'sms-inbound-dropped', url: route.via, params, status: 'dropped', at: this.state.clock.date().toISOString() });
+      return 'dropped';
+    }
+    const studio = STUDIO_WEBHOOK.exec(route.url.split('#')[0]);
+    if (studio && this.studio) {
+      const flow = this.studio.flows.find((f) => f.sid === studio[2] && f.status === 'published');
+      if (!flow) return 404;
+      this.studio.start(flow, from, to, { event: 'incomingMessage', data: params });
+      return 200;
+    }
+    return this.postTwilio('sms-inbound', route.url, params);
   }
 
   // ---- Voice -------------------------------------------------------------

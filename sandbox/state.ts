@@ -1,3 +1,4 @@
+import type { AccountState } from './account';
 import { InvocationLog } from './functions-runtime';
 import { SyncLimits } from './sync-limits';
 import { UpstreamLimits } from './upstream-limits';
@@ -82,7 +83,7 @@ export interface CallbackRecord {
   kind: string;
   url: string;
   params: Record<string, unknown>;
-  status: number | 'error';
+  status: number | 'error' | 'dropped';
   at: string;
 }
 
@@ -125,6 +126,8 @@ export class SandboxState {
   faults = new Map<Api, Fault>();
   requestCounts: Record<string, number> = {};
   simulate: boolean;
+  /** the account's wiring (numbers, services, webhooks): kept across resets, as an account's is */
+  account!: AccountState;
 
   constructor(simulate: boolean, clockFile?: string) {
     this.simulate = simulate;

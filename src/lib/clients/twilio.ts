@@ -7,8 +7,8 @@ export const TWILIO_TIMEOUT_MS = 4000;
 
 /**
  * The official client's HTTP layer with two additions: every Twilio REST
- * host (api, sync, …) can be replaced by TWILIO_API_BASE_URL (path kept) for
- * regions and the local sandbox; and every request goes through the
+ * host (api, sync, …) can be replaced by TWILIO_API_BASE_URL (path kept, the
+ * host it replaced sent as X-Twilio-Host) for regions and the local sandbox; and every request goes through the
  * invocation's upstream budget (upstream.ts: concurrency, deadline, retries
  * of 20429/54009 throttling and of a 5xx).
  */
@@ -22,14 +22,17 @@ class ServiceRequestClient extends twilio.RequestClient {
 
   override request<TData>(opts: RequestClient.RequestOptions<TData>) {
     let uri = opts.uri;
+    let headers = opts.headers;
     if (this.base) {
       const u = new URL(opts.uri);
       uri = `${this.base.origin}${this.base.pathname.replace(/\/$/, '')}${u.pathname}${u.search}`;
+      // the host it replaced: Twilio's products share paths (/v1/Services) and differ by host
+      headers = { ...headers, 'X-Twilio-Host': u.host };
     }
     const api = /\/\/sync\./.test(opts.uri) ? 'sync' : 'twilio';
     return this.upstream.call(
       api,
-      (timeout) => super.request<TData>({ ...opts, uri, timeout }),
+      (timeout) => super.request<TData>({ ...opts, uri, headers, timeout }),
       ({ value }) => ({ status: value?.statusCode, retryAfter: headerOf(value?.headers, 'retry-after') }),
       TWILIO_TIMEOUT_MS,
     );

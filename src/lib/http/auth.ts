@@ -65,7 +65,7 @@ export function requireTwilioSignature(req: EndpointRequest): Caller {
 }
 
 /**
- * 401 unless `Authorization: Bearer NOTIFY_API_KEY` or a valid Twilio signature. A signature covers
+ * 401 unless `Authorization: Bearer NOTIFY_API_KEY` (or Basic with it as the password) or a valid Twilio signature. A signature covers
  * only form fields (strings), so a signed request must carry nothing else: a captured signed call
  * replayed as JSON with added flags would otherwise still verify.
  */
@@ -74,6 +74,14 @@ export function requireApiKey(req: EndpointRequest): Caller {
   const header = req.headers.authorization ?? '';
   const m = /^Bearer\s+(.+)$/i.exec(header);
   if (key && m && safeEqual(m[1].trim(), key)) return 'key';
+  // Studio's Make HTTP Request widget sends no headers of ours: the key rides as the password of
+  // Basic credentials in its URL (https://notify:KEY@…), as Twilio documents for that widget
+  const basic = /^Basic\s+(.+)$/i.exec(header);
+  if (key && basic) {
+    const given = Buffer.from(basic[1], 'base64').toString('utf8');
+    const password = given.slice(given.indexOf(':') + 1);
+    if (given.includes(':') && safeEqual(password, key)) return 'key';
+  }
   if (hasValidTwilioSignature(req, false)) {
     const unsigned = Object.entries(req.params).find(([, v]) => typeof v !== 'string');
     if (unsigned)
@@ -83,7 +91,7 @@ export function requireApiKey(req: EndpointRequest): Caller {
   throw new ApiError(
     401,
     'unauthorized',
-    key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
+    key ? 'missing or invalid Authorization: Bearer key (or Basic with the key as password)' : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
   );
 }
 

@@ -3,7 +3,9 @@ import { wire } from '../deps';
 import { DomainError } from '../errors';
 import { messageId, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
-import { idParam } from '../http/params';
+import { badRequest } from '../http/errors';
+import { idParam, stringParam } from '../http/params';
+import type { NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { type CancelOutcome, cancelJourney } from './progress';
 import { stepView } from './steps';
@@ -45,10 +47,44 @@ export async function cancel(req: EndpointRequest): Promise<Reply> {
   };
 }
 
+/** The longest `wait` of /notification: Studio's HTTP widget gives up at 10 s, as Functions do. */
+export const MAX_WAIT_SECONDS = 8;
+const POLL_MS = 1000;
+
+/**
+ * What a caller branches on (Studio's split widget): engaged, failed (every step failed or was
+ * canceled without an engagement), canceled (by /cancel), or pending (something may still land).
+ */
+export function outcomeOf(r: NotificationRecord): 'engaged' | 'failed' | 'canceled' | 'pending' {
+  if (r.state === 'completed') return 'engaged';
+  if (r.state === 'canceled') return 'canceled';
+  const over = r.steps.length > 0 && r.steps.every((s) => s.status === 'FAILED' || s.status === 'CANCELED');
+  return r.state === 'done' && over ? 'failed' : 'pending';
+}
+
+function waitOf(req: EndpointRequest): number {
+  const raw = stringParam(req.params, 'wait', { max: 2, pattern: /^\d{1,2}$/, patternHint: 'is whole seconds', scalar: true });
+  const seconds = raw === undefined ? 0 : Number(raw);
+  if (seconds > MAX_WAIT_SECONDS) throw badRequest('wait', `wait is at most ${MAX_WAIT_SECONDS} seconds`);
+  return seconds;
+}
+
+/**
+ * GET /notification: the record. With `wait=N` (≤ 8 s) it answers as soon as the outcome is no
+ * longer pending, or after N seconds: Studio has no timer widget, so a flow waits by asking.
+ * One read a second of one document stays well inside Sync's 20 reads/s per object.
+ */
 export async function notification(req: EndpointRequest): Promise<Reply> {
   const id = notificationIdOf(req);
-  const found = await wire(req).store.readNotification(id);
+  const waitMs = waitOf(req) * 1000;
+  const deps = wire(req);
+  const until = Date.now() + waitMs;
+  let found = await deps.store.readNotification(id);
   if (!found) throw notFound(id);
+  while (outcomeOf(found.record) === 'pending' && Date.now() + POLL_MS <= until && deps.deadline.allows(POLL_MS, 1500)) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    found = (await deps.store.readNotification(id)) ?? found;
+  }
   const r = found.record;
   return {
     status: 200,
@@ -56,6 +92,7 @@ export async function notification(req: EndpointRequest): Promise<Reply> {
       notificationId: r.notificationId,
       userId: r.userId,
       state: r.state,
+      outcome: outcomeOf(r),
       reason: r.reason ?? null,
       policy: r.policy ?? null,
       createdAt: r.createdAt,
