@@ -160,7 +160,12 @@ export class AccountState {
   }
 
   addServerless(uniqueName: string, domainHost: string): void {
-    const service: NamedService = { ...this.stampOf(), sid: sid('ZS'), unique_name: uniqueName, friendly_name: uniqueName };
+    const service: NamedService = {
+      ...this.stampOf(),
+      sid: sid('ZS'),
+      unique_name: uniqueName,
+      friendly_name: uniqueName,
+    };
     this.serverlessServices.push(service);
     const suffix = randomBytes(2).toString('hex');
     this.environments.push({
@@ -248,7 +253,8 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       };
     }),
   );
-  const findNumber = (req: SandboxRequest) => account.numbers.find((n) => n.sid === req.params.Sid.replace(/\.json$/, ''));
+  const findNumber = (req: SandboxRequest) =>
+    account.numbers.find((n) => n.sid === req.params.Sid.replace(/\.json$/, ''));
   router.on(
     'GET',
     `${base}/IncomingPhoneNumbers/:Sid`,
@@ -374,7 +380,8 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
         return twilioError(400, 20001, 'Missing required parameter PhoneNumberSid in the post body');
       const n = account.numbers.find((x) => x.sid === pn);
       if (!n) return twilioError(400, 21710, 'Phone Number not found');
-      if (s.numbers.includes(pn)) return twilioError(409, 21710, 'Phone Number or Short Code is already in the Messaging Service.');
+      if (s.numbers.includes(pn))
+        return twilioError(409, 21710, 'Phone Number or Short Code is already in the Messaging Service.');
       const holder = account.serviceOfNumber(pn);
       if (holder)
         return twilioError(
@@ -391,7 +398,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/messaging/v1/Services/:ServiceSid/PhoneNumbers/:Sid',
     guard((req) => {
       const s = findMs(req.params.ServiceSid);
-      if (!s || !s.numbers.includes(req.params.Sid)) return notFound(req.path);
+      if (!s?.numbers.includes(req.params.Sid)) return notFound(req.path);
       s.numbers = s.numbers.filter((n) => n !== req.params.Sid);
       return { status: 204 };
     }),
@@ -468,7 +475,9 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     const s = findZs(req.params.ServiceSid);
     return s
       ? account.environments.find(
-          (e) => e.service_sid === s.sid && (e.sid === req.params.EnvironmentSid || e.unique_name === req.params.EnvironmentSid),
+          (e) =>
+            e.service_sid === s.sid &&
+            (e.sid === req.params.EnvironmentSid || e.unique_name === req.params.EnvironmentSid),
         )
       : undefined;
   };
@@ -497,7 +506,11 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       if (!e) return notFound(req.path);
       return {
         status: 200,
-        body: page('variables', e.variables.map((v) => varView(e, v)), req.path.replace('/serverless', '')),
+        body: page(
+          'variables',
+          e.variables.map((v) => varView(e, v)),
+          req.path.replace('/serverless', ''),
+        ),
       };
     }),
   );
@@ -509,7 +522,8 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       if (!e) return notFound(req.path);
       const key = field(req.form, 'Key');
       const value = field(req.form, 'Value');
-      if (!key || value === undefined) return twilioError(400, 20001, 'Missing required parameter Key or Value in the post body');
+      if (!key || value === undefined)
+        return twilioError(400, 20001, 'Missing required parameter Key or Value in the post body');
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || key.length > 128)
         return twilioError(400, 20001, `Key is not a valid variable name: ${key}`);
       if (e.variables.some((v) => v.key === key))
@@ -613,7 +627,11 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
   for (const kind of ['open', 'click'] as const) {
     const shape = () =>
       kind === 'open' ? { enabled: account.tracking.open } : { enabled: account.tracking.click, enable_text: false };
-    router.on('GET', `/v3/tracking_settings/${kind}`, guard(() => ({ status: 200, body: shape() })));
+    router.on(
+      'GET',
+      `/v3/tracking_settings/${kind}`,
+      guard(() => ({ status: 200, body: shape() })),
+    );
     router.on(
       'PATCH',
       `/v3/tracking_settings/${kind}`,
@@ -663,7 +681,8 @@ export function registerSegmentPublicApi(router: Router, state: SandboxState, se
       if (!definition || typeof definition.query !== 'string' || definition.query === '')
         return error(422, 'definition.query is required');
       const key = body.name.toLowerCase().replace(/[^a-z0-9]+/g, '_');
-      if (account.computedTraits.some((t) => t.key === key)) return error(422, `a computed trait with key ${key} exists`);
+      if (account.computedTraits.some((t) => t.key === key))
+        return error(422, `a computed trait with key ${key} exists`);
       const trait: ComputedTrait = {
         id: `ct_${randomBytes(8).toString('hex')}`,
         spaceId: req.params.spaceId,
@@ -677,4 +696,3 @@ export function registerSegmentPublicApi(router: Router, state: SandboxState, se
     }),
   );
 }
-

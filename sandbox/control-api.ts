@@ -76,6 +76,33 @@ export function registerControlApi(
       },
     },
   }));
+  // the account's wiring (account.ts), as setup and doctor find it
+  router.on('GET', '/sandbox/account', () => {
+    const a = state.account;
+    return {
+      status: 200,
+      body: {
+        numbers: a.numbers,
+        messagingServices: a.messagingServices,
+        syncServices: a.syncServices,
+        serverless: a.serverlessServices.map((s) => ({
+          ...s,
+          environments: a.environments.filter((e) => e.service_sid === s.sid),
+        })),
+        eventWebhooks: a.eventWebhooks,
+        tracking: a.tracking,
+        computedTraits: a.computedTraits,
+        inboundRoute: a.inboundRoute(settings.twilioPhoneNumber),
+      },
+    };
+  });
+  // where the deployed environment answers (to make a deployed service unreachable, for doctor)
+  router.on('POST', '/sandbox/account/domain', (req) => {
+    const { domain } = body(req);
+    if (typeof domain !== 'string' || domain === '') return bad('domain (host[:port]) is required');
+    for (const e of state.account.environments) e.domain_name = domain;
+    return { status: 200, body: { domain } };
+  });
   router.on('GET', '/sandbox/messages', () => ({ status: 200, body: state.messages }));
   router.on('GET', '/sandbox/calls', () => ({ status: 200, body: state.calls }));
   router.on('GET', '/sandbox/emails', () => ({ status: 200, body: state.emails.map(({ schedule: _s, ...e }) => e) }));

@@ -106,7 +106,10 @@ export function dashboardSnapshot(state: SandboxState, since?: string) {
     const to = str(m.request.To);
     if (id && to) lastToNumber.set(to, id);
   }
-  const callbacks = new Map<string, Array<{ kind: string; status: number | 'error' | 'dropped'; at: string; what?: string }>>();
+  const callbacks = new Map<
+    string,
+    Array<{ kind: string; status: number | 'error' | 'dropped'; at: string; what?: string }>
+  >();
   for (const cb of state.callbacks) {
     const p = cb.params as Record<string, unknown>;
     const events = Array.isArray(p.events) ? (p.events as Array<Record<string, unknown>>) : undefined;

@@ -69,7 +69,7 @@ export function apiOf(path: string): Api | undefined {
   if (path.startsWith('/2010-04-01/')) return 'twilio';
   if (ROUTED_PRODUCTS.some((p) => path.startsWith(`/${p}/v`))) return 'twilio';
   if (path.startsWith('/spaces/')) return 'segment';
-  if (path.startsWith('/v1/Services/')) return 'sync';
+  if (path === '/v1/Services' || path.startsWith('/v1/Services/')) return 'sync';
   if (path.startsWith('/v3/')) return 'sendgrid';
   if (path.startsWith('/v1/spaces/')) return 'profiles';
   if (/^\/v1\/(track|identify|batch|page|screen|group|alias)$/.test(path)) return 'segment';

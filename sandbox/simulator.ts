@@ -177,7 +177,13 @@ export class Simulator {
     const route = this.state.account.inboundRoute(to);
     if (!route.url) {
       // no URL: Twilio drops the message, and nobody is told
-      this.state.callbacks.push({ kind: 'sms-inbound-dropped', url: route.via, params, status: 'dropped', at: this.state.clock.date().toISOString() });
+      this.state.callbacks.push({
+        kind: 'sms-inbound-dropped',
+        url: route.via,
+        params,
+        status: 'dropped',
+        at: this.state.clock.date().toISOString(),
+      });
       return 'dropped';
     }
     const studio = STUDIO_WEBHOOK.exec(route.url.split('#')[0]);

@@ -111,11 +111,15 @@ export function validateDefinition(raw: unknown): Array<{ message: string; prope
   def.states.forEach((s, i) => {
     if (!s || typeof s.name !== 'string' || !s.name)
       errors.push({ message: 'every state needs a name', property_path: `#/states/${i}/name` });
-    else if (names.has(s.name)) errors.push({ message: `duplicate state name ${s.name}`, property_path: `#/states/${i}/name` });
+    else if (names.has(s.name))
+      errors.push({ message: `duplicate state name ${s.name}`, property_path: `#/states/${i}/name` });
     else names.add(s.name);
   });
   if (typeof def.initial_state !== 'string' || !names.has(def.initial_state))
-    errors.push({ message: `initial_state ${String(def.initial_state)} is not a state`, property_path: '#/initial_state' });
+    errors.push({
+      message: `initial_state ${String(def.initial_state)} is not a state`,
+      property_path: '#/initial_state',
+    });
   const triggers = def.states.filter((s) => s?.type === 'trigger');
   if (triggers.length !== 1)
     errors.push({ message: `a flow has exactly one trigger (found ${triggers.length})`, property_path: '#/states' });
@@ -354,7 +358,12 @@ export class StudioEngine {
   }
 }
 
-export function registerStudioApi(router: Router, state: SandboxState, settings: SandboxSettings, engine: StudioEngine) {
+export function registerStudioApi(
+  router: Router,
+  state: SandboxState,
+  settings: SandboxSettings,
+  engine: StudioEngine,
+) {
   const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
     twilioAuthError(req, settings) ?? h(req);
   const base = 'https://studio.twilio.com/v2';
@@ -446,7 +455,9 @@ export function registerStudioApi(router: Router, state: SandboxState, settings:
     '/studio/v2/Flows/:Sid',
     guard((req) => {
       const f = findFlow(req.params.Sid);
-      return f ? { status: 200, body: flowView(f) } : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      return f
+        ? { status: 200, body: flowView(f) }
+        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
     }),
   );
   router.on(
@@ -479,7 +490,9 @@ export function registerStudioApi(router: Router, state: SandboxState, settings:
       const from = field(req.form, 'From');
       if (!to || !from) return twilioError(400, 20001, 'To and From are required');
       if (f.status !== 'published') return twilioError(400, 20001, `Flow ${f.sid} is not published`);
-      if (engine.executions.some((x) => x.flow_sid === f.sid && x.contact_channel_address === to && x.status === 'active'))
+      if (
+        engine.executions.some((x) => x.flow_sid === f.sid && x.contact_channel_address === to && x.status === 'active')
+      )
         return twilioError(409, 20409, `Execution already active for contact ${to} in this flow`);
       let parameters: unknown = {};
       const raw = field(req.form, 'Parameters');
@@ -493,6 +506,19 @@ export function registerStudioApi(router: Router, state: SandboxState, settings:
       return { status: 201, body: execView(x) };
     }),
   );
+  router.on(
+    'GET',
+    '/studio/v2/Flows/:FlowSid/Executions',
+    guard((req) => {
+      const f = findFlow(req.params.FlowSid);
+      if (!f) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      const executions = engine.executions.filter((x) => x.flow_sid === f.sid).map(execView);
+      return {
+        status: 200,
+        body: { executions, meta: { page: 0, page_size: 50, key: 'executions', next_page_url: null } },
+      };
+    }),
+  );
   const findExecution = (req: SandboxRequest) =>
     engine.executions.find((x) => x.flow_sid === req.params.FlowSid && x.sid === req.params.Sid);
   router.on(
@@ -500,7 +526,9 @@ export function registerStudioApi(router: Router, state: SandboxState, settings:
     '/studio/v2/Flows/:FlowSid/Executions/:Sid',
     guard((req) => {
       const x = findExecution(req);
-      return x ? { status: 200, body: execView(x) } : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      return x
+        ? { status: 200, body: execView(x) }
+        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
     }),
   );
   router.on(
@@ -521,7 +549,8 @@ export function registerStudioApi(router: Router, state: SandboxState, settings:
     guard((req) => {
       const x = findExecution(req);
       if (!x) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
-      const steps = x.steps.map((s) => ({
+      // newest first, as Studio lists them
+      const steps = [...x.steps].reverse().map((s) => ({
         ...s,
         account_sid: settings.accountSid,
         flow_sid: x.flow_sid,

@@ -184,7 +184,7 @@ export function clientOf(urls: StackUrls) {
     requests: (): Promise<Record<string, number>> => sb('GET', '/sandbox/requests'),
   };
 
-  return { call, notify, signedPost, emailEvents, sandbox };
+  return { call, notify, signedPost, emailEvents, sandbox, sb, urls };
 }
 
 export const { call, notify, signedPost, emailEvents, sandbox } = clientOf(stack);

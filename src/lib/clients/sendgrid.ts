@@ -14,7 +14,10 @@ type SendgridClient = typeof import('@sendgrid/client');
  * A SendGrid client with the configured key and base URL (set after the key: setApiKey resets it),
  * whose every request goes through the invocation's upstream budget (upstream.ts).
  */
-export async function sendgridClient(config: Config, upstream = new Upstream()): Promise<SendgridClient> {
+export async function sendgridClient(
+  config: Pick<Config, 'sendgridApiKey' | 'sendgridApiBaseUrl'>,
+  upstream = new Upstream(),
+): Promise<SendgridClient> {
   const shared = (await import('@sendgrid/client')).default;
   // @sendgrid/client exports only a shared singleton; a client of our own per
   // invocation keeps one request's base URL and key from leaking into another.

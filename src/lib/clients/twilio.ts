@@ -45,8 +45,18 @@ const headerOf = (headers: unknown, name: string): string | undefined => {
 };
 
 export function twilioClient(config: Config, upstream = new Upstream()): twilio.Twilio {
-  const base = config.twilioApiBaseUrl ? new URL(config.twilioApiBaseUrl) : undefined;
-  return twilio(config.accountSid, config.authToken, { httpClient: new ServiceRequestClient(base, upstream) });
+  return twilioRestClient(config.accountSid, config.authToken, config.twilioApiBaseUrl, upstream);
+}
+
+/** The same client from bare credentials (the setup and doctor commands, which have no service config). */
+export function twilioRestClient(
+  accountSid: string,
+  authToken: string,
+  baseUrl?: string,
+  upstream = new Upstream(),
+): twilio.Twilio {
+  const base = baseUrl ? new URL(baseUrl) : undefined;
+  return twilio(accountSid, authToken, { httpClient: new ServiceRequestClient(base, upstream) });
 }
 
 /** Twilio REST errors carry the API's error code (21211, 54103, …). */

@@ -91,7 +91,9 @@ export function requireApiKey(req: EndpointRequest): Caller {
   throw new ApiError(
     401,
     'unauthorized',
-    key ? 'missing or invalid Authorization: Bearer key (or Basic with the key as password)' : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
+    key
+      ? 'missing or invalid Authorization: Bearer key (or Basic with the key as password)'
+      : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
   );
 }
 

@@ -63,7 +63,12 @@ export function outcomeOf(r: NotificationRecord): 'engaged' | 'failed' | 'cancel
 }
 
 function waitOf(req: EndpointRequest): number {
-  const raw = stringParam(req.params, 'wait', { max: 2, pattern: /^\d{1,2}$/, patternHint: 'is whole seconds', scalar: true });
+  const raw = stringParam(req.params, 'wait', {
+    max: 2,
+    pattern: /^\d{1,2}$/,
+    patternHint: 'is whole seconds',
+    scalar: true,
+  });
   const seconds = raw === undefined ? 0 : Number(raw);
   if (seconds > MAX_WAIT_SECONDS) throw badRequest('wait', `wait is at most ${MAX_WAIT_SECONDS} seconds`);
   return seconds;
@@ -81,7 +86,11 @@ export async function notification(req: EndpointRequest): Promise<Reply> {
   const until = Date.now() + waitMs;
   let found = await deps.store.readNotification(id);
   if (!found) throw notFound(id);
-  while (outcomeOf(found.record) === 'pending' && Date.now() + POLL_MS <= until && deps.deadline.allows(POLL_MS, 1500)) {
+  while (
+    outcomeOf(found.record) === 'pending' &&
+    Date.now() + POLL_MS <= until &&
+    deps.deadline.allows(POLL_MS, 1500)
+  ) {
     await new Promise((r) => setTimeout(r, POLL_MS));
     found = (await deps.store.readNotification(id)) ?? found;
   }
