@@ -339,7 +339,7 @@ describe('the Studio flow', () => {
       (st) => st.properties.url ?? [],
     );
     expect(urls).toEqual([
-      expect.stringMatching(/^http:\/\/notify:sandbox-notify-api-key@localhost:\d+\/notify$/),
+      expect.stringMatching(/^http:\/\/studio:sandbox-notify-api-key@localhost:\d+\/notify$/),
       expect.stringMatching(/\/notification$/),
     ]);
     const again = await golive(['setup', '--studio']);

@@ -121,6 +121,33 @@ describe('API endpoints require the Bearer key or a Twilio signature', () => {
     expect(res.body.status).toBe('sent');
   });
 
+  test("Studio's Make HTTP Request widget: Basic studio:KEY from its URL, never from a browser", async () => {
+    const basic = (user: string) => `Basic ${Buffer.from(`${user}:${API_KEY}`).toString('base64')}`;
+    const params = () => ({
+      userId: uid('widget'),
+      phone: PHONE,
+      message: 'from Studio',
+      channel: 'sms',
+      notificationId: uid('widget-n'),
+    });
+    const ok = await call('POST', '/notify', { form: params(), headers: { Authorization: basic('studio') } });
+    expect(ok.status).toBe(200);
+    // a browser that kept the credentials, on a hostile page's form post: refused
+    for (const browser of [
+      { Origin: 'https://evil.example' } as Record<string, string>,
+      { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'navigate' },
+    ]) {
+      const refused = await call('POST', '/notify', {
+        form: params(),
+        headers: { Authorization: basic('studio'), ...browser },
+      });
+      expect(refused.status).toBe(401);
+    }
+    expect((await call('POST', '/notify', { form: params(), headers: { Authorization: basic('other') } })).status).toBe(
+      401,
+    );
+  });
+
   test('the SendGrid webhook requires its Basic credentials', async () => {
     const batch = [{ event: 'delivered', sg_event_id: 'e1', notification_id: 'n', user_id: 'u' }];
     expect((await call('POST', '/email/events', { json: batch })).status).toBe(401);

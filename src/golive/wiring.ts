@@ -52,7 +52,7 @@ export const SENDGRID_EVENTS = [
 ] as const;
 export const STUDIO_FLOW_NAME = 'Channel-optimized notification';
 /** how the committed flow names the service (importable as-is: the Console's user edits these) */
-export const FLOW_PLACEHOLDER_ORIGIN = 'https://notify:YOUR_NOTIFY_API_KEY@YOUR-SERVICE-DOMAIN';
+export const FLOW_PLACEHOLDER_ORIGIN = 'https://studio:YOUR_NOTIFY_API_KEY@YOUR-SERVICE-DOMAIN';
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 /** Segment's "most frequent" computed trait over what the service tracks (Public API query language) */
 export const TRAIT_QUERY = "event('Notification Engaged').within(90 days).mostFrequent(property('channel'), 3)";
@@ -431,7 +431,7 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
 
   // 9. the Studio flow (--studio)
   if (opts.studioFlow !== undefined) {
-    const origin = `${scheme}://notify:${encodeURIComponent(value('NOTIFY_API_KEY'))}@${host}`;
+    const origin = `${scheme}://studio:${encodeURIComponent(value('NOTIFY_API_KEY'))}@${host}`;
     const definition = JSON.parse(opts.studioFlow.split(FLOW_PLACEHOLDER_ORIGIN).join(origin));
     const validate = () =>
       read('Twilio', () =>

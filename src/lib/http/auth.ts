@@ -64,8 +64,14 @@ export function requireTwilioSignature(req: EndpointRequest): Caller {
   return 'signature';
 }
 
+/** The user name of the Basic credentials Studio's HTTP widget carries (the password: NOTIFY_API_KEY). */
+export const STUDIO_USER = 'studio';
+/** Origin and Sec-Fetch-Site: what every browser sets on a cross-site post (Node's fetch sends Sec-Fetch-Mode only) */
+const fromBrowser = (req: EndpointRequest) =>
+  req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
+
 /**
- * 401 unless `Authorization: Bearer NOTIFY_API_KEY` (or Basic with it as the password) or a valid Twilio signature. A signature covers
+ * 401 unless `Authorization: Bearer NOTIFY_API_KEY` (or Basic studio:KEY, from Studio) or a valid Twilio signature. A signature covers
  * only form fields (strings), so a signed request must carry nothing else: a captured signed call
  * replayed as JSON with added flags would otherwise still verify.
  */
@@ -75,12 +81,14 @@ export function requireApiKey(req: EndpointRequest): Caller {
   const m = /^Bearer\s+(.+)$/i.exec(header);
   if (key && m && safeEqual(m[1].trim(), key)) return 'key';
   // Studio's Make HTTP Request widget sends no headers of ours: the key rides as the password of
-  // Basic credentials in its URL (https://notify:KEY@…), as Twilio documents for that widget
+  // Basic credentials in its URL (https://studio:KEY@…), as Twilio documents for that widget. Only
+  // under the user name `studio`, and never from a browser: a browser that once opened such a URL
+  // keeps the credentials and would attach them to a hostile page's form post (it marks its
+  // requests with Origin and Sec-Fetch-Site, which Studio never sends).
   const basic = /^Basic\s+(.+)$/i.exec(header);
-  if (key && basic) {
+  if (key && basic && !fromBrowser(req)) {
     const given = Buffer.from(basic[1], 'base64').toString('utf8');
-    const password = given.slice(given.indexOf(':') + 1);
-    if (given.includes(':') && safeEqual(password, key)) return 'key';
+    if (given.startsWith(`${STUDIO_USER}:`) && safeEqual(given.slice(STUDIO_USER.length + 1), key)) return 'key';
   }
   if (hasValidTwilioSignature(req, false)) {
     const unsigned = Object.entries(req.params).find(([, v]) => typeof v !== 'string');
@@ -91,9 +99,7 @@ export function requireApiKey(req: EndpointRequest): Caller {
   throw new ApiError(
     401,
     'unauthorized',
-    key
-      ? 'missing or invalid Authorization: Bearer key (or Basic with the key as password)'
-      : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
+    key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
   );
 }
 
