@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { API_KEY, sandbox, stack } from './helpers';
 
 const ROOT = join(__dirname, '..');
-/** what a test cannot run: the suite itself, a second stack, a deploy, the long benchmarks */
-const NOT_RUN = /^([A-Z_]+=\S+ )*(npm ci|npm test|npm start|npm run (deploy|build|bench|simulate|demo)\b|twilio )/;
+/** what a test cannot run: the suite itself, a second stack, a deploy or a live account's setup (golive.e2e runs those against the sandbox), the long benchmarks */
+const NOT_RUN =
+  /^([A-Z_]+=\S+ )*(npm ci|npm test|npm start|npm run (deploy|build|bench|simulate|demo|setup|doctor)\b|twilio )/;
 
 /** The README's shell examples: continuation lines joined, comment lines dropped. */
 export function shellExamples(markdown: string): string[] {
