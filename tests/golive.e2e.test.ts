@@ -347,7 +347,9 @@ describe('the Studio flow', () => {
     expect((await rest.studio.v2.flows(flow.sid).fetch()).revision).toBe(flow.revision);
   });
 
-  async function execute(to: string, parameters: Record<string, unknown>) {
+  /** a REST-triggered execution for a contact who replies to an SMS with probability `engages`, run to its end */
+  async function execute(to: string, engages: number, parameters: Record<string, unknown>) {
+    await c.sandbox.contact(to, { engage: { SMS: engages } });
     const [flow] = await rest.studio.v2.flows.list();
     const execution = await rest.studio.v2.flows(flow.sid).executions.create({ to, from: PHONE, parameters });
     const deadline = Date.now() + 60_000;
@@ -362,9 +364,7 @@ describe('the Studio flow', () => {
   }
 
   it('an execution whose customer engages on SMS ends in the "engaged" branch', async () => {
-    const to = '+818022220001';
-    await c.sandbox.contact(to, { engage: { SMS: 1 } });
-    const run = await execute(to, {
+    const run = await execute('+818022220001', 1, {
       userId: 'studio-engaged',
       message: 'ご予約の確認です',
       channel: 'sms',
@@ -378,9 +378,7 @@ describe('the Studio flow', () => {
   });
 
   it('an execution whose customer never engages ends in "pending" after its polls', async () => {
-    const to = '+818022220002';
-    await c.sandbox.contact(to, { engage: { SMS: 0 } });
-    const run = await execute(to, {
+    const run = await execute('+818022220002', 0, {
       userId: 'studio-silent',
       message: 'ご予約の確認です',
       channel: 'sms',
