@@ -275,6 +275,25 @@ describe('doctor finds each misconfiguration, and setup repairs it', () => {
     ]);
   });
 
+  it('a change the vendor refuses: setup names the resource, the error code and what to do, and stops', async () => {
+    const sid = env().MESSAGING_SERVICE_SID;
+    await rest.messaging.v1.services(sid).update({ inboundRequestUrl: 'https://other.example.com/sms' });
+    await c.sandbox.fault({
+      api: 'twilio',
+      status: 400,
+      count: 1,
+      method: 'POST',
+      path: `/messaging/v1/Services/${sid}`,
+      body: { code: 21502, message: 'Invalid url', more_info: 'https://www.twilio.com/docs/errors/21502', status: 400 },
+    });
+    const refused = await golive(['setup']);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain(`✗ Messaging Service ${sid}: Twilio error 21502 (HTTP 400): Invalid url → `);
+    expect(refused.out).toContain('Stopped at the failure above');
+    const repaired = await golive(['setup']);
+    expect(repaired.code).toBe(0);
+  });
+
   it('no Sync service: a SYNC_SERVICE_SID the account does not have', async () => {
     const e = readFileSync(envFile, 'utf8');
     writeFileSync(envFile, e.replace(/^SYNC_SERVICE_SID=.*$/m, `SYNC_SERVICE_SID=IS${'0'.repeat(32)}`));
