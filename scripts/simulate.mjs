@@ -13,7 +13,12 @@ const USERS = Number(process.argv[2] ?? 3000);
 const SEED = Number(process.argv[3] ?? 7);
 const out = `${root}.build/simulate/learn.mjs`;
 await build({
-  entryPoints: [`${root}src/lib/routing/learn.ts`],
+  // the learner and its time bands, as the service bundles them
+  stdin: {
+    contents: "export * from './learn'; export * from './bands';",
+    resolveDir: `${root}src/lib/routing`,
+    loader: 'ts',
+  },
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -129,6 +134,47 @@ function learner(rand, fixedPriors) {
   };
 }
 
+/** Sends go out at a random hour of the waking day (08:00–20:59: the default quiet hours keep the night). */
+const sendHour = (rand) => 8 + Math.floor(rand() * 13);
+const WAKING = ['morning', 'afternoon', 'evening'];
+/** the waking hours each band holds (08–11, 12–17, 18–20) */
+const BAND_HOURS = { morning: 4, afternoon: 6, evening: 3 };
+
+/** The time-aware learner: per-band posteriors shrunk to the user's overall ones (bands.ts). */
+function timeAware(rand, { bestTime = false } = {}) {
+  const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
+  const overallOf = (s, u, now) =>
+    L.posteriors(u.reach, shared.priors, s.evidence, { now, halfLifeDays: HALF_LIFE_DAYS });
+  const post = (s, u, now, band, overall) =>
+    L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, { now, halfLifeDays: HALF_LIFE_DAYS });
+  return {
+    shared,
+    round: () => {
+      shared.priors = L.priorsOf(shared.sums);
+      shared.effects = L.bandEffectsOf(shared.sums);
+    },
+    /** the channel for a send in `band`; best-time: the band too, among the waking ones */
+    choose: (s, u, now, band) => {
+      const overall = overallOf(s, u, now);
+      if (!bestTime)
+        return { channel: L.chooseChannel(L.forChannelChoice(post(s, u, now, band, overall), overall), rand), band };
+      return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, u, now, b, overall)])), rand);
+    },
+    learn: (s, _u, c, engaged, now, band) => {
+      const [before, beforeBands] = [s.evidence, s.bands];
+      let ev = L.observe(before, c, 'sent', now, HALF_LIFE_DAYS);
+      let bands = L.observeInBand(beforeBands, band, c, 'sent', now, HALF_LIFE_DAYS);
+      if (engaged) {
+        ev = L.observe(ev, c, 'engaged', now, HALF_LIFE_DAYS);
+        bands = L.observeInBand(bands, band, c, 'engaged', now, HALF_LIFE_DAYS);
+      }
+      shared.sums = L.addSums(L.addSums(shared.sums, L.sumsDelta(before, ev)), L.bandSumsDelta(beforeBands, bands));
+      s.evidence = ev;
+      s.bands = bands;
+    },
+  };
+}
+
 /** Beta matching the true population moments of p per channel (what the ceiling is told). */
 function truePriors(users, key) {
   return Object.fromEntries(
@@ -160,23 +206,134 @@ function run(population, notifications) {
     tutorial: tutorial(rand),
     learned: learner(rand),
     ceiling: learner(rand, early),
+    // its own random streams, so that adding it leaves every other column as it was
+    timeAware: timeAware(seedrandom(`${SEED}:time-aware`)),
   };
+  const hours = seedrandom(`${SEED}:hours`);
   const totals = Object.fromEntries(Object.keys(policies).map((k) => [k, 0]));
   const states = Object.fromEntries(
-    Object.keys(policies).map((k) => [k, users.map(() => ({ evidence: {}, engagements: {} }))]),
+    Object.keys(policies).map((k) => [k, users.map(() => ({ evidence: {}, bands: {}, engagements: {} }))]),
   );
   for (let t = 0; t < notifications; t++) {
     const now = Date.UTC(2026, 0, 1) + t * DAYS_BETWEEN * DAY;
     if (t === switchAt) for (const u of users) if (u.later) u.now = u.later;
     if (t === switchAt && users[0].later) policies.ceiling.shared.priors = late;
+    const bands = users.map(() => L.bandOfHour(sendHour(hours)));
     for (const [name, policy] of Object.entries(policies)) {
       policy.round?.();
+      const draw = name === 'timeAware' ? seedrandom(`${SEED}:${t}:draws`) : rand;
       users.forEach((u, i) => {
         if (i % 100 === 99) policy.round?.(); // users arrive as a stream: the prior cache refreshes as it grows
-        const c = policy.choose(states[name][i], u, now);
+        const pick = policy.choose(states[name][i], u, now, bands[i]);
+        const c = typeof pick === 'string' ? pick : pick.channel;
         const p = u.now[c];
         totals[name] += p;
-        policy.learn(states[name][i], u, c, rand() < p, now);
+        policy.learn(states[name][i], u, c, draw() < p, now, bands[i]);
+      });
+    }
+  }
+  return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, (100 * v) / totals.oracle]));
+}
+
+// ---- populations whose channels depend on the hour: p[band][channel] per user
+const LOW = [0.5, 9.5];
+const TYPES = [
+  // office worker: email at the desk, SMS after work
+  {
+    share: 0.3,
+    p: {
+      morning: { SMS: [1.5, 8.5], CALL: [1, 9], EMAIL: [6, 4] },
+      afternoon: { SMS: [2, 8], CALL: [1, 9], EMAIL: [5.5, 4.5] },
+      evening: { SMS: [6, 4], CALL: [1.5, 8.5], EMAIL: [1.5, 8.5] },
+    },
+  },
+  // retiree: the phone in the morning
+  {
+    share: 0.2,
+    p: {
+      morning: { SMS: [2, 8], CALL: [6, 4], EMAIL: [1.5, 8.5] },
+      afternoon: { SMS: [2.5, 7.5], CALL: [4, 6], EMAIL: [2, 8] },
+      evening: { SMS: [3, 7], CALL: [2, 8], EMAIL: [1, 9] },
+    },
+  },
+  // student: nothing much by day, SMS at night
+  {
+    share: 0.2,
+    p: {
+      morning: { SMS: [1, 9], CALL: [0.5, 9.5], EMAIL: [2, 8] },
+      afternoon: { SMS: [3, 7], CALL: [0.5, 9.5], EMAIL: [1.5, 8.5] },
+      evening: { SMS: [6, 4], CALL: [1, 9], EMAIL: [1, 9] },
+    },
+  },
+  // no time pattern
+  { share: 0.3, flat: true },
+];
+function timedUser(rand) {
+  const x = rand();
+  let acc = 0;
+  const type = TYPES.find((t) => (acc += t.share) > x) ?? TYPES[TYPES.length - 1];
+  if (type.flat) {
+    const flat = independentUser(rand).p;
+    return { p: { night: flat, morning: flat, afternoon: flat, evening: flat }, reach: [...CHANNELS] };
+  }
+  const p = { night: Object.fromEntries(CHANNELS.map((c) => [c, beta(rand, ...LOW)])) };
+  for (const b of WAKING) p[b] = Object.fromEntries(CHANNELS.map((c) => [c, beta(rand, ...type.p[b][c])]));
+  return { p, reach: [...CHANNELS] };
+}
+const TIMED = [
+  { name: '5 time-varying (office, retiree, student, flat)', user: timedUser },
+  {
+    name: '6 as 5; 15 % no email, 10 % SMS opt-out',
+    user: (rand) => {
+      const u = timedUser(rand);
+      if (rand() < 0.15) u.reach = u.reach.filter((c) => c !== 'EMAIL');
+      if (rand() < 0.1) u.reach = u.reach.filter((c) => c !== 'SMS');
+      return u;
+    },
+  },
+];
+
+/**
+ * A time-varying population, each notification at a random waking hour (or, best-time, at the
+ * band the learner picks within the day). Cells: % of the time-aware oracle at those random hours.
+ */
+function runTimed(population, notifications) {
+  const rand = seedrandom(String(SEED));
+  const users = Array.from({ length: USERS }, () => population.user(rand));
+  const hours = seedrandom(`${SEED}:hours`);
+  const policies = {
+    oracle: { choose: (_s, u, _now, band) => ({ channel: best(u.p[band], u.reach), band }), learn() {} },
+    ignoring: learner(seedrandom(`${SEED}:ignoring`)),
+    timeAware: timeAware(seedrandom(`${SEED}:time-aware`)),
+    bestTime: timeAware(seedrandom(`${SEED}:best-time`), { bestTime: true }),
+    // the best channel at the best waking band: what best-time sends could earn at most
+    bestOracle: {
+      choose: (_s, u) => {
+        const [band, channel] = WAKING.flatMap((b) => u.reach.map((c) => [b, c])).reduce((a, x) =>
+          u.p[x[0]][x[1]] > u.p[a[0]][a[1]] ? x : a,
+        );
+        return { channel, band };
+      },
+      learn() {},
+    },
+  };
+  const totals = Object.fromEntries(Object.keys(policies).map((k) => [k, 0]));
+  const states = Object.fromEntries(
+    Object.keys(policies).map((k) => [k, users.map(() => ({ evidence: {}, bands: {} }))]),
+  );
+  for (let t = 0; t < notifications; t++) {
+    const now = Date.UTC(2026, 0, 1) + t * DAY;
+    const bands = users.map(() => L.bandOfHour(sendHour(hours)));
+    for (const [name, policy] of Object.entries(policies)) {
+      policy.round?.();
+      const draw = seedrandom(`${SEED}:${name}:${t}`);
+      users.forEach((u, i) => {
+        if (i % 100 === 99) policy.round?.();
+        const pick = policy.choose(states[name][i], u, now, bands[i]);
+        const [c, band] = typeof pick === 'string' ? [pick, bands[i]] : [pick.channel, pick.band];
+        const p = u.p[band][c];
+        totals[name] += p;
+        policy.learn(states[name][i], u, c, draw() < p, now, band);
       });
     }
   }
@@ -191,13 +348,27 @@ for (const population of POPULATIONS) {
 const pct = (x) => x.toFixed(1).padStart(6);
 console.log(`${USERS} users per population, seed ${SEED}; % of the oracle's engagement\n`);
 console.log(
-  `${'population'.padEnd(42)} ${'n'.padStart(3)} ${['uniform', 'tutorial', 'learned', 'ceiling'].map((h) => h.padStart(8)).join(' ')}`,
+  `${'population'.padEnd(42)} ${'n'.padStart(3)} ${['uniform', 'tutorial', 'learned', 'ceiling', 'time-aware'].map((h) => h.padStart(8)).join(' ')}`,
 );
 for (const r of rows) {
   console.log(
-    `${r.population.padEnd(42)} ${String(r.n).padStart(3)} ${[r.uniform, r.tutorial, r.learned, r.ceiling].map((x) => `${pct(x)}  `).join(' ')}`,
+    `${r.population.padEnd(42)} ${String(r.n).padStart(3)} ${[r.uniform, r.tutorial, r.learned, r.ceiling, r.timeAware].map((x) => `${pct(x)}  `).join(' ')}`,
   );
 }
+const timed = [];
+for (const population of TIMED)
+  for (const n of [10, 20, 40]) timed.push({ population: population.name, n, ...runTimed(population, n) });
+console.log(`\nchannels that depend on the hour; % of the time-aware oracle at random waking hours\n`);
+console.log(
+  `${'population'.padEnd(42)} ${'n'.padStart(3)} ${['ignoring', 'aware', 'best-time', 'best-orc'].map((h) => h.padStart(9)).join(' ')}`,
+);
+for (const r of timed)
+  console.log(
+    `${r.population.padEnd(42)} ${String(r.n).padStart(3)} ${[r.ignoring, r.timeAware, r.bestTime, r.bestOracle].map((x) => `${pct(x)}   `).join(' ')}`,
+  );
+console.log(
+  '(ignoring: the learner without time; aware: with time, at random hours; best-time: it also picks the band; best-orc: the best band and channel known)',
+);
 // the issue's thresholds, at 20 notifications per user
 const at20 = rows.filter((r) => r.n === 20);
 const checks = [
@@ -206,6 +377,16 @@ const checks = [
     .slice(0, 3)
     .map((r, i) => [`learned within 3 points of the ceiling on population ${i + 1}`, r.learned >= r.ceiling - 3]),
   ['learned beats the tutorial by ≥ 10 points on population 4', at20[3].learned - at20[3].tutorial >= 10],
+  ...rows.map((r) => [
+    `time-aware within 1 point of learned on flat population ${r.population.slice(0, 1)} at ${r.n}`,
+    r.timeAware >= r.learned - 1,
+  ]),
+  ['time-aware ≥ 80 % of the time-aware oracle at 20 (population 5)', timed.find((r) => r.n === 20).timeAware >= 80],
+  ['time-aware ≥ 85 % of the time-aware oracle at 40 (population 5)', timed.find((r) => r.n === 40).timeAware >= 85],
+  [
+    'best-time ≥ 10 points above random-hour sends at 20 (population 5)',
+    timed.find((r) => r.n === 20).bestTime - timed.find((r) => r.n === 20).timeAware >= 10,
+  ],
 ];
 console.log('');
 for (const [what, ok] of checks) console.log(`${ok ? 'PASS' : 'FAIL'}  ${what}`);

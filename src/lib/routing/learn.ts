@@ -60,7 +60,12 @@ export interface ChannelSums {
   nn: number;
   kk: number;
 }
-export type PopulationSums = Partial<Record<Channel, ChannelSums>>;
+/** keyed by channel, and by channel@band for the bands' rates (bands.ts) */
+export type PopulationSums = Partial<Record<string, ChannelSums>>;
+/** the keys sums may hold: a channel, or a channel in a band of the day */
+const SUMS_KEY = /^(SMS|CALL|EMAIL)(@(night|morning|afternoon|evening))?$/;
+const keysOf = (...all: PopulationSums[]) =>
+  [...new Set(all.flatMap((x) => Object.keys(x)))].filter((k) => SUMS_KEY.test(k));
 
 const zeroSums = (): ChannelSums => ({ users: 0, n: 0, k: 0, nn: 0, kk: 0 });
 
@@ -82,7 +87,7 @@ export function sumsDelta(before: Evidence, after: Evidence): PopulationSums {
 
 export function addSums(into: PopulationSums, more: PopulationSums): PopulationSums {
   const out: PopulationSums = { ...into };
-  for (const c of CHANNELS) {
+  for (const c of keysOf(more)) {
     const m = more[c];
     if (!m) continue;
     const s = out[c] ?? zeroSums();
@@ -95,7 +100,7 @@ export function addSums(into: PopulationSums, more: PopulationSums): PopulationS
 export function sumsOf(data: unknown): PopulationSums {
   if (!data || typeof data !== 'object') return {};
   const out: PopulationSums = {};
-  for (const c of CHANNELS) {
+  for (const c of keysOf(data as PopulationSums)) {
     const s = (data as Record<string, unknown>)[c] as Record<string, unknown> | undefined;
     if (s && ['users', 'n', 'k', 'nn', 'kk'].every((k) => Number.isFinite(s[k])))
       out[c] = s as unknown as PopulationSums[Channel];
@@ -107,7 +112,7 @@ export function sumsOf(data: unknown): PopulationSums {
 export function subtractSums(a: PopulationSums, b: PopulationSums): PopulationSums {
   const out: PopulationSums = {};
   const nonzero = (x: number) => Math.abs(x) > 1e-9;
-  for (const c of CHANNELS) {
+  for (const c of keysOf(a, b)) {
     const [x, y] = [a[c] ?? zeroSums(), b[c] ?? zeroSums()];
     const d = { users: x.users - y.users, n: x.n - y.n, k: x.k - y.k, nn: x.nn - y.nn, kk: x.kk - y.kk };
     if (Object.values(d).some(nonzero)) out[c] = d;
@@ -223,7 +228,7 @@ export function scoresOf(post: Partial<Record<Channel, Posterior>>): Partial<Rec
 const EXPLORATION_BONUS = 1.5;
 
 /** The rating a channel is chosen by: posterior mean plus the exploration bonus. */
-function rating(p: Beta): number {
+export function rating(p: Beta): number {
   const n = p.a + p.b;
   const mean = p.a / n;
   return mean + EXPLORATION_BONUS * Math.sqrt((mean * (1 - mean)) / (n + 1));

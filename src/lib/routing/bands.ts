@@ -1,0 +1,179 @@
+/**
+ * When as well as which, pure: a user's evidence per band of their local day, and the posterior a
+ * channel has at a given time.
+ *
+ * Bands: night 0–6, morning 6–12, afternoon 12–18, evening 18–24 (the user's local hours). Four,
+ * because the habits that move a channel follow the working day (email read at the desk, SMS
+ * answered after work, the phone picked up in the morning), and a finer split would leave each cell
+ * too few notifications at 20–40 per user; quiet hours usually take the night band anyway.
+ *
+ * Shrinkage: a band's posterior starts from the user's overall posterior for the channel (all their
+ * evidence outside the band), moved by the population's effect of that band for that channel (the
+ * ratio of its engagement rate in the band to its rate overall, itself shrunk to 1 on thin data),
+ * with a bounded strength; the user's evidence in the band is then added. A user with no evidence
+ * in a band gets their overall rate times the population's band effect, never less informed than
+ * the learner that ignores time; evidence in the band soon outweighs it.
+ */
+import { type Channel, CHANNELS } from '../channels/channel';
+import {
+  type Beta,
+  type ChannelSums,
+  decayed,
+  type Evidence,
+  type EvidenceKind,
+  observe,
+  type Posterior,
+  type PopulationSums,
+  rating,
+  UNINFORMED,
+} from './learn';
+
+export const BANDS = ['night', 'morning', 'afternoon', 'evening'] as const;
+export type Band = (typeof BANDS)[number];
+
+export const bandOfHour = (hour: number): Band => BANDS[Math.floor((((hour % 24) + 24) % 24) / 6)];
+
+/** The band of `at` in `timezone` (an IANA name; UTC when it is not one). */
+export function bandAt(at: number, timezone: string): Band {
+  let hour: number;
+  try {
+    hour = Number(
+      new Intl.DateTimeFormat('en-US', { hour: 'numeric', hourCycle: 'h23', timeZone: timezone }).format(at),
+    );
+  } catch {
+    hour = new Date(at).getUTCHours();
+  }
+  return bandOfHour(hour);
+}
+
+/** A user's evidence per band (each an Evidence, faded the same way). */
+export type BandEvidence = Partial<Record<Band, Evidence>>;
+
+export function observeInBand(
+  bands: BandEvidence,
+  band: Band,
+  channel: Channel,
+  kind: EvidenceKind,
+  now: number,
+  halfLifeDays: number,
+): BandEvidence {
+  return { ...bands, [band]: observe(bands[band] ?? {}, channel, kind, now, halfLifeDays) };
+}
+
+/** The population sums key of a channel in a band (beside the channel's own key). */
+export const bandKey = (c: Channel, b: Band) => `${c}@${b}`;
+
+/** What replacing a user's band evidence `before` by `after` adds to the population's band sums (n and k). */
+export function bandSumsDelta(before: BandEvidence, after: BandEvidence): PopulationSums {
+  const delta: PopulationSums = {};
+  for (const b of BANDS)
+    for (const c of CHANNELS) {
+      const [x, y] = [before[b]?.[c], after[b]?.[c]];
+      const dn = (y?.sent ?? 0) - (x?.sent ?? 0);
+      const dk = (y?.engaged ?? 0) - (x?.engaged ?? 0);
+      if (dn || dk) delta[bandKey(c, b)] = { users: 0, n: dn, k: dk, nn: 0, kk: 0 };
+    }
+  return delta;
+}
+
+/** The population's effect of each band on each channel: rate in the band ÷ rate overall. */
+export type BandEffects = Partial<Record<string, number>>;
+
+/** Trials in a band before its effect is trusted fully (below, it is shrunk towards no effect). */
+const EFFECT_TRIALS = 200;
+
+export function bandEffectsOf(sums: PopulationSums): BandEffects {
+  const out: BandEffects = {};
+  for (const c of CHANNELS) {
+    const all = sums[c];
+    if (!all || all.n <= 0) continue;
+    const overall = Math.max(0.005, all.k / all.n);
+    for (const b of BANDS) {
+      const s: ChannelSums | undefined = sums[bandKey(c, b)];
+      if (!s || s.n <= 0) continue;
+      // shrunk towards the overall rate by EFFECT_TRIALS pseudo-trials
+      const rate = (s.k + overall * EFFECT_TRIALS) / (s.n + EFFECT_TRIALS);
+      out[bandKey(c, b)] = rate / overall;
+    }
+  }
+  return out;
+}
+
+/**
+ * How strongly a band's rate is tied to the user's overall rate, in pseudo-trials. Measured with
+ * `npm run simulate` (time-varying and flat populations): weaker lets time-bound habits show
+ * after two or three notifications in a band; stronger keeps flat users from chasing noise.
+ */
+export const BAND_STRENGTH = 8;
+
+/** Each channel's posterior in `band`: the overall posterior (without the band), the band's effect, the band's evidence. */
+export function bandPosteriors(
+  overall: Partial<Record<Channel, Posterior>>,
+  evidence: Evidence,
+  bands: BandEvidence,
+  effects: BandEffects,
+  band: Band,
+  o: { now: number; halfLifeDays: number },
+): Partial<Record<Channel, Posterior>> {
+  const out: Partial<Record<Channel, Posterior>> = {};
+  for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
+    const inBand = decayed(bands[band]?.[c], o.now, o.halfLifeDays);
+    const all = decayed(evidence[c], o.now, o.halfLifeDays);
+    // the overall posterior without the band's own evidence (it is added below, once)
+    const a0 = Math.max(UNINFORMED.a / 4, p.a - Math.min(inBand.engaged, all.engaged));
+    const b0 = Math.max(
+      UNINFORMED.b / 4,
+      p.b - Math.min(Math.max(0, inBand.sent - inBand.engaged), Math.max(0, all.sent - all.engaged)),
+    );
+    const mean = Math.min(0.995, Math.max(0.005, (a0 / (a0 + b0)) * (effects[bandKey(c, band)] ?? 1)));
+    const strength = Math.min(a0 + b0, BAND_STRENGTH);
+    const centre: Beta = { a: mean * strength, b: (1 - mean) * strength };
+    const a = centre.a + inBand.engaged;
+    const b = centre.b + Math.max(0, inBand.sent - inBand.engaged);
+    out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
+  }
+  return out;
+}
+
+/**
+ * The band posteriors as the channel at a fixed time is chosen from: each as confident as the
+ * channel's overall posterior at least, so a channel is explored as a channel, not once per band
+ * (a band's thin evidence is no reason to try again what the user's whole history already rates:
+ * that cost flat users up to 2 points in `npm run simulate`). Choosing the band as well (best-time
+ * sends) keeps the band's own uncertainty, which is what makes it try a band it knows little of.
+ */
+export function forChannelChoice(
+  band: Partial<Record<Channel, Posterior>>,
+  overall: Partial<Record<Channel, Posterior>>,
+): Partial<Record<Channel, Posterior>> {
+  const out: Partial<Record<Channel, Posterior>> = {};
+  for (const [c, p] of Object.entries(band) as Array<[Channel, Posterior]>) {
+    const o = overall[c] as Posterior;
+    const n = Math.max(p.a + p.b, o.a + o.b);
+    const m = p.a / (p.a + p.b);
+    out[c] = { ...p, a: m * n, b: (1 - m) * n };
+  }
+  return out;
+}
+
+/**
+ * Best-time sends: the band and channel with the best rating (posterior mean plus the exploration
+ * bonus, from the band's own posterior) among `candidates`, the bands a send may go out in.
+ */
+export function bestBand(
+  candidates: Partial<Record<Band, Partial<Record<Channel, Posterior>>>>,
+  random: () => number = Math.random,
+): { band: Band; channel: Channel; expected: number } | undefined {
+  let best: { band: Band; channel: Channel; expected: number; r: number } | undefined;
+  for (const b of BANDS) {
+    const post = candidates[b];
+    if (!post) continue;
+    for (const c of CHANNELS) {
+      const p = post[c];
+      if (!p) continue;
+      const r = rating(p) + random() * 1e-9;
+      if (!best || r > best.r) best = { band: b, channel: c, expected: p.score.expected, r };
+    }
+  }
+  return best && { band: best.band, channel: best.channel, expected: best.expected };
+}
