@@ -137,15 +137,13 @@ function learner(rand, fixedPriors) {
 /** Sends go out at a random hour of the waking day (08:00–20:59: the default quiet hours keep the night). */
 const sendHour = (rand) => 8 + Math.floor(rand() * 13);
 const WAKING = ['morning', 'afternoon', 'evening'];
-/** the waking hours each band holds (08–11, 12–17, 18–20) */
-const BAND_HOURS = { morning: 4, afternoon: 6, evening: 3 };
 
 /** The time-aware learner: per-band posteriors shrunk to the user's overall ones (bands.ts). */
 function timeAware(rand, { bestTime = false } = {}) {
   const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
   const overallOf = (s, u, now) =>
     L.posteriors(u.reach, shared.priors, s.evidence, { now, halfLifeDays: HALF_LIFE_DAYS });
-  const post = (s, u, now, band, overall) =>
+  const post = (s, now, band, overall) =>
     L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, { now, halfLifeDays: HALF_LIFE_DAYS });
   return {
     shared,
@@ -157,8 +155,8 @@ function timeAware(rand, { bestTime = false } = {}) {
     choose: (s, u, now, band) => {
       const overall = overallOf(s, u, now);
       if (!bestTime)
-        return { channel: L.chooseChannel(L.forChannelChoice(post(s, u, now, band, overall), overall), rand), band };
-      return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, u, now, b, overall)])), rand);
+        return { channel: L.chooseChannel(L.forChannelChoice(post(s, now, band, overall), overall), rand), band };
+      return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), rand);
     },
     learn: (s, _u, c, engaged, now, band) => {
       const [before, beforeBands] = [s.evidence, s.bands];
@@ -270,8 +268,8 @@ const TYPES = [
 ];
 function timedUser(rand) {
   const x = rand();
-  let acc = 0;
-  const type = TYPES.find((t) => (acc += t.share) > x) ?? TYPES[TYPES.length - 1];
+  const upTo = TYPES.map((_, i) => TYPES.slice(0, i + 1).reduce((a, k) => a + k.share, 0));
+  const type = TYPES[upTo.findIndex((edge) => x < edge)] ?? TYPES[TYPES.length - 1];
   if (type.flat) {
     const flat = independentUser(rand).p;
     return { p: { night: flat, morning: flat, afternoon: flat, evening: flat }, reach: [...CHANNELS] };
