@@ -48,7 +48,13 @@ test('with the evidence store down /notify routes by trait (policy trait) and sa
     evidence: 'unavailable',
   });
   expect((await record('down-n1')).pendingEvidence).toEqual([
-    { notificationId: 'down-n1', channel: 'EMAIL', kind: 'sent' },
+    // with the band of the user's day it went out in, where recovery counts it too
+    {
+      notificationId: 'down-n1',
+      channel: 'EMAIL',
+      kind: 'sent',
+      band: expect.stringMatching(/^(night|morning|afternoon|evening)$/),
+    },
   ]);
 
   await c.sandbox.fault({ api: 'sync', count: 0 }); // the store is back

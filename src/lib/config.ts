@@ -71,6 +71,8 @@ export interface Config {
   sandboxClockFile?: string;
   /** learned (default): the learning router; trait: the Segment preferred-channel trait, else random */
   routingPolicy: 'learned' | 'trait';
+  /** the learner also weighs the band of the user's local day the step goes out in (ROUTING_TIME_BANDS, default on) */
+  timeBands: boolean;
   /** evidence fades by half over this many days (EVIDENCE_HALF_LIFE_DAYS, default 30) */
   evidenceHalfLifeDays: number;
 }
@@ -147,6 +149,12 @@ function timezone(v: string | undefined): string {
   return v;
 }
 
+function onOff(name: string, v: string | undefined): boolean {
+  if (v === undefined || v === '' || v === 'on' || v === 'true') return true;
+  if (v === 'off' || v === 'false') return false;
+  throw new ConfigError(name, `must be on or off, not ${v}`);
+}
+
 function routingPolicy(v: string | undefined): 'learned' | 'trait' {
   if (v === undefined || v === 'learned' || v === 'trait') return v ?? 'learned';
   throw new ConfigError('ROUTING_POLICY', `must be learned or trait, not ${v}`);
@@ -212,6 +220,7 @@ export function loadConfig(env: Env): Config {
     sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
     routingPolicy: check(() => routingPolicy(value(env, 'ROUTING_POLICY')), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),
+    timeBands: check(() => onOff('ROUTING_TIME_BANDS', value(env, 'ROUTING_TIME_BANDS')), true),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     problems.push(new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)'));

@@ -21,6 +21,7 @@ import { messageId, sentMessage, trackMessage } from '../events';
 import { countOrKeep } from '../learning';
 import { errorText, log } from '../log';
 import { inQuietHours, parseQuietHours } from '../quiet-hours';
+import { bandAt } from '../routing/bands';
 import type { NotificationRecord } from '../store/records';
 import { advance, isOpen, type Step, type StepStatus, stepView } from './steps';
 
@@ -127,17 +128,18 @@ export interface Applied {
 /**
  * Applies one notification's webhook updates (possibly none) and the journey transitions they cause.
  * `onOwner` hears whose notification it is as soon as the record is read (undefined: there is none),
- * so that the learner can credit the right user without waiting for the write.
+ * with the record as read, so that the learner can credit the right user (and the band each step
+ * went out in) without waiting for the write.
  */
 export async function applyUpdates(
   deps: JourneyDeps,
   id: string,
   updates: StepUpdate[],
-  onOwner: (userId: string | undefined) => void = () => undefined,
+  onOwner: (userId: string | undefined, record?: NotificationRecord) => void = () => undefined,
 ): Promise<Applied> {
   const apply = () =>
     deps.store.updateNotification(id, (r) => {
-      onOwner(r.userId);
+      onOwner(r.userId, r);
       return applyTo(r, updates);
     });
   let { record, changed } = await apply();
@@ -274,6 +276,7 @@ async function escalate(
       s.providerId = sent?.providerId;
       s.batchId = undefined;
       s.updatedAt = at;
+      s.band = bandAt(Date.parse(at), journey.timezone);
       // Sent even if an engagement canceled the journey meanwhile: the record says what happened. But a
       // callback of this very send can beat this write (delivered, even a reply): never move it back.
       if (isOpen(s) || s.status === 'CANCELED') s.status = 'SENT';
@@ -306,7 +309,14 @@ async function escalate(
   await Promise.all([
     phone ? deps.store.writeContact(phone, contact) : undefined,
     // an escalation's send is a try of its channel
-    countOrKeep(deps, record.userId, [{ notificationId: record.notificationId, channel: step.channel, kind: 'sent' }]),
+    countOrKeep(deps, record.userId, [
+      {
+        notificationId: record.notificationId,
+        channel: step.channel,
+        kind: 'sent',
+        band: bandAt(currentTime(), journey.timezone),
+      },
+    ]),
   ]);
   return events;
 }

@@ -4,6 +4,7 @@
  * reordered callbacks leave the record as the first one did.
  */
 import type { Channel } from '../channels/channel';
+import type { Band } from '../routing/bands';
 
 export type StepStatus = 'PENDING' | 'SCHEDULED' | 'SENT' | 'DELIVERED' | 'COMPLETED' | 'FAILED' | 'CANCELED';
 
@@ -21,6 +22,8 @@ export interface Step {
   escalatedFrom?: Channel;
   escalatedAt?: string;
   cause?: string;
+  /** the band of the user's local day it went out (or is due) in: where its evidence is counted */
+  band?: Band;
 }
 
 /** Open: not sent yet, so it can still be canceled or escalated to. */

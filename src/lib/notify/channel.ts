@@ -4,7 +4,7 @@ import { readTraits } from '../clients/profiles';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { log } from '../log';
 import { decideRoute, traitNames } from '../routing/route';
-import { parseRoutingInput } from './input';
+import { parseRoutingInput, parseSendAt } from './input';
 import { wire } from '../deps';
 
 export async function channel(req: EndpointRequest): Promise<Reply> {
@@ -15,7 +15,9 @@ export async function channel(req: EndpointRequest): Promise<Reply> {
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  const r = decideRoute(input, profile, req.config, { now: currentDate(), knowledge: learner.knowledge });
+  // `at`: the decision for another time of the user's day (the scores are for that time's band)
+  const at = parseSendAt(req.params, 'at');
+  const r = decideRoute(input, profile, req.config, { now: currentDate(), knowledge: learner.knowledge, at });
   return {
     status: 200,
     json: {
@@ -24,6 +26,7 @@ export async function channel(req: EndpointRequest): Promise<Reply> {
       reason: r.reason,
       policy: r.policy,
       ...(r.scores ? { scores: r.scores, best: r.best ?? null } : {}),
+      ...(r.band ? { band: r.band, at: (at ?? currentDate()).toISOString() } : {}),
       ...(learner.evidence === 'unavailable' ? { evidence: 'unavailable' } : {}),
       preferred: r.preferred ?? null,
       reachable: r.reach.reachable,

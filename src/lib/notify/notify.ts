@@ -24,6 +24,7 @@ import { type Plan, planJourney } from '../journey/plan';
 import { type Step, stepView } from '../journey/steps';
 import { countOrKeep } from '../learning';
 import { errorText, log } from '../log';
+import { bandAt } from '../routing/bands';
 import { decideRoute, type Route, traitNames } from '../routing/route';
 import type { KnowledgeRead } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
@@ -155,6 +156,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
     pick: (refusals) => {
       const options = {
         now,
+        at: input.sendAt,
         scheduled: Boolean(input.sendAt),
         explicitList: Array.isArray(input.escalation),
         refusals,
@@ -183,6 +185,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
 async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstStep): Promise<Step[]> {
   const at = currentDate().toISOString();
   const [head, ...later] = first.plan.steps;
+  const bandOf = (due?: Date) => bandAt(due ? due.getTime() : Date.parse(at), first.route.timezone);
   const firstStep: Step = {
     channel: head.channel,
     status: head.at ? 'SCHEDULED' : 'SENT',
@@ -190,10 +193,11 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
     scheduledAt: head.at?.toISOString(),
     batchId: first.sent.batchId,
     updatedAt: at,
+    band: bandOf(head.at),
   };
   const laterSteps = await Promise.all(
     later.map(async (p): Promise<Step> => {
-      const base = { channel: p.channel, scheduledAt: p.at?.toISOString(), updatedAt: at };
+      const base = { channel: p.channel, scheduledAt: p.at?.toISOString(), updatedAt: at, band: bandOf(p.at) };
       if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
       const request = sendRequest(deps, input, p.at);
       try {
@@ -229,6 +233,8 @@ function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: St
     channel: route.channel,
     reason: route.reason,
     policy: route.policy,
+    // the band of the user's day the channel was chosen for (with ROUTING_TIME_BANDS on)
+    ...(route.band ? { band: route.band } : {}),
     ...(start.evidence === 'unavailable' ? { evidence: 'unavailable' } : {}),
     status: at ? 'scheduled' : 'sent',
     providerId: sent.providerId,
@@ -309,7 +315,7 @@ async function recordAndTrack(
 async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: Start): Promise<void> {
   const tried = steps
     .filter((s) => s.status === 'SENT')
-    .map((s) => ({ notificationId: input.notificationId, channel: s.channel, kind: 'sent' as const }));
+    .map((s) => ({ notificationId: input.notificationId, channel: s.channel, kind: 'sent' as const, band: s.band }));
   let snapshot = start.snapshot;
   const count = () =>
     retryWithin(deps.deadline, () => {

@@ -24,6 +24,7 @@ import {
   observe,
   type Posterior,
   type PopulationSums,
+  type Priors,
   rating,
   UNINFORMED,
 } from './learn';
@@ -78,6 +79,12 @@ export function bandSumsDelta(before: BandEvidence, after: BandEvidence): Popula
 
 /** The population's effect of each band on each channel: rate in the band ÷ rate overall. */
 export type BandEffects = Partial<Record<string, number>>;
+
+/** What the learner knows of everyone: the prior per channel and the bands' effects. */
+export interface Population {
+  priors: Priors;
+  effects: BandEffects;
+}
 
 /** Trials in a band before its effect is trusted fully (below, it is shrunk towards no effect). */
 const EFFECT_TRIALS = 200;

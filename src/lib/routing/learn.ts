@@ -12,6 +12,7 @@
  *   Beta(a + engaged, b + sent − engaged).
  */
 import { type Channel, CHANNELS } from '../channels/channel';
+import type { BandEffects, BandEvidence } from './bands';
 
 export interface ChannelEvidence {
   /** decayed counts as of `at` (epoch ms) */
@@ -163,6 +164,9 @@ export type Priors = Partial<Record<Channel, Beta>>;
 export interface Knowledge {
   priors: Priors;
   evidence: Evidence;
+  /** with ROUTING_TIME_BANDS on: the user's evidence per band of the day, and the population's band effects */
+  bands?: BandEvidence;
+  effects?: BandEffects;
 }
 
 export function priorsOf(sums: PopulationSums): Priors {

@@ -10,6 +10,7 @@ import type { ProfileResult } from '../clients/profiles';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
 import { DomainError } from '../errors';
+import { bandAt, type Band, bandPosteriors, forChannelChoice } from './bands';
 import { type QuietHours, quietExclusions, quietWindow, timezoneOf } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
 import { bestChannel, chooseChannel, type Knowledge, type Posterior, posteriors, type Score, scoresOf } from './learn';
@@ -59,6 +60,8 @@ export interface Route {
   scores?: Partial<Record<Channel, Score>>;
   /** the channel with the best expected engagement */
   best?: Channel;
+  /** with time bands: the band of the user's local day the decision was made for (scores are for it) */
+  band?: Band;
 }
 
 function validOrUndefined<T>(read: () => T): T | undefined {
@@ -81,6 +84,8 @@ export interface RouteOptions {
   refusals?: readonly ChannelRefused[];
   /** for ROUTING_POLICY=learned */
   knowledge?: Knowledge;
+  /** when the step goes out (a scheduled send's time; default now): the learner decides for that time of day */
+  at?: Date;
 }
 
 /** Decides the channel, or throws `unreachable` naming why no channel is possible. */
@@ -112,14 +117,18 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
   const knowledge = config.routingPolicy === 'learned' ? o.knowledge : undefined;
-  const post: Partial<Record<Channel, Posterior>> | undefined =
-    knowledge &&
-    posteriors(reach.reachable, knowledge.priors, knowledge.evidence, {
-      now: o.now.getTime(),
-      halfLifeDays: config.evidenceHalfLifeDays,
-      trait: preferred,
-    });
-  const decision = decide(reach, { override, preferred, learned: post && chooseChannel(post) });
+  const learnedAt = { now: o.now.getTime(), halfLifeDays: config.evidenceHalfLifeDays };
+  const overall: Partial<Record<Channel, Posterior>> | undefined =
+    knowledge && posteriors(reach.reachable, knowledge.priors, knowledge.evidence, { ...learnedAt, trait: preferred });
+  // with time bands: the posteriors for the band the step goes out in; the channel explored as a channel
+  const band =
+    overall && knowledge?.bands && knowledge.effects ? bandAt((o.at ?? o.now).getTime(), timezone) : undefined;
+  const post =
+    overall && band && knowledge?.bands && knowledge.effects
+      ? bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt)
+      : overall;
+  const choosing = post && overall && band ? forChannelChoice(post, overall) : post;
+  const decision = decide(reach, { override, preferred, learned: choosing && chooseChannel(choosing) });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
@@ -135,6 +144,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     quiet,
     policy: post ? ('learned' as const) : ('trait' as const),
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
+    ...(band ? { band } : {}),
   };
   const facts = {
     explicitList: Boolean(o.explicitList),

@@ -11,13 +11,14 @@ import { createHash } from 'node:crypto';
 import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
 import { errorText, log } from '../log';
+import { BANDS, type Band, type BandEvidence, bandSumsDelta, observeInBand, type Population } from '../routing/bands';
 import {
+  addSums,
   type ChannelEvidence,
   type Evidence,
   type EvidenceKind,
   type Knowledge,
   observe,
-  type Priors,
   subtractSums,
   sumsDelta,
 } from '../routing/learn';
@@ -33,12 +34,35 @@ export interface Observation {
   notificationId: string;
   channel: Channel;
   kind: EvidenceKind;
+  /** the band of the user's local day the step went out in (older records: none, counted overall only) */
+  band?: Band;
 }
 
 interface EvidenceDoc {
   v: 1;
   channels: Evidence;
+  /** the same counts per band of the day (bands.ts); documents written before bands have none */
+  bands?: BandEvidence;
   seen: string[];
+}
+
+const validCounts = (channels: unknown) =>
+  Boolean(channels) &&
+  typeof channels === 'object' &&
+  Object.entries(channels as object).every(
+    ([c, e]) =>
+      CHANNELS.includes(c as Channel) &&
+      e &&
+      ['sent', 'engaged', 'failed'].every((k) => isFiniteCount((e as unknown as Record<string, unknown>)[k])) &&
+      Number.isSafeInteger((e as ChannelEvidence).at),
+  );
+
+/** A document's bands, each checked as the channels are; an unusable band is dropped alone. */
+function bandsOf(raw: unknown): BandEvidence {
+  if (!raw || typeof raw !== 'object') return {};
+  return Object.fromEntries(
+    Object.entries(raw as object).filter(([b, e]) => (BANDS as readonly string[]).includes(b) && validCounts(e)),
+  ) as BandEvidence;
 }
 
 const hashOf = (userId: string) => createHash('sha256').update(userId).digest();
@@ -60,18 +84,12 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
     typeof d.channels === 'object' &&
     Array.isArray(d.seen) &&
     d.seen.length <= SEEN_KEPT &&
-    Object.entries(d.channels).every(
-      ([c, e]) =>
-        CHANNELS.includes(c as Channel) &&
-        e &&
-        ['sent', 'engaged', 'failed'].every((k) => isFiniteCount((e as unknown as Record<string, unknown>)[k])) &&
-        Number.isSafeInteger((e as ChannelEvidence).at),
-    );
+    validCounts(d.channels);
   if (!valid) {
     if (data !== undefined) log.warn('evidence document unusable, treated as empty', { user: userId });
     return empty;
   }
-  return d as EvidenceDoc;
+  return { ...(d as EvidenceDoc), bands: bandsOf(d.bands) };
 }
 
 /**
@@ -112,9 +130,9 @@ export class EvidenceStore {
     return pooled.flush(this.prior);
   }
 
-  /** The population prior (cached per warm container: see prior.ts). */
-  priors(): Promise<Priors> {
-    return this.prior.priors();
+  /** The population prior and the bands' effects (cached per warm container: see prior.ts). */
+  population(): Promise<Population> {
+    return this.prior.population();
   }
 
   /**
@@ -127,9 +145,12 @@ export class EvidenceStore {
       return { evidence: 'unused', snapshot: await this.snapshot(userId).catch(() => undefined) };
     }
     try {
-      const [snapshot, priors] = await Promise.all([this.snapshot(userId), this.prior.priors()]);
-      const evidence = evidenceOf(snapshot.evidence?.data, userId).channels;
-      return { knowledge: { evidence, priors }, evidence: 'ok', snapshot };
+      const [snapshot, population] = await Promise.all([this.snapshot(userId), this.prior.population()]);
+      const doc = evidenceOf(snapshot.evidence?.data, userId);
+      const knowledge: Knowledge = { evidence: doc.channels, priors: population.priors };
+      if (this.config.timeBands)
+        Object.assign(knowledge, { bands: doc.bands ?? {}, effects: population.effects } satisfies Partial<Knowledge>);
+      return { knowledge, evidence: 'ok', snapshot };
     } catch (err) {
       log.warn('evidence unavailable, routing by trait', { error: errorText(err) });
       return { evidence: 'unavailable' };
@@ -156,11 +177,17 @@ export class EvidenceStore {
     const change = (data: unknown) => {
       const doc = evidenceOf(data, userId);
       const fresh = observations.filter((o) => !doc.seen.includes(seenKey(o)));
+      const halfLife = this.config.evidenceHalfLifeDays;
       let channels = doc.channels;
-      for (const o of fresh) channels = observe(channels, o.channel, o.kind, now, this.config.evidenceHalfLifeDays);
+      let bands = doc.bands ?? {};
+      for (const o of fresh) {
+        channels = observe(channels, o.channel, o.kind, now, halfLife);
+        if (o.band) bands = observeInBand(bands, o.band, o.channel, o.kind, now, halfLife);
+      }
       const seen = [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT);
-      const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, seen } : undefined;
-      return { write, result: { after: channels, delta: sumsDelta(doc.channels, channels) } };
+      const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, seen } : undefined;
+      const delta = addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands));
+      return { write, result: { after: { channels, bands }, delta } };
     };
     const { evidence } = snapshot ?? (await this.snapshot(userId));
     const first = change(evidence?.data);

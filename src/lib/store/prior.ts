@@ -23,6 +23,7 @@ import type { SyncClient } from '../clients/sync';
 import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
 import { errorText, log } from '../log';
+import { bandEffectsOf, type Population } from '../routing/bands';
 import { addSums, type PopulationSums, type Priors, priorsOf, sumsOf } from '../routing/learn';
 import { fetchDocument, isConflict, writeDocument } from './documents';
 
@@ -45,9 +46,9 @@ interface ShardView {
 }
 
 /** Per warm container: each shard's view, and the priors they make. */
-let cache: { shards: ShardView[]; priors: Priors; at: number } | undefined;
+let cache: { shards: ShardView[]; population: Population; at: number } | undefined;
 /** a refresh under way beside requests (a function frozen between invocations may leave one hanging) */
-let refreshing: { running: Promise<Priors>; since: number } | undefined;
+let refreshing: { running: Promise<Population>; since: number } | undefined;
 const REFRESH_GIVE_UP_MS = 10_000;
 
 export class PriorStore {
@@ -73,7 +74,12 @@ export class PriorStore {
    * shard that cannot be read keeps what was known of it; without any data the prior is uninformed.
    */
   async priors(now = Date.now()): Promise<Priors> {
-    if (cache && now - cache.at < PRIOR_TTL_MS) return cache.priors;
+    return (await this.population(now)).priors;
+  }
+
+  /** The prior and the bands' effects (bands.ts), from the same sums and the same cache. */
+  async population(now = Date.now()): Promise<Population> {
+    if (cache && now - cache.at < PRIOR_TTL_MS) return cache.population;
     // one refresh at a time per container: a webhook with many engaged users asks for the prior once each
     if (!refreshing || now - refreshing.since > REFRESH_GIVE_UP_MS) {
       const running = this.refresh(now).finally(() => {
@@ -83,10 +89,10 @@ export class PriorStore {
       refreshing = { running, since: now };
     }
     // warm: what is known, the refresh running beside the request; cold: the refresh under way
-    return cache ? cache.priors : refreshing.running;
+    return cache ? cache.population : refreshing.running;
   }
 
-  private async refresh(now: number): Promise<Priors> {
+  private async refresh(now: number): Promise<Population> {
     const known = cache?.shards;
     const shards = await Promise.all(
       Array.from({ length: PRIOR_SHARDS }, (_, k) =>
@@ -98,8 +104,8 @@ export class PriorStore {
     );
     let sums: PopulationSums = {};
     for (const s of shards) sums = addSums(sums, s.sums);
-    cache = { shards, priors: priorsOf(sums), at: now };
-    return cache.priors;
+    cache = { shards, population: { priors: priorsOf(sums), effects: bandEffectsOf(sums) }, at: now };
+    return cache.population;
   }
 
   /** A shard's view brought up to date: from what this container knew, or (cold) from the summary. */

@@ -4,7 +4,7 @@
  * records (with the journey rules) → Segment, in one batch.
  */
 import { currentTime } from '../clock';
-import { CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channels/channel';
 import type { ProviderEvent, ProviderEventKind } from '../channels/provider';
 import { type SegmentMessage, track } from '../clients/segment';
 import type { Deps } from '../deps';
@@ -13,7 +13,8 @@ import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessa
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { errorText, log } from '../log';
-import { bestChannel, type Evidence, type EvidenceKind, type Priors, posteriors, scoresOf } from '../routing/learn';
+import { type Band, BANDS, type BandEvidence, bandPosteriors, type Population } from '../routing/bands';
+import { bestChannel, type Evidence, type EvidenceKind, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
 import { PooledPrior } from '../store/prior';
 
@@ -93,6 +94,7 @@ async function learnFrom(
   events: ProviderEvent[],
   pooled: PooledPrior,
   ownerOf: (notificationId: string) => Promise<string | undefined | null>,
+  bandOf: (notificationId: string, channel: Channel) => Band | undefined,
 ): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
@@ -109,8 +111,8 @@ async function learnFrom(
   const unrecorded: Observation[][] = [];
   await Promise.all(
     [...byUser].map(async ([userId, u]) => {
-      let evidence: Evidence;
-      let priors: Priors;
+      let evidence: { channels: Evidence; bands: BandEvidence };
+      let population: Population | undefined;
       try {
         // read beside the records; credited unless the notification's record names another user (no
         // record: expired after 40 days, an open can come later; a record that could not be read: null)
@@ -118,25 +120,35 @@ async function learnFrom(
           deps.evidence.snapshot(userId),
           Promise.all(u.observations.map((o) => ownerOf(o.notificationId))),
         ]);
-        const observations = u.observations.filter((_, i) => typeof owners[i] !== 'string' || owners[i] === userId);
+        // each counted in the band its step went out in, as the record says (heard with its owner)
+        const observations = u.observations
+          .filter((_, i) => typeof owners[i] !== 'string' || owners[i] === userId)
+          .map((o) => ({ ...o, band: bandOf(o.notificationId, o.channel) }));
         if (observations.length === 0) return;
-        [evidence, priors] = await Promise.all([
+        [evidence, population] = await Promise.all([
           deps.evidence.record(userId, observations, snapshot, undefined, pooled),
-          u.engaged ? deps.evidence.priors() : {},
+          u.engaged ? deps.evidence.population() : undefined,
         ]);
       } catch (err) {
         log.error('evidence not recorded', { error: errorText(err) });
         unrecorded.push(u.observations);
         return;
       }
-      if (!u.engaged) return;
-      const post = posteriors(CHANNELS, priors, evidence, {
-        now: currentTime(),
-        halfLifeDays: deps.config.evidenceHalfLifeDays,
-      });
+      if (!u.engaged || !population) return;
+      const o = { now: currentTime(), halfLifeDays: deps.config.evidenceHalfLifeDays };
+      const post = posteriors(CHANNELS, population.priors, evidence.channels, o);
       const scores = Object.fromEntries(Object.entries(scoresOf(post)).map(([c, score]) => [c, score?.expected]));
       const id = messageId('identify-learned', ...u.ids);
-      const message = identifyMessage({ userId }, id, { channel_scores: scores, best_channel: bestChannel(post) });
+      const traits: Record<string, unknown> = { channel_scores: scores, best_channel: bestChannel(post) };
+      // the best channel in each band of the day, for tools downstream that act on time too
+      if (deps.config.timeBands)
+        traits.best_channel_by_time = Object.fromEntries(
+          BANDS.map((b) => [
+            b,
+            bestChannel(bandPosteriors(post, evidence.channels, evidence.bands, population.effects, b, o)),
+          ]),
+        );
+      const message = identifyMessage({ userId }, id, traits);
       learned.push({ notificationId: u.observations[0].notificationId, message });
     }),
   );
@@ -255,16 +267,21 @@ export async function handleProviderEvents(
     owners.set(id, { heard, hear });
   }
   const ownerOf = (id: string) => owners.get(id)?.heard ?? Promise.resolve(undefined);
+  // the band each notification's steps went out in, heard with the owner from the same read
+  const bands = new Map<string, Partial<Record<Channel, Band>>>();
+  const bandOf = (id: string, channel: Channel) => bands.get(id)?.[channel];
   // the learner's evidence, concurrently with the records (its write waits only for the record's
   // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
     settleLimited(ids, deps.upstream.concurrency, (id) =>
-      applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner) => owners.get(id)?.hear(owner)).finally(() =>
-        owners.get(id)?.hear(null),
-      ),
+      applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner, record) => {
+        if (record)
+          bands.set(id, Object.fromEntries(record.steps.flatMap((st) => (st.band ? [[st.channel, st.band]] : []))));
+        owners.get(id)?.hear(owner);
+      }).finally(() => owners.get(id)?.hear(null)),
     ),
-    learnFrom(deps, providerEvents, pooled, ownerOf),
+    learnFrom(deps, providerEvents, pooled, ownerOf, bandOf),
   ]);
   // events naming another user than their notification's record are skipped: their Segment events
   // are neither sent nor kept (every owner is heard by now: the record updates have settled)
