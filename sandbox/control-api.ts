@@ -159,6 +159,9 @@ export function registerControlApi(
 
   router.on('POST', '/sandbox/contacts/:address', (req) => {
     const behaviour = body(req) as ContactBehaviour;
+    for (const [c, hours] of Object.entries(behaviour.engageByHour ?? {}))
+      if (!Array.isArray(hours) || hours.length !== 24 || hours.some((p) => typeof p !== 'number' || p < 0 || p > 1))
+        return bad(`engageByHour.${c} must be 24 probabilities (0 to 1), one per local hour 0–23`);
     state.contacts.set(req.params.address.toLowerCase(), behaviour);
     return { status: 200, body: { address: req.params.address, behaviour } };
   });

@@ -16,6 +16,8 @@ export interface SandboxSettings {
   sendgridWebhookUsername?: string;
   sendgridWebhookPassword?: string;
   simulate: boolean;
+  /** the time zone of a contact with none of its own (a contact's local hour decides engageByHour) */
+  defaultTimezone?: string;
   /** the account's wiring at start (account.ts): `wired` for npm start, `empty` for what `npm run setup` starts from */
   account: 'wired' | 'empty';
   /** the Serverless service a deploy created (its unique name, from .twilioserverlessrc) */
@@ -67,6 +69,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SandboxSettings {
     sendgridWebhookPassword: get('SENDGRID_WEBHOOK_PASSWORD'),
     simulate: (env.SANDBOX_SIMULATE ?? 'on') !== 'off',
     account: env.SANDBOX_ACCOUNT === 'empty' ? 'empty' : 'wired',
+    defaultTimezone: env.DEFAULT_TIMEZONE || undefined,
     serviceName: env.SANDBOX_SERVICE_NAME || 'channel-optimized-notifications',
     messagingServiceSid: get('MESSAGING_SERVICE_SID'),
     segmentPublicApiToken: get('SEGMENT_PUBLIC_API_TOKEN'),

@@ -41,8 +41,28 @@ export class Simulator {
     this.pending.add(p);
   }
 
-  private engages(behaviour: ContactBehaviour, channel: Channel): boolean {
-    const p = behaviour.engage?.[channel] ?? 0;
+  /** The contact's local hour now (sandbox clock): its own time zone, its profile's, else DEFAULT_TIMEZONE. */
+  localHour(address: string, behaviour: ContactBehaviour): number {
+    const key = address.toLowerCase();
+    const profile = [...this.state.profileTraits.values()].find(
+      (t) => String(t.phone ?? '').toLowerCase() === key || String(t.email ?? '').toLowerCase() === key,
+    );
+    const zone = behaviour.timezone ?? (typeof profile?.timezone === 'string' ? profile.timezone : undefined);
+    for (const tz of [zone, this.settings.defaultTimezone, 'UTC']) {
+      if (!tz) continue;
+      try {
+        const f = new Intl.DateTimeFormat('en-US', { hour: 'numeric', hourCycle: 'h23', timeZone: tz });
+        return Number(f.format(this.state.clock.now()));
+      } catch {
+        // not a zone: the next one
+      }
+    }
+    return new Date(this.state.clock.now()).getUTCHours();
+  }
+
+  private engages(behaviour: ContactBehaviour, channel: Channel, address: string): boolean {
+    const byHour = behaviour.engageByHour?.[channel];
+    const p = byHour ? (byHour[this.localHour(address, behaviour)] ?? 0) : (behaviour.engage?.[channel] ?? 0);
     return p > 0 && Math.random() < p;
   }
 
@@ -129,7 +149,7 @@ export class Simulator {
         if (errorCode) params.ErrorCode = errorCode;
         await this.postTwilio('sms-status', callback, params);
       }
-      if (!undelivered && this.engages(behaviour, 'SMS')) {
+      if (!undelivered && this.engages(behaviour, 'SMS', to)) {
         await this.inboundSms(
           to,
           behaviour.reply ?? 'OK',
@@ -231,7 +251,7 @@ export class Simulator {
       };
       await progress('initiated', 'initiated');
       await progress('ringing', 'ringing');
-      const engaged = !behaviour.unreachable?.includes('CALL') && this.engages(behaviour, 'CALL');
+      const engaged = !behaviour.unreachable?.includes('CALL') && this.engages(behaviour, 'CALL', to);
       const machine = behaviour.answeredBy && behaviour.answeredBy !== 'human' ? behaviour.answeredBy : undefined;
       if (!engaged && !machine) {
         await progress('completed', behaviour.callOutcome ?? 'no-answer', { CallDuration: '0' });
@@ -319,7 +339,7 @@ export class Simulator {
           }
           ev('delivered', { response: '250 OK', tls: 1 });
           if (behaviour.machineOpen) ev('open', { sg_machine_open: true, useragent: 'Mozilla/5.0', ip: '17.0.0.1' });
-          if (this.engages(behaviour, 'EMAIL')) {
+          if (this.engages(behaviour, 'EMAIL', email)) {
             ev('open', { sg_machine_open: false, useragent: 'Mozilla/5.0 (Windows NT 10.0)', ip: '203.0.113.7' });
             ev('click', {
               url: link,

@@ -10,6 +10,13 @@ export type Channel = 'SMS' | 'CALL' | 'EMAIL';
 export interface ContactBehaviour {
   /** probability (0..1) of engaging per channel: SMS reply, call answered and confirmed, email open+click */
   engage?: Partial<Record<Channel, number>>;
+  /**
+   * the same by the contact's local hour (24 probabilities, hours 0–23) for the channels listed; `engage`
+   * stays the flat default for the others. The hour is the sandbox clock's at delivery, in `timezone`,
+   * else the profile trait `timezone` of the user whose phone or email this is, else DEFAULT_TIMEZONE.
+   */
+  engageByHour?: Partial<Record<Channel, number[]>>;
+  timezone?: string;
   /** channels on which this contact cannot be reached (SMS undelivered, call no-answer, email bounce) */
   unreachable?: Channel[];
   /** the SMS reply text when engaging on SMS (STOP/START are treated as opt-out keywords) */

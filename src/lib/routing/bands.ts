@@ -87,7 +87,7 @@ export interface Population {
 }
 
 /** Trials in a band before its effect is trusted fully (below, it is shrunk towards no effect). */
-const EFFECT_TRIALS = 200;
+const EFFECT_TRIALS = 30;
 
 export function bandEffectsOf(sums: PopulationSums): BandEffects {
   const out: BandEffects = {};

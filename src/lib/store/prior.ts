@@ -19,6 +19,7 @@
  * newer summary wins). Items expire after PRIOR_ITEM_TTL_S, long after any
  * reader has folded them.
  */
+import { currentTime } from '../clock';
 import type { SyncClient } from '../clients/sync';
 import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
@@ -69,16 +70,17 @@ export class PriorStore {
 
   /**
    * The population prior. A warm container answers from its cache, adding no round trip: when the
-   * cache is older than PRIOR_TTL_MS it is refreshed beside the request (the answer is at most a
+   * cache is older than PRIOR_TTL_MS (in the service's time: the sandbox's clock when it runs against
+   * the sandbox, so simulated days refresh it as real ones would) it is refreshed beside the request (the answer is at most a
    * refresh behind). A cold one reads every shard first (in parallel), once however many ask. A
    * shard that cannot be read keeps what was known of it; without any data the prior is uninformed.
    */
-  async priors(now = Date.now()): Promise<Priors> {
+  async priors(now = currentTime()): Promise<Priors> {
     return (await this.population(now)).priors;
   }
 
   /** The prior and the bands' effects (bands.ts), from the same sums and the same cache. */
-  async population(now = Date.now()): Promise<Population> {
+  async population(now = currentTime()): Promise<Population> {
     if (cache && now - cache.at < PRIOR_TTL_MS) return cache.population;
     // one refresh at a time per container: a webhook with many engaged users asks for the prior once each
     if (!refreshing || now - refreshing.since > REFRESH_GIVE_UP_MS) {
