@@ -122,3 +122,42 @@ test('/channel answers for another time with at=, and Segment hears the best cha
   );
   expect(identifies.at(-1)?.traits?.best_channel_by_time).toMatchObject({ morning: 'EMAIL', evening: 'SMS' });
 });
+
+test('sendAt=best picks the time (and channel), and says what it expects of it and of now', async () => {
+  await advanceTo(aware, 19); // the evening: this office worker reads no email now, and does in the morning
+  const u = user(0);
+  const res = await aware.notify({
+    userId: u.userId,
+    email: u.email,
+    channel: 'email',
+    message: '明日のご予約',
+    sendAt: 'best',
+    within: 'PT24H',
+    quietHours: '21:00-08:00',
+  });
+  expect(res.status).toBe(200);
+  // not now (the evening, when this user reads no email), out of quiet hours, within the day, and
+  // worth more than now: the morning (known good) or the afternoon (unknown: the user's overall rate)
+  expect(res.body).toMatchObject({ channel: 'EMAIL', status: 'scheduled' });
+  expect(['morning', 'afternoon']).toContain(res.body.band);
+  const sendAt = Date.parse(res.body.sendAt);
+  const localHour = new Date(sendAt + 9 * 3_600_000).getUTCHours();
+  expect(localHour).toBeGreaterThanOrEqual(8);
+  expect(localHour).toBeLessThan(18);
+  expect(sendAt - Date.parse((await aware.sandbox.status()).clock)).toBeLessThanOrEqual(24 * 3_600_000);
+  expect(res.body.expected).toBeGreaterThan(res.body.expectedNow);
+  // what SendGrid was asked: the email at that time (send_at in seconds)
+  const emails = await aware.sandbox.emails();
+  const asked = emails.filter((e: any) => JSON.stringify(e.request).includes(u.email)).at(-1);
+  expect(asked.request.send_at).toBe(sendAt / 1000);
+  // refused with the field named: a window longer than Twilio schedules
+  const refused = await aware.notify({
+    userId: u.userId,
+    phone: u.phone,
+    message: 'x',
+    sendAt: 'best',
+    within: 'P40D',
+  });
+  expect(refused.status).toBe(400);
+  expect(refused.body.error).toMatchObject({ field: 'within' });
+});

@@ -78,6 +78,7 @@ interface SendOptions extends Connection {
   encoding: 'auto' | Encoding;
   results?: string;
   sendAt?: string;
+  within?: string;
   keyColumn: string;
   locale?: string;
   dryRun?: boolean;
@@ -170,6 +171,7 @@ async function send(file: string, o: SendOptions): Promise<number> {
     },
     keyColumn: o.keyColumn,
     sendAt: o.sendAt,
+    within: o.within,
     locale: o.locale,
     // without a locale the service reads a row with its DEFAULT_LOCALE: assume the same here
     serviceLocale: process.env.DEFAULT_LOCALE ?? 'en-US',
@@ -360,7 +362,14 @@ connectionOptions(
     new Option('--encoding <encoding>', "the CSV's encoding").choices(['auto', 'utf8', 'shift_jis']).default('auto'),
   )
   .option('--results <file>', 'results CSV, appended as rows settle (default: <campaign-id>.results.csv)')
-  .option('--send-at <time>', 'schedule every row without its own sendAt (ISO 8601 with offset)')
+  .option(
+    '--send-at <time>',
+    'schedule every row without its own sendAt (ISO 8601 with offset), or best: the learner picks channel and time per row',
+  )
+  .option(
+    '--within <duration>',
+    'with --send-at best: the window to pick the time in (ISO 8601 duration, default PT24H)',
+  )
   .option('--key-column <column>', "the column that identifies a row's notification", 'userId')
   .option(
     '--locale <tag>',

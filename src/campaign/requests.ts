@@ -25,8 +25,10 @@ export interface CampaignSpec {
   templates: Templates;
   /** the column whose value identifies a row's notification (default userId) */
   keyColumn: string;
-  /** schedules every row without a sendAt of its own */
+  /** schedules every row without a sendAt of its own (a time, or `best`: the learner picks each row's time) */
   sendAt?: string;
+  /** with sendAt=best: the window it picks the time in (ISO 8601 duration; the service's default PT24H) */
+  within?: string;
   /** the locale of rows without one: sent with them, and used to read their phone numbers */
   locale?: string;
   /** the service's DEFAULT_LOCALE as far as known here: how it reads a row sent without a locale */
@@ -105,6 +107,7 @@ export function requestOf(
     if (v !== undefined) params[f] = f === 'channel' ? v.toLowerCase() : v;
   }
   if (spec.sendAt && !params.sendAt) params.sendAt = spec.sendAt;
+  if (params.sendAt === 'best' && spec.within) params.within = spec.within;
   if (spec.locale && !params.locale) params.locale = spec.locale;
   if (notificationId) params.notificationId = notificationId;
   for (const [name, template] of Object.entries(spec.templates) as Array<[keyof Templates, string | undefined]>) {

@@ -1,4 +1,5 @@
 /** The parameters of /notify and /channel, validated; bad input is a 400 naming the field. */
+import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../routing/best-time';
 import { createHash, randomUUID } from 'node:crypto';
 import { type Channel, CHANNELS, parseChannel } from '../channels/channel';
 import type { Config } from '../config';
@@ -17,6 +18,8 @@ export interface NotifyInput extends RoutingInput {
   content: Content;
   /** schedule the notification (ISO 8601 with offset) */
   sendAt?: Date;
+  /** sendAt=best: the learner picks the channel and the time within this many ms (best-time.ts) */
+  bestWithinMs?: number;
   /** ordered channels to escalate through, or auto (routed channel first, then the other reachable ones) */
   escalation?: Channel[] | 'auto';
   /** minutes between escalation steps */
@@ -49,6 +52,22 @@ export function parseSendAt(params: Params, name = 'sendAt'): Date | undefined {
   const at = new Date(raw);
   if (Number.isNaN(at.getTime())) throw badRequest(name, `${name} is not a valid time`);
   return at;
+}
+
+/** `sendAt` (a time, or `best`) and `within` (only with best: an ISO 8601 duration, default PT24H). */
+function parseTiming(params: Params): { sendAt?: Date; bestWithinMs?: number } {
+  const within = stringParam(params, 'within', { max: 20 });
+  if (params.sendAt !== 'best') {
+    if (within !== undefined) throw badRequest('within', 'within applies to sendAt=best only');
+    return { sendAt: parseSendAt(params) };
+  }
+  if (within === undefined) return { bestWithinMs: DEFAULT_WITHIN_MS };
+  const ms = parseDuration(within);
+  if (ms === undefined || ms <= 0)
+    throw badRequest('within', 'within must be an ISO 8601 duration of days, hours or minutes, e.g. PT24H or P3D');
+  if (ms > MAX_WITHIN_MS)
+    throw badRequest('within', 'within is at most P35D (Twilio schedules SMS at most 35 days ahead)');
+  return { bestWithinMs: ms };
 }
 
 function parseEscalation(params: Params): Channel[] | 'auto' | undefined {
@@ -131,10 +150,12 @@ export function parseNotifyInput(params: Params, config: Pick<Config, 'defaultLo
     ...routing,
     notificationId: idParam(params, 'notificationId') ?? randomUUID(),
     content,
-    sendAt: parseSendAt(params),
+    ...parseTiming(params),
     escalation: parseEscalation(params),
     escalateAfter: parseEscalateAfter(params),
   };
+  if (input.bestWithinMs !== undefined && input.escalation)
+    throw badRequest('sendAt', 'sendAt=best picks one channel and one time: it cannot be combined with escalation');
   if (input.escalation) {
     const kept = [content, input.phone, input.email, input.quietHours];
     const bytes = Buffer.byteLength(JSON.stringify(kept));

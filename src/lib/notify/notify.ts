@@ -25,7 +25,9 @@ import { type Step, stepView } from '../journey/steps';
 import { countOrKeep } from '../learning';
 import { errorText, log } from '../log';
 import { bandAt } from '../routing/bands';
-import { decideRoute, type Route, traitNames } from '../routing/route';
+import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../routing/best-time';
+import { posteriors } from '../routing/learn';
+import { decideRoute, type Route, type RouteOptions, traitNames } from '../routing/route';
 import type { KnowledgeRead } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
@@ -136,6 +138,8 @@ interface FirstStep {
   sms?: SmsSize;
   /** warnings for the caller (an SMS body over SMS_MAX_SEGMENTS) */
   warnings: string[];
+  /** sendAt=best: what was chosen and what it is worth (undefined: the learner had nothing to go by) */
+  best?: BestTime;
 }
 
 /** What a provider is asked to send for this notification (now, or at `at`). */
@@ -162,12 +166,21 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
         refusals,
         knowledge,
       };
-      const route = decideRoute(input, profile, deps.config, options);
-      const plan = planJourney(input, route, deps.config, now);
+      // sendAt=best: the channel and the time first (among what this request may still use), then
+      // routed and planned as a send at that time
+      const best = input.bestWithinMs !== undefined ? chooseBestTime(deps, input, profile, options) : undefined;
+      const timed = best ? { ...input, sendAt: best.at } : input;
+      const route = decideRoute(timed, profile, deps.config, {
+        ...options,
+        at: timed.sendAt,
+        scheduled: Boolean(timed.sendAt),
+        chosen: best?.channel,
+      });
+      const plan = planJourney(timed, route, deps.config, now);
       const sms = plan.steps.some((s) => s.channel === 'SMS') ? size : undefined;
       const warning = sms && smsSizeWarning(sms, deps.config);
       const channel = plan.steps[0].channel;
-      return { channel, route: { ...route, channel }, plan, sms, warnings: warning ? [warning] : [] };
+      return { channel, route: { ...route, channel }, plan, sms, best, warnings: warning ? [warning] : [] };
     },
     send: ({ route, plan }) => CHANNEL_OPS[route.channel].send(deps, route, sendRequest(deps, input, plan.steps[0].at)),
     onRefused: (r) =>
@@ -177,8 +190,53 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
         code: r.providerCode,
       }),
   });
-  const { route, plan, sms, warnings } = choice;
-  return { route, plan, sent, refusals, sms, warnings };
+  const { route, plan, sms, warnings, best } = choice;
+  return { route, plan, sent, refusals, sms, warnings, best };
+}
+
+/**
+ * sendAt=best: the learner's pick of channel and time within the request's window (best-time.ts).
+ * Without time-aware evidence (ROUTING_TIME_BANDS off, the trait policy, the store unavailable)
+ * there is nothing to choose a time by: it sends now, routed as usual, and the answer says so.
+ */
+function chooseBestTime(
+  deps: Deps,
+  input: NotifyInput,
+  profile: Start['profile'],
+  options: RouteOptions,
+): BestTime | undefined {
+  const knowledge = options.knowledge;
+  if (deps.config.routingPolicy !== 'learned' || !knowledge?.bands || !knowledge.effects) return undefined;
+  const base = decideRoute(input, profile, deps.config, { ...options, at: undefined, scheduled: true });
+  const refused = new Set((options.refusals ?? []).map((r) => r.channel));
+  const channels = (input.channel ? [input.channel] : base.reach.reachable).filter(
+    (c) => base.reach.reachable.includes(c) && !refused.has(c),
+  );
+  const now = options.now.getTime();
+  const halfLifeDays = deps.config.evidenceHalfLifeDays;
+  const overall = posteriors(channels, knowledge.priors, knowledge.evidence, {
+    now,
+    halfLifeDays,
+    trait: base.preferred,
+  });
+  const best = bestTime({
+    now,
+    withinMs: input.bestWithinMs ?? DEFAULT_WITHIN_MS,
+    timezone: base.timezone,
+    quiet: base.quiet,
+    channels,
+    canScheduleSms: Boolean(deps.config.messagingServiceSid),
+    overall,
+    evidence: knowledge.evidence,
+    bands: knowledge.bands,
+    effects: knowledge.effects,
+    halfLifeDays,
+  });
+  if (!best) {
+    const why = `no time within the window when ${channels.join(' or ') || 'a reachable channel'} may go out (quiet hours, scheduling windows)`;
+    throw new DomainError('cannot_schedule', why, 'within');
+  }
+  return best;
 }
 
 /** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */
@@ -235,6 +293,16 @@ function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: St
     policy: route.policy,
     // the band of the user's day the channel was chosen for (with ROUTING_TIME_BANDS on)
     ...(route.band ? { band: route.band } : {}),
+    // sendAt=best: what was chosen and why: the time (null: now), its expected engagement, and the best of now
+    ...(input.bestWithinMs !== undefined
+      ? first.best
+        ? {
+            sendAt: at?.toISOString() ?? null,
+            expected: first.best.expected,
+            expectedNow: first.best.expectedNow ?? null,
+          }
+        : { sendAt: null, expected: null, expectedNow: null, bestTime: 'no time-aware evidence to choose by: sent now' }
+      : {}),
     ...(start.evidence === 'unavailable' ? { evidence: 'unavailable' } : {}),
     status: at ? 'scheduled' : 'sent',
     providerId: sent.providerId,

@@ -86,6 +86,8 @@ export interface RouteOptions {
   knowledge?: Knowledge;
   /** when the step goes out (a scheduled send's time; default now): the learner decides for that time of day */
   at?: Date;
+  /** the learner's pick made already (sendAt=best chose channel and time together) */
+  chosen?: Channel;
 }
 
 /** Decides the channel, or throws `unreachable` naming why no channel is possible. */
@@ -128,7 +130,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
       ? bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt)
       : overall;
   const choosing = post && overall && band ? forChannelChoice(post, overall) : post;
-  const decision = decide(reach, { override, preferred, learned: choosing && chooseChannel(choosing) });
+  const decision = decide(reach, { override, preferred, learned: o.chosen ?? (choosing && chooseChannel(choosing)) });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
