@@ -61,7 +61,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     </section>
     <section>
       <h2>Users: what the learner knows <span class="mute">expected engagement per channel (★ best), engaged / sent, profile traits</span></h2>
-      <table><thead><tr><th>user</th><th>SMS</th><th>CALL</th><th>EMAIL</th><th>traits</th></tr></thead>
+      <table><thead><tr><th>user</th><th>SMS</th><th>CALL</th><th>EMAIL</th><th>by time of day (expected engagement)</th><th>traits</th></tr></thead>
       <tbody data-testid="users"></tbody></table>
     </section>
   </div>
@@ -122,6 +122,18 @@ function detail(n) {
     '<div style="display:grid;grid-template-columns:1fr 1fr;gap:12px"><div><h4>What the providers received</h4>' + got + '</div>' +
     '<div><h4>Callbacks</h4>' + cbs + '</div></div></td></tr>';
 }
+/** a small heat map: channels × bands of the user's day, each cell shaded by its expected engagement */
+function heat(byBand) {
+  if (!byBand) return '';
+  const bands = ['night', 'morning', 'afternoon', 'evening'];
+  const head = '<tr><th></th>' + bands.map((b) => '<th title="' + b + '">' + b.slice(0, 3) + '</th>').join('') + '</tr>';
+  const rows = ['SMS', 'CALL', 'EMAIL'].map((c) => '<tr><th>' + c + '</th>' + bands.map((b) => {
+    const p = byBand[b] && byBand[b][c];
+    if (p === null || p === undefined) return '<td class="mute">–</td>';
+    return '<td data-testid="heat-' + c + '-' + b + '" title="' + c + ' ' + b + ': ' + Math.round(p * 100) + '%" style="background:rgba(242,47,70,' + p.toFixed(2) + ');color:' + (p > 0.55 ? '#fff' : 'inherit') + '">' + Math.round(p * 100) + '</td>';
+  }).join('') + '</tr>').join('');
+  return '<table class="heat" style="font-size:11px;border-collapse:collapse">' + head + rows + '</table>';
+}
 function render(s) {
   $('[data-testid=clock]').textContent = time(s.clock);
   $('[data-testid=counts]').textContent = s.notifications.length + ' notifications · ' + s.segment.length + ' Segment events';
@@ -133,7 +145,7 @@ function render(s) {
   const cell = (e, best) => (e ? '<b' + (best ? ' title="best channel"' : '') + '>' + Math.round(e.expected * 100) + '%' + (best ? ' ★' : '') +
     '</b> <span class="mute">' + esc(e.engaged.toFixed(1)) + ' / ' + esc(e.sent.toFixed(1)) + (e.failed ? ', failed ' + esc(e.failed.toFixed(1)) : '') + '</span>' : '<span class="mute">–</span>');
   $('[data-testid=users]').innerHTML = s.users.map((u) => '<tr data-testid="user-' + esc(u.userId) + '"><td>' + esc(u.userId) + '</td><td>' + cell(u.evidence.SMS, u.best === 'SMS') +
-    '</td><td>' + cell(u.evidence.CALL, u.best === 'CALL') + '</td><td>' + cell(u.evidence.EMAIL, u.best === 'EMAIL') + '</td><td><code>' + esc(JSON.stringify(u.traits)) + '</code></td></tr>').join('');
+    '</td><td>' + cell(u.evidence.CALL, u.best === 'CALL') + '</td><td>' + cell(u.evidence.EMAIL, u.best === 'EMAIL') + '</td><td>' + heat(u.byBand) + '</td><td><code>' + esc(JSON.stringify(u.traits)) + '</code></td></tr>').join('');
   $('[data-testid=segment]').innerHTML = s.segment.map((e) => '<tr><td>' + esc(e.type) + '</td><td>' + esc(e.event || '') + '</td><td>' + esc(e.userId) +
     '</td><td><code>' + esc(e.messageId) + '</code></td></tr>').join('');
   $('[data-testid=dropped]').innerHTML = s.duplicates.slice().reverse().map((d) => '<tr><td>' + esc(d.event || '') + '</td><td><code>' + esc(d.messageId) + '</code></td></tr>').join('') ||

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CHANNELS } from '../src/lib/channels/channel';
+import { BANDS, type BandEvidence, bandEffectsOf, bandPosteriors } from '../src/lib/routing/bands';
 import {
   addSums,
   bestChannel,
@@ -142,6 +143,7 @@ export function dashboardSnapshot(state: SandboxState, since?: string) {
   for (const list of state.syncLists.values())
     if (list.unique_name?.startsWith('prior-')) for (const item of list.items) sums = addSums(sums, sumsOf(item.data));
   const priors = priorsOf(sums);
+  const effects = bandEffectsOf(sums);
   const halfLifeDays = Number(process.env.EVIDENCE_HALF_LIFE_DAYS) || 30;
   const userIds = new Set<string>([...records.map((r) => String(r.userId)), ...state.profileTraits.keys()]);
   const evidenceByName = new Map(
@@ -149,13 +151,23 @@ export function dashboardSnapshot(state: SandboxState, since?: string) {
   );
   const users = [...userIds].slice(0, SHOWN).map((userId) => {
     const name = `evidence-${createHash('sha256').update(userId).digest('hex').slice(0, 40)}`;
-    const evidence = (evidenceByName.get(name) as { channels?: Evidence } | undefined)?.channels ?? {};
-    const post = posteriors(CHANNELS, priors, evidence, { now: state.clock.now(), halfLifeDays });
+    const doc = evidenceByName.get(name) as { channels?: Evidence; bands?: BandEvidence } | undefined;
+    const evidence = doc?.channels ?? {};
+    const o = { now: state.clock.now(), halfLifeDays };
+    const post = posteriors(CHANNELS, priors, evidence, o);
     const scores = scoresOf(post);
+    // expected engagement by channel in each band of the user's day: the dashboard's heat map
+    const byBand = Object.fromEntries(
+      BANDS.map((b) => {
+        const inBand = bandPosteriors(post, evidence, doc?.bands ?? {}, effects, b, o);
+        return [b, Object.fromEntries(CHANNELS.map((c) => [c, inBand[c]?.score.expected ?? null]))];
+      }),
+    );
     return {
       userId,
       evidence: Object.fromEntries(CHANNELS.map((c) => [c, scores[c]])),
       best: bestChannel(post),
+      byBand,
       traits: state.profileTraits.get(userId) ?? {},
     };
   });

@@ -103,6 +103,12 @@ test('a notification appears without reload, and its journey steps change state 
   expect(await page.evaluate(() => document.fonts.check('14px "Noto Sans JP"', '明日'))).toBe(true);
   // what the learner now expects of each channel for this user: SMS (replied) the best
   await expect(page.locator('[data-testid="user-dash-1"]').innerText()).resolves.toMatch(/dash-1\s+\d+% ★/);
+  // and by time of day: a heat map of channels × bands, each cell its expected engagement in %
+  const cells = page.locator('[data-testid="user-dash-1"] [data-testid^="heat-"]');
+  await expect(cells.count()).resolves.toBe(12);
+  await expect(
+    page.locator('[data-testid="user-dash-1"] [data-testid="heat-SMS-evening"]').innerText(),
+  ).resolves.toMatch(/^\d+$/);
   await expect(page.locator('[data-testid="segment"]').innerText()).resolves.toContain('Notification Engaged');
 
   mkdirSync(join(__dirname, '../.test-logs'), { recursive: true });
