@@ -56,6 +56,22 @@ test('a row is checked as /notify and the providers would check it', () => {
   );
   const email = requestOf({ userId: 'u4', email: 'a@example.jp', firstName: 'a' }, 4, soon, now);
   expect(email.problems).toEqual([]); // SendGrid schedules 5 minutes ahead
+  // --send-at best --within: each row asks /notify to pick its time; a window /notify refuses is found here
+  const best = requestOf(
+    { userId: 'u5', phone: '+819012345678', firstName: 'a' },
+    5,
+    { ...spec, sendAt: 'best', within: 'P2D' },
+    now,
+  );
+  expect(best.problems).toEqual([]);
+  expect(best.params).toMatchObject({ sendAt: 'best', within: 'P2D' });
+  const tooLong = requestOf(
+    { userId: 'u6', phone: '+819012345678', firstName: 'a' },
+    6,
+    { ...spec, sendAt: 'best', within: 'P60D' },
+    now,
+  );
+  expect(tooLong.problems.map((p) => p.field)).toEqual(['within']);
 });
 
 test('what is printed of a cell shows control characters instead of sending them to the terminal', () => {

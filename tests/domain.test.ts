@@ -276,7 +276,12 @@ describe('the learning router (routing/learn.ts)', () => {
       expect(evidenceOf(data, 'u').channels).toEqual({});
     }
     const good = { v: 1, channels: { SMS: { sent: 1, engaged: 0, failed: 0, at: t0 } }, seen: ['n|SMS|sent'] };
+    // a document written before time bands: read as it was, with no bands
     expect(evidenceOf(good, 'u').channels.SMS?.sent).toBe(1);
+    expect(evidenceOf(good, 'u').bands).toEqual({});
+    // bands: each checked alone; an unusable one is dropped, the rest kept
+    const banded = { ...good, bands: { evening: good.channels, noon: good.channels, morning: { SMS: { sent: 'x' } } } };
+    expect(evidenceOf(banded, 'u').bands).toEqual({ evening: good.channels });
   });
 });
 

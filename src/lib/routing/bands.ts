@@ -25,6 +25,7 @@ import {
   type Posterior,
   type PopulationSums,
   type Priors,
+  rating,
   UNINFORMED,
 } from './learn';
 
@@ -163,8 +164,9 @@ export function forChannelChoice(
 }
 
 /**
- * Best-time sends: the band and channel with the best expected engagement (the band's posterior
- * mean) among `candidates`, the bands a send may go out in (the simulation's model of best-time.ts).
+ * Best-time sends: the band and channel with the best rating (the band's posterior mean plus the
+ * router's exploration bonus) among `candidates`, the bands a send may go out in (the simulation's
+ * model of best-time.ts).
  */
 export function bestBand(
   candidates: Partial<Record<Band, Partial<Record<Channel, Posterior>>>>,
@@ -177,23 +179,9 @@ export function bestBand(
     for (const c of CHANNELS) {
       const p = post[c];
       if (!p) continue;
-      const r = bestTimeRating(p) + random() * 1e-9;
+      const r = rating(p) + random() * 1e-9;
       if (!best || r > best.r) best = { band: b, channel: c, expected: p.score.expected, r };
     }
   }
   return best && { band: best.band, channel: best.channel, expected: best.expected };
-}
-
-/**
- * How best-time sends rate a band and channel: the expected engagement plus a small share of the
- * router's exploration bonus (its posterior standard deviation times BEST_TIME_BONUS), so that a band
- * the learner knows little of is tried now and then, yet a caller asking for the best time mostly gets
- * the best known. Measured with `npm run simulate` (0: greedy, stuck on the first good band; the
- * router's 1.5: too many tries of unknown bands).
- */
-export const BEST_TIME_BONUS = 0.5;
-export function bestTimeRating(p: Beta): number {
-  const n = p.a + p.b;
-  const mean = p.a / n;
-  return mean + BEST_TIME_BONUS * Math.sqrt((mean * (1 - mean)) / (n + 1));
 }
