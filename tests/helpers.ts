@@ -193,3 +193,23 @@ export const { call, notify, signedPost, emailEvents, sandbox } = clientOf(stack
 export async function eventNames(filter: Record<string, string>): Promise<string[]> {
   return (await sandbox.events({ type: 'track', ...filter })).map((e) => e.event!);
 }
+
+/**
+ * /notify for each of `count` recipients, 6 at a time (as a busy sender would), each answered 200;
+ * `request(i)` is the i-th recipient's request.
+ */
+export async function notifyEach(
+  c: { notify: (params: Record<string, unknown>) => Promise<Answer> },
+  count: number,
+  request: (i: number) => Record<string, unknown>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const params = request(next++);
+      const res = await c.notify(params);
+      expect([params.userId, res.status]).toEqual([params.userId, 200]);
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+}

@@ -5,7 +5,7 @@
  * on the suite's shared stack with Segment's "most frequent" computed trait
  * emulated between rounds. Every engagement flows back through the webhooks.
  */
-import { bearer, clientOf, ownStack, stack as shared } from './helpers';
+import { bearer, clientOf, notifyEach, ownStack, stack as shared } from './helpers';
 
 const USERS = 60;
 const ROUNDS = 15;
@@ -53,15 +53,10 @@ async function computeTraits(c: ReturnType<typeof clientOf>) {
 
 async function run(c: ReturnType<typeof clientOf>, between?: () => Promise<void>): Promise<number> {
   for (let round = 0; round < ROUNDS; round++) {
-    let next = 0;
-    const worker = async () => {
-      while (next < USERS) {
-        const u = user(next++);
-        const res = await c.notify({ userId: u.userId, phone: u.phone, email: u.email, message: 'ご確認ください' });
-        expect([u.userId, res.status]).toEqual([u.userId, 200]);
-      }
-    };
-    await Promise.all(Array.from({ length: 6 }, worker));
+    await notifyEach(c, USERS, (i) => {
+      const u = user(i);
+      return { userId: u.userId, phone: u.phone, email: u.email, message: 'ご確認ください' };
+    });
     await c.sandbox.settle();
     await between?.();
   }

@@ -5,7 +5,7 @@
  * simulated days, the sandbox clock advanced to each. One stack routes with time bands (the
  * default), one without (ROUTING_TIME_BANDS=off); every engagement flows back through the webhooks.
  */
-import { clientOf, ownStack } from './helpers';
+import { clientOf, notifyEach, ownStack } from './helpers';
 
 const USERS = 24;
 const DAYS = 8;
@@ -68,15 +68,10 @@ async function run(c: Client): Promise<{ engaged: number; late: number }> {
     if (day === DAYS / 2) lateFrom = (await c.sandbox.events({ type: 'track', event: 'Notification Engaged' })).length;
     for (const hour of SEND_HOURS) {
       await advanceTo(c, hour);
-      let next = 0;
-      const worker = async () => {
-        while (next < USERS) {
-          const u = user(next++);
-          const res = await c.notify({ userId: u.userId, phone: u.phone, email: u.email, message: 'ご確認ください' });
-          expect([u.userId, res.status]).toEqual([u.userId, 200]);
-        }
-      };
-      await Promise.all(Array.from({ length: 6 }, worker));
+      await notifyEach(c, USERS, (i) => {
+        const { office: _o, ...u } = user(i);
+        return { ...u, message: 'ご確認ください' };
+      });
       await c.sandbox.settle();
     }
   }
