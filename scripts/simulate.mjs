@@ -152,11 +152,11 @@ function timeAware(rand, { bestTime = false } = {}) {
       shared.effects = L.bandEffectsOf(shared.sums);
     },
     /** the channel for a send in `band`; best-time: the band too, among the waking ones */
-    choose: (s, u, now, band) => {
+    choose: (s, u, now, band, random = rand) => {
       const overall = overallOf(s, u, now);
       if (!bestTime)
-        return { channel: L.chooseChannel(L.forChannelChoice(post(s, now, band, overall), overall), rand), band };
-      return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), rand);
+        return { channel: L.chooseChannel(L.forChannelChoice(post(s, now, band, overall), overall), random), band };
+      return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), random);
     },
     learn: (s, _u, c, engaged, now, band) => {
       const [before, beforeBands] = [s.evidence, s.bands];
@@ -187,7 +187,7 @@ function truePriors(users, key) {
 }
 
 function run(population, notifications) {
-  const rand = seedrandom(String(SEED));
+  const rand = seedrandom(String(SEED), { state: true });
   const users = Array.from({ length: USERS }, () => population.user(rand));
   for (const u of users) u.now = u.p;
   const switchAt = Math.floor(notifications / 2);
@@ -204,9 +204,11 @@ function run(population, notifications) {
     tutorial: tutorial(rand),
     learned: learner(rand),
     ceiling: learner(rand, early),
-    // its own random streams, so that adding it leaves every other column as it was
+    // the learner's own random numbers, replayed (below): the two columns differ by what they
+    // know, not by their luck, and adding it leaves every other column as it was
     timeAware: timeAware(seedrandom(`${SEED}:time-aware`)),
   };
+  let learnedStream;
   const hours = seedrandom(`${SEED}:hours`);
   const totals = Object.fromEntries(Object.keys(policies).map((k) => [k, 0]));
   const states = Object.fromEntries(
@@ -219,10 +221,11 @@ function run(population, notifications) {
     const bands = users.map(() => L.bandOfHour(sendHour(hours)));
     for (const [name, policy] of Object.entries(policies)) {
       policy.round?.();
-      const draw = name === 'timeAware' ? seedrandom(`${SEED}:${t}:draws`) : rand;
+      if (name === 'learned') learnedStream = rand.state();
+      const draw = name === 'timeAware' ? seedrandom('', { state: learnedStream }) : rand;
       users.forEach((u, i) => {
         if (i % 100 === 99) policy.round?.(); // users arrive as a stream: the prior cache refreshes as it grows
-        const pick = policy.choose(states[name][i], u, now, bands[i]);
+        const pick = policy.choose(states[name][i], u, now, bands[i], draw);
         const c = typeof pick === 'string' ? pick : pick.channel;
         const p = u.now[c];
         totals[name] += p;
