@@ -9,7 +9,8 @@
  *
  * Shrinkage: a band's posterior starts from the user's overall posterior for the channel (all their
  * evidence outside the band), moved by the population's effect of that band for that channel (the
- * ratio of its engagement rate in the band to its rate overall, itself shrunk to 1 on thin data),
+ * ratio of its engagement rate in the band to its rate overall, itself shrunk to 1 on thin data and
+ * as far as sampling noise could explain it),
  * with a bounded strength; the user's evidence in the band is then added. A user with no evidence
  * in a band gets their overall rate times the population's band effect, never less informed than
  * the learner that ignores time; evidence in the band soon outweighs it.
@@ -98,9 +99,14 @@ export function bandEffectsOf(sums: PopulationSums): BandEffects {
     for (const b of BANDS) {
       const s: ChannelSums | undefined = sums[bandKey(c, b)];
       if (!s || s.n <= 0) continue;
-      // shrunk towards the overall rate by EFFECT_TRIALS pseudo-trials
+      // shrunk towards the overall rate by EFFECT_TRIALS pseudo-trials …
       const rate = (s.k + overall * EFFECT_TRIALS) / (s.n + EFFECT_TRIALS);
-      out[bandKey(c, b)] = rate / overall;
+      // … and towards no effect by as much as sampling noise could explain it (positive-part
+      // James–Stein): a flat population's ±5 % wobble is no time pattern, a retiree's morning is
+      const deviation = rate / overall - 1;
+      const noise = (overall * (1 - overall)) / (s.n + EFFECT_TRIALS) / (overall * overall);
+      const keep = deviation === 0 ? 0 : Math.max(0, 1 - (2 * noise) / (deviation * deviation));
+      out[bandKey(c, b)] = 1 + keep * deviation;
     }
   }
   return out;
