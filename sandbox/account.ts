@@ -18,7 +18,7 @@ import { bearer, field, isObject, type Json, type Router, type SandboxRequest, t
 import { sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
-import { twilioAuthError, twilioError } from './twilio-api';
+import { twilioError, twilioGuard, twilioNotFound } from './twilio-api';
 
 export interface PhoneNumber {
   sid: string;
@@ -227,13 +227,11 @@ const page = (key: string, items: unknown[], url: string) => ({
   [key]: items,
   meta: { page: 0, page_size: 50, first_page_url: url, previous_page_url: null, url, next_page_url: null, key },
 });
-const notFound = (path: string) => twilioError(404, 20404, `The requested resource ${path} was not found`);
 
 /** Twilio's side of the wiring: numbers, Messaging Services, Sync Services, Serverless. */
 export function registerAccountApi(router: Router, state: SandboxState, settings: SandboxSettings): void {
   const account = state.account;
-  const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
-    twilioAuthError(req, settings) ?? h(req);
+  const guard = twilioGuard(settings);
   const base = '/2010-04-01/Accounts/:AccountSid';
   const numberView = (n: PhoneNumber) => ({
     ...n,
@@ -260,7 +258,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     `${base}/IncomingPhoneNumbers/:Sid`,
     guard((req) => {
       const n = findNumber(req);
-      return n ? { status: 200, body: numberView(n) } : notFound(req.path);
+      return n ? { status: 200, body: numberView(n) } : twilioNotFound(req.path);
     }),
   );
   router.on(
@@ -268,7 +266,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     `${base}/IncomingPhoneNumbers/:Sid`,
     guard((req) => {
       const n = findNumber(req);
-      if (!n) return notFound(req.path);
+      if (!n) return twilioNotFound(req.path);
       const updates: Array<[string, string]> = [
         ['SmsUrl', 'sms_url'],
         ['SmsMethod', 'sms_method'],
@@ -338,7 +336,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/messaging/v1/Services/:Sid',
     guard((req) => {
       const s = findMs(req.params.Sid);
-      return s ? { status: 200, body: msView(s) } : notFound(req.path);
+      return s ? { status: 200, body: msView(s) } : twilioNotFound(req.path);
     }),
   );
   router.on(
@@ -346,7 +344,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/messaging/v1/Services/:Sid',
     guard((req) => {
       const s = findMs(req.params.Sid);
-      if (!s) return notFound(req.path);
+      if (!s) return twilioNotFound(req.path);
       return applyMs(s, req) ?? { status: 200, body: msView(s) };
     }),
   );
@@ -364,7 +362,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/messaging/v1/Services/:ServiceSid/PhoneNumbers',
     guard((req) => {
       const s = findMs(req.params.ServiceSid);
-      if (!s) return notFound(req.path);
+      if (!s) return twilioNotFound(req.path);
       const items = s.numbers.flatMap((n) => account.numbers.filter((x) => x.sid === n)).map((n) => senderView(s, n));
       return { status: 200, body: page('phone_numbers', items, req.path.replace('/messaging', '')) };
     }),
@@ -374,7 +372,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/messaging/v1/Services/:ServiceSid/PhoneNumbers',
     guard((req) => {
       const s = findMs(req.params.ServiceSid);
-      if (!s) return notFound(req.path);
+      if (!s) return twilioNotFound(req.path);
       const pn = field(req.form, 'PhoneNumberSid');
       if (!pn || !/^PN[0-9a-fA-F]{32}$/.test(pn))
         return twilioError(400, 20001, 'Missing required parameter PhoneNumberSid in the post body');
@@ -398,7 +396,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/messaging/v1/Services/:ServiceSid/PhoneNumbers/:Sid',
     guard((req) => {
       const s = findMs(req.params.ServiceSid);
-      if (!s?.numbers.includes(req.params.Sid)) return notFound(req.path);
+      if (!s?.numbers.includes(req.params.Sid)) return twilioNotFound(req.path);
       s.numbers = s.numbers.filter((n) => n !== req.params.Sid);
       return { status: 204 };
     }),
@@ -437,7 +435,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/v1/Services/:Sid',
     guard((req) => {
       const s = account.syncServices.find((x) => x.sid === req.params.Sid || x.unique_name === req.params.Sid);
-      return s ? { status: 200, body: syncView(s) } : notFound(req.path);
+      return s ? { status: 200, body: syncView(s) } : twilioNotFound(req.path);
     }),
   );
 
@@ -462,7 +460,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/serverless/v1/Services/:Sid',
     guard((req) => {
       const s = findZs(req.params.Sid);
-      return s ? { status: 200, body: zsView(s) } : notFound(req.path);
+      return s ? { status: 200, body: zsView(s) } : twilioNotFound(req.path);
     }),
   );
   const envView = ({ variables: _v, ...e }: ServerlessEnvironment) => ({
@@ -486,7 +484,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/serverless/v1/Services/:ServiceSid/Environments',
     guard((req) => {
       const s = findZs(req.params.ServiceSid);
-      if (!s) return notFound(req.path);
+      if (!s) return twilioNotFound(req.path);
       const envs = account.environments.filter((e) => e.service_sid === s.sid).map(envView);
       return { status: 200, body: page('environments', envs, req.path.replace('/serverless', '')) };
     }),
@@ -503,7 +501,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/serverless/v1/Services/:ServiceSid/Environments/:EnvironmentSid/Variables',
     guard((req) => {
       const e = findEnv(req);
-      if (!e) return notFound(req.path);
+      if (!e) return twilioNotFound(req.path);
       return {
         status: 200,
         body: page(
@@ -519,7 +517,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/serverless/v1/Services/:ServiceSid/Environments/:EnvironmentSid/Variables',
     guard((req) => {
       const e = findEnv(req);
-      if (!e) return notFound(req.path);
+      if (!e) return twilioNotFound(req.path);
       const key = field(req.form, 'Key');
       const value = field(req.form, 'Value');
       if (!key || value === undefined)
@@ -540,7 +538,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     guard((req) => {
       const e = findEnv(req);
       const v = e?.variables.find((x) => x.sid === req.params.Sid);
-      if (!e || !v) return notFound(req.path);
+      if (!e || !v) return twilioNotFound(req.path);
       const value = field(req.form, 'Value');
       if (value !== undefined) {
         if (value.length > 450) return twilioError(400, 20001, 'Value must be at most 450 characters');

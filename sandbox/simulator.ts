@@ -7,6 +7,7 @@ import twilio from 'twilio';
 import { field, fieldList } from './http';
 import { sendgridId, sid } from './ids';
 import type { SandboxSettings } from './settings';
+import { localHour } from '../src/lib/quiet-hours';
 import { STUDIO_WEBHOOK } from './account';
 import type { Channel, ContactBehaviour, Recorded, SandboxState } from './state';
 import type { StudioEngine } from './studio';
@@ -51,8 +52,7 @@ export class Simulator {
     for (const tz of [zone, this.settings.defaultTimezone, 'UTC']) {
       if (!tz) continue;
       try {
-        const f = new Intl.DateTimeFormat('en-US', { hour: 'numeric', hourCycle: 'h23', timeZone: tz });
-        return Number(f.format(this.state.clock.now()));
+        return localHour(this.state.clock.date(), tz);
       } catch {
         // not a zone: the next one
       }

@@ -14,7 +14,7 @@ import { field, type Router, type SandboxRequest, type SandboxResponse } from '.
 import { sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
-import { twilioAuthError, twilioError } from './twilio-api';
+import { twilioError, twilioGuard, twilioNotFound } from './twilio-api';
 
 /** Studio's widget types (the Console's library); the engine runs the first five. */
 const RUNNABLE = ['trigger', 'set-variables', 'make-http-request', 'split-based-on', 'send-message'] as const;
@@ -364,8 +364,7 @@ export function registerStudioApi(
   settings: SandboxSettings,
   engine: StudioEngine,
 ) {
-  const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
-    twilioAuthError(req, settings) ?? h(req);
+  const guard = twilioGuard(settings);
   const base = 'https://studio.twilio.com/v2';
   const flowView = (f: Flow) => ({
     ...f,
@@ -455,9 +454,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:Sid',
     guard((req) => {
       const f = findFlow(req.params.Sid);
-      return f
-        ? { status: 200, body: flowView(f) }
-        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      return f ? { status: 200, body: flowView(f) } : twilioNotFound(req.path);
     }),
   );
   router.on(
@@ -465,7 +462,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:Sid',
     guard((req) => {
       const f = findFlow(req.params.Sid);
-      if (!f) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      if (!f) return twilioNotFound(req.path);
       const status = statusOf(req);
       if (!status) return twilioError(400, 20001, 'Status is required');
       const { def, error } = parseDefinition(req);
@@ -485,7 +482,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:FlowSid/Executions',
     guard((req) => {
       const f = findFlow(req.params.FlowSid);
-      if (!f) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      if (!f) return twilioNotFound(req.path);
       const to = field(req.form, 'To');
       const from = field(req.form, 'From');
       if (!to || !from) return twilioError(400, 20001, 'To and From are required');
@@ -511,7 +508,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:FlowSid/Executions',
     guard((req) => {
       const f = findFlow(req.params.FlowSid);
-      if (!f) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      if (!f) return twilioNotFound(req.path);
       const executions = engine.executions.filter((x) => x.flow_sid === f.sid).map(execView);
       return {
         status: 200,
@@ -526,9 +523,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:FlowSid/Executions/:Sid',
     guard((req) => {
       const x = findExecution(req);
-      return x
-        ? { status: 200, body: execView(x) }
-        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      return x ? { status: 200, body: execView(x) } : twilioNotFound(req.path);
     }),
   );
   router.on(
@@ -536,7 +531,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:FlowSid/Executions/:Sid/Context',
     guard((req) => {
       const x = findExecution(req);
-      if (!x) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      if (!x) return twilioNotFound(req.path);
       return {
         status: 200,
         body: { account_sid: settings.accountSid, flow_sid: x.flow_sid, execution_sid: x.sid, context: x.context },
@@ -548,7 +543,7 @@ export function registerStudioApi(
     '/studio/v2/Flows/:FlowSid/Executions/:Sid/Steps',
     guard((req) => {
       const x = findExecution(req);
-      if (!x) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      if (!x) return twilioNotFound(req.path);
       // newest first, as Studio lists them
       const steps = [...x.steps].reverse().map((s) => ({
         ...s,

@@ -7,7 +7,7 @@ import { sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { SandboxState, SyncDocument, SyncList, SyncListItem } from './state';
 import type { Access } from './sync-limits';
-import { twilioAuthError, twilioError } from './twilio-api';
+import { twilioError, twilioGuard, twilioNotFound } from './twilio-api';
 
 const MAX_DATA_BYTES = 16 * 1024;
 
@@ -114,9 +114,8 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     return undefined;
   }
 
-  const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
-    twilioAuthError(req, settings) ?? h(req);
-  const notFound = (req: SandboxRequest) => twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+  const guard = twilioGuard(settings);
+  const notFound = (req: SandboxRequest) => twilioNotFound(req.path);
   const publicDoc = ({ expiresAt: _expiresAt, ...doc }: SyncDocument) => doc;
 
   router.on(

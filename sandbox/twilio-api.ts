@@ -13,6 +13,9 @@ export function twilioError(status: number, code: number, message: string): Sand
   return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
 }
 
+/** Twilio's 404 for a resource that does not exist. */
+export const twilioNotFound = (path: string) => twilioError(404, 20404, `The requested resource ${path} was not found`);
+
 const MIN_SCHEDULE_S = 15 * 60;
 const MAX_SCHEDULE_S = 35 * 24 * 3600;
 
@@ -22,10 +25,17 @@ export function twilioAuthError(req: SandboxRequest, settings: SandboxSettings):
     return twilioError(401, 20003, 'Authenticate');
   }
   if (req.params.AccountSid && req.params.AccountSid !== settings.accountSid) {
-    return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+    return twilioNotFound(req.path);
   }
   return undefined;
 }
+
+/** A route's handler behind Twilio's Basic authentication (20003) and account check (20404). */
+export const twilioGuard =
+  (settings: SandboxSettings) =>
+  (h: (req: SandboxRequest) => SandboxResponse) =>
+  (req: SandboxRequest): SandboxResponse =>
+    twilioAuthError(req, settings) ?? h(req);
 
 export function registerTwilioApi(
   router: Router,
@@ -34,8 +44,7 @@ export function registerTwilioApi(
   sim: Simulator,
 ): void {
   const base = '/2010-04-01/Accounts/:AccountSid';
-  const guard = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) =>
-    twilioAuthError(req, settings) ?? h(req);
+  const guard = twilioGuard(settings);
 
   const findMessage = (messageSid: string) => state.messages.find((m) => m.resource.sid === messageSid);
   const findCall = (callSid: string) => state.calls.find((c) => c.resource.sid === callSid);
@@ -117,9 +126,7 @@ export function registerTwilioApi(
     `${base}/Messages/:Sid.json`,
     guard((req) => {
       const m = findMessage(req.params.Sid);
-      return m
-        ? { status: 200, body: m.resource }
-        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      return m ? { status: 200, body: m.resource } : twilioNotFound(req.path);
     }),
   );
 
@@ -128,7 +135,7 @@ export function registerTwilioApi(
     `${base}/Messages/:Sid.json`,
     guard((req) => {
       const m = findMessage(req.params.Sid);
-      if (!m) return twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      if (!m) return twilioNotFound(req.path);
       const status = field(req.form, 'Status');
       const body = field(req.form, 'Body');
       if (status !== undefined) {
@@ -214,9 +221,7 @@ export function registerTwilioApi(
     `${base}/Calls/:Sid.json`,
     guard((req) => {
       const c = findCall(req.params.Sid);
-      return c
-        ? { status: 200, body: c.resource }
-        : twilioError(404, 20404, `The requested resource ${req.path} was not found`);
+      return c ? { status: 200, body: c.resource } : twilioNotFound(req.path);
     }),
   );
 }

@@ -43,19 +43,19 @@ async function settlesTo(read: () => Promise<unknown>, expected: unknown) {
 test('appended deltas add up for a warm reader (refreshed beside requests) and a cold one (from the folded summary)', async () => {
   const warm = coldStore();
   const t0 = Date.now();
-  expect(await warm.priors(t0)).toEqual(priorsOf({})); // nothing yet; its first read created the 32 lists
+  expect((await warm.population(t0)).priors).toEqual(priorsOf({})); // nothing yet; its first read created the 32 lists
   expect(local.sb.state.syncLists.size).toBe(32);
 
   const deltas = Array.from({ length: 120 }, (_, i) => oneUser(i % 3 ? 'SMS' : 'EMAIL', 4, i % 4));
   await Promise.all(deltas.map((d, i) => warm.add(i % 4, d))); // concurrent appends: none lost
-  expect(await warm.priors(t0 + 1000)).toEqual(priorsOf({})); // within a minute: the cache, no read
+  expect((await warm.population(t0 + 1000)).priors).toEqual(priorsOf({})); // within a minute: the cache, no read
 
   // a minute later the stale prior is answered at once and refreshed beside the request
   const requests = () => local.sb.state.requestCounts.sync ?? 0;
   const before = requests();
-  expect(await warm.priors(t0 + 61_000)).toEqual(priorsOf({}));
+  expect((await warm.population(t0 + 61_000)).priors).toEqual(priorsOf({}));
   const expected = priorsOf(total(deltas));
-  await settlesTo(() => warm.priors(t0 + 62_000), expected);
+  await settlesTo(async () => (await warm.population(t0 + 62_000)).priors, expected);
   expect(requests() - before).toBeGreaterThan(32); // every shard's items and summary were read
 
   // shards 0–3 got 30 items each, fewer than a fold needs (50): no summary yet
@@ -66,13 +66,13 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
   // 60 more into shard 5: the next refresh folds shard 5 (90 items ≥ 50)
   const more = Array.from({ length: 60 }, () => oneUser('SMS', 2, 1));
   for (const d of more) await warm.add(5, d);
-  expect(await warm.priors(t0 + 130_000)).toEqual(expected); // stale answer, refresh started
-  await settlesTo(() => warm.priors(t0 + 131_000), priorsOf(total([...deltas, ...more])));
+  expect((await warm.population(t0 + 130_000)).priors).toEqual(expected); // stale answer, refresh started
+  await settlesTo(async () => (await warm.population(t0 + 131_000)).priors, priorsOf(total([...deltas, ...more])));
   const folded = [...local.sb.state.syncDocuments.values()].find((d) => d.unique_name === 'prior-sum-5');
   expect(folded?.data).toEqual({ v: 1, sums: total(more), through: 59 });
 
   // a cold container reads the summary and only the items after it
   await warm.add(5, oneUser('EMAIL', 1, 1));
   const cold = coldStore();
-  expect(await cold.priors()).toEqual(priorsOf(total([...deltas, ...more, oneUser('EMAIL', 1, 1)])));
+  expect((await cold.population()).priors).toEqual(priorsOf(total([...deltas, ...more, oneUser('EMAIL', 1, 1)])));
 });

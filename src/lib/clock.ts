@@ -6,7 +6,10 @@
  * sandbox's clock, read once per invocation from the file the sandbox
  * rewrites when its clock is advanced, so that the functions and the
  * simulated providers never disagree on the time. Elapsed-time measures (an
- * invocation's deadline, caches, sweep intervals) keep the real clock.
+ * invocation's deadline, caches, sweep intervals) keep the real clock, but for
+ * the population prior's cache (store/prior.ts), which ages in this time: it
+ * summarises days of engagement, and simulated days must refresh it as real
+ * ones do.
  */
 import { readFileSync } from 'node:fs';
 

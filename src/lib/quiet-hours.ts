@@ -28,10 +28,12 @@ export function validTimezone(tz: string): boolean {
   }
 }
 
-/** Wall-clock parts of `date` in `tz`. */
-function wallClock(date: Date, tz: string) {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', {
+/** One formatter per time zone: building one costs more than using it, and routing asks per request. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatterFor(tz: string): Intl.DateTimeFormat {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
       timeZone: tz,
       hourCycle: 'h23',
       year: 'numeric',
@@ -40,11 +42,25 @@ function wallClock(date: Date, tz: string) {
       hour: '2-digit',
       minute: '2-digit',
       second: '2-digit',
-    })
+    });
+    formatters.set(tz, f);
+  }
+  return f;
+}
+
+/** Wall-clock parts of `date` in `tz` (throws RangeError for a zone that is not one). */
+function wallClock(date: Date, tz: string) {
+  const parts = Object.fromEntries(
+    formatterFor(tz)
       .formatToParts(date)
       .map((p) => [p.type, p.value]),
   );
   return { y: +parts.year, mo: +parts.month, d: +parts.day, h: +parts.hour, mi: +parts.minute, s: +parts.second };
+}
+
+/** The local hour (0–23) of `date` in `tz`; throws RangeError for a zone that is not one. */
+export function localHour(date: Date, tz: string): number {
+  return wallClock(date, tz).h;
 }
 
 function minutesOfDay(date: Date, tz: string): number {

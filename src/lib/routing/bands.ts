@@ -16,6 +16,7 @@
  * the learner that ignores time; evidence in the band soon outweighs it.
  */
 import { type Channel, CHANNELS } from '../channels/channel';
+import { localHour } from '../quiet-hours';
 import {
   type Beta,
   type ChannelSums,
@@ -39,9 +40,7 @@ export const bandOfHour = (hour: number): Band => BANDS[Math.floor((((hour % 24)
 export function bandAt(at: number, timezone: string): Band {
   let hour: number;
   try {
-    hour = Number(
-      new Intl.DateTimeFormat('en-US', { hour: 'numeric', hourCycle: 'h23', timeZone: timezone }).format(at),
-    );
+    hour = localHour(new Date(at), timezone);
   } catch {
     hour = new Date(at).getUTCHours();
   }

@@ -123,13 +123,14 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   const overall: Partial<Record<Channel, Posterior>> | undefined =
     knowledge && posteriors(reach.reachable, knowledge.priors, knowledge.evidence, { ...learnedAt, trait: preferred });
   // with time bands: the posteriors for the band the step goes out in; the channel explored as a channel
-  const band =
-    overall && knowledge?.bands && knowledge.effects ? bandAt((o.at ?? o.now).getTime(), timezone) : undefined;
-  const post =
-    overall && band && knowledge?.bands && knowledge.effects
-      ? bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt)
-      : overall;
-  const choosing = post && overall && band ? forChannelChoice(post, overall) : post;
+  let post = overall;
+  let choosing = overall;
+  let band: Band | undefined;
+  if (overall && knowledge?.bands && knowledge.effects) {
+    band = bandAt((o.at ?? o.now).getTime(), timezone);
+    post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
+    choosing = forChannelChoice(post, overall);
+  }
   const decision = decide(reach, { override, preferred, learned: o.chosen ?? (choosing && chooseChannel(choosing)) });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };

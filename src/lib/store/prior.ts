@@ -25,7 +25,7 @@ import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
 import { errorText, log } from '../log';
 import { bandEffectsOf, type Population } from '../routing/bands';
-import { addSums, type PopulationSums, type Priors, priorsOf, sumsOf } from '../routing/learn';
+import { addSums, type PopulationSums, priorsOf, sumsOf } from '../routing/learn';
 import { fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
@@ -75,10 +75,6 @@ export class PriorStore {
    * refresh behind). A cold one reads every shard first (in parallel), once however many ask. A
    * shard that cannot be read keeps what was known of it; without any data the prior is uninformed.
    */
-  async priors(now = currentTime()): Promise<Priors> {
-    return (await this.population(now)).priors;
-  }
-
   /** The prior and the bands' effects (bands.ts), from the same sums and the same cache. */
   async population(now = currentTime()): Promise<Population> {
     if (cache && now - cache.at < PRIOR_TTL_MS) return cache.population;
