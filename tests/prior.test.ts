@@ -47,7 +47,7 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
   expect(local.sb.state.syncLists.size).toBe(32);
 
   const deltas = Array.from({ length: 120 }, (_, i) => oneUser(i % 3 ? 'SMS' : 'EMAIL', 4, i % 4));
-  await Promise.all(deltas.map((d, i) => warm.add(i % 4, d))); // concurrent appends: none lost
+  await Promise.all(deltas.map((d, i) => warm.add(i % 4, { sums: d }))); // concurrent appends: none lost
   expect((await warm.population(t0 + 1000)).priors).toEqual(priorsOf({})); // within a minute: the cache, no read
 
   // a minute later the stale prior is answered at once and refreshed beside the request
@@ -65,14 +65,14 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
 
   // 60 more into shard 5: the next refresh folds shard 5 (90 items ≥ 50)
   const more = Array.from({ length: 60 }, () => oneUser('SMS', 2, 1));
-  for (const d of more) await warm.add(5, d);
+  for (const d of more) await warm.add(5, { sums: d });
   expect((await warm.population(t0 + 130_000)).priors).toEqual(expected); // stale answer, refresh started
   await settlesTo(async () => (await warm.population(t0 + 131_000)).priors, priorsOf(total([...deltas, ...more])));
   const folded = [...local.sb.state.syncDocuments.values()].find((d) => d.unique_name === 'prior-sum-5');
-  expect(folded?.data).toEqual({ v: 1, sums: total(more), through: 59 });
+  expect(folded?.data).toEqual({ v: 1, sums: total(more), t: {}, through: 59 });
 
   // a cold container reads the summary and only the items after it
-  await warm.add(5, oneUser('EMAIL', 1, 1));
+  await warm.add(5, { sums: oneUser('EMAIL', 1, 1) });
   const cold = coldStore();
   expect((await cold.population()).priors).toEqual(priorsOf(total([...deltas, ...more, oneUser('EMAIL', 1, 1)])));
 });

@@ -75,6 +75,19 @@ export interface Config {
   timeBands: boolean;
   /** evidence fades by half over this many days (EVIDENCE_HALF_LIFE_DAYS, default 30) */
   evidenceHalfLifeDays: number;
+  /** the share of users (0–50 %, by a stable hash) routed by the baseline instead of the learner (HOLDOUT_PERCENT) */
+  holdoutPercent: number;
+  /** the baseline the holdout is routed by: the preferred-channel trait, or random among reachable channels */
+  holdoutPolicy: 'trait' | 'random';
+  /** at most `limit` non-urgent notifications per user within `windowMs` (FREQUENCY_CAP, e.g. 3/24h; unset: off) */
+  frequencyCap?: FrequencyCap;
+}
+
+export interface FrequencyCap {
+  limit: number;
+  windowMs: number;
+  /** as configured, for answers and events ("3/24h") */
+  text: string;
 }
 
 function value(env: Env, name: string): string | undefined {
@@ -155,6 +168,31 @@ function onOff(name: string, v: string | undefined): boolean {
   throw new ConfigError(name, `must be on or off, not ${v}`);
 }
 
+function holdoutPercent(v: string | undefined): number {
+  if (v === undefined) return 0;
+  if (!/^\d{1,2}(\.\d+)?$/.test(v) || Number(v) > 50)
+    throw new ConfigError('HOLDOUT_PERCENT', `must be a number from 0 to 50, not ${v}`);
+  return Number(v);
+}
+
+function holdoutPolicy(v: string | undefined): 'trait' | 'random' {
+  if (v === undefined || v === 'trait' || v === 'random') return v ?? 'trait';
+  throw new ConfigError('HOLDOUT_POLICY', `must be trait or random, not ${v}`);
+}
+
+const CAP_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "3/24h": at most 3 in any 24 hours (units m, h, d; the window at most 35 days, the limit 1–20). */
+export function parseFrequencyCap(v: string | undefined): FrequencyCap | undefined {
+  if (v === undefined || /^(off|none)$/i.test(v)) return undefined;
+  const m = /^(\d{1,2})\/(\d{1,4})([mhd])$/.exec(v);
+  const limit = Number(m?.[1]);
+  const windowMs = m ? Number(m[2]) * CAP_UNITS[m[3]] : 0;
+  if (!m || limit < 1 || limit > 20 || windowMs < 60_000 || windowMs > 35 * 86_400_000)
+    throw new ConfigError('FREQUENCY_CAP', `must be like 3/24h (1–20 per 1m–35d; units m, h, d) or off, not ${v}`);
+  return { limit, windowMs, text: v };
+}
+
 function routingPolicy(v: string | undefined): 'learned' | 'trait' {
   if (v === undefined || v === 'learned' || v === 'trait') return v ?? 'learned';
   throw new ConfigError('ROUTING_POLICY', `must be learned or trait, not ${v}`);
@@ -221,6 +259,9 @@ export function loadConfig(env: Env): Config {
     routingPolicy: check(() => routingPolicy(value(env, 'ROUTING_POLICY')), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),
     timeBands: check(() => onOff('ROUTING_TIME_BANDS', value(env, 'ROUTING_TIME_BANDS')), true),
+    holdoutPercent: check(() => holdoutPercent(value(env, 'HOLDOUT_PERCENT')), 0),
+    holdoutPolicy: check(() => holdoutPolicy(value(env, 'HOLDOUT_POLICY')), 'trait'),
+    frequencyCap: check(() => parseFrequencyCap(value(env, 'FREQUENCY_CAP')), undefined),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {
     problems.push(new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)'));

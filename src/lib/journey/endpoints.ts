@@ -5,7 +5,7 @@ import { messageId, trackMessage } from '../events';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { idParam, stringParam } from '../http/params';
-import type { NotificationRecord } from '../store/records';
+import { groupPropsOf, type NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { type CancelOutcome, cancelJourney } from './progress';
 import { stepView } from './steps';
@@ -39,6 +39,7 @@ export async function cancel(req: EndpointRequest): Promise<Reply> {
   const canceledEvent = trackMessage({ userId: record.userId }, 'Notification Canceled', messageId('canceled', id), {
     notification_id: id,
     canceled_channels: record.steps.filter((s) => s.status === 'CANCELED').map((s) => s.channel),
+    ...groupPropsOf(record),
   });
   const tracking = await trackOrDefer(deps.config, deps.store, id, [canceledEvent], deps.upstream);
   return {
@@ -104,6 +105,8 @@ export async function notification(req: EndpointRequest): Promise<Reply> {
       outcome: outcomeOf(r),
       reason: r.reason ?? null,
       policy: r.policy ?? null,
+      group: r.group ?? null,
+      ...(r.holdout ? { holdout: true } : {}),
       createdAt: r.createdAt,
       escalateAfter: r.escalateAfter ?? null,
       steps: r.steps.map(stepView),

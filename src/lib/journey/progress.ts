@@ -22,7 +22,7 @@ import { countOrKeep } from '../learning';
 import { errorText, log } from '../log';
 import { inQuietHours, parseQuietHours } from '../quiet-hours';
 import { bandAt } from '../routing/bands';
-import type { NotificationRecord } from '../store/records';
+import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
 import { advance, isOpen, type Step, type StepStatus, stepView } from './steps';
 
 export type JourneyDeps = Deps;
@@ -299,7 +299,7 @@ async function escalate(
     provider_id: sent?.providerId,
     ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
   };
-  events.push(sentMessage(record.userId, record.notificationId, step.channel, props));
+  events.push(sentMessage(record.userId, record.notificationId, step.channel, { ...props, ...groupPropsOf(record) }));
   const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
   const contact = {
     userId: record.userId,
@@ -315,6 +315,7 @@ async function escalate(
         channel: step.channel,
         kind: 'sent',
         band: bandAt(currentTime(), journey.timezone),
+        ...countedAs(record),
       },
     ]),
   ]);

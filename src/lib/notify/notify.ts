@@ -28,7 +28,9 @@ import { bandAt } from '../routing/bands';
 import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../routing/best-time';
 import { posteriors } from '../routing/learn';
 import { decideRoute, type Route, type RouteOptions, traitNames } from '../routing/route';
-import type { KnowledgeRead } from '../store/evidence';
+import { dayOf } from '../insights/tally';
+import { type Assignment, assign, groupProperties } from '../routing/holdout';
+import type { KnowledgeRead, Observation } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { badRequest } from '../http/errors';
@@ -45,7 +47,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const input = parseNotifyInput(req.params, req.config);
   const deps = wire(req);
   const now = currentDate();
-  const start = await readAndLock(deps, input, now);
+  const start = await readAndLock(deps, input, now, assign(input, deps.config));
   if (start.lock === 'exists') return replayDuplicate(deps, input);
   let first: FirstStep;
   try {
@@ -73,6 +75,10 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
 }
 
 type Start = KnowledgeRead & {
+  /** the notification's group and its user's arm (routing/holdout.ts) */
+  assignment: Assignment;
+  /** the UTC day of the record's createdAt: where /insights counts the notification */
+  day: string;
   profile: ProfileResult;
   lock: 'exists' | { record: NotificationRecord; revision: string };
   /** whether the contact record of the request's phone exists (undefined: unknown) */
@@ -84,7 +90,7 @@ type Start = KnowledgeRead & {
  * Stage 1, concurrently: the profile, the notification's lock, whether the contact record exists,
  * and what the learner knows.
  */
-async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<Start> {
+async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment: Assignment): Promise<Start> {
   const pending: NotificationRecord = {
     notificationId: input.notificationId,
     userId: input.userId,
@@ -93,6 +99,8 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
     state: 'in_progress',
     steps: [],
     request: requestFingerprint(input),
+    group: assignment.group,
+    ...(assignment.holdout ? { holdout: true } : {}),
   };
   const phone = input.phone;
   const [profile, lock, contactFound, knowledge] = await Promise.all([
@@ -108,7 +116,7 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date): Promise<S
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  return { profile, lock, contactFound, ...knowledge };
+  return { assignment, day: dayOf(now), profile, lock, contactFound, ...knowledge };
 }
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
@@ -165,6 +173,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
         explicitList: Array.isArray(input.escalation),
         refusals,
         knowledge,
+        holdout: start.assignment.holdout,
       };
       // sendAt=best: the channel and the time first (among what this request may still use), then
       // routed and planned as a send at that time
@@ -206,7 +215,9 @@ function chooseBestTime(
   options: RouteOptions,
 ): BestTime | undefined {
   const knowledge = options.knowledge;
-  if (deps.config.routingPolicy !== 'learned' || !knowledge?.bands || !knowledge.effects) return undefined;
+  // the holdout is routed by its baseline, which has no notion of time: it sends now, as before the learner
+  if (deps.config.routingPolicy !== 'learned' || options.holdout || !knowledge?.bands || !knowledge.effects)
+    return undefined;
   const base = decideRoute(input, profile, deps.config, { ...options, at: undefined, scheduled: true });
   const refused = new Set((options.refusals ?? []).map((r) => r.channel));
   const channels = (input.channel ? [input.channel] : base.reach.reachable).filter(
@@ -291,6 +302,8 @@ function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: St
     channel: route.channel,
     reason: route.reason,
     policy: route.policy,
+    group: start.assignment.group,
+    ...(start.assignment.holdout ? { holdout: true } : {}),
     // the band of the user's day the channel was chosen for (with ROUTING_TIME_BANDS on)
     ...(route.band ? { band: route.band } : {}),
     // sendAt=best: what was chosen and why: the time (null: now), its expected engagement, and the best of now
@@ -326,12 +339,17 @@ async function recordAndTrack(
 ): Promise<'ok' | 'deferred'> {
   const { route } = first;
   const phone = route.phone;
-  const events = [...first.refusals.flatMap((r) => refusalEvents(input, r)), ...sentEvents(input, first, steps)];
+  const grouped = groupProperties({ ...start.assignment, policy: route.policy });
+  const events = [
+    ...first.refusals.flatMap((r) => refusalEvents(input, r, grouped)),
+    ...sentEvents(input, first, steps, grouped),
+  ];
   const lock = start.lock === 'exists' ? undefined : start.lock;
   const finalWrite = (r: NotificationRecord) => {
     r.state = 'done';
     r.reason = route.reason;
     r.policy = route.policy;
+    r.group = start.assignment.group;
     r.steps = steps;
     if (steps.length > 1) {
       r.escalateAfter = input.escalateAfter;
@@ -381,9 +399,14 @@ async function recordAndTrack(
  * record for recovery.
  */
 async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: Start): Promise<void> {
-  const tried = steps
-    .filter((s) => s.status === 'SENT')
-    .map((s) => ({ notificationId: input.notificationId, channel: s.channel, kind: 'sent' as const, band: s.band }));
+  const counted = { notificationId: input.notificationId, group: start.assignment.group, day: start.day };
+  const tried: Observation[] = [
+    // the notification itself, once, for /insights (sent or scheduled, its first channel)
+    { ...counted, channel: steps[0].channel, kind: 'notified' },
+    ...steps
+      .filter((s) => s.status === 'SENT')
+      .map((s) => ({ ...counted, channel: s.channel, kind: 'sent' as const, band: s.band })),
+  ];
   let snapshot = start.snapshot;
   const count = () =>
     retryWithin(deps.deadline, () => {
@@ -396,7 +419,12 @@ async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: 
   );
 }
 
-function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): SegmentMessage[] {
+function sentEvents(
+  input: NotifyInput,
+  first: FirstStep,
+  steps: Step[],
+  grouped: Record<string, unknown>,
+): SegmentMessage[] {
   const { route } = first;
   const events: SegmentMessage[] = [
     identifyMessage({ userId: input.userId }, messageId('identify', input.notificationId), {
@@ -409,7 +437,7 @@ function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): Segmen
   ];
   for (const s of steps) {
     const sms = s.channel === 'SMS' ? first.sms : undefined;
-    const props = { reason: route.reason, provider_id: s.providerId, locale: input.locale, ...sms };
+    const props = { reason: route.reason, provider_id: s.providerId, locale: input.locale, ...sms, ...grouped };
     if (s.status === 'SENT') events.push(sentMessage(input.userId, input.notificationId, s.channel, props));
     if (s.status === 'SCHEDULED') {
       const id = messageId('scheduled', input.notificationId, s.channel);
@@ -421,14 +449,23 @@ function sentEvents(input: NotifyInput, first: FirstStep, steps: Step[]): Segmen
 }
 
 /** A refusal marks the channel unreachable for this user: an opt-out event, and the trait routing reads. */
-function refusalEvents(input: NotifyInput, refusal: ChannelRefused): SegmentMessage[] {
+function refusalEvents(
+  input: NotifyInput,
+  refusal: ChannelRefused,
+  grouped: Record<string, unknown>,
+): SegmentMessage[] {
   const who = { userId: input.userId };
   const events = [
     identifyMessage(who, messageId('identify-refused', input.notificationId, refusal.channel), refusal.traits),
   ];
   if (refusal.optedOut) {
     const id = messageId('opted-out', input.notificationId, refusal.channel);
-    const props = { channel: refusal.channel, notification_id: input.notificationId, error_code: refusal.providerCode };
+    const props = {
+      channel: refusal.channel,
+      notification_id: input.notificationId,
+      error_code: refusal.providerCode,
+      ...grouped,
+    };
     events.unshift(trackMessage(who, 'Notification Opted Out', id, props));
   }
   return events;

@@ -54,8 +54,11 @@ export interface Route {
   /** the user's time zone, and the quiet window that applies to this request */
   timezone: string;
   quiet?: QuietHours;
-  /** which policy routed: `learned`, or `trait` (configured, or the evidence store was unavailable) */
-  policy: 'learned' | 'trait';
+  /**
+   * which policy routed: `learned`; `trait` (configured, the holdout's baseline, or the evidence store
+   * was unavailable); `random` (the holdout's baseline with HOLDOUT_POLICY=random)
+   */
+  policy: 'learned' | 'trait' | 'random';
   /** each reachable channel's expected engagement and the evidence behind it (policy learned) */
   scores?: Partial<Record<Channel, Score>>;
   /** the channel with the best expected engagement */
@@ -88,6 +91,8 @@ export interface RouteOptions {
   at?: Date;
   /** the learner's pick made already (sendAt=best chose channel and time together) */
   chosen?: Channel;
+  /** the user is in the holdout (holdout.ts): routed by HOLDOUT_POLICY, never by the learner */
+  holdout?: boolean;
 }
 
 /** Decides the channel, or throws `unreachable` naming why no channel is possible. */
@@ -118,7 +123,9 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
-  const knowledge = config.routingPolicy === 'learned' ? o.knowledge : undefined;
+  const knowledge = config.routingPolicy === 'learned' && !o.holdout ? o.knowledge : undefined;
+  // the holdout's random baseline ignores the trait (the trait baseline falls back to random by itself)
+  const randomBaseline = Boolean(o.holdout) && config.holdoutPolicy === 'random';
   const learnedAt = { now: o.now.getTime(), halfLifeDays: config.evidenceHalfLifeDays };
   const overall: Partial<Record<Channel, Posterior>> | undefined =
     knowledge && posteriors(reach.reachable, knowledge.priors, knowledge.evidence, { ...learnedAt, trait: preferred });
@@ -131,7 +138,11 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
     choosing = forChannelChoice(post, overall);
   }
-  const decision = decide(reach, { override, preferred, learned: o.chosen ?? (choosing && chooseChannel(choosing)) });
+  const decision = decide(reach, {
+    override,
+    preferred: randomBaseline ? undefined : preferred,
+    learned: o.chosen ?? (choosing && chooseChannel(choosing)),
+  });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
@@ -145,7 +156,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     email: email || undefined,
     timezone,
     quiet,
-    policy: post ? ('learned' as const) : ('trait' as const),
+    policy: post ? ('learned' as const) : randomBaseline ? ('random' as const) : ('trait' as const),
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
     ...(band ? { band } : {}),
   };

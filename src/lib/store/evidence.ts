@@ -19,24 +19,34 @@ import {
   type EvidenceKind,
   type Knowledge,
   observe,
-  subtractSums,
   sumsDelta,
 } from '../routing/learn';
 import { type Documents, fetchDocument, isConflict, readModifyWrite, writeDocument } from './documents';
-import { type PooledPrior, PRIOR_SHARDS, PriorStore } from './prior';
+import { tallyOf } from '../insights/tally';
+import type { Group } from '../routing/holdout';
+import { type PooledPrior, type PriorDelta, PRIOR_SHARDS, PriorStore, subtractDelta } from './prior';
 
 /** Sync allows a TTL of at most a year; evidence older than that has faded anyway */
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
-/** observations remembered per user for deduplication (a notification has at most 3 channels × 3 kinds) */
+/** observations remembered per user for deduplication (a notification has at most 3 channels × 4 kinds, and notified) */
 const SEEN_KEPT = 60;
 
 export interface Observation {
   notificationId: string;
   channel: Channel;
-  kind: EvidenceKind;
+  /**
+   * what the learner counts (sent, engaged, failed), or only /insights: `notified` (the notification
+   * and its first channel, once), `delivered`
+   */
+  kind: EvidenceKind | 'notified' | 'delivered';
   /** the band of the user's local day the step went out in (older records: none, counted overall only) */
   band?: Band;
+  /** the notification's group and UTC day, for /insights (insights/tally.ts; older records: not counted) */
+  group?: Group;
+  day?: string;
 }
+
+const LEARNER_KINDS: ReadonlySet<string> = new Set<EvidenceKind>(['sent', 'engaged', 'failed']);
 
 interface EvidenceDoc {
   v: 1;
@@ -181,12 +191,18 @@ export class EvidenceStore {
       let channels = doc.channels;
       let bands = doc.bands ?? {};
       for (const o of fresh) {
-        channels = observe(channels, o.channel, o.kind, now, halfLife);
-        if (o.band) bands = observeInBand(bands, o.band, o.channel, o.kind, now, halfLife);
+        if (!LEARNER_KINDS.has(o.kind)) continue;
+        const kind = o.kind as EvidenceKind;
+        channels = observe(channels, o.channel, kind, now, halfLife);
+        if (o.band) bands = observeInBand(bands, o.band, o.channel, kind, now, halfLife);
       }
       const seen = [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT);
       const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, seen } : undefined;
-      const delta = addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands));
+      const engagedBefore = (id: string) => doc.seen.some((k) => k.startsWith(`${id}|`) && k.endsWith('|engaged'));
+      const delta: PriorDelta = {
+        sums: addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands)),
+        tally: tallyOf(fresh, engagedBefore),
+      };
       return { write, result: { after: { channels, bands }, delta } };
     };
     const { evidence } = snapshot ?? (await this.snapshot(userId));
@@ -207,16 +223,16 @@ export class EvidenceStore {
       return taken.after;
     }
     const [own, pooledNow] = await Promise.allSettled([write(), this.prior.add(shard, first.result.delta)]);
-    const added = pooledNow.status === 'fulfilled' ? first.result.delta : {};
+    const added: PriorDelta = pooledNow.status === 'fulfilled' ? first.result.delta : { sums: {} };
     if (own.status === 'rejected') {
       // not counted: take back what the prior got, so that the sender's retry counts it once
       await this.prior
-        .add(shard, subtractSums({}, added))
+        .add(shard, subtractDelta({ sums: {} }, added))
         .catch((err) => log.warn('prior not corrected', { shard, error: errorText(err) }));
       throw own.reason;
     }
     const taken = own.value;
-    await this.prior.add(shard, subtractSums(taken.delta, added)).catch((err) =>
+    await this.prior.add(shard, subtractDelta(taken.delta, added)).catch((err) =>
       // the user's evidence is right; the population prior misses one user's change (it is statistical)
       log.warn('prior not updated', { shard, error: errorText(err) }),
     );

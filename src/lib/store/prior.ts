@@ -25,7 +25,8 @@ import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
 import { errorText, log } from '../log';
 import { bandEffectsOf, type Population } from '../routing/bands';
-import { addSums, type PopulationSums, priorsOf, sumsOf } from '../routing/learn';
+import { addTally, dayOf, type Tally, tallyFrom, tallySince } from '../insights/tally';
+import { addSums, type PopulationSums, priorsOf, subtractSums, sumsOf } from '../routing/learn';
 import { fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
@@ -37,17 +38,49 @@ const PAGE_SIZE = 100;
 /** pages one refresh reads per shard at most (a shard further behind catches up over the next refreshes) */
 const MAX_PAGES = 10;
 
+/** days of /insights counts a summary keeps (GET /insights looks back at most this far) */
+export const TALLY_DAYS = 60;
+
 const listName = (shard: number) => `prior-${shard}`;
 const summaryName = (shard: number) => `prior-sum-${shard}`;
+
+/**
+ * What one change adds: the learner's sums, and the counts /insights reports (insights/tally.ts),
+ * appended together so that both cost one item.
+ */
+export interface PriorDelta {
+  sums: PopulationSums;
+  tally?: Tally;
+}
+
+export const addDelta = (a: PriorDelta, b: PriorDelta): PriorDelta => ({
+  sums: addSums(a.sums, b.sums),
+  tally: addTally(a.tally ?? {}, b.tally ?? {}),
+});
+export const subtractDelta = (a: PriorDelta, b: PriorDelta): PriorDelta => ({
+  sums: subtractSums(a.sums, b.sums),
+  tally: addTally(a.tally ?? {}, b.tally ?? {}, -1),
+});
+const isEmpty = (d: PriorDelta) => Object.keys(d.sums).length === 0 && Object.keys(d.tally ?? {}).length === 0;
 
 /** One shard as a reader has added it up: the sums of every item up to index `through`. */
 interface ShardView {
   sums: PopulationSums;
+  tally: Tally;
   through?: number;
+  /** the refresh stopped at MAX_PAGES with items still unread */
+  behind?: boolean;
+}
+
+/** The /insights counts as the shards add up. */
+export interface TallyRead {
+  tally: Tally;
+  /** some shard had more unread items than one refresh reads (the next refresh catches up) */
+  behind: boolean;
 }
 
 /** Per warm container: each shard's view, and the priors they make. */
-let cache: { shards: ShardView[]; population: Population; at: number } | undefined;
+let cache: { shards: ShardView[]; population: Population; tally: TallyRead; at: number } | undefined;
 /** a refresh under way beside requests (a function frozen between invocations may leave one hanging) */
 let refreshing: { running: Promise<Population>; since: number } | undefined;
 const REFRESH_GIVE_UP_MS = 10_000;
@@ -55,10 +88,12 @@ const REFRESH_GIVE_UP_MS = 10_000;
 export class PriorStore {
   constructor(private readonly documents: SyncClient) {}
 
-  /** Adds a change of the population sums to `shard` (nothing when the change is empty). */
-  async add(shard: number, delta: PopulationSums): Promise<void> {
-    if (Object.keys(delta).length === 0) return;
-    const append = () => this.documents.appendListItem(listName(shard), roundSums(delta), PRIOR_ITEM_TTL_S);
+  /** Adds a change of the population sums (and the counts) to `shard` (nothing when the change is empty). */
+  async add(shard: number, delta: PriorDelta): Promise<void> {
+    if (isEmpty(delta)) return;
+    const tally = delta.tally ?? {};
+    const item = { ...roundSums(delta.sums), ...(Object.keys(tally).length ? { t: tally } : {}) };
+    const append = () => this.documents.appendListItem(listName(shard), item, PRIOR_ITEM_TTL_S);
     try {
       await append();
     } catch (err) {
@@ -90,24 +125,40 @@ export class PriorStore {
     return cache ? cache.population : refreshing.running;
   }
 
-  private async refresh(now: number): Promise<Population> {
+  /**
+   * The /insights counts, read now (every shard's items since this container last looked: at most
+   * MAX_PAGES pages each, so one invocation answers however many there are). A shard that cannot be
+   * read makes it fail: a count that silently leaves a shard out would be wrong.
+   */
+  async tally(now = currentTime()): Promise<TallyRead> {
+    await this.refresh(now, true);
+    return (cache as NonNullable<typeof cache>).tally;
+  }
+
+  private async refresh(now: number, strict = false): Promise<Population> {
     const known = cache?.shards;
     const shards = await Promise.all(
       Array.from({ length: PRIOR_SHARDS }, (_, k) =>
-        this.refreshShard(k, known?.[k]).catch((err) => {
+        this.refreshShard(k, known?.[k], now).catch((err) => {
           log.warn('prior shard not refreshed', { shard: k, error: errorText(err) });
-          return known?.[k] ?? { sums: {} };
+          if (strict) throw err;
+          return known?.[k] ?? { sums: {}, tally: {} };
         }),
       ),
     );
     let sums: PopulationSums = {};
-    for (const s of shards) sums = addSums(sums, s.sums);
-    cache = { shards, population: { priors: priorsOf(sums), effects: bandEffectsOf(sums) }, at: now };
+    let tally: Tally = {};
+    for (const s of shards) {
+      sums = addSums(sums, s.sums);
+      tally = addTally(tally, s.tally);
+    }
+    const population = { priors: priorsOf(sums), effects: bandEffectsOf(sums) };
+    cache = { shards, population, tally: { tally, behind: shards.some((s) => s.behind) }, at: now };
     return cache.population;
   }
 
   /** A shard's view brought up to date: from what this container knew, or (cold) from the summary. */
-  private async refreshShard(shard: number, known: ShardView | undefined): Promise<ShardView> {
+  private async refreshShard(shard: number, known: ShardView | undefined, now: number): Promise<ShardView> {
     // read beside the items (a warm view needs it only to fold); settled here, so that a failure
     // while the items are read is never an unhandled rejection
     const summary = fetchDocument(this.documents, summaryName(shard)).then(
@@ -120,17 +171,26 @@ export class PriorStore {
       if ('error' in read) throw read.error;
       view = summaryOf(read.found?.data);
     }
-    for (let page = 0; page < MAX_PAGES; page++) {
+    const kept = dayOf(now - TALLY_DAYS * 86_400_000);
+    let behind = true;
+    for (let page = 0; page < MAX_PAGES && behind; page++) {
       const items = await this.itemsAfter(shard, view.through);
-      for (const item of items) view = { sums: addSums(view.sums, sumsOf(item.data)), through: item.index };
-      if (items.length < PAGE_SIZE) break;
+      let sums: PopulationSums = view.sums;
+      let tally: Tally = view.tally;
+      for (const item of items) {
+        sums = addSums(sums, sumsOf(item.data));
+        tally = addTally(tally, tallyFrom((item.data as { t?: unknown } | undefined)?.t));
+      }
+      view = { sums, tally: tallySince(tally, kept), through: items.at(-1)?.index ?? view.through };
+      behind = items.length >= PAGE_SIZE;
     }
+    view.behind = behind;
     const read = await summary;
     if ('error' in read) return view; // folding waits for the next refresh
     const stored = read.found;
     const folded = summaryOf(stored?.data).through ?? -1;
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
-      const data = { v: 1, sums: roundSums(view.sums), through: view.through };
+      const data = { v: 1, sums: roundSums(view.sums), t: view.tally, through: view.through };
       await writeDocument(this.documents, summaryName(shard), data, stored?.revision).catch((err) => {
         if (!isConflict(err)) log.warn('prior summary not written', { shard, error: errorText(err) });
       });
@@ -162,20 +222,20 @@ export class PriorStore {
  * Sync object with 20 writes/s).
  */
 export class PooledPrior {
-  private sums: PopulationSums = {};
+  private delta: PriorDelta = { sums: {} };
 
-  add(delta: PopulationSums): void {
-    this.sums = addSums(this.sums, delta);
+  add(delta: PriorDelta): void {
+    this.delta = addDelta(this.delta, delta);
   }
 
   /** Appends the sum; a failure is logged (the prior is statistical, the users' evidence is right). */
   async flush(store: PriorStore): Promise<boolean> {
-    const sums = this.sums;
-    this.sums = {};
-    if (Object.keys(sums).length === 0) return false;
+    const delta = this.delta;
+    this.delta = { sums: {} };
+    if (isEmpty(delta)) return false;
     const shard = Math.floor(Math.random() * PRIOR_SHARDS);
     try {
-      await store.add(shard, sums);
+      await store.add(shard, delta);
       return true;
     } catch (err) {
       log.warn('prior not updated', { shard, error: errorText(err) });
@@ -186,9 +246,9 @@ export class PooledPrior {
 
 /** A summary document's view (anything else, or none, is an empty view). */
 function summaryOf(data: unknown): ShardView {
-  const d = data as { v?: unknown; sums?: unknown; through?: unknown } | undefined;
-  if (d?.v !== 1 || !Number.isSafeInteger(d.through)) return { sums: {} };
-  return { sums: sumsOf(d.sums), through: d.through as number };
+  const d = data as { v?: unknown; sums?: unknown; t?: unknown; through?: unknown } | undefined;
+  if (d?.v !== 1 || !Number.isSafeInteger(d.through)) return { sums: {}, tally: {} };
+  return { sums: sumsOf(d.sums), tally: tallyFrom(d.t), through: d.through as number };
 }
 
 /** Three decimals: items and summaries stay small (Sync throttles objects over 1 KiB harder). */

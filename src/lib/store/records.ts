@@ -11,6 +11,7 @@ import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
+import { type Group, groupProperties } from '../routing/holdout';
 import { fetchDocument } from './documents';
 import type { Observation } from './evidence';
 import { Outbox } from './outbox';
@@ -32,8 +33,11 @@ export interface NotificationRecord {
   /** in_progress: being sent; done: sent, nobody engaged yet; completed: engaged; canceled: by /cancel */
   state: 'in_progress' | 'done' | 'completed' | 'canceled';
   reason?: string;
-  /** the routing policy that chose the channel (learned or trait) */
+  /** the routing policy that chose the channel (learned, trait or random) */
   policy?: string;
+  /** how /insights counts it (routing/holdout.ts), and whether its user is in the holdout */
+  group?: Group;
+  holdout?: boolean;
   steps: Step[];
   /** escalation minutes between steps, when this is a journey */
   escalateAfter?: number;
@@ -71,6 +75,14 @@ export interface ContactRecord {
   notificationId: string;
   updatedAt: string;
 }
+
+/** Where a notification's observations are counted in /insights: its group, on the UTC day it was created. */
+export const countedAs = (r: Pick<NotificationRecord, 'group' | 'createdAt'>): Pick<Observation, 'group' | 'day'> =>
+  r.group ? { group: r.group, day: r.createdAt.slice(0, 10) } : {};
+
+/** The properties every Segment event about the notification carries (routing/holdout.ts). */
+export const groupPropsOf = (r: Pick<NotificationRecord, 'group' | 'holdout' | 'policy'>): Record<string, unknown> =>
+  r.group ? groupProperties({ group: r.group, holdout: Boolean(r.holdout), policy: r.policy }) : {};
 
 export const NOTIFICATION_TTL_S = 40 * 24 * 3600;
 /** a notification record's budget: Sync's 16 KiB per document, less room for the envelope */

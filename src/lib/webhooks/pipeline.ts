@@ -14,8 +14,9 @@ import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progr
 import type { StepStatus } from '../journey/steps';
 import { errorText, log } from '../log';
 import { type Band, BANDS, type BandEvidence, bandPosteriors, type Population } from '../routing/bands';
-import { bestChannel, type Evidence, type EvidenceKind, posteriors, scoresOf } from '../routing/learn';
+import { bestChannel, type Evidence, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
+import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
 import { PooledPrior } from '../store/prior';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
@@ -75,12 +76,18 @@ interface Learned {
   message: SegmentMessage;
 }
 
-/** What a provider event tells the learner: a try that went out (scheduled), engagement, failure, or nothing. */
-function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
+/**
+ * What a provider event tells the learner (a try that went out when scheduled, engagement, failure)
+ * and /insights (delivery: `Notification Delivered`, or a call `Answered`).
+ */
+function observedKinds(e: ProviderEvent): Observation['kind'][] {
   const meaning = MEANING[e.kind];
-  if (meaning.engagement) return 'engaged';
-  if (meaning.step === 'FAILED') return 'failed';
-  return e.kind === 'sent' ? 'sent' : undefined;
+  const kinds: Observation['kind'][] = [];
+  if (e.kind === 'delivered' || e.kind === 'answered') kinds.push('delivered');
+  if (meaning.engagement) kinds.push('engaged');
+  else if (meaning.step === 'FAILED') kinds.push('failed');
+  else if (e.kind === 'sent') kinds.push('sent');
+  return kinds;
 }
 
 /**
@@ -94,16 +101,16 @@ async function learnFrom(
   events: ProviderEvent[],
   pooled: PooledPrior,
   ownerOf: (notificationId: string) => Promise<string | undefined | null>,
-  bandOf: (notificationId: string, channel: Channel) => Band | undefined,
+  heardOf: (notificationId: string, channel: Channel) => Pick<Observation, 'band' | 'group' | 'day'>,
 ): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
     const userId = 'userId' in e.who ? e.who.userId : undefined;
-    const kind = evidenceKind(e);
-    if (!kind || !userId || !e.notificationId) continue;
+    const kinds = observedKinds(e);
+    if (kinds.length === 0 || !userId || !e.notificationId) continue;
     const u = byUser.get(userId) ?? { observations: [], engaged: false, ids: [] };
-    u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
-    u.engaged ||= kind === 'engaged';
+    for (const kind of kinds) u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
+    u.engaged ||= kinds.includes('engaged');
     u.ids.push(e.eventId);
     byUser.set(userId, u);
   }
@@ -120,10 +127,11 @@ async function learnFrom(
           deps.evidence.snapshot(userId),
           Promise.all(u.observations.map((o) => ownerOf(o.notificationId))),
         ]);
-        // each counted in the band its step went out in, as the record says (heard with its owner)
+        // each counted in the band its step went out in, and for /insights in the notification's group
+        // and day, as the record says (heard with its owner)
         const observations = u.observations
           .filter((_, i) => typeof owners[i] !== 'string' || owners[i] === userId)
-          .map((o) => ({ ...o, band: bandOf(o.notificationId, o.channel) }));
+          .map((o) => ({ ...o, ...heardOf(o.notificationId, o.channel) }));
         if (observations.length === 0) return;
         [evidence, population] = await Promise.all([
           deps.evidence.record(userId, observations, snapshot, undefined, pooled),
@@ -267,21 +275,26 @@ export async function handleProviderEvents(
     owners.set(id, { heard, hear });
   }
   const ownerOf = (id: string) => owners.get(id)?.heard ?? Promise.resolve(undefined);
-  // the band each notification's steps went out in, heard with the owner from the same read
-  const bands = new Map<string, Partial<Record<Channel, Band>>>();
-  const bandOf = (id: string, channel: Channel) => bands.get(id)?.[channel];
+  // the band each notification's steps went out in, its group and day, heard with the owner from the same read
+  const heard = new Map<string, { bands: Partial<Record<Channel, Band>>; record: NotificationRecord }>();
+  const heardOf = (id: string, channel: Channel) => {
+    const h = heard.get(id);
+    return h ? { band: h.bands[channel], ...countedAs(h.record) } : {};
+  };
   // the learner's evidence, concurrently with the records (its write waits only for the record's
   // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
     settleLimited(ids, deps.upstream.concurrency, (id) =>
       applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner, record) => {
-        if (record)
-          bands.set(id, Object.fromEntries(record.steps.flatMap((st) => (st.band ? [[st.channel, st.band]] : []))));
+        if (record) {
+          const bands = Object.fromEntries(record.steps.flatMap((st) => (st.band ? [[st.channel, st.band]] : [])));
+          heard.set(id, { bands, record });
+        }
         owners.get(id)?.hear(owner);
       }).finally(() => owners.get(id)?.hear(null)),
     ),
-    learnFrom(deps, providerEvents, pooled, ownerOf, bandOf),
+    learnFrom(deps, providerEvents, pooled, ownerOf, heardOf),
   ]);
   // events naming another user than their notification's record are skipped: their Segment events
   // are neither sent nor kept (every owner is heard by now: the record updates have settled)
@@ -293,6 +306,14 @@ export async function handleProviderEvents(
   });
   const skippedForUser = translations.length - trusted.length;
   if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
+  // every event about a notification carries its group (routing/holdout.ts), as its record says
+  const grouped = (m: SegmentMessage) => {
+    const id = m.type === 'track' ? m.properties?.notification_id : undefined;
+    const r = typeof id === 'string' ? heard.get(id)?.record : undefined;
+    return r && m.type === 'track' ? { ...m, properties: { ...m.properties, ...groupPropsOf(r) } } : m;
+  };
+  for (const t of trusted) t.events = t.events.map(grouped);
+  for (const a of applied) if (a.status === 'fulfilled') a.value.events = a.value.events.map(grouped);
   for (const t of trusted) if (t.notificationId) work.get(t.notificationId)?.events.push(...t.events);
   // a sender that retries counts it again (503 below); for one that does not, recovery counts it
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));

@@ -1,0 +1,131 @@
+/**
+ * The counts /insights reports, kept as the service goes: additive per UTC day
+ * (the day the notification was created), so that any window is a sum of days
+ * and any number of deltas add up in any order (store/prior.ts appends them
+ * beside the learner's sums, one item per invocation).
+ *
+ * Each count is taken from an observation the user's evidence document took
+ * for the first time (store/evidence.ts dedups per notification, channel and
+ * kind), so a redelivered webhook or a retried write never counts twice, and
+ * every count matches one kind of Segment event:
+ *   notifications  `Notification Sent` or `Notification Scheduled` (first step), per notification
+ *   engaged        `Notification Engaged`, per notification (any channel)
+ *   mix            the channel of the notification's first step
+ *   per channel    `Notification Sent`, `Delivered` (or `Answered`), `Failed`, `Engaged`, per notification and channel
+ */
+import { type Channel, CHANNELS } from '../channels/channel';
+import { GROUPS, type Group } from '../routing/holdout';
+
+/** [notifications, engaged, first channel SMS, CALL, EMAIL] */
+export type GroupCounts = number[];
+/** [sent, delivered, failed, engaged] */
+export type ChannelCounts = number[];
+
+export interface DayTally {
+  g?: Partial<Record<Group, GroupCounts>>;
+  c?: Partial<Record<Channel, ChannelCounts>>;
+}
+/** by UTC day, YYYY-MM-DD */
+export type Tally = Record<string, DayTally>;
+
+export type CountedKind = 'notified' | 'sent' | 'delivered' | 'failed' | 'engaged';
+
+/** One observation as the tally sees it (the fields of store/evidence.ts's Observation it needs). */
+export interface Counted {
+  notificationId: string;
+  channel: Channel;
+  kind: string;
+  group?: Group;
+  day?: string;
+}
+
+const GROUP_WIDTH = 2 + CHANNELS.length;
+const CHANNEL_INDEX: Record<string, number> = { sent: 0, delivered: 1, failed: 2, engaged: 3 };
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export const dayOf = (at: number | string | Date) => new Date(at).toISOString().slice(0, 10);
+
+/**
+ * What `fresh` observations (counted by the evidence for the first time) add. `engagedBefore` says
+ * whether the notification was already counted engaged (on another channel): a notification is
+ * engaged once, however many of its channels engaged. Observations without a group or day (kept
+ * before insights existed) count nothing.
+ */
+export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationId: string) => boolean): Tally {
+  const out: Tally = {};
+  const engagedNow = new Set<string>();
+  for (const o of fresh) {
+    if (!o.group || !o.day || !DAY.test(o.day)) continue;
+    const day = (out[o.day] ??= {});
+    if (o.kind === 'notified') {
+      const g = ((day.g ??= {})[o.group] ??= zeros(GROUP_WIDTH));
+      g[0] += 1;
+      g[2 + CHANNELS.indexOf(o.channel)] += 1;
+      continue;
+    }
+    const at = CHANNEL_INDEX[o.kind];
+    if (at === undefined) continue;
+    ((day.c ??= {})[o.channel] ??= zeros(4))[at] += 1;
+    if (o.kind === 'engaged' && !engagedBefore(o.notificationId) && !engagedNow.has(o.notificationId)) {
+      engagedNow.add(o.notificationId);
+      ((day.g ??= {})[o.group] ??= zeros(GROUP_WIDTH))[1] += 1;
+    }
+  }
+  return out;
+}
+
+/** `a + sign·b`; entries that come to zero are left out (an empty tally is `{}`). */
+export function addTally(a: Tally, b: Tally, sign: 1 | -1 = 1): Tally {
+  const out: Tally = {};
+  for (const day of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const g = addCounts(a[day]?.g, b[day]?.g, sign, GROUP_WIDTH);
+    const c = addCounts(a[day]?.c, b[day]?.c, sign, 4);
+    if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
+  }
+  return out;
+}
+
+function addCounts<K extends string>(
+  a: Partial<Record<K, number[]>> | undefined,
+  b: Partial<Record<K, number[]>> | undefined,
+  sign: 1 | -1,
+  width: number,
+): Partial<Record<K, number[]>> | undefined {
+  const out: Partial<Record<K, number[]>> = {};
+  for (const k of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]) as Set<K>) {
+    const [x, y] = [a?.[k] ?? zeros(width), b?.[k] ?? zeros(width)];
+    const sum = x.map((v, i) => v + sign * (y[i] ?? 0));
+    if (sum.some((v) => v !== 0)) out[k] = sum;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** A stored tally (anything malformed is left out, day by day and entry by entry). */
+export function tallyFrom(data: unknown): Tally {
+  if (!data || typeof data !== 'object') return {};
+  const out: Tally = {};
+  for (const [day, d] of Object.entries(data as Record<string, DayTally>)) {
+    if (!DAY.test(day) || !d || typeof d !== 'object') continue;
+    const g = validCounts(d.g, GROUPS, GROUP_WIDTH);
+    const c = validCounts(d.c, CHANNELS, 4);
+    if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
+  }
+  return out;
+}
+
+function validCounts<K extends string>(raw: unknown, keys: readonly K[], width: number) {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const out: Partial<Record<K, number[]>> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (keys.includes(k as K) && Array.isArray(v) && v.length === width && v.every(Number.isSafeInteger))
+      out[k as K] = v as number[];
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** The days from `fromDay` on (a summary keeps what /insights may still ask for). */
+export function tallySince(t: Tally, fromDay: string): Tally {
+  return Object.fromEntries(Object.entries(t).filter(([day]) => day >= fromDay));
+}
+
+const zeros = (n: number) => new Array<number>(n).fill(0);
