@@ -54,21 +54,38 @@ export const dayOf = (at: number | string | Date) => new Date(at).toISOString().
 export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationId: string) => boolean): Tally {
   const out: Tally = {};
   const engagedNow = new Set<string>();
+  const groupCounts = (day: string, group: Group) => {
+    const d = out[day] ?? {};
+    out[day] = d;
+    const g = d.g ?? {};
+    d.g = g;
+    const counts = g[group] ?? zeros(GROUP_WIDTH);
+    g[group] = counts;
+    return counts;
+  };
+  const channelCounts = (day: string, channel: Channel) => {
+    const d = out[day] ?? {};
+    out[day] = d;
+    const c = d.c ?? {};
+    d.c = c;
+    const counts = c[channel] ?? zeros(4);
+    c[channel] = counts;
+    return counts;
+  };
   for (const o of fresh) {
     if (!o.group || !o.day || !DAY.test(o.day)) continue;
-    const day = (out[o.day] ??= {});
     if (o.kind === 'notified') {
-      const g = ((day.g ??= {})[o.group] ??= zeros(GROUP_WIDTH));
+      const g = groupCounts(o.day, o.group);
       g[0] += 1;
       g[2 + CHANNELS.indexOf(o.channel)] += 1;
       continue;
     }
     const at = CHANNEL_INDEX[o.kind];
     if (at === undefined) continue;
-    ((day.c ??= {})[o.channel] ??= zeros(4))[at] += 1;
+    channelCounts(o.day, o.channel)[at] += 1;
     if (o.kind === 'engaged' && !engagedBefore(o.notificationId) && !engagedNow.has(o.notificationId)) {
       engagedNow.add(o.notificationId);
-      ((day.g ??= {})[o.group] ??= zeros(GROUP_WIDTH))[1] += 1;
+      groupCounts(o.day, o.group)[1] += 1;
     }
   }
   return out;

@@ -24,7 +24,7 @@ import {
 import { type Documents, fetchDocument, isConflict, readModifyWrite, writeDocument } from './documents';
 import { tallyOf } from '../insights/tally';
 import type { Group } from '../routing/holdout';
-import { type PooledPrior, type PriorDelta, PRIOR_SHARDS, PriorStore, subtractDelta } from './prior';
+import { type PooledPrior, type TallyRead, type PriorDelta, PRIOR_SHARDS, PriorStore, subtractDelta } from './prior';
 
 /** Sync allows a TTL of at most a year; evidence older than that has faded anyway */
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
@@ -140,6 +140,11 @@ export class EvidenceStore {
     return pooled.flush(this.prior);
   }
 
+  /** The /insights counts, read now (prior.ts keeps them beside the learner's sums). */
+  tally(): Promise<TallyRead> {
+    return this.prior.tally();
+  }
+
   /** The population prior and the bands' effects (cached per warm container: see prior.ts). */
   population(): Promise<Population> {
     return this.prior.population();
@@ -186,7 +191,9 @@ export class EvidenceStore {
     const shard = shardOf(userId);
     const change = (data: unknown) => {
       const doc = evidenceOf(data, userId);
-      const fresh = observations.filter((o) => !doc.seen.includes(seenKey(o)));
+      // each once: an open and a click of the same email in one batch are one engagement
+      const taken = new Set(doc.seen);
+      const fresh = observations.filter((o) => !taken.has(seenKey(o)) && taken.add(seenKey(o)));
       const halfLife = this.config.evidenceHalfLifeDays;
       let channels = doc.channels;
       let bands = doc.bands ?? {};

@@ -1,0 +1,109 @@
+/**
+ * GET /insights' answer from the tally (pure): per group, per channel, per day,
+ * over the days from `since`. Nothing here reads a record: every figure is a
+ * sum of the counts kept as the service went (tally.ts).
+ */
+import { type Channel, CHANNELS } from '../channels/channel';
+import type { BandEffects } from '../routing/bands';
+import { GROUPS, type Group } from '../routing/holdout';
+import type { Priors } from '../routing/learn';
+import { type Lift, lift, type Rate, wilson } from './intervals';
+import type { Tally } from './tally';
+
+export interface GroupReport {
+  notifications: number;
+  engaged: number;
+  engagement: Rate | null;
+  /** the first step's channel: count and share of the group's notifications */
+  mix: Partial<Record<Channel, { count: number; share: number }>>;
+}
+
+export interface ChannelReport {
+  sent: number;
+  delivered: number;
+  failed: number;
+  engaged: number;
+  delivery: Rate | null;
+  failure: Rate | null;
+  engagement: Rate | null;
+}
+
+export interface InsightsReport {
+  since: string;
+  until: string;
+  groups: Partial<Record<Group, GroupReport>>;
+  /** learned over holdout (null until both have notifications in the window) */
+  lift: Lift | null;
+  channels: Partial<Record<Channel, ChannelReport>>;
+  /** per day: each group's notifications, engaged, and rate (days with notifications only) */
+  daily: Array<{ day: string } & Partial<Record<Group, { notifications: number; engaged: number; rate: number }>>>;
+}
+
+export function reportOf(tally: Tally, since: string, until: string): InsightsReport {
+  const days = Object.keys(tally)
+    .filter((d) => d >= since && d <= until)
+    .sort();
+  const groupTotals = new Map<Group, number[]>();
+  const channelTotals = new Map<Channel, number[]>();
+  const daily: InsightsReport['daily'] = [];
+  for (const day of days) {
+    const { g = {}, c = {} } = tally[day];
+    const row: InsightsReport['daily'][number] = { day };
+    for (const group of GROUPS) {
+      const counts = g[group];
+      if (!counts) continue;
+      groupTotals.set(group, add(groupTotals.get(group), counts));
+      if (counts[0] > 0) row[group] = { notifications: counts[0], engaged: counts[1], rate: counts[1] / counts[0] };
+    }
+    for (const channel of CHANNELS) {
+      const counts = c[channel];
+      if (counts) channelTotals.set(channel, add(channelTotals.get(channel), counts));
+    }
+    if (Object.keys(row).length > 1) daily.push(row);
+  }
+  const groups: InsightsReport['groups'] = {};
+  for (const [group, [n, k, ...mix]] of groupTotals) {
+    groups[group] = {
+      notifications: n,
+      engaged: k,
+      engagement: wilson(k, n),
+      mix: Object.fromEntries(
+        CHANNELS.flatMap((ch, i) => (mix[i] ? [[ch, { count: mix[i], share: n ? mix[i] / n : 0 }]] : [])),
+      ),
+    };
+  }
+  const channels: InsightsReport['channels'] = {};
+  for (const [channel, [sent, delivered, failed, engaged]] of channelTotals) {
+    channels[channel] = {
+      sent,
+      delivered,
+      failed,
+      engaged,
+      delivery: wilson(Math.min(delivered, sent), sent),
+      failure: wilson(Math.min(failed, sent), sent),
+      engagement: wilson(Math.min(engaged, sent), sent),
+    };
+  }
+  const [l, h] = [groups.learned, groups.holdout];
+  return {
+    since,
+    until,
+    groups,
+    lift: l && h ? lift(l.engaged, l.notifications, h.engaged, h.notifications) : null,
+    channels,
+    daily,
+  };
+}
+
+/** The learner's population prior per channel (its mean and strength), and per band (the band's effect). */
+export function priorReport(priors: Priors, effects: BandEffects) {
+  const perChannel = Object.fromEntries(
+    CHANNELS.flatMap((c) => {
+      const p = priors[c];
+      return p ? [[c, { mean: p.a / (p.a + p.b), strength: p.a + p.b }]] : [];
+    }),
+  );
+  return { channels: perChannel, bands: effects };
+}
+
+const add = (a: number[] | undefined, b: number[]) => b.map((v, i) => v + (a?.[i] ?? 0));
