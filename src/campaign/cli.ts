@@ -125,7 +125,8 @@ function resultOf(req: RowRequest, answer: Answer | { lost: string }, stopping: 
   if ('lost' in answer) return { ...base, status: stopping ? 'interrupted' : 'failed', errorMessage: answer.lost };
   const { status, body } = answer;
   if (status === 200) {
-    const outcome = (['sent', 'scheduled', 'duplicate'] as const).find((s) => s === body.status) ?? 'sent';
+    const outcome =
+      (['sent', 'scheduled', 'duplicate', 'suppressed'] as const).find((s) => s === body.status) ?? 'sent';
     return { ...base, channel: body.channel, reason: body.reason, status: outcome };
   }
   const error = body.error ?? {};
@@ -281,6 +282,11 @@ async function send(file: string, o: SendOptions): Promise<number> {
   console.log(`  by channel: ${tally.line(tally.byChannel)}`);
   console.log(`  by reason:  ${tally.line(tally.byReason)}`);
   if (tally.retries) console.log(`  retried:    ${tally.retries} answers (429/503 or connection)`);
+  const suppressed = tally.count('suppressed');
+  if (suppressed)
+    console.log(
+      `  suppressed: ${suppressed} rows over the service's FREQUENCY_CAP (not sent; status suppressed in the results)`,
+    );
   console.log(`  results:    ${resultsPath}`);
   console.log(`  cost:       ${costLine(tally.settled)}`);
   if (stopping) {
@@ -302,7 +308,7 @@ async function cancel(campaignId: string, o: CancelOptions): Promise<number> {
   const latest = new Map<string, string>();
   for await (const r of readResults(o.results))
     if (r.notificationId?.startsWith(`${campaignId}.`)) latest.set(r.notificationId, r.status);
-  const pending = [...latest].filter(([, status]) => DONE.has(status)).map(([id]) => id);
+  const pending = [...latest].filter(([, status]) => DONE.has(status) && status !== 'suppressed').map(([id]) => id);
   const service = new Service({ url, key });
   const queue = new PQueue({ concurrency: o.concurrency });
   const tally = new Tally();

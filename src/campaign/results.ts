@@ -18,10 +18,13 @@ export const RESULT_COLUMNS = [
   'errorMessage',
 ] as const;
 
-export type Status = 'sent' | 'scheduled' | 'duplicate' | 'invalid' | 'failed' | 'interrupted';
+export type Status = 'sent' | 'scheduled' | 'duplicate' | 'suppressed' | 'invalid' | 'failed' | 'interrupted';
 
-/** Statuses of a row that is done: a re-run skips it (the service would answer duplicate anyway). */
-export const DONE: ReadonlySet<string> = new Set<Status>(['sent', 'scheduled', 'duplicate']);
+/**
+ * Statuses of a row that is done: a re-run skips it (the service would answer duplicate anyway; a
+ * row suppressed by the frequency cap stays suppressed under its id).
+ */
+export const DONE: ReadonlySet<string> = new Set<Status>(['sent', 'scheduled', 'duplicate', 'suppressed']);
 
 export interface Result {
   row: number;

@@ -10,6 +10,7 @@ import { twilioClient } from './clients/twilio';
 import type { Config } from './config';
 import type { Deadline } from './deadline';
 import type { EndpointRequest } from './http/endpoint';
+import { FrequencySlots } from './store/cap';
 import { EvidenceStore } from './store/evidence';
 import { BatchLedger } from './store/ledger';
 import type { ParcelStore } from './store/parcels';
@@ -26,6 +27,8 @@ export interface Deps {
   ledger: BatchLedger;
   /** what the learning router knows */
   evidence: EvidenceStore;
+  /** the frequency cap's slots (store/cap.ts) */
+  slots: FrequencySlots;
   /** where provider callbacks go */
   baseUrl: string;
   deadline: Deadline;
@@ -43,6 +46,7 @@ export function wire(req: EndpointRequest): Deps {
     parcels: store.parcels,
     ledger: new BatchLedger(sync),
     evidence: new EvidenceStore(sync, req.config),
+    slots: new FrequencySlots(sync),
     baseUrl: serviceBaseUrl(req.config, req.context),
     deadline: req.upstream.deadline,
     upstream: req.upstream,

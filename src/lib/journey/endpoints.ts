@@ -56,9 +56,10 @@ const POLL_MS = 1000;
  * What a caller branches on (Studio's split widget): engaged, failed (every step failed or was
  * canceled without an engagement), canceled (by /cancel), or pending (something may still land).
  */
-export function outcomeOf(r: NotificationRecord): 'engaged' | 'failed' | 'canceled' | 'pending' {
+export function outcomeOf(r: NotificationRecord): 'engaged' | 'failed' | 'canceled' | 'suppressed' | 'pending' {
   if (r.state === 'completed') return 'engaged';
   if (r.state === 'canceled') return 'canceled';
+  if (r.state === 'suppressed') return 'suppressed';
   const over = r.steps.length > 0 && r.steps.every((s) => s.status === 'FAILED' || s.status === 'CANCELED');
   return r.state === 'done' && over ? 'failed' : 'pending';
 }

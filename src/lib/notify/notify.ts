@@ -30,6 +30,7 @@ import { posteriors } from '../routing/learn';
 import { decideRoute, type Route, type RouteOptions, traitNames } from '../routing/route';
 import { dayOf } from '../insights/tally';
 import { type Assignment, assign, groupProperties } from '../routing/holdout';
+import type { SlotTaken } from '../store/cap';
 import type { KnowledgeRead, Observation } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
@@ -48,13 +49,20 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const deps = wire(req);
   const now = currentDate();
   const start = await readAndLock(deps, input, now, assign(input, deps.config));
-  if (start.lock === 'exists') return replayDuplicate(deps, input);
+  if (start.lock === 'exists') {
+    await freeSlot(deps, input, start); // the request that holds the id holds its own
+    return replayDuplicate(deps, input);
+  }
+  if (start.slot && start.slot.slot === undefined) return suppress(deps, input, start, start.slot.freeAt);
   let first: FirstStep;
   try {
     first = await sendFirstStep(deps, input, start, now);
   } catch (err) {
-    // Nothing was sent: release the lock so a corrected retry can send.
-    await deps.store.deleteNotification(input.notificationId).catch(() => undefined);
+    // Nothing was sent: release the lock (and the cap's slot) so a corrected retry can send.
+    await Promise.all([
+      deps.store.deleteNotification(input.notificationId).catch(() => undefined),
+      freeSlot(deps, input, start),
+    ]);
     throw asDomainError(err);
   }
   const steps = await scheduleLaterSteps(deps, input, first);
@@ -84,6 +92,8 @@ type Start = KnowledgeRead & {
   /** whether the contact record of the request's phone exists (undefined: unknown) */
   /** where the number's contact document is (store/records.ts), when the read answered */
   contactFound?: ContactFound;
+  /** with FREQUENCY_CAP, for a non-urgent notification: the slot it holds, or none (store/cap.ts) */
+  slot?: SlotTaken;
 };
 
 /**
@@ -103,7 +113,10 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
     ...(assignment.holdout ? { holdout: true } : {}),
   };
   const phone = input.phone;
-  const [profile, lock, contactFound, knowledge] = await Promise.all([
+  const cap = deps.config.frequencyCap;
+  // a scheduled send holds its slot from its send time; sendAt=best from the end of its window
+  const sendsAt = input.sendAt?.getTime() ?? now.getTime() + (input.bestWithinMs ?? 0);
+  const [profile, lock, contactFound, knowledge, slot] = await Promise.all([
     readTraits(deps.config, input.userId, traitNames(deps.config), deps.upstream),
     deps.store.createNotification(pending),
     phone
@@ -113,10 +126,64 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
         )
       : Promise.resolve(undefined),
     deps.evidence.knowledge(input.userId),
+    // urgent notifications are never capped (nor are an escalation's later steps: they are not sent here)
+    cap && !input.urgent
+      ? deps.slots.take(input.userId, input.notificationId, cap, now.getTime(), sendsAt)
+      : Promise.resolve(undefined),
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  return { assignment, day: dayOf(now), profile, lock, contactFound, ...knowledge };
+  return { assignment, day: dayOf(now), profile, lock, contactFound, slot, ...knowledge };
+}
+
+/** Frees the cap's slot this request took (and any extra ones), when it will not send. */
+async function freeSlot(deps: Deps, input: NotifyInput, start: Start): Promise<void> {
+  const held = start.slot;
+  if (held?.slot === undefined) return;
+  await Promise.all([held.freeing, deps.slots.free(input.userId, [held.slot])]);
+}
+
+/**
+ * Over the cap: nothing is sent. The record keeps the answer (a retry of the id replays it), and
+ * Segment hears `Notification Suppressed`.
+ */
+async function suppress(deps: Deps, input: NotifyInput, start: Start, freeAt?: string): Promise<Reply> {
+  const id = input.notificationId;
+  const cap = deps.config.frequencyCap?.text;
+  const grouped = groupProperties(start.assignment);
+  const result = {
+    notificationId: id,
+    userId: input.userId,
+    status: 'suppressed',
+    reason: 'frequency_cap',
+    cap,
+    // when the earliest slot frees (null: a racer holds one that is about to be freed)
+    nextSlotAt: freeAt ?? null,
+    ...grouped,
+  };
+  const props = { notification_id: id, reason: 'frequency_cap', cap, next_slot_at: freeAt, ...grouped };
+  const event = trackMessage({ userId: input.userId }, 'Notification Suppressed', messageId('suppressed', id), props);
+  let revision = start.lock === 'exists' ? undefined : start.lock;
+  const [tracking, stored] = await Promise.allSettled([
+    trackOrDefer(deps.config, deps.store, id, [event], deps.upstream),
+    retryWithin(deps.deadline, () => {
+      const known = revision;
+      revision = undefined; // after a failure, read again: the write may have landed
+      return deps.store.updateNotification(
+        id,
+        (r) => {
+          r.state = 'suppressed';
+          r.result = result;
+          return true;
+        },
+        known,
+      );
+    }),
+  ]);
+  if (stored.status === 'rejected')
+    log.error('notification record not updated', { notification: id, error: errorText(stored.reason) });
+  log.info('notify suppressed', { notification: id, user: input.userId, cap });
+  return { status: 200, json: { ...result, tracking: tracking.status === 'fulfilled' ? tracking.value : 'deferred' } };
 }
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
@@ -132,7 +199,9 @@ async function replayDuplicate(deps: Deps, input: NotifyInput): Promise<Reply> {
       const why = `notificationId ${id} was already used for a different request (recipient, content or timing)`;
       throw new DomainError('conflict', why, 'notificationId');
     }
-    if (existing?.record.result) return { status: 200, json: { ...existing.record.result, status: 'duplicate' } };
+    const result = existing?.record.result;
+    // a suppressed notification stays suppressed: a retry of its id is not a send either
+    if (result) return { status: 200, json: { ...result, status: result.status === 'suppressed' ? 'suppressed' : 'duplicate' } };
   }
   throw new DomainError('in_progress', `notification ${id} is already being sent`, 'notificationId');
 }
@@ -384,6 +453,7 @@ async function recordAndTrack(
       ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactFound))
       : Promise.resolve(),
     recordSent(deps, input, steps, start),
+    start.slot?.slot !== undefined ? start.slot.freeing : undefined, // extra slots taken in the first stage
   ]);
   if (stored.status === 'rejected') {
     const error = (stored.reason as Error).message;

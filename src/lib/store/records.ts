@@ -30,8 +30,11 @@ export interface NotificationRecord {
   userId: string;
   locale: string;
   createdAt: string;
-  /** in_progress: being sent; done: sent, nobody engaged yet; completed: engaged; canceled: by /cancel */
-  state: 'in_progress' | 'done' | 'completed' | 'canceled';
+  /**
+   * in_progress: being sent; done: sent, nobody engaged yet; completed: engaged; canceled: by /cancel;
+   * suppressed: not sent, the user's frequency cap was reached
+   */
+  state: 'in_progress' | 'done' | 'completed' | 'canceled' | 'suppressed';
   reason?: string;
   /** the routing policy that chose the channel (learned, trait or random) */
   policy?: string;
