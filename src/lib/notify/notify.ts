@@ -201,7 +201,8 @@ async function replayDuplicate(deps: Deps, input: NotifyInput): Promise<Reply> {
     }
     const result = existing?.record.result;
     // a suppressed notification stays suppressed: a retry of its id is not a send either
-    if (result) return { status: 200, json: { ...result, status: result.status === 'suppressed' ? 'suppressed' : 'duplicate' } };
+    if (result)
+      return { status: 200, json: { ...result, status: result.status === 'suppressed' ? 'suppressed' : 'duplicate' } };
   }
   throw new DomainError('in_progress', `notification ${id} is already being sent`, 'notificationId');
 }

@@ -41,7 +41,13 @@ const slotName = (userId: string, k: number) =>
 export class FrequencySlots {
   constructor(private readonly documents: SyncClient) {}
 
-  async take(userId: string, notificationId: string, cap: FrequencyCap, now: number, sendsAt = now): Promise<SlotTaken> {
+  async take(
+    userId: string,
+    notificationId: string,
+    cap: FrequencyCap,
+    now: number,
+    sendsAt = now,
+  ): Promise<SlotTaken> {
     const data: SlotData = { n: notificationId, until: new Date(sendsAt + cap.windowMs).toISOString() };
     // Sync's TTL is whole seconds; the slot's own `until` is what counts
     const ttl = Math.ceil((sendsAt + cap.windowMs - now) / 1000) + 60;
