@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { isObject, type Json, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import type { SandboxSettings } from './settings';
 import type { Api, ContactBehaviour, SandboxState } from './state';
-import { DASHBOARD_HTML } from './dashboard-page';
+import { dashboardHtml } from './dashboard-page';
 import { dashboardSnapshot } from './dashboard';
 import type { Simulator } from './simulator';
 import { SANDBOX_DEFAULTS } from './settings';
@@ -27,7 +27,7 @@ export function registerControlApi(
   // the dashboard: the page, its snapshot, and /notify on the functions for its "Send" control
   router.on('GET', '/', () => ({
     status: 200,
-    body: DASHBOARD_HTML,
+    body: dashboardHtml(settings.functionsUrl),
     headers: { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' },
   }));
   // Noto Sans JP (@fontsource, split by unicode range): Japanese renders in any browser, even one without CJK fonts

@@ -3,7 +3,10 @@
  * script, no build step. It polls /sandbox/dashboard.json and redraws when
  * the snapshot's version changes; its controls call the sandbox's control API.
  */
-export const DASHBOARD_HTML = `<!doctype html>
+/** The page, linking to the insights page the functions serve (src/assets/insights.html). */
+export const dashboardHtml = (functionsUrl: string) => DASHBOARD_HTML.replace('__FUNCTIONS_URL__', functionsUrl);
+
+const DASHBOARD_HTML = `<!doctype html>
 <html lang="ja">
 <head>
 <meta charset="utf-8">
@@ -49,6 +52,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <span class="meta">clock <b data-testid="clock">…</b></span>
   <span class="meta" data-testid="counts"></span>
   <span id="status" data-testid="status"></span>
+  <a class="meta" data-testid="insights-link" href="__FUNCTIONS_URL__/insights.html" target="_blank" rel="noopener">insights (lift, per channel) ↗</a>
 </header>
 <main>
   <div>

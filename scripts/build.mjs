@@ -67,6 +67,17 @@ async function buildService() {
     recursive: true,
     filter: (src) => !/\.(ts|map)$/.test(src),
   });
+  // the insights page's script, with its chart library, bundled into one asset (and its CSS)
+  await build({
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2020',
+    packages: undefined,
+    minify: true,
+    entryPoints: { insights: join(root, 'src/pages/insights.ts') },
+    outdir: join(root, 'dist/assets'),
+  });
   console.log(`built ${entries.length} functions into dist/functions`);
 }
 

@@ -40,6 +40,9 @@ const SANDBOX_SETTABLE = [
   'SMS_MAX_SEGMENTS_STRICT',
   'MACHINE_DETECTION',
   'TRACK_REPLY_TEXT',
+  'HOLDOUT_PERCENT',
+  'HOLDOUT_POLICY',
+  'FREQUENCY_CAP',
 ];
 const settable = Object.fromEntries(
   SANDBOX_SETTABLE.map((name) => [name, process.env[name] ?? dotenv[name]]).filter(([, v]) => v !== undefined),

@@ -5,28 +5,17 @@
  * running stack: what a person sees appears and changes without a reload,
  * Japanese renders, and the controls change the sandbox.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser';
 import { notify, sandbox, stack } from './helpers';
 
 let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  // @sparticuz/chromium is an ES module (jest here runs CommonJS): ask a child process where its binary is
-  const found = execFileSync(
-    process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      "import c from '@sparticuz/chromium'; console.log(JSON.stringify({ path: await c.executablePath(), args: c.args }))",
-    ],
-    { cwd: join(__dirname, '..'), encoding: 'utf8' },
-  );
-  const { path, args } = JSON.parse(found) as { path: string; args: string[] };
-  browser = await chromium.launch({ executablePath: path, args, headless: true });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 }, 60_000);
 

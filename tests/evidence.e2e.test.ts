@@ -47,14 +47,12 @@ test('with the evidence store down /notify routes by trait (policy trait) and sa
     policy: 'trait',
     evidence: 'unavailable',
   });
+  const counted = { notificationId: 'down-n1', channel: 'EMAIL', group: 'learned', day: expect.any(String) };
   expect((await record('down-n1')).pendingEvidence).toEqual([
+    // the notification itself, for /insights
+    { ...counted, kind: 'notified' },
     // with the band of the user's day it went out in, where recovery counts it too
-    {
-      notificationId: 'down-n1',
-      channel: 'EMAIL',
-      kind: 'sent',
-      band: expect.stringMatching(/^(night|morning|afternoon|evening)$/),
-    },
+    { ...counted, kind: 'sent', band: expect.stringMatching(/^(night|morning|afternoon|evening)$/) },
   ]);
 
   await c.sandbox.fault({ api: 'sync', count: 0 }); // the store is back

@@ -5,8 +5,13 @@
  * contain the population's true lift (what the choices made were worth, from the simulated
  * contacts' known probabilities).
  */
+/// <reference lib="dom" />
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
 import type { Channel } from '../src/lib/channels/channel';
 import { bucketOf } from '../src/lib/routing/holdout';
+import { launchChromium } from './browser';
 import { type Answer, clientOf, notifyEach, ownStack, type SegmentEvent } from './helpers';
 
 const USERS = 60;
@@ -18,6 +23,9 @@ const P_OTHER = 0.03;
 
 type Client = Awaited<ReturnType<typeof ownStack>>;
 let stack: Client;
+let browser: Browser | undefined;
+/** /insights as the population test left it, for the page test */
+let reported: any;
 beforeAll(async () => {
   stack = await ownStack(() => ({
     SANDBOX_CALLBACK_DELAY_MS: '20',
@@ -26,7 +34,7 @@ beforeAll(async () => {
     HOLDOUT_POLICY: 'trait',
   }));
 }, 120_000);
-afterAll(() => stack?.stop());
+afterAll(() => Promise.all([stack?.stop(), browser?.close()]));
 
 const user = (i: number) => ({
   userId: `lift-${i}`,
@@ -85,6 +93,7 @@ test('/insights equals the counts taken from Segment, and its lift interval cont
   const res = await c.call('GET', '/insights', { headers: { Authorization: 'Bearer sandbox-notify-api-key' } });
   expect(res.status).toBe(200);
   const report = res.body;
+  reported = report;
   expect(report.complete).toBe(true);
   for (const group of ['learned', 'holdout', 'override']) {
     const g = of(group);
@@ -157,3 +166,73 @@ test('/insights refuses a bad window and callers without the key', async () => {
   expect(old.body.error).toMatchObject({ field: 'since' });
   expect((await c.call('GET', '/insights')).status).toBe(401);
 });
+
+test('the insights page asks for the key, then shows the groups, the lift with its interval, the daily chart and the channels, in Japanese', async () => {
+  expect(reported).toBeDefined(); // the population test above filled the stack
+  browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, locale: 'ja-JP' });
+  // a machine with Japanese fonts (the headless browser has none): Noto Sans JP from @fontsource,
+  // linked into the page as it is served, so that it is there from the first paint as an installed font is
+  const fontDir = join(__dirname, '../node_modules/@fontsource/noto-sans-jp');
+  await page.route('**/__test-fonts/**', (route) =>
+    route.fulfill({ path: join(fontDir, new URL(route.request().url()).pathname.replace('/__test-fonts/', '')) }),
+  );
+  await page.route('**/insights.html', async (route) => {
+    const served = await route.fetch();
+    const html = (await served.text()).replace(
+      '</head>',
+      '<link rel="stylesheet" href="/__test-fonts/400.css"></head>',
+    );
+    await route.fulfill({ response: served, body: html });
+  });
+  await page.goto(`${stack.urls.functionsUrl}/insights.html`);
+  await page.locator('#login').waitFor({ state: 'visible' });
+  expect(await page.locator('#login label').textContent()).toBe('API キー（NOTIFY_API_KEY）');
+  // a wrong key is refused and forgotten
+  await page.fill('#key', 'wrong');
+  await page.click('#login button');
+  await page.locator('#login-error').waitFor({ state: 'visible' });
+  expect(await page.evaluate(() => sessionStorage.getItem('notify-insights-key'))).toBeNull();
+  await page.fill('#key', 'sandbox-notify-api-key');
+  await page.click('#login button');
+  await page.locator('[data-testid="group-learned"]').waitFor();
+  // what /insights reported, as the page shows it
+  const learned = reported.groups.learned;
+  const text = async (id: string) => (await page.locator(`[data-testid="${id}"]`).textContent()) ?? '';
+  expect(await text('group-learned')).toContain('学習ルーティング');
+  expect(await text('group-learned')).toContain(`${(learned.engagement.rate * 100).toFixed(1)} %`);
+  expect(await text('group-learned')).toContain(`${learned.engaged} / ${learned.notifications}`);
+  expect(await text('group-holdout')).toContain('ホールドアウト');
+  const d = reported.lift.difference * 100;
+  expect(await text('lift-difference')).toBe(`${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(1)} ポイント`);
+  expect(await text('lift')).toContain(reported.lift.differenceInterval[0] > 0 ? '学習ルーティングの方が' : '');
+  // the chart is drawn by uPlot (one canvas, a legend entry per group)
+  expect(await page.locator('[data-testid="chart"] canvas').count()).toBe(1);
+  const legend = await page.locator('[data-testid="chart"] .u-legend').textContent();
+  expect(legend).toContain('学習ルーティング');
+  expect(legend).toContain('ホールドアウト');
+  const rows = await page.locator('[data-testid="channels"] tbody tr').allTextContents();
+  expect(rows).toHaveLength(3);
+  expect(rows.join('|')).toContain('メール');
+  // the key lives only in this tab's session storage
+  expect(await page.evaluate(() => sessionStorage.getItem('notify-insights-key'))).toBe('sandbox-notify-api-key');
+  expect(await page.evaluate(() => localStorage.length)).toBe(0);
+  // Japanese renders in a Japanese font (not the fallback boxes)
+  const loaded = await page.evaluate(
+    async () => (await document.fonts.load('14px "Noto Sans JP"', 'ホールドアウト')).length,
+  );
+  expect(loaded).toBeGreaterThan(0);
+  await page.evaluate(() => document.fonts.ready);
+  // every Japanese character on the page (Latin comes from the system font)
+  const shown = [...new Set((await page.evaluate(() => document.body.textContent)) ?? '')].filter(
+    (ch) => (ch.codePointAt(0) as number) >= 0x3000,
+  );
+  expect(shown.length).toBeGreaterThan(30);
+  const missing = await page.evaluate(
+    (chars) => chars.filter((ch) => !document.fonts.check('14px "Noto Sans JP"', ch)),
+    shown,
+  );
+  expect(missing).toEqual([]);
+  mkdirSync(join(__dirname, '../.test-logs'), { recursive: true });
+  await page.screenshot({ path: join(__dirname, '../.test-logs/insights.png'), fullPage: true });
+}, 60_000);

@@ -1,0 +1,355 @@
+/// <reference lib="dom" />
+/**
+ * The insights page (src/assets/insights.html), bundled with uPlot into
+ * dist/assets/insights.js at build: it asks for the API key (kept in the
+ * tab's session storage only), reads GET /insights and shows engagement by
+ * group with its intervals and the lift, engagement per day per group, the
+ * channel mix and the per-channel rates. Text is set with textContent only.
+ */
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Channel } from '../lib/channels/channel';
+import type { Lift, Rate } from '../lib/insights/intervals';
+import type { InsightsReport } from '../lib/insights/report';
+
+interface Insights extends InsightsReport {
+  complete: boolean;
+  config: { routingPolicy: string; holdoutPercent: number; holdoutPolicy: string; frequencyCap: string | null };
+  prior: { channels: Partial<Record<Channel, { mean: number; strength: number }>> };
+  outbox: { waiting: number };
+}
+
+const TEXT = {
+  en: {
+    title: 'Insights',
+    window: 'Window',
+    days: 'days',
+    refresh: 'Refresh',
+    logout: 'Forget key',
+    keyLabel: 'API key (NOTIFY_API_KEY)',
+    show: 'Show insights',
+    keyNote: 'Kept in this browser tab only (session storage), sent only to this service.',
+    badKey: 'The key was refused.',
+    failed: 'Could not read /insights',
+    learned: 'Learned routing',
+    holdout: 'Holdout',
+    trait: 'Trait routing',
+    override: 'Explicit channel',
+    escalation: 'Escalations',
+    notifications: 'notifications',
+    engaged: 'engaged',
+    rate: 'Engagement rate',
+    interval: '95 % interval',
+    lift: 'Lift of learned over holdout',
+    difference: 'Difference',
+    ratio: 'Ratio',
+    points: 'pt',
+    liftGood: 'Learned routing engages more: the whole interval is above zero.',
+    liftBad: 'Learned routing engages less: the whole interval is below zero.',
+    liftUnsure: 'Not distinguishable yet: the interval includes zero. More notifications narrow it.',
+    noHoldout: 'No holdout in this window: set HOLDOUT_PERCENT (for example 10) to measure the lift.',
+    daily: 'Engagement per day',
+    day: 'Day',
+    mix: 'Channel mix (first channel)',
+    channels: 'Per channel',
+    channel: 'Channel',
+    group: 'Group',
+    sent: 'Sent',
+    delivery: 'Delivered',
+    failure: 'Failed',
+    engagement: 'Engaged',
+    prior: 'Learner prior (population mean)',
+    outbox: 'Waiting in the outbox',
+    settings: 'Settings',
+    incomplete: 'Some counts are still being read: refresh in a minute.',
+    SMS: 'SMS',
+    CALL: 'Call',
+    EMAIL: 'Email',
+  },
+  ja: {
+    title: 'インサイト',
+    window: '期間',
+    days: '日',
+    refresh: '更新',
+    logout: 'キーを消去',
+    keyLabel: 'API キー（NOTIFY_API_KEY）',
+    show: '表示する',
+    keyNote: 'このタブの中だけ（セッションストレージ）に保存し、このサービスにだけ送ります。',
+    badKey: 'キーが拒否されました。',
+    failed: '/insights を読み込めませんでした',
+    learned: '学習ルーティング',
+    holdout: 'ホールドアウト',
+    trait: 'トレイトによるルーティング',
+    override: 'チャネル指定',
+    escalation: 'エスカレーション',
+    notifications: '件の通知',
+    engaged: '件の反応',
+    rate: '反応率',
+    interval: '95 % 信頼区間',
+    lift: 'ホールドアウトに対する学習ルーティングの改善幅',
+    difference: '差',
+    ratio: '比',
+    points: 'ポイント',
+    liftGood: '学習ルーティングの方が反応を得ています（区間全体がゼロより上）。',
+    liftBad: '学習ルーティングの方が反応が少なくなっています（区間全体がゼロより下）。',
+    liftUnsure: 'まだ差を判別できません（区間がゼロを含みます）。通知が増えると区間は狭まります。',
+    noHoldout: 'この期間にホールドアウトがありません。改善幅を測るには HOLDOUT_PERCENT（例: 10）を設定してください。',
+    daily: '日ごとの反応率',
+    day: '日付',
+    mix: 'チャネル構成（最初のチャネル）',
+    channels: 'チャネル別',
+    channel: 'チャネル',
+    group: 'グループ',
+    sent: '送信',
+    delivery: '配信',
+    failure: '失敗',
+    engagement: '反応',
+    prior: '学習の事前分布（全体の平均）',
+    outbox: 'アウトボックスで待機中',
+    settings: '設定',
+    incomplete: '一部の集計を読み込み中です。1 分後に更新してください。',
+    SMS: 'SMS',
+    CALL: '電話',
+    EMAIL: 'メール',
+  },
+} as const;
+type Key = keyof (typeof TEXT)['en'];
+
+const lang: keyof typeof TEXT = (new URLSearchParams(location.search).get('lang') ?? navigator.language)
+  .toLowerCase()
+  .startsWith('ja')
+  ? 'ja'
+  : 'en';
+const t = (k: Key | string): string => (TEXT[lang] as Record<string, string>)[k] ?? k;
+const KEY = 'notify-insights-key';
+const GROUP_ORDER = ['learned', 'holdout', 'trait', 'override', 'escalation'] as const;
+const CHANNELS: Channel[] = ['SMS', 'CALL', 'EMAIL'];
+const COLORS: Record<string, string> = { learned: '#1f6feb', holdout: '#bf8700', trait: '#8250df' };
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** An element with text and children; never HTML from data. */
+function el(tag: string, attrs: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElement {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+const range = (r: [number, number], f: (x: number) => string) => `[${f(r[0])} – ${f(r[1])}]`;
+const rateText = (r: Rate | null) => (r ? `${pct(r.rate)} ${range(r.interval, pct)}` : '–');
+const signed = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}`;
+
+function groupCard(name: string, g: Insights['groups'][keyof Insights['groups']]) {
+  if (!g) return el('div');
+  return el(
+    'div',
+    { class: `card ${name}`, 'data-testid': `group-${name}` },
+    el('h2', {}, t(name)),
+    el('div', { class: 'big' }, g.engagement ? pct(g.engagement.rate) : '–'),
+    el('div', { class: 'sub' }, `${t('interval')} ${g.engagement ? range(g.engagement.interval, pct) : '–'}`),
+    el('div', {}, `${g.engaged.toLocaleString(lang)} / ${g.notifications.toLocaleString(lang)} ${t('notifications')}`),
+  );
+}
+
+function liftCard(lift: Lift | null) {
+  if (!lift) return el('div', { class: 'card', 'data-testid': 'lift' }, el('h2', {}, t('lift')), t('noHoldout'));
+  const [lo, hi] = lift.differenceInterval;
+  const verdict = lo > 0 ? 'good' : hi < 0 ? 'bad' : 'unsure';
+  const ratio =
+    lift.ratio !== null && lift.ratioInterval
+      ? `×${lift.ratio.toFixed(2)} ${range(lift.ratioInterval, (x) => x.toFixed(2))}`
+      : '–';
+  return el(
+    'div',
+    { class: 'card', 'data-testid': 'lift' },
+    el('h2', {}, t('lift')),
+    el('div', { class: 'big', 'data-testid': 'lift-difference' }, `${signed(lift.difference)} ${t('points')}`),
+    el('div', { class: 'sub' }, `${t('difference')} ${t('interval')} [${signed(lo)} – ${signed(hi)}] ${t('points')}`),
+    el('div', { 'data-testid': 'lift-ratio' }, `${t('ratio')} ${ratio}`),
+    el('p', { class: `verdict ${verdict}` }, t(`lift${verdict[0].toUpperCase()}${verdict.slice(1)}`)),
+  );
+}
+
+function table(head: string[], rows: Array<Array<string | number>>, testid: string) {
+  return el(
+    'table',
+    { 'data-testid': testid },
+    el('thead', {}, el('tr', {}, ...head.map((h) => el('th', {}, h)))),
+    el(
+      'tbody',
+      {},
+      ...rows.map((r) =>
+        el(
+          'tr',
+          {},
+          ...r.map((c) =>
+            typeof c === 'number' ? el('td', { class: 'num' }, c.toLocaleString(lang)) : el('td', {}, c),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+let chart: uPlot | undefined;
+/** the page's own font stack (a canvas does not inherit it): Japanese day labels need a Japanese font */
+const AXIS_FONT = '12px system-ui, "Hiragino Sans", "Yu Gothic", Meiryo, "Noto Sans JP", sans-serif';
+const dayLabel = (seconds: number) =>
+  new Date(seconds * 1000).toLocaleDateString(lang, { timeZone: 'UTC', month: 'short', day: 'numeric' });
+
+function dailyChart(report: Insights, into: HTMLElement) {
+  chart?.destroy();
+  const days = report.daily.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000);
+  const shown = (['learned', 'holdout', 'trait'] as const).filter((g) => report.daily.some((d) => d[g]));
+  const data: uPlot.AlignedData = [days, ...shown.map((g) => report.daily.map((d) => (d[g] ? d[g].rate * 100 : null)))];
+  chart = new uPlot(
+    {
+      width: Math.max(320, Math.min(1160, into.clientWidth || 900)),
+      height: 260,
+      scales: {
+        // the window's days with half a day either side (uPlot's own range spans years for one day alone)
+        x: { time: true, range: [(days[0] ?? 0) - 43_200, (days.at(-1) ?? 0) + 43_200] },
+        y: { range: [0, 100] },
+      },
+      axes: [
+        { font: AXIS_FONT, incrs: [86_400, 2 * 86_400, 7 * 86_400], values: (_u, ticks) => ticks.map(dayLabel) },
+        { font: AXIS_FONT, values: (_u, ticks) => ticks.map((v) => `${v} %`) },
+      ],
+      series: [
+        { label: t('day'), value: (_u: uPlot, v: number | null) => (v === null ? '–' : dayLabel(v)) },
+        ...shown.map((g) => ({
+          label: t(g),
+          stroke: COLORS[g],
+          width: 2,
+          points: { show: true },
+          spanGaps: true,
+          value: (_u: uPlot, v: number | null) => (v === null ? '–' : `${v.toFixed(1)} %`),
+        })),
+      ],
+    },
+    data,
+    into,
+  );
+  // a canvas is drawn once: again when web fonts have loaded
+  void document.fonts?.ready.then(() => chart?.redraw(false, true));
+}
+
+function render(report: Insights) {
+  const main = $('report');
+  main.replaceChildren();
+  const groups = GROUP_ORDER.filter((g) => report.groups[g]);
+  main.append(
+    el(
+      'section',
+      {},
+      el(
+        'div',
+        { class: 'grid' },
+        ...groups.slice(0, 2).map((g) => groupCard(g, report.groups[g])),
+        liftCard(report.lift),
+      ),
+    ),
+  );
+  if (groups.length > 2)
+    main.append(el('div', { class: 'grid' }, ...groups.slice(2).map((g) => groupCard(g, report.groups[g]))));
+  const chartBox = el('div', { 'data-testid': 'chart' });
+  main.append(el('section', {}, el('h2', {}, t('daily')), chartBox));
+  main.append(
+    el(
+      'section',
+      {},
+      el('h2', {}, t('mix')),
+      table(
+        [t('group'), ...CHANNELS.map(t)],
+        groups.map((g) => [t(g), ...CHANNELS.map((c) => pct(report.groups[g]?.mix[c]?.share ?? 0))]),
+        'mix',
+      ),
+    ),
+  );
+  const channels = CHANNELS.filter((c) => report.channels[c]);
+  main.append(
+    el(
+      'section',
+      {},
+      el('h2', {}, t('channels')),
+      table(
+        [t('channel'), t('sent'), t('delivery'), t('failure'), t('engagement'), t('prior')],
+        channels.map((c) => {
+          const r = report.channels[c];
+          const prior = report.prior.channels[c];
+          return [
+            t(c),
+            r?.sent ?? 0,
+            rateText(r?.delivery ?? null),
+            rateText(r?.failure ?? null),
+            rateText(r?.engagement ?? null),
+            prior ? pct(prior.mean) : '–',
+          ];
+        }),
+        'channels',
+      ),
+    ),
+  );
+  const c = report.config;
+  main.append(
+    el(
+      'p',
+      { class: 'sub', 'data-testid': 'footer' },
+      `${t('outbox')}: ${report.outbox.waiting} · ${t('settings')}: HOLDOUT_PERCENT=${c.holdoutPercent}, HOLDOUT_POLICY=${c.holdoutPolicy}, FREQUENCY_CAP=${c.frequencyCap ?? 'off'} · ${report.since} – ${report.until}`,
+    ),
+  );
+  if (!report.complete) main.append(el('p', { class: 'sub' }, t('incomplete')));
+  main.hidden = false;
+  dailyChart(report, chartBox);
+}
+
+function showLogin(message?: string) {
+  $('report').hidden = true;
+  $('login').hidden = false;
+  const error = $('login-error');
+  error.hidden = !message;
+  error.textContent = message ?? '';
+}
+
+async function load() {
+  const key = sessionStorage.getItem(KEY);
+  if (!key) return showLogin();
+  $('login').hidden = true;
+  const days = Number($<HTMLSelectElement>('window').value);
+  const since = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+  const res = await fetch(`/insights?since=${since}`, { headers: { Authorization: `Bearer ${key}` } }).catch(
+    () => undefined,
+  );
+  if (res?.status === 401) {
+    sessionStorage.removeItem(KEY);
+    return showLogin(t('badKey'));
+  }
+  if (!res?.ok) {
+    const main = $('report');
+    main.replaceChildren(el('p', { class: 'error' }, `${t('failed')} (${res?.status ?? 'network'})`));
+    main.hidden = false;
+    return;
+  }
+  render((await res.json()) as Insights);
+}
+
+document.documentElement.lang = lang;
+document.querySelectorAll<HTMLElement>('[data-i18n]').forEach((e) => {
+  e.textContent = t(e.dataset.i18n as Key);
+});
+document.title = `${t('title')} · Channel-optimized notifications`;
+$('login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  sessionStorage.setItem(KEY, $<HTMLInputElement>('key').value.trim());
+  $<HTMLInputElement>('key').value = '';
+  void load();
+});
+$('refresh').addEventListener('click', () => void load());
+$('window').addEventListener('change', () => void load());
+$('logout').addEventListener('click', () => {
+  sessionStorage.removeItem(KEY);
+  showLogin();
+});
+void load();
