@@ -195,7 +195,7 @@ function table(head: string[], rows: Array<Array<string | number>>, testid: stri
 
 let chart: uPlot | undefined;
 /** the page's own font stack (a canvas does not inherit it): Japanese day labels need a Japanese font */
-const AXIS_FONT = '12px system-ui, "Hiragino Sans", "Yu Gothic", Meiryo, "Noto Sans JP", sans-serif';
+const AXIS_FONT = '12px "Hiragino Sans", "Yu Gothic", Meiryo, "Noto Sans JP", system-ui, sans-serif';
 const dayLabel = (seconds: number) =>
   new Date(seconds * 1000).toLocaleDateString(lang, { timeZone: 'UTC', month: 'short', day: 'numeric' });
 
