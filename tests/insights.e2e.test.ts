@@ -164,6 +164,10 @@ test('/insights refuses a bad window and callers without the key', async () => {
   expect(bad.body.error).toMatchObject({ field: 'since' });
   const old = await c.call('GET', '/insights?since=2020-01-01', { headers });
   expect(old.body.error).toMatchObject({ field: 'since' });
+  expect((await c.call('GET', '/insights?since=61d', { headers })).body.error).toMatchObject({ field: 'since' });
+  const week = await c.call('GET', '/insights?since=7d', { headers });
+  expect(week.status).toBe(200);
+  expect(Date.parse(week.body.until) - Date.parse(week.body.since)).toBe(6 * 86_400_000);
   expect((await c.call('GET', '/insights')).status).toBe(401);
 });
 

@@ -45,11 +45,19 @@ export async function insights(req: EndpointRequest): Promise<Reply> {
   };
 }
 
-/** `since` as a UTC day: a date (2026-11-01) or a time; at most TALLY_DAYS back, not after today. */
+/**
+ * `since` as a UTC day: a date (2026-11-01), a time, or the last N days (`7d`: today and the 6 before);
+ * at most TALLY_DAYS back, not after today.
+ */
 function sinceOf(raw: string | undefined, now: number): string {
-  if (raw === undefined) return dayOf(now - (DEFAULT_DAYS - 1) * DAY_MS);
-  const t = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2}))?$/.test(raw) ? Date.parse(raw) : Number.NaN;
-  if (Number.isNaN(t)) throw badRequest('since', 'since must be a date such as 2026-11-01 (or an ISO 8601 time)');
+  const days = raw === undefined ? DEFAULT_DAYS : /^\d{1,3}d$/.test(raw) ? Number(raw.slice(0, -1)) : undefined;
+  if (days !== undefined) {
+    if (days < 1 || days > TALLY_DAYS) throw badRequest('since', `since may be 1d to ${TALLY_DAYS}d`);
+    return dayOf(now - (days - 1) * DAY_MS);
+  }
+  const t = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2}))?$/.test(raw ?? '') ? Date.parse(raw ?? '') : Number.NaN;
+  if (Number.isNaN(t))
+    throw badRequest('since', 'since must be a date such as 2026-11-01, an ISO 8601 time, or a number of days such as 7d');
   if (t > now) throw badRequest('since', 'since must not be in the future');
   if (t < now - TALLY_DAYS * DAY_MS)
     throw badRequest('since', `since may be at most ${TALLY_DAYS} days back: older counts are not kept`);
