@@ -57,7 +57,10 @@ function sinceOf(raw: string | undefined, now: number): string {
   }
   const t = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2}))?$/.test(raw ?? '') ? Date.parse(raw ?? '') : Number.NaN;
   if (Number.isNaN(t))
-    throw badRequest('since', 'since must be a date such as 2026-11-01, an ISO 8601 time, or a number of days such as 7d');
+    throw badRequest(
+      'since',
+      'since must be a date such as 2026-11-01, an ISO 8601 time, or a number of days such as 7d',
+    );
   if (t > now) throw badRequest('since', 'since must not be in the future');
   if (t < now - TALLY_DAYS * DAY_MS)
     throw badRequest('since', `since may be at most ${TALLY_DAYS} days back: older counts are not kept`);

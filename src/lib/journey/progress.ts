@@ -73,7 +73,13 @@ function applyTo(r: NotificationRecord, updates: StepUpdate[], now = currentTime
   for (const u of updates) {
     if (u.userId !== undefined && u.userId !== r.userId) continue; // not this notification's user: skipped
     const step = r.steps.find((s) => s.channel === u.channel);
-    if (!step || !advance(step, u.status, at, u.error)) continue;
+    if (!step) continue;
+    // a delivery is counted once (an open can come first: the step no longer moves to DELIVERED then)
+    if (u.status === 'DELIVERED' && !step.delivered && r.state !== 'in_progress') {
+      step.delivered = true;
+      touched = true;
+    }
+    if (!advance(step, u.status, at, u.error)) continue;
     touched = true;
     if (u.status === 'COMPLETED') completeJourney(r, step, at);
     if (u.status === 'FAILED') claimNext(r, step, u.error ?? 'failed', at);
@@ -123,6 +129,8 @@ export interface Applied {
   deferred: SegmentMessage[];
   /** events of the journey transitions this update caused */
   events: SegmentMessage[];
+  /** channels whose delivery this update recorded first (counted once in /insights) */
+  delivered: Channel[];
 }
 
 /**
@@ -137,11 +145,20 @@ export async function applyUpdates(
   updates: StepUpdate[],
   onOwner: (userId: string | undefined, record?: NotificationRecord) => void = () => undefined,
 ): Promise<Applied> {
-  const apply = () =>
-    deps.store.updateNotification(id, (r) => {
+  // deliveries the write marked first: of the last mutation tried, kept when it was the one written
+  const delivered: Channel[] = [];
+  let marked: Channel[] = [];
+  const apply = async () => {
+    const done = await deps.store.updateNotification(id, (r) => {
       onOwner(r.userId, r);
-      return applyTo(r, updates);
+      const before = new Set(r.steps.filter((s) => s.delivered).map((s) => s.channel));
+      const touched = applyTo(r, updates);
+      marked = r.steps.filter((s) => s.delivered && !before.has(s.channel)).map((s) => s.channel);
+      return touched;
     });
+    if (done.changed) delivered.push(...marked);
+    return done;
+  };
   let { record, changed } = await apply();
   if (!record) onOwner(undefined);
   updates = updates.filter((u) => u.userId === undefined || u.userId === record?.userId);
@@ -151,7 +168,7 @@ export async function applyUpdates(
     await new Promise((r) => setTimeout(r, EARLY_WAIT_MS));
     ({ record, changed } = await apply());
   }
-  if (!record) return { deferred: [], events: [] };
+  if (!record) return { deferred: [], events: [], delivered };
   if (record.state === 'in_progress' && updates.length > 0) {
     throw new DomainError('state_unavailable', `notification ${id} is still being sent; retry later`);
   }
@@ -173,7 +190,7 @@ export async function applyUpdates(
       events.push(escalatedEvent(record, u.channel, next)); // a retried callback: same messageId, deduplicated by Segment
     }
   }
-  return { deferred: record.deferredEvents ?? [], events };
+  return { deferred: record.deferredEvents ?? [], events, delivered };
 }
 
 /** Work that failed now but is kept in the record and listed in the outbox: recovery completes it. */

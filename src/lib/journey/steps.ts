@@ -24,6 +24,8 @@ export interface Step {
   cause?: string;
   /** the band of the user's local day it went out (or is due) in: where its evidence is counted */
   band?: Band;
+  /** a delivery (or an answered call) was reported: counted once in /insights, whatever the status by then */
+  delivered?: true;
 }
 
 /** Open: not sent yet, so it can still be canceled or escalated to. */

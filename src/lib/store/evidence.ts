@@ -28,17 +28,14 @@ import { type PooledPrior, type TallyRead, type PriorDelta, PRIOR_SHARDS, PriorS
 
 /** Sync allows a TTL of at most a year; evidence older than that has faded anyway */
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
-/** observations remembered per user for deduplication (a notification has at most 3 channels × 4 kinds, and notified) */
+/** observations remembered per user for deduplication (a notification has at most 3 channels × 3 kinds, and notified) */
 const SEEN_KEPT = 60;
 
 export interface Observation {
   notificationId: string;
   channel: Channel;
-  /**
-   * what the learner counts (sent, engaged, failed), or only /insights: `notified` (the notification
-   * and its first channel, once), `delivered`
-   */
-  kind: EvidenceKind | 'notified' | 'delivered';
+  /** what the learner counts (sent, engaged, failed), or for /insights only: `notified` (the notification and its first channel, once) */
+  kind: EvidenceKind | 'notified';
   /** the band of the user's local day the step went out in (older records: none, counted overall only) */
   band?: Band;
   /** the notification's group and UTC day, for /insights (insights/tally.ts; older records: not counted) */

@@ -18,6 +18,7 @@ import { bestChannel, type Evidence, posteriors, scoresOf } from '../routing/lea
 import type { Observation } from '../store/evidence';
 import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
 import { PooledPrior } from '../store/prior';
+import { tallyOf } from '../insights/tally';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
 export const MEANING: Record<ProviderEventKind, { event: string | null; step?: StepStatus; engagement?: Engagement }> =
@@ -77,13 +78,13 @@ interface Learned {
 }
 
 /**
- * What a provider event tells the learner (a try that went out when scheduled, engagement, failure)
- * and /insights (delivery: `Notification Delivered`, or a call `Answered`).
+ * What a provider event tells the learner (and /insights): a try that went out when scheduled,
+ * engagement, failure. A delivery is counted from the record instead (journey/progress.ts), which
+ * every delivery event updates anyway: no evidence write of its own.
  */
 function observedKinds(e: ProviderEvent): Observation['kind'][] {
   const meaning = MEANING[e.kind];
   const kinds: Observation['kind'][] = [];
-  if (e.kind === 'delivered' || e.kind === 'answered') kinds.push('delivered');
   if (meaning.engagement) kinds.push('engaged');
   else if (meaning.step === 'FAILED') kinds.push('failed');
   else if (e.kind === 'sent') kinds.push('sent');
@@ -319,7 +320,19 @@ export async function handleProviderEvents(
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
   // kept with their notification's events, so that a Segment outage defers them too
   for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
-  const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [] }));
+  const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [], delivered: [] }));
+  // deliveries the records took first, for /insights, with the invocation's other counts
+  done.forEach((d, i) => {
+    const record = heard.get(ids[i])?.record;
+    if (!record || d.delivered.length === 0) return;
+    const counted = d.delivered.map((channel) => ({
+      notificationId: ids[i],
+      channel,
+      kind: 'delivered',
+      ...countedAs(record),
+    }));
+    pooled.add({ sums: {}, tally: tallyOf(counted, () => false) });
+  });
   const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   for (const a of failed) log.error('record update failed', { error: errorText(a.reason) });
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
