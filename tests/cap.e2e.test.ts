@@ -50,6 +50,10 @@ test('the third notification within the hour is suppressed (answered, recorded, 
   });
   expect(record.body).toMatchObject({ state: 'suppressed', outcome: 'suppressed' });
   expect((await send(3)).body).toMatchObject({ status: 'suppressed', reason: 'frequency_cap' });
+  // /insights counts it as Segment does (over this stack's notifications so far, whichever test sent them)
+  const insights = await c.call('GET', '/insights', { headers: { Authorization: 'Bearer sandbox-notify-api-key' } });
+  const tracked = await c.sandbox.events({ type: 'track', event: 'Notification Suppressed' });
+  expect(insights.body.groups.override.suppressed).toBe(tracked.length);
   // urgent notifications are never capped, and take no slot
   expect((await send(4, { urgent: true })).body.status).toBe('sent');
   expect((await send(5)).body.status).toBe('suppressed');

@@ -104,6 +104,14 @@ test('a notification appears without reload, and its journey steps change state 
   await page.screenshot({ path: join(__dirname, '../.test-logs/dashboard.png') });
 }, 30_000);
 
+test('the dashboard links to the insights page the functions serve', async () => {
+  const href = await page.locator('[data-testid="insights-link"]').getAttribute('href');
+  expect(href).toBe(`${stack.functionsUrl}/insights.html`);
+  const served = await fetch(href as string);
+  expect(served.status).toBe(200);
+  expect(await served.text()).toContain('<script src="insights.js"></script>');
+});
+
 test('the controls change the sandbox: contact behaviour, clock, fault, a send, reset', async () => {
   const contact = page.locator('[data-testid="contact-form"]');
   await contact.locator('input[name=address]').fill('+819012340002');

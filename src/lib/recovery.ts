@@ -20,7 +20,7 @@ import { PARCEL_ENTRY } from './store/parcels';
 import { PooledPrior } from './store/prior';
 import { applyChunk, keepParcel, startRecovery } from './webhooks/batches';
 import type { Observation } from './store/evidence';
-import type { NotificationRecord, PendingCancel } from './store/records';
+import { groupPropsOf, type NotificationRecord, type PendingCancel } from './store/records';
 
 /** notifications one sweep of a shard works through at most */
 const MAX_PER_SHARD = 25;
@@ -57,12 +57,14 @@ const empty = (): SweepReport => ({
 });
 
 /** A cancel that cannot happen before the send time is reported, never silently lost. */
-function cancelFailedEvent(userId: string, id: string, c: PendingCancel): SegmentMessage {
-  return trackMessage({ userId }, 'Notification Cancel Failed', messageId('cancel-failed', id, c.channel), {
+function cancelFailedEvent(r: NotificationRecord, c: PendingCancel): SegmentMessage {
+  const id = r.notificationId;
+  return trackMessage({ userId: r.userId }, 'Notification Cancel Failed', messageId('cancel-failed', id, c.channel), {
     notification_id: id,
     channel: c.channel,
     provider_id: c.providerId,
     send_at: c.scheduledAt,
+    ...groupPropsOf(r),
   });
 }
 
@@ -164,7 +166,7 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
   }
   const learned = await countKeptEvidence(deps, r);
   if (learned.length) report.learned++;
-  const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r.userId, id, c))];
+  const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r, c))];
   try {
     await track(deps.config, events, deps.upstream);
   } catch (err) {

@@ -38,6 +38,7 @@ const TEXT = {
     escalation: 'Escalations',
     notifications: 'notifications',
     engaged: 'engaged',
+    suppressed: 'not sent: over the frequency cap',
     rate: 'Engagement rate',
     interval: '95 % interval',
     lift: 'Lift of learned over holdout',
@@ -84,6 +85,7 @@ const TEXT = {
     escalation: 'エスカレーション',
     notifications: '件の通知',
     engaged: '件の反応',
+    suppressed: '件は送信頻度の上限により未送信',
     rate: '反応率',
     interval: '95 % 信頼区間',
     lift: 'ホールドアウトに対する学習ルーティングの改善幅',
@@ -150,6 +152,7 @@ function groupCard(name: string, g: Insights['groups'][keyof Insights['groups']]
     el('div', { class: 'big' }, g.engagement ? pct(g.engagement.rate) : '–'),
     el('div', { class: 'sub' }, `${t('interval')} ${g.engagement ? range(g.engagement.interval, pct) : '–'}`),
     el('div', {}, `${g.engaged.toLocaleString(lang)} / ${g.notifications.toLocaleString(lang)} ${t('notifications')}`),
+    ...(g.suppressed ? [el('div', { class: 'sub' }, `${g.suppressed.toLocaleString(lang)} ${t('suppressed')}`)] : []),
   );
 }
 
@@ -317,9 +320,9 @@ async function load() {
   const key = sessionStorage.getItem(KEY);
   if (!key) return showLogin();
   $('login').hidden = true;
+  // the last N days by the service's clock, not this browser's
   const days = Number($<HTMLSelectElement>('window').value);
-  const since = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-  const res = await fetch(`/insights?since=${since}`, { headers: { Authorization: `Bearer ${key}` } }).catch(
+  const res = await fetch(`/insights?since=${days}d`, { headers: { Authorization: `Bearer ${key}` } }).catch(
     () => undefined,
   );
   if (res?.status === 401) {

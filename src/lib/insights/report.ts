@@ -14,6 +14,8 @@ export interface GroupReport {
   notifications: number;
   engaged: number;
   engagement: Rate | null;
+  /** not sent: over the frequency cap (not among the notifications) */
+  suppressed: number;
   /** the first step's channel: count and share of the group's notifications */
   mix: Partial<Record<Channel, { count: number; share: number }>>;
 }
@@ -62,11 +64,13 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
     if (Object.keys(row).length > 1) daily.push(row);
   }
   const groups: InsightsReport['groups'] = {};
-  for (const [group, [n, k, ...mix]] of groupTotals) {
+  for (const [group, [n, k, ...rest]] of groupTotals) {
+    const mix = rest.slice(0, CHANNELS.length);
     groups[group] = {
       notifications: n,
       engaged: k,
       engagement: wilson(k, n),
+      suppressed: rest[CHANNELS.length] ?? 0,
       mix: Object.fromEntries(
         CHANNELS.flatMap((ch, i) => (mix[i] ? [[ch, { count: mix[i], share: n ? mix[i] / n : 0 }]] : [])),
       ),

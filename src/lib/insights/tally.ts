@@ -12,12 +12,13 @@
  *   notifications  `Notification Sent` or `Notification Scheduled` (first step), per notification
  *   engaged        `Notification Engaged`, per notification (any channel)
  *   mix            the channel of the notification's first step
+ *   suppressed     `Notification Suppressed` (over FREQUENCY_CAP, not sent), per notification
  *   per channel    `Notification Sent`, `Delivered` (or `Answered`), `Failed`, `Engaged`, per notification and channel
  */
 import { type Channel, CHANNELS } from '../channels/channel';
 import { GROUPS, type Group } from '../routing/holdout';
 
-/** [notifications, engaged, first channel SMS, CALL, EMAIL] */
+/** [notifications, engaged, first channel SMS, CALL, EMAIL, suppressed by the frequency cap] */
 export type GroupCounts = number[];
 /** [sent, delivered, failed, engaged] */
 export type ChannelCounts = number[];
@@ -29,18 +30,20 @@ export interface DayTally {
 /** by UTC day, YYYY-MM-DD */
 export type Tally = Record<string, DayTally>;
 
-export type CountedKind = 'notified' | 'sent' | 'delivered' | 'failed' | 'engaged';
+export type CountedKind = 'notified' | 'suppressed' | 'sent' | 'delivered' | 'failed' | 'engaged';
 
 /** One observation as the tally sees it (the fields of store/evidence.ts's Observation it needs). */
 export interface Counted {
   notificationId: string;
-  channel: Channel;
+  /** the channel (none for a suppressed notification: it was never routed) */
+  channel?: Channel;
   kind: string;
   group?: Group;
   day?: string;
 }
 
-const GROUP_WIDTH = 2 + CHANNELS.length;
+const GROUP_WIDTH = 3 + CHANNELS.length;
+const SUPPRESSED = 2 + CHANNELS.length;
 const CHANNEL_INDEX: Record<string, number> = { sent: 0, delivered: 1, failed: 2, engaged: 3 };
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -75,14 +78,18 @@ export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationI
   };
   for (const o of fresh) {
     if (!o.group || !o.day || !DAY.test(o.day)) continue;
-    if (o.kind === 'notified') {
+    if (o.kind === 'notified' && o.channel) {
       const g = groupCounts(o.day, o.group);
       g[0] += 1;
       g[2 + CHANNELS.indexOf(o.channel)] += 1;
       continue;
     }
+    if (o.kind === 'suppressed') {
+      groupCounts(o.day, o.group)[SUPPRESSED] += 1;
+      continue;
+    }
     const at = CHANNEL_INDEX[o.kind];
-    if (at === undefined) continue;
+    if (at === undefined || !o.channel) continue;
     channelCounts(o.day, o.channel)[at] += 1;
     if (o.kind === 'engaged' && !engagedBefore(o.notificationId) && !engagedNow.has(o.notificationId)) {
       engagedNow.add(o.notificationId);

@@ -121,6 +121,7 @@ const escalatedEvent = (record: NotificationRecord, from: Channel, step: Step): 
       from_channel: from,
       to_channel: step.channel,
       cause: step.cause,
+      ...groupPropsOf(record),
     },
   );
 

@@ -28,7 +28,8 @@ import { bandAt } from '../routing/bands';
 import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../routing/best-time';
 import { posteriors } from '../routing/learn';
 import { decideRoute, type Route, type RouteOptions, traitNames } from '../routing/route';
-import { dayOf } from '../insights/tally';
+import { dayOf, tallyOf } from '../insights/tally';
+import { PooledPrior } from '../store/prior';
 import { type Assignment, assign, groupProperties } from '../routing/holdout';
 import type { SlotTaken } from '../store/cap';
 import type { KnowledgeRead, Observation } from '../store/evidence';
@@ -164,8 +165,16 @@ async function suppress(deps: Deps, input: NotifyInput, start: Start, freeAt?: s
   const props = { notification_id: id, reason: 'frequency_cap', cap, next_slot_at: freeAt, ...grouped };
   const event = trackMessage({ userId: input.userId }, 'Notification Suppressed', messageId('suppressed', id), props);
   let revision = start.lock === 'exists' ? undefined : start.lock;
+  // counted once (only the request holding the id's lock gets here), beside the record and the event
+  const counted = new PooledPrior();
+  const group = start.assignment.group;
+  counted.add({
+    sums: {},
+    tally: tallyOf([{ notificationId: id, kind: 'suppressed', group, day: start.day }], () => false),
+  });
   const [tracking, stored] = await Promise.allSettled([
     trackOrDefer(deps.config, deps.store, id, [event], deps.upstream),
+    deps.evidence.flushPrior(counted),
     retryWithin(deps.deadline, () => {
       const known = revision;
       revision = undefined; // after a failure, read again: the write may have landed
