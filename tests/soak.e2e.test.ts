@@ -238,7 +238,8 @@ test('a few hundred notifications through random short faults and redeliveries k
   await faults;
 
   // 2. the outage is over: light traffic alone completes what was kept
-  figures.recoveredBySweepMs = await recoverThroughTraffic(String(planned[0].params.notificationId), 30_000);
+  // a busy machine slows the sweeps down: the bound is generous, the figure is reported, not judged
+  figures.recoveredBySweepMs = await recoverThroughTraffic(String(planned[0].params.notificationId), 60_000);
   await redeliver(0.2);
   await c.sandbox.settle();
   await watching;
@@ -248,7 +249,7 @@ test('a few hundred notifications through random short faults and redeliveries k
   await c.sandbox.settle();
   await redeliver(0.1);
   await c.sandbox.settle();
-  await recoverThroughTraffic(String(planned[0].params.notificationId), 30_000);
+  await recoverThroughTraffic(String(planned[0].params.notificationId), 60_000);
   expect((await c.call('POST', '/recover', { headers: bearer, json: {} })).body).toMatchObject({
     notifications: 0,
     remaining: 0,
