@@ -335,4 +335,4 @@ test('a few hundred notifications through random short faults and redeliveries k
   figures.seconds = Math.round((Date.now() - started) / 1000);
   writeFileSync(join(__dirname, '../.test-logs/soak.json'), `${JSON.stringify(figures, null, 2)}\n`);
   console.log(`soak figures: ${JSON.stringify(figures)}`);
-}, 240_000);
+}, 300_000);
