@@ -3,6 +3,7 @@
 // 1 MB bodies) and a latency per upstream API.
 //   node scripts/scale-bench.mjs [--latency twilio:50,sync:50,sendgrid:80,segment:60,profiles:60]
 //                                [--users 900] [--big-users 1500] [--notify 600] [--concurrency 16]
+//                                [--frequency-cap 3/24h]
 // It prints, for the campaign's Event Webhook batch (processed, delivered and open per user):
 // wall time, the functions' CPU, peak upstream concurrency and 429s; for a redelivery of it; for a
 // 1,500-user batch (delivered, open) and how soon recovery completes what it kept; the sustained
@@ -20,6 +21,7 @@ const opts = new Command()
   .option('--big-users <n>', 'recipients of the larger batch (delivered, open)', Number, 1500)
   .option('--notify <n>', '/notify calls for the sustained rate', Number, 600)
   .option('--concurrency <n>', '/notify calls in flight for the sustained rate', Number, 16)
+  .option('--frequency-cap <spec>', "the service's FREQUENCY_CAP (e.g. 3/24h: what the cap's slots cost /notify)")
   .parse()
   .opts();
 
@@ -30,7 +32,11 @@ const stack = await launchLocal({
   functionsPort: await freePort(),
   sandboxPort: await freePort(),
   stdio: 'ignore',
-  env: { RECOVERY_SWEEP_SECONDS: '0', SANDBOX_CALLBACK_DELAY_MS: '20' },
+  env: {
+    RECOVERY_SWEEP_SECONDS: '0',
+    SANDBOX_CALLBACK_DELAY_MS: '20',
+    ...(opts.frequencyCap ? { FREQUENCY_CAP: opts.frequencyCap } : {}),
+  },
 });
 const KEY = 'sandbox-notify-api-key';
 const sb = async (method, path, body) => {
