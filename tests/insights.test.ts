@@ -9,6 +9,7 @@ import { lift, wilson } from '../src/lib/insights/intervals';
 import { reportOf } from '../src/lib/insights/report';
 import { addTally, type Counted, type Tally, tallyFrom, tallyOf } from '../src/lib/insights/tally';
 import { assign, bucketOf, inHoldout } from '../src/lib/routing/holdout';
+import { tallyThatFits } from '../src/lib/store/prior';
 
 describe('intervals', () => {
   test("Wilson's score interval: Newcombe's examples", () => {
@@ -161,4 +162,27 @@ test('FREQUENCY_CAP: N per a window in minutes, hours or days; off; anything els
   expect(parseFrequencyCap('off')).toBeUndefined();
   for (const bad of ['3', '0/24h', '3/0h', '21/1d', '3/36d', '3 per day', '3/24'])
     expect(() => parseFrequencyCap(bad)).toThrow(ConfigError);
+});
+
+test('a prior summary keeps the tally within a Sync document, dropping its oldest days only when it must', () => {
+  const busyDay = {
+    g: Object.fromEntries(
+      ['learned', 'holdout', 'trait', 'override', 'escalation'].map((g) => [
+        g,
+        [912345, 512345, 312345, 312345, 288345, 91234],
+      ]),
+    ),
+    c: Object.fromEntries(['SMS', 'CALL', 'EMAIL'].map((c) => [c, [912345, 812345, 12345, 512345]])),
+  };
+  const days = Array.from({ length: 60 }, (_, i) => new Date(Date.UTC(2026, 9, 2 + i)).toISOString().slice(0, 10));
+  const tally: Tally = Object.fromEntries(days.map((d) => [d, busyDay]));
+  const kept = tallyThatFits(tally, {});
+  const size = Buffer.byteLength(JSON.stringify({ v: 1, sums: {}, t: kept, through: 0 }));
+  expect(size).toBeLessThanOrEqual(15 * 1024);
+  const keptDays = Object.keys(kept).sort();
+  expect(keptDays.length).toBeGreaterThan(30);
+  expect(keptDays.at(-1)).toBe(days.at(-1)); // the newest days stay
+  // an ordinary tally is kept whole
+  const quiet: Tally = Object.fromEntries(days.map((d) => [d, { g: { learned: [40, 20, 20, 10, 10, 0] } }]));
+  expect(tallyThatFits(quiet, {})).toBe(quiet);
 });

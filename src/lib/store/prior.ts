@@ -190,7 +190,12 @@ export class PriorStore {
     const stored = read.found;
     const folded = summaryOf(stored?.data).through ?? -1;
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
-      const data = { v: 1, sums: roundSums(view.sums), t: view.tally, through: view.through };
+      const data = {
+        v: 1,
+        sums: roundSums(view.sums),
+        t: tallyThatFits(view.tally, roundSums(view.sums)),
+        through: view.through,
+      };
       await writeDocument(this.documents, summaryName(shard), data, stored?.revision).catch((err) => {
         if (!isConflict(err)) log.warn('prior summary not written', { shard, error: errorText(err) });
       });
@@ -242,6 +247,28 @@ export class PooledPrior {
       return false;
     }
   }
+}
+
+/** a summary's budget: Sync's 16 KiB per document, less room for the envelope */
+const MAX_SUMMARY_BYTES = 15 * 1024;
+
+/**
+ * The tally as a summary keeps it: all of it, or (five busy groups every day for 60 days can pass
+ * 16 KiB) without its oldest days until the document fits, logged: /insights then misses those days
+ * for a container that starts cold.
+ */
+export function tallyThatFits(tally: Tally, sums: PopulationSums): Tally {
+  const days = Object.keys(tally).sort();
+  let kept = tally;
+  while (
+    days.length > 0 &&
+    Buffer.byteLength(JSON.stringify({ v: 1, sums, t: kept, through: 0 })) > MAX_SUMMARY_BYTES
+  ) {
+    kept = tallySince(kept, days[1] ?? '9999-12-31');
+    days.shift();
+  }
+  if (kept !== tally) log.warn('prior summary too large: oldest insights days left out', { from: days[0] ?? 'none' });
+  return kept;
 }
 
 /** A summary document's view (anything else, or none, is an empty view). */
