@@ -130,6 +130,35 @@ describe('the final reason', () => {
   });
 });
 
+test('decideRoute for the holdout: its baseline, never the learner; random ignores the trait', () => {
+  const profile = { status: 'found' as const, traits: { preferred_channel: 'EMAIL' } };
+  const input = { userId: 'u', locale: 'ja-JP', phone: PHONE, email: 'u@example.jp', urgent: true };
+  // a learner that would pick CALL (all its evidence says so)
+  const knowledge = {
+    priors: {},
+    evidence: { CALL: { sent: 50, engaged: 50, failed: 0, at: NOW.getTime() } },
+  };
+  const learned = loadConfig({ ...SANDBOX_DEFAULTS, ROUTING_TIME_BANDS: 'off' });
+  expect(decideRoute(input, profile, learned, { now: NOW, knowledge })).toMatchObject({
+    channel: 'CALL',
+    policy: 'learned',
+  });
+  expect(decideRoute(input, profile, learned, { now: NOW, knowledge, holdout: true })).toMatchObject({
+    channel: 'EMAIL',
+    reason: 'preference',
+    policy: 'trait',
+  });
+  const random = loadConfig({ ...SANDBOX_DEFAULTS, HOLDOUT_POLICY: 'random' });
+  const picks = new Set(
+    Array.from({ length: 60 }, () => {
+      const r = decideRoute(input, profile, random, { now: NOW, knowledge, holdout: true });
+      expect([r.policy, r.reason]).toEqual(['random', 'random']);
+      return r.channel;
+    }),
+  );
+  expect([...picks].sort()).toEqual(['CALL', 'EMAIL', 'SMS']);
+});
+
 describe('step transitions', () => {
   const ORDER: StepStatus[] = ['PENDING', 'SCHEDULED', 'SENT', 'DELIVERED', 'FAILED', 'COMPLETED', 'CANCELED'];
   const rank = (s: StepStatus) => Math.min(ORDER.indexOf(s), 5);
