@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { routedPath } from '../sandbox/server';
 import { conditionHolds, validateDefinition } from '../sandbox/studio';
 import { deployedKeys, maskSecret, maskUrl, readEnvFile, writeEnvFile } from '../src/golive/env-file';
-import { outcomeOf } from '../src/lib/journey/endpoints';
+import { OUTCOMES, outcomeOf } from '../src/lib/journey/endpoints';
 import type { NotificationRecord } from '../src/lib/store/records';
 
 describe('.env, as setup writes it', () => {
@@ -59,8 +59,18 @@ describe("a notification's outcome (what Studio branches on)", () => {
     ['done', ['DELIVERED'], 'pending'],
     ['done', ['FAILED', 'SCHEDULED'], 'pending'],
     ['in_progress', ['FAILED'], 'pending'],
+    ['suppressed', [], 'suppressed'],
   ] as const)('%s with %j is %s', (state, statuses, outcome) => {
     expect(outcomeOf(record(state, [...statuses]))).toBe(outcome);
+  });
+
+  it('the committed Studio flow has a branch for every outcome but pending (which polls again)', () => {
+    const flow = JSON.parse(readFileSync(join(__dirname, '../studio/notify.flow.json'), 'utf8'));
+    const split = flow.states.find((st: { name: string }) => st.name === 'branch_on_outcome');
+    const matched = split.transitions
+      .flatMap((t: { conditions?: Array<{ value: string }> }) => t.conditions ?? [])
+      .flatMap((c: { value: string }) => c.value.split(','));
+    expect([...matched].sort()).toEqual(OUTCOMES.filter((o) => o !== 'pending').sort());
   });
 });
 

@@ -56,7 +56,11 @@ const POLL_MS = 1000;
  * What a caller branches on (Studio's split widget): engaged, failed (every step failed or was
  * canceled without an engagement), canceled (by /cancel), or pending (something may still land).
  */
-export function outcomeOf(r: NotificationRecord): 'engaged' | 'failed' | 'canceled' | 'suppressed' | 'pending' {
+/** What a notification came to, for a caller that branches (the Studio flow branches on each but pending). */
+export const OUTCOMES = ['engaged', 'failed', 'canceled', 'suppressed', 'pending'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export function outcomeOf(r: NotificationRecord): Outcome {
   if (r.state === 'completed') return 'engaged';
   if (r.state === 'canceled') return 'canceled';
   if (r.state === 'suppressed') return 'suppressed';
