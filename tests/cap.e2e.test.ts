@@ -67,6 +67,23 @@ test('the third notification within the hour is suppressed (answered, recorded, 
   ).toHaveLength(5);
 });
 
+test('when the slots cannot be read nothing is sent, and the id is free for the retry', async () => {
+  const c = clientOf(stack.urls);
+  const u = person('unreadable');
+  for (const n of [1, 2]) await c.notify({ ...u, channel: 'sms', notificationId: `unreadable-${n}`, message: 'x' });
+  // every slot is held, and reading them (to find one whose window has passed) fails
+  await c.sandbox.fault({ api: 'sync', status: 503, method: 'GET', path: '/Documents/cap-', count: 100 });
+  const failed = await c.notify({ ...u, channel: 'sms', notificationId: 'unreadable-3', message: 'x' });
+  await c.sandbox.fault({ api: 'sync', count: 0 });
+  expect(failed.status).toBe(503);
+  const sent = (await c.sandbox.messages()).filter((m: { request: { To: string } }) => m.request.To === u.phone);
+  expect(sent).toHaveLength(2);
+  // the retry of the same id is decided afresh (not held up by a lock left behind)
+  expect((await c.notify({ ...u, channel: 'sms', notificationId: 'unreadable-3', message: 'x' })).body).toMatchObject({
+    status: 'suppressed',
+  });
+});
+
 test('requests racing for a user’s last slot send one', async () => {
   const c = clientOf(stack.urls);
   const USERS = 6;

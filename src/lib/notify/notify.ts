@@ -54,6 +54,11 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
     await freeSlot(deps, input, start); // the request that holds the id holds its own
     return replayDuplicate(deps, input);
   }
+  if (start.slot && 'failed' in start.slot) {
+    // the cap could not be read: nothing is sent (it might be one too many), and the id is free for a retry
+    await deps.store.deleteNotification(input.notificationId).catch(() => undefined);
+    throw start.slot.failed;
+  }
   if (start.slot && start.slot.slot === undefined) return suppress(deps, input, start, start.slot.freeAt);
   let first: FirstStep;
   try {
@@ -93,8 +98,8 @@ type Start = KnowledgeRead & {
   /** whether the contact record of the request's phone exists (undefined: unknown) */
   /** where the number's contact document is (store/records.ts), when the read answered */
   contactFound?: ContactFound;
-  /** with FREQUENCY_CAP, for a non-urgent notification: the slot it holds, or none (store/cap.ts) */
-  slot?: SlotTaken;
+  /** with FREQUENCY_CAP, for a non-urgent notification: the slot it holds, none, or why it is unknown (store/cap.ts) */
+  slot?: SlotTaken | { failed: unknown };
 };
 
 /**
@@ -129,7 +134,9 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
     deps.evidence.knowledge(input.userId),
     // urgent notifications are never capped (nor are an escalation's later steps: they are not sent here)
     cap && !input.urgent
-      ? deps.slots.take(input.userId, input.notificationId, cap, now.getTime(), sendsAt)
+      ? deps.slots
+          .take(input.userId, input.notificationId, cap, now.getTime(), sendsAt)
+          .catch((failed: unknown) => ({ failed }))
       : Promise.resolve(undefined),
   ]);
   if (profile.status === 'unavailable')
@@ -140,7 +147,7 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
 /** Frees the cap's slot this request took (and any extra ones), when it will not send. */
 async function freeSlot(deps: Deps, input: NotifyInput, start: Start): Promise<void> {
   const held = start.slot;
-  if (held?.slot === undefined) return;
+  if (!held || 'failed' in held || held.slot === undefined) return;
   await Promise.all([held.freeing, deps.slots.free(input.userId, [held.slot])]);
 }
 
@@ -463,7 +470,7 @@ async function recordAndTrack(
       ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactFound))
       : Promise.resolve(),
     recordSent(deps, input, steps, start),
-    start.slot?.slot !== undefined ? start.slot.freeing : undefined, // extra slots taken in the first stage
+    start.slot && 'freeing' in start.slot ? start.slot.freeing : undefined, // extra slots taken in the first stage
   ]);
   if (stored.status === 'rejected') {
     const error = (stored.reason as Error).message;

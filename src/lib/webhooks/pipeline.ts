@@ -14,7 +14,7 @@ import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progr
 import type { StepStatus } from '../journey/steps';
 import { errorText, log } from '../log';
 import { type Band, BANDS, type BandEvidence, bandPosteriors, type Population } from '../routing/bands';
-import { bestChannel, type Evidence, posteriors, scoresOf } from '../routing/learn';
+import { bestChannel, type Evidence, type EvidenceKind, posteriors, scoresOf } from '../routing/learn';
 import type { Observation } from '../store/evidence';
 import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
 import { PooledPrior } from '../store/prior';
@@ -79,16 +79,14 @@ interface Learned {
 
 /**
  * What a provider event tells the learner (and /insights): a try that went out when scheduled,
- * engagement, failure. A delivery is counted from the record instead (journey/progress.ts), which
- * every delivery event updates anyway: no evidence write of its own.
+ * engagement, failure, or nothing. A delivery is counted from the record instead (journey/progress.ts),
+ * which every delivery event updates anyway: no evidence write of its own.
  */
-function observedKinds(e: ProviderEvent): Observation['kind'][] {
+function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
   const meaning = MEANING[e.kind];
-  const kinds: Observation['kind'][] = [];
-  if (meaning.engagement) kinds.push('engaged');
-  else if (meaning.step === 'FAILED') kinds.push('failed');
-  else if (e.kind === 'sent') kinds.push('sent');
-  return kinds;
+  if (meaning.engagement) return 'engaged';
+  if (meaning.step === 'FAILED') return 'failed';
+  return e.kind === 'sent' ? 'sent' : undefined;
 }
 
 /**
@@ -107,11 +105,11 @@ async function learnFrom(
   const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
   for (const e of events) {
     const userId = 'userId' in e.who ? e.who.userId : undefined;
-    const kinds = observedKinds(e);
-    if (kinds.length === 0 || !userId || !e.notificationId) continue;
+    const kind = evidenceKind(e);
+    if (!kind || !userId || !e.notificationId) continue;
     const u = byUser.get(userId) ?? { observations: [], engaged: false, ids: [] };
-    for (const kind of kinds) u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
-    u.engaged ||= kinds.includes('engaged');
+    u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
+    u.engaged ||= kind === 'engaged';
     u.ids.push(e.eventId);
     byUser.set(userId, u);
   }
