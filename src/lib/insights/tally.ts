@@ -118,8 +118,9 @@ function addCounts<K extends string>(
 ): Partial<Record<K, number[]>> | undefined {
   const out: Partial<Record<K, number[]>> = {};
   for (const k of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]) as Set<K>) {
-    const [x, y] = [a?.[k] ?? zeros(width), b?.[k] ?? zeros(width)];
-    const sum = x.map((v, i) => v + sign * (y[i] ?? 0));
+    const [x, y] = [a?.[k], b?.[k]];
+    const sum = new Array<number>(width);
+    for (let i = 0; i < width; i++) sum[i] = (x?.[i] ?? 0) + sign * (y?.[i] ?? 0);
     if (sum.some((v) => v !== 0)) out[k] = sum;
   }
   return Object.keys(out).length ? out : undefined;
