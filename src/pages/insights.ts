@@ -9,7 +9,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Channel } from '../lib/channels/channel';
-import type { Lift, Rate } from '../lib/insights/intervals';
+import { type Lift, type Rate, wilson } from '../lib/insights/intervals';
 import type { InsightsReport } from '../lib/insights/report';
 
 interface Insights extends InsightsReport {
@@ -206,7 +206,19 @@ function dailyChart(report: Insights, into: HTMLElement) {
   chart?.destroy();
   const days = report.daily.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000);
   const shown = (['learned', 'holdout', 'trait'] as const).filter((g) => report.daily.some((d) => d[g]));
-  const data: uPlot.AlignedData = [days, ...shown.map((g) => report.daily.map((d) => (d[g] ? d[g].rate * 100 : null)))];
+  const rates = shown.map((g) => report.daily.map((d) => (d[g] ? d[g].rate * 100 : null)));
+  // each day's 95 % interval (Wilson's, as /insights computes them), drawn as a band around its line
+  const bounds = shown.flatMap((g) =>
+    [1, 0].map((side) =>
+      report.daily.map((d) => {
+        const day = d[g];
+        const r = day && wilson(day.engaged, day.notifications);
+        return r ? r.interval[side] * 100 : null;
+      }),
+    ),
+  );
+  const data: uPlot.AlignedData = [days, ...rates, ...bounds];
+  const bound = { stroke: 'transparent', points: { show: false }, spanGaps: true };
   chart = new uPlot(
     {
       width: Math.max(320, Math.min(1160, into.clientWidth || 900)),
@@ -230,11 +242,23 @@ function dailyChart(report: Insights, into: HTMLElement) {
           spanGaps: true,
           value: (_u: uPlot, v: number | null) => (v === null ? '–' : `${v.toFixed(1)} %`),
         })),
+        ...shown.flatMap((g) => [
+          { ...bound, label: `${t(g)} ${t('interval')} ↑` },
+          { ...bound, label: `${t(g)} ${t('interval')} ↓` },
+        ]),
       ],
+      bands: shown.map((g, i) => ({
+        series: [1 + shown.length + 2 * i, 2 + shown.length + 2 * i] as [number, number],
+        fill: `${COLORS[g]}26`,
+      })),
     },
     data,
     into,
   );
+  // the bounds are drawn, not listed: the legend keeps the day and one entry per group
+  into.querySelectorAll<HTMLElement>('.u-legend .u-series').forEach((row, i) => {
+    if (i > shown.length) row.style.display = 'none';
+  });
   // a canvas is drawn once: again when web fonts have loaded
   void document.fonts?.ready.then(() => chart?.redraw(false, true));
 }
