@@ -59,7 +59,7 @@ const DASHBOARD_HTML = `<!doctype html>
     <section>
       <h2>Notifications <span class="mute">click a row for what the providers received and the callbacks</span></h2>
       <table>
-        <thead><tr><th>created</th><th>user</th><th>steps</th><th>reason</th><th>policy</th><th>state</th></tr></thead>
+        <thead><tr><th>created</th><th>user</th><th>steps</th><th>reason</th><th>policy · group</th><th>state</th></tr></thead>
         <tbody data-testid="notifications"></tbody>
       </table>
     </section>
@@ -143,7 +143,7 @@ function render(s) {
   $('[data-testid=counts]').textContent = s.notifications.length + ' notifications · ' + s.segment.length + ' Segment events';
   $('[data-testid=notifications]').innerHTML = s.notifications.map((n) =>
     '<tr class="notification" data-id="' + esc(n.notificationId) + '" data-testid="row-' + esc(n.notificationId) + '"><td>' + esc(time(n.createdAt)) +
-    '</td><td>' + esc(n.userId) + '</td><td>' + stepChips(n.steps) + '</td><td>' + esc(n.reason) + '</td><td>' + esc(n.policy) +
+    '</td><td>' + esc(n.userId) + '</td><td>' + stepChips(n.steps) + '</td><td>' + esc(n.reason) + '</td><td>' + esc(n.policy) + (n.group ? ' · ' + esc(n.group) : '') +
     '</td><td>' + esc(n.state) + '</td></tr>' + (open.has(n.notificationId) ? detail(n) : '')).join('') ||
     '<tr><td colspan="6" class="mute">No notifications yet: send one with the controls, or POST /notify.</td></tr>';
   const cell = (e, best) => (e ? '<b' + (best ? ' title="best channel"' : '') + '>' + Math.round(e.expected * 100) + '%' + (best ? ' ★' : '') +

@@ -132,6 +132,7 @@ export function dashboardSnapshot(state: SandboxState, since?: string) {
     state: r.state,
     reason: r.reason,
     policy: r.policy,
+    group: r.group,
     steps: r.steps,
     received: providers.get(String(r.notificationId)) ?? [],
     callbacks: callbacks.get(String(r.notificationId)) ?? [],

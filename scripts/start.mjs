@@ -91,7 +91,9 @@ console.log(
 );
 if (stack.sandboxUrl)
   console.log(`  dashboard: ${stack.sandboxUrl}/  (live: notifications, callbacks, Segment, what was learned)`);
-console.log(`  insights:  ${stack.functionsUrl}/insights.html  (engagement by group, the lift; asks for NOTIFY_API_KEY)`);
+console.log(
+  `  insights:  ${stack.functionsUrl}/insights.html  (engagement by group, the lift; asks for NOTIFY_API_KEY)`,
+);
 const stop = () => stack.stop().then(() => process.exit(0));
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

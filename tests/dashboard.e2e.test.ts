@@ -58,6 +58,7 @@ test('a notification appears without reload, and its journey steps change state 
   const id = sent.body.notificationId as string;
   await row(id).waitFor({ timeout: 5000 }); // polled in, no reload
   await expect(row(id).innerText()).resolves.toMatch(/SMS SENT[\s\S]*EMAIL SCHEDULED/);
+  await expect(row(id).innerText()).resolves.toMatch(/(learned|trait) · escalation/); // policy · group
 
   const [sms] = await sandbox.messages();
   await sandbox.twilioCallback(sms.request.StatusCallback, {
