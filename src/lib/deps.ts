@@ -3,6 +3,7 @@
  * in one place from the request, so domain modules take what they need as
  * arguments and none of them reaches into another for its dependencies.
  */
+import { randomUUID } from 'node:crypto';
 import type { Twilio } from 'twilio';
 import { serviceBaseUrl } from './callbacks';
 import { SyncClient } from './clients/sync';
@@ -45,7 +46,10 @@ export function wire(req: EndpointRequest): Deps {
     store,
     parcels: store.parcels,
     ledger: new BatchLedger(sync),
-    evidence: new EvidenceStore(sync, req.config),
+    // sums Sync refused to append wait in a parcel for recovery (nothing the prior or /insights count is dropped)
+    evidence: new EvidenceStore(sync, req.config, (delta) =>
+      store.parcels.keep(`prior-${randomUUID()}`, { kind: 'prior', deltas: [delta] }),
+    ),
     slots: new FrequencySlots(sync),
     baseUrl: serviceBaseUrl(req.config, req.context),
     deadline: req.upstream.deadline,

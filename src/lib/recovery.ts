@@ -192,8 +192,9 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
 }
 
 /**
- * Completes a large batch's parcel: delivers a `track` parcel's messages, or applies a `work`
- * parcel's events (what then fails is kept again, as a new parcel). Answers whether it is done.
+ * Completes a parcel: delivers a `track` parcel's messages, appends a `prior` parcel's sums, or
+ * applies a `work` parcel's events (what then fails is kept again, as a new parcel). Answers
+ * whether it is done.
  */
 async function completeParcel(deps: Deps, name: string, report: SweepReport): Promise<boolean> {
   const parcel = await deps.parcels.read(name);
@@ -205,6 +206,14 @@ async function completeParcel(deps: Deps, name: string, report: SweepReport): Pr
       return false;
     }
     report.delivered += parcel.messages.length;
+  } else if (parcel?.kind === 'prior') {
+    // sums (and /insights counts) Sync refused earlier: appended now, once (the parcel goes when done)
+    try {
+      await deps.evidence.appendPrior(parcel.deltas);
+    } catch (err) {
+      log.warn('recovery: prior still not appended', { parcel: name, error: errorText(err) });
+      return false;
+    }
   } else if (parcel) {
     const pooled = new PooledPrior();
     const outcome = await applyChunk(deps, parcel.events, pooled);

@@ -24,7 +24,16 @@ import {
 import { type Documents, fetchDocument, isConflict, readModifyWrite, writeDocument } from './documents';
 import { tallyOf } from '../insights/tally';
 import type { Group } from '../routing/holdout';
-import { type PooledPrior, type TallyRead, type PriorDelta, PRIOR_SHARDS, PriorStore, subtractDelta } from './prior';
+import {
+  type KeepDelta,
+  keepOrLog,
+  type PooledPrior,
+  type PriorDelta,
+  PRIOR_SHARDS,
+  PriorStore,
+  subtractDelta,
+  type TallyRead,
+} from './prior';
 
 /** Sync allows a TTL of at most a year; evidence older than that has faded anyway */
 const EVIDENCE_TTL_S = 365 * 24 * 3600;
@@ -120,6 +129,8 @@ export class EvidenceStore {
   constructor(
     private readonly documents: Documents,
     private readonly config: Config,
+    /** where sums Sync refused to append wait for recovery (a parcel; without it they are logged and lost) */
+    private readonly keepDelta?: KeepDelta,
   ) {
     this.prior = new PriorStore(documents);
   }
@@ -132,9 +143,14 @@ export class EvidenceStore {
     return evidenceOf((await this.snapshot(userId)).evidence?.data, userId).channels;
   }
 
-  /** Appends what `pooled` gathered to the population prior (one item). */
+  /** Appends what `pooled` gathered to the population prior (one item); kept for recovery when Sync refuses. */
   flushPrior(pooled: PooledPrior): Promise<boolean> {
-    return pooled.flush(this.prior);
+    return pooled.flush(this.prior, this.keepDelta);
+  }
+
+  /** Appends deltas kept earlier (recovery), each once, to random shards. */
+  async appendPrior(deltas: PriorDelta[]): Promise<void> {
+    for (const delta of deltas) await this.prior.add(Math.floor(Math.random() * PRIOR_SHARDS), delta);
   }
 
   /** The /insights counts, read now (prior.ts keeps them beside the learner's sums). */
@@ -230,16 +246,14 @@ export class EvidenceStore {
     const added: PriorDelta = pooledNow.status === 'fulfilled' ? first.result.delta : { sums: {} };
     if (own.status === 'rejected') {
       // not counted: take back what the prior got, so that the sender's retry counts it once
-      await this.prior
-        .add(shard, subtractDelta({ sums: {} }, added))
-        .catch((err) => log.warn('prior not corrected', { shard, error: errorText(err) }));
+      const back = subtractDelta({ sums: {} }, added);
+      await this.prior.add(shard, back).catch((err) => keepOrLog(back, err, this.keepDelta));
       throw own.reason;
     }
     const taken = own.value;
-    await this.prior.add(shard, subtractDelta(taken.delta, added)).catch((err) =>
-      // the user's evidence is right; the population prior misses one user's change (it is statistical)
-      log.warn('prior not updated', { shard, error: errorText(err) }),
-    );
+    const rest = subtractDelta(taken.delta, added);
+    // the user's evidence is right; what the prior (and /insights) still miss is kept for recovery
+    await this.prior.add(shard, rest).catch((err) => keepOrLog(rest, err, this.keepDelta));
     return taken.after;
   }
 }

@@ -2,7 +2,8 @@
  * Work a large webhook batch could not finish in its invocation, kept in
  * Twilio Sync until recovery completes it: the provider events of chunks not
  * yet applied (`work`), or the Segment messages of chunks applied while
- * Segment was down (`track`). Compressed (deflate, base64) and split so that
+ * Segment was down (`track`); and population sums (with the /insights
+ * counts) that Sync refused to append (`prior`). Compressed (deflate, base64) and split so that
  * every document stays under MAX_DOCUMENT_BYTES (Sync's limit is 16 KiB);
  * each is written once and listed in the outbox as `parcel:<name>`, so a
  * 1,500-user batch keeps a few dozen small writes instead of a write per
@@ -14,8 +15,12 @@ import type { SegmentMessage } from '../clients/segment';
 import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
 import type { Outbox } from './outbox';
+import type { PriorDelta } from './prior';
 
-export type Parcel = { kind: 'work'; events: ProviderEvent[] } | { kind: 'track'; messages: SegmentMessage[] };
+export type Parcel =
+  | { kind: 'work'; events: ProviderEvent[] }
+  | { kind: 'track'; messages: SegmentMessage[] }
+  | { kind: 'prior'; deltas: PriorDelta[] };
 
 /** under Sync's 16 KiB per document, with room for the envelope */
 export const MAX_DOCUMENT_BYTES = 14 * 1024;
@@ -29,9 +34,13 @@ interface ParcelDoc {
   z: string;
 }
 
-const itemsOf = (p: Parcel): unknown[] => (p.kind === 'work' ? p.events : p.messages);
+const itemsOf = (p: Parcel): unknown[] => (p.kind === 'work' ? p.events : p.kind === 'track' ? p.messages : p.deltas);
 const withItems = (kind: Parcel['kind'], items: unknown[]): Parcel =>
-  kind === 'work' ? { kind, events: items as ProviderEvent[] } : { kind, messages: items as SegmentMessage[] };
+  kind === 'work'
+    ? { kind, events: items as ProviderEvent[] }
+    : kind === 'track'
+      ? { kind, messages: items as SegmentMessage[] }
+      : { kind, deltas: items as PriorDelta[] };
 
 /** The document(s) a parcel takes: halves until each fits. */
 export function encodeParcel(parcel: Parcel): ParcelDoc[] {
@@ -49,9 +58,10 @@ export function encodeParcel(parcel: Parcel): ParcelDoc[] {
 /** A stored document as the parcel it holds (dates of events revived); undefined when it is not one. */
 export function decodeParcel(data: unknown): Parcel | undefined {
   const d = data as Partial<ParcelDoc> | undefined;
-  if (d?.v !== 1 || typeof d.z !== 'string' || (d.kind !== 'work' && d.kind !== 'track')) return undefined;
+  if (d?.v !== 1 || typeof d.z !== 'string' || !['work', 'track', 'prior'].includes(d.kind as string)) return undefined;
   const items = JSON.parse(inflateRawSync(Buffer.from(d.z, 'base64')).toString('utf8')) as unknown[];
   if (d.kind === 'track') return { kind: 'track', messages: items as SegmentMessage[] };
+  if (d.kind === 'prior') return { kind: 'prior', deltas: items as PriorDelta[] };
   const events = (items as Array<ProviderEvent & { at?: string }>).map((e) => ({
     ...e,
     at: e.at ? new Date(e.at) : undefined,

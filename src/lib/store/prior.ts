@@ -20,7 +20,7 @@
  * reader has folded them.
  */
 import { currentTime } from '../clock';
-import type { SyncClient } from '../clients/sync';
+import { type SyncClient, SyncError } from '../clients/sync';
 import type { Channel } from '../channels/channel';
 import { isNotFound } from '../clients/twilio';
 import { errorText, log } from '../log';
@@ -233,8 +233,12 @@ export class PooledPrior {
     this.delta = addDelta(this.delta, delta);
   }
 
-  /** Appends the sum; a failure is logged (the prior is statistical, the users' evidence is right). */
-  async flush(store: PriorStore): Promise<boolean> {
+  /**
+   * Appends the sum. When Sync refuses, the sum is handed to `keep` (a parcel recovery appends),
+   * so that neither the prior nor the /insights counts lose it; only a failure to keep it too is
+   * logged and lost.
+   */
+  async flush(store: PriorStore, keep?: KeepDelta): Promise<boolean> {
     const delta = this.delta;
     this.delta = { sums: {} };
     if (isEmpty(delta)) return false;
@@ -243,10 +247,35 @@ export class PooledPrior {
       await store.add(shard, delta);
       return true;
     } catch (err) {
-      log.warn('prior not updated', { shard, error: errorText(err) });
+      await keepOrLog(delta, err, keep);
       return false;
     }
   }
+}
+
+/** Where a delta Sync refused to append waits for recovery (a parcel: store/parcels.ts). */
+export type KeepDelta = (delta: PriorDelta) => Promise<unknown>;
+
+/**
+ * A delta that could not be appended: kept when Sync answered (it was refused, not applied), logged
+ * and dropped when the answer never came (it may have been applied: appending it again would count
+ * it twice).
+ */
+export async function keepOrLog(delta: PriorDelta, err: unknown, keep?: KeepDelta): Promise<void> {
+  const answered = err instanceof SyncError;
+  if (keep && answered) {
+    try {
+      await keep(delta);
+      log.warn('prior not updated now: kept for recovery', { error: errorText(err) });
+      return;
+    } catch (e) {
+      log.error('prior delta not kept', { error: errorText(e) });
+    }
+  }
+  log.warn('prior not updated', {
+    error: errorText(err),
+    counts: Object.keys(delta.tally ?? {}).length ? 'lost' : undefined,
+  });
 }
 
 /** a summary's budget: Sync's 16 KiB per document, less room for the envelope */
