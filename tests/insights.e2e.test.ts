@@ -117,6 +117,13 @@ test('/insights equals the counts taken from Segment, and its lift interval cont
   expect(report.daily.length).toBeGreaterThan(0);
   expect(report.daily.reduce((n: number, d: any) => n + (d.learned?.notifications ?? 0), 0)).toBe(l.notifications);
   expect(Object.keys(report.prior.channels).sort()).toEqual(['CALL', 'EMAIL', 'SMS']);
+  // per band of the user's day: the channel's mean moved by the band's effect
+  for (const ch of ['SMS', 'CALL', 'EMAIL']) {
+    const bands = report.prior.bands[ch];
+    expect(Object.keys(bands).sort()).toEqual(['afternoon', 'evening', 'morning', 'night']);
+    for (const b of Object.values(bands) as Array<{ mean: number; effect: number }>)
+      expect(b.mean).toBeCloseTo(Math.min(0.995, Math.max(0.005, report.prior.channels[ch].mean * b.effect)), 10);
+  }
   expect(report.outbox).toEqual({ waiting: 0 });
 }, 300_000);
 
@@ -179,6 +186,7 @@ test('the insights page asks for the key, then shows the groups, the lift with i
   const legend = await page.locator('[data-testid="chart"] .u-legend').textContent();
   expect(legend).toContain('学習ルーティング');
   expect(legend).toContain('ホールドアウト');
+  expect(await page.locator('[data-testid="prior-bands"] thead').textContent()).toContain('朝 6–12 時');
   const rows = await page.locator('[data-testid="channels"] tbody tr').allTextContents();
   expect(rows).toHaveLength(3);
   expect(rows.join('|')).toContain('メール');

@@ -15,7 +15,11 @@ import type { InsightsReport } from '../lib/insights/report';
 interface Insights extends InsightsReport {
   complete: boolean;
   config: { routingPolicy: string; holdoutPercent: number; holdoutPolicy: string; frequencyCap: string | null };
-  prior: { channels: Partial<Record<Channel, { mean: number; strength: number }>> };
+  prior: {
+    channels: Partial<Record<Channel, { mean: number; strength: number }>>;
+    /** with time bands: per channel, per band of the user's day */
+    bands: Partial<Record<Channel, Record<string, { mean: number; effect: number }>>>;
+  };
   outbox: { waiting: number };
 }
 
@@ -60,6 +64,11 @@ const TEXT = {
     failure: 'Failed',
     engagement: 'Engaged',
     prior: 'Learner prior (population mean)',
+    priorBands: 'Learner prior by time of the user’s day',
+    night: 'Night 0–6',
+    morning: 'Morning 6–12',
+    afternoon: 'Afternoon 12–18',
+    evening: 'Evening 18–24',
     outbox: 'Waiting in the outbox',
     settings: 'Settings',
     incomplete: 'Some counts are still being read: refresh in a minute.',
@@ -107,6 +116,11 @@ const TEXT = {
     failure: '失敗',
     engagement: '反応',
     prior: '学習の事前分布（全体の平均）',
+    priorBands: '時間帯別の学習の事前分布（ユーザーの現地時間）',
+    night: '深夜 0–6 時',
+    morning: '朝 6–12 時',
+    afternoon: '昼 12–18 時',
+    evening: '夜 18–24 時',
     outbox: 'アウトボックスで待機中',
     settings: '設定',
     incomplete: '一部の集計を読み込み中です。1 分後に更新してください。',
@@ -319,6 +333,22 @@ function render(report: Insights) {
       ),
     ),
   );
+  const banded = CHANNELS.filter((ch) => report.prior.bands?.[ch]);
+  if (banded.length) {
+    const bands = ['night', 'morning', 'afternoon', 'evening'];
+    main.append(
+      el(
+        'section',
+        {},
+        el('h2', {}, t('priorBands')),
+        table(
+          [t('channel'), ...bands.map(t)],
+          banded.map((ch) => [t(ch), ...bands.map((b) => pct(report.prior.bands[ch]?.[b]?.mean ?? 0))]),
+          'prior-bands',
+        ),
+      ),
+    );
+  }
   const c = report.config;
   main.append(
     el(

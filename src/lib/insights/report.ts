@@ -4,7 +4,7 @@
  * sum of the counts kept as the service went (tally.ts).
  */
 import { type Channel, CHANNELS } from '../channels/channel';
-import type { BandEffects } from '../routing/bands';
+import { BANDS, type BandEffects, bandKey } from '../routing/bands';
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
 import { type Lift, lift, type Rate, wilson } from './intervals';
@@ -99,7 +99,11 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
   };
 }
 
-/** The learner's population prior per channel (its mean and strength), and per band (the band's effect). */
+/**
+ * The learner's population prior per channel (its mean and strength) and, with time bands, per band
+ * of the user's day: the mean the learner starts a user from in that band (the channel's mean times
+ * the band's effect, as routing/bands.ts applies it) and the effect itself.
+ */
 export function priorReport(priors: Priors, effects: BandEffects) {
   const perChannel = Object.fromEntries(
     CHANNELS.flatMap((c) => {
@@ -107,7 +111,25 @@ export function priorReport(priors: Priors, effects: BandEffects) {
       return p ? [[c, { mean: p.a / (p.a + p.b), strength: p.a + p.b }]] : [];
     }),
   );
-  return { channels: perChannel, bands: effects };
+  const bands = Object.fromEntries(
+    CHANNELS.flatMap((c) => {
+      const p = priors[c];
+      if (!p || !BANDS.some((b) => effects[bandKey(c, b)] !== undefined)) return [];
+      const mean = p.a / (p.a + p.b);
+      return [
+        [
+          c,
+          Object.fromEntries(
+            BANDS.map((b) => {
+              const effect = effects[bandKey(c, b)] ?? 1;
+              return [b, { mean: Math.min(0.995, Math.max(0.005, mean * effect)), effect }];
+            }),
+          ),
+        ],
+      ];
+    }),
+  );
+  return { channels: perChannel, bands };
 }
 
 const add = (a: number[] | undefined, b: number[]) => b.map((v, i) => v + (a?.[i] ?? 0));
