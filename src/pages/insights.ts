@@ -8,7 +8,7 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Channel } from '../lib/channels/channel';
+import { type Channel, CHANNELS } from '../lib/channels/channel';
 import { type Lift, type Rate, wilson } from '../lib/insights/intervals';
 import type { InsightsReport } from '../lib/insights/report';
 
@@ -138,8 +138,6 @@ const lang: keyof typeof TEXT = (new URLSearchParams(location.search).get('lang'
   : 'en';
 const t = (k: Key | string): string => (TEXT[lang] as Record<string, string>)[k] ?? k;
 const KEY = 'notify-insights-key';
-const GROUP_ORDER = ['learned', 'holdout', 'trait', 'override', 'escalation'] as const;
-const CHANNELS: Channel[] = ['SMS', 'CALL', 'EMAIL'];
 const COLORS: Record<string, string> = { learned: '#1f6feb', holdout: '#bf8700', trait: '#8250df' };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -209,6 +207,9 @@ function table(head: string[], rows: Array<Array<string | number>>, testid: stri
     ),
   );
 }
+
+/** A titled section of the page. */
+const section = (title: string, ...content: Array<Node | string>) => el('section', {}, el('h2', {}, title), ...content);
 
 let chart: uPlot | undefined;
 /** the page's own font stack (a canvas does not inherit it): Japanese day labels need a Japanese font */
@@ -280,7 +281,8 @@ function dailyChart(report: Insights, into: HTMLElement) {
 function render(report: Insights) {
   const main = $('report');
   main.replaceChildren();
-  const groups = GROUP_ORDER.filter((g) => report.groups[g]);
+  // as /insights lists them (learned, holdout, then the groups counted apart)
+  const groups = Object.keys(report.groups) as Array<keyof Insights['groups']>;
   main.append(
     el(
       'section',
@@ -296,12 +298,10 @@ function render(report: Insights) {
   if (groups.length > 2)
     main.append(el('div', { class: 'grid' }, ...groups.slice(2).map((g) => groupCard(g, report.groups[g]))));
   const chartBox = el('div', { 'data-testid': 'chart' });
-  main.append(el('section', {}, el('h2', {}, t('daily')), chartBox));
+  main.append(section(t('daily'), chartBox));
   main.append(
-    el(
-      'section',
-      {},
-      el('h2', {}, t('mix')),
+    section(
+      t('mix'),
       table(
         [t('group'), ...CHANNELS.map(t)],
         groups.map((g) => [t(g), ...CHANNELS.map((c) => pct(report.groups[g]?.mix[c]?.share ?? 0))]),
@@ -311,10 +311,8 @@ function render(report: Insights) {
   );
   const channels = CHANNELS.filter((c) => report.channels[c]);
   main.append(
-    el(
-      'section',
-      {},
-      el('h2', {}, t('channels')),
+    section(
+      t('channels'),
       table(
         [t('channel'), t('sent'), t('delivery'), t('failure'), t('engagement'), t('prior')],
         channels.map((c) => {
@@ -335,12 +333,11 @@ function render(report: Insights) {
   );
   const banded = CHANNELS.filter((ch) => report.prior.bands?.[ch]);
   if (banded.length) {
-    const bands = ['night', 'morning', 'afternoon', 'evening'];
+    // the bands of the user's day, in the order /insights gives them
+    const bands = Object.keys(report.prior.bands[banded[0]] ?? {});
     main.append(
-      el(
-        'section',
-        {},
-        el('h2', {}, t('priorBands')),
+      section(
+        t('priorBands'),
         table(
           [t('channel'), ...bands.map(t)],
           banded.map((ch) => [t(ch), ...bands.map((b) => pct(report.prior.bands[ch]?.[b]?.mean ?? 0))]),

@@ -4,7 +4,7 @@
  * sum of the counts kept as the service went (tally.ts).
  */
 import { type Channel, CHANNELS } from '../channels/channel';
-import { BANDS, type BandEffects, bandKey } from '../routing/bands';
+import { type Band, BANDS, type BandEffects, bandKey } from '../routing/bands';
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
 import { type Lift, lift, type Rate, wilson } from './intervals';
@@ -63,8 +63,12 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
     }
     if (Object.keys(row).length > 1) daily.push(row);
   }
+  // in GROUPS order, which the answer keeps: callers (the insights page) list the groups as given
   const groups: InsightsReport['groups'] = {};
-  for (const [group, [n, k, ...rest]] of groupTotals) {
+  for (const group of GROUPS) {
+    const totals = groupTotals.get(group);
+    if (!totals) continue;
+    const [n, k, ...rest] = totals;
     const mix = rest.slice(0, CHANNELS.length);
     groups[group] = {
       notifications: n,
@@ -105,31 +109,22 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
  * the band's effect, as routing/bands.ts applies it) and the effect itself.
  */
 export function priorReport(priors: Priors, effects: BandEffects) {
-  const perChannel = Object.fromEntries(
-    CHANNELS.flatMap((c) => {
-      const p = priors[c];
-      return p ? [[c, { mean: p.a / (p.a + p.b), strength: p.a + p.b }]] : [];
-    }),
-  );
-  const bands = Object.fromEntries(
-    CHANNELS.flatMap((c) => {
-      const p = priors[c];
-      if (!p || !BANDS.some((b) => effects[bandKey(c, b)] !== undefined)) return [];
-      const mean = p.a / (p.a + p.b);
-      return [
-        [
-          c,
-          Object.fromEntries(
-            BANDS.map((b) => {
-              const effect = effects[bandKey(c, b)] ?? 1;
-              return [b, { mean: Math.min(0.995, Math.max(0.005, mean * effect)), effect }];
-            }),
-          ),
-        ],
-      ];
-    }),
-  );
-  return { channels: perChannel, bands };
+  const channels: Partial<Record<Channel, { mean: number; strength: number }>> = {};
+  const bands: Partial<Record<Channel, Partial<Record<Band, { mean: number; effect: number }>>>> = {};
+  for (const c of CHANNELS) {
+    const p = priors[c];
+    if (!p) continue;
+    const mean = p.a / (p.a + p.b);
+    channels[c] = { mean, strength: p.a + p.b };
+    if (!BANDS.some((b) => effects[bandKey(c, b)] !== undefined)) continue;
+    const perBand: Partial<Record<Band, { mean: number; effect: number }>> = {};
+    for (const b of BANDS) {
+      const effect = effects[bandKey(c, b)] ?? 1;
+      perBand[b] = { mean: Math.min(0.995, Math.max(0.005, mean * effect)), effect };
+    }
+    bands[c] = perBand;
+  }
+  return { channels, bands };
 }
 
 const add = (a: number[] | undefined, b: number[]) => b.map((v, i) => v + (a?.[i] ?? 0));

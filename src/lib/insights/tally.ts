@@ -44,6 +44,7 @@ export interface Counted {
 
 const GROUP_WIDTH = 3 + CHANNELS.length;
 const SUPPRESSED = 2 + CHANNELS.length;
+const CHANNEL_WIDTH = 4;
 const CHANNEL_INDEX: Record<string, number> = { sent: 0, delivered: 1, failed: 2, engaged: 3 };
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -58,42 +59,33 @@ export const dayOf = (at: number | string | Date) => new Date(at).toISOString().
 export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationId: string) => boolean): Tally {
   const out: Tally = {};
   const engagedNow = new Set<string>();
-  const groupCounts = (day: string, group: Group) => {
-    const d = out[day] ?? {};
-    out[day] = d;
-    const g = d.g ?? {};
-    d.g = g;
-    const counts = g[group] ?? zeros(GROUP_WIDTH);
-    g[group] = counts;
-    return counts;
-  };
-  const channelCounts = (day: string, channel: Channel) => {
-    const d = out[day] ?? {};
-    out[day] = d;
-    const c = d.c ?? {};
-    d.c = c;
-    const counts = c[channel] ?? zeros(4);
-    c[channel] = counts;
-    return counts;
+  /** the counts of `key` in the day's groups (`g`) or channels (`c`), all zero at first use */
+  const countsOf = (day: string, part: 'g' | 'c', key: Group | Channel): number[] => {
+    out[day] ??= {};
+    const counts = out[day] as Record<'g' | 'c', Record<string, number[]> | undefined>;
+    counts[part] ??= {};
+    const of = counts[part] as Record<string, number[]>;
+    of[key] ??= zeros(part === 'g' ? GROUP_WIDTH : CHANNEL_WIDTH);
+    return of[key];
   };
   for (const o of fresh) {
     if (!o.group || !o.day || !DAY.test(o.day)) continue;
     if (o.kind === 'notified' && o.channel) {
-      const g = groupCounts(o.day, o.group);
+      const g = countsOf(o.day, 'g', o.group);
       g[0] += 1;
       g[2 + CHANNELS.indexOf(o.channel)] += 1;
       continue;
     }
     if (o.kind === 'suppressed') {
-      groupCounts(o.day, o.group)[SUPPRESSED] += 1;
+      countsOf(o.day, 'g', o.group)[SUPPRESSED] += 1;
       continue;
     }
     const at = CHANNEL_INDEX[o.kind];
     if (at === undefined || !o.channel) continue;
-    channelCounts(o.day, o.channel)[at] += 1;
+    countsOf(o.day, 'c', o.channel)[at] += 1;
     if (o.kind === 'engaged' && !engagedBefore(o.notificationId) && !engagedNow.has(o.notificationId)) {
       engagedNow.add(o.notificationId);
-      groupCounts(o.day, o.group)[1] += 1;
+      countsOf(o.day, 'g', o.group)[1] += 1;
     }
   }
   return out;
@@ -104,7 +96,7 @@ export function addTally(a: Tally, b: Tally, sign: 1 | -1 = 1): Tally {
   const out: Tally = {};
   for (const day of new Set([...Object.keys(a), ...Object.keys(b)])) {
     const g = addCounts(a[day]?.g, b[day]?.g, sign, GROUP_WIDTH);
-    const c = addCounts(a[day]?.c, b[day]?.c, sign, 4);
+    const c = addCounts(a[day]?.c, b[day]?.c, sign, CHANNEL_WIDTH);
     if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
   }
   return out;
@@ -133,7 +125,7 @@ export function tallyFrom(data: unknown): Tally {
   for (const [day, d] of Object.entries(data as Record<string, DayTally>)) {
     if (!DAY.test(day) || !d || typeof d !== 'object') continue;
     const g = validCounts(d.g, GROUPS, GROUP_WIDTH);
-    const c = validCounts(d.c, CHANNELS, 4);
+    const c = validCounts(d.c, CHANNELS, CHANNEL_WIDTH);
     if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
   }
   return out;

@@ -8,6 +8,9 @@ import { isNotFound, twilioErrorCode } from '../clients/twilio';
 
 export type Documents = SyncClient;
 
+/** what a document of ours may hold: Sync's 16 KiB per document, less room for the envelope */
+export const DOCUMENT_BUDGET_BYTES = 15 * 1024;
+
 /** writers racing on one document each win in turn: enough rounds for a dozen at once */
 const MAX_ATTEMPTS = 8;
 

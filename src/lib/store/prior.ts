@@ -27,7 +27,7 @@ import { errorText, log } from '../log';
 import { bandEffectsOf, type Population } from '../routing/bands';
 import { addTally, dayOf, type Tally, tallyFrom, tallySince } from '../insights/tally';
 import { addSums, type PopulationSums, priorsOf, subtractSums, sumsOf } from '../routing/learn';
-import { fetchDocument, isConflict, writeDocument } from './documents';
+import { DOCUMENT_BUDGET_BYTES, fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
 const PRIOR_TTL_MS = 60_000;
@@ -190,12 +190,8 @@ export class PriorStore {
     const stored = read.found;
     const folded = summaryOf(stored?.data).through ?? -1;
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
-      const data = {
-        v: 1,
-        sums: roundSums(view.sums),
-        t: tallyThatFits(view.tally, roundSums(view.sums)),
-        through: view.through,
-      };
+      const sums = roundSums(view.sums);
+      const data = { v: 1, sums, t: tallyThatFits(view.tally, sums), through: view.through };
       await writeDocument(this.documents, summaryName(shard), data, stored?.revision).catch((err) => {
         if (!isConflict(err)) log.warn('prior summary not written', { shard, error: errorText(err) });
       });
@@ -278,9 +274,6 @@ export async function keepOrLog(delta: PriorDelta, err: unknown, keep?: KeepDelt
   });
 }
 
-/** a summary's budget: Sync's 16 KiB per document, less room for the envelope */
-const MAX_SUMMARY_BYTES = 15 * 1024;
-
 /**
  * The tally as a summary keeps it: all of it, or (five busy groups every day for 60 days can pass
  * 16 KiB) without its oldest days until the document fits, logged: /insights then misses those days
@@ -291,7 +284,7 @@ export function tallyThatFits(tally: Tally, sums: PopulationSums): Tally {
   let kept = tally;
   while (
     days.length > 0 &&
-    Buffer.byteLength(JSON.stringify({ v: 1, sums, t: kept, through: 0 })) > MAX_SUMMARY_BYTES
+    Buffer.byteLength(JSON.stringify({ v: 1, sums, t: kept, through: 0 })) > DOCUMENT_BUDGET_BYTES
   ) {
     kept = tallySince(kept, days[1] ?? '9999-12-31');
     days.shift();

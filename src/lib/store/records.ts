@@ -12,7 +12,7 @@ import { isNotFound, twilioErrorCode } from '../clients/twilio';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
 import { type Group, groupProperties } from '../routing/holdout';
-import { fetchDocument } from './documents';
+import { DOCUMENT_BUDGET_BYTES, fetchDocument } from './documents';
 import type { Observation } from './evidence';
 import { Outbox } from './outbox';
 import { ParcelStore } from './parcels';
@@ -88,8 +88,8 @@ export const groupPropsOf = (r: Pick<NotificationRecord, 'group' | 'holdout' | '
   r.group ? groupProperties({ group: r.group, holdout: Boolean(r.holdout), policy: r.policy }) : {};
 
 export const NOTIFICATION_TTL_S = 40 * 24 * 3600;
-/** a notification record's budget: Sync's 16 KiB per document, less room for the envelope */
-export const MAX_RECORD_BYTES = 15 * 1024;
+/** a notification record's budget: a Sync document's (store/documents.ts) */
+export const MAX_RECORD_BYTES = DOCUMENT_BUDGET_BYTES;
 export const CONTACT_TTL_S = 180 * 24 * 3600;
 const MAX_UPDATE_ATTEMPTS = 5;
 
