@@ -3,21 +3,37 @@
  * built functions. Shared by `npm start` and the test suite's global setup.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { SANDBOX_DEFAULTS } from './settings';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Linux lends 32768-60999 (macOS 49152-65535) to outgoing connections: a port picked there can be
+// taken by one of the suite's own client sockets between the pick and the child's bind. Below
+// that range only listeners compete, and the trial bind sees them.
+const PICK_FROM = 20_000;
+const PICK_TO = 32_000;
+/** ports this process has handed out: two picks before either is bound must still differ */
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    // no host: the widest bind, which fails if any address already holds the port
+    srv.listen(port, () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PICK_FROM + randomInt(PICK_TO - PICK_FROM);
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${PICK_FROM} and ${PICK_TO}`);
 }
 
 /** The functions' environment when they run against the sandbox at `sandboxUrl`. */
@@ -37,18 +53,28 @@ function toDotEnv(env: Record<string, string>): string {
     .join('\n')}\n`;
 }
 
-async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+const sleep = (ms: number) => new Promise<undefined>((r) => setTimeout(() => r(undefined), ms));
+
+async function waitFor(
+  url: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  gaveUp: () => Error | undefined = () => undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`process for ${url} exited with code ${child.exitCode}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    const reason = gaveUp();
+    if (reason) throw reason;
+    // a timer of our own besides the abort: a listener that accepts and never answers must not
+    // hold the loop (under jest the abort signal can come from another realm and never fire)
+    const probe = fetch(url, { signal: AbortSignal.timeout(1000) }).then(async (res) => {
       await res.arrayBuffer();
-      if (res.status < 500) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
+      return res.status;
+    });
+    const status = await Promise.race([probe, sleep(1000)]).catch(() => undefined);
+    if (status !== undefined && status < 500) return;
+    await sleep(150);
   }
   throw new Error(`timed out waiting for ${url}`);
 }
@@ -60,8 +86,8 @@ export interface LaunchOptions {
   sandboxPort?: number;
   /** extra variables for the functions (and the sandbox) */
   env?: Record<string, string>;
-  /** where child output goes: 'inherit' or a writable stream's file descriptor */
-  stdio: 'inherit' | number;
+  /** where child output goes: 'inherit', 'ignore' or an open file descriptor */
+  stdio: 'inherit' | 'ignore' | number;
 }
 
 export interface LocalStack {
@@ -72,7 +98,35 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/**
+ * twilio-run answers a taken port with a terminal prompt for another one, and with no terminal
+ * it waits there forever: the launch reads its output for the prompt and gives up at once.
+ */
+const PORT_PROMPT = /Port (\d+) is already in use/;
+
+class PortTaken extends Error {}
+
 export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
+  // twilio-run's port behind the sandbox is ours to pick again; the caller's own port is not
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchOnce(opts);
+    } catch (err) {
+      if (!(err instanceof PortTaken) || opts.sandboxPort === undefined || attempt === 3) throw err;
+    }
+  }
+}
+
+/** twilio-run's output, passed on to where the caller wants it, and read for the port prompt */
+function passOn(stdio: LaunchOptions['stdio'], onText: (text: string) => void) {
+  return (chunk: Buffer) => {
+    onText(chunk.toString());
+    if (stdio === 'inherit') process.stdout.write(chunk);
+    else if (typeof stdio === 'number') writeSync(stdio, chunk);
+  };
+}
+
+async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
   const children: ChildProcess[] = [];
   const stop = async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
@@ -135,10 +189,18 @@ export async function launchLocal(opts: LaunchOptions): Promise<LocalStack> {
     const functions = spawn(process.execPath, twilioRunArgs, {
       cwd: opts.root,
       env: { ...process.env, ...(opts.env ?? {}), FORCE_COLOR: '0', NODE_ENV: 'production' },
-      stdio: ['ignore', opts.stdio, opts.stdio],
+      stdio: ['ignore', 'pipe', opts.stdio],
     });
     children.push(functions);
-    await waitFor(`${functionsUrl}/health`, functions, 60000);
+    let portTaken: PortTaken | undefined;
+    functions.stdout?.on(
+      'data',
+      passOn(opts.stdio, (text) => {
+        const taken = PORT_PROMPT.exec(text);
+        if (taken) portTaken ??= new PortTaken(`port ${taken[1]} is in use: twilio-run cannot listen there`);
+      }),
+    );
+    await waitFor(`${functionsUrl}/health`, functions, 60000, () => portTaken);
     // the front door counted the health checks of the start (502s while twilio-run came up)
     if (sandboxUrl)
       await fetch(`${sandboxUrl}/sandbox/invocations/reset`, {
