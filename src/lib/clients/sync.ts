@@ -1,28 +1,49 @@
 /**
  * Twilio Sync's REST API (v1 Documents and Lists), the calls the stores make,
- * over node:http(s) with a keep-alive agent. Why not the twilio SDK here:
- * measured against the sandbox, the SDK spends about 0.35 ms of CPU per
- * request (axios, its resource objects) and Node's fetch about the same,
- * against 0.06 ms for a plain request; a webhook batch makes thousands of
- * Sync requests, so that difference alone was most of its CPU.
+ * over undici's connection pool. Why not the twilio SDK here: measured
+ * against the sandbox, the SDK spends about 0.35 ms of CPU per request
+ * (axios, its resource objects) and Node's fetch about the same, against
+ * 0.06 ms for a plain request; a webhook batch makes thousands of Sync
+ * requests, so that difference alone was most of its CPU. Why undici rather
+ * than node:http: in the campaign batch (3,600 Sync requests) it took another
+ * 150-250 ms of CPU off (npm run bench:scale).
  *
  * Every request goes through the invocation's upstream budget (upstream.ts).
  * Errors are thrown as SyncError, with Twilio's HTTP status and error code
  * (54103 revision mismatch, 54301 unique name taken, 54009 throttled, …), the
  * shape twilioErrorCode and isNotFound read.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Pool } from 'undici';
 import type { Config } from '../config';
 import { Upstream } from '../upstream';
 
 export const SYNC_TIMEOUT_MS = 4000;
 const SYNC_BASE_URL = 'https://sync.twilio.com';
 
-const agents = {
-  http: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
-  https: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
-};
+/** one pool per origin for the container's life (the invocation's upstream budget bounds what is in flight) */
+const pools = new Map<string, Pool>();
+function poolFor(origin: string): Pool {
+  let pool = pools.get(origin);
+  if (!pool) {
+    pool = new Pool(origin, { connections: 128 });
+    pools.set(origin, pool);
+  }
+  return pool;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** undici's errors in the shapes errors.ts and log.ts know: a timeout, or a dropped connection */
+function networkError(err: Error & { code?: string }, timeoutMs: number): Error {
+  if (err.code && TIMEOUT_CODES.has(err.code)) {
+    const timeout = new Error(`Sync did not answer within ${timeoutMs} ms`);
+    timeout.name = 'TimeoutError';
+    return timeout;
+  }
+  if (err.code === 'UND_ERR_SOCKET')
+    return Object.assign(new Error('Sync closed the connection'), { code: 'ECONNRESET' });
+  return err;
+}
 
 export class SyncError extends Error {
   constructor(
@@ -126,20 +147,29 @@ export class SyncClient {
     return items.map((i) => ({ index: Number(i.index), data: i.data }));
   }
 
-  private async send(method: string, path: string, body?: string, ifMatch?: string): Promise<Record<string, unknown>> {
+  private async send(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: string,
+    ifMatch?: string,
+  ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { Authorization: this.auth };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
     if (ifMatch !== undefined) headers['If-Match'] = ifMatch;
+    const repeatable = method !== 'POST' || ifMatch !== undefined;
     const answer = await this.upstream.call(
       'sync',
       (timeoutMs) =>
         this.exchange(method, `${this.prefix}${path}`, headers, body, timeoutMs).catch(
-          (err: Error & { reused?: boolean }) => {
-            // a kept-alive socket the server closed while idle: the request never arrived, send it again
-            if (!err.reused) throw err;
+          (err: Error & { code?: string }) => {
+            // a kept-alive connection the server closed as the request went out: sent again once, when
+            // sending it twice is harmless (a read, a delete, a write over a revision). A create or an
+            // append is not repeated: its first may have landed. (undici does not reuse a connection
+            // it has seen closing or idle past the server's keep-alive, so this is the rare race.)
+            if (err.code !== 'ECONNRESET' || !repeatable) throw err;
             return this.exchange(method, `${this.prefix}${path}`, headers, body, timeoutMs);
           },
         ),
@@ -152,59 +182,37 @@ export class SyncClient {
     throw new SyncError(answer.status, code, message);
   }
 
-  private exchange(
-    method: string,
+  private async exchange(
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     headers: Record<string, string>,
     body: string | undefined,
     timeoutMs: number,
   ): Promise<Answer> {
-    const secure = this.base.protocol === 'https:';
-    return new Promise<Answer>((resolve, reject) => {
-      const req = (secure ? httpsRequest : httpRequest)(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname,
-          port: this.base.port || undefined,
-          method,
-          path,
-          headers,
-          agent: secure ? agents.https : agents.http,
-          timeout: timeoutMs,
-        },
-        (res: IncomingMessage) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => {
-            text += c;
-          });
-          res.on('error', reject);
-          res.on('end', () => {
-            let parsed: Record<string, unknown> = {};
-            try {
-              parsed = text ? JSON.parse(text) : {};
-            } catch {
-              // not JSON (a proxy's error page): the status says enough
-            }
-            const retryAfter = res.headers['retry-after'];
-            resolve({
-              status: res.statusCode ?? 502,
-              retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
-              body: parsed,
-            });
-          });
-        },
-      );
-      req.on('timeout', () => {
-        const err = new Error(`Sync did not answer within ${timeoutMs} ms`);
-        err.name = 'TimeoutError';
-        req.destroy(err);
+    try {
+      const res = await poolFor(this.base.origin).request({
+        method,
+        path,
+        headers,
+        body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
-      req.on('error', (err: Error & { code?: string; reused?: boolean }) => {
-        err.reused = req.reusedSocket && err.code === 'ECONNRESET';
-        reject(err);
-      });
-      req.end(body);
-    });
+      const text = await res.body.text();
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = text ? JSON.parse(text) : {};
+      } catch {
+        // not JSON (a proxy's error page): the status says enough
+      }
+      const retryAfter = res.headers['retry-after'];
+      return {
+        status: res.statusCode,
+        retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+        body: parsed,
+      };
+    } catch (err) {
+      throw networkError(err as Error & { code?: string }, timeoutMs);
+    }
   }
 }
