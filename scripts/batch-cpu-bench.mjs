@@ -1,0 +1,131 @@
+// `npm run bench:batch-cpu`: the CPU of the campaign's Event Webhook batch (processed, delivered and
+// open for each of N users), with the built handlers called in this process and no twilio-run, so
+// the figure is the service's own; round after round in one process, to tell a fresh container's
+// cost (V8 not yet warm) from a warm one's. The sandbox runs beside it with Sync at a latency.
+//   node scripts/batch-cpu-bench.mjs [--users 900] [--rounds 3] [--latency twilio:50,sync:50,sendgrid:80,segment:60]
+// For steadier figures on a 2-core machine, keep the two apart: `taskset -c 0 npm run bench:batch-cpu`
+// (the sandbox inherits the mask: give it the other core with SANDBOX_CPU=1, which uses taskset).
+import { execFileSync, spawn } from 'node:child_process';
+import { openSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
+import { Command } from 'commander';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const opts = new Command()
+  .option('--users <n>', 'recipients of the campaign batch', Number, 900)
+  .option('--rounds <n>', 'batches, one after another in this process', Number, 3)
+  .option('--latency <spec>', 'latency per API', 'twilio:50,sync:50,sendgrid:80,segment:60')
+  .parse()
+  .opts();
+
+execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
+const require = createRequire(import.meta.url);
+const { freePort, sandboxFunctionEnv } = require(`${root}.build/sandbox/launch.js`);
+const port = await freePort();
+const sandboxUrl = `http://127.0.0.1:${port}`;
+const [command, ...args] = process.env.SANDBOX_CPU
+  ? ['taskset', '-c', process.env.SANDBOX_CPU, process.execPath]
+  : [process.execPath];
+const sandbox = spawn(command, [...args, `${root}.build/sandbox/main.js`], {
+  env: { ...process.env, SANDBOX_PORT: String(port), SANDBOX_NO_DOTENV: '1' },
+  stdio: 'ignore',
+});
+const stop = () => sandbox.kill('SIGTERM');
+for (let i = 0; ; i++) {
+  if (i > 100) throw new Error('the sandbox did not start');
+  if (
+    await fetch(`${sandboxUrl}/sandbox`).then(
+      (r) => r.ok,
+      () => false,
+    )
+  )
+    break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+// the functions' log lines are written, as the runtime writes them, but to /dev/null, not over the figures
+const say = (line) => process.stdout.write(`${line}\n`);
+const sink = openSync('/dev/null', 'w');
+for (const level of ['log', 'info', 'warn', 'error']) console[level] = (...a) => writeSync(sink, `${format(...a)}\n`);
+
+// what Twilio's runtime gives a handler: Twilio.Response, a context of the environment, an event
+globalThis.Twilio = {
+  Response: class {
+    setStatusCode(s) {
+      this.statusCode = s;
+    }
+    appendHeader() {}
+    setBody(b) {
+      this.body = b;
+    }
+  },
+};
+const context = { ...sandboxFunctionEnv(sandboxUrl), RECOVERY_SWEEP_SECONDS: '0', DOMAIN_NAME: 'localhost:1' };
+const notify = require(`${root}dist/functions/notify.js`).handler;
+const emailEvents = require(`${root}dist/functions/email/events.js`).handler;
+const invoke = (handler, event) =>
+  new Promise((resolve) => handler(context, event, (err, res) => resolve(err ? { statusCode: 500 } : res)));
+const sb = (path, body) =>
+  fetch(`${sandboxUrl}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  }).then((r) => r.json());
+const headers = (authorization) => ({ request: { headers: { 'content-type': 'application/json', authorization } } });
+
+try {
+  say(`${opts.users} users × (processed, delivered, open); latency ${opts.latency}`);
+  for (let round = 0; round < opts.rounds; round++) {
+    await sb('/sandbox/reset', { simulate: false });
+    await sb('/sandbox/upstream', { latency: '' });
+    const prefix = `r${round}`;
+    const sent = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < opts.users) {
+          const i = next++;
+          const res = await invoke(notify, {
+            ...headers('Bearer sandbox-notify-api-key'),
+            userId: `${prefix}-${i}`,
+            email: `${prefix}-${i}@example.jp`,
+            message: 'ご予約のお知らせ',
+            channel: 'email',
+            notificationId: `${prefix}.${i}`,
+          });
+          if (res.statusCode !== 200) throw new Error(`notify ${res.statusCode} ${JSON.stringify(res.body)}`);
+          sent.push([i, res.body.providerId]);
+        }
+      }),
+    );
+    // the batch as twilio-run hands a JSON array to a function: its items under "0", "1", …
+    const event = headers(`Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`);
+    let n = 0;
+    for (const [i, providerId] of sent)
+      for (const kind of ['processed', 'delivered', 'open'])
+        event[String(n++)] = {
+          notification_id: `${prefix}.${i}`,
+          user_id: `${prefix}-${i}`,
+          email: `${prefix}-${i}@example.jp`,
+          event: kind,
+          timestamp: 1764000000 + n,
+          sg_event_id: `${prefix}-${i}-${kind}`,
+          sg_message_id: `${providerId}.filter0001.sandbox.0`,
+          ...(kind === 'open' ? { sg_machine_open: false, useragent: 'Mozilla/5.0', ip: '203.0.113.7' } : {}),
+        };
+    await sb('/sandbox/upstream', { latency: opts.latency });
+    const cpu = process.cpuUsage();
+    const started = Date.now();
+    const res = await invoke(emailEvents, event);
+    const used = process.cpuUsage(cpu);
+    const chunks = res.body?.chunks ? ` | chunks ${res.body.chunks.applied} applied, ${res.body.chunks.kept} kept` : '';
+    say(
+      `round ${round + 1}${round === 0 ? ' (fresh process)' : ''}: HTTP ${res.statusCode} in ${((Date.now() - started) / 1000).toFixed(2)} s | CPU ${((used.user + used.system) / 1000).toFixed(0)} ms${chunks}`,
+    );
+  }
+} finally {
+  stop();
+}
+process.exit(0);
