@@ -5,8 +5,9 @@
  * (axios, its resource objects) and Node's fetch about the same, against
  * 0.06 ms for a plain request; a webhook batch makes thousands of Sync
  * requests, so that difference alone was most of its CPU. Why undici rather
- * than node:http: in the campaign batch (3,600 Sync requests) it took another
- * 150-250 ms of CPU off (npm run bench:scale).
+ * than node:http: the campaign batch (3,600 Sync requests) in a fresh process
+ * took 0.1-0.3 s less CPU (npm run bench:scale, npm run bench:batch-cpu); a
+ * warm one, about the same.
  *
  * Every request goes through the invocation's upstream budget (upstream.ts).
  * Errors are thrown as SyncError, with Twilio's HTTP status and error code
@@ -25,7 +26,9 @@ const pools = new Map<string, Pool>();
 function poolFor(origin: string): Pool {
   let pool = pools.get(origin);
   if (!pool) {
-    pool = new Pool(origin, { connections: 128 });
+    // a connection (and TLS) taking longer than a request may is a timeout too, as with node:http's
+    // socket timeout (undici's own default is 10 s: the whole of a function's time)
+    pool = new Pool(origin, { connections: 128, connect: { timeout: SYNC_TIMEOUT_MS } });
     pools.set(origin, pool);
   }
   return pool;
