@@ -175,11 +175,6 @@ function holdoutPercent(v: string | undefined): number {
   return Number(v);
 }
 
-function holdoutPolicy(v: string | undefined): 'trait' | 'random' {
-  if (v === undefined || v === 'trait' || v === 'random') return v ?? 'trait';
-  throw new ConfigError('HOLDOUT_POLICY', `must be trait or random, not ${v}`);
-}
-
 const CAP_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "3/24h": at most 3 in any 24 hours (units m, h, d; the window at most 35 days, the limit 1–20). */
@@ -193,9 +188,11 @@ export function parseFrequencyCap(v: string | undefined): FrequencyCap | undefin
   return { limit, windowMs, text: v };
 }
 
-function routingPolicy(v: string | undefined): 'learned' | 'trait' {
-  if (v === undefined || v === 'learned' || v === 'trait') return v ?? 'learned';
-  throw new ConfigError('ROUTING_POLICY', `must be learned or trait, not ${v}`);
+/** One of two values (the first when unset). */
+function either<A extends string, B extends string>(name: string, v: string | undefined, a: A, b: B): A | B {
+  if (v === undefined || v === a) return a;
+  if (v === b) return b;
+  throw new ConfigError(name, `must be ${a} or ${b}, not ${v}`);
 }
 
 /**
@@ -256,11 +253,11 @@ export function loadConfig(env: Env): Config {
     upstreamConcurrency: check(() => wholeNumber(env, 'UPSTREAM_CONCURRENCY', 40, 1), 40),
     trackReplyText: check(() => flag(env, 'TRACK_REPLY_TEXT'), false),
     sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
-    routingPolicy: check(() => routingPolicy(value(env, 'ROUTING_POLICY')), 'learned'),
+    routingPolicy: check(() => either('ROUTING_POLICY', value(env, 'ROUTING_POLICY'), 'learned', 'trait'), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),
     timeBands: check(() => onOff('ROUTING_TIME_BANDS', value(env, 'ROUTING_TIME_BANDS')), true),
     holdoutPercent: check(() => holdoutPercent(value(env, 'HOLDOUT_PERCENT')), 0),
-    holdoutPolicy: check(() => holdoutPolicy(value(env, 'HOLDOUT_POLICY')), 'trait'),
+    holdoutPolicy: check(() => either('HOLDOUT_POLICY', value(env, 'HOLDOUT_POLICY'), 'trait', 'random'), 'trait'),
     frequencyCap: check(() => parseFrequencyCap(value(env, 'FREQUENCY_CAP')), undefined),
   };
   if (!twilioPhoneNumber && !messagingServiceSid) {

@@ -4,7 +4,7 @@
  * sum of the counts kept as the service went (tally.ts).
  */
 import { type Channel, CHANNELS } from '../channels/channel';
-import { type Band, BANDS, type BandEffects, bandKey } from '../routing/bands';
+import { type Band, BANDS, type BandEffects, bandKey, bandMean } from '../routing/bands';
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
 import { type Lift, lift, type Rate, wilson } from './intervals';
@@ -120,7 +120,7 @@ export function priorReport(priors: Priors, effects: BandEffects) {
     const perBand: Partial<Record<Band, { mean: number; effect: number }>> = {};
     for (const b of BANDS) {
       const effect = effects[bandKey(c, b)] ?? 1;
-      perBand[b] = { mean: Math.min(0.995, Math.max(0.005, mean * effect)), effect };
+      perBand[b] = { mean: bandMean(mean, effect), effect };
     }
     bands[c] = perBand;
   }

@@ -47,11 +47,17 @@ const EARLY_WAIT_MS = 250;
 export const STUCK_AFTER_MS = 11_000;
 
 /**
- * Applies callback updates to a record (answers whether it changed). A stuck record is first
- * completed from what the callback knows: the channel, the provider id, that it was sent.
+ * Applies callback updates to a record (answers whether it changed, and the channels whose delivery
+ * it marked first). A stuck record is first completed from what the callback knows: the channel, the
+ * provider id, that it was sent.
  */
-function applyTo(r: NotificationRecord, updates: StepUpdate[], now = currentTime()): boolean {
+function applyTo(
+  r: NotificationRecord,
+  updates: StepUpdate[],
+  now = currentTime(),
+): { touched: boolean; delivered: Channel[] } {
   let touched = false;
+  const delivered: Channel[] = [];
   const at = new Date(now).toISOString();
   const known = updates.find((u) => u.providerId);
   if (r.state === 'in_progress' && known?.providerId && now - Date.parse(r.createdAt) > STUCK_AFTER_MS) {
@@ -77,6 +83,7 @@ function applyTo(r: NotificationRecord, updates: StepUpdate[], now = currentTime
     // a delivery is counted once (an open can come first: the step no longer moves to DELIVERED then)
     if (u.status === 'DELIVERED' && !step.delivered && r.state !== 'in_progress') {
       step.delivered = true;
+      delivered.push(step.channel);
       touched = true;
     }
     if (!advance(step, u.status, at, u.error)) continue;
@@ -84,7 +91,7 @@ function applyTo(r: NotificationRecord, updates: StepUpdate[], now = currentTime
     if (u.status === 'COMPLETED') completeJourney(r, step, at);
     if (u.status === 'FAILED') claimNext(r, step, u.error ?? 'failed', at);
   }
-  return touched;
+  return { touched, delivered };
 }
 
 /** A claimed escalation older than this whose step was never sent is taken over by a retry. */
@@ -152,10 +159,9 @@ export async function applyUpdates(
   const apply = async () => {
     const done = await deps.store.updateNotification(id, (r) => {
       onOwner(r.userId, r);
-      const before = new Set(r.steps.filter((s) => s.delivered).map((s) => s.channel));
-      const touched = applyTo(r, updates);
-      marked = r.steps.filter((s) => s.delivered && !before.has(s.channel)).map((s) => s.channel);
-      return touched;
+      const applied = applyTo(r, updates);
+      marked = applied.delivered;
+      return applied.touched;
     });
     if (done.changed) delivered.push(...marked);
     return done;

@@ -171,7 +171,6 @@ async function suppress(deps: Deps, input: NotifyInput, start: Start, freeAt?: s
   };
   const props = { notification_id: id, reason: 'frequency_cap', cap, next_slot_at: freeAt, ...grouped };
   const event = trackMessage({ userId: input.userId }, 'Notification Suppressed', messageId('suppressed', id), props);
-  let revision = start.lock === 'exists' ? undefined : start.lock;
   // counted once (only the request holding the id's lock gets here), beside the record and the event
   const counted = new PooledPrior();
   const group = start.assignment.group;
@@ -182,24 +181,29 @@ async function suppress(deps: Deps, input: NotifyInput, start: Start, freeAt?: s
   const [tracking, stored] = await Promise.allSettled([
     trackOrDefer(deps.config, deps.store, id, [event], deps.upstream),
     deps.evidence.flushPrior(counted),
-    retryWithin(deps.deadline, () => {
-      const known = revision;
-      revision = undefined; // after a failure, read again: the write may have landed
-      return deps.store.updateNotification(
-        id,
-        (r) => {
-          r.state = 'suppressed';
-          r.result = result;
-          return true;
-        },
-        known,
-      );
+    updateRecordWithin(deps, id, start, (r) => {
+      r.state = 'suppressed';
+      r.result = result;
+      return true;
     }),
   ]);
   if (stored.status === 'rejected')
     log.error('notification record not updated', { notification: id, error: errorText(stored.reason) });
   log.info('notify suppressed', { notification: id, user: input.userId, cap });
   return { status: 200, json: { ...result, tracking: tracking.status === 'fulfilled' ? tracking.value : 'deferred' } };
+}
+
+/**
+ * The record written by the request that holds its lock: over the lock's revision (no read), retried
+ * within the deadline; after a failure read again, since the write may have landed.
+ */
+function updateRecordWithin(deps: Deps, id: string, start: Start, change: (r: NotificationRecord) => boolean) {
+  let known = start.lock === 'exists' ? undefined : start.lock;
+  return retryWithin(deps.deadline, () => {
+    const over = known;
+    known = undefined; // after a failure, read again: the write may have landed
+    return deps.store.updateNotification(id, change, over);
+  });
 }
 
 const DUPLICATE_WAIT_MS = [250, 500, 1000];
@@ -430,7 +434,6 @@ async function recordAndTrack(
     ...first.refusals.flatMap((r) => refusalEvents(input, r, grouped)),
     ...sentEvents(input, first, steps, grouped),
   ];
-  const lock = start.lock === 'exists' ? undefined : start.lock;
   const finalWrite = (r: NotificationRecord) => {
     r.state = 'done';
     r.reason = route.reason;
@@ -458,14 +461,9 @@ async function recordAndTrack(
   const contactFound = phone === input.phone ? start.contactFound : undefined;
   // Both are retried within the deadline: a record left in_progress would hold every callback up,
   // a missing contact would make the recipient's reply anonymous.
-  let revision = lock;
   const [tracked, stored] = await Promise.allSettled([
     trackOrDefer(deps.config, deps.store, input.notificationId, events, deps.upstream),
-    retryWithin(deps.deadline, () => {
-      const known = revision;
-      revision = undefined; // after a failure, read again: the write may have landed
-      return deps.store.updateNotification(input.notificationId, finalWrite, known);
-    }),
+    updateRecordWithin(deps, input.notificationId, start, finalWrite),
     phone && steps.some((s) => s.channel !== 'EMAIL')
       ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactFound))
       : Promise.resolve(),

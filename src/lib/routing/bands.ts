@@ -118,6 +118,9 @@ export function bandEffectsOf(sums: PopulationSums): BandEffects {
  */
 export const BAND_STRENGTH = 8;
 
+/** The mean a user starts from in a band: the channel's mean moved by the band's effect, kept off 0 and 1. */
+export const bandMean = (mean: number, effect = 1) => Math.min(0.995, Math.max(0.005, mean * effect));
+
 /** Each channel's posterior in `band`: the overall posterior (without the band), the band's effect, the band's evidence. */
 export function bandPosteriors(
   overall: Partial<Record<Channel, Posterior>>,
@@ -137,7 +140,7 @@ export function bandPosteriors(
       UNINFORMED.b / 4,
       p.b - Math.min(Math.max(0, inBand.sent - inBand.engaged), Math.max(0, all.sent - all.engaged)),
     );
-    const mean = Math.min(0.995, Math.max(0.005, (a0 / (a0 + b0)) * (effects[bandKey(c, band)] ?? 1)));
+    const mean = bandMean(a0 / (a0 + b0), effects[bandKey(c, band)]);
     const strength = Math.min(a0 + b0, BAND_STRENGTH);
     const centre: Beta = { a: mean * strength, b: (1 - mean) * strength };
     const a = centre.a + inBand.engaged;

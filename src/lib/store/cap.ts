@@ -18,12 +18,11 @@
  * scheduled notification counts from when it goes out; sendAt=best from the
  * end of its window): never less than the cap allows.
  */
-import { createHash } from 'node:crypto';
 import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
 import type { FrequencyCap } from '../config';
 import { errorText, log } from '../log';
-import { fetchDocument, isConflict } from './documents';
+import { fetchDocument, isConflict, userKey } from './documents';
 
 interface SlotData {
   /** the notification holding it */
@@ -35,8 +34,7 @@ interface SlotData {
 /** What a request got: a slot to hold (and the extra ones it is freeing), or none until `freeAt`. */
 export type SlotTaken = { slot: number; freeing: Promise<void> } | { slot?: undefined; freeAt?: string };
 
-const slotName = (userId: string, k: number) =>
-  `cap-${createHash('sha256').update(userId).digest('hex').slice(0, 40)}-${k}`;
+const slotName = (userId: string, k: number) => `cap-${userKey(userId)}-${k}`;
 
 export class FrequencySlots {
   constructor(private readonly documents: SyncClient) {}

@@ -3,10 +3,14 @@
  * is not an error), and read-modify-write it with If-Match, creating it on
  * first use and reading again whenever another writer got there first.
  */
+import { createHash } from 'node:crypto';
 import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
 
 export type Documents = SyncClient;
+
+/** A user id as it appears in the names of the user's documents: hashed, so no name carries it in clear. */
+export const userKey = (userId: string) => createHash('sha256').update(userId).digest('hex').slice(0, 40);
 
 /** what a document of ours may hold: Sync's 16 KiB per document, less room for the envelope */
 export const DOCUMENT_BUDGET_BYTES = 15 * 1024;

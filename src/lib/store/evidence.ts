@@ -7,7 +7,6 @@
  * change is added to the population prior (prior.ts) in the same round trip.
  */
 import { currentTime } from '../clock';
-import { createHash } from 'node:crypto';
 import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
 import { errorText, log } from '../log';
@@ -21,7 +20,7 @@ import {
   observe,
   sumsDelta,
 } from '../routing/learn';
-import { type Documents, fetchDocument, isConflict, readModifyWrite, writeDocument } from './documents';
+import { type Documents, fetchDocument, isConflict, readModifyWrite, userKey, writeDocument } from './documents';
 import { tallyOf } from '../insights/tally';
 import type { Group } from '../routing/holdout';
 import {
@@ -81,9 +80,9 @@ function bandsOf(raw: unknown): BandEvidence {
   ) as BandEvidence;
 }
 
-const hashOf = (userId: string) => createHash('sha256').update(userId).digest();
-const evidenceName = (userId: string) => `evidence-${hashOf(userId).toString('hex').slice(0, 40)}`;
-const shardOf = (userId: string) => hashOf(userId).readUInt32BE(0) % PRIOR_SHARDS;
+const evidenceName = (userId: string) => `evidence-${userKey(userId)}`;
+/** the key's first 32 bits pick the prior's shard */
+const shardOf = (userId: string) => Number.parseInt(userKey(userId).slice(0, 8), 16) % PRIOR_SHARDS;
 const seenKey = (o: Observation) => `${o.notificationId}|${o.channel}|${o.kind}`;
 
 const isFiniteCount = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x < 1e9;
