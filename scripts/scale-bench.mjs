@@ -101,13 +101,31 @@ async function campaign(prefix, n) {
   await sb('POST', '/sandbox/invocations/reset', {});
 }
 
-async function postCampaignBatch(events, again = false) {
+/** users of `prefix` whose identify of what was learned (best_channel) reached Segment */
+const learned = async (prefix) =>
+  new Set(
+    (await sb('GET', '/sandbox/segment/events?type=identify'))
+      .filter((e) => e.userId?.startsWith(`${prefix}-`) && e.traits?.best_channel)
+      .map((e) => e.userId),
+  ).size;
+
+/**
+ * Posts the campaign's batch and measures the functions' CPU until the answer; with `learners`, also
+ * until that many users' identifies of what was learned reached Segment (a large batch leaves the
+ * learner's evidence to the /recover it starts: the batch's whole cost is both).
+ */
+async function postCampaignBatch(events, again = false, learners = 0, prefix = '') {
   await sb('POST', '/sandbox/upstream', { resetStats: true });
   const cpu = cpuMs();
   const { batches } = await sb('POST', '/sandbox/email-events/campaign', { events, again });
   const used = cpuMs() - cpu;
   const upstream = await sb('GET', '/sandbox/upstream');
-  return { batches, cpu: used, upstream };
+  if (!learners) return { batches, cpu: used, upstream };
+  const answered = Date.now();
+  while (Date.now() - answered < 60_000 && (await learned(prefix)) < learners)
+    await new Promise((r) => setTimeout(r, 100));
+  const complete = { cpu: cpuMs() - cpu, after: (Date.now() - answered) / 1000, users: await learned(prefix) };
+  return { batches, cpu: used, upstream, complete };
 }
 
 const engaged = async (prefix) =>
@@ -124,6 +142,10 @@ const line = (label, r) => {
   console.log(
     `${label.padEnd(34)} ${b} | functions CPU ${r.cpu.toFixed(0)} ms | peak Twilio requests in flight ${r.upstream.peakInFlight} | 429s ${r.upstream.refused}`,
   );
+  if (r.complete)
+    console.log(
+      `  learner: ${r.complete.users} users' evidence counted ${r.complete.after.toFixed(1)} s after the answer (/recover); functions CPU ${r.complete.cpu.toFixed(0)} ms in all`,
+    );
 };
 
 try {
@@ -135,11 +157,11 @@ try {
   // 1. the campaign's batch: processed, delivered, open for every user; the first in this process
   //    (the webhook's code not yet optimised by V8: a cold container), then the next campaign's
   await campaign('w', opts.users);
-  const cold = await postCampaignBatch(['processed', 'delivered', 'open']);
+  const cold = await postCampaignBatch(['processed', 'delivered', 'open'], false, opts.users, 'w');
   line(`batch: ${opts.users} users × 3, first`, cold);
   await reset();
   await campaign('c', opts.users);
-  const first = await postCampaignBatch(['processed', 'delivered', 'open']);
+  const first = await postCampaignBatch(['processed', 'delivered', 'open'], false, opts.users, 'c');
   line(`batch: ${opts.users} users × 3, next`, first);
   const counted = await engaged('c');
   const again = await postCampaignBatch(undefined, true);

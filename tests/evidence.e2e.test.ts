@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { addSums, observe, type PopulationSums, sumsDelta, sumsOf } from '../src/lib/routing/learn';
-import { bearer, ownStack } from './helpers';
+import { bearer, ownStack, waitFor } from './helpers';
 
 let c: Awaited<ReturnType<typeof ownStack>>;
 
@@ -130,15 +130,22 @@ test('200 engagement events a second for 11 s: every event counted, no Sync obje
   expect(await Promise.all(posts)).toEqual(Array(SECONDS).fill(200));
   const elapsed = (Date.now() - start) / 1000;
 
-  const limits = await c.sandbox.limits();
-  const lists: Array<{ unique_name: string; items: number }> = await c.sandbox.lists();
-  const priorLists = lists.filter((l) => l.unique_name.startsWith('prior-'));
-  const appended = priorLists.reduce((n, l) => n + l.items, 0);
-  // what the prior's lists add up to: every user's change, pooled per shard per batch
-  let stored: PopulationSums = {};
-  for (const l of priorLists)
-    for (const item of await c.sandbox.listItems(l.unique_name)) stored = addSums(stored, sumsOf(item.data));
+  // what the prior's lists add up to: every user's change, pooled per shard per invocation; a batch of
+  // over 100 notifications has its evidence counted by the /recover it starts, seconds after its answer
   const one = sumsDelta({}, observe({}, 'EMAIL', 'engaged', Date.now(), 30)).EMAIL;
+  const prior = async () => {
+    const lists: Array<{ unique_name: string; items: number }> = await c.sandbox.lists();
+    const priorLists = lists.filter((l) => l.unique_name.startsWith('prior-'));
+    let stored: PopulationSums = {};
+    for (const l of priorLists)
+      for (const item of await c.sandbox.listItems(l.unique_name)) stored = addSums(stored, sumsOf(item.data));
+    return { lists, priorLists, stored };
+  };
+  const everyUser = SECONDS * PER_SECOND * (one?.users ?? 0);
+  await waitFor(async () => ((await prior()).stored.EMAIL?.users ?? 0) >= everyUser - 0.05);
+  const { lists, priorLists, stored } = await prior();
+  const limits = await c.sandbox.limits();
+  const appended = priorLists.reduce((n, l) => n + l.items, 0);
   const busiest = Math.max(...lists.map((l) => l.items));
   console.log(
     `${SECONDS * PER_SECOND} events in ${elapsed.toFixed(1)} s: busiest object ${limits.peak.write.units} write units ` +
@@ -150,4 +157,34 @@ test('200 engagement events a second for 11 s: every event counted, no Sync obje
   expect(stored.EMAIL?.k).toBeCloseTo(SECONDS * PER_SECOND * (one?.k ?? 0), 0);
   expect(appended).toBeLessThanOrEqual(SECONDS * 32);
   expect(limits.peak.write.units).toBeLessThan(120); // well under 200: not at the edge of the limit
+}, 60_000);
+
+test('a large batch leaves its evidence to recovery: kept while the store is down, then each open counted once with one identify per user', async () => {
+  const N = 150; // two chunks of 100 notifications: counted by the /recover the batch starts
+  const batch = Array.from({ length: N }, (_, i) => open(`big-n-${i}`, `big-${i}`, `big-e-${i}`));
+  const identified = async () =>
+    (await c.sandbox.events({ type: 'identify' })).filter(
+      (e) => e.userId?.startsWith('big-') && (e.traits as { best_channel?: string } | undefined)?.best_channel,
+    );
+  const evidenceParcels = async () =>
+    (await c.sandbox.documents()).filter((d: { unique_name: string }) => /^parcel-.*-e\d+$/.test(d.unique_name));
+
+  await c.sandbox.fault({ api: 'sync', status: 503, path: '/Documents/evidence-', count: 100_000 });
+  expect((await c.emailEvents(batch)).status).toBe(200); // the batch itself never waits for the evidence
+  expect((await recover()).learned).toBe(0); // the store is down: nothing counted, nothing lost
+  expect((await evidenceParcels()).length).toBeGreaterThan(0);
+  expect(await identified()).toEqual([]);
+
+  await c.sandbox.fault({ api: 'sync', count: 0 }); // the store is back
+  await recover();
+  await waitFor(async () => (await identified()).length === N && (await evidenceParcels()).length === 0);
+  // each user once: one identify each (a repeat would be a rejected duplicate), one engagement each
+  expect(new Set((await identified()).map((e) => e.userId)).size).toBe(N);
+  for (const i of [0, 99, 100, 149])
+    expect((await scores(`big-${i}`, `email=big${i}@example.jp`)).EMAIL.engaged).toBeCloseTo(1, 3);
+
+  // the same batch again (SendGrid's redelivery): answered from its ledger, nothing counted twice
+  expect((await c.emailEvents(batch)).status).toBe(200);
+  expect((await recover()).learned).toBe(0);
+  expect((await scores('big-7', 'email=big7@example.jp')).EMAIL.engaged).toBeCloseTo(1, 3);
 }, 60_000);

@@ -59,6 +59,15 @@ export async function ownStack(env: (functionsPort: number) => Record<string, st
   };
 }
 
+/** Waits until `check` holds (work a recovery completes after an answer), failing after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export const bearer = { Authorization: `Bearer ${API_KEY}` };
 
 export interface StackUrls {

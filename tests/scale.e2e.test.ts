@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_UPSTREAM_CONCURRENCY } from '../src/lib/upstream';
-import { bearer, ownStack } from './helpers';
+import { bearer, ownStack, waitFor } from './helpers';
 
 const LATENCY = 'twilio:50,sync:50,sendgrid:80,segment:60,profiles:60';
 let c: Awaited<ReturnType<typeof ownStack>>;
@@ -208,10 +208,3 @@ test('300 /notify calls at once: each sent once, none answered 5xx, every invoca
   );
 }, 120_000);
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}

@@ -124,6 +124,31 @@ describe('parcels', () => {
     expect(back).toEqual(events); // dates revived
     expect(decodeParcel({ v: 2, kind: 'work', z: '' })).toBeUndefined();
   });
+
+  test("a large batch's observations for the learner (an evidence parcel) are split and read back whole", () => {
+    const learning = Array.from({ length: 1500 }, (_, i) => ({
+      userId: `patient-${i}`,
+      observations: [
+        {
+          notificationId: `campaign-1203.patient-${i}`,
+          channel: 'EMAIL' as const,
+          kind: 'engaged' as const,
+          band: 'evening' as const,
+          group: 'learned' as const,
+          day: '2026-11-30',
+        },
+      ],
+      ids: [`sendgrid:${Math.random().toString(36).slice(2)}`],
+    }));
+    const docs = encodeParcel({ kind: 'evidence', learning });
+    expect(docs.length).toBeGreaterThan(1);
+    for (const d of docs) expect(Buffer.byteLength(JSON.stringify(d))).toBeLessThanOrEqual(MAX_DOCUMENT_BYTES + 100);
+    const back = docs.flatMap((d) => {
+      const p = decodeParcel(d);
+      return p?.kind === 'evidence' ? p.learning : [];
+    });
+    expect(back).toEqual(learning);
+  });
 });
 
 describe("a batch's chunks and identity", () => {

@@ -19,7 +19,8 @@ import { OUTBOX_SHARDS } from './store/outbox';
 import { PARCEL_ENTRY } from './store/parcels';
 import { PooledPrior } from './store/prior';
 import { applyChunk, keepParcel, startRecovery } from './webhooks/batches';
-import type { Observation } from './store/evidence';
+import { countLearning, settleLimited } from './webhooks/pipeline';
+import type { Learning, Observation } from './store/evidence';
 import { groupPropsOf, type NotificationRecord, type PendingCancel } from './store/records';
 
 /** notifications one sweep of a shard works through at most */
@@ -35,7 +36,7 @@ export interface SweepReport {
   delivered: number;
   canceled: number;
   cancelFailed: number;
-  /** notifications whose kept evidence the learner counted */
+  /** notifications whose kept evidence the learner counted, and users of large batches whose observations it counted */
   learned: number;
   /** notifications still holding work in the shards swept */
   remaining: number;
@@ -214,6 +215,9 @@ async function completeParcel(deps: Deps, name: string, report: SweepReport): Pr
       log.warn('recovery: prior still not appended', { parcel: name, error: errorText(err) });
       return false;
     }
+  } else if (parcel?.kind === 'evidence') {
+    if (!(await countLearningOf(deps, name, parcel.learning))) return false;
+    report.learned += parcel.learning.length;
   } else if (parcel) {
     const pooled = new PooledPrior();
     const outcome = await applyChunk(deps, parcel.events, pooled);
@@ -228,6 +232,35 @@ async function completeParcel(deps: Deps, name: string, report: SweepReport): Pr
   }
   if (parcel) report.parcels++;
   await deps.parcels.remove(name);
+  return true;
+}
+
+/**
+ * Counts a large batch's observations in the users' evidence (each once: the evidence remembers what
+ * it counted), appends the prior's change, and delivers the identifies of what was learned. Answers
+ * whether all of it is done; when not, the parcel stays and the next run does it again, which counts
+ * nothing twice and sends the same identifies (the same messageIds).
+ */
+async function countLearningOf(deps: Deps, name: string, learning: Learning[]): Promise<boolean> {
+  const pooled = new PooledPrior();
+  const counted = await settleLimited(learning, deps.upstream.concurrency, (u) => countLearning(deps, u, pooled));
+  await deps.evidence.flushPrior(pooled);
+  const failed = counted.filter((c): c is PromiseRejectedResult => c.status === 'rejected');
+  if (failed.length) {
+    log.warn('recovery: evidence store still unavailable', {
+      parcel: name,
+      users: failed.length,
+      error: errorText(failed[0].reason),
+    });
+    return false;
+  }
+  const identifies = counted.flatMap((c) => (c.status === 'fulfilled' && c.value ? [c.value.message] : []));
+  try {
+    await track(deps.config, identifies, deps.upstream);
+  } catch (err) {
+    log.warn('recovery: Segment still unavailable', { parcel: name, error: errorText(err) });
+    return false;
+  }
   return true;
 }
 

@@ -2,8 +2,9 @@
  * Work a large webhook batch could not finish in its invocation, kept in
  * Twilio Sync until recovery completes it: the provider events of chunks not
  * yet applied (`work`), or the Segment messages of chunks applied while
- * Segment was down (`track`); and population sums (with the /insights
- * counts) that Sync refused to append (`prior`). Compressed (deflate, base64) and split so that
+ * Segment was down (`track`); the learner's observations of chunks applied,
+ * which recovery counts in the users' evidence (`evidence`); and population
+ * sums (with the /insights counts) that Sync refused to append (`prior`). Compressed (deflate, base64) and split so that
  * every document stays under MAX_DOCUMENT_BYTES (Sync's limit is 16 KiB);
  * each is written once and listed in the outbox as `parcel:<name>`, so a
  * 1,500-user batch keeps a few dozen small writes instead of a write per
@@ -14,13 +15,17 @@ import type { ProviderEvent } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
 import type { SyncClient } from '../clients/sync';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import type { Learning } from './evidence';
 import type { Outbox } from './outbox';
 import type { PriorDelta } from './prior';
 
 export type Parcel =
   | { kind: 'work'; events: ProviderEvent[] }
   | { kind: 'track'; messages: SegmentMessage[] }
-  | { kind: 'prior'; deltas: PriorDelta[] };
+  | { kind: 'prior'; deltas: PriorDelta[] }
+  | { kind: 'evidence'; learning: Learning[] };
+
+const KINDS: ReadonlyArray<Parcel['kind']> = ['work', 'track', 'prior', 'evidence'];
 
 /** under Sync's 16 KiB per document, with room for the envelope */
 export const MAX_DOCUMENT_BYTES = 14 * 1024;
@@ -34,13 +39,24 @@ interface ParcelDoc {
   z: string;
 }
 
-const itemsOf = (p: Parcel): unknown[] => (p.kind === 'work' ? p.events : p.kind === 'track' ? p.messages : p.deltas);
-const withItems = (kind: Parcel['kind'], items: unknown[]): Parcel =>
-  kind === 'work'
-    ? { kind, events: items as ProviderEvent[] }
-    : kind === 'track'
-      ? { kind, messages: items as SegmentMessage[] }
-      : { kind, deltas: items as PriorDelta[] };
+function itemsOf(p: Parcel): unknown[] {
+  if (p.kind === 'work') return p.events;
+  if (p.kind === 'track') return p.messages;
+  if (p.kind === 'prior') return p.deltas;
+  return p.learning;
+}
+
+/** The parcel of `kind` holding `items` (events of `work` have their dates revived). */
+function withItems(kind: Parcel['kind'], items: unknown[]): Parcel {
+  if (kind === 'track') return { kind, messages: items as SegmentMessage[] };
+  if (kind === 'prior') return { kind, deltas: items as PriorDelta[] };
+  if (kind === 'evidence') return { kind, learning: items as Learning[] };
+  const events = (items as Array<ProviderEvent & { at?: string | Date }>).map((e) => ({
+    ...e,
+    at: e.at ? new Date(e.at) : undefined,
+  }));
+  return { kind, events };
+}
 
 /** The document(s) a parcel takes: halves until each fits. */
 export function encodeParcel(parcel: Parcel): ParcelDoc[] {
@@ -58,15 +74,9 @@ export function encodeParcel(parcel: Parcel): ParcelDoc[] {
 /** A stored document as the parcel it holds (dates of events revived); undefined when it is not one. */
 export function decodeParcel(data: unknown): Parcel | undefined {
   const d = data as Partial<ParcelDoc> | undefined;
-  if (d?.v !== 1 || typeof d.z !== 'string' || !['work', 'track', 'prior'].includes(d.kind as string)) return undefined;
+  if (d?.v !== 1 || typeof d.z !== 'string' || !KINDS.includes(d.kind as Parcel['kind'])) return undefined;
   const items = JSON.parse(inflateRawSync(Buffer.from(d.z, 'base64')).toString('utf8')) as unknown[];
-  if (d.kind === 'track') return { kind: 'track', messages: items as SegmentMessage[] };
-  if (d.kind === 'prior') return { kind: 'prior', deltas: items as PriorDelta[] };
-  const events = (items as Array<ProviderEvent & { at?: string }>).map((e) => ({
-    ...e,
-    at: e.at ? new Date(e.at) : undefined,
-  }));
-  return { kind: 'work', events };
+  return withItems(d.kind as Parcel['kind'], items);
 }
 
 export class ParcelStore {
@@ -80,15 +90,22 @@ export class ParcelStore {
    * documents there) and lists its documents in the outbox; answers their names.
    */
   async keep(key: string, parcel: Parcel): Promise<string[]> {
-    const docs = encodeParcel(parcel);
-    const names = docs.map((_, i) => `parcel-${key}-${parcel.kind[0]}${i}`);
+    return this.keepAll([[key, parcel]]);
+  }
+
+  /** Keeps each parcel as `keep` does, and lists them all in the outbox at once (one write per shard). */
+  async keepAll(parcels: Array<[key: string, parcel: Parcel]>): Promise<string[]> {
+    const docs = parcels.flatMap(([key, parcel]) =>
+      encodeParcel(parcel).map((doc, i) => ({ name: `parcel-${key}-${parcel.kind[0]}${i}`, doc })),
+    );
     await Promise.all(
-      docs.map((doc, i) =>
-        this.sync.createDocument(names[i], doc, PARCEL_TTL_S).catch((err) => {
+      docs.map(({ name, doc }) =>
+        this.sync.createDocument(name, doc, PARCEL_TTL_S).catch((err) => {
           if (twilioErrorCode(err) !== 54301) throw err; // kept already
         }),
       ),
     );
+    const names = docs.map((d) => d.name);
     await this.outbox.addAll(names.map((n) => `${PARCEL_ENTRY}${n}`));
     return names;
   }

@@ -13,9 +13,9 @@ import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessa
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { errorText, log } from '../log';
-import { type Band, BANDS, type BandEvidence, bandPosteriors, type Population } from '../routing/bands';
-import { bestChannel, type Evidence, type EvidenceKind, posteriors, scoresOf } from '../routing/learn';
-import type { Observation } from '../store/evidence';
+import { type Band, BANDS, bandPosteriors } from '../routing/bands';
+import { bestChannel, type EvidenceKind, posteriors, scoresOf } from '../routing/learn';
+import type { EvidenceSnapshot, Learning, Observation } from '../store/evidence';
 import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
 import { PooledPrior } from '../store/prior';
 import { tallyOf } from '../insights/tally';
@@ -89,77 +89,113 @@ function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
   return e.kind === 'sent' ? 'sent' : undefined;
 }
 
+/** The learner's observations of `events`, per user, before attribution (pure). */
+function observationsByUser(events: ProviderEvent[]): Learning[] {
+  const byUser = new Map<string, Learning>();
+  for (const e of events) {
+    const userId = 'userId' in e.who ? e.who.userId : undefined;
+    const kind = evidenceKind(e);
+    if (!kind || !userId || !e.notificationId) continue;
+    const u = byUser.get(userId) ?? { userId, observations: [], ids: [] };
+    u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
+    u.ids.push(e.eventId);
+    byUser.set(userId, u);
+  }
+  return [...byUser.values()];
+}
+
+type OwnerOf = (notificationId: string) => Promise<string | undefined | null>;
+type HeardOf = (notificationId: string, channel: Channel) => Pick<Observation, 'band' | 'group' | 'day'>;
+
+/**
+ * A user's observations as the records say: credited unless the notification's record names another
+ * user (no record: expired after 40 days, an open can come later; a record that could not be read:
+ * null), each in its step's band and its notification's group and day.
+ */
+async function attribute(u: Learning, ownerOf: OwnerOf, heardOf: HeardOf): Promise<Observation[]> {
+  const owners = await Promise.all(u.observations.map((o) => ownerOf(o.notificationId)));
+  return u.observations
+    .filter((_, i) => typeof owners[i] !== 'string' || owners[i] === u.userId)
+    .map((o) => ({ ...o, ...heardOf(o.notificationId, o.channel) }));
+}
+
+/**
+ * Counts one user's attributed observations in their evidence (written over `snapshot` when the
+ * caller read one) and, when they engaged, answers the identify of what was learned
+ * (`channel_scores`, `best_channel`, and per band of the day). The population prior is read beside
+ * the evidence write (cached per container); the change goes into `pooled`. Throws when the store fails.
+ */
+export async function countLearning(
+  deps: Deps,
+  u: Learning,
+  pooled: PooledPrior,
+  snapshot?: EvidenceSnapshot,
+): Promise<Learned | undefined> {
+  if (u.observations.length === 0) return undefined;
+  const engaged = u.observations.some((o) => o.kind === 'engaged');
+  const [evidence, population] = await Promise.all([
+    deps.evidence.record(u.userId, u.observations, snapshot, undefined, pooled),
+    engaged ? deps.evidence.population() : undefined,
+  ]);
+  if (!population) return undefined;
+  const o = { now: currentTime(), halfLifeDays: deps.config.evidenceHalfLifeDays };
+  const post = posteriors(CHANNELS, population.priors, evidence.channels, o);
+  const scores = Object.fromEntries(Object.entries(scoresOf(post)).map(([c, score]) => [c, score?.expected]));
+  const id = messageId('identify-learned', ...u.ids);
+  const traits: Record<string, unknown> = { channel_scores: scores, best_channel: bestChannel(post) };
+  // the best channel in each band of the day, for tools downstream that act on time too
+  if (deps.config.timeBands)
+    traits.best_channel_by_time = Object.fromEntries(
+      BANDS.map((b) => [
+        b,
+        bestChannel(bandPosteriors(post, evidence.channels, evidence.bands, population.effects, b, o)),
+      ]),
+    );
+  return {
+    notificationId: u.observations[0].notificationId,
+    message: identifyMessage({ userId: u.userId }, id, traits),
+  };
+}
+
 /**
  * Records sends that went out later (scheduled), engagement and outright failure as the learner's
- * evidence, per user, and answers an identify per engaged user with what was learned
- * (`channel_scores`, `best_channel`). The population prior is read beside the evidence (no added
- * round trip). What could not be recorded is answered too, to be kept or retried.
+ * evidence, per user, reading each user's evidence beside their records (no added round trip), and
+ * answers the identifies of what was learned. What could not be recorded is answered too, to be
+ * kept or retried.
  */
 async function learnFrom(
   deps: Deps,
   events: ProviderEvent[],
   pooled: PooledPrior,
-  ownerOf: (notificationId: string) => Promise<string | undefined | null>,
-  heardOf: (notificationId: string, channel: Channel) => Pick<Observation, 'band' | 'group' | 'day'>,
+  ownerOf: OwnerOf,
+  heardOf: HeardOf,
 ): Promise<{ learned: Learned[]; unrecorded: Observation[][] }> {
-  const byUser = new Map<string, { observations: Observation[]; engaged: boolean; ids: string[] }>();
-  for (const e of events) {
-    const userId = 'userId' in e.who ? e.who.userId : undefined;
-    const kind = evidenceKind(e);
-    if (!kind || !userId || !e.notificationId) continue;
-    const u = byUser.get(userId) ?? { observations: [], engaged: false, ids: [] };
-    u.observations.push({ notificationId: e.notificationId, channel: e.channel, kind });
-    u.engaged ||= kind === 'engaged';
-    u.ids.push(e.eventId);
-    byUser.set(userId, u);
-  }
   const learned: Learned[] = [];
   const unrecorded: Observation[][] = [];
   await Promise.all(
-    [...byUser].map(async ([userId, u]) => {
-      let evidence: { channels: Evidence; bands: BandEvidence };
-      let population: Population | undefined;
+    observationsByUser(events).map(async (u) => {
       try {
-        // read beside the records; credited unless the notification's record names another user (no
-        // record: expired after 40 days, an open can come later; a record that could not be read: null)
-        const [snapshot, owners] = await Promise.all([
-          deps.evidence.snapshot(userId),
-          Promise.all(u.observations.map((o) => ownerOf(o.notificationId))),
+        const [snapshot, observations] = await Promise.all([
+          deps.evidence.snapshot(u.userId),
+          attribute(u, ownerOf, heardOf),
         ]);
-        // each counted in the band its step went out in, and for /insights in the notification's group
-        // and day, as the record says (heard with its owner)
-        const observations = u.observations
-          .filter((_, i) => typeof owners[i] !== 'string' || owners[i] === userId)
-          .map((o) => ({ ...o, ...heardOf(o.notificationId, o.channel) }));
-        if (observations.length === 0) return;
-        [evidence, population] = await Promise.all([
-          deps.evidence.record(userId, observations, snapshot, undefined, pooled),
-          u.engaged ? deps.evidence.population() : undefined,
-        ]);
+        const l = await countLearning(deps, { ...u, observations }, pooled, snapshot);
+        if (l) learned.push(l);
       } catch (err) {
         log.error('evidence not recorded', { error: errorText(err) });
         unrecorded.push(u.observations);
-        return;
       }
-      if (!u.engaged || !population) return;
-      const o = { now: currentTime(), halfLifeDays: deps.config.evidenceHalfLifeDays };
-      const post = posteriors(CHANNELS, population.priors, evidence.channels, o);
-      const scores = Object.fromEntries(Object.entries(scoresOf(post)).map(([c, score]) => [c, score?.expected]));
-      const id = messageId('identify-learned', ...u.ids);
-      const traits: Record<string, unknown> = { channel_scores: scores, best_channel: bestChannel(post) };
-      // the best channel in each band of the day, for tools downstream that act on time too
-      if (deps.config.timeBands)
-        traits.best_channel_by_time = Object.fromEntries(
-          BANDS.map((b) => [
-            b,
-            bestChannel(bandPosteriors(post, evidence.channels, evidence.bands, population.effects, b, o)),
-          ]),
-        );
-      const message = identifyMessage({ userId }, id, traits);
-      learned.push({ notificationId: u.observations[0].notificationId, message });
     }),
   );
   return { learned, unrecorded };
+}
+
+/** Every user's observations attributed, for a caller that counts them later (an `evidence` parcel). */
+async function learningFor(events: ProviderEvent[], ownerOf: OwnerOf, heardOf: HeardOf): Promise<Learning[]> {
+  const users = await Promise.all(
+    observationsByUser(events).map(async (u) => ({ ...u, observations: await attribute(u, ownerOf, heardOf) })),
+  );
+  return users.filter((u) => u.observations.length > 0);
 }
 
 /**
@@ -213,7 +249,11 @@ export async function settleLimited<T, R>(
  * that could not be delivered (the records are up to date). The caller keeps them in a parcel.
  */
 export class Undelivered extends Error {
-  constructor(readonly messages: SegmentMessage[]) {
+  constructor(
+    readonly messages: SegmentMessage[],
+    /** the learner's observations, when the caller counts them later (HandleOptions.learnLater) */
+    readonly learning: Learning[] = [],
+  ) {
     super(`${messages.length} Segment events could not be delivered`);
     this.name = 'Undelivered';
   }
@@ -227,6 +267,12 @@ export interface HandleOptions {
   keep?: 'records' | 'caller';
   /** the caller's pooled prior deltas (it appends them once); else appended beside the tracking */
   pooled?: PooledPrior;
+  /**
+   * The learner's observations are answered (`learning`), attributed, for the caller to have counted
+   * by another invocation, instead of read and written in the users' evidence here: a large batch's
+   * evidence documents would double its Sync requests (webhooks/batches.ts).
+   */
+  learnLater?: boolean;
 }
 
 interface NotificationWork {
@@ -249,7 +295,7 @@ export async function handleProviderEvents(
   providerEvents: ProviderEvent[],
   sender: { retries: boolean } = { retries: true },
   opts: HandleOptions = {},
-): Promise<{ tracked: number; mismatched: number }> {
+): Promise<{ tracked: number; mismatched: number; learning: Learning[] }> {
   const pooled = opts.pooled ?? new PooledPrior();
   const translations = providerEvents.map(translate);
   const work = new Map<string, NotificationWork>();
@@ -282,7 +328,7 @@ export async function handleProviderEvents(
   };
   // the learner's evidence, concurrently with the records (its write waits only for the record's
   // read), counted once per notification, channel and kind however often a callback comes
-  const [applied, { learned, unrecorded }] = await Promise.all([
+  const [applied, { learned, unrecorded, learning }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
     settleLimited(ids, deps.upstream.concurrency, (id) =>
       applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner, record) => {
@@ -293,7 +339,9 @@ export async function handleProviderEvents(
         owners.get(id)?.hear(owner);
       }).finally(() => owners.get(id)?.hear(null)),
     ),
-    learnFrom(deps, providerEvents, pooled, ownerOf, heardOf),
+    opts.learnLater
+      ? learningFor(providerEvents, ownerOf, heardOf).then((l) => ({ learned: [], unrecorded: [], learning: l }))
+      : learnFrom(deps, providerEvents, pooled, ownerOf, heardOf).then((l) => ({ ...l, learning: [] })),
   ]);
   // events naming another user than their notification's record are skipped: their Segment events
   // are neither sent nor kept (every owner is heard by now: the record updates have settled)
@@ -351,7 +399,7 @@ export async function handleProviderEvents(
     await track(deps.config, all, deps.upstream);
   } catch (err) {
     await flushing;
-    if (opts.keep === 'caller') throw new Undelivered(all);
+    if (opts.keep === 'caller') throw new Undelivered(all, learning);
     log.error('Segment tracking failed; events kept for recovery', { error: errorText(err) });
     // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
     const kept = await deps.store
@@ -363,7 +411,7 @@ export async function handleProviderEvents(
       throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
     }
     log.info('webhook handled', { events: summaryOf(providerEvents), notifications: ids.length, tracking: 'deferred' });
-    return { tracked: 0, mismatched: skippedForUser };
+    return { tracked: 0, mismatched: skippedForUser, learning };
   }
   await flushing;
   // Deferred events are in Segment now: drop them from their records.
@@ -387,5 +435,5 @@ export async function handleProviderEvents(
     learned: learned.length || undefined,
     kept: failed.length || undefined,
   });
-  return { tracked: own.length, mismatched: skippedForUser };
+  return { tracked: own.length, mismatched: skippedForUser, learning };
 }
