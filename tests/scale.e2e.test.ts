@@ -207,4 +207,3 @@ test('300 /notify calls at once: each sent once, none answered 5xx, every invoca
     `300 /notify at once: account 429s ${(await c.sandbox.upstreamStats()).refused}, slowest invocation ${inv.maxMs} ms`,
   );
 }, 120_000);
-
