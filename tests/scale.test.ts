@@ -5,7 +5,7 @@
  */
 import type { ProviderEvent } from '../src/lib/channels/provider';
 import { Deadline } from '../src/lib/deadline';
-import { decodeParcel, encodeParcel, MAX_DOCUMENT_BYTES } from '../src/lib/store/parcels';
+import { decodeParcel, encodeParcel, MAX_DOCUMENT_BYTES, type Parcel } from '../src/lib/store/parcels';
 import { Upstream } from '../src/lib/upstream';
 import { batchKeyOf, chunksOf } from '../src/lib/webhooks/batches';
 
@@ -112,15 +112,17 @@ describe('parcels', () => {
     details: { sendgrid_event: 'open', machine_open: false },
   });
 
-  test('a parcel too big for one Sync document is split until every part fits, and reads back whole', () => {
-    const events = Array.from({ length: 1500 }, (_, i) => event(i));
-    const docs = encodeParcel({ kind: 'work', events });
+  /** The parcel through Sync-sized documents (more than one, each fitting) and back, as one parcel again. */
+  const throughDocuments = (parcel: Parcel): Parcel[] => {
+    const docs = encodeParcel(parcel);
     expect(docs.length).toBeGreaterThan(1);
     for (const d of docs) expect(Buffer.byteLength(JSON.stringify(d))).toBeLessThanOrEqual(MAX_DOCUMENT_BYTES + 100);
-    const back = docs.flatMap((d) => {
-      const p = decodeParcel(d);
-      return p?.kind === 'work' ? p.events : [];
-    });
+    return docs.map((d) => decodeParcel(d) as Parcel);
+  };
+
+  test('a parcel too big for one Sync document is split until every part fits, and reads back whole', () => {
+    const events = Array.from({ length: 1500 }, (_, i) => event(i));
+    const back = throughDocuments({ kind: 'work', events }).flatMap((p) => (p.kind === 'work' ? p.events : []));
     expect(back).toEqual(events); // dates revived
     expect(decodeParcel({ v: 2, kind: 'work', z: '' })).toBeUndefined();
   });
@@ -140,13 +142,9 @@ describe('parcels', () => {
       ],
       ids: [`sendgrid:${Math.random().toString(36).slice(2)}`],
     }));
-    const docs = encodeParcel({ kind: 'evidence', learning });
-    expect(docs.length).toBeGreaterThan(1);
-    for (const d of docs) expect(Buffer.byteLength(JSON.stringify(d))).toBeLessThanOrEqual(MAX_DOCUMENT_BYTES + 100);
-    const back = docs.flatMap((d) => {
-      const p = decodeParcel(d);
-      return p?.kind === 'evidence' ? p.learning : [];
-    });
+    const back = throughDocuments({ kind: 'evidence', learning }).flatMap((p) =>
+      p.kind === 'evidence' ? p.learning : [],
+    );
     expect(back).toEqual(learning);
   });
 });
