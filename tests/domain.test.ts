@@ -8,7 +8,9 @@ import { advance, type Step, type StepStatus } from '../src/lib/journey/steps';
 import { parseQuietHours, quietHoursEnd } from '../src/lib/quiet-hours';
 import { keptCancelOutcome } from '../src/lib/recovery';
 import { addSums, chooseChannel, decayed, fitPrior, observe, posteriors, sumsDelta } from '../src/lib/routing/learn';
-import { evidenceOf } from '../src/lib/store/evidence';
+import type { SyncClient } from '../src/lib/clients/sync';
+import { EvidenceStore, evidenceOf } from '../src/lib/store/evidence';
+import { PooledPrior } from '../src/lib/store/prior';
 import { reachability } from '../src/lib/routing/decide';
 import { decideRoute, finalReason, type Route } from '../src/lib/routing/route';
 import { MEANING, translate } from '../src/lib/webhooks/pipeline';
@@ -311,6 +313,81 @@ describe('the learning router (routing/learn.ts)', () => {
     // bands: each checked alone; an unusable one is dropped, the rest kept
     const banded = { ...good, bands: { evening: good.channels, noon: good.channels, morning: { SMS: { sent: 'x' } } } };
     expect(evidenceOf(banded, 'u').bands).toEqual({ evening: good.channels });
+  });
+});
+
+describe("the evidence's memory of what it counted (store/evidence.ts)", () => {
+  /** Sync's documents in memory: what the evidence store reads and writes */
+  const memorySync = (docs: Map<string, { data: unknown; revision: string }>) =>
+    ({
+      fetchDocument: async (name: string) => {
+        const d = docs.get(name);
+        if (!d) throw Object.assign(new Error('not found'), { status: 404, code: 20404 });
+        return d;
+      },
+      createDocument: async (name: string, data: unknown) => {
+        docs.set(name, { data: structuredClone(data), revision: '0' });
+        return docs.get(name);
+      },
+      updateDocument: async (name: string, data: unknown, opts: { ifMatch?: string }) => {
+        const d = docs.get(name);
+        if (!d || (opts.ifMatch !== undefined && opts.ifMatch !== d.revision))
+          throw Object.assign(new Error('mismatch'), { status: 412, code: 54103 });
+        docs.set(name, { data: structuredClone(data), revision: String(Number(d.revision) + 1) });
+        return docs.get(name);
+      },
+    }) as unknown as SyncClient;
+  const t0 = Date.parse('2026-11-30T00:00:00Z');
+  const day = '2026-11-30';
+
+  test('keys are short hashes; keys in clear from older documents still count each observation once', async () => {
+    const docs = new Map<string, { data: unknown; revision: string }>();
+    const store = new EvidenceStore(memorySync(docs), config);
+    const uuid = '2f1c9a3e-7b44-4d1a-9c0e-5a8b7e6d4c21';
+    // a document as written before: keys in clear, counts with every digit fading leaves
+    const old = {
+      v: 1,
+      channels: { EMAIL: { sent: 1.8181818181818181, engaged: 1.2345678901234567, failed: 0, at: t0 } },
+      seen: [`${uuid}|EMAIL|sent`, `${uuid}|EMAIL|engaged`],
+    };
+    await store.record('u', [{ notificationId: 'seed', channel: 'SMS', kind: 'notified' }], undefined, t0);
+    const [name] = [...docs.keys()];
+    docs.set(name, { data: old, revision: '5' });
+
+    // the same engagement again (a redelivery): nothing counted, nothing written
+    const again = new PooledPrior();
+    await store.record('u', [{ notificationId: uuid, channel: 'EMAIL', kind: 'engaged' }], undefined, t0, again);
+    expect(docs.get(name)?.revision).toBe('5');
+
+    // a click of the same notification on another channel is evidence of that channel, but /insights
+    // counts one engagement per notification: the engaged key in clear says it had one
+    const pooled = new PooledPrior();
+    const counted = { group: 'learned' as const, day };
+    await store.record(
+      'u',
+      [
+        { notificationId: uuid, channel: 'SMS', kind: 'engaged', ...counted },
+        { notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged', ...counted },
+        { notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged', ...counted }, // an open and a click
+      ],
+      undefined,
+      t0,
+      pooled,
+    );
+    type Stored = { seen: string[]; channels: Record<string, { engaged: number }> };
+    const stored = () => docs.get(name)?.data as Stored;
+    const written = stored();
+    expect(written.seen.slice(0, 2)).toEqual(old.seen); // the old keys kept until they age out
+    expect(written.seen.slice(2)).toHaveLength(2);
+    for (const k of written.seen.slice(2)) expect(k).toMatch(/^[A-Za-z0-9_-]{12}$/);
+    expect(written.channels.EMAIL.engaged).toBe(2.2346); // to 4 decimals
+    // and the short keys count once too
+    await store.record('u', [{ notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged' }], undefined, t0);
+    expect(stored().channels.EMAIL.engaged).toBe(2.2346);
+    // the prior and /insights took the change as stored: n-2 engaged (one), the uuid's SMS click not again
+    const tally = (pooled as unknown as { delta: { tally: Record<string, { g?: Record<string, number[]> }> } }).delta
+      .tally;
+    expect(tally[day]?.g?.learned?.[1]).toBe(1);
   });
 });
 

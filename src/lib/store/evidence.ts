@@ -6,6 +6,7 @@
  * written with If-Match, so concurrent webhooks lose no update, and each
  * change is added to the population prior (prior.ts) in the same round trip.
  */
+import { createHash } from 'node:crypto';
 import { currentTime } from '../clock';
 import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
@@ -95,7 +96,29 @@ function bandsOf(raw: unknown): BandEvidence {
 const evidenceName = (userId: string) => `evidence-${userKey(userId)}`;
 /** the key's first 32 bits pick the prior's shard */
 const shardOf = (userId: string) => Number.parseInt(userKey(userId).slice(0, 8), 16) % PRIOR_SHARDS;
-const seenKey = (o: Observation) => `${o.notificationId}|${o.channel}|${o.kind}`;
+type Seen = Pick<Observation, 'notificationId' | 'channel' | 'kind'>;
+/**
+ * What the evidence remembers of an observation, to count it once: 12 characters of a hash of its
+ * notification, channel and kind (72 bits), so that the 60 kept take about 900 bytes whatever the
+ * notification ids (60 keys in clear with UUID ids took about 3 KB of a 5 KB document, and every
+ * /notify and /recover reads and writes it). Keys in clear, from documents written before, are
+ * still honoured until they age out of the list.
+ */
+const seenKey = (o: Seen) =>
+  createHash('sha256').update(`${o.notificationId}|${o.channel}|${o.kind}`).digest('base64url').slice(0, 12);
+const clearKey = (o: Seen) => `${o.notificationId}|${o.channel}|${o.kind}`;
+const wasSeen = (seen: ReadonlySet<string>, o: Seen) => seen.has(seenKey(o)) || seen.has(clearKey(o));
+
+/** Counts to 4 decimals: what fading leaves (0.5^(t/half-life)) has 16 digits no decision needs. */
+const rounded = (x: number) => Math.round(x * 1e4) / 1e4;
+function compact(ev: Evidence): Evidence {
+  return Object.fromEntries(
+    Object.entries(ev).map(([c, e]) => [
+      c,
+      e && { sent: rounded(e.sent), engaged: rounded(e.engaged), failed: rounded(e.failed), at: e.at },
+    ]),
+  ) as Evidence;
+}
 
 const isFiniteCount = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x < 1e9;
 
@@ -216,8 +239,12 @@ export class EvidenceStore {
     const change = (data: unknown) => {
       const doc = evidenceOf(data, userId);
       // each once: an open and a click of the same email in one batch are one engagement
-      const taken = new Set(doc.seen);
-      const fresh = observations.filter((o) => !taken.has(seenKey(o)) && taken.add(seenKey(o)));
+      const before: ReadonlySet<string> = new Set(doc.seen);
+      const taken = new Set<string>();
+      const fresh = observations.filter((o) => {
+        const key = seenKey(o);
+        return !wasSeen(before, o) && !taken.has(key) && taken.add(key);
+      });
       const halfLife = this.config.evidenceHalfLifeDays;
       let channels = doc.channels;
       let bands = doc.bands ?? {};
@@ -227,9 +254,13 @@ export class EvidenceStore {
         channels = observe(channels, o.channel, kind, now, halfLife);
         if (o.band) bands = observeInBand(bands, o.band, o.channel, kind, now, halfLife);
       }
-      const seen = [...doc.seen, ...fresh.map(seenKey)].slice(-SEEN_KEPT);
+      // stored as written, so that the prior takes the change of exactly what is stored
+      channels = compact(channels);
+      bands = Object.fromEntries(Object.entries(bands).map(([b, e]) => [b, e && compact(e)])) as BandEvidence;
+      const seen = [...doc.seen, ...taken].slice(-SEEN_KEPT);
       const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, seen } : undefined;
-      const engagedBefore = (id: string) => doc.seen.some((k) => k.startsWith(`${id}|`) && k.endsWith('|engaged'));
+      const engagedBefore = (id: string) =>
+        CHANNELS.some((channel) => wasSeen(before, { notificationId: id, channel, kind: 'engaged' }));
       const delta: PriorDelta = {
         sums: addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands)),
         tally: tallyOf(fresh, engagedBefore),
