@@ -3,7 +3,7 @@
  * built functions. Shared by `npm start` and the test suite's global setup.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -128,9 +128,12 @@ function passOn(stdio: LaunchOptions['stdio'], onText: (text: string) => void) {
 
 async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
   const children: ChildProcess[] = [];
+  /** the stack's own files in .build (its clock, its functions' environment): gone with it */
+  const files: string[] = [];
   const stop = async () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+    for (const f of files) rmSync(f, { force: true });
   };
   const functionsUrl = `http://localhost:${opts.functionsPort}`;
   // Against the sandbox, twilio-run listens on a port of its own and the sandbox serves the
@@ -158,6 +161,7 @@ async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
       // one clock for the sandbox and the functions (src/lib/clock.ts), one file per sandbox
       const clockFile = join(opts.root, `.build/sandbox-clock-${opts.sandboxPort}.json`);
       mkdirSync(dirname(clockFile), { recursive: true });
+      files.push(clockFile);
       const functionEnv = {
         ...sandboxFunctionEnv(sandboxUrl),
         SANDBOX_CLOCK_FILE: clockFile,
@@ -184,6 +188,7 @@ async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
       const envFile = join(opts.root, `.build/sandbox-${opts.functionsPort}.env`);
       mkdirSync(dirname(envFile), { recursive: true });
       writeFileSync(envFile, toDotEnv(functionEnv));
+      files.push(envFile);
       twilioRunArgs.push('--env', envFile);
     }
     const functions = spawn(process.execPath, twilioRunArgs, {
