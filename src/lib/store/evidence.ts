@@ -100,7 +100,7 @@ type Seen = Pick<Observation, 'notificationId' | 'channel' | 'kind'>;
 /**
  * What the evidence remembers of an observation, to count it once: 12 characters of a hash of its
  * notification, channel and kind (72 bits), so that the 60 kept take about 900 bytes whatever the
- * notification ids (60 keys in clear with UUID ids took about 3 KB of a 5 KB document, and every
+ * notification ids (60 keys in clear with UUID ids took about 3 KB of a 4.5 KB document, and every
  * /notify and /recover reads and writes it). Keys in clear, from documents written before, are
  * still honoured until they age out of the list.
  */
