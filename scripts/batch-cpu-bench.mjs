@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import { Command } from 'commander';
+import { campaignNotification, pool } from './bench-campaign.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const opts = new Command()
@@ -93,28 +94,24 @@ async function seedHistory(prefix) {
   const n = opts.history;
   const channels = { EMAIL: counts(n / 3, n / 6), SMS: counts(n / 3, n / 4), CALL: counts(n / 3, n / 8) };
   const bands = Object.fromEntries(['night', 'morning', 'afternoon', 'evening'].map((b) => [b, channels]));
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < opts.users) {
-        const userId = `${prefix}-${next++}`;
-        // what this version keeps per observation (store/evidence.ts: 12 characters of a sha256)
-        const seen = Array.from({ length: n }, () => randomUUID()).flatMap((id) =>
-          ['notified', 'sent', 'engaged'].map((k) =>
-            createHash('sha256').update(`${id}|EMAIL|${k}`).digest('base64url').slice(0, 12),
-          ),
-        );
-        const data = { v: 1, channels, bands, seen: seen.slice(-60) };
-        const name = `evidence-${createHash('sha256').update(userId).digest('hex').slice(0, 40)}`;
-        const res = await fetch(`${sandboxUrl}/v1/Services/${SYNC_SERVICE_SID}/Documents`, {
-          method: 'POST',
-          headers: { Authorization: auth, 'Content-Type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ UniqueName: name, Data: JSON.stringify(data) }),
-        });
-        if (!res.ok) throw new Error(`seeding evidence: ${res.status} ${await res.text()}`);
-      }
-    }),
-  );
+  await pool(opts.users, 16, async (i) => {
+    const userId = `${prefix}-${i}`;
+    // what this version keeps per observation (store/evidence.ts: 12 characters of a sha256)
+    const seen = Array.from({ length: n }, () => randomUUID()).flatMap((id) =>
+      ['notified', 'sent', 'engaged'].map((k) =>
+        createHash('sha256').update(`${id}|EMAIL|${k}`).digest('base64url').slice(0, 12),
+      ),
+    );
+    const data = { v: 1, channels, bands, seen: seen.slice(-60) };
+    // named as store/documents.ts's userKey names it
+    const name = `evidence-${createHash('sha256').update(userId).digest('hex').slice(0, 40)}`;
+    const res = await fetch(`${sandboxUrl}/v1/Services/${SYNC_SERVICE_SID}/Documents`, {
+      method: 'POST',
+      headers: { Authorization: auth, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ UniqueName: name, Data: JSON.stringify(data) }),
+    });
+    if (!res.ok) throw new Error(`seeding evidence: ${res.status} ${await res.text()}`);
+  });
 }
 
 try {
@@ -127,24 +124,14 @@ try {
     const prefix = `r${round}`;
     if (opts.history > 0) await seedHistory(prefix);
     const sent = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < opts.users) {
-          const i = next++;
-          const res = await invoke(notify, {
-            ...headers('Bearer sandbox-notify-api-key'),
-            userId: `${prefix}-${i}`,
-            email: `${prefix}-${i}@example.jp`,
-            message: 'ご予約のお知らせ',
-            channel: 'email',
-            notificationId: `${prefix}.${i}`,
-          });
-          if (res.statusCode !== 200) throw new Error(`notify ${res.statusCode} ${JSON.stringify(res.body)}`);
-          sent.push([i, res.body.providerId]);
-        }
-      }),
-    );
+    await pool(opts.users, 16, async (i) => {
+      const res = await invoke(notify, {
+        ...headers('Bearer sandbox-notify-api-key'),
+        ...campaignNotification(prefix, i),
+      });
+      if (res.statusCode !== 200) throw new Error(`notify ${res.statusCode} ${JSON.stringify(res.body)}`);
+      sent.push([i, res.body.providerId]);
+    });
     // the batch as twilio-run hands a JSON array to a function: its items under "0", "1", …
     const event = headers(`Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`);
     let n = 0;

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { campaignNotification, pool } from './bench-campaign.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const opts = new Command()
@@ -60,15 +61,6 @@ const notify = (body) =>
     body: JSON.stringify(body),
   }).then(async (r) => ({ status: r.status, body: await r.json() }));
 
-async function pool(n, concurrency, run) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) await run(next++);
-    }),
-  );
-}
-
 /** the slowest invocation of every phase (each phase resets the sandbox's record) */
 const worst = { ms: 0, path: '-', killed: 0, serverErrors: 0 };
 async function noteInvocations() {
@@ -100,13 +92,7 @@ async function campaign(prefix, n) {
   await noteInvocations();
   await sb('POST', '/sandbox/upstream', { latency: '' });
   await pool(n, 16, async (i) => {
-    const res = await notify({
-      userId: `${prefix}-${i}`,
-      email: `${prefix}-${i}@example.jp`,
-      message: 'ご予約のお知らせ',
-      channel: 'email',
-      notificationId: `${prefix}.${i}`,
-    });
+    const res = await notify(campaignNotification(prefix, i));
     if (res.status !== 200) throw new Error(`notify ${res.status} ${JSON.stringify(res.body)}`);
   });
   await sb('POST', '/sandbox/upstream', { latency: opts.latency, resetStats: true });

@@ -104,10 +104,9 @@ type Seen = Pick<Observation, 'notificationId' | 'channel' | 'kind'>;
  * /notify and /recover reads and writes it). Keys in clear, from documents written before, are
  * still honoured until they age out of the list.
  */
-const seenKey = (o: Seen) =>
-  createHash('sha256').update(`${o.notificationId}|${o.channel}|${o.kind}`).digest('base64url').slice(0, 12);
 const clearKey = (o: Seen) => `${o.notificationId}|${o.channel}|${o.kind}`;
-const wasSeen = (seen: ReadonlySet<string>, o: Seen) => seen.has(seenKey(o)) || seen.has(clearKey(o));
+const seenKey = (o: Seen) => createHash('sha256').update(clearKey(o)).digest('base64url').slice(0, 12);
+const wasSeen = (seen: ReadonlySet<string>, o: Seen, key = seenKey(o)) => seen.has(key) || seen.has(clearKey(o));
 
 /** Counts to 4 decimals: what fading leaves (0.5^(t/half-life)) has 16 digits no decision needs. */
 const rounded = (x: number) => Math.round(x * 1e4) / 1e4;
@@ -243,7 +242,7 @@ export class EvidenceStore {
       const taken = new Set<string>();
       const fresh = observations.filter((o) => {
         const key = seenKey(o);
-        return !wasSeen(before, o) && !taken.has(key) && taken.add(key);
+        return !wasSeen(before, o, key) && !taken.has(key) && taken.add(key);
       });
       const halfLife = this.config.evidenceHalfLifeDays;
       let channels = doc.channels;

@@ -4,8 +4,9 @@
  * yet applied (`work`), or the Segment messages of chunks applied while
  * Segment was down (`track`); the learner's observations of chunks applied,
  * which recovery counts in the users' evidence (`evidence`); and population
- * sums (with the /insights counts) that Sync refused to append (`prior`). Compressed (deflate, base64) and split so that
- * every document stays under MAX_DOCUMENT_BYTES (Sync's limit is 16 KiB);
+ * sums (with the /insights counts) that Sync refused to append (`prior`).
+ * Compressed (deflate, base64) and split so that every document stays under
+ * MAX_DOCUMENT_BYTES (Sync's limit is 16 KiB);
  * each is written once and listed in the outbox as `parcel:<name>`, so a
  * 1,500-user batch keeps a few dozen small writes instead of a write per
  * notification (and per outbox shard) that Sync would throttle.
