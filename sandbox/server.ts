@@ -101,6 +101,8 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
   registerStudioApi(router, state, settings, studio);
   registerControlApi(router, state, settings, simulator);
 
+  /** connections already counted (upstream-limits.ts counts each at its first request to an API) */
+  const counted = new WeakSet<object>();
   const server = createServer(async (req, res) => {
     try {
       const refused = foreignRequest(req);
@@ -112,6 +114,10 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
       const parsed = await parseRequest(req, BODY_LIMIT);
       parsed.path = routedPath(parsed.path, headerOf(req, 'x-twilio-host'));
       const api = apiOf(parsed.path);
+      if (api && !counted.has(req.socket)) {
+        counted.add(req.socket);
+        state.upstream.connected(api);
+      }
       if (api && !state.upstream.enter(api)) {
         writeResponse(res, { status: 429, body: TOO_MANY_REQUESTS });
         return;

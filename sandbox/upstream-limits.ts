@@ -9,7 +9,8 @@
  *   spent while the request holds its place, as a remote API's would be.
  *
  * It also counts what benches and tests need to see: peak in flight per API,
- * requests, and refusals.
+ * requests, refusals, and connections opened per API (each one a TLS
+ * handshake against the real vendor, which this plain-HTTP sandbox skips).
  */
 import type { Api } from './state';
 
@@ -53,6 +54,8 @@ export interface UpstreamStats {
   peak: Partial<Record<Api, number>>;
   /** requests refused with 20429 */
   refused: number;
+  /** connections opened per API (counted at a connection's first request) */
+  connections: Partial<Record<Api, number>>;
 }
 
 export class UpstreamLimits {
@@ -63,6 +66,7 @@ export class UpstreamLimits {
   private peakInFlight = 0;
   private peak: Partial<Record<Api, number>> = {};
   private refused = 0;
+  private connections: Partial<Record<Api, number>> = {};
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     const limit = Number(env.SANDBOX_TWILIO_CONCURRENCY || DEFAULT_TWILIO_CONCURRENCY);
@@ -93,6 +97,11 @@ export class UpstreamLimits {
     this.perApi.set(api, (this.perApi.get(api) ?? 1) - 1);
   }
 
+  /** A connection's first request was to `api`. */
+  connected(api: Api): void {
+    this.connections[api] = (this.connections[api] ?? 0) + 1;
+  }
+
   /** The configured latency of `api`, waited while the request holds its place. */
   delay(api: Api): Promise<void> | undefined {
     const ms = this.latencyMs[api];
@@ -107,6 +116,7 @@ export class UpstreamLimits {
       peakInFlight: this.peakInFlight,
       peak: this.peak,
       refused: this.refused,
+      connections: this.connections,
     };
   }
 
@@ -115,5 +125,6 @@ export class UpstreamLimits {
     this.peakInFlight = this.inFlight;
     this.peak = Object.fromEntries(this.perApi);
     this.refused = 0;
+    this.connections = {};
   }
 }

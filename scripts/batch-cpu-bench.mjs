@@ -116,7 +116,7 @@ async function seedHistory(prefix) {
 
 try {
   say(
-    `${opts.users} users × (processed, delivered, open); latency ${opts.latency}; ${opts.history ? `${opts.history} earlier notifications each` : 'new users'}`,
+    `Node.js ${process.version} (Twilio's runtime: node22); ${opts.users} users × (processed, delivered, open); latency ${opts.latency}; ${opts.history ? `${opts.history} earlier notifications each` : 'new users'}`,
   );
   for (let round = 0; round < opts.rounds; round++) {
     await sb('/sandbox/reset', { simulate: false });

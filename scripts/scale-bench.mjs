@@ -126,13 +126,17 @@ async function postCampaignBatch(events, again = false, learners = 0, prefix = '
 /** Waits until `n` users of `prefix` have their identify of what was learned: when, and the CPU since `cpu`. */
 async function learnerDone(prefix, n, cpu, answered) {
   while (Date.now() - answered < 60_000 && (await learned(prefix)) < n) await new Promise((r) => setTimeout(r, 100));
-  return { cpu: cpuMs() - cpu, after: (Date.now() - answered) / 1000, users: await learned(prefix) };
+  const { connections } = await sb('GET', '/sandbox/upstream');
+  return { cpu: cpuMs() - cpu, after: (Date.now() - answered) / 1000, users: await learned(prefix), connections };
 }
 
 const engaged = async (prefix) =>
   (await sb('GET', '/sandbox/segment/events?type=track&event=Notification%20Engaged')).filter((e) =>
     e.userId.startsWith(`${prefix}-`),
   );
+
+/** connections the functions opened to Twilio's APIs (each a TLS handshake against Twilio itself) */
+const twilioConnections = (connections) => (connections.twilio ?? 0) + (connections.sync ?? 0);
 
 const line = (label, r) => {
   const b = r.batches
@@ -141,18 +145,18 @@ const line = (label, r) => {
     )
     .join('; ');
   console.log(
-    `${label.padEnd(34)} ${b} | functions CPU ${r.cpu.toFixed(0)} ms | peak Twilio requests in flight ${r.upstream.peakInFlight} | 429s ${r.upstream.refused}`,
+    `${label.padEnd(34)} ${b} | functions CPU ${r.cpu.toFixed(0)} ms | peak Twilio requests in flight ${r.upstream.peakInFlight} | 429s ${r.upstream.refused} | connections opened ${twilioConnections(r.upstream.connections)}`,
   );
   if (r.complete)
     console.log(
-      `  learner: ${r.complete.users} users' evidence counted ${r.complete.after.toFixed(1)} s after the answer (/recover); functions CPU ${r.complete.cpu.toFixed(0)} ms in all`,
+      `  learner: ${r.complete.users} users' evidence counted ${r.complete.after.toFixed(1)} s after the answer (/recover); functions CPU ${r.complete.cpu.toFixed(0)} ms in all; connections opened ${twilioConnections(r.complete.connections)} in all`,
     );
 };
 
 try {
   await reset();
   console.log(
-    `latency per call: ${opts.latency}; account concurrency ${(await sb('GET', '/sandbox/upstream')).concurrency}`,
+    `Node.js ${process.version} (Twilio's runtime: node22); latency per call: ${opts.latency}; account concurrency ${(await sb('GET', '/sandbox/upstream')).concurrency}`,
   );
 
   // 1. the campaign's batch: processed, delivered, open for every user; the first in this process
