@@ -3,6 +3,9 @@
 // the figure is the service's own; round after round in one process, to tell a fresh container's
 // cost (V8 not yet warm) from a warm one's. The sandbox runs beside it with Sync at a latency.
 //   node scripts/batch-cpu-bench.mjs [--users 900] [--rounds 3] [--latency twilio:50,sync:50,sendgrid:80,segment:60] [--history 20]
+// --cold: the first round's /notify calls are made by another process, so that this one's first work
+// is the batch itself, as in a container started for the webhook (without it, the first round's
+// process has just served the campaign's /notify calls: the code both share is already warm).
 // --history N gives each user, before the campaign, the evidence N earlier notifications (UUID ids, every
 // band of the day) leave behind, as this version stores it, as a campaign to an existing audience meets
 // it; 0: new users.
@@ -16,7 +19,7 @@ import { openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { campaignNotification, pool } from './bench-campaign.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,22 +28,29 @@ const opts = new Command()
   .option('--rounds <n>', 'batches, one after another in this process', Number, 3)
   .option('--latency <spec>', 'latency per API', 'twilio:50,sync:50,sendgrid:80,segment:60')
   .option('--history <n>', "earlier notifications in each user's evidence", Number, 0)
+  .option('--cold', "the first round's /notify calls from another process: the batch is this process's first work")
+  // what --cold runs in that other process: the campaign's /notify calls against this sandbox
+  .addOption(new Option('--notify-only <prefix>').hideHelp())
+  .addOption(new Option('--sandbox-url <url>').hideHelp())
   .parse()
   .opts();
 
-execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
 const require = createRequire(import.meta.url);
+if (!opts.notifyOnly)
+  execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
 const { freePort, sandboxFunctionEnv } = require(`${root}.build/sandbox/launch.js`);
-const port = await freePort();
-const sandboxUrl = `http://127.0.0.1:${port}`;
+const port = opts.notifyOnly ? undefined : await freePort();
+const sandboxUrl = opts.sandboxUrl ?? `http://127.0.0.1:${port}`;
 const [command, ...args] = process.env.SANDBOX_CPU
   ? ['taskset', '-c', process.env.SANDBOX_CPU, process.execPath]
   : [process.execPath];
-const sandbox = spawn(command, [...args, `${root}.build/sandbox/main.js`], {
-  env: { ...process.env, SANDBOX_PORT: String(port), SANDBOX_NO_DOTENV: '1' },
-  stdio: 'ignore',
-});
-const stop = () => sandbox.kill('SIGTERM');
+const sandbox = opts.notifyOnly
+  ? undefined
+  : spawn(command, [...args, `${root}.build/sandbox/main.js`], {
+      env: { ...process.env, SANDBOX_PORT: String(port), SANDBOX_NO_DOTENV: '1' },
+      stdio: 'ignore',
+    });
+const stop = () => sandbox?.kill('SIGTERM');
 for (let i = 0; ; i++) {
   if (i > 100) throw new Error('the sandbox did not start');
   if (
@@ -114,24 +124,53 @@ async function seedHistory(prefix) {
   });
 }
 
+/** The campaign's /notify calls: [user index, SendGrid message id] of each. */
+async function sendCampaign(prefix) {
+  const sent = [];
+  await pool(opts.users, 16, async (i) => {
+    const res = await invoke(notify, {
+      ...headers('Bearer sandbox-notify-api-key'),
+      ...campaignNotification(prefix, i),
+    });
+    if (res.statusCode !== 200) throw new Error(`notify ${res.statusCode} ${JSON.stringify(res.body)}`);
+    sent.push([i, res.body.providerId]);
+  });
+  return sent;
+}
+
+if (opts.notifyOnly) {
+  process.stdout.write(`${JSON.stringify(await sendCampaign(opts.notifyOnly))}\n`);
+  process.exit(0);
+}
+
+/** The same calls from another process (--cold), so that this one has run none of the functions' code. */
+function sendCampaignElsewhere(prefix) {
+  const out = execFileSync(
+    process.execPath,
+    [
+      fileURLToPath(import.meta.url),
+      '--notify-only',
+      prefix,
+      '--sandbox-url',
+      sandboxUrl,
+      '--users',
+      String(opts.users),
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  return JSON.parse(out.toString());
+}
+
 try {
   say(
-    `Node.js ${process.version} (Twilio's runtime: node22); ${opts.users} users × (processed, delivered, open); latency ${opts.latency}; ${opts.history ? `${opts.history} earlier notifications each` : 'new users'}`,
+    `Node.js ${process.version} (Twilio's runtime: node22); ${opts.users} users × (processed, delivered, open); latency ${opts.latency}; ${opts.history ? `${opts.history} earlier notifications each` : 'new users'}${opts.cold ? '; --cold' : ''}`,
   );
   for (let round = 0; round < opts.rounds; round++) {
     await sb('/sandbox/reset', { simulate: false });
     await sb('/sandbox/upstream', { latency: '' });
     const prefix = `r${round}`;
     if (opts.history > 0) await seedHistory(prefix);
-    const sent = [];
-    await pool(opts.users, 16, async (i) => {
-      const res = await invoke(notify, {
-        ...headers('Bearer sandbox-notify-api-key'),
-        ...campaignNotification(prefix, i),
-      });
-      if (res.statusCode !== 200) throw new Error(`notify ${res.statusCode} ${JSON.stringify(res.body)}`);
-      sent.push([i, res.body.providerId]);
-    });
+    const sent = opts.cold && round === 0 ? sendCampaignElsewhere(prefix) : await sendCampaign(prefix);
     // the batch as twilio-run hands a JSON array to a function: its items under "0", "1", …
     const event = headers(`Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`);
     let n = 0;
@@ -165,7 +204,7 @@ try {
     const ms = (u) => ((u.user + u.system) / 1000).toFixed(0);
     const chunks = res.body?.chunks ? ` | chunks ${res.body.chunks.applied} applied, ${res.body.chunks.kept} kept` : '';
     say(
-      `round ${round + 1}${round === 0 ? ' (fresh process)' : ''}: HTTP ${res.statusCode} in ${answeredIn.toFixed(2)} s | CPU ${ms(used)} ms${chunks} | completed by /recover ×${runs} in ${((Date.now() - started) / 1000).toFixed(2)} s, CPU ${ms(completing)} ms | total ${(Number(ms(used)) + Number(ms(completing))).toFixed(0)} ms`,
+      `round ${round + 1}${round === 0 ? (opts.cold ? ' (cold process: the batch is its first work)' : ' (fresh process)') : ''}: HTTP ${res.statusCode} in ${answeredIn.toFixed(2)} s | CPU ${ms(used)} ms${chunks} | completed by /recover ×${runs} in ${((Date.now() - started) / 1000).toFixed(2)} s, CPU ${ms(completing)} ms | total ${(Number(ms(used)) + Number(ms(completing))).toFixed(0)} ms`,
     );
   }
 } finally {

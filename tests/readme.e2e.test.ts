@@ -11,9 +11,13 @@ import { join } from 'node:path';
 import { API_KEY, sandbox, stack } from './helpers';
 
 const ROOT = join(__dirname, '..');
-/** what a test cannot run: the suite itself, a second stack, a deploy or a live account's setup (golive.e2e runs those against the sandbox), the long benchmarks */
+/**
+ * what a test cannot run: the suite itself, a second stack, a deploy or a live account's setup
+ * (golive.e2e runs those against the sandbox), the long benchmarks (also as run on another Node.js
+ * from the npm registry: `npx -y -p node@22 -- npm run bench:…`)
+ */
 const NOT_RUN =
-  /^([A-Z_]+=\S+ )*(npm ci|npm test|npm start|npm run (deploy|build|bench|simulate|demo|setup|doctor)\b|twilio )/;
+  /^([A-Z_]+=\S+ )*(npx -y -p node@\d+ -- )?(npm ci|npm test|npm start|npm run (deploy|build|bench|simulate|demo|setup|doctor)\b|twilio )/;
 
 /** The README's shell examples: continuation lines joined, comment lines dropped. */
 export function shellExamples(markdown: string): string[] {
