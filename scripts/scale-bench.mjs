@@ -196,7 +196,7 @@ try {
   );
   const bigLearned = await learnerDone('b', opts.bigUsers, bigCpu, answered);
   console.log(
-    `  learner: ${bigLearned.users} users' evidence counted ${bigLearned.after.toFixed(1)} s after the answer (/recover); functions CPU ${bigLearned.cpu.toFixed(0)} ms in all`,
+    `  learner: ${bigLearned.users} users' evidence counted ${bigLearned.after.toFixed(1)} s after the answer (/recover); functions CPU ${bigLearned.cpu.toFixed(0)} ms in all; connections opened ${twilioConnections(bigLearned.connections)} in all`,
   );
 
   // 3. CPU per event: 2,000 events over 40 notifications (many opens and clicks of each), twice

@@ -533,6 +533,33 @@ describe("Twilio's account concurrency and latency", () => {
     expect(sb.state.upstream.stats()).toMatchObject({ peakInFlight: 5, refused: 3, inFlight: 0 });
   });
 
+  test('connections opened are counted per API, at their first request (each a TLS handshake against Twilio)', async () => {
+    const { Agent, request } = await import('node:http');
+    const auth = `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64')}`;
+    const get = (path: string, agent: import('node:http').Agent) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${sb.url}${path}`, { agent, headers: { Authorization: auth } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject).end();
+      });
+    sb.state.upstream.resetStats();
+    const kept = new Agent({ keepAlive: true, maxSockets: 1 });
+    const fresh = new Agent({ keepAlive: false });
+    try {
+      // three reads over one kept-alive connection, two over a connection each, one Messages read
+      for (let i = 0; i < 3; i++) await get('/v1/Services/default/Documents/none', kept);
+      for (let i = 0; i < 2; i++) await get('/v1/Services/default/Documents/none', fresh);
+      await get(`/2010-04-01/Accounts/${config.accountSid}/Messages.json`, fresh);
+    } finally {
+      kept.destroy();
+    }
+    expect(sb.state.upstream.stats().connections).toEqual({ sync: 3, twilio: 1 });
+    sb.state.upstream.resetStats();
+    expect(sb.state.upstream.stats().connections).toEqual({});
+  });
+
   test('SANDBOX_LATENCY_MS delays each API by its own figure, and a malformed one names what is wrong', async () => {
     const { parseLatency } = await import('../sandbox/upstream-limits');
     expect(parseLatency('twilio:50,sync:60,segment:5')).toEqual({ twilio: 50, sync: 60, segment: 5 });
