@@ -93,9 +93,10 @@ function bandsOf(raw: unknown): BandEvidence {
   ) as BandEvidence;
 }
 
-const evidenceName = (userId: string) => `evidence-${userKey(userId)}`;
+/** The user's evidence document, by the user's key (documents.ts's userKey: one hash serves both). */
+const evidenceName = (key: string) => `evidence-${key}`;
 /** the key's first 32 bits pick the prior's shard */
-const shardOf = (userId: string) => Number.parseInt(userKey(userId).slice(0, 8), 16) % PRIOR_SHARDS;
+const shardOf = (key: string) => Number.parseInt(key.slice(0, 8), 16) % PRIOR_SHARDS;
 type Seen = Pick<Observation, 'notificationId' | 'channel' | 'kind'>;
 /**
  * What the evidence remembers of an observation, to count it once: 12 characters of a hash of its
@@ -169,7 +170,7 @@ export class EvidenceStore {
   }
 
   async snapshot(userId: string): Promise<EvidenceSnapshot> {
-    return { evidence: await fetchDocument(this.documents, evidenceName(userId)) };
+    return { evidence: await fetchDocument(this.documents, evidenceName(userKey(userId))) };
   }
 
   async read(userId: string): Promise<Evidence> {
@@ -233,8 +234,9 @@ export class EvidenceStore {
     now = currentTime(),
     pooled?: PooledPrior,
   ) {
-    const name = evidenceName(userId);
-    const shard = shardOf(userId);
+    const key = userKey(userId);
+    const name = evidenceName(key);
+    const shard = shardOf(key);
     const change = (data: unknown) => {
       const doc = evidenceOf(data, userId);
       // each once: an open and a click of the same email in one batch are one engagement
@@ -266,7 +268,7 @@ export class EvidenceStore {
       };
       return { write, result: { after: { channels, bands }, delta } };
     };
-    const { evidence } = snapshot ?? (await this.snapshot(userId));
+    const { evidence } = snapshot ?? { evidence: await fetchDocument(this.documents, name) };
     const first = change(evidence?.data);
     const data = first.write;
     if (!data) return first.result.after;
