@@ -6,7 +6,7 @@ import { messageId, phoneIdentity } from '../src/lib/events';
 import { ApiError } from '../src/lib/http/errors';
 import { mask } from '../src/lib/log';
 import { decide, reachability } from '../src/lib/routing/decide';
-import { answeredByPerson, callTwiml, sayAttributes } from '../src/lib/channels/call';
+import { answeredByPerson, callStatusEvents, callTwiml, sayAttributes } from '../src/lib/channels/call';
 import { advance, type Step } from '../src/lib/journey/steps';
 import { sendgridEvents } from '../src/lib/channels/email';
 import { translate as translateEvent } from '../src/lib/webhooks/pipeline';
@@ -153,6 +153,24 @@ describe('callbacks', () => {
       false,
       false,
     ]);
+  });
+
+  test('only a call Twilio could not place fails; one that rings out, is busy or reaches a machine is unanswered', () => {
+    const kindOf = (CallStatus: string, more: Record<string, string> = {}) =>
+      callStatusEvents({
+        CallSid: `CA${'0'.repeat(32)}`,
+        CallStatus,
+        notificationId: 'n-1',
+        userId: 'u-1',
+        channel: 'CALL',
+        ...more,
+      }).events.map((e) => [e.kind, e.details?.cause]);
+    expect(kindOf('failed')).toEqual([['failed', 'failed']]);
+    expect(kindOf('no-answer')).toEqual([['unanswered', 'no-answer']]);
+    expect(kindOf('busy')).toEqual([['unanswered', 'busy']]);
+    expect(kindOf('canceled')).toEqual([['unanswered', 'canceled']]);
+    expect(kindOf('in-progress', { AnsweredBy: 'machine_start' })).toEqual([['unanswered', 'machine']]);
+    expect(kindOf('in-progress', { AnsweredBy: 'human' })).toEqual([['answered', undefined]]);
   });
 });
 

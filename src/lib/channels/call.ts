@@ -94,7 +94,8 @@ export const callProvider: ChannelProvider<PhoneAddress> = {
 };
 
 const SID = /^CA[0-9a-f]{32}$/;
-const UNREACHED = new Set(['no-answer', 'busy', 'failed', 'canceled']);
+/** Call statuses that end a call nobody answered: only `failed` means Twilio could not place it (the number does not reach them) */
+const UNANSWERED = new Set(['no-answer', 'busy', 'canceled']);
 
 /** A person answered unless answering-machine detection says a machine or fax did. */
 export function answeredByPerson(answeredBy: string | undefined): boolean {
@@ -125,16 +126,14 @@ export function callStatusEvents(params: Params): { status: string; events: Prov
   if (status === 'in-progress') {
     if (answeredByPerson(answeredBy)) return { status, events: [{ ...base, kind: 'answered' }] };
     const details = { ...base.details, cause: 'machine' };
-    return { status, events: [{ ...base, kind: 'failed', error: `answered by ${answeredBy}`, details }] };
+    return { status, events: [{ ...base, kind: 'unanswered', error: `answered by ${answeredBy}`, details }] };
   }
   if (status === 'completed' && answeredByPerson(answeredBy) && duration > 0) {
     return { status, events: [{ ...base, kind: 'delivered', details: { ...base.details, duration } }] };
   }
-  if (UNREACHED.has(status)) {
-    return {
-      status,
-      events: [{ ...base, kind: 'failed', error: status, details: { ...base.details, cause: status } }],
-    };
+  if (status === 'failed' || UNANSWERED.has(status)) {
+    const kind = status === 'failed' ? ('failed' as const) : ('unanswered' as const);
+    return { status, events: [{ ...base, kind, error: status, details: { ...base.details, cause: status } }] };
   }
   return { status, events: [] };
 }

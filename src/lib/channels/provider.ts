@@ -98,7 +98,8 @@ export type ProviderEventKind =
   | 'opened'
   | 'machine_opened' // Apple Mail Privacy Protection and the like: never engagement
   | 'clicked'
-  | 'failed' // undelivered, bounced, not answered, answered by a machine
+  | 'failed' // undelivered, bounced, a call Twilio could not place: the address does not reach them
+  | 'unanswered' // a call that rang out, was busy or canceled, or reached a machine: no engagement, the number works
   | 'opted_out'
   | 'opted_in';
 

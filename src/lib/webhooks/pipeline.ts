@@ -32,6 +32,10 @@ export const MEANING: Record<ProviderEventKind, { event: string | null; step?: S
     machine_opened: { event: 'Notification Opened' }, // never engagement
     clicked: { event: 'Notification Clicked', step: 'COMPLETED', engagement: 'click' },
     failed: { event: 'Notification Failed', step: 'FAILED' },
+    // the step ends as a failure does (the journey moves on, Segment hears Notification Failed with its
+    // cause), but the learner counts only the send: a call that rings out is a non-engagement, not an
+    // unreachable number
+    unanswered: { event: 'Notification Failed', step: 'FAILED' },
     opted_out: { event: 'Notification Opted Out' },
     opted_in: { event: 'Notification Opted In' },
   };
@@ -85,7 +89,7 @@ interface Learned {
 function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
   const meaning = MEANING[e.kind];
   if (meaning.engagement) return 'engaged';
-  if (meaning.step === 'FAILED') return 'failed';
+  if (e.kind === 'failed') return 'failed';
   return e.kind === 'sent' ? 'sent' : undefined;
 }
 

@@ -1,0 +1,422 @@
+// `npm run bench:learning`: what the deployed pipeline learns, beside what the learner module
+// learns in-process, on the same users, seed and send schedule.
+//
+// End to end: the running functions against the sandbox. The sandbox clock moves through the
+// simulated days hour by hour; each user gets one notification a day at a random waking hour
+// (08:00–20:59 in Asia/Tokyo) through POST /notify; the sandbox's contacts engage by their hidden
+// `engageByHour`, and every engagement comes back through the real webhooks (SMS replies, call
+// progress and Gather, SendGrid's Event Webhook) into the evidence and prior documents in Sync.
+// In-process: src/lib/routing (learn.ts and bands.ts, bundled as is, as `npm run simulate` does),
+// deciding as routing/route.ts does for the same users at the same times, its prior refreshed at
+// each hour step as the functions' prior cache is (PRIOR_TTL_MS, in the sandbox's time).
+//
+// Each figure is the engagement a path's choices earn (the chosen channel's true probability at
+// the send's hour, summed: no luck in the measure) as a percentage of the time-aware oracle's
+// (the best reachable channel at that hour). Also shown in-process: the learner ignoring time.
+//   node scripts/learning-bench.mjs [--users 120] [--days 20] [--seed 7] [--population time,which,...]
+//                                   [--in-process-only] [--e2e-only]
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { Command } from 'commander';
+import pLimit from 'p-limit';
+import seedrandom from 'seedrandom';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const opts = new Command()
+  .option('--users <n>', 'users per population', Number, 120)
+  .option('--days <n>', 'notifications per user (one a day)', Number, 20)
+  .option('--seed <n>', 'seed of the users, their send hours and the in-process outcomes', Number, 7)
+  .option('--population <names>', 'populations to run (comma-separated; default all)')
+  .option('--in-process-only', 'only the in-process learner (seconds)')
+  .option('--e2e-only', 'only the end-to-end path')
+  .option(
+    '--schedule <kind>',
+    "hour: each send at a random hour 08–20; band: at 09, 14 or 19 (a band's users at once)",
+    'hour',
+  )
+  .option('--concurrency <n>', '/notify calls in flight at once (end to end)', Number, 8)
+  .option('--json <file>', 'also write the figures as JSON')
+  .parse()
+  .opts();
+
+const CHANNELS = ['SMS', 'CALL', 'EMAIL'];
+const BANDS = ['night', 'morning', 'afternoon', 'evening'];
+const TZ = 'Asia/Tokyo';
+const TZ_OFFSET_H = 9;
+const HALF_LIFE_DAYS = 30;
+const FIRST_HOUR = 8;
+const LAST_HOUR = 20;
+const DAY_MS = 86_400_000;
+
+// ---- the learner, bundled as the service bundles it
+const out = `${root}.build/learning-bench/learn.mjs`;
+await build({
+  stdin: {
+    contents: "export * from './learn'; export * from './bands';",
+    resolveDir: `${root}src/lib/routing`,
+    loader: 'ts',
+  },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  outfile: out,
+  logLevel: 'error',
+});
+const L = await import(pathToFileURL(out).href);
+
+// ---- populations: cohorts whose engagement probability per channel is drawn per band of the day
+function normal(rand) {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+function gamma(shape, rand) {
+  if (shape < 1) return gamma(shape + 1, rand) * Math.max(rand(), 1e-12) ** (1 / shape);
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    const x = normal(rand);
+    const v = (1 + c * x) ** 3;
+    if (v <= 0) continue;
+    if (Math.log(Math.max(rand(), 1e-12)) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
+  }
+}
+function beta(rand, [a, b]) {
+  if (a === 0) return 0;
+  const x = gamma(a, rand);
+  return x / (x + gamma(b, rand));
+}
+
+const LOW = [1, 9];
+const HIGH = [7, 3];
+const NEVER = [0, 1];
+/** per channel: one Beta for the whole day, or one per waking band { morning, afternoon, evening } */
+const flat = (x) => ({ morning: x, afternoon: x, evening: x });
+const day = (byDay, evening) => ({ morning: byDay, afternoon: byDay, evening });
+const COHORT = {
+  desk: {
+    name: 'email at the desk, SMS in the evening',
+    p: { EMAIL: day(HIGH, LOW), SMS: day(LOW, HIGH), CALL: flat(LOW) },
+  },
+  home: {
+    name: 'calls at home by day, SMS in the evening',
+    p: { CALL: day([6, 4], LOW), SMS: day(LOW, HIGH), EMAIL: flat(LOW) },
+  },
+  sms: { name: 'SMS all day', p: { SMS: flat([6, 4]), CALL: flat(LOW), EMAIL: flat(LOW) } },
+  hard: { name: 'hard to reach', p: { SMS: flat([0.3, 9.7]), CALL: flat([0.3, 9.7]), EMAIL: flat([0.3, 9.7]) } },
+  smsFlat: { name: 'SMS', p: { SMS: flat([6, 4]), CALL: flat([1, 9]), EMAIL: flat([1.5, 8.5]) } },
+  callFlat: { name: 'call', p: { SMS: flat([1.5, 8.5]), CALL: flat([5, 5]), EMAIL: flat([1, 9]) } },
+  emailFlat: { name: 'email', p: { SMS: flat([1.5, 8.5]), CALL: flat([0.5, 9.5]), EMAIL: flat([5.5, 4.5]) } },
+  never: { name: 'never engages', p: { SMS: flat(NEVER), CALL: flat(NEVER), EMAIL: flat(NEVER) } },
+  crossA: {
+    name: 'SMS mornings, calls afternoons, email evenings',
+    p: {
+      SMS: { morning: [8, 2], afternoon: [1, 9], evening: [1, 9] },
+      CALL: { morning: [1, 9], afternoon: [8, 2], evening: [1, 9] },
+      EMAIL: { morning: [1, 9], afternoon: [1, 9], evening: [8, 2] },
+    },
+  },
+  crossB: {
+    name: 'email mornings, SMS afternoons, calls evenings',
+    p: {
+      EMAIL: { morning: [8, 2], afternoon: [1, 9], evening: [1, 9] },
+      SMS: { morning: [1, 9], afternoon: [8, 2], evening: [1, 9] },
+      CALL: { morning: [1, 9], afternoon: [1, 9], evening: [8, 2] },
+    },
+  },
+};
+const POPULATIONS = {
+  time: {
+    name: 'time-varying (desk, home, SMS, hard)',
+    timeVarying: true,
+    cohorts: [
+      ['desk', 0.35],
+      ['home', 0.25],
+      ['sms', 0.25],
+      ['hard', 0.15],
+    ],
+  },
+  crossover: {
+    name: 'strong crossover between bands',
+    timeVarying: true,
+    cohorts: [
+      ['crossA', 0.5],
+      ['crossB', 0.5],
+    ],
+  },
+  'no-email': {
+    name: 'time-varying; 30 % without email',
+    timeVarying: true,
+    noEmail: 0.3,
+    cohorts: [
+      ['desk', 0.35],
+      ['home', 0.25],
+      ['sms', 0.25],
+      ['hard', 0.15],
+    ],
+  },
+  which: {
+    name: 'which channel (flat cohorts)',
+    cohorts: [
+      ['smsFlat', 0.3],
+      ['callFlat', 0.25],
+      ['emailFlat', 0.3],
+      ['hard', 0.15],
+    ],
+  },
+  never: {
+    name: 'which channel; 15 % never engage',
+    cohorts: [
+      ['smsFlat', 0.3],
+      ['callFlat', 0.2],
+      ['emailFlat', 0.35],
+      ['never', 0.15],
+    ],
+  },
+};
+
+/** --schedule band: the hour of each waking band's sends */
+const BAND_HOURS = [9, 14, 19];
+const bandOfHour = (h) => BANDS[Math.floor(h / 6)];
+
+/** The population's users, each with probabilities per channel and local hour, and a send hour per day. */
+function usersOf(key, population) {
+  const rand = seedrandom(`${opts.seed}:${key}`);
+  return Array.from({ length: opts.users }, (_, i) => {
+    const x = rand();
+    const edges = population.cohorts.map((_, j) => population.cohorts.slice(0, j + 1).reduce((a, [, s]) => a + s, 0));
+    const [cohort] = population.cohorts[edges.findIndex((edge) => x < edge)] ?? population.cohorts.at(-1);
+    const drawn = Object.fromEntries(
+      CHANNELS.map((c) => [
+        c,
+        Object.fromEntries(['morning', 'afternoon', 'evening'].map((b) => [b, beta(rand, COHORT[cohort].p[c][b])])),
+      ]),
+    );
+    // night (0–5) as the evening: nothing is sent then
+    const byHour = Object.fromEntries(
+      CHANNELS.map((c) => [
+        c,
+        Array.from({ length: 24 }, (_, h) => drawn[c][bandOfHour(h) === 'night' ? 'evening' : bandOfHour(h)]),
+      ]),
+    );
+    const email = rand() >= (population.noEmail ?? 0);
+    const hours = Array.from({ length: opts.days }, () =>
+      opts.schedule === 'band'
+        ? BAND_HOURS[Math.floor(rand() * 3)]
+        : FIRST_HOUR + Math.floor(rand() * (LAST_HOUR - FIRST_HOUR + 1)),
+    );
+    return {
+      i,
+      cohort,
+      byHour,
+      reach: email ? CHANNELS : ['SMS', 'CALL'],
+      hours,
+      userId: `lb-${key}-${i}`,
+      phone: `+8190${String(10_000_000 + i).padStart(8, '0')}`,
+      email: email ? `lb${i}.${key}@example.jp` : undefined,
+    };
+  });
+}
+
+/** What one choice earns, and what the oracle would have earned, at hour `h`. */
+const worth = (u, c, h) => u.byHour[c][h];
+const oracle = (u, h) => Math.max(...u.reach.map((c) => u.byHour[c][h]));
+
+/** Σ earned / Σ oracle per cohort and in all, from the path's choices ([user][day] = channel). */
+function shares(users, choices) {
+  const sums = {};
+  for (const u of users)
+    for (let d = 0; d < opts.days; d++) {
+      const c = choices[u.i][d];
+      if (!c) continue;
+      for (const k of ['all', u.cohort]) {
+        sums[k] ??= { earned: 0, oracle: 0, sends: 0 };
+        sums[k].earned += worth(u, c, u.hours[d]);
+        sums[k].oracle += oracle(u, u.hours[d]);
+        sums[k].sends++;
+      }
+    }
+  return Object.fromEntries(
+    Object.entries(sums).map(([k, s]) => [
+      k,
+      { share: s.oracle > 0 ? (100 * s.earned) / s.oracle : null, sends: s.sends },
+    ]),
+  );
+}
+
+// ---- the in-process path: routing/route.ts's decision over the bundled learner
+function inProcess(key, users, { timeAware }) {
+  const rand = seedrandom(`${opts.seed}:${key}:outcomes`);
+  const start = Date.UTC(2026, 0, 5, 0, 0, 0);
+  const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
+  const state = users.map(() => ({ evidence: {}, bands: {} }));
+  const choices = users.map(() => []);
+  for (let d = 0; d < opts.days; d++)
+    for (let h = FIRST_HOUR; h <= LAST_HOUR; h++) {
+      // the prior cache, refreshed at each hour step (the functions' cache ages in the sandbox's time)
+      shared.priors = L.priorsOf(shared.sums);
+      shared.effects = L.bandEffectsOf(shared.sums);
+      const now = start + d * DAY_MS + (h - TZ_OFFSET_H) * 3_600_000;
+      const o = { now, halfLifeDays: HALF_LIFE_DAYS };
+      for (const u of users) {
+        if (u.hours[d] !== h) continue;
+        const s = state[u.i];
+        const band = bandOfHour(h);
+        const overall = L.posteriors(u.reach, shared.priors, s.evidence, o);
+        const choosing = timeAware
+          ? L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall)
+          : overall;
+        const c = L.chooseChannel(choosing, rand);
+        choices[u.i][d] = c;
+        const engaged = rand() < worth(u, c, h);
+        const [before, beforeBands] = [s.evidence, s.bands];
+        let ev = L.observe(before, c, 'sent', now, HALF_LIFE_DAYS);
+        let bands = L.observeInBand(beforeBands, band, c, 'sent', now, HALF_LIFE_DAYS);
+        if (engaged) {
+          ev = L.observe(ev, c, 'engaged', now, HALF_LIFE_DAYS);
+          bands = L.observeInBand(bands, band, c, 'engaged', now, HALF_LIFE_DAYS);
+        }
+        shared.sums = L.addSums(L.addSums(shared.sums, L.sumsDelta(before, ev)), L.bandSumsDelta(beforeBands, bands));
+        [s.evidence, s.bands] = [ev, bands];
+      }
+    }
+  return { choices, sums: shared.sums };
+}
+
+// ---- the end-to-end path: the running functions against the sandbox
+let launcher;
+async function endToEnd(users) {
+  if (!launcher) {
+    execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
+    launcher = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
+  }
+  const stack = await launcher.launchLocal({
+    root,
+    functionsPort: await launcher.freePort(),
+    sandboxPort: await launcher.freePort(),
+    stdio: 'ignore',
+    env: { RECOVERY_SWEEP_SECONDS: '0', SANDBOX_CALLBACK_DELAY_MS: '20', DEFAULT_TIMEZONE: TZ },
+  });
+  const sb = async (method, path, body) => {
+    const res = await fetch(`${stack.sandboxUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok)
+      throw new Error(`${path}: ${res.status} ${await res.text()} ${body ? JSON.stringify(body).slice(0, 400) : ''}`);
+    return res.json();
+  };
+  const notify = (body) =>
+    fetch(`${stack.functionsUrl}/notify`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer sandbox-notify-api-key', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const choices = users.map(() => []);
+  const refused = [];
+  try {
+    for (const u of users) {
+      await sb('POST', `/sandbox/contacts/${encodeURIComponent(u.phone)}`, {
+        engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL },
+        reply: 'はい',
+      });
+      if (u.email)
+        await sb('POST', `/sandbox/contacts/${encodeURIComponent(u.email)}`, {
+          engageByHour: { EMAIL: u.byHour.EMAIL },
+        });
+    }
+    // the clock to the first day's 00:00 in Tokyo
+    const clock = Date.parse((await sb('GET', '/sandbox')).clock);
+    const midnight = Math.ceil((clock + TZ_OFFSET_H * 3_600_000) / DAY_MS) * DAY_MS - TZ_OFFSET_H * 3_600_000;
+    let now = clock;
+    const limit = pLimit(opts.concurrency);
+    for (let d = 0; d < opts.days; d++) {
+      for (let h = FIRST_HOUR; h <= LAST_HOUR; h++) {
+        const at = midnight + d * DAY_MS + h * 3_600_000;
+        await sb('POST', '/sandbox/clock/advance', { seconds: (at - now) / 1000 });
+        now = at;
+        const due = users.filter((u) => u.hours[d] === h);
+        if (due.length === 0) continue;
+        await Promise.all(
+          due.map((u) =>
+            limit(async () => {
+              const res = await notify({
+                userId: u.userId,
+                phone: u.phone,
+                ...(u.email ? { email: u.email } : {}),
+                message: 'ご予約の確認です',
+                notificationId: `${u.userId}-d${d}`,
+              });
+              if (res.status !== 200) refused.push(`${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+              else choices[u.i][d] = res.body.channel;
+            }),
+          ),
+        );
+        await sb('POST', '/sandbox/settle', {});
+      }
+      process.stderr.write('.');
+    }
+    process.stderr.write('\n');
+    const insights = await fetch(`${stack.functionsUrl}/insights`, {
+      headers: { Authorization: 'Bearer sandbox-notify-api-key' },
+    }).then((r) => r.json());
+    return { choices, refused, prior: insights.prior };
+  } finally {
+    await stack.stop();
+  }
+}
+
+// ---- run and print
+const keys = opts.population ? opts.population.split(',') : Object.keys(POPULATIONS);
+for (const k of keys)
+  if (!POPULATIONS[k]) throw new Error(`no population ${k} (${Object.keys(POPULATIONS).join(', ')})`);
+const fmt = (x) => (x === null || x === undefined ? '   —  ' : x.toFixed(1).padStart(6));
+const results = {};
+console.log(
+  `${opts.users} users per population, ${opts.days} notifications each (one a day at a random hour 08–20 Tokyo), seed ${opts.seed}`,
+);
+console.log(
+  "% of the time-aware oracle (Σ the chosen channel's probability at the hour ÷ Σ the best reachable one's)\n",
+);
+for (const key of keys) {
+  const population = POPULATIONS[key];
+  const users = usersOf(key, population);
+  const started = Date.now();
+  const aware = opts.e2eOnly ? undefined : inProcess(key, users, { timeAware: true });
+  const ignoring = opts.e2eOnly ? undefined : inProcess(key, users, { timeAware: false });
+  const e2e = opts.inProcessOnly ? undefined : await endToEnd(users);
+  const [a, g, e] = [aware, ignoring, e2e].map((r) => r && shares(users, r.choices));
+  results[key] = { inProcess: a, ignoringTime: g, endToEnd: e, refused: e2e?.refused.length ?? 0 };
+  console.log(`${key}: ${population.name}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  console.log('  cohort                                          users  in-process  end-to-end   gap   ignoring time');
+  const cohorts = ['all', ...population.cohorts.map(([c]) => c)];
+  for (const c of cohorts) {
+    const n = c === 'all' ? users.length : users.filter((u) => u.cohort === c).length;
+    const [x, y, z] = [a?.[c]?.share, e?.[c]?.share, g?.[c]?.share];
+    const gap = x !== undefined && y !== undefined && x !== null && y !== null ? y - x : undefined;
+    const label = c === 'all' ? 'all' : `${c}: ${COHORT[c].name}`;
+    console.log(
+      `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x)}      ${fmt(y)}    ${gap === undefined ? '   —  ' : (gap >= 0 ? '+' : '') + gap.toFixed(1).padStart(5)}  ${fmt(z)}`,
+    );
+  }
+  if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
+  if (e2e?.prior?.bands) {
+    const effects = Object.entries(e2e.prior.bands)
+      .map(
+        ([c, bs]) =>
+          `${c} ${['morning', 'afternoon', 'evening'].map((b) => (bs[b]?.effect ?? 1).toFixed(2)).join('/')}`,
+      )
+      .join(', ');
+    console.log(`  end to end, the prior's band effects (morning/afternoon/evening): ${effects}`);
+  }
+  if (aware) {
+    const eff = L.bandEffectsOf(aware.sums);
+    console.log(
+      `  in-process, the prior's band effects:                              ${CHANNELS.map((c) => `${c} ${['morning', 'afternoon', 'evening'].map((b) => (eff[`${c}@${b}`] ?? 1).toFixed(2)).join('/')}`).join(', ')}`,
+    );
+  }
+  console.log('');
+}
+if (opts.json) (await import('node:fs')).writeFileSync(opts.json, JSON.stringify(results, null, 2));

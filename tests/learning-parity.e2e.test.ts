@@ -1,0 +1,140 @@
+/**
+ * The pipeline learns what the learner module learns: the same engagement outcomes, replayed
+ * through the running functions (/notify → the sandbox's providers → the real webhooks → the
+ * evidence and prior documents in Sync) and through src/lib/routing itself, must leave the same
+ * evidence per user (overall and per band of the day) and the same population sums (per channel
+ * and per channel in each band). The contacts engage with probability 0 or 1 by the hour, so each
+ * outcome is known from the channel /notify chose and the hour it went out: nothing is random.
+ */
+import { userKey } from '../src/lib/store/documents';
+import { type Band, bandSumsDelta, observeInBand, type BandEvidence } from '../src/lib/routing/bands';
+import { addSums, type Evidence, observe, type PopulationSums, sumsDelta, sumsOf } from '../src/lib/routing/learn';
+import type { Channel } from '../src/lib/channels/channel';
+import { ownStack } from './helpers';
+
+const HALF_LIFE_DAYS = 30;
+const DAYS = 4;
+/** Tokyo hours of each day's sends: one in each waking band */
+const SEND_HOURS = [9, 14, 19];
+
+type Stack = Awaited<ReturnType<typeof ownStack>>;
+let s: Stack;
+beforeAll(async () => {
+  s = await ownStack(() => ({
+    SANDBOX_CALLBACK_DELAY_MS: '20',
+    RECOVERY_SWEEP_SECONDS: '0',
+    DEFAULT_TIMEZONE: 'Asia/Tokyo',
+  }));
+}, 120_000);
+afterAll(() => s?.stop());
+
+const hours = (on: number[]) => Array.from({ length: 24 }, (_, h) => (on.includes(h) ? 1 : 0));
+const MORNING = [6, 7, 8, 9, 10, 11];
+const AFTERNOON = [12, 13, 14, 15, 16, 17];
+const EVENING = [18, 19, 20, 21, 22, 23];
+const ALL = [...MORNING, ...AFTERNOON, ...EVENING];
+
+/** Each user's hidden habits (1: always engages at that hour, 0: never) and whether they have email. */
+const USERS: Array<{ userId: string; byHour: Record<Channel, number[]>; email: boolean }> = [
+  {
+    userId: 'parity-desk',
+    byHour: { EMAIL: hours([...MORNING, ...AFTERNOON]), SMS: hours(EVENING), CALL: hours([]) },
+    email: true,
+  },
+  { userId: 'parity-home', byHour: { CALL: hours(MORNING), SMS: hours(EVENING), EMAIL: hours([]) }, email: true },
+  { userId: 'parity-sms', byHour: { SMS: hours(ALL), CALL: hours([]), EMAIL: hours([]) }, email: true },
+  { userId: 'parity-never', byHour: { SMS: hours([]), CALL: hours([]), EMAIL: hours([]) }, email: true },
+  { userId: 'parity-noemail', byHour: { CALL: hours(AFTERNOON), SMS: hours(MORNING), EMAIL: hours([]) }, email: false },
+].map((u) => ({ ...u, byHour: u.byHour as Record<Channel, number[]> }));
+const phoneOf = (i: number) => `+8180${String(40_000_000 + i).padStart(8, '0')}`;
+const emailOf = (i: number) => `parity${i}@example.jp`;
+
+interface Replay {
+  evidence: Evidence;
+  bands: BandEvidence;
+}
+
+async function advanceToTokyo(hour: number) {
+  const now = Date.parse((await s.sandbox.status()).clock);
+  const tokyo = new Date(now + 9 * 3_600_000);
+  let ahead = ((hour - tokyo.getUTCHours() + 24) % 24) * 3600 - tokyo.getUTCMinutes() * 60 - tokyo.getUTCSeconds();
+  if (ahead <= 0) ahead += 24 * 3600;
+  await s.sandbox.advance(ahead);
+}
+
+test('the same outcomes leave the same evidence and population sums through the functions as in the module', async () => {
+  for (const [i, u] of USERS.entries()) {
+    await s.sandbox.contact(phoneOf(i), { engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL }, reply: 'はい' });
+    if (u.email) await s.sandbox.contact(emailOf(i), { engageByHour: { EMAIL: u.byHour.EMAIL } });
+  }
+  const replay: Replay[] = USERS.map(() => ({ evidence: {}, bands: {} }));
+  let sums: PopulationSums = {};
+  const chosen = new Set<string>();
+  for (let day = 0; day < DAYS; day++)
+    for (const hour of SEND_HOURS) {
+      await advanceToTokyo(hour);
+      const at = Date.parse((await s.sandbox.status()).clock);
+      const answers = await Promise.all(
+        USERS.map((u, i) =>
+          s.notify({
+            userId: u.userId,
+            phone: phoneOf(i),
+            ...(u.email ? { email: emailOf(i) } : {}),
+            message: 'ご確認ください',
+            notificationId: `${u.userId}-${day}-${hour}`,
+          }),
+        ),
+      );
+      await s.sandbox.settle();
+      // the module, told the same outcomes: a send in its band, an engagement when the habit says so
+      for (const [i, a] of answers.entries()) {
+        expect(a.status).toBe(200);
+        const channel = a.body.channel as Channel;
+        const band = a.body.band as Band;
+        expect(band).toBe(hour < 12 ? 'morning' : hour < 18 ? 'afternoon' : 'evening');
+        chosen.add(channel);
+        const r = replay[i];
+        const before = { evidence: r.evidence, bands: r.bands };
+        r.evidence = observe(r.evidence, channel, 'sent', at, HALF_LIFE_DAYS);
+        r.bands = observeInBand(r.bands, band, channel, 'sent', at, HALF_LIFE_DAYS);
+        if (USERS[i].byHour[channel][hour] === 1) {
+          r.evidence = observe(r.evidence, channel, 'engaged', at, HALF_LIFE_DAYS);
+          r.bands = observeInBand(r.bands, band, channel, 'engaged', at, HALF_LIFE_DAYS);
+        }
+        sums = addSums(addSums(sums, sumsDelta(before.evidence, r.evidence)), bandSumsDelta(before.bands, r.bands));
+      }
+    }
+  // the functions tried every channel, so the comparison covers each channel's webhooks
+  expect([...chosen].sort()).toEqual(['CALL', 'EMAIL', 'SMS']);
+
+  // each user's evidence document: the same counts, overall and per band (fading over the seconds
+  // between a send and its engagement is far below the 4 decimals documents keep)
+  const documents: Array<{ unique_name: string; data: any }> = await s.sandbox.documents();
+  const near = (x: number | undefined, y: number | undefined) => Math.abs((x ?? 0) - (y ?? 0)) < 2e-3;
+  const differences: string[] = [];
+  for (const [i, u] of USERS.entries()) {
+    const doc = documents.find((d) => d.unique_name === `evidence-${userKey(u.userId)}`)?.data;
+    const r = replay[i];
+    for (const c of ['SMS', 'CALL', 'EMAIL'] as Channel[]) {
+      for (const k of ['sent', 'engaged', 'failed'] as const) {
+        const [got, want] = [doc?.channels?.[c]?.[k], r.evidence[c]?.[k]];
+        if (!near(got, want)) differences.push(`${u.userId} ${c} ${k}: pipeline ${got}, module ${want}`);
+        for (const b of ['morning', 'afternoon', 'evening'] as Band[]) {
+          const [gotB, wantB] = [doc?.bands?.[b]?.[c]?.[k], r.bands[b]?.[c]?.[k]];
+          if (!near(gotB, wantB)) differences.push(`${u.userId} ${c}@${b} ${k}: pipeline ${gotB}, module ${wantB}`);
+        }
+      }
+    }
+  }
+  // the population's sums: every prior list's items added up, against the module's
+  let stored: PopulationSums = {};
+  for (let k = 0; k < 32; k++)
+    for (const item of await s.sandbox.listItems(`prior-${k}`)) stored = addSums(stored, sumsOf(item.data));
+  for (const key of new Set([...Object.keys(sums), ...Object.keys(stored)]))
+    for (const f of ['users', 'n', 'k', 'nn', 'kk'] as const) {
+      const [got, want] = [stored[key]?.[f], sums[key]?.[f]];
+      if (Math.abs((got ?? 0) - (want ?? 0)) > 1e-2)
+        differences.push(`population ${key} ${f}: pipeline ${got}, module ${want}`);
+    }
+  expect(differences).toEqual([]);
+}, 240_000);
