@@ -37,6 +37,7 @@ const opts = new Command()
     'hour',
   )
   .option('--concurrency <n>', '/notify calls in flight at once (end to end)', Number, 8)
+  .option('--seeds <from..to>', 'in-process only: every seed in the range, each population\'s mean and range (e.g. 1..20)')
   .option('--json <file>', 'also write the figures as JSON')
   .parse()
   .opts();
@@ -372,6 +373,27 @@ async function endToEnd(users) {
 const keys = opts.population ? opts.population.split(',') : Object.keys(POPULATIONS);
 for (const k of keys)
   if (!POPULATIONS[k]) throw new Error(`no population ${k} (${Object.keys(POPULATIONS).join(', ')})`);
+if (opts.seeds) {
+  // the learner in-process over many seeds: what a change buys, not what one seed's luck says
+  const [from, to] = opts.seeds.split('..').map(Number);
+  const range = (xs) => {
+    const mean = xs.reduce((a, x) => a + x, 0) / xs.length;
+    return `${mean.toFixed(1).padStart(5)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+  };
+  console.log(`in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`);
+  console.log(`${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ignoring time`);
+  for (const key of keys) {
+    const [aware, ignoring] = [[], []];
+    for (let seed = from; seed <= to; seed++) {
+      opts.seed = seed;
+      const users = usersOf(key, POPULATIONS[key]);
+      aware.push(shares(users, inProcess(key, users, { timeAware: true }).choices).all.share);
+      ignoring.push(shares(users, inProcess(key, users, { timeAware: false }).choices).all.share);
+    }
+    console.log(`${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(ignoring)}`);
+  }
+  process.exit(0);
+}
 const fmt = (x) => (x === null || x === undefined ? '   —  ' : x.toFixed(1).padStart(6));
 const results = {};
 console.log(
