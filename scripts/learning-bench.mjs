@@ -37,7 +37,16 @@ const opts = new Command()
     'hour',
   )
   .option('--concurrency <n>', '/notify calls in flight at once (end to end)', Number, 8)
-  .option('--seeds <from..to>', 'in-process only: every seed in the range, each population\'s mean and range (e.g. 1..20)')
+  .option(
+    '--callback-delay <ms>',
+    "the sandbox's delay before a provider's callbacks (SANDBOX_CALLBACK_DELAY_MS)",
+    '20',
+  )
+  .option('--timezone-trait', "each user's time zone as a profile trait, not DEFAULT_TIMEZONE")
+  .option(
+    '--seeds <from..to>',
+    "in-process only: every seed in the range, each population's mean and range (e.g. 1..20)",
+  )
   .option('--json <file>', 'also write the figures as JSON')
   .parse()
   .opts();
@@ -297,7 +306,11 @@ async function endToEnd(users) {
     functionsPort: await launcher.freePort(),
     sandboxPort: await launcher.freePort(),
     stdio: 'ignore',
-    env: { RECOVERY_SWEEP_SECONDS: '0', SANDBOX_CALLBACK_DELAY_MS: '20', DEFAULT_TIMEZONE: TZ },
+    env: {
+      RECOVERY_SWEEP_SECONDS: '0',
+      SANDBOX_CALLBACK_DELAY_MS: String(opts.callbackDelay),
+      ...(opts.timezoneTrait ? {} : { DEFAULT_TIMEZONE: TZ }),
+    },
   });
   const sb = async (method, path, body) => {
     const res = await fetch(`${stack.sandboxUrl}${path}`, {
@@ -319,6 +332,7 @@ async function endToEnd(users) {
   const refused = [];
   try {
     for (const u of users) {
+      if (opts.timezoneTrait) await sb('POST', `/sandbox/profiles/${u.userId}/traits`, { traits: { timezone: TZ } });
       await sb('POST', `/sandbox/contacts/${encodeURIComponent(u.phone)}`, {
         engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL },
         reply: 'はい',
@@ -380,7 +394,9 @@ if (opts.seeds) {
     const mean = xs.reduce((a, x) => a + x, 0) / xs.length;
     return `${mean.toFixed(1).padStart(5)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
   };
-  console.log(`in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`);
+  console.log(
+    `in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`,
+  );
   console.log(`${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ignoring time`);
   for (const key of keys) {
     const [aware, ignoring] = [[], []];
