@@ -47,6 +47,12 @@ const opts = new Command()
     '--seeds <from..to>',
     "in-process only: every seed in the range, each population's mean and range (e.g. 1..20)",
   )
+  .option(
+    '--outcomes <n>',
+    'in-process runs per population, each with other random outcomes (the mean is compared)',
+    Number,
+    20,
+  )
   .option('--json <file>', 'also write the figures as JSON')
   .parse()
   .opts();
@@ -256,8 +262,8 @@ function shares(users, choices) {
 }
 
 // ---- the in-process path: routing/route.ts's decision over the bundled learner
-function inProcess(key, users, { timeAware }) {
-  const rand = seedrandom(`${opts.seed}:${key}:outcomes`);
+function inProcess(key, users, { timeAware, outcomes = 0 }) {
+  const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
   const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
   const state = users.map(() => ({ evidence: {}, bands: {} }));
@@ -422,21 +428,48 @@ for (const key of keys) {
   const population = POPULATIONS[key];
   const users = usersOf(key, population);
   const started = Date.now();
-  const aware = opts.e2eOnly ? undefined : inProcess(key, users, { timeAware: true });
-  const ignoring = opts.e2eOnly ? undefined : inProcess(key, users, { timeAware: false });
+  // in-process: the same users and schedule, over many draws of the outcomes (an end-to-end run is
+  // one draw: its gap to the mean is judged against the spread of single draws)
+  const runs = (timeAware) =>
+    opts.e2eOnly
+      ? []
+      : Array.from({ length: opts.outcomes }, (_, j) => inProcess(key, users, { timeAware, outcomes: j }));
+  const [aware, ignoring] = [runs(true), runs(false)];
   const e2e = opts.inProcessOnly ? undefined : await endToEnd(users);
-  const [a, g, e] = [aware, ignoring, e2e].map((r) => r && shares(users, r.choices));
-  results[key] = { inProcess: a, ignoringTime: g, endToEnd: e, refused: e2e?.refused.length ?? 0 };
-  console.log(`${key}: ${population.name}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  console.log('  cohort                                          users  in-process  end-to-end   gap   ignoring time');
+  const e = e2e && shares(users, e2e.choices);
+  const [a, g] = [aware, ignoring].map((rs) => rs.map((r) => shares(users, r.choices)));
   const cohorts = ['all', ...population.cohorts.map(([c]) => c)];
+  const summary = (all, c) => {
+    const xs = all
+      .map((r) => r[c]?.share)
+      .filter((x) => x !== null && x !== undefined)
+      .sort((p, q) => p - q);
+    if (xs.length === 0) return undefined;
+    const at = (q) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+    return { mean: xs.reduce((acc, x) => acc + x, 0) / xs.length, low: at(0.1), high: at(0.9) };
+  };
+  results[key] = {
+    name: population.name,
+    cohorts: Object.fromEntries(
+      cohorts.map((c) => [
+        c,
+        { inProcess: summary(a, c), ignoringTime: summary(g, c), endToEnd: e?.[c]?.share ?? undefined },
+      ]),
+    ),
+    refused: e2e?.refused.length ?? 0,
+  };
+  console.log(`${key}: ${population.name}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  console.log(
+    `  cohort                                          users  in-process (10–90 % of ${opts.outcomes} runs)  end-to-end    gap  ignoring time`,
+  );
   for (const c of cohorts) {
     const n = c === 'all' ? users.length : users.filter((u) => u.cohort === c).length;
-    const [x, y, z] = [a?.[c]?.share, e?.[c]?.share, g?.[c]?.share];
-    const gap = x !== undefined && y !== undefined && x !== null && y !== null ? y - x : undefined;
+    const [x, y, z] = [summary(a, c), e?.[c]?.share, summary(g, c)];
+    const gap = x && y !== undefined && y !== null ? y - x.mean : undefined;
     const label = c === 'all' ? 'all' : `${c}: ${COHORT[c].name}`;
+    const spread = x ? `(${x.low.toFixed(1)}–${x.high.toFixed(1)})`.padEnd(13) : ''.padEnd(13);
     console.log(
-      `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x)}      ${fmt(y)}    ${gap === undefined ? '   —  ' : (gap >= 0 ? '+' : '') + gap.toFixed(1).padStart(5)}  ${fmt(z)}`,
+      `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x?.mean)} ${spread}                ${fmt(y)}  ${gap === undefined ? '   —  ' : (gap >= 0 ? '+' : '') + gap.toFixed(1).padStart(5)}  ${fmt(z?.mean)}`,
     );
   }
   if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
@@ -449,8 +482,8 @@ for (const key of keys) {
       .join(', ');
     console.log(`  end to end, the prior's band effects (morning/afternoon/evening): ${effects}`);
   }
-  if (aware) {
-    const eff = L.bandEffectsOf(aware.sums);
+  if (aware.length) {
+    const eff = L.bandEffectsOf(aware[0].sums);
     console.log(
       `  in-process, the prior's band effects:                              ${CHANNELS.map((c) => `${c} ${['morning', 'afternoon', 'evening'].map((b) => (eff[`${c}@${b}`] ?? 1).toFixed(2)).join('/')}`).join(', ')}`,
     );
