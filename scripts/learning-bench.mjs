@@ -262,7 +262,61 @@ function shares(users, choices) {
 }
 
 // ---- the in-process path: routing/route.ts's decision over the bundled learner
-function inProcess(key, users, { timeAware, outcomes = 0 }) {
+/** log Beta function, by Lanczos' log Gamma */
+function logGamma(x) {
+  const g = [
+    676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  let a = 0.99999999999980993;
+  const t = x - 1 + 7.5;
+  for (let i = 0; i < 8; i++) a += g[i] / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x - 0.5) * Math.log(t) - t + Math.log(a);
+}
+const logBeta = (a, b) => logGamma(a) + logGamma(b) - logGamma(a + b);
+
+/**
+ * A reference, not a learner: the policy told the population's true cohorts (each cohort's share
+ * and its Beta per channel and band), which weighs each cohort by how well it explains the user's
+ * evidence so far and rates each channel by its posterior mean plus the same exploration bonus.
+ */
+function toldCohorts(population, u, counts, band) {
+  const cohorts = population.cohorts.map(([name, share]) => ({ p: COHORT[name].p, share }));
+  const wake = (b) => (b === 'night' ? 'evening' : b);
+  const logw = cohorts.map(({ p, share }) => {
+    let lw = Math.log(share);
+    for (const [key, { n, k }] of Object.entries(counts)) {
+      const [c, b] = key.split('@');
+      const [a0, b0] = p[c][wake(b)];
+      if (a0 === 0) lw += k > 0 ? Number.NEGATIVE_INFINITY : 0;
+      else lw += logBeta(a0 + k, b0 + n - k) - logBeta(a0, b0);
+    }
+    return lw;
+  });
+  const top = Math.max(...logw);
+  const w = logw.map((x) => Math.exp(x - top));
+  const total = w.reduce((acc, x) => acc + x, 0);
+  let best;
+  let bestRating = -1;
+  for (const c of u.reach) {
+    let m = 0;
+    let m2 = 0;
+    cohorts.forEach(({ p }, j) => {
+      const [a0, b0] = p[c][wake(band)];
+      const { n = 0, k = 0 } = counts[`${c}@${band}`] ?? {};
+      const [a, b] = a0 === 0 ? [0, 1] : [a0 + k, b0 + n - k];
+      const mean = a / (a + b);
+      m += (w[j] / total) * mean;
+      m2 += (w[j] / total) * (mean * mean + (a * b) / ((a + b) ** 2 * (a + b + 1)));
+    });
+    const r = m + 1.5 * Math.sqrt(Math.max(0, m2 - m * m));
+    if (r > bestRating) [best, bestRating] = [c, r];
+  }
+  return best;
+}
+
+function inProcess(key, users, { timeAware, outcomes = 0, told = false }) {
   const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
   const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
@@ -283,9 +337,13 @@ function inProcess(key, users, { timeAware, outcomes = 0 }) {
         const choosing = timeAware
           ? L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall)
           : overall;
-        const c = L.chooseChannel(choosing, rand);
+        const c = told ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band) : L.chooseChannel(choosing, rand);
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
+        s.counts ??= {};
+        const cell = (s.counts[`${c}@${band}`] ??= { n: 0, k: 0 });
+        cell.n++;
+        if (engaged) cell.k++;
         const [before, beforeBands] = [s.evidence, s.bands];
         let ev = L.observe(before, c, 'sent', now, HALF_LIFE_DAYS);
         let bands = L.observeInBand(beforeBands, band, c, 'sent', now, HALF_LIFE_DAYS);
@@ -403,16 +461,17 @@ if (opts.seeds) {
   console.log(
     `in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`,
   );
-  console.log(`${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ignoring time`);
+  console.log(`${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'ignoring time'.padEnd(20)} told the cohorts`);
   for (const key of keys) {
-    const [aware, ignoring] = [[], []];
+    const [aware, ignoring, told] = [[], [], []];
     for (let seed = from; seed <= to; seed++) {
       opts.seed = seed;
       const users = usersOf(key, POPULATIONS[key]);
       aware.push(shares(users, inProcess(key, users, { timeAware: true }).choices).all.share);
       ignoring.push(shares(users, inProcess(key, users, { timeAware: false }).choices).all.share);
+      told.push(shares(users, inProcess(key, users, { timeAware: true, told: true }).choices).all.share);
     }
-    console.log(`${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(ignoring)}`);
+    console.log(`${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told)}`);
   }
   process.exit(0);
 }
