@@ -34,7 +34,7 @@ const AFTERNOON = [12, 13, 14, 15, 16, 17];
 const EVENING = [18, 19, 20, 21, 22, 23];
 const ALL = [...MORNING, ...AFTERNOON, ...EVENING];
 
-/** Each user's hidden habits (1: always engages at that hour, 0: never) and whether they have email. */
+/** The users' hidden habits (1: always engages at that hour, 0: never) and whether they have email. */
 const USERS: Array<{ userId: string; byHour: Record<Channel, number[]>; email: boolean }> = [
   {
     userId: 'parity-desk',
@@ -45,7 +45,15 @@ const USERS: Array<{ userId: string; byHour: Record<Channel, number[]>; email: b
   { userId: 'parity-sms', byHour: { SMS: hours(ALL), CALL: hours([]), EMAIL: hours([]) }, email: true },
   { userId: 'parity-never', byHour: { SMS: hours([]), CALL: hours([]), EMAIL: hours([]) }, email: true },
   { userId: 'parity-noemail', byHour: { CALL: hours(AFTERNOON), SMS: hours(MORNING), EMAIL: hours([]) }, email: false },
-].map((u) => ({ ...u, byHour: u.byHour as Record<Channel, number[]> }));
+].flatMap((u) =>
+  // eight users of each: /notify calls and webhooks race as under load (an open that beat /notify's final
+  // write once lost its band), while every outcome stays known
+  Array.from({ length: 8 }, (_, j) => ({
+    ...u,
+    userId: `${u.userId}-${j}`,
+    byHour: u.byHour as Record<Channel, number[]>,
+  })),
+);
 const phoneOf = (i: number) => `+8180${String(40_000_000 + i).padStart(8, '0')}`;
 const emailOf = (i: number) => `parity${i}@example.jp`;
 
@@ -133,7 +141,8 @@ test('the same outcomes leave the same evidence and population sums through the 
   for (const key of new Set([...Object.keys(sums), ...Object.keys(stored)]))
     for (const f of ['users', 'n', 'k', 'nn', 'kk'] as const) {
       const [got, want] = [stored[key]?.[f], sums[key]?.[f]];
-      if (Math.abs((got ?? 0) - (want ?? 0)) > 1e-2)
+      // items keep 3 decimals of counts the documents keep to 4: sums of squares drift by that much
+      if (Math.abs((got ?? 0) - (want ?? 0)) > 1e-2 + 1e-4 * Math.abs(want ?? 0))
         differences.push(`population ${key} ${f}: pipeline ${got}, module ${want}`);
     }
   expect(differences).toEqual([]);

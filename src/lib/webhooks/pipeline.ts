@@ -340,7 +340,9 @@ export async function handleProviderEvents(
           const bands = Object.fromEntries(record.steps.flatMap((st) => (st.band ? [[st.channel, st.band]] : [])));
           heard.set(id, { bands, record });
         }
-        owners.get(id)?.hear(owner);
+        // a callback that beat /notify's final write waits for it (applyUpdates reads again): the
+        // record in progress has no steps yet, so an engagement heard from it would lose its band
+        if (record?.state !== 'in_progress') owners.get(id)?.hear(owner);
       }).finally(() => owners.get(id)?.hear(null)),
     ),
     opts.learnLater
