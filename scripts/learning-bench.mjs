@@ -17,11 +17,11 @@
 //                                   [--in-process-only] [--e2e-only]
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
 import seedrandom from 'seedrandom';
+import { beta, importLearner, recordSend } from './learner-model.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const opts = new Command()
@@ -67,43 +67,9 @@ const LAST_HOUR = 20;
 const DAY_MS = 86_400_000;
 
 // ---- the learner, bundled as the service bundles it
-const out = `${root}.build/learning-bench/learn.mjs`;
-await build({
-  stdin: {
-    contents: "export * from './learn'; export * from './bands';",
-    resolveDir: `${root}src/lib/routing`,
-    loader: 'ts',
-  },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outfile: out,
-  logLevel: 'error',
-});
-const L = await import(pathToFileURL(out).href);
+const L = await importLearner('learning-bench');
 
 // ---- populations: cohorts whose engagement probability per channel is drawn per band of the day
-function normal(rand) {
-  const u = Math.max(rand(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
-function gamma(shape, rand) {
-  if (shape < 1) return gamma(shape + 1, rand) * Math.max(rand(), 1e-12) ** (1 / shape);
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    const x = normal(rand);
-    const v = (1 + c * x) ** 3;
-    if (v <= 0) continue;
-    if (Math.log(Math.max(rand(), 1e-12)) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
-  }
-}
-function beta(rand, [a, b]) {
-  if (a === 0) return 0;
-  const x = gamma(a, rand);
-  return x / (x + gamma(b, rand));
-}
-
 const LOW = [1, 9];
 const HIGH = [7, 3];
 const NEVER = [0, 1];
@@ -206,7 +172,7 @@ function usersOf(key, population) {
     const drawn = Object.fromEntries(
       CHANNELS.map((c) => [
         c,
-        Object.fromEntries(['morning', 'afternoon', 'evening'].map((b) => [b, beta(rand, COHORT[cohort].p[c][b])])),
+        Object.fromEntries(['morning', 'afternoon', 'evening'].map((b) => [b, beta(rand, ...COHORT[cohort].p[c][b])])),
       ]),
     );
     // night (0–5) as the evening: nothing is sent then
@@ -341,18 +307,10 @@ function inProcess(key, users, { timeAware, outcomes = 0, told = false }) {
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
-        const cell = (s.counts[`${c}@${band}`] ??= { n: 0, k: 0 });
-        cell.n++;
-        if (engaged) cell.k++;
-        const [before, beforeBands] = [s.evidence, s.bands];
-        let ev = L.observe(before, c, 'sent', now, HALF_LIFE_DAYS);
-        let bands = L.observeInBand(beforeBands, band, c, 'sent', now, HALF_LIFE_DAYS);
-        if (engaged) {
-          ev = L.observe(ev, c, 'engaged', now, HALF_LIFE_DAYS);
-          bands = L.observeInBand(bands, band, c, 'engaged', now, HALF_LIFE_DAYS);
-        }
-        shared.sums = L.addSums(L.addSums(shared.sums, L.sumsDelta(before, ev)), L.bandSumsDelta(beforeBands, bands));
-        [s.evidence, s.bands] = [ev, bands];
+        s.counts[`${c}@${band}`] ??= { n: 0, k: 0 };
+        s.counts[`${c}@${band}`].n++;
+        if (engaged) s.counts[`${c}@${band}`].k++;
+        shared.sums = L.addSums(shared.sums, recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS));
       }
     }
   return { choices, sums: shared.sums };
@@ -471,7 +429,9 @@ if (opts.seeds) {
       ignoring.push(shares(users, inProcess(key, users, { timeAware: false }).choices).all.share);
       told.push(shares(users, inProcess(key, users, { timeAware: true, told: true }).choices).all.share);
     }
-    console.log(`${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told)}`);
+    console.log(
+      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told)}`,
+    );
   }
   process.exit(0);
 }

@@ -4,55 +4,17 @@
 // fixed seed. Each cell is the engagement a policy earns as a percentage of
 // the oracle's (expected engagement of the channel chosen, summed).
 //   node scripts/simulate.mjs [users=3000] [seed=7]
-import { build } from 'esbuild';
 import seedrandom from 'seedrandom';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { beta, importLearner, recordSend } from './learner-model.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const USERS = Number(process.argv[2] ?? 3000);
 const SEED = Number(process.argv[3] ?? 7);
-const out = `${root}.build/simulate/learn.mjs`;
-await build({
-  // the learner and its time bands, as the service bundles them
-  stdin: {
-    contents: "export * from './learn'; export * from './bands';",
-    resolveDir: `${root}src/lib/routing`,
-    loader: 'ts',
-  },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outfile: out,
-  logLevel: 'error',
-});
-const L = await import(pathToFileURL(out).href);
+// the learner and its time bands, as the service bundles them
+const L = await importLearner('simulate');
 const CHANNELS = ['SMS', 'CALL', 'EMAIL'];
 const DAYS_BETWEEN = 1; // one notification per user per day
 const HALF_LIFE_DAYS = 30; // the service's default EVIDENCE_HALF_LIFE_DAYS
 const DAY = 86_400_000;
-
-// ---- drawing each synthetic user's engagement probabilities: Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b))
-function normal(rand) {
-  const u = Math.max(rand(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
-/** Gamma(shape, 1) by Marsaglia–Tsang; shape < 1 by the boost u^(1/shape) */
-function gamma(shape, rand) {
-  if (shape < 1) return gamma(shape + 1, rand) * Math.max(rand(), 1e-12) ** (1 / shape);
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    const x = normal(rand);
-    const v = (1 + c * x) ** 3;
-    if (v <= 0) continue;
-    const u = rand();
-    if (Math.log(Math.max(u, 1e-12)) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
-  }
-}
-function beta(rand, a, b) {
-  const x = gamma(a, rand);
-  return x / (x + gamma(b, rand));
-}
 
 // ---- populations: each user has p[channel] (probability of engaging) and the channels that reach them
 const COHORTS = [
@@ -159,16 +121,7 @@ function timeAware(rand, { bestTime = false } = {}) {
       return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), random);
     },
     learn: (s, _u, c, engaged, now, band) => {
-      const [before, beforeBands] = [s.evidence, s.bands];
-      let ev = L.observe(before, c, 'sent', now, HALF_LIFE_DAYS);
-      let bands = L.observeInBand(beforeBands, band, c, 'sent', now, HALF_LIFE_DAYS);
-      if (engaged) {
-        ev = L.observe(ev, c, 'engaged', now, HALF_LIFE_DAYS);
-        bands = L.observeInBand(bands, band, c, 'engaged', now, HALF_LIFE_DAYS);
-      }
-      shared.sums = L.addSums(L.addSums(shared.sums, L.sumsDelta(before, ev)), L.bandSumsDelta(beforeBands, bands));
-      s.evidence = ev;
-      s.bands = bands;
+      shared.sums = L.addSums(shared.sums, recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS));
     },
   };
 }

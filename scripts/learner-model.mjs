@@ -1,0 +1,67 @@
+// What `npm run simulate` and `npm run bench:learning` share: the learner as the service bundles
+// it, and the draws of synthetic users' engagement probabilities.
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** src/lib/routing's learn.ts and bands.ts, bundled as is into .build/<folder>/ and imported. */
+export async function importLearner(folder) {
+  const out = `${root}.build/${folder}/learn.mjs`;
+  await build({
+    stdin: {
+      contents: "export * from './learn'; export * from './bands';",
+      resolveDir: `${root}src/lib/routing`,
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: out,
+    logLevel: 'error',
+  });
+  return import(pathToFileURL(out).href);
+}
+
+// ---- drawing each synthetic user's engagement probabilities: Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b))
+function normal(rand) {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+/** Gamma(shape, 1) by Marsaglia–Tsang; shape < 1 by the boost u^(1/shape) */
+function gamma(shape, rand) {
+  if (shape < 1) return gamma(shape + 1, rand) * Math.max(rand(), 1e-12) ** (1 / shape);
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    const x = normal(rand);
+    const v = (1 + c * x) ** 3;
+    if (v <= 0) continue;
+    const u = rand();
+    if (Math.log(Math.max(u, 1e-12)) < 0.5 * x * x + d - d * v + d * Math.log(v)) return d * v;
+  }
+}
+/** A draw of Beta(a, b) from `rand`; Beta(0, b) is 0 (never engages) */
+export function beta(rand, a, b) {
+  if (a === 0) return 0;
+  const x = gamma(a, rand);
+  return x / (x + gamma(b, rand));
+}
+
+/**
+ * What the service records of one send, on a user's `state` ({ evidence, bands }): the send, and the
+ * engagement when there was one, overall and in the band it went out in. Answers what it adds to
+ * the population's sums.
+ */
+export function recordSend(L, state, channel, engaged, now, band, halfLifeDays) {
+  const [before, beforeBands] = [state.evidence, state.bands];
+  let ev = L.observe(before, channel, 'sent', now, halfLifeDays);
+  let bands = L.observeInBand(beforeBands, band, channel, 'sent', now, halfLifeDays);
+  if (engaged) {
+    ev = L.observe(ev, channel, 'engaged', now, halfLifeDays);
+    bands = L.observeInBand(bands, band, channel, 'engaged', now, halfLifeDays);
+  }
+  state.evidence = ev;
+  state.bands = bands;
+  return L.addSums(L.sumsDelta(before, ev), L.bandSumsDelta(beforeBands, bands));
+}
