@@ -30,7 +30,7 @@ export interface DayTally {
 /** by UTC day, YYYY-MM-DD */
 export type Tally = Record<string, DayTally>;
 
-export type CountedKind = 'notified' | 'suppressed' | 'sent' | 'delivered' | 'failed' | 'engaged';
+export type CountedKind = 'notified' | 'suppressed' | 'sent' | 'delivered' | 'failed' | 'unanswered' | 'engaged';
 
 /** One observation as the tally sees it (the fields of store/evidence.ts's Observation it needs). */
 export interface Counted {
@@ -45,7 +45,8 @@ export interface Counted {
 const GROUP_WIDTH = 3 + CHANNELS.length;
 const SUPPRESSED = 2 + CHANNELS.length;
 const CHANNEL_WIDTH = 4;
-const CHANNEL_INDEX: Record<string, number> = { sent: 0, delivered: 1, failed: 2, engaged: 3 };
+/** an unanswered call is `Notification Failed` in Segment, so /insights counts it failed too (the learner does not) */
+const CHANNEL_INDEX: Record<string, number> = { sent: 0, delivered: 1, failed: 2, unanswered: 2, engaged: 3 };
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export const dayOf = (at: number | string | Date) => new Date(at).toISOString().slice(0, 10);

@@ -43,8 +43,12 @@ const SEEN_KEPT = 60;
 export interface Observation {
   notificationId: string;
   channel: Channel;
-  /** what the learner counts (sent, engaged, failed), or for /insights only: `notified` (the notification and its first channel, once) */
-  kind: EvidenceKind | 'notified';
+  /**
+   * what the learner counts (sent, engaged, failed), or for /insights only: `notified` (the notification
+   * and its first channel, once), `unanswered` (a call nobody answered: failed in Segment, a send
+   * without engagement to the learner)
+   */
+  kind: EvidenceKind | 'notified' | 'unanswered';
   /** the band of the user's local day the step went out in (older records: none, counted overall only) */
   band?: Band;
   /** the notification's group and UTC day, for /insights (insights/tally.ts; older records: not counted) */

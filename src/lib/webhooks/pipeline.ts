@@ -14,7 +14,7 @@ import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progr
 import type { StepStatus } from '../journey/steps';
 import { errorText, log } from '../log';
 import { type Band, BANDS, bandPosteriors } from '../routing/bands';
-import { bestChannel, type EvidenceKind, posteriors, scoresOf } from '../routing/learn';
+import { bestChannel, posteriors, scoresOf } from '../routing/learn';
 import type { EvidenceSnapshot, Learning, Observation } from '../store/evidence';
 import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
 import { PooledPrior } from '../store/prior';
@@ -86,10 +86,11 @@ interface Learned {
  * engagement, failure, or nothing. A delivery is counted from the record instead (journey/progress.ts),
  * which every delivery event updates anyway: no evidence write of its own.
  */
-function evidenceKind(e: ProviderEvent): EvidenceKind | undefined {
+function evidenceKind(e: ProviderEvent): Observation['kind'] | undefined {
   const meaning = MEANING[e.kind];
   if (meaning.engagement) return 'engaged';
-  if (e.kind === 'failed') return 'failed';
+  // an unanswered call: counted by /insights as Segment hears it (failed), ignored by the learner
+  if (e.kind === 'failed' || e.kind === 'unanswered') return e.kind;
   return e.kind === 'sent' ? 'sent' : undefined;
 }
 
