@@ -399,7 +399,11 @@ async function endToEnd(users) {
     const insights = await fetch(`${stack.functionsUrl}/insights`, {
       headers: { Authorization: 'Bearer sandbox-notify-api-key' },
     }).then((r) => r.json());
-    return { choices, refused, prior: insights.prior };
+    // engagement Segment heard on a channel the notification was not sent on: attributed to the wrong one
+    const channelOf = new Map(users.flatMap((u) => choices[u.i].map((c, d) => [`${u.userId}-d${d}`, c])));
+    const engaged = await sb('GET', '/sandbox/segment/events?type=track&event=Notification%20Engaged');
+    const misattributed = engaged.filter((e) => channelOf.get(e.properties?.notification_id) !== e.properties?.channel);
+    return { choices, refused, prior: insights.prior, engaged: engaged.length, misattributed: misattributed.length };
   } finally {
     await stack.stop();
   }
@@ -491,6 +495,10 @@ for (const key of keys) {
       `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x?.mean)} ${spread}                ${fmt(y)}  ${gap === undefined ? '   —  ' : (gap >= 0 ? '+' : '') + gap.toFixed(1).padStart(5)}  ${fmt(z?.mean)}`,
     );
   }
+  if (e2e)
+    console.log(
+      `  end to end: ${e2e.engaged} engagements, ${e2e.misattributed} on a channel their notification did not go out on`,
+    );
   if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
   if (e2e?.prior?.bands) {
     const effects = Object.entries(e2e.prior.bands)
