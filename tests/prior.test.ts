@@ -76,3 +76,27 @@ test('appended deltas add up for a warm reader (refreshed beside requests) and a
   const cold = coldStore();
   expect((await cold.population()).priors).toEqual(priorsOf(total([...deltas, ...more, oneUser('EMAIL', 1, 1)])));
 });
+
+test('a container idle for a quarter of an hour waits for the refresh instead of routing by the old prior', async () => {
+  const store = coldStore();
+  const t0 = Date.now();
+  await store.population(t0); // warm now, with what the lists hold
+  const before = (await store.population(t0 + 1000)).priors;
+  const deltas = Array.from({ length: 40 }, (_, i) => oneUser('SMS', 5, i % 5));
+  for (const [i, d] of deltas.entries()) await store.add(10 + (i % 3), { sums: d });
+  // within 15 minutes the old prior is answered at once (and refreshed beside the request) …
+  expect((await store.population(t0 + 14 * 60_000)).priors).toEqual(before);
+  for (
+    let i = 0;
+    i < 100 && JSON.stringify((await store.population(t0 + 14 * 60_000)).priors.SMS) === JSON.stringify(before.SMS);
+    i++
+  )
+    await new Promise((r) => setTimeout(r, 20));
+  expect((await store.population(t0 + 14 * 60_000)).priors.SMS).not.toEqual(before.SMS); // the refresh landed
+  const more = Array.from({ length: 40 }, () => oneUser('EMAIL', 3, 3));
+  for (const [i, d] of more.entries()) await store.add(20 + (i % 3), { sums: d });
+  // … past that, the first answer already holds everything appended since
+  const after = (await store.population(t0 + 14 * 60_000 + 16 * 60_000)).priors;
+  expect(after.EMAIL).not.toEqual(before.EMAIL);
+  expect(after.EMAIL).toEqual((await store.population(t0 + 14 * 60_000 + 16 * 60_000 + 1000)).priors.EMAIL);
+});
