@@ -352,6 +352,8 @@ async function endToEnd(users) {
     }).then(async (r) => ({ status: r.status, body: await r.json() }));
   const choices = users.map(() => []);
   const refused = [];
+  /** answers not routed by the learner (the evidence store unavailable): none is expected */
+  const notLearned = [];
   try {
     for (const u of users) {
       if (opts.timezoneTrait) await sb('POST', `/sandbox/profiles/${u.userId}/traits`, { traits: { timezone: TZ } });
@@ -387,7 +389,10 @@ async function endToEnd(users) {
                 notificationId: `${u.userId}-d${d}`,
               });
               if (res.status !== 200) refused.push(`${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-              else choices[u.i][d] = res.body.channel;
+              else {
+                choices[u.i][d] = res.body.channel;
+                if (res.body.policy !== 'learned') notLearned.push(res.body.evidence ?? res.body.policy);
+              }
             }),
           ),
         );
@@ -403,7 +408,14 @@ async function endToEnd(users) {
     const channelOf = new Map(users.flatMap((u) => choices[u.i].map((c, d) => [`${u.userId}-d${d}`, c])));
     const engaged = await sb('GET', '/sandbox/segment/events?type=track&event=Notification%20Engaged');
     const misattributed = engaged.filter((e) => channelOf.get(e.properties?.notification_id) !== e.properties?.channel);
-    return { choices, refused, prior: insights.prior, engaged: engaged.length, misattributed: misattributed.length };
+    return {
+      choices,
+      refused,
+      notLearned: notLearned.length,
+      prior: insights.prior,
+      engaged: engaged.length,
+      misattributed: misattributed.length,
+    };
   } finally {
     await stack.stop();
   }
@@ -497,7 +509,7 @@ for (const key of keys) {
   }
   if (e2e)
     console.log(
-      `  end to end: ${e2e.engaged} engagements, ${e2e.misattributed} on a channel their notification did not go out on`,
+      `  end to end: ${e2e.engaged} engagements, ${e2e.misattributed} on a channel their notification did not go out on; ${e2e.notLearned} sends not routed by the learner`,
     );
   if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
   if (e2e?.prior?.bands) {
