@@ -130,9 +130,9 @@ const MIN_BAND_STRENGTH = 1;
  * unread while their daytime ones are read has habits that move with the hour: their evening is
  * then learned from their evenings, and the other channels are tried there. A flat user's chance
  * wobble (|z| ≈ 1) keeps 90 % of the tie, so noise is not chased. Measured in-process with
- * `npm run bench:learning -- --seeds 1..20` (120 users, 20 notifications): +0.7 points on the
- * time-varying population, +7.4 on strong crossover between bands, +1.1 without email, ±0.2 on the
- * flat ones. SURPRISE_Z 2 bought more (+1.4, +11) but put the time-aware learner more than 1 point
+ * `npm run bench:learning -- --seeds 1..20` (120 users, 20 notifications): +1.2 points on the
+ * time-varying population (76.9 → 78.1), +7.8 on strong crossover between bands, +1.1 without
+ * email, +0.1 and +0.5 on the flat ones. SURPRISE_Z 2 bought more (+1.4, +11) but put the time-aware learner more than 1 point
  * under the learner without time on `npm run simulate`'s flat population 1 (seed 9); at 3 every
  * check of seeds 7, 8 and 9 passes.
  */
