@@ -94,8 +94,16 @@ export const callProvider: ChannelProvider<PhoneAddress> = {
 };
 
 const SID = /^CA[0-9a-f]{32}$/;
-/** Call statuses that end a call nobody answered: only `failed` means Twilio could not place it (the number does not reach them) */
-const UNANSWERED = new Set(['no-answer', 'busy', 'canceled']);
+/**
+ * Call statuses that end a call nobody answered, as the event they are: only `failed` means Twilio
+ * could not place it (the number does not reach them); the others are a working number not answered.
+ */
+const ENDED_UNANSWERED: Record<string, 'failed' | 'unanswered'> = {
+  failed: 'failed',
+  'no-answer': 'unanswered',
+  busy: 'unanswered',
+  canceled: 'unanswered',
+};
 
 /** A person answered unless answering-machine detection says a machine or fax did. */
 export function answeredByPerson(answeredBy: string | undefined): boolean {
@@ -131,10 +139,8 @@ export function callStatusEvents(params: Params): { status: string; events: Prov
   if (status === 'completed' && answeredByPerson(answeredBy) && duration > 0) {
     return { status, events: [{ ...base, kind: 'delivered', details: { ...base.details, duration } }] };
   }
-  if (status === 'failed' || UNANSWERED.has(status)) {
-    const kind = status === 'failed' ? ('failed' as const) : ('unanswered' as const);
-    return { status, events: [{ ...base, kind, error: status, details: { ...base.details, cause: status } }] };
-  }
+  const kind = Object.hasOwn(ENDED_UNANSWERED, status) ? ENDED_UNANSWERED[status] : undefined;
+  if (kind) return { status, events: [{ ...base, kind, error: status, details: { ...base.details, cause: status } }] };
   return { status, events: [] };
 }
 
