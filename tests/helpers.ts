@@ -70,6 +70,14 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 30_000)
 
 export const bearer = { Authorization: `Bearer ${API_KEY}` };
 
+/** Moves a stack's sandbox clock forward to the next `hour`:00 in Tokyo (UTC+9). */
+export async function advanceToTokyoHour(c: Pick<ReturnType<typeof clientOf>, 'sandbox'>, hour: number) {
+  const tokyo = new Date(Date.parse((await c.sandbox.status()).clock) + 9 * 3_600_000);
+  let ahead = ((hour - tokyo.getUTCHours() + 24) % 24) * 3600 - tokyo.getUTCMinutes() * 60 - tokyo.getUTCSeconds();
+  if (ahead <= 0) ahead += 24 * 3600;
+  await c.sandbox.advance(ahead);
+}
+
 export interface StackUrls {
   functionsUrl: string;
   sandboxUrl: string;

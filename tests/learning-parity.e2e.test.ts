@@ -10,7 +10,7 @@ import { userKey } from '../src/lib/store/documents';
 import { type Band, bandSumsDelta, observeInBand, type BandEvidence } from '../src/lib/routing/bands';
 import { addSums, type Evidence, observe, type PopulationSums, sumsDelta, sumsOf } from '../src/lib/routing/learn';
 import type { Channel } from '../src/lib/channels/channel';
-import { ownStack } from './helpers';
+import { advanceToTokyoHour, ownStack } from './helpers';
 
 const HALF_LIFE_DAYS = 30;
 const DAYS = 4;
@@ -62,14 +62,6 @@ interface Replay {
   bands: BandEvidence;
 }
 
-async function advanceToTokyo(hour: number) {
-  const now = Date.parse((await s.sandbox.status()).clock);
-  const tokyo = new Date(now + 9 * 3_600_000);
-  let ahead = ((hour - tokyo.getUTCHours() + 24) % 24) * 3600 - tokyo.getUTCMinutes() * 60 - tokyo.getUTCSeconds();
-  if (ahead <= 0) ahead += 24 * 3600;
-  await s.sandbox.advance(ahead);
-}
-
 test('the same outcomes leave the same evidence and population sums through the functions as in the module', async () => {
   for (const [i, u] of USERS.entries()) {
     await s.sandbox.contact(phoneOf(i), { engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL }, reply: 'はい' });
@@ -80,7 +72,7 @@ test('the same outcomes leave the same evidence and population sums through the 
   const chosen = new Set<string>();
   for (let day = 0; day < DAYS; day++)
     for (const hour of SEND_HOURS) {
-      await advanceToTokyo(hour);
+      await advanceToTokyoHour(s, hour);
       const at = Date.parse((await s.sandbox.status()).clock);
       const answers = await Promise.all(
         USERS.map((u, i) =>

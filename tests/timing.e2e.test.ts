@@ -5,7 +5,7 @@
  * simulated days, the sandbox clock advanced to each. One stack routes with time bands (the
  * default), one without (ROUTING_TIME_BANDS=off); every engagement flows back through the webhooks.
  */
-import { clientOf, notifyEach, ownStack } from './helpers';
+import { advanceToTokyoHour, clientOf, notifyEach, ownStack } from './helpers';
 
 const USERS = 24;
 const DAYS = 8;
@@ -52,22 +52,12 @@ async function setUp(c: Client) {
   }
 }
 
-/** Moves the sandbox clock forward to the next `hour`:00 in Tokyo. */
-async function advanceTo(c: Client, hour: number) {
-  const now = Date.parse((await c.sandbox.status()).clock);
-  const tokyoHour = (new Date(now).getUTCHours() + 9) % 24;
-  const minutes = new Date(now).getUTCMinutes();
-  let ahead = ((hour - tokyoHour + 24) % 24) * 60 - minutes;
-  if (ahead <= 0) ahead += 24 * 60;
-  await c.sandbox.advance(ahead * 60);
-}
-
 async function run(c: Client): Promise<{ engaged: number; late: number }> {
   let lateFrom = 0;
   for (let day = 0; day < DAYS; day++) {
     if (day === DAYS / 2) lateFrom = (await c.sandbox.events({ type: 'track', event: 'Notification Engaged' })).length;
     for (const hour of SEND_HOURS) {
-      await advanceTo(c, hour);
+      await advanceToTokyoHour(c, hour);
       await notifyEach(c, USERS, (i) => {
         const { office: _o, ...u } = user(i);
         return { ...u, message: 'ご確認ください' };
@@ -137,7 +127,7 @@ test('/channel answers for another time with at=, and Segment hears the best cha
 });
 
 test('sendAt=best picks the time (and channel), and says what it expects of it and of now', async () => {
-  await advanceTo(aware, 19); // the evening: this office worker reads no email now, and does in the morning
+  await advanceToTokyoHour(aware, 19); // the evening: this office worker reads no email now, and does in the morning
   const u = user(0);
   const res = await aware.notify({
     userId: u.userId,
