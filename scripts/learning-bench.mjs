@@ -111,7 +111,6 @@ const COHORT = {
 const POPULATIONS = {
   time: {
     name: 'time-varying (desk, home, SMS, hard)',
-    timeVarying: true,
     cohorts: [
       ['desk', 0.35],
       ['home', 0.25],
@@ -121,7 +120,6 @@ const POPULATIONS = {
   },
   crossover: {
     name: 'strong crossover between bands',
-    timeVarying: true,
     cohorts: [
       ['crossA', 0.5],
       ['crossB', 0.5],
@@ -129,7 +127,6 @@ const POPULATIONS = {
   },
   'no-email': {
     name: 'time-varying; 30 % without email',
-    timeVarying: true,
     noEmail: 0.3,
     cohorts: [
       ['desk', 0.35],
@@ -161,6 +158,9 @@ const POPULATIONS = {
 /** --schedule band: the hour of each waking band's sends */
 const BAND_HOURS = [9, 14, 19];
 const bandOfHour = (h) => BANDS[Math.floor(h / 6)];
+/** the band a user's probabilities are drawn for: the night (0–5, nothing is sent then) as the evening */
+const drawnBand = (b) => (b === 'night' ? 'evening' : b);
+const WAKING = ['morning', 'afternoon', 'evening'];
 
 /** The population's users, each with probabilities per channel and local hour, and a send hour per day. */
 function usersOf(key, population) {
@@ -170,17 +170,10 @@ function usersOf(key, population) {
     const edges = population.cohorts.map((_, j) => population.cohorts.slice(0, j + 1).reduce((a, [, s]) => a + s, 0));
     const [cohort] = population.cohorts[edges.findIndex((edge) => x < edge)] ?? population.cohorts.at(-1);
     const drawn = Object.fromEntries(
-      CHANNELS.map((c) => [
-        c,
-        Object.fromEntries(['morning', 'afternoon', 'evening'].map((b) => [b, beta(rand, ...COHORT[cohort].p[c][b])])),
-      ]),
+      CHANNELS.map((c) => [c, Object.fromEntries(WAKING.map((b) => [b, beta(rand, ...COHORT[cohort].p[c][b])]))]),
     );
-    // night (0–5) as the evening: nothing is sent then
     const byHour = Object.fromEntries(
-      CHANNELS.map((c) => [
-        c,
-        Array.from({ length: 24 }, (_, h) => drawn[c][bandOfHour(h) === 'night' ? 'evening' : bandOfHour(h)]),
-      ]),
+      CHANNELS.map((c) => [c, Array.from({ length: 24 }, (_, h) => drawn[c][drawnBand(bandOfHour(h))])]),
     );
     const email = rand() >= (population.noEmail ?? 0);
     const hours = Array.from({ length: opts.days }, () =>
@@ -213,17 +206,13 @@ function shares(users, choices) {
       const c = choices[u.i][d];
       if (!c) continue;
       for (const k of ['all', u.cohort]) {
-        sums[k] ??= { earned: 0, oracle: 0, sends: 0 };
+        sums[k] ??= { earned: 0, oracle: 0 };
         sums[k].earned += worth(u, c, u.hours[d]);
         sums[k].oracle += oracle(u, u.hours[d]);
-        sums[k].sends++;
       }
     }
   return Object.fromEntries(
-    Object.entries(sums).map(([k, s]) => [
-      k,
-      { share: s.oracle > 0 ? (100 * s.earned) / s.oracle : null, sends: s.sends },
-    ]),
+    Object.entries(sums).map(([k, s]) => [k, { share: s.oracle > 0 ? (100 * s.earned) / s.oracle : null }]),
   );
 }
 
@@ -249,12 +238,11 @@ const logBeta = (a, b) => logGamma(a) + logGamma(b) - logGamma(a + b);
  */
 function toldCohorts(population, u, counts, band) {
   const cohorts = population.cohorts.map(([name, share]) => ({ p: COHORT[name].p, share }));
-  const wake = (b) => (b === 'night' ? 'evening' : b);
   const logw = cohorts.map(({ p, share }) => {
     let lw = Math.log(share);
     for (const [key, { n, k }] of Object.entries(counts)) {
       const [c, b] = key.split('@');
-      const [a0, b0] = p[c][wake(b)];
+      const [a0, b0] = p[c][drawnBand(b)];
       if (a0 === 0) lw += k > 0 ? Number.NEGATIVE_INFINITY : 0;
       else lw += logBeta(a0 + k, b0 + n - k) - logBeta(a0, b0);
     }
@@ -269,7 +257,7 @@ function toldCohorts(population, u, counts, band) {
     let m = 0;
     let m2 = 0;
     cohorts.forEach(({ p }, j) => {
-      const [a0, b0] = p[c][wake(band)];
+      const [a0, b0] = p[c][drawnBand(band)];
       const { n = 0, k = 0 } = counts[`${c}@${band}`] ?? {};
       const [a, b] = a0 === 0 ? [0, 1] : [a0 + k, b0 + n - k];
       const mean = a / (a + b);
@@ -280,6 +268,13 @@ function toldCohorts(population, u, counts, band) {
     if (r > bestRating) [best, bestRating] = [c, r];
   }
   return best;
+}
+
+/** The posteriors routing/route.ts chooses the channel from: for the band the send goes out in, or overall. */
+function learnerChoice(s, reach, shared, band, o, timeAware) {
+  const overall = L.posteriors(reach, shared.priors, s.evidence, o);
+  if (!timeAware) return overall;
+  return L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall);
 }
 
 function inProcess(key, users, { timeAware, outcomes = 0, told = false }) {
@@ -299,11 +294,9 @@ function inProcess(key, users, { timeAware, outcomes = 0, told = false }) {
         if (u.hours[d] !== h) continue;
         const s = state[u.i];
         const band = bandOfHour(h);
-        const overall = L.posteriors(u.reach, shared.priors, s.evidence, o);
-        const choosing = timeAware
-          ? L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall)
-          : overall;
-        const c = told ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band) : L.chooseChannel(choosing, rand);
+        const c = told
+          ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band)
+          : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, timeAware), rand);
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
@@ -512,19 +505,17 @@ for (const key of keys) {
       `  end to end: ${e2e.engaged} engagements, ${e2e.misattributed} on a channel their notification did not go out on; ${e2e.notLearned} sends not routed by the learner`,
     );
   if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
-  if (e2e?.prior?.bands) {
-    const effects = Object.entries(e2e.prior.bands)
-      .map(
-        ([c, bs]) =>
-          `${c} ${['morning', 'afternoon', 'evening'].map((b) => (bs[b]?.effect ?? 1).toFixed(2)).join('/')}`,
-      )
-      .join(', ');
-    console.log(`  end to end, the prior's band effects (morning/afternoon/evening): ${effects}`);
-  }
+  /** each channel's effect per waking band, `effect(channel, band)` (1: none) */
+  const effectsLine = (effect) =>
+    CHANNELS.map((c) => `${c} ${WAKING.map((b) => (effect(c, b) ?? 1).toFixed(2)).join('/')}`).join(', ');
+  if (e2e?.prior?.bands)
+    console.log(
+      `  end to end, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}`,
+    );
   if (aware.length) {
     const eff = L.bandEffectsOf(aware[0].sums);
     console.log(
-      `  in-process, the prior's band effects:                              ${CHANNELS.map((c) => `${c} ${['morning', 'afternoon', 'evening'].map((b) => (eff[`${c}@${b}`] ?? 1).toFixed(2)).join('/')}`).join(', ')}`,
+      `  in-process, the prior's band effects:                              ${effectsLine((c, b) => eff[`${c}@${b}`])}`,
     );
   }
   console.log('');
