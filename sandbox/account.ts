@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { bearer, field, isObject, type Json, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import { sid } from './ids';
+import { newSigningKeys, SANDBOX_SIGNING_KEYS, type SigningKeys } from './sendgrid-signing';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
 import { twilioError, twilioGuard, twilioNotFound } from './twilio-api';
@@ -94,6 +95,8 @@ export class AccountState {
   serverlessServices: NamedService[] = [];
   environments: ServerlessEnvironment[] = [];
   eventWebhooks: EventWebhook[] = [];
+  /** each signed Event Webhook's key pair, by webhook id (its public half is in the webhook's view) */
+  signingKeys = new Map<string, SigningKeys>();
   tracking = { open: false, click: false };
   computedTraits: ComputedTrait[] = [];
 
@@ -189,8 +192,10 @@ export class AccountState {
     });
     service.numbers.push(number.sid);
     this.syncServices.push({ ...this.stampOf(), sid: sid('IS'), unique_name: null, friendly_name: 'default' });
+    const hookId = randomBytes(16).toString('hex');
+    this.signingKeys.set(hookId, SANDBOX_SIGNING_KEYS);
     this.eventWebhooks.push({
-      id: randomBytes(16).toString('hex'),
+      id: hookId,
       url: this.settings.emailEventsUrl,
       enabled: true,
       friendly_name: 'sandbox',
@@ -547,6 +552,17 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       return { status: 200, body: varView(e, v) };
     }),
   );
+  router.on(
+    'DELETE',
+    '/serverless/v1/Services/:ServiceSid/Environments/:EnvironmentSid/Variables/:Sid',
+    guard((req) => {
+      const e = findEnv(req);
+      const i = e?.variables.findIndex((x) => x.sid === req.params.Sid) ?? -1;
+      if (!e || i < 0) return twilioNotFound(req.path);
+      e.variables.splice(i, 1);
+      return { status: 204 };
+    }),
+  );
 }
 
 // ---- SendGrid: Event Webhook settings (webhooks v3) and tracking settings ----
@@ -563,7 +579,14 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
       ? h(req)
       : sgError(401, 'The provided authorization grant is invalid, expired, or revoked');
   const MAX_WEBHOOKS = 5;
-  const view = (w: EventWebhook) => ({ ...w, account_status_change: false, oauth_client_id: '', oauth_token_url: '' });
+  const publicKeyOf = (w: EventWebhook) => account.signingKeys.get(w.id)?.publicKey ?? '';
+  const view = (w: EventWebhook) => ({
+    ...w,
+    account_status_change: false,
+    oauth_client_id: '',
+    oauth_token_url: '',
+    public_key: publicKeyOf(w),
+  });
   const apply = (w: EventWebhook, body: Json): SandboxResponse | undefined => {
     if (body.url !== undefined) {
       if (typeof body.url !== 'string' || !/^https?:\/\//.test(body.url)) return sgError(400, 'invalid url', 'url');
@@ -620,6 +643,30 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
       const body = jsonBody(req);
       if (!body) return sgError(400, 'request body must be JSON');
       return apply(w, body) ?? { status: 200, body: view(w) };
+    }),
+  );
+  // Signed Event Webhook: turning signing on gives the webhook a key pair (its public key answered)
+  router.on(
+    'GET',
+    '/v3/user/webhooks/event/settings/signed/:id',
+    guard((req) => {
+      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
+      return w
+        ? { status: 200, body: { id: w.id, public_key: publicKeyOf(w) } }
+        : sgError(404, 'webhook not found', 'id');
+    }),
+  );
+  router.on(
+    'PATCH',
+    '/v3/user/webhooks/event/settings/signed/:id',
+    guard((req) => {
+      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
+      if (!w) return sgError(404, 'webhook not found', 'id');
+      const body = jsonBody(req);
+      if (!body || typeof body.enabled !== 'boolean') return sgError(400, 'enabled must be a boolean', 'enabled');
+      if (!body.enabled) account.signingKeys.delete(w.id);
+      else if (!account.signingKeys.has(w.id)) account.signingKeys.set(w.id, newSigningKeys());
+      return { status: 200, body: { id: w.id, public_key: publicKeyOf(w) } };
     }),
   );
   for (const kind of ['open', 'click'] as const) {

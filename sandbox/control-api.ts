@@ -89,7 +89,7 @@ export function registerControlApi(
           ...s,
           environments: a.environments.filter((e) => e.service_sid === s.sid),
         })),
-        eventWebhooks: a.eventWebhooks,
+        eventWebhooks: a.eventWebhooks.map((w) => ({ ...w, public_key: a.signingKeys.get(w.id)?.publicKey ?? '' })),
         tracking: a.tracking,
         computedTraits: a.computedTraits,
         inboundRoute: a.inboundRoute(settings.twilioPhoneNumber),

@@ -103,6 +103,8 @@ const DASHBOARD_HTML = `<!doctype html>
       <div class="list"><table><tbody data-testid="segment"></tbody></table></div>
       <h2>Dropped as duplicates <span class="mute">Segment deduplicates on messageId (a retried webhook, a repeated open)</span></h2>
       <div class="list"><table><tbody data-testid="dropped"></tbody></table></div>
+      <h2>Dead letters <span class="mute">parcels recovery gave up on: npm run dead-letters -- retry | drop</span></h2>
+      <div class="list"><table><tbody data-testid="dead-letters"></tbody></table></div>
     </section>
   </div>
 </main>
@@ -155,6 +157,8 @@ function render(s) {
   $('[data-testid=dropped]').innerHTML = s.duplicates.slice().reverse().map((d) => '<tr><td>' + esc(d.event || '') + '</td><td><code>' + esc(d.messageId) + '</code></td></tr>').join('') ||
     '<tr><td class="mute">none yet</td></tr>';
   $('[data-testid=duplicates]').textContent = s.duplicateCount + ' dropped as duplicates (same messageId)';
+  $('[data-testid=dead-letters]').innerHTML = s.deadLetters.map((d) => '<tr><td><code>' + esc(d.parcel) + '</code></td><td>' + esc(d.kind) + ' ×' + esc(d.items) +
+    '</td><td>' + esc(d.tries) + ' tries</td><td>' + esc(d.error) + '</td></tr>').join('') || '<tr><td class="mute">none</td></tr>';
 }
 async function poll() {
   try {

@@ -6,6 +6,7 @@
  * profile traits. The page polls it; `version` changes whenever state does.
  */
 import { createHash } from 'node:crypto';
+import { DEAD_LETTERS_DOCUMENT } from '../src/lib/store/dead-letters';
 import { CHANNELS } from '../src/lib/channels/channel';
 import { BANDS, type BandEvidence, bandEffectsOf, bandPosteriors } from '../src/lib/routing/bands';
 import {
@@ -195,6 +196,10 @@ export function dashboardSnapshot(state: SandboxState, since?: string) {
     segment,
     duplicates: dropped.slice(-SHOWN).map(({ messageId, event }) => ({ messageId, event })),
     duplicateCount: new Set(dropped.map((d) => d.messageId)).size,
+    // parcels recovery gave up on (src/lib/store/dead-letters.ts)
+    deadLetters:
+      (docs.find((d) => d.unique_name === DEAD_LETTERS_DOCUMENT)?.data as { entries?: unknown[] } | undefined)
+        ?.entries ?? [],
     contacts: Object.fromEntries(state.contacts),
     faults: Object.fromEntries(state.faults),
   };

@@ -1,3 +1,5 @@
+import { SANDBOX_SIGNING_KEYS } from './sendgrid-signing';
+
 /** Sandbox settings, read from the same environment variables as the functions. */
 export interface SandboxSettings {
   port: number;
@@ -39,6 +41,7 @@ export const SANDBOX_DEFAULTS = {
   SENDGRID_FROM_EMAIL: 'notifications@example.com',
   SENDGRID_WEBHOOK_USERNAME: 'sendgrid',
   SENDGRID_WEBHOOK_PASSWORD: 'sandbox-webhook-password',
+  SENDGRID_WEBHOOK_PUBLIC_KEY: SANDBOX_SIGNING_KEYS.publicKey,
   SEGMENT_WRITE_KEY: 'sandbox-write-key',
   SEGMENT_SPACE_ID: 'spa_sandbox',
   SEGMENT_PROFILE_API_TOKEN: 'sandbox-profile-token',

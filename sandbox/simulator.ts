@@ -6,6 +6,7 @@
 import twilio from 'twilio';
 import { field, fieldList } from './http';
 import { sendgridId, sid } from './ids';
+import { eventBatchBody, signatureHeaders } from './sendgrid-signing';
 import type { SandboxSettings } from './settings';
 import { localHour } from '../src/lib/quiet-hours';
 import { STUDIO_WEBHOOK } from './account';
@@ -409,10 +410,10 @@ export class Simulator {
     let status: number | 'error' = 'error';
     let answer: unknown;
     try {
-      const body = JSON.stringify(events);
+      const { body, headers } = this.emailPost(events);
       const res = await fetch(url, {
         method: 'POST',
-        headers: this.emailHeaders(),
+        headers,
         body,
         signal: AbortSignal.timeout(15000),
       });
@@ -431,27 +432,37 @@ export class Simulator {
     return { status, ms: Date.now() - started, answer };
   }
 
-  private emailHeaders(): Record<string, string> {
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'SendGrid Event API' };
+  /**
+   * A batch's body and headers as SendGrid posts them: the configured Basic credentials, and the
+   * signature when the account's webhook posting to that URL has signing on (each post signed
+   * when it is made: a resend carries a new timestamp and signature).
+   */
+  private emailPost(events: unknown[]): { body: string; headers: Record<string, string> } {
+    const body = eventBatchBody(events);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json;charset=utf-8',
+      'User-Agent': 'SendGrid Event API',
+    };
     const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = this.settings;
     if (user && pass) headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-    return headers;
+    const account = this.state.account;
+    const withoutCredentials = (u: string) => u.replace(/\/\/[^/@]*@/, '//');
+    const hook = account.eventWebhooks.find(
+      (w) => w.enabled && withoutCredentials(w.url) === withoutCredentials(this.settings.emailEventsUrl),
+    );
+    const keys = hook && account.signingKeys.get(hook.id);
+    if (keys) Object.assign(headers, signatureHeaders(keys, body, Math.floor(this.state.clock.now() / 1000)));
+    return { body, headers };
   }
 
-  /** POSTs an Event Webhook batch with the configured Basic credentials. */
+  /** POSTs an Event Webhook batch as SendGrid does (emailPost). */
   async postEmailEvents(events: Array<Record<string, unknown>>): Promise<number | 'error'> {
-    const headers = this.emailHeaders();
     // SendGrid retries any non-2xx answer (for up to 24 hours); the sandbox retries a few times at once.
     let status: number | 'error' = 'error';
     for (let attempt = 0; attempt < 4; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 50));
-      status = await this.post(
-        'email-events',
-        this.settings.emailEventsUrl,
-        { events },
-        headers,
-        JSON.stringify(events),
-      );
+      const { body, headers } = this.emailPost(events);
+      status = await this.post('email-events', this.settings.emailEventsUrl, { events }, headers, body);
       if (status !== 'error' && status >= 200 && status < 300) break;
     }
     return status;

@@ -117,6 +117,12 @@ test('a reply Twilio will not retry, with the evidence store down, is kept and c
 test('200 engagement events a second for 11 s: every event counted, no Sync object over its limit', async () => {
   const SECONDS = 11;
   const PER_SECOND = 200;
+  await c.sandbox.emailRecords(
+    Array.from({ length: SECONDS * PER_SECOND }, (_, i) => [
+      `load-n-${Math.floor(i / PER_SECOND)}-${i % PER_SECOND}`,
+      `load-${Math.floor(i / PER_SECOND)}-${i % PER_SECOND}`,
+    ]),
+  );
   const start = Date.now();
   const posts: Array<Promise<number>> = [];
   for (let s = 0; s < SECONDS; s++) {
@@ -162,6 +168,7 @@ test('200 engagement events a second for 11 s: every event counted, no Sync obje
 test('a large batch leaves its evidence to recovery: kept while the store is down, then each open counted once with one identify per user', async () => {
   const N = 150; // two chunks of 100 notifications: counted by the /recover the batch starts
   const batch = Array.from({ length: N }, (_, i) => open(`big-n-${i}`, `big-${i}`, `big-e-${i}`));
+  await c.sandbox.emailRecords(Array.from({ length: N }, (_, i) => [`big-n-${i}`, `big-${i}`]));
   const identified = async () =>
     (await c.sandbox.events({ type: 'identify' })).filter(
       (e) => e.userId?.startsWith('big-') && (e.traits as { best_channel?: string } | undefined)?.best_channel,

@@ -132,6 +132,9 @@ describe('setup', () => {
     expect(hook.url).toContain(`sendgrid:${e.SENDGRID_WEBHOOK_PASSWORD}@`);
     for (const ev of ['processed', 'delivered', 'open', 'click', 'bounce', 'dropped', 'spam_report', 'unsubscribe'])
       expect(hook[ev]).toBe(true);
+    // signed, and its verification key kept in .env (and deployed below)
+    expect(hook.public_key).toMatch(/^MFkw/);
+    expect(e.SENDGRID_WEBHOOK_PUBLIC_KEY).toBe(hook.public_key);
     expect(a.tracking).toEqual({ open: true, click: true });
     expect(a.computedTraits.map((t: { key: string }) => t.key)).toEqual(['preferred_channel']);
     const vars = Object.fromEntries(
@@ -143,6 +146,7 @@ describe('setup', () => {
       'MESSAGING_SERVICE_SID',
       'SYNC_SERVICE_SID',
       'SENDGRID_API_KEY',
+      'SENDGRID_WEBHOOK_PUBLIC_KEY',
     ])
       expect(vars[key]).toBe(e[key]);
     // nothing setup must not deploy: credentials Functions provide, and sandbox-only settings
@@ -209,6 +213,14 @@ describe('doctor finds each misconfiguration, and setup repairs it', () => {
           click: false,
         }),
       /✗ SendGrid Event Webhook \w+: missing events open, click/,
+    ],
+    [
+      "the SendGrid webhook's signing turned off",
+      async () =>
+        sendgrid('PATCH', `/v3/user/webhooks/event/settings/signed/${(await account()).eventWebhooks[0].id}`, {
+          enabled: false,
+        }),
+      /✗ SendGrid Event Webhook \w+ signing: off → on: unsigned, anyone holding the webhook's credentials can post events/,
     ],
     [
       'the SendGrid webhook with wrong credentials',

@@ -1,9 +1,12 @@
 /** Talking to the running stack (functions under twilio-run, and the sandbox) from tests. */
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import twilio from 'twilio';
 import { freePort, launchLocal } from '../sandbox/launch';
+import { eventBatchBody, SANDBOX_SIGNING_KEYS, signatureHeaders } from '../sandbox/sendgrid-signing';
 import { SANDBOX_DEFAULTS } from '../sandbox/settings';
+import { emailBinding } from '../src/lib/channels/email';
 import type { ContactBehaviour } from '../sandbox/state';
 import { LOG_FILE, STACK_FILE } from './setup/paths';
 
@@ -78,6 +81,14 @@ export async function advanceToTokyoHour(c: Pick<ReturnType<typeof clientOf>, 's
   await c.sandbox.advance(ahead);
 }
 
+/** An event as /notify's emails have SendGrid send it: bound to its notification and user. */
+export function boundEvent(e: unknown): unknown {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return e;
+  const { notification_id: n, user_id: u } = e as Record<string, unknown>;
+  if ('binding' in e || typeof n !== 'string' || typeof u !== 'string') return e;
+  return { ...e, binding: emailBinding(AUTH_TOKEN, n, u) };
+}
+
 export interface StackUrls {
   functionsUrl: string;
   sandboxUrl: string;
@@ -112,14 +123,29 @@ export function clientOf(urls: StackUrls) {
     return call('POST', pathWithQuery, { form: fields, headers: { 'X-Twilio-Signature': signature } });
   };
 
+  /**
+   * POSTs an Event Webhook batch as SendGrid does: Basic credentials, SendGrid's body layout and
+   * the sandbox webhook's signature; each event naming a notification and user carries their
+   * binding, as /notify's emails do, unless it has a `binding` of its own or `bind` is false.
+   */
   const emailEvents = (
     events: unknown,
     auth = `${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`,
-  ) =>
-    call('POST', '/email/events', {
-      json: events,
-      headers: { Authorization: `Basic ${Buffer.from(auth).toString('base64')}` },
+    opts: { sign?: boolean; bind?: boolean } = {},
+  ) => {
+    const batch = Array.isArray(events) && opts.bind !== false ? events.map(boundEvent) : events;
+    const raw = Array.isArray(batch) ? eventBatchBody(batch) : JSON.stringify(batch);
+    const signature =
+      opts.sign === false ? {} : signatureHeaders(SANDBOX_SIGNING_KEYS, raw, Math.floor(Date.now() / 1000));
+    return call('POST', '/email/events', {
+      raw,
+      headers: {
+        'Content-Type': 'application/json',
+        Authorization: `Basic ${Buffer.from(auth).toString('base64')}`,
+        ...signature,
+      },
     });
+  };
 
   async function sb(method: string, path: string, json?: unknown): Promise<any> {
     const res = await fetch(`${urls.sandboxUrl}${path}`, {
@@ -146,7 +172,7 @@ export function clientOf(urls: StackUrls) {
     twilioCallback: (url: string, params: Record<string, string>) =>
       sb('POST', '/sandbox/twilio-callback', { url, params }),
     /** a SendGrid Event Webhook batch sent by the sandbox, retried on non-2xx as SendGrid does */
-    emailEvents: (events: unknown[]) => sb('POST', '/sandbox/email-events', { events }),
+    emailEvents: (events: unknown[]) => sb('POST', '/sandbox/email-events', { events: events.map(boundEvent) }),
     events: (filter: Record<string, string> = {}): Promise<SegmentEvent[]> =>
       sb('GET', `/sandbox/segment/events?${new URLSearchParams(filter)}`),
     rejected: (): Promise<Array<{ reason: string; payload: SegmentEvent }>> => sb('GET', '/sandbox/segment/rejected'),
@@ -165,6 +191,29 @@ export function clientOf(urls: StackUrls) {
         body: new URLSearchParams({ UniqueName: uniqueName, Data: JSON.stringify(data) }).toString(),
       });
       if (res.status !== 201) throw new Error(`Sync document ${uniqueName}: ${res.status} ${await res.text()}`);
+    },
+    /**
+     * Records of emails /notify sent (notification → user), written through the sandbox's Sync API
+     * as /notify writes them: for tests of many engagement events, which credit only notifications
+     * with a record, without sending thousands of emails first.
+     */
+    emailRecords: async (pairs: Array<[notificationId: string, userId: string]>) => {
+      const limit = pLimit(16);
+      const at = new Date(Date.parse((await sandbox.status()).clock)).toISOString();
+      await Promise.all(
+        pairs.map(([notificationId, userId]) =>
+          limit(() =>
+            sandbox.syncDocument(`notification-${notificationId}`, {
+              notificationId,
+              userId,
+              locale: 'ja-JP',
+              createdAt: at,
+              state: 'done',
+              steps: [{ channel: 'EMAIL', status: 'SENT', updatedAt: at }],
+            }),
+          ),
+        ),
+      );
     },
     /** A Sync List's items (its first 1,000), read through the sandbox's Sync API. */
     listItems: async (uniqueName: string): Promise<Array<{ index: number; data: any }>> => {

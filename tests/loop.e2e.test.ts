@@ -386,13 +386,14 @@ describe('engagement webhooks', () => {
       { event: 'delivered', sg_event_id: 'foreign-1', email: 'x@example.com' },
       { event: 'brand_new', sg_event_id: 'u-1', notification_id: 'n', user_id: 'u' },
     );
+    await sandbox.emailRecords(users.map((userId) => [`n-${userId}`, userId]));
     const before = (await sandbox.requests()).segment ?? 0;
     const res = await emailEvents(batch);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       received: 32,
       tracked: 5 * 8,
-      skipped: { not_ours: 1, unknown_type: 1, invalid: 0, ignored: 5, mismatched: 0 },
+      skipped: { not_ours: 1, unbound: 0, unknown_type: 1, invalid: 0, ignored: 5, mismatched: 0 },
     });
     expect((await sandbox.requests()).segment - before).toBe(1);
     for (const userId of users) {

@@ -189,13 +189,16 @@ describe('failure handling', () => {
 
   test('Segment failing an Event Webhook batch → 503, SendGrid retries, every event arrives once', async () => {
     const userId = uid('seg-mail');
+    const sent = await notify({ userId, email: 'mail@example.jp', message: 'm', channel: 'email' });
+    const n = sent.body.notificationId;
     await sandbox.fault({ api: 'segment', status: 503, count: 2 });
     await sandbox.emailEvents([
-      { event: 'delivered', sg_event_id: 'x1', notification_id: 'n1', user_id: userId },
-      { event: 'click', sg_event_id: 'x2', notification_id: 'n1', user_id: userId, url: 'https://x' },
+      { event: 'delivered', sg_event_id: 'x1', notification_id: n, user_id: userId },
+      { event: 'click', sg_event_id: 'x2', notification_id: n, user_id: userId, url: 'https://x' },
     ]);
     expect((await sandbox.callbacks()).map((c: any) => c.status)).toEqual([503, 200]);
     expect(await eventNames({ userId })).toEqual([
+      'Notification Sent',
       'Notification Delivered',
       'Notification Clicked',
       'Notification Engaged',

@@ -8,12 +8,22 @@ import { mask } from '../src/lib/log';
 import { decide, reachability } from '../src/lib/routing/decide';
 import { answeredByPerson, callStatusEvents, callTwiml, sayAttributes } from '../src/lib/channels/call';
 import { advance, type Step } from '../src/lib/journey/steps';
-import { sendgridEvents } from '../src/lib/channels/email';
+import { emailBinding, sendgridEvents } from '../src/lib/channels/email';
 import { translate as translateEvent } from '../src/lib/webhooks/pipeline';
 
-/** A SendGrid batch as the Segment events the webhook sends, and what it skipped. */
+const TOKEN = 'auth-token-of-these-tests';
+
+/** Events as /notify's emails send them: their notification and user bound (custom_args.binding). */
+const bound = (batch: Record<string, unknown>[]) =>
+  batch.map((e) =>
+    typeof e === 'object' && e && typeof e.notification_id === 'string' && typeof e.user_id === 'string'
+      ? { binding: emailBinding(TOKEN, e.notification_id, e.user_id), ...e }
+      : e,
+  );
+
+/** A SendGrid batch (bound) as the Segment events the webhook sends, and what it skipped. */
 const translate = (batch: Record<string, unknown>[]) => {
-  const { events, skipped } = sendgridEvents(batch);
+  const { events, skipped } = sendgridEvents(bound(batch), TOKEN);
   return { events: events.flatMap((e) => translateEvent(e).events), skipped };
 };
 
@@ -221,7 +231,106 @@ describe('SendGrid batches', () => {
       'junk' as never,
     ]);
     expect(out.events.map((e) => e.event)).toEqual(['Notification Delivered']);
-    expect(out.skipped).toEqual({ not_ours: 1, unknown_type: 1, invalid: 2, ignored: 0 });
+    expect(out.skipped).toEqual({ not_ours: 1, unbound: 0, unknown_type: 1, invalid: 2, ignored: 0 });
+  });
+
+  test('an event is trusted only with the binding of its notification and user', () => {
+    const good = bound([ev('click', { url: 'https://x' })])[0];
+    const forged = [
+      { ...good, user_id: 'u2' }, // another user on a real notification's binding
+      { ...good, notification_id: 'n2' }, // another notification
+      { ...good, binding: undefined }, // none (an email sent before bindings, or a forgery)
+      { ...good, binding: emailBinding('another-account-token', 'n1', 'u1') },
+      { ...good, event: 'unsubscribe', binding: 'x'.repeat(16) },
+    ];
+    const out = sendgridEvents(forged, TOKEN);
+    expect(out.events).toEqual([]);
+    expect(out.skipped.unbound).toBe(5);
+    expect(sendgridEvents([good], TOKEN).events).toHaveLength(1);
+  });
+});
+
+describe("SendGrid's Signed Event Webhook, checked on the parsed batch", () => {
+  // SendGrid's own test vectors (sendgrid-nodejs, packages/eventwebhook/src/eventwebhook.spec.js):
+  // bodies SendGrid signed, as twilio-run and Twilio Functions hand them over (parsed)
+  interface Vector {
+    key: string;
+    signature: string;
+    timestamp: string;
+    events: Array<Record<string, unknown>>;
+  }
+  const single: Vector = {
+    key: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==',
+    signature: 'MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=',
+    timestamp: '1600112502',
+    events: [
+      {
+        email: 'hello@world.com',
+        event: 'dropped',
+        reason: 'Bounced Address',
+        sg_event_id: 'ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA',
+        sg_message_id: 'LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0',
+        'smtp-id': '<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>',
+        timestamp: 1600112492,
+      },
+    ],
+  };
+  const multiple: Vector = {
+    key: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ4LIFtWztlsF7skFqOncjD1lun4H5w8XOhyOArHW9RcIx/FfEzx6cikC/yPfUvwaX/JScE7Fc9CJD2afQ9Ok3Q==',
+    signature: 'MEYCIQC/I4o6vCgqRYrTljjoVWB/GRWNtxeePlLMHr3x9ETeRQIhAIpV+03nREPTTHWSW0wIOA0EoMPdcNgXa70yCaqDJlu5',
+    timestamp: '1619651159',
+    events: [
+      {
+        email: 'invalid@gmail.com',
+        event: 'processed',
+        send_at: 0,
+        sg_event_id: 'cHJvY2Vzc2VkLTE5OTQyMTEyLXFOd0JMZ1BRUWpXNkRKdktRd1NBYnctMA',
+        sg_message_id: 'qNwBLgPQQjW6DJvKQwSAbw.filterdrecv-canary-547b64655b-cw6zx-1-6089EA4A-56.0',
+        'smtp-id': '<qNwBLgPQQjW6DJvKQwSAbw@ismtpd0178p1mdw1.sendgrid.net>',
+        timestamp: 1619651146,
+      },
+      {
+        email: 'invalid@gmail.com',
+        event: 'bounce',
+        ip: '167.89.101.76',
+        reason:
+          '552 5.2.2 The email account that you tried to reach is over quota and inactive. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm c17si1130468pgv.34 - gsmtp',
+        sg_event_id: 'Ym91bmNlLTAtMTk5NDIxMTItcU53QkxnUFFRalc2REp2S1F3U0Fidy0w',
+        sg_message_id: 'qNwBLgPQQjW6DJvKQwSAbw.filterdrecv-canary-547b64655b-cw6zx-1-6089EA4A-56.0',
+        'smtp-id': '<qNwBLgPQQjW6DJvKQwSAbw@ismtpd0178p1mdw1.sendgrid.net>',
+        status: '5.2.2',
+        timestamp: 1619651147,
+        tls: 1,
+        type: 'blocked',
+      },
+    ],
+  };
+  const headers = (v: Vector) => ({
+    'x-twilio-email-event-webhook-signature': v.signature,
+    'x-twilio-email-event-webhook-timestamp': v.timestamp,
+  });
+
+  test.each([
+    ['one event', single],
+    ['two events', multiple],
+  ])('a batch SendGrid signed verifies (%s)', async (_, v) => {
+    const { hasValidSendgridSignature } = await import('../src/lib/http/auth');
+    expect(await hasValidSendgridSignature(v.key, headers(v), v.events)).toBe(true);
+  });
+
+  test('a changed event, timestamp, key or signature does not', async () => {
+    const { hasValidSendgridSignature } = await import('../src/lib/http/auth');
+    const v = multiple;
+    const changed = [{ ...v.events[0] }, { ...v.events[1], event: 'click' }];
+    expect(await hasValidSendgridSignature(v.key, headers(v), changed)).toBe(false);
+    expect(await hasValidSendgridSignature(v.key, headers(v), [...v.events, v.events[0]])).toBe(false);
+    const later = { ...headers(v), 'x-twilio-email-event-webhook-timestamp': '1619651160' };
+    expect(await hasValidSendgridSignature(v.key, later, v.events)).toBe(false);
+    expect(await hasValidSendgridSignature(single.key, headers(v), v.events)).toBe(false);
+    const unsigned = { 'x-twilio-email-event-webhook-timestamp': v.timestamp };
+    expect(await hasValidSendgridSignature(v.key, unsigned, v.events)).toBe(false);
+    const junk = { ...headers(v), 'x-twilio-email-event-webhook-signature': 'not base64 DER' };
+    expect(await hasValidSendgridSignature(v.key, junk, v.events)).toBe(false);
   });
 });
 
@@ -283,16 +392,14 @@ describe('authentication with nothing configured', () => {
   });
 
   test('missing SendGrid webhook credentials close /email/events', async () => {
-    const { requireBasicAuth } = await import('../src/lib/http/auth');
+    const { requireSendgridWebhook } = await import('../src/lib/http/auth');
     const empty = `Basic ${Buffer.from(':').toString('base64')}`;
-    expect(() => requireBasicAuth(request({}, { authorization: empty }))).toThrow(
-      expect.objectContaining({ status: 401 }),
-    );
-    expect(() =>
-      requireBasicAuth(
+    await expect(requireSendgridWebhook(request({}, { authorization: empty }))).rejects.toMatchObject({ status: 401 });
+    await expect(
+      requireSendgridWebhook(
         request({ sendgridWebhookUsername: 'u' }, { authorization: `Basic ${Buffer.from('u:').toString('base64')}` }),
       ),
-    ).toThrow(expect.objectContaining({ status: 401 }));
+    ).rejects.toMatchObject({ status: 401 });
   });
 });
 

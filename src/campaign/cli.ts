@@ -7,21 +7,17 @@
  */
 import { printable } from './terminal';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseEnv } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import PQueue from 'p-queue';
 import { type CampaignSpec, campaignIdProblem, type RowRequest, requestOf, unknownPlaceholders } from './requests';
 import { DONE, doneIds, type Result, ResultsWriter, readResults, type Status } from './results';
 import { approximateRows, type Encoding, encodingOf, readRows } from './rows';
+import { type Connection, connection, LOCAL_URL, UsageError } from './connection';
 import { type Answer, Service } from './service';
 
-const LOCAL_URL = 'http://localhost:3000';
 /** dry-run problems printed at most (the count says how many more) */
 const SHOWN_PROBLEMS = 200;
-
-class UsageError extends Error {}
 
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
@@ -34,29 +30,6 @@ const whole = (name: string) => (v: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a whole number above 0`);
   return n;
 };
-
-interface Connection {
-  url?: string;
-  key?: string;
-}
-
-/**
- * The service's URL and key: the options, else NOTIFY_URL / NOTIFY_API_KEY, else the local
- * service, whose key `npm start` wrote to .build/sandbox-<port>.env when it runs on the sandbox.
- */
-function connection(o: Connection): { url: string; key: string } {
-  const url = o.url ?? process.env.NOTIFY_URL ?? LOCAL_URL;
-  let key = o.key ?? process.env.NOTIFY_API_KEY;
-  const local = /^http:\/\/(localhost|127\.0\.0\.1):(\d+)/.exec(url);
-  if (!key && local) {
-    for (const file of [`.build/sandbox-${local[2]}.env`, '.env']) {
-      const path = join(process.cwd(), file);
-      if (!key && existsSync(path)) key = parseEnv(readFileSync(path, 'utf8')).NOTIFY_API_KEY;
-    }
-  }
-  if (!key) throw new UsageError("no API key: pass --key or set NOTIFY_API_KEY (the service's NOTIFY_API_KEY)");
-  return { url, key };
-}
 
 function textOption(inline: string | undefined, file: string | undefined, name: string): string | undefined {
   if (inline !== undefined && file !== undefined) throw new UsageError(`give --${name} or --${name}-file, not both`);

@@ -3,11 +3,11 @@
  * wiring and changes nothing. Both read .env and the service's name in .twilioserverlessrc, and
  * share one plan (wiring.ts).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { deployedKeys, maskSecret, readEnvFile, writeEnvFile } from './env-file';
+import { deployEnv, deployedKeys, maskSecret, readEnvFile, writeEnvFile, writeSecretFile } from './env-file';
 import { vendorError, vendorsFrom } from './vendors';
 import { type Item, type Plan, planWiring } from './wiring';
 
@@ -159,7 +159,28 @@ function problemText(i: Item): string {
   return i.detail;
 }
 
+/**
+ * `npm run deploy`'s environment: .build/deploy.env with only what a deployed service reads (one
+ * list with setup's: .env.example), so that twilio-run uploads nothing else of .env.
+ */
+function deployEnvFile(opts: { envFile: string; out: string }) {
+  const env = readEnvFile(opts.envFile);
+  requireCredentials(env);
+  const { text, left } = deployEnv(env, deployedKeys(join(root, '.env.example')));
+  mkdirSync(dirname(join(root, opts.out)), { recursive: true });
+  writeSecretFile(join(root, opts.out), text);
+  console.log(
+    `Deploying ${text.trim().split('\n').length - 2} variables from ${opts.envFile}${left.length ? `; not uploaded (not read by the service): ${left.join(', ')}` : ''}`,
+  );
+}
+
 const program = new Command().name('golive');
+program
+  .command('deploy-env')
+  .description('write the environment npm run deploy uploads: only the variables the service reads')
+  .option('--env-file <path>', 'the .env to read', '.env')
+  .option('--out <path>', 'where to write it', '.build/deploy.env')
+  .action(deployEnvFile);
 program
   .command('setup')
   .description('wire a live account for the deployed service (idempotent)')

@@ -7,6 +7,7 @@
  *
  * Reading is all done first; nothing is written until the plan is complete and shown.
  */
+import { DEAD_LETTERS_DOCUMENT, type DeadLetter } from '../lib/store/dead-letters';
 import { type EnvValues, maskSecret, maskUrl, newSecret } from './env-file';
 import { type Vendors, vendorError } from './vendors';
 
@@ -144,6 +145,22 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
   } else if (namedSync) {
     add({ resource: `Sync service ${namedSync.sid}`, status: 'ok', detail: `"${namedSync.friendlyName}"` });
     if (env.SYNC_SERVICE_SID !== namedSync.sid) envUpdates.SYNC_SERVICE_SID = namedSync.sid;
+    // parcels recovery gave up on (src/lib/store/dead-letters.ts): work an operator must retry or drop
+    const dead = await read('Twilio', () =>
+      v.twilio.sync.v1
+        .services(namedSync.sid)
+        .documents(DEAD_LETTERS_DOCUMENT)
+        .fetch()
+        .then((d) => ((d.data as { entries?: DeadLetter[] }).entries ?? []) as DeadLetter[])
+        .catch((err: { status?: number }) => (err.status === 404 ? [] : Promise.reject(err))),
+    );
+    if (dead.length)
+      add({
+        resource: 'Dead letters',
+        status: 'problem',
+        detail: `${dead.length} parcel${dead.length > 1 ? 's' : ''} recovery gave up on (${dead.map((d) => `${d.kind} ×${d.items}: ${d.error}`).join('; ')})`,
+        fix: 'npm run dead-letters (against the deployed service: --url) lists them; retry or drop them with npm run dead-letters -- retry | drop',
+      });
   } else {
     add({
       resource: 'Sync service',
@@ -302,17 +319,51 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
     friendly_name: opts.serviceName,
     ...Object.fromEntries(SENDGRID_EVENTS.map((e) => [e, true])),
   };
+  // SendGrid's Signed Event Webhook: the service verifies every batch with its public key, so that
+  // the webhook's Basic credentials alone cannot post events
+  const signingPath = (id: unknown) => `/v3/user/webhooks/event/settings/signed/${id}`;
+  const turnSigningOn = async (id: unknown) => {
+    const signed = (await v.sendgrid('PATCH', signingPath(id), { enabled: true })) as { public_key?: string };
+    if (signed.public_key) envUpdates.SENDGRID_WEBHOOK_PUBLIC_KEY = signed.public_key;
+  };
+  let signingPending = false;
   if (!hook) {
+    signingPending = true;
     add({
       resource: 'SendGrid Event Webhook',
       status: 'create',
-      detail: `${maskUrl(wantedHook)} with ${SENDGRID_EVENTS.join(', ')}`,
+      detail: `${maskUrl(wantedHook)} with ${SENDGRID_EVENTS.join(', ')}, signed (its key written to .env)`,
       fix: 'no Event Webhook posts to this service: run npm run setup',
       apply: async () => {
-        await v.sendgrid('POST', '/v3/user/webhooks/event/settings', hookBody);
+        const created = (await v.sendgrid('POST', '/v3/user/webhooks/event/settings', hookBody)) as { id?: string };
+        await turnSigningOn(created.id);
       },
     });
   } else {
+    const { public_key: publicKey } = (await v.sendgrid('GET', signingPath(hook.id))) as { public_key?: string };
+    if (!publicKey) {
+      signingPending = true;
+      add({
+        resource: `SendGrid Event Webhook ${hook.id} signing`,
+        status: 'update',
+        detail:
+          "off → on: unsigned, anyone holding the webhook's credentials can post events; the key is written to .env",
+        fix: 'run npm run setup (or turn on Signed Event Webhook Requests under Settings → Mail Settings → Event Webhooks)',
+        apply: () => turnSigningOn(hook.id),
+      });
+    } else if (env.SENDGRID_WEBHOOK_PUBLIC_KEY !== publicKey) {
+      envUpdates.SENDGRID_WEBHOOK_PUBLIC_KEY = publicKey;
+      add({
+        resource: '.env SENDGRID_WEBHOOK_PUBLIC_KEY',
+        status: 'update',
+        detail: `${env.SENDGRID_WEBHOOK_PUBLIC_KEY ? 'differs from' : 'missing: unsigned batches are accepted, though'} the webhook's signing key`,
+        fix: 'run npm run setup (it writes the key SendGrid shows to .env and deploys it)',
+      });
+    } else {
+      add({ resource: `SendGrid Event Webhook ${hook.id} signing`, status: 'ok', detail: 'on, its key in .env' });
+    }
+  }
+  if (hook) {
     const wrong: string[] = [];
     if (hook.enabled !== true) wrong.push('disabled');
     const missing = SENDGRID_EVENTS.filter((e) => hook[e] !== true);
@@ -404,7 +455,21 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
       .map((key) => ({ key, want: value(key), have: deployed.find((d) => d.key === key) }))
       .filter(({ want, have }) => want !== '' && have?.value !== want);
   const differing = pending();
-  const toBeKnown = items.some((i) => i.status === 'create' && /^(Sync|Messaging) Service$/.test(i.resource));
+  // what the service does not read has no business in its environment: a setup-only token (the
+  // workspace owner's SEGMENT_PUBLIC_API_TOKEN), a sandbox base URL that would redirect every call
+  const foreign = deployed.filter((d) => !opts.deployedKeys.includes(d.key));
+  if (foreign.length)
+    add({
+      resource: `Deployed variables (${environment.domainSuffix || 'production'}) not read by the service`,
+      status: 'update',
+      detail: `${foreign.map((d) => d.key).join(', ')}: removed (a deploy of .env's every line put them there)`,
+      fix: 'run npm run setup (it removes them), and deploy with npm run deploy, which uploads only what the service reads',
+      apply: async () => {
+        for (const d of foreign) await read('Twilio', () => variables(d.sid).remove());
+      },
+    });
+  const servicesToCreate = items.some((i) => i.status === 'create' && /^(Sync|Messaging) Service$/.test(i.resource));
+  const toBeKnown = servicesToCreate || signingPending;
   if (differing.length === 0 && !toBeKnown) {
     add({
       resource: `Deployed variables (${environment.domainSuffix || 'production'})`,
@@ -413,7 +478,8 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
     });
   } else {
     const shown = differing.map(({ key, have }) => `${key} ${have ? 'differs from .env' : 'missing'}`);
-    if (toBeKnown) shown.push('the SIDs of the services created above');
+    if (servicesToCreate) shown.push('the SIDs of the services created above');
+    if (signingPending) shown.push("the Event Webhook's signing key");
     add({
       resource: `Deployed variables (${environment.domainSuffix || 'production'})`,
       status: 'update',

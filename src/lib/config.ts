@@ -39,6 +39,8 @@ export interface Config {
   sendgridFromEmail: string;
   sendgridWebhookUsername?: string;
   sendgridWebhookPassword?: string;
+  /** SendGrid's Signed Event Webhook verification key (base64 DER); set: every batch must be signed */
+  sendgridWebhookPublicKey?: string;
   segmentWriteKey: string;
   segmentSpaceId?: string;
   segmentProfileApiToken?: string;
@@ -162,6 +164,16 @@ function timezone(v: string | undefined): string {
   return v;
 }
 
+/** An EC public key as SendGrid shows it: base64 of its DER (SubjectPublicKeyInfo, "MFkw…" for P-256). */
+function publicKey(v: string | undefined): string | undefined {
+  if (v !== undefined && !/^MF[A-Za-z0-9+/]{60,200}={0,2}$/.test(v))
+    throw new ConfigError(
+      'SENDGRID_WEBHOOK_PUBLIC_KEY',
+      'must be the base64 key SendGrid shows for a signed Event Webhook (MFkw…)',
+    );
+  return v;
+}
+
 function onOff(name: string, v: string | undefined): boolean {
   if (v === undefined || v === '' || v === 'on' || v === 'true') return true;
   if (v === 'off' || v === 'false') return false;
@@ -222,6 +234,7 @@ export function loadConfig(env: Env): Config {
     sendgridFromEmail: check(() => required(env, 'SENDGRID_FROM_EMAIL'), ''),
     sendgridWebhookUsername: value(env, 'SENDGRID_WEBHOOK_USERNAME'),
     sendgridWebhookPassword: value(env, 'SENDGRID_WEBHOOK_PASSWORD'),
+    sendgridWebhookPublicKey: check(() => publicKey(value(env, 'SENDGRID_WEBHOOK_PUBLIC_KEY')), undefined),
     segmentWriteKey: check(() => required(env, 'SEGMENT_WRITE_KEY'), ''),
     segmentSpaceId: value(env, 'SEGMENT_SPACE_ID'),
     segmentProfileApiToken: value(env, 'SEGMENT_PROFILE_API_TOKEN'),

@@ -51,6 +51,8 @@ export function trackMessage(
   };
 }
 
+export const ENGAGED_EVENT = 'Notification Engaged';
+
 export function engagedMessage(
   userId: string,
   notificationId: string,
@@ -60,7 +62,7 @@ export function engagedMessage(
 ): SegmentMessage {
   return trackMessage(
     { userId },
-    'Notification Engaged',
+    ENGAGED_EVENT,
     messageId('engaged', notificationId, channel),
     {
       channel,

@@ -13,10 +13,12 @@ import { type Deps, wire } from './deps';
 import { workWithin } from './deadline';
 import { messageId, trackMessage } from './events';
 import type { EndpointRequest, Reply } from './http/endpoint';
+import { badRequest } from './http/errors';
+import { stringParam } from './http/params';
 import { cancelCopy } from './journey/progress';
 import { errorText, log } from './log';
 import { OUTBOX_SHARDS } from './store/outbox';
-import { PARCEL_ENTRY } from './store/parcels';
+import { PARCEL_ENTRY, type Parcel } from './store/parcels';
 import { PooledPrior } from './store/prior';
 import { applyChunk, keepParcel, startRecovery } from './webhooks/batches';
 import { countLearning, settleLimited } from './webhooks/pipeline';
@@ -44,6 +46,8 @@ export interface SweepReport {
   unswept: number;
   /** parcels of large batches completed (store/parcels.ts) */
   parcels: number;
+  /** parcels given up on in this run: dead letters (store/dead-letters.ts) */
+  deadLettered: number;
 }
 
 const empty = (): SweepReport => ({
@@ -55,6 +59,7 @@ const empty = (): SweepReport => ({
   remaining: 0,
   unswept: 0,
   parcels: 0,
+  deadLettered: 0,
 });
 
 /** A cancel that cannot happen before the send time is reported, never silently lost. */
@@ -193,46 +198,67 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
 }
 
 /**
- * Completes a parcel: delivers a `track` parcel's messages, appends a `prior` parcel's sums, or
- * applies a `work` parcel's events (what then fails is kept again, as a new parcel). Answers
- * whether it is done.
+ * Completes a parcel that is due: delivers a `track` parcel's messages, appends a `prior` parcel's
+ * sums, counts an `evidence` parcel, or applies a `work` parcel's events (the notifications whose
+ * records still fail are kept again). Answers whether it is off the outbox: done, or given up on
+ * after MAX_PARCEL_TRIES attempts (a dead letter, listed for an operator).
  */
 async function completeParcel(deps: Deps, name: string, report: SweepReport): Promise<boolean> {
-  const parcel = await deps.parcels.read(name);
-  if (parcel?.kind === 'track') {
+  const entry = await deps.parcels.readEntry(name);
+  if (!entry) return true; // gone (completed by another run, or dropped)
+  if (entry.retryAt !== undefined && entry.retryAt > currentTime()) return false; // not due yet
+  const failure = await attemptParcel(deps, name, entry.parcel, report);
+  if (failure === undefined) {
+    report.parcels++;
+    await deps.parcels.remove(name);
+    return true;
+  }
+  log.warn('recovery: parcel not completed', { parcel: name, tries: entry.tries + 1, error: failure });
+  if (!(await deps.parcels.failed(name, failure))) return false;
+  log.error('recovery: parcel given up on: a dead letter (npm run dead-letters)', { parcel: name, error: failure });
+  report.deadLettered++;
+  return true;
+}
+
+/** One attempt at a parcel: undefined when it is done, else why not. */
+async function attemptParcel(
+  deps: Deps,
+  name: string,
+  parcel: Parcel,
+  report: SweepReport,
+): Promise<string | undefined> {
+  if (parcel.kind === 'track') {
     try {
       await track(deps.config, parcel.messages, deps.upstream);
     } catch (err) {
-      log.warn('recovery: Segment still unavailable', { parcel: name, error: errorText(err) });
-      return false;
+      return `Segment: ${errorText(err)}`;
     }
     report.delivered += parcel.messages.length;
-  } else if (parcel?.kind === 'prior') {
+  } else if (parcel.kind === 'prior') {
     // sums (and /insights counts) Sync refused earlier: appended now, once (the parcel goes when done)
     try {
       await deps.evidence.appendPrior(parcel.deltas);
     } catch (err) {
-      log.warn('recovery: prior still not appended', { parcel: name, error: errorText(err) });
-      return false;
+      return `prior: ${errorText(err)}`;
     }
-  } else if (parcel?.kind === 'evidence') {
-    if (!(await countLearningOf(deps, name, parcel.learning))) return false;
+  } else if (parcel.kind === 'evidence') {
+    const failure = await countLearningOf(deps, parcel.learning);
+    if (failure) return failure;
     report.learned += parcel.learning.length;
-  } else if (parcel) {
+  } else {
     const pooled = new PooledPrior();
     const outcome = await applyChunk(deps, parcel.events, pooled);
     await deps.evidence.flushPrior(pooled);
     if (outcome.left && outcome.left.kind === 'work') {
-      // nothing of it is lost: it stays as it is, and the next sweep applies it again (idempotent)
-      log.warn('recovery: parcel not applied yet', { parcel: name, error: errorText(outcome.error) });
-      return false;
+      // what was applied is done and told; the rest (its records still failing) is kept again,
+      // as this parcel, so that its tries count on
+      if (outcome.left.events.length < parcel.events.length) await deps.parcels.replace(name, outcome.left);
+      return `records: ${errorText(outcome.error)}`;
     }
     // applied; if only Segment failed, its messages wait in a parcel of their own
-    if (outcome.left && (await keepParcel(deps, name, outcome.left)).result === 'failed') return false;
+    if (outcome.left && (await keepParcel(deps, name, outcome.left)).result === 'failed') return 'not kept';
   }
-  if (parcel) report.parcels++;
-  await deps.parcels.remove(name);
-  return true;
+  return undefined;
 }
 
 /**
@@ -241,27 +267,21 @@ async function completeParcel(deps: Deps, name: string, report: SweepReport): Pr
  * whether all of it is done; when not, the parcel stays and the next run does it again, which counts
  * nothing twice and sends the same identifies (the same messageIds).
  */
-async function countLearningOf(deps: Deps, name: string, learning: Learning[]): Promise<boolean> {
+async function countLearningOf(deps: Deps, learning: Learning[]): Promise<string | undefined> {
   const pooled = new PooledPrior();
   const counted = await settleLimited(learning, deps.upstream.concurrency, (u) => countLearning(deps, u, pooled));
   await deps.evidence.flushPrior(pooled);
   const failed = counted.filter((c): c is PromiseRejectedResult => c.status === 'rejected');
   if (failed.length) {
-    log.warn('recovery: evidence store still unavailable', {
-      parcel: name,
-      users: failed.length,
-      error: errorText(failed[0].reason),
-    });
-    return false;
+    return `evidence of ${failed.length} users: ${errorText(failed[0].reason)}`;
   }
   const identifies = counted.flatMap((c) => (c.status === 'fulfilled' && c.value ? [c.value.message] : []));
   try {
     await track(deps.config, identifies, deps.upstream);
   } catch (err) {
-    log.warn('recovery: Segment still unavailable', { parcel: name, error: errorText(err) });
-    return false;
+    return `Segment: ${errorText(err)}`;
   }
-  return true;
+  return undefined;
 }
 
 /** Counts a record's kept evidence (the store dedupes it); answers what was counted, nothing while the store fails. */
@@ -302,9 +322,43 @@ export function withRecovery(run: (req: EndpointRequest) => Promise<Reply>) {
   };
 }
 
+/**
+ * POST /recover with `deadLetters=list|retry|drop` (and `parcel`: one; else all): what an operator
+ * does with the parcels recovery gave up on. Retried ones are listed again and retried at once.
+ */
+async function deadLetters(req: EndpointRequest, deps: Deps, action: string): Promise<Reply> {
+  const one = stringParam(req.params, 'parcel', { max: 200, pattern: /^parcel-[\w.:@-]+$/ });
+  const listed = await deps.parcels.deadLetters.list();
+  if (one && !listed.some((l) => l.parcel === one))
+    throw badRequest('parcel', `${one} is not a dead letter (npm run dead-letters lists them)`);
+  const chosen = one ? [one] : listed.map((l) => l.parcel);
+  if (action === 'list') return { status: 200, json: { deadLetters: listed } };
+  for (const name of chosen) await (action === 'retry' ? deps.parcels.revive(name) : deps.parcels.drop(name));
+  log.info(`dead letters ${action === 'retry' ? 'retried' : 'dropped'}`, { parcels: chosen.length });
+  const report = action === 'retry' && chosen.length ? await recoverAll(deps) : undefined;
+  return {
+    status: 200,
+    json: {
+      [action === 'retry' ? 'retried' : 'dropped']: chosen,
+      deadLetters: await deps.parcels.deadLetters.list(),
+      report,
+    },
+  };
+}
+
 /** POST /recover: sweeps every shard (for an operator or a scheduled Studio flow when there is no traffic). */
 export async function recover(req: EndpointRequest): Promise<Reply> {
   const deps = wire(req);
+  const action = stringParam(req.params, 'deadLetters', { max: 8 });
+  if (action !== undefined) {
+    if (!['list', 'retry', 'drop'].includes(action))
+      throw badRequest('deadLetters', 'deadLetters must be list, retry or drop');
+    return deadLetters(req, deps, action);
+  }
+  return { status: 200, json: await recoverAll(deps) };
+}
+
+async function recoverAll(deps: Deps): Promise<SweepReport> {
   const report = empty();
   await completeParcels(deps, report);
   for (let shard = 0; shard < OUTBOX_SHARDS; shard++) {
@@ -319,5 +373,5 @@ export async function recover(req: EndpointRequest): Promise<Reply> {
   }
   // parcels take a second each: while work remains and this run made progress, another run goes on
   if ((report.remaining > 0 || report.unswept > 0) && report.parcels > 0) await startRecovery(deps);
-  return { status: 200, json: report };
+  return report;
 }

@@ -20,7 +20,7 @@ interface Insights extends InsightsReport {
     /** with time bands: per channel, per band of the user's day */
     bands: Partial<Record<Channel, Record<string, { mean: number; effect: number }>>>;
   };
-  outbox: { waiting: number };
+  outbox: { waiting: number; deadLetters?: Array<{ parcel: string; kind: string; items: number; error: string }> };
 }
 
 const TEXT = {
@@ -70,6 +70,7 @@ const TEXT = {
     afternoon: 'Afternoon 12–18',
     evening: 'Evening 18–24',
     outbox: 'Waiting in the outbox',
+    deadLetters: 'Given up on (npm run dead-letters to retry or drop)',
     settings: 'Settings',
     incomplete: 'Some counts are still being read: refresh in a minute.',
     SMS: 'SMS',
@@ -122,6 +123,7 @@ const TEXT = {
     afternoon: '昼 12–18 時',
     evening: '夜 18–24 時',
     outbox: 'アウトボックスで待機中',
+    deadLetters: '再試行を断念（npm run dead-letters で再試行または破棄）',
     settings: '設定',
     incomplete: '一部の集計を読み込み中です。1 分後に更新してください。',
     SMS: 'SMS',
@@ -354,6 +356,15 @@ function render(report: Insights) {
       `${t('outbox')}: ${report.outbox.waiting} · ${t('settings')}: HOLDOUT_PERCENT=${c.holdoutPercent}, HOLDOUT_POLICY=${c.holdoutPolicy}, FREQUENCY_CAP=${c.frequencyCap ?? 'off'} · ${report.since} – ${report.until}`,
     ),
   );
+  const dead = report.outbox.deadLetters ?? [];
+  if (dead.length)
+    main.append(
+      el(
+        'p',
+        { class: 'sub', 'data-testid': 'dead-letters' },
+        `${t('deadLetters')}: ${dead.length} (${dead.map((d) => `${d.kind} ×${d.items}`).join(', ')})`,
+      ),
+    );
   if (!report.complete) main.append(el('p', { class: 'sub' }, t('incomplete')));
   main.hidden = false;
   dailyChart(report, chartBox);

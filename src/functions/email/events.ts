@@ -1,10 +1,10 @@
-import { requireBasicAuth } from '../../lib/http/auth';
+import { requireSendgridWebhook } from '../../lib/http/auth';
 import { endpoint } from '../../lib/http/endpoint';
 import { withRecovery } from '../../lib/recovery';
 import { emailEvents } from '../../lib/webhooks/email';
 
-/** SendGrid Event Webhook (Basic credentials in the webhook URL). */
+/** SendGrid Event Webhook (Basic credentials in the webhook URL; its signature where a public key is set). */
 export const handler = endpoint('/email/events', withRecovery(emailEvents), {
-  auth: requireBasicAuth,
+  auth: requireSendgridWebhook,
   bodyRequired: true,
 });

@@ -4,11 +4,12 @@
  * the batch, which errors refuse the address, and the translation of the
  * Event Webhook's batches.
  */
+import { createHmac } from 'node:crypto';
 import { mailService, sendgridClient } from '../clients/sendgrid';
 import { type Content, displayName } from '../content';
 import { messageId } from '../events';
 import { badRequest } from '../http/errors';
-import { ID_PATTERN, type Params } from '../http/params';
+import { ID_PATTERN, jsonArrayOf, type Params } from '../http/params';
 import { stringsFor } from '../i18n';
 import {
   type Addresses,
@@ -24,6 +25,20 @@ import {
 } from './provider';
 import { EMAIL_WINDOW } from './windows';
 import { escapeHtml } from '../html';
+import { safeEqual } from '../http/auth';
+
+/**
+ * What binds an email's events to its notification and user: an HMAC of `notificationId|userId`
+ * under a key derived from AUTH_TOKEN, sent in the email's custom_args (so every Event Webhook
+ * event carries it back) and checked before an event is credited to anyone. Without it, whoever
+ * holds the webhook's Basic credentials could credit any user with engagement, or opt them out.
+ * 72 bits, base64url: custom_args ride on every event of SendGrid's 768 KB batches (a 900-user campaign's
+ * processed, delivered and open no longer fit one post with it; 800 users' do).
+ */
+export function emailBinding(authToken: string, notificationId: string, userId: string): string {
+  const key = createHmac('sha256', authToken).update('sendgrid-custom-args-binding').digest();
+  return createHmac('sha256', key).update(`${notificationId}|${userId}`).digest('base64url').slice(0, 12);
+}
 
 /**
  * The recipient's display name as SendGrid takes it: a comma or semicolon in it makes SendGrid
@@ -80,6 +95,7 @@ async function send(deps: ProviderDeps, to: EmailAddress, req: SendRequest): Pro
       customArgs: {
         notification_id: req.notificationId,
         user_id: req.userId,
+        binding: emailBinding(config.authToken, req.notificationId, req.userId),
         ...(req.at ? { scheduled: '1' } : {}),
       },
       trackingSettings: { openTracking: { enable: true }, clickTracking: { enable: true, enableText: true } },
@@ -129,15 +145,15 @@ type SendgridEvent = Record<string, unknown>;
 
 /** The batch as the runtime hands it over: a JSON array arrives as fields "0", "1", … */
 export function sendgridBatchOf(params: Params): SendgridEvent[] {
-  const keys = Object.keys(params)
-    .filter((k) => /^\d+$/.test(k))
-    .sort((a, b) => Number(a) - Number(b));
-  if (keys.length === 0) throw badRequest('body', 'the body must be a JSON array of SendGrid events', 'invalid_body');
-  return keys.map((k) => params[k] as SendgridEvent);
+  const batch = jsonArrayOf(params);
+  if (batch.length === 0) throw badRequest('body', 'the body must be a JSON array of SendGrid events', 'invalid_body');
+  return batch as SendgridEvent[];
 }
 
 export interface Skipped {
   not_ours: number;
+  /** naming a notification and user without their binding (forged, or sent before bindings existed) */
+  unbound: number;
   unknown_type: number;
   invalid: number;
   ignored: number;
@@ -151,12 +167,18 @@ function timeOf(v: unknown): Date | undefined {
   return new Date(v * 1000);
 }
 
-/** SendGrid passes a clicked URL as it is; Segment takes 32 KB per event, so a longer one is cut. */
+/**
+ * Every string SendGrid supplies is capped as it comes in: a bounce's `reason` is the receiving
+ * server's text, of any length, and it is kept in the notification's record (a Sync document of
+ * at most 16 KiB) and sent to Segment (32 KB per event). A clicked URL keeps 2,048 characters.
+ */
 const MAX_URL = 2048;
-const urlOf = (v: unknown) => {
-  const url = str(v);
-  return url && url.length > MAX_URL ? `${url.slice(0, MAX_URL)}…` : url;
+const MAX_TEXT = 512;
+const capped = (v: unknown, max = MAX_TEXT) => {
+  const text = str(v);
+  return text && text.length > max ? `${text.slice(0, max)}…` : text;
 };
+const urlOf = (v: unknown) => capped(v, MAX_URL);
 
 /** SendGrid event types and what they are; null: known, but nothing to act on. */
 const KINDS: Record<string, ProviderEvent['kind'] | 'open' | null> = {
@@ -175,12 +197,15 @@ const KINDS: Record<string, ProviderEvent['kind'] | 'open' | null> = {
 };
 
 /**
- * A batch as provider events (pure). Events without our notification_id, of
- * a type we do not know, or with missing fields are skipped and counted,
- * never rejected: a 4xx would make SendGrid retry the whole batch for 24 hours.
+ * A batch as provider events (pure). Events without our notification_id, without the binding of
+ * their notification and user, of a type we do not know, or with missing fields are skipped and
+ * counted, never rejected: a 4xx would make SendGrid retry the whole batch for 24 hours.
  */
-export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[]; skipped: Skipped } {
-  const skipped: Skipped = { not_ours: 0, unknown_type: 0, invalid: 0, ignored: 0 };
+export function sendgridEvents(
+  batch: SendgridEvent[],
+  authToken: string,
+): { events: ProviderEvent[]; skipped: Skipped } {
+  const skipped: Skipped = { not_ours: 0, unbound: 0, unknown_type: 0, invalid: 0, ignored: 0 };
   const events: ProviderEvent[] = [];
   for (const e of batch) {
     if (typeof e !== 'object' || e === null || Array.isArray(e)) {
@@ -208,6 +233,11 @@ export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[
       skipped.invalid++;
       continue;
     }
+    const binding = str(e.binding);
+    if (!binding || !safeEqual(binding, emailBinding(authToken, notificationId, userId))) {
+      skipped.unbound++;
+      continue;
+    }
     const kind = KINDS[type];
     if (kind === null || kind === 'sent') skipped.ignored++; // nothing to tell Segment
     // nothing to do either, unless it is a scheduled send going out: no record is read for it
@@ -217,14 +247,14 @@ export function sendgridEvents(batch: SendgridEvent[]): { events: ProviderEvent[
       channel: 'EMAIL',
       notificationId,
       who: { userId },
-      providerId: str(e.sg_message_id)?.split('.')[0],
+      providerId: capped(str(e.sg_message_id)?.split('.')[0], 64),
       eventId: messageId('sendgrid', eventId),
       at: timeOf(e.timestamp),
       details: { sendgrid_event: type, ...(kind === 'open' ? { machine_open: e.sg_machine_open === true } : {}) },
     };
     if (kind === 'failed') {
-      event.error = str(e.reason) ?? type;
-      event.details = { ...event.details, reason: event.error, bounce_type: str(e.type) };
+      event.error = capped(e.reason) ?? type;
+      event.details = { ...event.details, reason: event.error, bounce_type: capped(e.type, 32) };
     }
     if (kind === 'clicked') event.details = { ...event.details, url: urlOf(e.url) };
     if (kind === 'opted_out' || kind === 'opted_in') {

@@ -12,6 +12,7 @@ import twilio from 'twilio';
 import { CONTEXT_KEYS, contextQuery, serviceBaseUrl, TWILIO_RETRY_FRAGMENT } from '../callbacks';
 import { ApiError, badRequest } from './errors';
 import type { Caller, EndpointRequest } from './endpoint';
+import { jsonArrayOf } from './params';
 
 /** Constant-time comparison (hashing first makes lengths equal). */
 export function safeEqual(a: string, b: string): boolean {
@@ -104,7 +105,7 @@ export function requireApiKey(req: EndpointRequest): Caller {
 }
 
 /** 401 unless the Basic credentials embedded in the SendGrid webhook URL match. */
-export function requireBasicAuth(req: EndpointRequest): Caller {
+function requireBasicAuth(req: EndpointRequest): Caller {
   const { sendgridWebhookUsername: user, sendgridWebhookPassword: pass } = req.config;
   const m = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
   const given = m ? Buffer.from(m[1], 'base64').toString('utf8') : '';
@@ -118,4 +119,63 @@ export function requireBasicAuth(req: EndpointRequest): Caller {
     );
   }
   return 'basic';
+}
+
+export const SENDGRID_SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
+export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
+
+/**
+ * The bodies SendGrid may have posted for these events. SendGrid signs the raw body, and Twilio
+ * Functions hand a function the parsed JSON only (no raw body), so the body is written again in
+ * the forms SendGrid posts: compact JSON, each event on a line of its own ("},\r\n{") with a
+ * closing CRLF, which is what its documented test vectors verify against; then plain compact JSON,
+ * with and without the CRLF. JSON.parse keeps a key order, so the events come back as sent.
+ */
+export function sendgridBodiesOf(events: unknown[]): string[] {
+  const lines = `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]`;
+  const compact = JSON.stringify(events);
+  return [`${lines}\r\n`, compact, `${compact}\r\n`, lines];
+}
+
+/**
+ * SendGrid's Signed Event Webhook: an ECDSA (P-256) signature over the timestamp header and the
+ * body, checked with SendGrid's own library (loaded on the first batch: it costs ~30 ms that no
+ * other function should pay at a cold start).
+ */
+export async function hasValidSendgridSignature(
+  publicKey: string,
+  headers: Record<string, string>,
+  events: unknown[],
+): Promise<boolean> {
+  const signature = headers[SENDGRID_SIGNATURE_HEADER];
+  const timestamp = headers[SENDGRID_TIMESTAMP_HEADER];
+  if (!signature || !timestamp || !/^\d{1,12}$/.test(timestamp)) return false;
+  const { EventWebhook } = await import('@sendgrid/eventwebhook');
+  const webhook = new EventWebhook();
+  try {
+    const key = webhook.convertPublicKeyToECDSA(publicKey);
+    return sendgridBodiesOf(events).some((body) => webhook.verifySignature(key, body, signature, timestamp));
+  } catch {
+    return false; // a signature that is not base64 DER, or a key that is not one
+  }
+}
+
+/**
+ * SendGrid's Event Webhook: the Basic credentials embedded in its URL (401), and, wherever
+ * SENDGRID_WEBHOOK_PUBLIC_KEY is configured, the batch's signature (403). A refused batch is
+ * resent by SendGrid for 24 hours, so a key set by mistake shows at once in doctor.
+ */
+export async function requireSendgridWebhook(req: EndpointRequest): Promise<Caller> {
+  const caller = requireBasicAuth(req);
+  const publicKey = req.config.sendgridWebhookPublicKey;
+  const events = jsonArrayOf(req.params);
+  // a body that is no array of events is answered 400 by the webhook, and nothing in it is read
+  if (publicKey && events.length > 0 && !(await hasValidSendgridSignature(publicKey, req.headers, events))) {
+    throw new ApiError(
+      403,
+      'invalid_signature',
+      `missing or invalid ${SENDGRID_SIGNATURE_HEADER} (SendGrid's Signed Event Webhook)`,
+    );
+  }
+  return caller;
 }

@@ -32,7 +32,7 @@ export interface EndpointRequest {
 export type Caller = 'key' | 'signature' | 'basic';
 
 /** Checks the caller (throws 401/403) and says how it authenticated. */
-export type Authenticate = (req: EndpointRequest) => Caller;
+export type Authenticate = (req: EndpointRequest) => Caller | Promise<Caller>;
 
 export interface EndpointOptions {
   /** every endpoint says who may call it: authentication runs first, before any work or sweep */
@@ -111,7 +111,7 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
       const upstream = new Upstream(deadline, config.upstreamConcurrency);
       const headers = headersOf(event);
       const req: EndpointRequest = { context, config, params: paramsOf(event), headers, path, deadline, upstream };
-      req.caller = opts.auth(req);
+      req.caller = await opts.auth(req);
       if (opts.bodyRequired && !hasBody(headers)) {
         throw new ApiError(
           405,

@@ -11,6 +11,17 @@ export function paramsOf(event: Record<string, unknown>): Params {
   return params;
 }
 
+/**
+ * A JSON array body as the runtime hands it over: its items arrive as fields "0", "1", … (empty
+ * for any other body).
+ */
+export function jsonArrayOf(params: Params): unknown[] {
+  return Object.keys(params)
+    .filter((k) => /^\d+$/.test(k))
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => params[k]);
+}
+
 /** Characters outside XML 1.0's Char production (with `u`, a lone surrogate matches none of the ranges). */
 const XML_INVALID = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 

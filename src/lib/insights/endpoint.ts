@@ -25,7 +25,11 @@ export async function insights(req: EndpointRequest): Promise<Reply> {
   const deps = wire(req);
   const outbox = Promise.all(Array.from({ length: OUTBOX_SHARDS }, (_, k) => deps.store.outbox.list(k)));
   const read = await deps.evidence.tally();
-  const [population, waiting] = await Promise.all([deps.evidence.population(), outbox]);
+  const [population, waiting, dead] = await Promise.all([
+    deps.evidence.population(),
+    outbox,
+    deps.parcels.deadLetters.list(),
+  ]);
   const c = deps.config;
   return {
     status: 200,
@@ -40,7 +44,8 @@ export async function insights(req: EndpointRequest): Promise<Reply> {
         frequencyCap: c.frequencyCap?.text ?? null,
       },
       prior: priorReport(population.priors, population.effects),
-      outbox: { waiting: waiting.reduce((n, ids) => n + ids.length, 0) },
+      // parcels recovery gave up on, for an operator to retry or drop (npm run dead-letters)
+      outbox: { waiting: waiting.reduce((n, ids) => n + ids.length, 0), deadLetters: dead },
     },
   };
 }

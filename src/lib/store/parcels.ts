@@ -15,7 +15,11 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ProviderEvent } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
 import type { SyncClient } from '../clients/sync';
+import { currentTime } from '../clock';
 import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import { log } from '../log';
+import { DEAD_LETTER_TTL_S, DeadLetters } from './dead-letters';
+import { fetchDocument, readModifyWrite } from './documents';
 import type { Learning } from './evidence';
 import type { Outbox } from './outbox';
 import type { PriorDelta } from './prior';
@@ -38,6 +42,25 @@ interface ParcelDoc {
   kind: Parcel['kind'];
   /** the items, as JSON, deflated, base64 */
   z: string;
+  /** failed attempts so far, and when the next may be made (after each failure, twice as long) */
+  tries?: number;
+  retryAt?: string;
+}
+
+/**
+ * Attempts before a parcel is a dead letter (store/dead-letters.ts): 1, 2, 4 … 64 minutes apart, about
+ * two hours in all. A parcel that cannot be applied (a poison: a record that can never be written)
+ * would otherwise be retried, and its Segment events sent again, until its TTL.
+ */
+export const MAX_PARCEL_TRIES = 8;
+const FIRST_RETRY_MS = 60_000;
+
+/** A parcel's stored state besides its items. */
+export interface ParcelEntry {
+  parcel: Parcel;
+  tries: number;
+  /** the next attempt may be made from then on */
+  retryAt?: number;
 }
 
 function itemsOf(p: Parcel): unknown[] {
@@ -81,10 +104,14 @@ export function decodeParcel(data: unknown): Parcel | undefined {
 }
 
 export class ParcelStore {
+  readonly deadLetters: DeadLetters;
+
   constructor(
     private readonly sync: SyncClient,
     private readonly outbox: Outbox,
-  ) {}
+  ) {
+    this.deadLetters = new DeadLetters(sync);
+  }
 
   /**
    * Keeps a parcel under `key` (the same key for the same work: a second keep of it finds the
@@ -112,12 +139,74 @@ export class ParcelStore {
   }
 
   async read(name: string): Promise<Parcel | undefined> {
-    try {
-      return decodeParcel((await this.sync.fetchDocument(name)).data);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return (await this.readEntry(name))?.parcel;
+  }
+
+  async readEntry(name: string): Promise<ParcelEntry | undefined> {
+    const found = await fetchDocument(this.sync, name);
+    const parcel = decodeParcel(found?.data);
+    if (!parcel) return undefined;
+    const d = found?.data as ParcelDoc;
+    return { parcel, tries: d.tries ?? 0, retryAt: d.retryAt ? Date.parse(d.retryAt) : undefined };
+  }
+
+  /**
+   * Counts a failed attempt; after MAX_PARCEL_TRIES the parcel is a dead letter (listed for an
+   * operator, kept DEAD_LETTER_TTL_S): answers whether it now is one.
+   */
+  async failed(name: string, error: string): Promise<boolean> {
+    // a parcel that failed outlives its usual 14 days (the dead letter's, at most), so that someone can still retry it
+    const kept = await readModifyWrite(
+      this.sync,
+      name,
+      (data) => {
+        const d = data as ParcelDoc | undefined;
+        const parcel = decodeParcel(d);
+        if (!d || !parcel) return { result: undefined };
+        const tries = (d.tries ?? 0) + 1;
+        const retryAt = new Date(currentTime() + FIRST_RETRY_MS * 2 ** (tries - 1)).toISOString();
+        return { write: { ...d, tries, retryAt }, result: { parcel, tries } };
+      },
+      { ttl: DEAD_LETTER_TTL_S, keepAlive: true },
+    );
+    if (!kept || kept.tries < MAX_PARCEL_TRIES) return false;
+    const evicted = await this.deadLetters.add({
+      parcel: name,
+      kind: kept.parcel.kind,
+      items: itemsOf(kept.parcel).length,
+      tries: kept.tries,
+      error,
+    });
+    if (evicted) log.error('dead letter list full: the oldest let go', { parcel: evicted.parcel, kind: evicted.kind });
+    return true;
+  }
+
+  /** Keeps what is left of a parcel in its place (a part of what it held: one document), its tries kept. */
+  async replace(name: string, parcel: Parcel): Promise<void> {
+    const [doc] = encodeParcel(parcel);
+    await readModifyWrite(this.sync, name, (data) => {
+      const d = data as ParcelDoc | undefined;
+      return d ? { write: { ...d, z: doc.z }, result: undefined } : { result: undefined };
+    });
+  }
+
+  /** Puts a dead letter's parcel back to be retried (listed again, its tries forgotten). */
+  async revive(name: string): Promise<boolean> {
+    const alive = await readModifyWrite(this.sync, name, (data) => {
+      const d = data as ParcelDoc | undefined;
+      if (!d || !decodeParcel(d)) return { result: false };
+      const { tries: _tries, retryAt: _retryAt, ...rest } = d;
+      return { write: rest, result: true };
+    });
+    if (alive) await this.outbox.addAll([`${PARCEL_ENTRY}${name}`]);
+    await this.deadLetters.remove([name]);
+    return alive;
+  }
+
+  /** Drops a dead letter and its parcel for good. */
+  async drop(name: string): Promise<void> {
+    await this.remove(name);
+    await this.deadLetters.remove([name]);
   }
 
   async remove(name: string): Promise<void> {

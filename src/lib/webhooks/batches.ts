@@ -44,7 +44,7 @@ import { errorText, log } from '../log';
 import type { Learning } from '../store/evidence';
 import type { Parcel } from '../store/parcels';
 import { PooledPrior } from '../store/prior';
-import { handleProviderEvents, Undelivered } from './pipeline';
+import { handleProviderEvents, RecordsNotUpdated, Undelivered } from './pipeline';
 
 /** notifications per chunk (and per work parcel: recovery completes one in about a second) */
 export const CHUNK_NOTIFICATIONS = 100;
@@ -112,6 +112,12 @@ export async function applyChunk(
   } catch (err) {
     if (err instanceof Undelivered)
       return { left: { kind: 'track', messages: err.messages }, learning: err.learning, error: err };
+    // the rest of the chunk is applied and told: only the notifications whose records failed are left
+    if (err instanceof RecordsNotUpdated) {
+      const left = new Set(err.notificationIds);
+      const rest = events.filter((e) => e.notificationId !== undefined && left.has(e.notificationId));
+      return { left: { kind: 'work', events: rest }, learning: err.learning, error: err };
+    }
     return { left: { kind: 'work', events }, learning: [], error: err as Error };
   }
 }

@@ -10,7 +10,7 @@ import { handleBatch } from './batches';
 
 export async function emailEvents(req: EndpointRequest): Promise<Reply> {
   const batch = sendgridBatchOf(req.params);
-  const { events, skipped } = sendgridEvents(batch);
+  const { events, skipped } = sendgridEvents(batch, req.config.authToken);
   const { tracked, mismatched, chunks, duplicate } = await handleBatch(wire(req), events);
   const json = {
     received: batch.length,

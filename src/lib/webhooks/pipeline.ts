@@ -9,7 +9,7 @@ import type { ProviderEvent, ProviderEventKind } from '../channels/provider';
 import { type SegmentMessage, track } from '../clients/segment';
 import type { Deps } from '../deps';
 import { DomainError } from '../errors';
-import { type Engagement, engagedMessage, identifyMessage, messageId, trackMessage } from '../events';
+import { ENGAGED_EVENT, type Engagement, engagedMessage, identifyMessage, messageId, trackMessage } from '../events';
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../journey/steps';
 import { errorText, log } from '../log';
@@ -113,14 +113,16 @@ type OwnerOf = (notificationId: string) => Promise<string | undefined | null>;
 type HeardOf = (notificationId: string, channel: Channel) => Pick<Observation, 'band' | 'group' | 'day'>;
 
 /**
- * A user's observations as the records say: credited unless the notification's record names another
- * user (no record: expired after 40 days, an open can come later; a record that could not be read:
- * null), each in its step's band and its notification's group and day.
+ * A user's observations as the records say: credited when the notification's record names this
+ * user, each in its step's band and its notification's group and day. No record (never sent by us,
+ * or expired after 40 days) credits nobody: an event naming a notification we have no record of
+ * cannot be told from a forgery. A record that could not be read (null) credits the event's user:
+ * the webhook answers 503 and its retry is counted once (evidence counts each event id once).
  */
 async function attribute(u: Learning, ownerOf: OwnerOf, heardOf: HeardOf): Promise<Observation[]> {
   const owners = await Promise.all(u.observations.map((o) => ownerOf(o.notificationId)));
   return u.observations
-    .filter((_, i) => typeof owners[i] !== 'string' || owners[i] === u.userId)
+    .filter((_, i) => owners[i] === null || owners[i] === u.userId)
     .map((o) => ({ ...o, ...heardOf(o.notificationId, o.channel) }));
 }
 
@@ -264,6 +266,21 @@ export class Undelivered extends Error {
   }
 }
 
+/**
+ * Records that could not be updated (the store failed, or a record that can never be written):
+ * their notifications' Segment events were withheld, so that a retry of just these sends each once.
+ */
+export class RecordsNotUpdated extends DomainError {
+  constructor(
+    readonly notificationIds: string[],
+    /** the learner's observations of the rest (HandleOptions.learnLater) */
+    readonly learning: Learning[] = [],
+  ) {
+    super('state_unavailable', 'the notification record could not be updated; retry later');
+    this.name = 'RecordsNotUpdated';
+  }
+}
+
 export interface HandleOptions {
   /**
    * Where Segment events that could not be delivered wait: in their notifications' records (listed
@@ -358,6 +375,11 @@ export async function handleProviderEvents(
     const who = providerEvents[i].who;
     return typeof owner !== 'string' || !('userId' in who) || who.userId === owner;
   });
+  // a notification we have no record of engages nobody: what happened is told (an open, an
+  // unsubscribe), but no Notification Engaged credits a user with it
+  for (const t of trusted)
+    if (t.notificationId && ownerNow.get(t.notificationId) === undefined)
+      t.events = t.events.filter((m) => !(m.type === 'track' && m.event === ENGAGED_EVENT));
   const skippedForUser = translations.length - trusted.length;
   if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
   // every event about a notification carries its group (routing/holdout.ts), as its record says
@@ -391,14 +413,21 @@ export async function handleProviderEvents(
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
-  const own = trusted.flatMap((t) => t.events);
+  // Segment hears of a notification only once its record is written: the events of a record that
+  // could not be updated wait for the retry that writes it, so no retry repeats what Segment has
+  // (past its ~24 h deduplication, a repeat counts again)
+  const unapplied = new Set(
+    ids.filter((_, i) => applied[i].status === 'rejected' && !(applied[i].reason instanceof KeptForRecovery)),
+  );
+  const own = trusted.filter((t) => !t.notificationId || !unapplied.has(t.notificationId)).flatMap((t) => t.events);
+  const told = learned.filter((l) => !unapplied.has(l.notificationId));
   // once per messageId: Segment would drop the repeats anyway (every open after the first of a
   // notification is the same Notification Engaged), so they are not built into the request at all
   const all = uniqueById([
     ...done.flatMap((d) => d.deferred),
     ...own,
     ...done.flatMap((d) => d.events),
-    ...learned.map((l) => l.message),
+    ...told.map((l) => l.message),
   ]);
   // the prior's pooled deltas go out beside the tracking (no added round trip); flushing never throws
   const flushing = opts.pooled ? Promise.resolve(0) : deps.evidence.flushPrior(pooled);
@@ -432,6 +461,7 @@ export async function handleProviderEvents(
         : undefined,
     ),
   );
+  if (unapplied.size > 0 && sender.retries) throw new RecordsNotUpdated([...unapplied], learning);
   if (unkept.length > 0 || learnFailed || (sender.retries && failed.length > 0)) {
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
   }

@@ -1,0 +1,48 @@
+/**
+ * SendGrid's Signed Event Webhook, as the sandbox signs it: ECDSA P-256 with SHA-256 over the
+ * timestamp header followed by the raw body, base64 DER in X-Twilio-Email-Event-Webhook-Signature.
+ * The body is written as SendGrid writes it: compact JSON, one event per line ("},\r\n{"), and a
+ * closing CRLF.
+ *
+ * The wired account's webhook signs with a fixed key pair whose public half is SANDBOX_DEFAULTS'
+ * SENDGRID_WEBHOOK_PUBLIC_KEY (published: the sandbox's key signs nothing real); a webhook whose
+ * signing `npm run setup` turns on gets a key pair of its own, as SendGrid gives one.
+ */
+import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+
+export interface SigningKeys {
+  /** base64 DER (SubjectPublicKeyInfo): what SendGrid shows and the functions verify with */
+  publicKey: string;
+  /** base64 DER (PKCS #8) */
+  privateKey: string;
+}
+
+export const SANDBOX_SIGNING_KEYS: SigningKeys = {
+  publicKey:
+    'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDU4FEzryhIOMl4DFEN7OY0MmklMutVvhQKsyBMAyXv0cq4cRkg2Bd4/ydT0bDhdadVRtFffTOoefMz2FAWA4Ag==',
+  privateKey:
+    'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQguH968K1VLH2oDzrfMaiHYpqc25TCOwtIl4s5qLOJBEWhRANCAAQNTgUTOvKEg4yXgMUQ3s5jQyaSUy61W+FAqzIEwDJe/RyrhxGSDYF3j/J1PRsOF1p1VG0V99M6h58zPYUBYDgC',
+};
+
+export function newSigningKeys(): SigningKeys {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return {
+    publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
+  };
+}
+
+/** An Event Webhook batch's body as SendGrid writes it. */
+export function eventBatchBody(events: unknown[]): string {
+  return `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]\r\n`;
+}
+
+/** The signature headers of `body`, signed at `timestamp` (Unix seconds). */
+export function signatureHeaders(keys: SigningKeys, body: string, timestamp: number): Record<string, string> {
+  const key = createPrivateKey({ key: Buffer.from(keys.privateKey, 'base64'), format: 'der', type: 'pkcs8' });
+  const signature = sign('sha256', Buffer.from(`${timestamp}${body}`), key).toString('base64');
+  return {
+    'X-Twilio-Email-Event-Webhook-Signature': signature,
+    'X-Twilio-Email-Event-Webhook-Timestamp': String(timestamp),
+  };
+}
