@@ -7,6 +7,7 @@
  * keeps running what Twilio would have killed; the 504 and the record say so.)
  */
 import { createServer, request, type Server } from 'node:http';
+import { isLoopbackHost } from './settings';
 
 export const FUNCTION_BODY_LIMIT = 1024 * 1024;
 export const FUNCTION_TIME_LIMIT_MS = 10_000;
@@ -65,6 +66,16 @@ export class InvocationLog {
   }
 }
 
+/** The host name of a Host header (`localhost:3000`, `[::1]:3000`), without the port. */
+function hostOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  try {
+    return new URL(`http://${header}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
 const json = (status: number, body: object) => ({
   status,
   headers: { 'Content-Type': 'application/json' },
@@ -83,6 +94,17 @@ export function startFunctionsRuntime(port: number, targetPort: number, log: Inv
       log.record({ path, status, ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6) });
       return true;
     };
+    // DNS rebinding: a page on a name that resolves to 127.0.0.1 reaches this port with its own
+    // name in Host. Only loopback names are served (Twilio's front door serves its own domains only).
+    const hostname = hostOf(req.headers.host);
+    if (!hostname || !isLoopbackHost(hostname)) {
+      finish(403);
+      const r = json(403, { code: 403, message: `Host ${hostname ?? '(none)'} is not served here` });
+      res.writeHead(r.status, { ...r.headers, Connection: 'close' });
+      res.end(r.body);
+      req.resume();
+      return;
+    }
     const declared = Number(req.headers['content-length'] ?? 0);
     const refuseSize = () => {
       log.refusedForSize();

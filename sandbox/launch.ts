@@ -86,6 +86,8 @@ export interface LaunchOptions {
   sandboxPort?: number;
   /** extra variables for the functions (and the sandbox) */
   env?: Record<string, string>;
+  /** the address the functions listen on without the sandbox (default loopback; `npm start -- --host`) */
+  listenHost?: string;
   /** where child output goes: 'inherit', 'ignore' or an open file descriptor */
   stdio: 'inherit' | 'ignore' | number;
 }
@@ -95,6 +97,8 @@ export interface LocalStack {
   /** the twilio-run process serving the functions (benches read its CPU time) */
   functionsPid?: number;
   sandboxUrl?: string;
+  /** the port twilio-run itself listens on (behind the sandbox's front door, or the functions' own) */
+  twilioRunPort: number;
   stop(): Promise<void>;
 }
 
@@ -144,7 +148,10 @@ async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
   // --no-logs: its request log prints query strings, which may hold phone numbers.
   // NODE_ENV=production (through --load-local-env: twilio-run replaces process.env
   // with the env file) keeps Express from answering malformed JSON with a stack trace.
+  // loopback only unless asked (listen-host.cjs): twilio-run alone would listen on every interface
   const twilioRunArgs = [
+    '-r',
+    join(opts.root, 'scripts/listen-host.cjs'),
     join(opts.root, 'node_modules/twilio-run/bin/twilio-run.js'),
     'start',
     '--port',
@@ -193,7 +200,14 @@ async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
     }
     const functions = spawn(process.execPath, twilioRunArgs, {
       cwd: opts.root,
-      env: { ...process.env, ...(opts.env ?? {}), FORCE_COLOR: '0', NODE_ENV: 'production' },
+      env: {
+        ...process.env,
+        ...(opts.env ?? {}),
+        FORCE_COLOR: '0',
+        NODE_ENV: 'production',
+        // behind the sandbox's front door, twilio-run is reached from loopback only, whatever was asked
+        LISTEN_HOST: opts.sandboxPort === undefined ? (opts.listenHost ?? '127.0.0.1') : '127.0.0.1',
+      },
       stdio: ['ignore', 'pipe', opts.stdio],
     });
     children.push(functions);
@@ -213,7 +227,7 @@ async function launchOnce(opts: LaunchOptions): Promise<LocalStack> {
         headers: { 'Content-Type': 'application/json' },
         body: '{}',
       }).then((r) => r.arrayBuffer());
-    return { functionsUrl, sandboxUrl, functionsPid: functions.pid, stop };
+    return { functionsUrl, sandboxUrl, functionsPid: functions.pid, twilioRunPort, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -184,6 +184,9 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
     }
   });
 
+  // longer than any client keeps an idle connection (undici: 4 s): with Node's default 5 s, a client
+  // reusing a connection the server is just closing sees "other side closed" on a busy machine
+  server.keepAliveTimeout = 65_000;
   const runtime = settings.runtime
     ? startFunctionsRuntime(settings.runtime.port, settings.runtime.targetPort, state.invocations)
     : Promise.resolve([]);

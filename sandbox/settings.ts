@@ -46,6 +46,8 @@ export const SANDBOX_DEFAULTS = {
   SEGMENT_SPACE_ID: 'spa_sandbox',
   SEGMENT_PROFILE_API_TOKEN: 'sandbox-profile-token',
   NOTIFY_API_KEY: 'sandbox-notify-api-key',
+  STUDIO_API_KEY: 'sandbox-studio-api-key',
+  INSIGHTS_API_KEY: 'sandbox-insights-api-key',
   SEGMENT_PUBLIC_API_TOKEN: 'sandbox-public-api-token',
 } as const;
 
@@ -97,6 +99,8 @@ const CREDENTIALS = [
   'SEGMENT_WRITE_KEY',
   'SEGMENT_PROFILE_API_TOKEN',
   'NOTIFY_API_KEY',
+  'STUDIO_API_KEY',
+  'INSIGHTS_API_KEY',
 ] as const;
 
 /**

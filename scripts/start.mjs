@@ -14,6 +14,10 @@ const hasCredentials = Boolean(
   (dotenv.ACCOUNT_SID || process.env.ACCOUNT_SID) && (dotenv.AUTH_TOKEN || process.env.AUTH_TOKEN),
 );
 const functionsPort = Number(process.env.PORT || 3000);
+// `npm start -- --host 0.0.0.0`: listen on another address than loopback (real credentials only:
+// the sandbox's functions are served on loopback whatever is asked)
+const hostArg = process.argv.indexOf('--host');
+const listenHost = hostArg > 0 ? process.argv[hostArg + 1] : undefined;
 const sandboxPort = Number(process.env.SANDBOX_PORT || 3001);
 
 if (hasCredentials) {
@@ -85,6 +89,7 @@ const stack = await launchLocal({
   sandboxPort: hasCredentials ? undefined : sandboxPort,
   stdio: 'inherit',
   env: hasCredentials ? undefined : settable,
+  listenHost,
 });
 console.log(
   `Ready: functions at ${stack.functionsUrl}${stack.sandboxUrl ? `, sandbox at ${stack.sandboxUrl}` : ''}. Ctrl-C stops.`,
@@ -92,7 +97,7 @@ console.log(
 if (stack.sandboxUrl)
   console.log(`  dashboard: ${stack.sandboxUrl}/  (live: notifications, callbacks, Segment, what was learned)`);
 console.log(
-  `  insights:  ${stack.functionsUrl}/insights.html  (engagement by group, the lift; asks for NOTIFY_API_KEY)`,
+  `  insights:  ${stack.functionsUrl}/insights.html  (engagement by group, the lift; asks for INSIGHTS_API_KEY)`,
 );
 const stop = () => stack.stop().then(() => process.exit(0));
 process.on('SIGINT', stop);

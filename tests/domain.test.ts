@@ -392,6 +392,21 @@ describe("the evidence's memory of what it counted (store/evidence.ts)", () => {
 });
 
 describe('configuration', () => {
+  test("with a live account, the sandbox's keys and short ones are refused, each named; long ones pass", () => {
+    const live = { ...SANDBOX_DEFAULTS, ACCOUNT_SID: `AC${'a'.repeat(32)}` };
+    expect(() => loadConfig(live)).toThrow(/^Configuration: 4 variables to fix/);
+    for (const name of ['NOTIFY_API_KEY', 'STUDIO_API_KEY', 'INSIGHTS_API_KEY', 'SENDGRID_WEBHOOK_PASSWORD'])
+      expect(() => loadConfig(live)).toThrow(`${name} is too weak for a live account: at least 32 characters`);
+    const strong = 'k'.repeat(32);
+    const keys = { NOTIFY_API_KEY: strong, STUDIO_API_KEY: strong, INSIGHTS_API_KEY: strong };
+    expect(() => loadConfig({ ...live, ...keys, SENDGRID_WEBHOOK_PASSWORD: strong })).not.toThrow();
+    expect(() => loadConfig({ ...live, ...keys, SENDGRID_WEBHOOK_PASSWORD: 'x'.repeat(31) })).toThrow(
+      /SENDGRID_WEBHOOK_PASSWORD is too weak for a live account/,
+    );
+    // the sandbox's own account runs with its published defaults
+    expect(() => loadConfig({ ...SANDBOX_DEFAULTS })).not.toThrow();
+  });
+
   test('every missing or malformed variable is named in one message', () => {
     const env = {
       ...SANDBOX_DEFAULTS,

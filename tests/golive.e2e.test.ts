@@ -53,7 +53,15 @@ beforeAll(async () => {
   sandboxUrl = c.urls.sandboxUrl;
   // what a user's .env holds before going live: credentials, the number, no generated secret, no SIDs
   const base = sandboxFunctionEnv(sandboxUrl);
-  const { NOTIFY_API_KEY: _k, SENDGRID_WEBHOOK_PASSWORD: _p, MESSAGING_SERVICE_SID: _m, ...kept } = base;
+  const {
+    NOTIFY_API_KEY: _k,
+    STUDIO_API_KEY: _s,
+    INSIGHTS_API_KEY: _i,
+    SENDGRID_WEBHOOK_PASSWORD: _p,
+    SENDGRID_WEBHOOK_PUBLIC_KEY: _w,
+    MESSAGING_SERVICE_SID: _m,
+    ...kept
+  } = base;
   envFile = join(mkdtempSync(join(tmpdir(), 'golive-')), '.env');
   writeFileSync(
     envFile,
@@ -89,7 +97,7 @@ describe('an empty account (a number and the deployed service)', () => {
       'SendGrid click tracking: off',
       'Segment computed trait preferred_channel: missing',
       'Deployed variables',
-      '.env: NOTIFY_API_KEY, SENDGRID_WEBHOOK_PASSWORD not set',
+      '.env: NOTIFY_API_KEY, STUDIO_API_KEY, INSIGHTS_API_KEY, SENDGRID_WEBHOOK_PASSWORD not set',
     ])
       expect(out).toContain(what);
     expect(out).toContain('/health: answers 200');
@@ -352,25 +360,25 @@ describe('the Studio flow', () => {
   });
 
   it('setup --studio creates it published with the service filled in; a second run changes nothing', async () => {
-    // the local functions know the sandbox's key: the flow must carry that one
+    // the local functions know the sandbox's Studio key: the flow must carry that one
     writeFileSync(
       envFile,
       readFileSync(envFile, 'utf8').replace(
-        /^NOTIFY_API_KEY=.*$/m,
-        `NOTIFY_API_KEY=${SANDBOX_DEFAULTS.NOTIFY_API_KEY}`,
+        /^STUDIO_API_KEY=.*$/m,
+        `STUDIO_API_KEY=${SANDBOX_DEFAULTS.STUDIO_API_KEY}`,
       ),
     );
     const first = await golive(['setup', '--studio']);
     expect(first.out).toMatch(/\+ Studio flow: "Channel-optimized notification" calling http:\/\/localhost:\d+/);
     expect(first.code).toBe(0);
-    expect(first.out).not.toContain(SANDBOX_DEFAULTS.NOTIFY_API_KEY);
+    expect(first.out).not.toContain(SANDBOX_DEFAULTS.STUDIO_API_KEY);
     const [flow] = await rest.studio.v2.flows.list();
     expect(flow.status).toBe('published');
     const urls = (flow.definition as { states: Array<{ properties: { url?: string } }> }).states.flatMap(
       (st) => st.properties.url ?? [],
     );
     expect(urls).toEqual([
-      expect.stringMatching(/^http:\/\/studio:sandbox-notify-api-key@localhost:\d+\/notify$/),
+      expect.stringMatching(/^http:\/\/studio:sandbox-studio-api-key@localhost:\d+\/notify$/),
       expect.stringMatching(/\/notification$/),
     ]);
     const again = await golive(['setup', '--studio']);

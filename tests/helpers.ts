@@ -58,6 +58,7 @@ export async function ownStack(env: (functionsPort: number) => Record<string, st
   });
   return {
     stop: local.stop,
+    twilioRunPort: local.twilioRunPort,
     ...clientOf({ functionsUrl: local.functionsUrl, sandboxUrl: local.sandboxUrl as string }),
   };
 }

@@ -124,7 +124,7 @@ test('/insights equals the counts taken from Segment, and its lift interval cont
     for (const b of Object.values(bands) as Array<{ mean: number; effect: number }>)
       expect(b.mean).toBeCloseTo(Math.min(0.995, Math.max(0.005, report.prior.channels[ch].mean * b.effect)), 10);
   }
-  expect(report.outbox).toEqual({ waiting: 0 });
+  expect(report.outbox).toEqual({ waiting: 0, deadLetters: [] });
 }, 300_000);
 
 test('/insights refuses a bad window and callers without the key', async () => {
@@ -162,13 +162,14 @@ test('the insights page asks for the key, then shows the groups, the lift with i
   });
   await page.goto(`${stack.urls.functionsUrl}/insights.html`);
   await page.locator('#login').waitFor({ state: 'visible' });
-  expect(await page.locator('#login label').textContent()).toBe('API キー（NOTIFY_API_KEY）');
+  expect(await page.locator('#login label').textContent()).toBe('API キー（INSIGHTS_API_KEY）');
   // a wrong key is refused and forgotten
   await page.fill('#key', 'wrong');
   await page.click('#login button');
   await page.locator('#login-error').waitFor({ state: 'visible' });
   expect(await page.evaluate(() => sessionStorage.getItem('notify-insights-key'))).toBeNull();
-  await page.fill('#key', 'sandbox-notify-api-key');
+  // the read-only key (INSIGHTS_API_KEY), not the one that sends
+  await page.fill('#key', 'sandbox-insights-api-key');
   await page.click('#login button');
   await page.locator('[data-testid="group-learned"]').waitFor();
   // what /insights reported, as the page shows it
@@ -191,7 +192,7 @@ test('the insights page asks for the key, then shows the groups, the lift with i
   expect(rows).toHaveLength(3);
   expect(rows.join('|')).toContain('メール');
   // the key lives only in this tab's session storage
-  expect(await page.evaluate(() => sessionStorage.getItem('notify-insights-key'))).toBe('sandbox-notify-api-key');
+  expect(await page.evaluate(() => sessionStorage.getItem('notify-insights-key'))).toBe('sandbox-insights-api-key');
   expect(await page.evaluate(() => localStorage.length)).toBe(0);
   // Japanese renders in a Japanese font (not the fallback boxes)
   const loaded = await page.evaluate(
@@ -211,6 +212,19 @@ test('the insights page asks for the key, then shows the groups, the lift with i
   expect(missing).toEqual([]);
   mkdirSync(join(__dirname, '../.test-logs'), { recursive: true });
   await page.screenshot({ path: join(__dirname, '../.test-logs/insights.png'), fullPage: true });
+}, 60_000);
+
+test('framed by another page, the insights page shows nothing and asks for no key', async () => {
+  browser ??= await launchChromium();
+  const page = await browser.newPage();
+  await page.setContent(
+    `<iframe id="f" src="${stack.urls.functionsUrl}/insights.html" width="800" height="600"></iframe>`,
+  );
+  const frame = page.frameLocator('#f');
+  await frame.locator('[data-testid="framed"]').waitFor();
+  expect(await frame.locator('#login').count()).toBe(0);
+  expect(await frame.locator('#key').count()).toBe(0);
+  await page.close();
 }, 60_000);
 
 /**

@@ -3,6 +3,8 @@
  * functions: forged SendGrid events, ...
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { SANDBOX_SIGNING_KEYS, eventBatchBody, newSigningKeys, signatureHeaders } from '../sandbox/sendgrid-signing';
 import { SANDBOX_DEFAULTS } from '../sandbox/settings';
 import { bearer, call, emailEvents, notify, ownStack, sandbox, waitFor } from './helpers';
@@ -216,9 +218,73 @@ describe('a poison parcel', () => {
     });
   }, 120_000);
 
+  test('the local stack listens on loopback only, and its front door serves loopback names only (no DNS rebinding)', async () => {
+    // every listening TCP socket on the functions' own port (twilio-run's, behind the front door)
+    const listening = (file: string, port: number) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === '0A' && Number.parseInt(f[1]?.split(':')[1] ?? '', 16) === port)
+        .map((f) => f[1].split(':')[0]);
+    const v4 = listening('/proc/net/tcp', c.twilioRunPort);
+    const v6 = existsSync('/proc/net/tcp6') ? listening('/proc/net/tcp6', c.twilioRunPort) : [];
+    expect([...v4, ...v6].length).toBeGreaterThan(0);
+    expect(v4.every((a) => a === '0100007F')).toBe(true); // 127.0.0.1, not 0.0.0.0
+    expect(v6).toEqual([]); // not [::] either
+    const port = new URL(c.urls.functionsUrl).port;
+    const withHost = (host: string) =>
+      new Promise<number>((resolve, reject) =>
+        httpRequest({ host: '127.0.0.1', port, path: '/health', headers: { Host: host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end(),
+      );
+    expect(await withHost(`rebind.attacker.example:${port}`)).toBe(403);
+    expect(await withHost(`localhost:${port}`)).toBe(200);
+    expect(await withHost(`127.0.0.1:${port}`)).toBe(200);
+  });
+
   test('dropping a dead letter names it; an unknown one is a 400 naming the field', async () => {
     const res = await recover({ deadLetters: 'drop', parcel: 'parcel-nothing-w0' });
     expect(res.error).toMatchObject({ code: 'invalid_parameter', field: 'parcel' });
     expect((await recover({ deadLetters: 'sometimes' })).error.field).toBe('deadLetters');
+  });
+});
+
+describe('each key may do what it is for', () => {
+  const studio = {
+    Authorization: `Basic ${Buffer.from(`studio:${SANDBOX_DEFAULTS.STUDIO_API_KEY}`).toString('base64')}`,
+  };
+  const insights = { Authorization: `Bearer ${SANDBOX_DEFAULTS.INSIGHTS_API_KEY}` };
+  const form = () => ({
+    userId: uid('k'),
+    phone: '+819012345678',
+    message: 'm',
+    channel: 'sms',
+    notificationId: uid('k-n'),
+  });
+
+  test("Studio's key sends and reads notifications, and nothing else", async () => {
+    const sent = await call('POST', '/notify', { form: form(), headers: studio });
+    expect(sent.status).toBe(200);
+    const id = sent.body.notificationId;
+    expect((await call('GET', `/notification?notificationId=${id}`, { headers: studio })).status).toBe(200);
+    for (const [method, path, body] of [
+      ['GET', '/insights', undefined],
+      ['GET', '/channel?userId=u&phone=%2B819012345678', undefined],
+      ['POST', '/cancel', { notificationId: id }],
+      ['POST', '/recover', {}],
+    ] as const)
+      expect((await call(method, path, { headers: studio, form: body })).status).toBe(401);
+  });
+
+  test('the insights key reads /insights, and sends nothing', async () => {
+    expect((await call('GET', '/insights', { headers: insights })).status).toBe(200);
+    expect((await call('POST', '/notify', { json: form(), headers: insights })).status).toBe(401);
+    expect((await call('POST', '/recover', { json: {}, headers: insights })).status).toBe(401);
+    expect(await sandbox.messages()).toEqual([]);
   });
 });

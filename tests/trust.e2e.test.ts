@@ -3,6 +3,7 @@
  * one send per notificationId, and graceful failure through injected faults.
  */
 import twilio from 'twilio';
+import { SANDBOX_DEFAULTS } from '../sandbox/settings';
 import {
   API_KEY,
   AUTH_TOKEN,
@@ -122,7 +123,8 @@ describe('API endpoints require the Bearer key or a Twilio signature', () => {
   });
 
   test("Studio's Make HTTP Request widget: Basic studio:KEY from its URL, never from a browser", async () => {
-    const basic = (user: string) => `Basic ${Buffer.from(`${user}:${API_KEY}`).toString('base64')}`;
+    const basic = (user: string, key: string = SANDBOX_DEFAULTS.STUDIO_API_KEY) =>
+      `Basic ${Buffer.from(`${user}:${key}`).toString('base64')}`;
     const params = () => ({
       userId: uid('widget'),
       phone: PHONE,
@@ -146,6 +148,9 @@ describe('API endpoints require the Bearer key or a Twilio signature', () => {
     expect((await call('POST', '/notify', { form: params(), headers: { Authorization: basic('other') } })).status).toBe(
       401,
     );
+    // the all-powerful key no longer rides in Studio's URL
+    const notifyKey = { Authorization: basic('studio', API_KEY) };
+    expect((await call('POST', '/notify', { form: params(), headers: notifyKey })).status).toBe(401);
   });
 
   test('the SendGrid webhook requires its Basic credentials', async () => {

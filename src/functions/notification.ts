@@ -1,7 +1,7 @@
-import { requireApiKey } from '../lib/http/auth';
+import { requireApiKeyOrStudio } from '../lib/http/auth';
 import { endpoint } from '../lib/http/endpoint';
 import { withRecovery } from '../lib/recovery';
 import { notification } from '../lib/journey/endpoints';
 
 /** GET /notification?notificationId=…: the notification record and its steps. */
-export const handler = endpoint('/notification', withRecovery(notification), { auth: requireApiKey });
+export const handler = endpoint('/notification', withRecovery(notification), { auth: requireApiKeyOrStudio });

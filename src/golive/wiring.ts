@@ -7,6 +7,7 @@
  *
  * Reading is all done first; nothing is written until the plan is complete and shown.
  */
+import { weakSecret } from '../lib/config';
 import { DEAD_LETTERS_DOCUMENT, type DeadLetter } from '../lib/store/dead-letters';
 import { type EnvValues, maskSecret, maskUrl, newSecret } from './env-file';
 import { type Vendors, vendorError } from './vendors';
@@ -53,7 +54,7 @@ export const SENDGRID_EVENTS = [
 ] as const;
 export const STUDIO_FLOW_NAME = 'Channel-optimized notification';
 /** how the committed flow names the service (importable as-is: the Console's user edits these) */
-export const FLOW_PLACEHOLDER_ORIGIN = 'https://studio:YOUR_NOTIFY_API_KEY@YOUR-SERVICE-DOMAIN';
+export const FLOW_PLACEHOLDER_ORIGIN = 'https://studio:YOUR_STUDIO_API_KEY@YOUR-SERVICE-DOMAIN';
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 /** Segment's "most frequent" computed trait over what the service tracks (Public API query language) */
 export const TRAIT_QUERY = "event('Notification Engaged').within(90 days).mostFrequent(property('channel'), 3)";
@@ -119,15 +120,19 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
   const value = (key: string) => envUpdates[key] ?? env[key] ?? '';
   for (const [key, make] of [
     ['NOTIFY_API_KEY', newSecret],
+    ['STUDIO_API_KEY', newSecret],
+    ['INSIGHTS_API_KEY', newSecret],
     ['SENDGRID_WEBHOOK_USERNAME', () => 'sendgrid'],
     ['SENDGRID_WEBHOOK_PASSWORD', newSecret],
   ] as const) {
-    if (env[key]) continue;
+    // a key the service would refuse with this account (config.ts: the sandbox's, or short) is replaced
+    const weak = key.endsWith('USERNAME') ? undefined : weakSecret(env.ACCOUNT_SID, env[key] || undefined);
+    if (env[key] && !weak) continue;
     envUpdates[key] = make();
     add({
       resource: `.env ${key}`,
-      status: 'create',
-      detail: `generated (${key.endsWith('USERNAME') ? envUpdates[key] : maskSecret(envUpdates[key])}), written to .env`,
+      status: weak ? 'update' : 'create',
+      detail: `${weak ? `${weak.replace(/ \(.*\)$/, '')}: replaced by one ` : ''}generated (${key.endsWith('USERNAME') ? envUpdates[key] : maskSecret(envUpdates[key])}), written to .env`,
     });
   }
 
@@ -497,7 +502,8 @@ export async function planWiring(v: Vendors, env: EnvValues, opts: WiringOptions
 
   // 9. the Studio flow (--studio)
   if (opts.studioFlow !== undefined) {
-    const origin = `${scheme}://studio:${encodeURIComponent(value('NOTIFY_API_KEY'))}@${host}`;
+    // Studio's own key, which may only call /notify and /notification: the flow keeps it in clear
+    const origin = `${scheme}://studio:${encodeURIComponent(value('STUDIO_API_KEY'))}@${host}`;
     const definition = JSON.parse(opts.studioFlow.split(FLOW_PLACEHOLDER_ORIGIN).join(origin));
     const validate = () =>
       read('Twilio', () =>

@@ -47,6 +47,10 @@ export interface Config {
   preferredChannelTrait: string;
   syncServiceSid: string;
   notifyApiKey?: string;
+  /** the key Studio's flow carries (Basic studio:KEY): /notify and /notification only */
+  studioApiKey?: string;
+  /** a read-only key for /insights and its page */
+  insightsApiKey?: string;
   publicBaseUrl?: string;
   defaultLocale: string;
   twilioApiBaseUrl?: string;
@@ -174,6 +178,31 @@ function publicKey(v: string | undefined): string | undefined {
   return v;
 }
 
+/** The local sandbox's account (sandbox/settings.ts): the only one whose keys may be short. */
+const SANDBOX_ACCOUNT_SID = `AC${'0'.repeat(32)}`;
+/** what `npm run setup` generates: 24 random bytes, base64url */
+export const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Why a key that lets callers in is too weak for a live account, or undefined: the sandbox's
+ * published defaults and anything short (a README example pasted as is can send SMS and calls
+ * to any number). One rule for the service, setup (which replaces such a key) and doctor.
+ */
+export function weakSecret(accountSid: string | undefined, v: string | undefined): string | undefined {
+  // no account yet (named missing on its own) or the sandbox's: nothing to judge against
+  if (v === undefined || !accountSid || accountSid === SANDBOX_ACCOUNT_SID) return undefined;
+  if (v.length < MIN_SECRET_LENGTH)
+    return `is too weak for a live account: at least ${MIN_SECRET_LENGTH} characters (npm run setup generates one)`;
+  return undefined;
+}
+
+function secret(env: Env, name: string): string | undefined {
+  const v = value(env, name);
+  const weak = weakSecret(value(env, 'ACCOUNT_SID'), v);
+  if (weak) throw new ConfigError(name, weak);
+  return v;
+}
+
 function onOff(name: string, v: string | undefined): boolean {
   if (v === undefined || v === '' || v === 'on' || v === 'true') return true;
   if (v === 'off' || v === 'false') return false;
@@ -233,14 +262,16 @@ export function loadConfig(env: Env): Config {
     sendgridApiKey: check(() => required(env, 'SENDGRID_API_KEY'), ''),
     sendgridFromEmail: check(() => required(env, 'SENDGRID_FROM_EMAIL'), ''),
     sendgridWebhookUsername: value(env, 'SENDGRID_WEBHOOK_USERNAME'),
-    sendgridWebhookPassword: value(env, 'SENDGRID_WEBHOOK_PASSWORD'),
+    sendgridWebhookPassword: check(() => secret(env, 'SENDGRID_WEBHOOK_PASSWORD'), undefined),
     sendgridWebhookPublicKey: check(() => publicKey(value(env, 'SENDGRID_WEBHOOK_PUBLIC_KEY')), undefined),
     segmentWriteKey: check(() => required(env, 'SEGMENT_WRITE_KEY'), ''),
     segmentSpaceId: value(env, 'SEGMENT_SPACE_ID'),
     segmentProfileApiToken: value(env, 'SEGMENT_PROFILE_API_TOKEN'),
     preferredChannelTrait: value(env, 'PREFERRED_CHANNEL_TRAIT') ?? 'preferred_channel',
     syncServiceSid: value(env, 'SYNC_SERVICE_SID') ?? 'default',
-    notifyApiKey: value(env, 'NOTIFY_API_KEY'),
+    notifyApiKey: check(() => secret(env, 'NOTIFY_API_KEY'), undefined),
+    studioApiKey: check(() => secret(env, 'STUDIO_API_KEY'), undefined),
+    insightsApiKey: check(() => secret(env, 'INSIGHTS_API_KEY'), undefined),
     publicBaseUrl: check(() => baseUrl(env, 'PUBLIC_BASE_URL'), undefined),
     defaultLocale: check(() => locale(value(env, 'DEFAULT_LOCALE')), 'en-US'),
     twilioApiBaseUrl: check(() => baseUrl(env, 'TWILIO_API_BASE_URL'), undefined),

@@ -30,7 +30,7 @@ const TEXT = {
     days: 'days',
     refresh: 'Refresh',
     logout: 'Forget key',
-    keyLabel: 'API key (NOTIFY_API_KEY)',
+    keyLabel: 'API key (INSIGHTS_API_KEY)',
     show: 'Show insights',
     keyNote: 'Kept in this browser tab only (session storage), sent only to this service.',
     badKey: 'The key was refused.',
@@ -73,6 +73,7 @@ const TEXT = {
     deadLetters: 'Given up on (npm run dead-letters to retry or drop)',
     settings: 'Settings',
     incomplete: 'Some counts are still being read: refresh in a minute.',
+    framed: 'This page does not open inside another page. Open it in its own tab.',
     SMS: 'SMS',
     CALL: 'Call',
     EMAIL: 'Email',
@@ -83,7 +84,7 @@ const TEXT = {
     days: '日',
     refresh: '更新',
     logout: 'キーを消去',
-    keyLabel: 'API キー（NOTIFY_API_KEY）',
+    keyLabel: 'API キー（INSIGHTS_API_KEY）',
     show: '表示する',
     keyNote: 'このタブの中だけ（セッションストレージ）に保存し、このサービスにだけ送ります。',
     badKey: 'キーが拒否されました。',
@@ -126,6 +127,7 @@ const TEXT = {
     deadLetters: '再試行を断念（npm run dead-letters で再試行または破棄）',
     settings: '設定',
     incomplete: '一部の集計を読み込み中です。1 分後に更新してください。',
+    framed: 'このページは他のページの中では開けません。新しいタブで開いてください。',
     SMS: 'SMS',
     CALL: '電話',
     EMAIL: 'メール',
@@ -405,16 +407,38 @@ document.querySelectorAll<HTMLElement>('[data-i18n]').forEach((e) => {
   e.textContent = t(e.dataset.i18n as Key);
 });
 document.title = `${t('title')} · Channel-optimized notifications`;
-$('login').addEventListener('submit', (e) => {
-  e.preventDefault();
-  sessionStorage.setItem(KEY, $<HTMLInputElement>('key').value.trim());
-  $<HTMLInputElement>('key').value = '';
+
+/**
+ * Framed by another page, the page neither asks for a key nor shows a figure: a frame could overlay
+ * the key field (clickjacking). `frame-ancestors` would forbid the frame, but a <meta> CSP ignores
+ * it and Twilio assets cannot send headers, so the page checks for itself.
+ */
+function framed(): boolean {
+  try {
+    return window.self !== window.top;
+  } catch {
+    return true; // a cross-origin parent cannot even be compared
+  }
+}
+
+if (framed()) {
+  document.body.replaceChildren(el('p', { class: 'error', 'data-testid': 'framed' }, t('framed')));
+} else {
+  start();
+}
+
+function start() {
+  $('login').addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, $<HTMLInputElement>('key').value.trim());
+    $<HTMLInputElement>('key').value = '';
+    void load();
+  });
+  $('refresh').addEventListener('click', () => void load());
+  $('window').addEventListener('change', () => void load());
+  $('logout').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY);
+    showLogin();
+  });
   void load();
-});
-$('refresh').addEventListener('click', () => void load());
-$('window').addEventListener('change', () => void load());
-$('logout').addEventListener('click', () => {
-  sessionStorage.removeItem(KEY);
-  showLogin();
-});
-void load();
+}

@@ -65,31 +65,43 @@ export function requireTwilioSignature(req: EndpointRequest): Caller {
   return 'signature';
 }
 
-/** The user name of the Basic credentials Studio's HTTP widget carries (the password: NOTIFY_API_KEY). */
+/** The user name of the Basic credentials Studio's HTTP widget carries (the password: STUDIO_API_KEY). */
 export const STUDIO_USER = 'studio';
 /** Origin and Sec-Fetch-Site: what every browser sets on a cross-site post (Node's fetch sends Sec-Fetch-Mode only) */
 const fromBrowser = (req: EndpointRequest) =>
   req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
 
+/** Which keys an endpoint takes besides NOTIFY_API_KEY (the one that may do everything). */
+interface KeyRule {
+  /** Basic studio:STUDIO_API_KEY, from Studio's Make HTTP Request widget (/notify, /notification) */
+  studio?: boolean;
+  /** Bearer INSIGHTS_API_KEY, read-only (/insights) */
+  insights?: boolean;
+}
+
+const bearerOf = (req: EndpointRequest) => /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1].trim();
+
 /**
- * 401 unless `Authorization: Bearer NOTIFY_API_KEY` (or Basic studio:KEY, from Studio) or a valid Twilio signature. A signature covers
- * only form fields (strings), so a signed request must carry nothing else: a captured signed call
- * replayed as JSON with added flags would otherwise still verify.
+ * 401 unless `Authorization: Bearer NOTIFY_API_KEY`, or a key `rule` lets in, or a valid Twilio
+ * signature. A signature covers only form fields (strings), so a signed request must carry nothing
+ * else: a captured signed call replayed as JSON with added flags would otherwise still verify.
+ * Each key may do what it is for and no more: the one in Studio's flow (kept in clear in every
+ * revision of it) only sends and reads notifications; the one pasted into the insights page only reads.
  */
-export function requireApiKey(req: EndpointRequest): Caller {
-  const key = req.config.notifyApiKey;
-  const header = req.headers.authorization ?? '';
-  const m = /^Bearer\s+(.+)$/i.exec(header);
-  if (key && m && safeEqual(m[1].trim(), key)) return 'key';
+function requireKey(req: EndpointRequest, rule: KeyRule): Caller {
+  const { notifyApiKey: key, studioApiKey, insightsApiKey } = req.config;
+  const given = bearerOf(req);
+  if (given && key && safeEqual(given, key)) return 'key';
+  if (given && rule.insights && insightsApiKey && safeEqual(given, insightsApiKey)) return 'key';
   // Studio's Make HTTP Request widget sends no headers of ours: the key rides as the password of
   // Basic credentials in its URL (https://studio:KEY@…), as Twilio documents for that widget. Only
   // under the user name `studio`, and never from a browser: a browser that once opened such a URL
   // keeps the credentials and would attach them to a hostile page's form post (it marks its
   // requests with Origin and Sec-Fetch-Site, which Studio never sends).
-  const basic = /^Basic\s+(.+)$/i.exec(header);
-  if (key && basic && !fromBrowser(req)) {
-    const given = Buffer.from(basic[1], 'base64').toString('utf8');
-    if (given.startsWith(`${STUDIO_USER}:`) && safeEqual(given.slice(STUDIO_USER.length + 1), key)) return 'key';
+  const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  if (rule.studio && studioApiKey && basic && !fromBrowser(req)) {
+    const pair = Buffer.from(basic[1], 'base64').toString('utf8');
+    if (pair.startsWith(`${STUDIO_USER}:`) && safeEqual(pair.slice(STUDIO_USER.length + 1), studioApiKey)) return 'key';
   }
   if (hasValidTwilioSignature(req, false)) {
     const unsigned = Object.entries(req.params).find(([, v]) => typeof v !== 'string');
@@ -103,6 +115,13 @@ export function requireApiKey(req: EndpointRequest): Caller {
     key ? 'missing or invalid Authorization: Bearer key' : 'NOTIFY_API_KEY is not configured; the endpoint is closed',
   );
 }
+
+/** NOTIFY_API_KEY (or a Twilio signature): /cancel, /channel, /recover. */
+export const requireApiKey = (req: EndpointRequest): Caller => requireKey(req, {});
+/** …or Studio's key: /notify and /notification. */
+export const requireApiKeyOrStudio = (req: EndpointRequest): Caller => requireKey(req, { studio: true });
+/** …or the read-only insights key: /insights. */
+export const requireInsightsKey = (req: EndpointRequest): Caller => requireKey(req, { insights: true });
 
 /** 401 unless the Basic credentials embedded in the SendGrid webhook URL match. */
 function requireBasicAuth(req: EndpointRequest): Caller {
