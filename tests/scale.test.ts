@@ -6,12 +6,26 @@
 import type { ProviderEvent } from '../src/lib/channels/provider';
 import { Deadline } from '../src/lib/deadline';
 import { decodeParcel, encodeParcel, MAX_DOCUMENT_BYTES, type Parcel } from '../src/lib/store/parcels';
-import { Upstream } from '../src/lib/upstream';
+import { mayRepeat, Upstream } from '../src/lib/upstream';
 import { batchKeyOf, chunksOf } from '../src/lib/webhooks/batches';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const answer = (status: number, retryAfter?: string) => ({ status, retryAfter });
 const read = ({ value }: { value?: { status: number; retryAfter?: string } }) => value ?? {};
+
+describe('which requests may be sent twice (one rule for every client)', () => {
+  test.each([
+    ['a read', 'GET', {}, true],
+    ['a delete', 'DELETE', {}, true],
+    ['a write over a revision (If-Match)', 'POST', { ifMatch: true }, true],
+    ["Segment's batch (deduplicated on messageId)", 'POST', { deduplicated: true }, true],
+    ['a create (a lock, a slot, a record, a parcel)', 'POST', {}, false],
+    ["an append (the prior's list)", 'POST', {}, false],
+    ['a send (an SMS, a call, an email)', 'post', {}, false],
+  ])('%s: %s', (_what, method, how, expected) => {
+    expect(mayRepeat(method, how)).toBe(expected);
+  });
+});
 
 describe('the upstream budget', () => {
   test('never more requests in flight than its concurrency, however many are asked for', async () => {
@@ -30,6 +44,7 @@ describe('the upstream budget', () => {
           },
           read,
           1000,
+          true,
         ),
       ),
     );
@@ -60,6 +75,7 @@ describe('the upstream budget', () => {
       },
       read,
       1000,
+      false, // a 429 is a refusal before anything was done: retried even for a create
     );
     expect(result.status).toBe(200);
     expect(upstream.stats).toMatchObject({ requests: 4, throttled: 3, retries: 3 });
@@ -71,21 +87,25 @@ describe('the upstream budget', () => {
   test('it gives up when the deadline leaves no room, and never waits a Retry-After longer than 2 s', async () => {
     const short = new Upstream(new Deadline(600), 5); // 600 ms budget: less than a wait and a call
     const throttled = counting(429);
-    const r = await short.call('sync', throttled.send, read, 1000);
+    const r = await short.call('sync', throttled.send, read, 1000, true);
     expect([r.status, throttled.calls]).toEqual([429, 1]);
     const long = new Upstream(new Deadline(), 5);
     const later = counting(429, '5');
     const started = Date.now();
-    expect((await long.call('twilio', later.send, read, 1000)).status).toBe(429);
+    expect((await long.call('twilio', later.send, read, 1000, true)).status).toBe(429);
     expect(later.calls).toBe(1);
     expect(Date.now() - started).toBeLessThan(100);
   });
 
-  test('a 5xx is retried once; an error thrown by the client is rethrown after its retry', async () => {
+  test('a 5xx is retried once, only for a request that may be repeated; an error thrown by the client is rethrown', async () => {
     const upstream = new Upstream(new Deadline(), 5);
     const down = counting(503);
-    expect((await upstream.call('segment', down.send, read, 1000)).status).toBe(503);
+    expect((await upstream.call('segment', down.send, read, 1000, true)).status).toBe(503);
     expect(down.calls).toBe(2);
+    // a create, an append, a send: a 5xx does not say whether it went through, so it is not sent again
+    const create = counting(503);
+    expect((await upstream.call('sync', create.send, read, 1000, false)).status).toBe(503);
+    expect(create.calls).toBe(1);
     const failing = new Upstream(new Deadline(), 5);
     await expect(
       failing.call(
@@ -95,6 +115,7 @@ describe('the upstream budget', () => {
         },
         () => ({ status: 400 }),
         1000,
+        true,
       ),
     ).rejects.toThrow('bad request');
   });

@@ -8,8 +8,10 @@
  * throttles each object (54009). One webhook must not take the account's
  * whole allowance, so each invocation keeps to UPSTREAM_CONCURRENCY (40 by
  * default) and waits for a place beyond it. A throttled request (429: 20429,
- * 54009 or a vendor's rate limit) is retried with jittered exponential
- * backoff (or after Retry-After) while the deadline allows; a 5xx once.
+ * 54009 or a vendor's rate limit: refused before it was carried out) is
+ * retried with jittered exponential backoff (or after Retry-After) while the
+ * deadline allows; a 5xx once, and only a request that may be repeated
+ * (`mayRepeat`): a 5xx does not say whether a create went through.
  */
 import pLimit from 'p-limit';
 import { Deadline } from './deadline';
@@ -40,6 +42,17 @@ export interface UpstreamStats {
   byApi: Partial<Record<UpstreamApi, number>>;
 }
 
+/**
+ * The one rule of which requests may be sent twice (after a 5xx, or on a connection that closed as
+ * it went out): a read, a delete, a write over a revision (If-Match: a repeat finds the revision
+ * moved), or a post the vendor deduplicates (Segment, on messageId). Never a create, an append or a
+ * send: its first may have landed, and a second would double-count, collide with itself, or send
+ * an SMS twice.
+ */
+export function mayRepeat(method: string, how: { ifMatch?: boolean; deduplicated?: boolean } = {}): boolean {
+  return method.toUpperCase() !== 'POST' || how.ifMatch === true || how.deduplicated === true;
+}
+
 export class Upstream {
   readonly stats: UpstreamStats = { requests: 0, peak: 0, throttled: 0, retries: 0, byApi: {} };
   private readonly limit: pLimit.Limit;
@@ -61,8 +74,11 @@ export class Upstream {
     send: (timeoutMs: number) => Promise<T>,
     answered: (outcome: { value?: T; error?: unknown }) => Answered,
     capMs: number,
+    /** whether a 5xx may be retried: mayRepeat */
+    repeatable: boolean,
   ): Promise<T> {
-    let serverRetried = false;
+    // a request that must not repeat counts as retried already: a 5xx is answered as it is
+    let serverRetried = !repeatable;
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.limit(async () => {
         this.stats.requests++;

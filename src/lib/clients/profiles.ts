@@ -1,7 +1,7 @@
 /** Segment Profile API: a user's traits, read by user id. */
 import type { Config } from '../config';
 import { errorText } from '../log';
-import { Upstream } from '../upstream';
+import { mayRepeat, Upstream } from '../upstream';
 
 export const PROFILES_TIMEOUT_MS = 2500;
 
@@ -37,6 +37,7 @@ export async function readTraits(
       },
       ({ value }) => value ?? {},
       PROFILES_TIMEOUT_MS,
+      mayRepeat('GET'),
     );
     if (res.status === 404) return { status: 'not_found', traits: {} };
     if (res.status < 200 || res.status >= 300)

@@ -3,7 +3,7 @@
  * the 500 KB batch limit allows, each bounded by a timeout and one retry.
  */
 import type { Config } from '../config';
-import { Upstream } from '../upstream';
+import { mayRepeat, Upstream } from '../upstream';
 
 export const SEGMENT_TIMEOUT_MS = 2500;
 const MAX_BATCH_BYTES = 480 * 1024; // under Segment's 500 KB, leaving room for the envelope
@@ -93,7 +93,7 @@ async function postBatch(config: Config, batch: string[], upstream: Upstream): P
   const auth = `Basic ${Buffer.from(`${config.segmentWriteKey}:`).toString('base64')}`;
   let res: { status: number } | undefined;
   try {
-    // the budget retries a 429 (with backoff) and a 5xx once, within the deadline
+    // the budget retries a 429 (with backoff) and a 5xx once (Segment deduplicates), within the deadline
     res = await upstream.call(
       'segment',
       async (timeoutMs) => {
@@ -108,6 +108,7 @@ async function postBatch(config: Config, batch: string[], upstream: Upstream): P
       },
       ({ value }) => value ?? {},
       SEGMENT_TIMEOUT_MS,
+      mayRepeat('POST', { deduplicated: true }), // Segment drops a repeated messageId
     );
   } catch (err) {
     throw new TrackingError(`Segment unreachable: ${(err as Error).message}`);

@@ -4,7 +4,7 @@
  */
 import type { MailService } from '@sendgrid/mail';
 import type { Config } from '../config';
-import { Upstream } from '../upstream';
+import { mayRepeat, Upstream } from '../upstream';
 
 export const SENDGRID_TIMEOUT_MS = 3000;
 
@@ -40,6 +40,7 @@ export async function sendgridClient(
         return { status, retryAfter: e?.response?.headers?.['retry-after'] };
       },
       SENDGRID_TIMEOUT_MS,
+      mayRepeat(String((data as { method?: string }).method ?? 'GET')),
     )) as SendgridClient['request'];
   return client;
 }

@@ -16,7 +16,7 @@
  */
 import { Pool } from 'undici';
 import type { Config } from '../config';
-import { Upstream } from '../upstream';
+import { mayRepeat, Upstream } from '../upstream';
 
 export const SYNC_TIMEOUT_MS = 4000;
 const SYNC_BASE_URL = 'https://sync.twilio.com';
@@ -162,7 +162,7 @@ export class SyncClient {
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
     if (ifMatch !== undefined) headers['If-Match'] = ifMatch;
-    const repeatable = method !== 'POST' || ifMatch !== undefined;
+    const repeatable = mayRepeat(method, { ifMatch: ifMatch !== undefined });
     const answer = await this.upstream.call(
       'sync',
       (timeoutMs) =>
@@ -178,6 +178,7 @@ export class SyncClient {
         ),
       ({ value }) => ({ status: value?.status, retryAfter: value?.retryAfter }),
       SYNC_TIMEOUT_MS,
+      repeatable,
     );
     if (answer.status >= 200 && answer.status < 300) return answer.body;
     const code = typeof answer.body.code === 'number' ? answer.body.code : undefined;

@@ -1,4 +1,5 @@
 /** /cancel and /notification: a notification's scheduled steps, cancelled or read. */
+import { currentTime } from '../clock';
 import { wire } from '../deps';
 import { DomainError } from '../errors';
 import { messageId, trackMessage } from '../events';
@@ -41,7 +42,12 @@ export async function cancel(req: EndpointRequest): Promise<Reply> {
     canceled_channels: record.steps.filter((s) => s.status === 'CANCELED').map((s) => s.channel),
     ...groupPropsOf(record),
   });
-  const tracking = await trackOrDefer(deps.config, deps.store, id, [canceledEvent], deps.upstream);
+  // the frequency cap's hold of a notification that will not go out is given back
+  const cap = deps.config.frequencyCap;
+  const [tracking] = await Promise.all([
+    trackOrDefer(deps.config, deps.store, id, [canceledEvent], deps.upstream),
+    cap ? deps.slots.cancel(record.userId, id, cap, currentTime()) : undefined,
+  ]);
   return {
     status: 200,
     json: { notificationId: id, status: 'canceled', canceled: canceledNow, steps: results, tracking },

@@ -1,6 +1,8 @@
 /** The parameters of /notify and /channel, validated; bad input is a 400 naming the field. */
 import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../routing/best-time';
 import { createHash, randomUUID } from 'node:crypto';
+import { SMS_WINDOW } from '../channels/windows';
+import { currentTime } from '../clock';
 import { type Channel, CHANNELS, parseChannel } from '../channels/channel';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
@@ -42,6 +44,9 @@ export function requestFingerprint(input: NotifyInput): string {
 export const MIN_ESCALATE_AFTER = 15;
 export const DEFAULT_ESCALATE_AFTER = 60;
 
+/** a sendAt this little in the past is a caller's clock a little behind ours, not a mistake */
+const PAST_TOLERANCE_MS = 60_000;
+
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** `sendAt` as a Date; it must carry its UTC offset so it is not read in the server's zone. */
@@ -59,7 +64,13 @@ function parseTiming(params: Params): { sendAt?: Date; bestWithinMs?: number } {
   const within = stringParam(params, 'within', { max: 20 });
   if (params.sendAt !== 'best') {
     if (within !== undefined) throw badRequest('within', 'within applies to sendAt=best only');
-    return { sendAt: parseSendAt(params) };
+    const sendAt = parseSendAt(params);
+    // what no channel could do is refused here, naming the field (not a provider's error later)
+    const ahead = sendAt ? sendAt.getTime() - currentTime() : 0;
+    if (ahead < -PAST_TOLERANCE_MS) throw badRequest('sendAt', 'sendAt is in the past: leave it out to send now');
+    if (ahead > SMS_WINDOW.maxMs)
+      throw badRequest('sendAt', 'sendAt is more than 35 days ahead: no channel can schedule that far');
+    return { sendAt };
   }
   if (within === undefined) return { bestWithinMs: DEFAULT_WITHIN_MS };
   const ms = parseDuration(within);

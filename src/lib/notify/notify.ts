@@ -7,7 +7,7 @@
  * first stage's reads run concurrently, as do the last stage's writes); an
  * escalation adds one (its scheduled steps, in parallel).
  */
-import { currentDate } from '../clock';
+import { currentDate, currentTime } from '../clock';
 import { sendWithFallback } from '../channels/fallback';
 import { ChannelRefused, type SendRequest, type Sent } from '../channels/provider';
 import { CHANNEL_OPS } from '../channels/registry';
@@ -148,7 +148,12 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
 async function freeSlot(deps: Deps, input: NotifyInput, start: Start): Promise<void> {
   const held = start.slot;
   if (!held || 'failed' in held || held.slot === undefined) return;
-  await Promise.all([held.freeing, deps.slots.free(input.userId, [held.slot])]);
+  const cap = deps.config.frequencyCap;
+  if (!cap) return;
+  await Promise.all([
+    held.freeing,
+    deps.slots.free(input.userId, input.notificationId, [held.slot], cap, currentTime()),
+  ]);
 }
 
 /**
