@@ -19,9 +19,14 @@ async function main(): Promise<void> {
   const sandbox = await startSandbox(settings);
   console.log(`[sandbox] Twilio/Sync/SendGrid/Segment sandbox listening on ${sandbox.url}`);
   console.log(`[sandbox] callbacks go to ${settings.functionsUrl}; simulation ${settings.simulate ? 'on' : 'off'}`);
-  const stop = () => void sandbox.close().then(() => process.exit(0));
+  // a stop says why: a sandbox that vanished mid-suite is otherwise a silent mystery
+  const stop = (signal: string) => {
+    console.log(`[sandbox] stopping on ${signal} (from the process that started it, or the system)`);
+    void sandbox.close().then(() => process.exit(0));
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('exit', (code) => console.log(`[sandbox] exited with code ${code}`));
 }
 
 main().catch((err) => {

@@ -179,3 +179,38 @@ test('npm run campaign reports rows over the cap as suppressed, in its summary a
   expect(line).toMatch(/frequency_cap,suppressed/);
   expect(csvText.split('\n').filter((l) => /,sent,/.test(l))).toHaveLength(2);
 });
+
+test('a scheduled send counts from its send time, and /cancel gives its slot back (issue 29)', async () => {
+  const c = clientOf(stack.urls);
+  const u = person('ahead');
+  const at = async (hoursAhead: number) => {
+    const now = Date.parse((await c.sandbox.status()).clock);
+    return new Date(now + hoursAhead * 3_600_000).toISOString();
+  };
+  const send = (n: string, extra: Record<string, unknown> = {}) =>
+    c.notify({ ...u, channel: 'email', notificationId: `ahead-${n}`, message: `お知らせ ${n}`, ...extra });
+  // two emails 70 hours ahead take nothing from now
+  expect((await send('later-1', { sendAt: await at(70) })).body.status).toBe('scheduled');
+  expect((await send('later-2', { sendAt: await at(70) })).body.status).toBe('scheduled');
+  expect((await send('now-1')).body.status).toBe('sent');
+  // … but they fill the hour around 70 h: a third then is suppressed
+  expect((await send('later-3', { sendAt: await at(70.5) })).body.status).toBe('suppressed');
+  // two reminders in 30 minutes fill this hour; cancelling one gives its slot back at once
+  expect((await send('soon-1', { sendAt: await at(0.5) })).body.status).toBe('scheduled');
+  expect((await send('now-2')).body.status).toBe('suppressed');
+  const bearer = { Authorization: 'Bearer sandbox-notify-api-key' };
+  expect((await c.call('POST', '/cancel', { json: { notificationId: 'ahead-soon-1' }, headers: bearer })).status).toBe(
+    200,
+  );
+  expect((await send('now-3')).body.status).toBe('sent');
+});
+
+test('a sendAt in the past, or beyond any channel, is a 400 naming sendAt (not a 502 from Sync)', async () => {
+  const c = clientOf(stack.urls);
+  const now = Date.parse((await c.sandbox.status()).clock);
+  for (const sendAt of [new Date(now - 3_600_000), new Date(now + 36 * 86_400_000)]) {
+    const res = await c.notify({ ...person('when'), channel: 'email', message: 'x', sendAt: sendAt.toISOString() });
+    expect(res.status).toBe(400);
+    expect(res.body.error.field).toBe('sendAt');
+  }
+});

@@ -408,9 +408,10 @@ describe('the Studio flow', () => {
       message: 'ご予約の確認です',
       channel: 'sms',
       wait: 2,
-      maxPolls: 10,
+      maxPolls: 1_000_000, // what a caller asks is bounded: at most 60 polls (8 minutes at wait=8)
     });
     expect(run.status).toBe('ended');
+    expect(String(run.variables.maxPolls)).toBe('60');
     expect(run.variables.outcome).toBe('engaged');
     expect(run.names.slice(0, 4)).toEqual(['Trigger', 'from_request', 'notify', 'wait_for_outcome']);
     expect(run.names.at(-1)).toBe('engaged');
@@ -447,8 +448,16 @@ describe('the Studio flow', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(found).toBeDefined();
+    // /notify took it (a user id without "+"): the flow waits for the outcome instead of ending in not_sent
+    let names: string[] = [];
+    while (Date.now() < deadline && !names.includes('wait_for_outcome') && !names.includes('not_sent')) {
+      await new Promise((r) => setTimeout(r, 250));
+      names = (await rest.studio.v2.flows(flow.sid).executions(found.sid).steps.list()).map((st) => st.name);
+    }
+    expect(names).toContain('wait_for_outcome');
+    expect(names).not.toContain('not_sent');
     const context = await rest.studio.v2.flows(flow.sid).executions(found.sid).executionContext().fetch();
-    expect((context.context as any).flow.variables.userId).toBe(from);
+    expect((context.context as any).flow.variables.userId).toBe('sms-818022220003');
     // setup puts the service's URL back where it belongs
     expect((await golive(['setup'])).code).toBe(0);
   });

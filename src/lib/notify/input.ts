@@ -2,7 +2,6 @@
 import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../routing/best-time';
 import { createHash, randomUUID } from 'node:crypto';
 import { SMS_WINDOW } from '../channels/windows';
-import { currentTime } from '../clock';
 import { type Channel, CHANNELS, parseChannel } from '../channels/channel';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
@@ -59,18 +58,24 @@ export function parseSendAt(params: Params, name = 'sendAt'): Date | undefined {
   return at;
 }
 
+/**
+ * A sendAt no channel could keep, as a 400 naming the field (not a provider's error, or a Sync one,
+ * later): in the past (beyond a caller's clock a minute behind ours), or past the longest window
+ * any channel schedules in (Twilio's 35 days).
+ */
+export function checkSendAt(sendAt: Date | undefined, now: number): void {
+  const ahead = sendAt ? sendAt.getTime() - now : 0;
+  if (ahead < -PAST_TOLERANCE_MS) throw badRequest('sendAt', 'sendAt is in the past: leave it out to send now');
+  if (ahead > SMS_WINDOW.maxMs)
+    throw badRequest('sendAt', 'sendAt is more than 35 days ahead: no channel can schedule that far');
+}
+
 /** `sendAt` (a time, or `best`) and `within` (only with best: an ISO 8601 duration, default PT24H). */
 function parseTiming(params: Params): { sendAt?: Date; bestWithinMs?: number } {
   const within = stringParam(params, 'within', { max: 20 });
   if (params.sendAt !== 'best') {
     if (within !== undefined) throw badRequest('within', 'within applies to sendAt=best only');
-    const sendAt = parseSendAt(params);
-    // what no channel could do is refused here, naming the field (not a provider's error later)
-    const ahead = sendAt ? sendAt.getTime() - currentTime() : 0;
-    if (ahead < -PAST_TOLERANCE_MS) throw badRequest('sendAt', 'sendAt is in the past: leave it out to send now');
-    if (ahead > SMS_WINDOW.maxMs)
-      throw badRequest('sendAt', 'sendAt is more than 35 days ahead: no channel can schedule that far');
-    return { sendAt };
+    return { sendAt: parseSendAt(params) };
   }
   if (within === undefined) return { bestWithinMs: DEFAULT_WITHIN_MS };
   const ms = parseDuration(within);

@@ -36,7 +36,7 @@ import type { KnowledgeRead, Observation } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
 import { trackOrDefer } from '../tracking';
 import { badRequest } from '../http/errors';
-import { type NotifyInput, parseNotifyInput, requestFingerprint } from './input';
+import { checkSendAt, type NotifyInput, parseNotifyInput, requestFingerprint } from './input';
 
 export async function notify(req: EndpointRequest): Promise<Reply> {
   // a signed request can be replayed as it is: with its own notificationId, a replay is a duplicate, never a send
@@ -49,6 +49,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
   const input = parseNotifyInput(req.params, req.config);
   const deps = wire(req);
   const now = currentDate();
+  checkSendAt(input.sendAt, now.getTime());
   const start = await readAndLock(deps, input, now, assign(input, deps.config));
   if (start.lock === 'exists') {
     await freeSlot(deps, input, start); // the request that holds the id holds its own
