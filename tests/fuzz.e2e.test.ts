@@ -4,12 +4,13 @@
  * control and non-BMP characters, numbers, booleans, nulls, arrays, objects),
  * as JSON or as a form, with no credentials, wrong ones or the right ones.
  * Whatever comes in: never a 5xx, never a stack trace, and a refused request
- * (4xx) never sends anything nor reaches Segment.
+ * (4xx) never sends anything nor reaches Segment. Each key only where it may
+ * go; SendGrid batches of forged and oversized events credit nobody.
  */
 import fc from 'fast-check';
 import twilio from 'twilio';
 import { SANDBOX_DEFAULTS } from '../sandbox/settings';
-import { AUTH_TOKEN, API_KEY, call, sandbox, stack } from './helpers';
+import { AUTH_TOKEN, API_KEY, call, emailEvents, sandbox, stack } from './helpers';
 
 const NAMES = [
   'userId',
@@ -142,3 +143,64 @@ test.each(ENDPOINTS)(
   },
   120_000,
 );
+
+test.each([
+  ['STUDIO_API_KEY (Basic studio:…)', 'studio', ['/notify', '/notification']],
+  ['INSIGHTS_API_KEY (Bearer)', 'insights', ['/insights']],
+] as const)(
+  '%s opens its endpoints only: elsewhere a 401 that sends and tracks nothing',
+  async (_name, key, allowed) => {
+    const header =
+      key === 'studio'
+        ? `Basic ${Buffer.from(`studio:${SANDBOX_DEFAULTS.STUDIO_API_KEY}`).toString('base64')}`
+        : `Bearer ${SANDBOX_DEFAULTS.INSIGHTS_API_KEY}`;
+    const apis = ENDPOINTS.filter((e) => e.kind === 'api').map((e) => e.path);
+    await fc.assert(
+      fc.asyncProperty(params, fc.constantFrom(...apis), async (fields, path) => {
+        const form = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)]));
+        const before = await footprint();
+        const res = await call('POST', path, { form, headers: { Authorization: header } });
+        expect(res.status).toBeLessThan(500);
+        if (!(allowed as readonly string[]).includes(path)) {
+          expect(res.status).toBe(401);
+          await sandbox.settle();
+          expect(await footprint()).toEqual(before);
+        }
+      }),
+      { numRuns: 30, seed: 20261206 },
+    );
+  },
+  120_000,
+);
+
+test('SendGrid batches of forged and oversized events (signed, as SendGrid would post them): answered 2xx, nobody credited', async () => {
+  const huge = fc.constantFrom('x'.repeat(20_000), 'https://example.com/'.padEnd(50_000, 'q'), '日本語'.repeat(3_000));
+  const field = fc.oneof(text, huge, fc.integer(), fc.constant(null));
+  const event = fc.record(
+    {
+      event: fc.oneof(fc.constantFrom('open', 'click', 'bounce', 'unsubscribe', 'delivered', 'processed'), text),
+      sg_event_id: fc.oneof(fc.uuid(), field),
+      notification_id: fc.oneof(fc.constantFrom('n-1', 'never-sent'), field),
+      user_id: fc.oneof(fc.constantFrom('taro', 'hanako'), field),
+      binding: fc.oneof(fc.constant('AAAAAAAAAAAA'), field),
+      reason: field,
+      url: field,
+      type: field,
+      timestamp: fc.oneof(fc.integer(), fc.double(), text),
+      sg_machine_open: fc.oneof(fc.boolean(), text),
+    },
+    { requiredKeys: [] },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 12 }), async (batch) => {
+      const before = await footprint();
+      const res = await emailEvents(batch, undefined, { bind: false });
+      expect(res.status).toBe(200);
+      expect(res.text).not.toMatch(STACK_TRACE);
+      expect(res.body.tracked).toBe(0);
+      await sandbox.settle();
+      expect(await footprint()).toEqual(before);
+    }),
+    { numRuns: 30, seed: 20261206 },
+  );
+}, 120_000);

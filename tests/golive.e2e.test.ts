@@ -256,6 +256,18 @@ describe('doctor finds each misconfiguration, and setup repairs it', () => {
       },
       /✗ Deployed variables \(dev\): NOTIFY_API_KEY differs from \.env/,
     ],
+    [
+      "a deployed variable the service does not read (a deploy of .env's every line)",
+      async () => {
+        const [svc] = await rest.serverless.v1.services.list();
+        const [environment] = await rest.serverless.v1.services(svc.sid).environments.list();
+        await rest.serverless.v1
+          .services(svc.sid)
+          .environments(environment.sid)
+          .variables.create({ key: 'SEGMENT_PUBLIC_API_TOKEN', value: 'workspace-owner-token' });
+      },
+      /✗ Deployed variables \(dev\) not read by the service: SEGMENT_PUBLIC_API_TOKEN: removed/,
+    ],
   ];
   it.each(cases)('%s', async (_name, breakIt, found) => {
     await breakIt();

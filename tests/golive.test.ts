@@ -1,14 +1,49 @@
 /** The pure parts of going live: the .env file, masking, a notification's outcome, Studio's rules. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { routedPath } from '../sandbox/server';
 import { conditionHolds, validateDefinition } from '../sandbox/studio';
-import { deployedKeys, maskSecret, maskUrl, readEnvFile, writeEnvFile } from '../src/golive/env-file';
+import { deployEnv, deployedKeys, maskSecret, maskUrl, readEnvFile, writeEnvFile } from '../src/golive/env-file';
 import { OUTCOMES, outcomeOf } from '../src/lib/journey/endpoints';
 import type { NotificationRecord } from '../src/lib/store/records';
 
 describe('.env, as setup writes it', () => {
+  it('is written whole (a temporary file renamed over it) and readable by its owner only', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'env-'));
+    const file = join(dir, '.env');
+    writeFileSync(file, 'ACCOUNT_SID=AC1\n', { mode: 0o644 });
+    writeEnvFile(file, { NOTIFY_API_KEY: 'k' });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual(['.env']); // no temporary file left
+  });
+
+  it('a key set twice is refused with the key named (dotenv would read the first, setup would write anew each run)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'env-')), '.env');
+    writeFileSync(file, 'NOTIFY_API_KEY=abc\nDEFAULT_LOCALE=ja-JP\nNOTIFY_API_KEY=\n');
+    expect(() => readEnvFile(file)).toThrow(/NOTIFY_API_KEY is set more than once/);
+    expect(() => writeEnvFile(file, { SYNC_SERVICE_SID: 'IS1' })).toThrow(/NOTIFY_API_KEY/);
+    expect(readFileSync(file, 'utf8')).toBe('NOTIFY_API_KEY=abc\nDEFAULT_LOCALE=ja-JP\nNOTIFY_API_KEY=\n');
+  });
+
+  it('npm run deploy uploads only what the service reads, with the credentials twilio-run deploys with', () => {
+    const keys = deployedKeys(join(__dirname, '..', '.env.example'));
+    const { text, left } = deployEnv(
+      {
+        ACCOUNT_SID: 'AC1',
+        AUTH_TOKEN: 't',
+        NOTIFY_API_KEY: 'k',
+        SEGMENT_PUBLIC_API_TOKEN: 'owner',
+        TWILIO_API_BASE_URL: 'http://127.0.0.1:3001',
+        SOMETHING_ELSE: 'x',
+        DEFAULT_LOCALE: '',
+      },
+      keys,
+    );
+    expect(text).toBe('NOTIFY_API_KEY=k\nACCOUNT_SID=AC1\nAUTH_TOKEN=t\n');
+    expect(left).toEqual(['SEGMENT_PUBLIC_API_TOKEN', 'TWILIO_API_BASE_URL', 'SOMETHING_ELSE']);
+  });
+
   it('replaces a key where it is, appends a new one, keeps comments and order, quotes what needs it', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'env-')), '.env');
     writeFileSync(file, '# mine\nACCOUNT_SID=AC1\nNOTIFY_API_KEY=\n\n# later\nDEFAULT_LOCALE=ja-JP\n');

@@ -5,20 +5,12 @@
  */
 import { Command } from 'commander';
 import { connection, LOCAL_URL, UsageError } from '../campaign/connection';
+import type { DeadLetter } from '../lib/store/dead-letters';
 
 interface Options {
   url?: string;
   key?: string;
   parcel?: string;
-}
-
-interface DeadLetter {
-  parcel: string;
-  kind: string;
-  items: number;
-  tries: number;
-  error: string;
-  at: string;
 }
 
 async function run(action: string, o: Options): Promise<void> {
