@@ -496,15 +496,22 @@ describe('simulated recipients', () => {
     expect(events.every((e) => e.notification_id === 'n9' && typeof e.sg_event_id === 'string')).toBe(true);
   });
 
-  test('fault injection answers the configured status for the next N requests (the client retries once)', async () => {
+  test('fault injection answers the configured status for the next N requests (a read is retried once, a send never)', async () => {
     const client = twilioClient(config);
     sb.state.faults.set('twilio', { status: 503, remaining: 1 });
-    expect((await client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' })).sid).toMatch(/^SM/);
-    expect(sb.state.requestCounts.twilio).toBe(2);
-    sb.state.faults.set('twilio', { status: 503, remaining: 2 });
+    // a send: a 5xx does not say whether it went out, so the client does not send it again
     expect(
       (await twilioFailure(client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' }))).status,
     ).toBe(503);
+    expect(sb.state.requestCounts.twilio).toBe(1);
+    expect(sb.state.messages).toHaveLength(0);
+    const { sid } = await client.messages.create({ to: '+15551234567', from: '+15005550006', body: 'x' });
+    // a read is retried once
+    sb.state.faults.set('twilio', { status: 503, remaining: 1 });
+    expect((await client.messages(sid).fetch()).sid).toBe(sid);
+    expect(sb.state.requestCounts.twilio).toBe(4);
+    sb.state.faults.set('twilio', { status: 503, remaining: 2 });
+    expect((await twilioFailure(client.messages(sid).fetch())).status).toBe(503);
     expect(sb.state.messages).toHaveLength(1);
   });
 });
