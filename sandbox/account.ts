@@ -107,19 +107,26 @@ export class AccountState {
     this.seed(settings.account);
   }
 
-  /** account_sid and dates: those of `resource` when it has them, else now (RFC 2822, as Twilio writes them) */
-  stampOf(resource?: Record<string, unknown>) {
-    const at = new Date(this.now()).toUTCString().replace('GMT', '+0000');
+  /**
+   * account_sid and dates: those of `resource` when it has them, else now, written as the API writes
+   * them: the 2010 API in RFC 2822, the v1/v2 APIs (Messaging, Sync, Serverless) in ISO 8601.
+   */
+  stampOf(api: '2010' | 'v1', resource?: Record<string, unknown>) {
+    const write = (t: number) =>
+      api === '2010'
+        ? new Date(t).toUTCString().replace('GMT', '+0000')
+        : new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const when = (v: unknown) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? Date.parse(v) : this.now());
     return {
       account_sid: this.settings.accountSid,
-      date_created: (resource?.date_created as string | undefined) ?? at,
-      date_updated: (resource?.date_updated as string | undefined) ?? at,
+      date_created: write(when(resource?.date_created)),
+      date_updated: write(when(resource?.date_updated)),
     };
   }
 
   addNumber(phoneNumber: string): PhoneNumber {
     const n: PhoneNumber = {
-      ...this.stampOf(),
+      ...this.stampOf('2010'),
       sid: sid('PN'),
       phone_number: phoneNumber,
       friendly_name: phoneNumber,
@@ -138,7 +145,7 @@ export class AccountState {
 
   addMessagingService(friendlyName: string, fields: Partial<MessagingService> = {}): MessagingService {
     const s: MessagingService = {
-      ...this.stampOf(),
+      ...this.stampOf('v1'),
       sid: sid('MG'),
       friendly_name: friendlyName,
       inbound_request_url: null,
@@ -164,7 +171,7 @@ export class AccountState {
 
   addServerless(uniqueName: string, domainHost: string): void {
     const service: NamedService = {
-      ...this.stampOf(),
+      ...this.stampOf('v1'),
       sid: sid('ZS'),
       unique_name: uniqueName,
       friendly_name: uniqueName,
@@ -191,7 +198,7 @@ export class AccountState {
       inbound_request_url: this.settings.inboundSmsUrl,
     });
     service.numbers.push(number.sid);
-    this.syncServices.push({ ...this.stampOf(), sid: sid('IS'), unique_name: null, friendly_name: 'default' });
+    this.syncServices.push({ ...this.stampOf('v1'), sid: sid('IS'), unique_name: null, friendly_name: 'default' });
     const hookId = randomBytes(16).toString('hex');
     this.signingKeys.set(hookId, SANDBOX_SIGNING_KEYS);
     this.eventWebhooks.push({
@@ -354,7 +361,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     }),
   );
   const senderView = (s: MessagingService, n: PhoneNumber) => ({
-    ...account.stampOf(n),
+    ...account.stampOf('v1', n),
     sid: n.sid,
     service_sid: s.sid,
     phone_number: n.phone_number,
@@ -426,7 +433,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/v1/Services',
     guard((req) => {
       const s: NamedService = {
-        ...account.stampOf(),
+        ...account.stampOf('v1'),
         sid: sid('IS'),
         unique_name: null,
         friendly_name: field(req.form, 'FriendlyName') ?? '',
@@ -469,7 +476,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     }),
   );
   const envView = ({ variables: _v, ...e }: ServerlessEnvironment) => ({
-    ...account.stampOf(),
+    ...account.stampOf('v1'),
     ...e,
     build_sid: null,
     url: `https://serverless.twilio.com/v1/Services/${e.service_sid}/Environments/${e.sid}`,
@@ -495,7 +502,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     }),
   );
   const varView = (e: ServerlessEnvironment, v: { sid: string; key: string; value: string }) => ({
-    ...account.stampOf(),
+    ...account.stampOf('v1'),
     ...v,
     service_sid: e.service_sid,
     environment_sid: e.sid,

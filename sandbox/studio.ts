@@ -446,7 +446,7 @@ export function registerStudioApi(
         date_updated: at,
       };
       engine.flows.push(flow);
-      return { status: 200, body: flowView(flow) };
+      return { status: 201, body: flowView(flow) }; // Twilio documents 201 Created for CreateFlow
     }),
   );
   router.on(

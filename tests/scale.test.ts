@@ -19,6 +19,7 @@ describe('which requests may be sent twice (one rule for every client)', () => {
     ['a delete', 'DELETE', {}, true],
     ['a write over a revision (If-Match)', 'POST', { ifMatch: true }, true],
     ["Segment's batch (deduplicated on messageId)", 'POST', { deduplicated: true }, true],
+    ["an update to given values (a message's Status=canceled)", 'POST', { update: true }, true],
     ['a create (a lock, a slot, a record, a parcel)', 'POST', {}, false],
     ["an append (the prior's list)", 'POST', {}, false],
     ['a send (an SMS, a call, an email)', 'post', {}, false],

@@ -44,14 +44,21 @@ export interface UpstreamStats {
 
 /**
  * The one rule of which requests may be sent twice (after a 5xx, or on a connection that closed as
- * it went out): a read, a delete, a write over a revision (If-Match: a repeat finds the revision
- * moved), or a post the vendor deduplicates (Segment, on messageId). Never a create, an append or a
- * send: its first may have landed, and a second would double-count, collide with itself, or send
- * an SMS twice.
+ * it went out): a read, a delete, an update that sets an existing resource to given values (a
+ * message's `Status=canceled`, a document's data: twice is once), a write over a revision
+ * (If-Match: a repeat finds the revision moved), or a post the vendor deduplicates (Segment, on
+ * messageId). Never a create, an append or a send: its first may have landed, and a second would
+ * double-count, collide with itself, or send an SMS twice.
  */
-export function mayRepeat(method: string, how: { ifMatch?: boolean; deduplicated?: boolean } = {}): boolean {
-  return method.toUpperCase() !== 'POST' || how.ifMatch === true || how.deduplicated === true;
+export function mayRepeat(
+  method: string,
+  how: { ifMatch?: boolean; deduplicated?: boolean; update?: boolean } = {},
+): boolean {
+  return method.toUpperCase() !== 'POST' || how.ifMatch === true || how.deduplicated === true || how.update === true;
 }
+
+/** A Twilio REST path that names one resource (ends with its SID): a POST to it is an update. */
+export const isInstancePath = (path: string) => /\/[A-Z]{2}[0-9a-f]{32}(\.json)?$/.test(path);
 
 export class Upstream {
   readonly stats: UpstreamStats = { requests: 0, peak: 0, throttled: 0, retries: 0, byApi: {} };

@@ -162,7 +162,8 @@ export class SyncClient {
       headers['Content-Length'] = String(Buffer.byteLength(body));
     }
     if (ifMatch !== undefined) headers['If-Match'] = ifMatch;
-    const repeatable = mayRepeat(method, { ifMatch: ifMatch !== undefined });
+    // a document's data set again is the same data; a create (POST /Documents) or an append is not repeated
+    const repeatable = mayRepeat(method, { ifMatch: ifMatch !== undefined, update: /^\/Documents\/[^/]+$/.test(path) });
     const answer = await this.upstream.call(
       'sync',
       (timeoutMs) =>

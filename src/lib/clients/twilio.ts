@@ -1,7 +1,7 @@
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type { Config } from '../config';
-import { mayRepeat, Upstream } from '../upstream';
+import { isInstancePath, mayRepeat, Upstream } from '../upstream';
 
 export const TWILIO_TIMEOUT_MS = 4000;
 
@@ -35,7 +35,10 @@ class ServiceRequestClient extends twilio.RequestClient {
       (timeout) => super.request<TData>({ ...opts, uri, headers, timeout }),
       ({ value }) => ({ status: value?.statusCode, retryAfter: headerOf(value?.headers, 'retry-after') }),
       TWILIO_TIMEOUT_MS,
-      mayRepeat(opts.method ?? 'GET', { ifMatch: headerOf(opts.headers, 'If-Match') !== undefined }),
+      mayRepeat(opts.method ?? 'GET', {
+        ifMatch: headerOf(opts.headers, 'If-Match') !== undefined,
+        update: isInstancePath(new URL(opts.uri).pathname),
+      }),
     );
   }
 }
