@@ -9,6 +9,7 @@
  * signing `npm run setup` turns on gets a key pair of its own, as SendGrid gives one.
  */
 import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { emailBinding } from '../src/lib/channels/email';
 
 export interface SigningKeys {
   /** base64 DER (SubjectPublicKeyInfo): what SendGrid shows and the functions verify with */
@@ -44,5 +45,31 @@ export function signatureHeaders(keys: SigningKeys, body: string, timestamp: num
   return {
     'X-Twilio-Email-Event-Webhook-Signature': signature,
     'X-Twilio-Email-Event-Webhook-Timestamp': String(timestamp),
+  };
+}
+
+/**
+ * A batch of events as the sandbox's Event Webhook posts it, for tests and benches that make their
+ * own: each event naming a notification and user bound as /notify's emails bind it (unless it has a
+ * binding), SendGrid's body layout, Basic credentials and the wired webhook's signature.
+ */
+export function sendgridPostOf(
+  events: Array<Record<string, unknown>>,
+  opts: { authToken: string; basic: string; timestamp?: number },
+): { body: string; headers: Record<string, string> } {
+  const bound = events.map((e) =>
+    typeof e.notification_id === 'string' && typeof e.user_id === 'string' && !('binding' in e)
+      ? { ...e, binding: emailBinding(opts.authToken, e.notification_id, e.user_id) }
+      : e,
+  );
+  const body = eventBatchBody(bound);
+  const at = opts.timestamp ?? Math.floor(Date.now() / 1000);
+  return {
+    body,
+    headers: {
+      'Content-Type': 'application/json',
+      Authorization: `Basic ${Buffer.from(opts.basic).toString('base64')}`,
+      ...signatureHeaders(SANDBOX_SIGNING_KEYS, body, at),
+    },
   };
 }

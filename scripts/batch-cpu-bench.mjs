@@ -39,6 +39,7 @@ const require = createRequire(import.meta.url);
 if (!opts.notifyOnly)
   execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
 const { freePort, sandboxFunctionEnv } = require(`${root}.build/sandbox/launch.js`);
+const { sendgridPostOf } = require(`${root}.build/sandbox/sendgrid-signing.js`);
 const port = opts.notifyOnly ? undefined : await freePort();
 const sandboxUrl = opts.sandboxUrl ?? `http://127.0.0.1:${port}`;
 const [command, ...args] = process.env.SANDBOX_CPU
@@ -171,12 +172,11 @@ try {
     const prefix = `r${round}`;
     if (opts.history > 0) await seedHistory(prefix);
     const sent = opts.cold && round === 0 ? sendCampaignElsewhere(prefix) : await sendCampaign(prefix);
-    // the batch as twilio-run hands a JSON array to a function: its items under "0", "1", …
-    const event = headers(`Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`);
+    const events = [];
     let n = 0;
     for (const [i, providerId] of sent)
       for (const kind of ['processed', 'delivered', 'open'])
-        event[String(n++)] = {
+        events[n++] = {
           notification_id: `${prefix}.${i}`,
           user_id: `${prefix}-${i}`,
           email: `${prefix}-${i}@example.jp`,
@@ -186,6 +186,17 @@ try {
           sg_message_id: `${providerId}.filter0001.sandbox.0`,
           ...(kind === 'open' ? { sg_machine_open: false, useragent: 'Mozilla/5.0', ip: '203.0.113.7' } : {}),
         };
+    // as SendGrid posts it (each event bound to its email, signed), then as twilio-run hands a JSON
+    // array to a function: its items under "0", "1", …, the headers lower-cased
+    const env = sandboxFunctionEnv(sandboxUrl);
+    const post = sendgridPostOf(events, {
+      authToken: env.AUTH_TOKEN,
+      basic: `${env.SENDGRID_WEBHOOK_USERNAME}:${env.SENDGRID_WEBHOOK_PASSWORD}`,
+    });
+    const event = {
+      request: { headers: Object.fromEntries(Object.entries(post.headers).map(([k, v]) => [k.toLowerCase(), v])) },
+      ...Object.fromEntries(JSON.parse(post.body).map((e, k) => [String(k), e])),
+    };
     await sb('/sandbox/upstream', { latency: opts.latency });
     const cpu = process.cpuUsage();
     const started = Date.now();

@@ -42,6 +42,14 @@ for (const f of builtFunctions(join(root, 'dist/functions'))
 }
 
 const { launchLocal, freePort, sandboxFunctionEnv } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
+const { sendgridPostOf } = createRequire(import.meta.url)(`${root}.build/sandbox/sendgrid-signing.js`);
+const SANDBOX_ENV = sandboxFunctionEnv('http://127.0.0.1');
+/** an Event Webhook batch as the sandbox's SendGrid posts it (bound, signed, its Basic credentials) */
+const sendgridPost = (events) =>
+  sendgridPostOf(events, {
+    authToken: SANDBOX_ENV.AUTH_TOKEN,
+    basic: `${SANDBOX_ENV.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_ENV.SENDGRID_WEBHOOK_PASSWORD}`,
+  });
 const stack = await launchLocal({
   root,
   functionsPort: await freePort(),
@@ -122,14 +130,8 @@ try {
       });
       const post = (events) =>
         timed(() =>
-          fetch(`${stack.functionsUrl}/email/events`, {
-            method: 'POST',
-            headers: {
-              Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`,
-              'Content-Type': 'application/json',
-            },
-            body: JSON.stringify(events),
-          }),
+          // as SendGrid posts them: each event bound to its email's notification and user, signed
+          fetch(`${stack.functionsUrl}/email/events`, { method: 'POST', ...sendgridPost(events) }),
         );
       webhook.push(await post(Array.from({ length: 25 }, (_, j) => delivered(j))));
       learning.push(await post(Array.from({ length: 25 }, (_, j) => open(j))));

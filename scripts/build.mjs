@@ -35,7 +35,11 @@ const common = {
 async function buildSandbox() {
   await build({
     ...common,
-    entryPoints: [join(root, 'sandbox/main.ts'), join(root, 'sandbox/launch.ts')],
+    entryPoints: [
+      join(root, 'sandbox/main.ts'),
+      join(root, 'sandbox/launch.ts'),
+      join(root, 'sandbox/sendgrid-signing.ts'),
+    ],
     outdir: join(root, '.build/sandbox'),
   });
 }

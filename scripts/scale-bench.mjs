@@ -27,7 +27,15 @@ const opts = new Command()
   .opts();
 
 execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
-const { launchLocal, freePort } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
+const { launchLocal, freePort, sandboxFunctionEnv } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
+const { sendgridPostOf } = createRequire(import.meta.url)(`${root}.build/sandbox/sendgrid-signing.js`);
+const SANDBOX_ENV = sandboxFunctionEnv('http://127.0.0.1');
+/** an Event Webhook batch as the sandbox's SendGrid posts it (bound, signed, its Basic credentials) */
+const sendgridPost = (events) =>
+  sendgridPostOf(events, {
+    authToken: SANDBOX_ENV.AUTH_TOKEN,
+    basic: `${SANDBOX_ENV.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_ENV.SENDGRID_WEBHOOK_PASSWORD}`,
+  });
 const stack = await launchLocal({
   root,
   functionsPort: await freePort(),
@@ -224,14 +232,8 @@ try {
       }
     const cpu40 = cpuMs();
     const t40 = Date.now();
-    const r40 = await fetch(`${stack.functionsUrl}/email/events`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Basic ${Buffer.from('sendgrid:sandbox-webhook-password').toString('base64')}`,
-        'Content-Type': 'application/json',
-      },
-      body: JSON.stringify(events),
-    });
+    // as SendGrid posts them: each event bound to its email's notification and user, signed
+    const r40 = await fetch(`${stack.functionsUrl}/email/events`, { method: 'POST', ...sendgridPost(events) });
     await r40.text();
     console.log(
       `batch: 2,000 events over 40 notifications, ${round}: HTTP ${r40.status} in ${((Date.now() - t40) / 1000).toFixed(2)} s | functions CPU ${(cpuMs() - cpu40).toFixed(0)} ms`,
