@@ -343,6 +343,26 @@ describe('doctor finds each misconfiguration, and setup repairs it', () => {
     expect(doctor.code).toBe(1);
     await c.sb('POST', '/sandbox/account/domain', { domain });
   });
+
+  it('dead letters are reported with what to do, until they are retried or dropped', async () => {
+    const sync = rest.sync.v1.services(env().SYNC_SERVICE_SID);
+    const letter = {
+      parcel: 'parcel-abc-w0',
+      kind: 'work',
+      items: 1,
+      tries: 8,
+      error: 'records: 54006',
+      at: new Date().toISOString(),
+    };
+    await sync.documents.create({ uniqueName: 'dead-letters', data: { entries: [letter] } });
+    const doctor = await golive(['doctor']);
+    expect(doctor.out).toMatch(
+      /✗ Dead letters: 1 parcel recovery gave up on \(work ×1: records: 54006\)\n\s+→ npm run dead-letters/,
+    );
+    expect(doctor.code).toBe(1);
+    await sync.documents('dead-letters').remove();
+    expect((await golive(['doctor'])).code).toBe(0);
+  });
 });
 
 describe('the Studio flow', () => {
