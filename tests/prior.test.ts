@@ -4,7 +4,9 @@
  * refreshes beside requests, and a reader folds what it added into the summary.
  */
 import { SyncClient } from '../src/lib/clients/sync';
-import { type PopulationSums, priorsOf } from '../src/lib/routing/learn';
+import { CHANNELS } from '../src/lib/channels/channel';
+import { BANDS } from '../src/lib/routing/bands';
+import { addSums, type PopulationSums, priorsOf, sumsOf } from '../src/lib/routing/learn';
 import { inProcessSandbox } from './setup/in-process-sandbox';
 
 const local = inProcessSandbox();
@@ -99,4 +101,12 @@ test('a container idle for a quarter of an hour waits for the refresh instead of
   const after = (await store.population(t0 + 14 * 60_000 + 16 * 60_000)).priors;
   expect(after.EMAIL).not.toEqual(before.EMAIL);
   expect(after.EMAIL).toEqual((await store.population(t0 + 14 * 60_000 + 16 * 60_000 + 1000)).priors.EMAIL);
+});
+
+test('the population sums keep every channel and every channel@band of the one lists, and nothing else', () => {
+  const one = { users: 1, n: 2, k: 1, nn: 2, kk: 0 };
+  const keys = [...CHANNELS, ...CHANNELS.flatMap((c) => BANDS.map((b) => `${c}@${b}`))];
+  const stored = Object.fromEntries([...keys, 'PIGEON', 'SMS@noon', '__proto__x'].map((k) => [k, one]));
+  expect(Object.keys(sumsOf(stored)).sort()).toEqual([...keys].sort());
+  expect(Object.keys(addSums({}, stored as PopulationSums)).sort()).toEqual([...keys].sort());
 });

@@ -31,8 +31,9 @@ import {
   UNINFORMED,
 } from './learn';
 
-export const BANDS = ['night', 'morning', 'afternoon', 'evening'] as const;
-export type Band = (typeof BANDS)[number];
+import { type Band, BANDS } from './band-names';
+
+export { type Band, BANDS } from './band-names';
 
 export const bandOfHour = (hour: number): Band => BANDS[Math.floor((((hour % 24) + 24) % 24) / 6)];
 

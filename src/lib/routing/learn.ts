@@ -12,6 +12,7 @@
  *   Beta(a + engaged, b + sent − engaged).
  */
 import { type Channel, CHANNELS } from '../channels/channel';
+import { BANDS } from './band-names';
 import type { BandEffects, BandEvidence } from './bands';
 
 export interface ChannelEvidence {
@@ -63,10 +64,13 @@ export interface ChannelSums {
 }
 /** keyed by channel, and by channel@band for the bands' rates (bands.ts) */
 export type PopulationSums = Partial<Record<string, ChannelSums>>;
-/** the keys sums may hold: a channel, or a channel in a band of the day */
-const SUMS_KEY = /^(SMS|CALL|EMAIL)(@(night|morning|afternoon|evening))?$/;
+/** the keys sums may hold: a channel, or a channel in a band of the day (from the one list of each) */
+export const SUMS_KEYS: ReadonlySet<string> = new Set([
+  ...CHANNELS,
+  ...CHANNELS.flatMap((c) => BANDS.map((b) => `${c}@${b}`)),
+]);
 const keysOf = (...all: PopulationSums[]) =>
-  [...new Set(all.flatMap((x) => Object.keys(x)))].filter((k) => SUMS_KEY.test(k));
+  [...new Set(all.flatMap((x) => Object.keys(x)))].filter((k) => SUMS_KEYS.has(k));
 
 const zeroSums = (): ChannelSums => ({ users: 0, n: 0, k: 0, nn: 0, kk: 0 });
 
