@@ -8,7 +8,8 @@
 import { advanceToTokyoHour, clientOf, notifyEach, ownStack } from './helpers';
 
 const USERS = 24;
-const DAYS = 8;
+// 12 days: enough for the learner to settle in every band on a busy machine too (8 left it short in about a third of full runs)
+const DAYS = 12;
 /** local times of the day's two sends (Asia/Tokyo): a morning band and an evening band */
 const SEND_HOURS = [9, 19];
 
@@ -95,7 +96,7 @@ test('/channel answers for another time with at=, and Segment hears the best cha
       )
     ).body;
   // the office workers (email by day, SMS in the evening): what each has learned is a random walk of
-  // 16 sends, so the test asks of them all, not of one (a single user can still be exploring)
+  // 24 sends, so the test asks of them all, not of one (a single user can still be exploring)
   const office = Array.from({ length: USERS }, (_, i) => user(i)).filter((u) => u.office);
   const answers = await Promise.all(
     office.map(async (u) => ({

@@ -413,11 +413,14 @@ export async function handleProviderEvents(
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
   // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
   const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
-  // Segment hears of a notification only once its record is written: the events of a record that
-  // could not be updated wait for the retry that writes it, so no retry repeats what Segment has
-  // (past its ~24 h deduplication, a repeat counts again)
+  // Segment hears of a notification only once its record is written: for a sender that retries, the
+  // events of a record that could not be updated wait for the retry that writes it, so no retry
+  // repeats what Segment has (past its ~24 h deduplication, a repeat counts again). A sender that
+  // does not retry (the incoming-message webhook) gets no second chance: its events are told now.
   const unapplied = new Set(
-    ids.filter((_, i) => applied[i].status === 'rejected' && !(applied[i].reason instanceof KeptForRecovery)),
+    sender.retries
+      ? ids.filter((_, i) => applied[i].status === 'rejected' && !(applied[i].reason instanceof KeptForRecovery))
+      : [],
   );
   const own = trusted.filter((t) => !t.notificationId || !unapplied.has(t.notificationId)).flatMap((t) => t.events);
   const told = learned.filter((l) => !unapplied.has(l.notificationId));
@@ -461,7 +464,7 @@ export async function handleProviderEvents(
         : undefined,
     ),
   );
-  if (unapplied.size > 0 && sender.retries) throw new RecordsNotUpdated([...unapplied], learning);
+  if (unapplied.size > 0) throw new RecordsNotUpdated([...unapplied], learning);
   if (unkept.length > 0 || learnFailed || (sender.retries && failed.length > 0)) {
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
   }
