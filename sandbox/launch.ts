@@ -7,6 +7,7 @@ import { mkdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { sendgridPostOf } from './sendgrid-signing';
 import { SANDBOX_DEFAULTS } from './settings';
 
 // Linux lends 32768-60999 (macOS 49152-65535) to outgoing connections: a port picked there can be
@@ -45,6 +46,18 @@ export function sandboxFunctionEnv(sandboxUrl: string): Record<string, string> {
     SEGMENT_API_BASE_URL: sandboxUrl,
     SEGMENT_PROFILES_BASE_URL: sandboxUrl,
   };
+}
+
+/**
+ * An Event Webhook batch as the sandbox's SendGrid posts it to the functions: each event bound to
+ * its email's notification and user, SendGrid's body layout, Basic credentials and the wired
+ * webhook's signature (for benches that make their own batches).
+ */
+export function sandboxEventWebhookPost(events: Array<Record<string, unknown>>) {
+  return sendgridPostOf(events, {
+    authToken: SANDBOX_DEFAULTS.AUTH_TOKEN,
+    basic: `${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_DEFAULTS.SENDGRID_WEBHOOK_PASSWORD}`,
+  });
 }
 
 function toDotEnv(env: Record<string, string>): string {

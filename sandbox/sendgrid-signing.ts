@@ -10,6 +10,7 @@
  */
 import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { emailBinding } from '../src/lib/channels/email';
+import { sendgridBodyOf } from '../src/lib/http/auth';
 
 export interface SigningKeys {
   /** base64 DER (SubjectPublicKeyInfo): what SendGrid shows and the functions verify with */
@@ -33,10 +34,8 @@ export function newSigningKeys(): SigningKeys {
   };
 }
 
-/** An Event Webhook batch's body as SendGrid writes it. */
-export function eventBatchBody(events: unknown[]): string {
-  return `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]\r\n`;
-}
+/** An Event Webhook batch's body as SendGrid writes it (the layout the functions verify against). */
+export const eventBatchBody = sendgridBodyOf;
 
 /** The signature headers of `body`, signed at `timestamp` (Unix seconds). */
 export function signatureHeaders(keys: SigningKeys, body: string, timestamp: number): Record<string, string> {

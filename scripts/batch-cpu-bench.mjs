@@ -38,8 +38,7 @@ const opts = new Command()
 const require = createRequire(import.meta.url);
 if (!opts.notifyOnly)
   execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
-const { freePort, sandboxFunctionEnv } = require(`${root}.build/sandbox/launch.js`);
-const { sendgridPostOf } = require(`${root}.build/sandbox/sendgrid-signing.js`);
+const { freePort, sandboxFunctionEnv, sandboxEventWebhookPost } = require(`${root}.build/sandbox/launch.js`);
 const port = opts.notifyOnly ? undefined : await freePort();
 const sandboxUrl = opts.sandboxUrl ?? `http://127.0.0.1:${port}`;
 const [command, ...args] = process.env.SANDBOX_CPU
@@ -188,11 +187,7 @@ try {
         };
     // as SendGrid posts it (each event bound to its email, signed), then as twilio-run hands a JSON
     // array to a function: its items under "0", "1", …, the headers lower-cased
-    const env = sandboxFunctionEnv(sandboxUrl);
-    const post = sendgridPostOf(events, {
-      authToken: env.AUTH_TOKEN,
-      basic: `${env.SENDGRID_WEBHOOK_USERNAME}:${env.SENDGRID_WEBHOOK_PASSWORD}`,
-    });
+    const post = sandboxEventWebhookPost(events);
     const event = {
       request: { headers: Object.fromEntries(Object.entries(post.headers).map(([k, v]) => [k.toLowerCase(), v])) },
       ...Object.fromEntries(JSON.parse(post.body).map((e, k) => [String(k), e])),

@@ -41,15 +41,12 @@ for (const f of builtFunctions(join(root, 'dist/functions'))
   console.log(`  ${relative(join(root, 'dist/functions'), f).padEnd(28)} ${loadMs(f).toFixed(0)} ms`);
 }
 
-const { launchLocal, freePort, sandboxFunctionEnv } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
-const { sendgridPostOf } = createRequire(import.meta.url)(`${root}.build/sandbox/sendgrid-signing.js`);
-const SANDBOX_ENV = sandboxFunctionEnv('http://127.0.0.1');
-/** an Event Webhook batch as the sandbox's SendGrid posts it (bound, signed, its Basic credentials) */
-const sendgridPost = (events) =>
-  sendgridPostOf(events, {
-    authToken: SANDBOX_ENV.AUTH_TOKEN,
-    basic: `${SANDBOX_ENV.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_ENV.SENDGRID_WEBHOOK_PASSWORD}`,
-  });
+const {
+  launchLocal,
+  freePort,
+  sandboxFunctionEnv,
+  sandboxEventWebhookPost: sendgridPost,
+} = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
 const stack = await launchLocal({
   root,
   functionsPort: await freePort(),

@@ -27,15 +27,11 @@ const opts = new Command()
   .opts();
 
 execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
-const { launchLocal, freePort, sandboxFunctionEnv } = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
-const { sendgridPostOf } = createRequire(import.meta.url)(`${root}.build/sandbox/sendgrid-signing.js`);
-const SANDBOX_ENV = sandboxFunctionEnv('http://127.0.0.1');
-/** an Event Webhook batch as the sandbox's SendGrid posts it (bound, signed, its Basic credentials) */
-const sendgridPost = (events) =>
-  sendgridPostOf(events, {
-    authToken: SANDBOX_ENV.AUTH_TOKEN,
-    basic: `${SANDBOX_ENV.SENDGRID_WEBHOOK_USERNAME}:${SANDBOX_ENV.SENDGRID_WEBHOOK_PASSWORD}`,
-  });
+const {
+  launchLocal,
+  freePort,
+  sandboxEventWebhookPost: sendgridPost,
+} = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
 const stack = await launchLocal({
   root,
   functionsPort: await freePort(),

@@ -36,8 +36,18 @@ import { safeEqual } from '../http/auth';
  * processed, delivered and open no longer fit one post with it; 800 users' do).
  */
 export function emailBinding(authToken: string, notificationId: string, userId: string): string {
-  const key = createHmac('sha256', authToken).update('sendgrid-custom-args-binding').digest();
-  return createHmac('sha256', key).update(`${notificationId}|${userId}`).digest('base64url').slice(0, 12);
+  return createHmac('sha256', bindingKey(authToken))
+    .update(`${notificationId}|${userId}`)
+    .digest('base64url')
+    .slice(0, 12);
+}
+
+/** The binding's key, derived once per auth token (a batch checks thousands of events with it). */
+let derived: { authToken: string; key: Buffer } | undefined;
+function bindingKey(authToken: string): Buffer {
+  if (derived?.authToken !== authToken)
+    derived = { authToken, key: createHmac('sha256', authToken).update('sendgrid-custom-args-binding').digest() };
+  return derived.key;
 }
 
 /**

@@ -151,9 +151,14 @@ export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp
  * with and without the CRLF. JSON.parse keeps a key order, so the events come back as sent.
  */
 export function sendgridBodiesOf(events: unknown[]): string[] {
-  const lines = `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]`;
+  const lines = sendgridBodyOf(events);
   const compact = JSON.stringify(events);
-  return [`${lines}\r\n`, compact, `${compact}\r\n`, lines];
+  return [lines, compact, `${compact}\r\n`, lines.slice(0, -2)];
+}
+
+/** A batch's body as SendGrid writes it: compact JSON, one event per line, a closing CRLF. */
+export function sendgridBodyOf(events: unknown[]): string {
+  return `[${events.map((e) => JSON.stringify(e)).join(',\r\n')}]\r\n`;
 }
 
 /**
