@@ -10,7 +10,7 @@ export async function importLearner(folder) {
   const out = `${root}.build/${folder}/learn.mjs`;
   await build({
     stdin: {
-      contents: "export * from './learn'; export * from './bands';",
+      contents: "export * from './learn'; export * from './bands'; export * from './habits';",
       resolveDir: `${root}src/lib/routing`,
       loader: 'ts',
     },
@@ -49,19 +49,29 @@ export function beta(rand, a, b) {
 }
 
 /**
- * What the service records of one send, on a user's `state` ({ evidence, bands }): the send, and the
- * engagement when there was one, overall and in the band it went out in. Answers what it adds to
- * the population's sums.
+ * What the service records of one send, on a user's `state` ({ evidence, bands, habit }): the send,
+ * and the engagement when there was one, overall and in the band it went out in. With the
+ * population's `habits` (habits.ts), the user's counts are added to the kinds' sums again with the
+ * responsibilities their evidence before the send gives (as /notify's evidence write does). Answers
+ * what it adds to the population's sums and to the habits' sums.
  */
-export function recordSend(L, state, channel, engaged, now, band, halfLifeDays) {
-  const [before, beforeBands] = [state.evidence, state.bands];
+export function recordSend(L, state, channel, engaged, now, band, halfLifeDays, habits) {
+  const [before, beforeBands, beforeHabit] = [state.evidence, state.bands, state.habit ?? {}];
   let ev = L.observe(before, channel, 'sent', now, halfLifeDays);
   let bands = L.observeInBand(beforeBands, band, channel, 'sent', now, halfLifeDays);
   if (engaged) {
     ev = L.observe(ev, channel, 'engaged', now, halfLifeDays);
     bands = L.observeInBand(bands, band, channel, 'engaged', now, halfLifeDays);
   }
+  const habit = habits ? L.kept(habits, L.responsibilities(habits, L.countsOf(beforeBands))) : beforeHabit;
   state.evidence = ev;
   state.bands = bands;
-  return L.addSums(L.sumsDelta(before, ev), L.bandSumsDelta(beforeBands, bands));
+  state.habit = habit;
+  return {
+    sums: L.addSums(L.sumsDelta(before, ev), L.bandSumsDelta(beforeBands, bands)),
+    habits: L.habitSumsDelta(
+      { r: beforeHabit, counts: L.countsOf(beforeBands) },
+      { r: habit, counts: L.countsOf(bands) },
+    ),
+  };
 }

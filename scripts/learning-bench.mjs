@@ -270,24 +270,31 @@ function toldCohorts(population, u, counts, band) {
   return best;
 }
 
-/** The posteriors routing/route.ts chooses the channel from: for the band the send goes out in, or overall. */
-function learnerChoice(s, reach, shared, band, o, timeAware) {
+/**
+ * The posteriors routing/route.ts chooses the channel from: for the band the send goes out in (with
+ * the population's habits, or the band learner alone: `habits: false`), or overall.
+ */
+function learnerChoice(s, reach, shared, band, o, { timeAware, habits }) {
   const overall = L.posteriors(reach, shared.priors, s.evidence, o);
   if (!timeAware) return overall;
+  if (habits)
+    return L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, { ...o, habits: shared.habits });
   return L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall);
 }
 
-function inProcess(key, users, { timeAware, outcomes = 0, told = false }) {
+function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = false }) {
   const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
-  const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
+  const shared = { sums: {}, habitSums: {}, priors: L.priorsOf({}), effects: {}, habits: L.habitsOf({}) };
   const state = users.map(() => ({ evidence: {}, bands: {} }));
   const choices = users.map(() => []);
+  const learnsHabits = timeAware && habits;
   for (let d = 0; d < opts.days; d++)
     for (let h = FIRST_HOUR; h <= LAST_HOUR; h++) {
       // the prior cache, refreshed at each hour step (the functions' cache ages in the sandbox's time)
       shared.priors = L.priorsOf(shared.sums);
       shared.effects = L.bandEffectsOf(shared.sums);
+      shared.habits = L.habitsOf(shared.habitSums);
       const now = start + d * DAY_MS + (h - TZ_OFFSET_H) * 3_600_000;
       const o = { now, halfLifeDays: HALF_LIFE_DAYS };
       for (const u of users) {
@@ -296,14 +303,16 @@ function inProcess(key, users, { timeAware, outcomes = 0, told = false }) {
         const band = bandOfHour(h);
         const c = told
           ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band)
-          : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, timeAware), rand);
+          : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, { timeAware, habits }), rand);
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
         s.counts[`${c}@${band}`] ??= { n: 0, k: 0 };
         s.counts[`${c}@${band}`].n++;
         if (engaged) s.counts[`${c}@${band}`].k++;
-        shared.sums = L.addSums(shared.sums, recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS));
+        const added = recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS, learnsHabits ? shared.habits : undefined);
+        shared.sums = L.addSums(shared.sums, added.sums);
+        shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
       }
     }
   return { choices, sums: shared.sums };

@@ -100,28 +100,34 @@ function learner(rand, fixedPriors) {
 const sendHour = (rand) => 8 + Math.floor(rand() * 13);
 const WAKING = ['morning', 'afternoon', 'evening'];
 
-/** The time-aware learner: per-band posteriors shrunk to the user's overall ones (bands.ts). */
+/** The time-aware learner: per-band posteriors from the population's habits (habits.ts, bands.ts). */
 function timeAware(rand, { bestTime = false } = {}) {
-  const shared = { sums: {}, priors: L.priorsOf({}), effects: {} };
+  const shared = { sums: {}, habitSums: {}, priors: L.priorsOf({}), effects: {}, habits: L.habitsOf({}) };
   const overallOf = (s, u, now) =>
     L.posteriors(u.reach, shared.priors, s.evidence, { now, halfLifeDays: HALF_LIFE_DAYS });
   const post = (s, now, band, overall) =>
-    L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, { now, halfLifeDays: HALF_LIFE_DAYS });
+    L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, {
+      now,
+      halfLifeDays: HALF_LIFE_DAYS,
+      habits: shared.habits,
+    });
   return {
     shared,
     round: () => {
       shared.priors = L.priorsOf(shared.sums);
       shared.effects = L.bandEffectsOf(shared.sums);
+      shared.habits = L.habitsOf(shared.habitSums);
     },
     /** the channel for a send in `band`; best-time: the band too, among the waking ones */
     choose: (s, u, now, band, random = rand) => {
       const overall = overallOf(s, u, now);
-      if (!bestTime)
-        return { channel: L.chooseChannel(L.forChannelChoice(post(s, now, band, overall), overall), random), band };
+      if (!bestTime) return { channel: L.chooseChannel(post(s, now, band, overall), random), band };
       return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), random);
     },
     learn: (s, _u, c, engaged, now, band) => {
-      shared.sums = L.addSums(shared.sums, recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS));
+      const added = recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS, shared.habits);
+      shared.sums = L.addSums(shared.sums, added.sums);
+      shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
     },
   };
 }

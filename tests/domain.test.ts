@@ -350,13 +350,13 @@ describe("the evidence's memory of what it counted (store/evidence.ts)", () => {
       channels: { EMAIL: { sent: 1.8181818181818181, engaged: 1.2345678901234567, failed: 0, at: t0 } },
       seen: [`${uuid}|EMAIL|sent`, `${uuid}|EMAIL|engaged`],
     };
-    await store.record('u', [{ notificationId: 'seed', channel: 'SMS', kind: 'notified' }], undefined, t0);
+    await store.record('u', [{ notificationId: 'seed', channel: 'SMS', kind: 'notified' }], { now: t0 });
     const [name] = [...docs.keys()];
     docs.set(name, { data: old, revision: '5' });
 
     // the same engagement again (a redelivery): nothing counted, nothing written
     const again = new PooledPrior();
-    await store.record('u', [{ notificationId: uuid, channel: 'EMAIL', kind: 'engaged' }], undefined, t0, again);
+    await store.record('u', [{ notificationId: uuid, channel: 'EMAIL', kind: 'engaged' }], { now: t0, pooled: again });
     expect(docs.get(name)?.revision).toBe('5');
 
     // a click of the same notification on another channel is evidence of that channel, but /insights
@@ -370,9 +370,7 @@ describe("the evidence's memory of what it counted (store/evidence.ts)", () => {
         { notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged', ...counted },
         { notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged', ...counted }, // an open and a click
       ],
-      undefined,
-      t0,
-      pooled,
+      { now: t0, pooled },
     );
     type Stored = { seen: string[]; channels: Record<string, { engaged: number }> };
     const stored = () => docs.get(name)?.data as Stored;
@@ -382,7 +380,7 @@ describe("the evidence's memory of what it counted (store/evidence.ts)", () => {
     for (const k of written.seen.slice(2)) expect(k).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(written.channels.EMAIL.engaged).toBe(2.2346); // to 4 decimals
     // and the short keys count once too
-    await store.record('u', [{ notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged' }], undefined, t0);
+    await store.record('u', [{ notificationId: 'n-2', channel: 'EMAIL', kind: 'engaged' }], { now: t0 });
     expect(stored().channels.EMAIL.engaged).toBe(2.2346);
     // the prior and /insights took the change as stored: n-2 engaged (one), the uuid's SMS click not again
     const tally = (pooled as unknown as { delta: { tally: Record<string, { g?: Record<string, number[]> }> } }).delta

@@ -337,6 +337,7 @@ function chooseBestTime(
     evidence: knowledge.evidence,
     bands: knowledge.bands,
     effects: knowledge.effects,
+    habits: knowledge.habits,
     halfLifeDays,
   });
   if (!best) {
@@ -503,7 +504,7 @@ async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: 
     retryWithin(deps.deadline, () => {
       const known = snapshot;
       snapshot = undefined; // after a failure, read again: the write may have landed
-      return deps.evidence.record(input.userId, tried, known);
+      return deps.evidence.record(input.userId, tried, { snapshot: known, habits: start.knowledge?.habits });
     });
   await countOrKeep(deps, input.userId, tried, { storeDown: start.evidence === 'unavailable', count }).catch((e) =>
     log.error('evidence of a send lost', { notification: input.notificationId, error: errorText(e) }),

@@ -32,6 +32,7 @@ import {
 } from './learn';
 
 import { type Band, BANDS } from './band-names';
+import { countsOf, habitPosterior, type Habits, responsibilities } from './habits';
 
 export { type Band, BANDS } from './band-names';
 
@@ -81,10 +82,11 @@ export function bandSumsDelta(before: BandEvidence, after: BandEvidence): Popula
 /** The population's effect of each band on each channel: rate in the band ÷ rate overall. */
 export type BandEffects = Partial<Record<string, number>>;
 
-/** What the learner knows of everyone: the prior per channel and the bands' effects. */
+/** What the learner knows of everyone: the prior per channel, the bands' effects and the habits (habits.ts). */
 export interface Population {
   priors: Priors;
   effects: BandEffects;
+  habits: Habits;
 }
 
 /** Trials in a band before its effect is trusted fully (below, it is shrunk towards no effect). */
@@ -146,16 +148,30 @@ export function bandTie(engaged: number, sent: number, mean: number): number {
 /** The mean a user starts from in a band: the channel's mean moved by the band's effect, kept off 0 and 1. */
 export const bandMean = (mean: number, effect = 1) => Math.min(0.995, Math.max(0.005, mean * effect));
 
-/** Each channel's posterior in `band`: the overall posterior (without the band), the band's effect, the band's evidence. */
+/**
+ * Each channel's posterior in `band`. With the population's habits (`o.habits`, habits.ts): the
+ * mixture of the kinds of user the user's evidence per band points to. Without (the band learner
+ * alone, kept as the bench's reference): the overall posterior (without the band), the band's
+ * effect, the band's evidence.
+ */
 export function bandPosteriors(
   overall: Partial<Record<Channel, Posterior>>,
   evidence: Evidence,
   bands: BandEvidence,
   effects: BandEffects,
   band: Band,
-  o: { now: number; halfLifeDays: number },
+  o: { now: number; halfLifeDays: number; habits?: Habits },
 ): Partial<Record<Channel, Posterior>> {
   const out: Partial<Record<Channel, Posterior>> = {};
+  if (o.habits) {
+    const counts = countsOf(bands);
+    const r = responsibilities(o.habits, counts);
+    for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
+      const { a, b } = habitPosterior(o.habits, counts, c, band, r);
+      out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
+    }
+    return out;
+  }
   for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
     const inBand = decayed(bands[band]?.[c], o.now, o.halfLifeDays);
     const all = decayed(evidence[c], o.now, o.halfLifeDays);

@@ -17,6 +17,7 @@ import type { Channel } from '../channels/channel';
 import { EMAIL_WINDOW, SMS_WINDOW } from '../channels/windows';
 import { inQuietHours, type QuietHours } from '../quiet-hours';
 import { type Band, bandAt, type BandEffects, type BandEvidence, bandPosteriors } from './bands';
+import type { Habits } from './habits';
 import { type Evidence, type Posterior, rating } from './learn';
 
 const HOUR = 3_600_000;
@@ -37,6 +38,8 @@ export interface BestTimeInput {
   evidence: Evidence;
   bands: BandEvidence;
   effects: BandEffects;
+  /** the population's habits (habits.ts) */
+  habits?: Habits;
   halfLifeDays: number;
 }
 
@@ -65,7 +68,7 @@ export function bestTime(i: BestTimeInput): BestTime | undefined {
   const firstHour = Math.ceil((i.now + 1) / HOUR) * HOUR;
   const times = [i.now];
   for (let t = firstHour; t <= i.now + i.withinMs; t += HOUR) times.push(t);
-  const o = { now: i.now, halfLifeDays: i.halfLifeDays };
+  const o = { now: i.now, halfLifeDays: i.halfLifeDays, habits: i.habits };
   const byBand = new Map<Band, Partial<Record<Channel, Posterior>>>();
   const postAt = (band: Band) => {
     let p = byBand.get(band);

@@ -14,6 +14,7 @@
 import { type Channel, CHANNELS } from '../channels/channel';
 import { BANDS } from './band-names';
 import type { BandEffects, BandEvidence } from './bands';
+import type { Habits } from './habits';
 
 export interface ChannelEvidence {
   /** decayed counts as of `at` (epoch ms) */
@@ -171,6 +172,8 @@ export interface Knowledge {
   /** with ROUTING_TIME_BANDS on: the user's evidence per band of the day, and the population's band effects */
   bands?: BandEvidence;
   effects?: BandEffects;
+  /** the population's habits (habits.ts), with time bands */
+  habits?: Habits;
 }
 
 export function priorsOf(sums: PopulationSums): Priors {

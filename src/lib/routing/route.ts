@@ -135,8 +135,13 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   let band: Band | undefined;
   if (overall && knowledge?.bands && knowledge.effects) {
     band = bandAt((o.at ?? o.now).getTime(), timezone);
-    post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
-    choosing = forChannelChoice(post, overall);
+    post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, {
+      ...learnedAt,
+      habits: knowledge.habits,
+    });
+    // the habits' posteriors already draw on the user's whole history (habits.ts); the band learner's
+    // alone are explored as a channel
+    choosing = knowledge.habits ? post : forChannelChoice(post, overall);
   }
   const decision = decide(reach, {
     override,

@@ -21,6 +21,15 @@ import {
   observe,
   sumsDelta,
 } from '../routing/learn';
+import {
+  countsOf,
+  type Habits,
+  habitSumsDelta,
+  kept,
+  type Responsibilities,
+  responsibilities,
+  responsibilitiesOf,
+} from '../routing/habits';
 import { type Documents, fetchDocument, isConflict, readModifyWrite, userKey, writeDocument } from './documents';
 import { tallyOf } from '../insights/tally';
 import type { Group } from '../routing/holdout';
@@ -75,6 +84,11 @@ interface EvidenceDoc {
   channels: Evidence;
   /** the same counts per band of the day (bands.ts); documents written before bands have none */
   bands?: BandEvidence;
+  /**
+   * the responsibilities the band counts were added to the habits' sums with (routing/habits.ts), so
+   * that the next change takes back exactly that; none: not added yet
+   */
+  habit?: Responsibilities;
   seen: string[];
 }
 
@@ -143,7 +157,7 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
     if (data !== undefined) log.warn('evidence document unusable, treated as empty', { user: userId });
     return empty;
   }
-  return { ...(d as EvidenceDoc), bands: bandsOf(d.bands) };
+  return { ...(d as EvidenceDoc), bands: bandsOf(d.bands), habit: responsibilitiesOf(d.habit) };
 }
 
 /**
@@ -215,7 +229,11 @@ export class EvidenceStore {
       const doc = evidenceOf(snapshot.evidence?.data, userId);
       const knowledge: Knowledge = { evidence: doc.channels, priors: population.priors };
       if (this.config.timeBands)
-        Object.assign(knowledge, { bands: doc.bands ?? {}, effects: population.effects } satisfies Partial<Knowledge>);
+        Object.assign(knowledge, {
+          bands: doc.bands ?? {},
+          effects: population.effects,
+          habits: population.habits,
+        } satisfies Partial<Knowledge>);
       return { knowledge, evidence: 'ok', snapshot };
     } catch (err) {
       log.warn('evidence unavailable, routing by trait', { error: errorText(err) });
@@ -230,14 +248,18 @@ export class EvidenceStore {
    * another writer got to the evidence first, the observations are applied again to what it left
    * and the prior gets the difference, so it always takes exactly the change the evidence took.
    * Answers the user's evidence after it (for `channel_scores`).
+   *
+   * With `habits` (the population's, as /notify routed by them), the user's band counts are added to
+   * the habits' sums again with the responsibilities their evidence before this change gives: the
+   * E step of incremental EM, once per notification. Without (webhooks, recovery), a change is
+   * added with the responsibilities kept in the document.
    */
   async record(
     userId: string,
     observations: Observation[],
-    snapshot?: EvidenceSnapshot,
-    now = currentTime(),
-    pooled?: PooledPrior,
+    o: { snapshot?: EvidenceSnapshot; now?: number; pooled?: PooledPrior; habits?: Habits } = {},
   ) {
+    const { snapshot, now = currentTime(), pooled, habits } = o;
     const key = userKey(userId);
     const name = evidenceName(key);
     const shard = shardOf(key);
@@ -263,12 +285,16 @@ export class EvidenceStore {
       channels = compact(channels);
       bands = Object.fromEntries(Object.entries(bands).map(([b, e]) => [b, e && compact(e)])) as BandEvidence;
       const seen = [...doc.seen, ...taken].slice(-SEEN_KEPT);
-      const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, seen } : undefined;
+      const countsBefore = countsOf(doc.bands ?? {});
+      const habitBefore = doc.habit ?? {};
+      const habit = habits ? kept(habits, responsibilities(habits, countsBefore)) : habitBefore;
+      const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, habit, seen } : undefined;
       const engagedBefore = (id: string) =>
         CHANNELS.some((channel) => wasSeen(before, { notificationId: id, channel, kind: 'engaged' }));
       const delta: PriorDelta = {
         sums: addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands)),
         tally: tallyOf(fresh, engagedBefore),
+        habits: habitSumsDelta({ r: habitBefore, counts: countsBefore }, { r: habit, counts: countsOf(bands) }),
       };
       return { write, result: { after: { channels, bands }, delta } };
     };

@@ -27,6 +27,7 @@ import { errorText, log } from '../log';
 import { bandEffectsOf, type Population } from '../routing/bands';
 import { addTally, dayOf, type Tally, tallyFrom, tallySince } from '../insights/tally';
 import { addSums, type PopulationSums, priorsOf, subtractSums, sumsOf } from '../routing/learn';
+import { addHabitSums, type HabitSums, habitSumsOf, habitsOf, roundHabitSums } from '../routing/habits';
 import { DOCUMENT_BUDGET_BYTES, fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
@@ -59,22 +60,30 @@ const summaryName = (shard: number) => `prior-sum-${shard}`;
 export interface PriorDelta {
   sums: PopulationSums;
   tally?: Tally;
+  /** the habits' sums (routing/habits.ts) */
+  habits?: HabitSums;
 }
 
 export const addDelta = (a: PriorDelta, b: PriorDelta): PriorDelta => ({
   sums: addSums(a.sums, b.sums),
   tally: addTally(a.tally ?? {}, b.tally ?? {}),
+  habits: addHabitSums(a.habits ?? {}, b.habits ?? {}),
 });
 export const subtractDelta = (a: PriorDelta, b: PriorDelta): PriorDelta => ({
   sums: subtractSums(a.sums, b.sums),
   tally: addTally(a.tally ?? {}, b.tally ?? {}, -1),
+  habits: addHabitSums(a.habits ?? {}, b.habits ?? {}, -1),
 });
-const isEmpty = (d: PriorDelta) => Object.keys(d.sums).length === 0 && Object.keys(d.tally ?? {}).length === 0;
+const isEmpty = (d: PriorDelta) =>
+  Object.keys(d.sums).length === 0 &&
+  Object.keys(d.tally ?? {}).length === 0 &&
+  Object.keys(roundHabitSums(d.habits ?? {})).length === 0;
 
 /** One shard as a reader has added it up: the sums of every item up to index `through`. */
 interface ShardView {
   sums: PopulationSums;
   tally: Tally;
+  habits: HabitSums;
   through?: number;
   /** the refresh stopped at MAX_PAGES with items still unread */
   behind?: boolean;
@@ -100,7 +109,12 @@ export class PriorStore {
   async add(shard: number, delta: PriorDelta): Promise<void> {
     if (isEmpty(delta)) return;
     const tally = delta.tally ?? {};
-    const item = { ...roundSums(delta.sums), ...(Object.keys(tally).length ? { t: tally } : {}) };
+    const habits = roundHabitSums(delta.habits ?? {});
+    const item = {
+      ...roundSums(delta.sums),
+      ...(Object.keys(tally).length ? { t: tally } : {}),
+      ...(Object.keys(habits).length ? { h: habits } : {}),
+    };
     const append = () => this.documents.appendListItem(listName(shard), item, PRIOR_ITEM_TTL_S);
     try {
       await append();
@@ -154,17 +168,19 @@ export class PriorStore {
         this.refreshShard(k, known?.[k], now).catch((err) => {
           log.warn('prior shard not refreshed', { shard: k, error: errorText(err) });
           if (strict) throw err;
-          return known?.[k] ?? { sums: {}, tally: {} };
+          return known?.[k] ?? { sums: {}, tally: {}, habits: {} };
         }),
       ),
     );
     let sums: PopulationSums = {};
     let tally: Tally = {};
+    let habits: HabitSums = {};
     for (const s of shards) {
       sums = addSums(sums, s.sums);
       tally = addTally(tally, s.tally);
+      habits = addHabitSums(habits, s.habits);
     }
-    const population = { priors: priorsOf(sums), effects: bandEffectsOf(sums) };
+    const population = { priors: priorsOf(sums), effects: bandEffectsOf(sums), habits: habitsOf(habits) };
     cache = { shards, population, tally: { tally, behind: shards.some((s) => s.behind) }, at: now };
     return cache.population;
   }
@@ -189,11 +205,14 @@ export class PriorStore {
       const items = await this.itemsAfter(shard, view.through);
       let sums: PopulationSums = view.sums;
       let tally: Tally = view.tally;
+      let habits: HabitSums = view.habits;
       for (const item of items) {
-        sums = addSums(sums, sumsOf(item.data));
-        tally = addTally(tally, tallyFrom((item.data as { t?: unknown } | undefined)?.t));
+        const data = item.data as { t?: unknown; h?: unknown } | undefined;
+        sums = addSums(sums, sumsOf(data));
+        tally = addTally(tally, tallyFrom(data?.t));
+        habits = addHabitSums(habits, habitSumsOf(data?.h));
       }
-      view = { sums, tally: tallySince(tally, kept), through: items.at(-1)?.index ?? view.through };
+      view = { sums, tally: tallySince(tally, kept), habits, through: items.at(-1)?.index ?? view.through };
       behind = items.length >= PAGE_SIZE;
     }
     view.behind = behind;
@@ -203,7 +222,8 @@ export class PriorStore {
     const folded = summaryOf(stored?.data).through ?? -1;
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
       const sums = roundSums(view.sums);
-      const data = { v: 1, sums, t: tallyThatFits(view.tally, sums), through: view.through };
+      const h = roundHabitSums(view.habits);
+      const data = { v: 1, sums, h, t: tallyThatFits(view.tally, sums, h), through: view.through };
       await writeDocument(this.documents, summaryName(shard), data, stored?.revision).catch((err) => {
         if (!isConflict(err)) log.warn('prior summary not written', { shard, error: errorText(err) });
       });
@@ -291,12 +311,12 @@ export async function keepOrLog(delta: PriorDelta, err: unknown, keep?: KeepDelt
  * 16 KiB) without its oldest days until the document fits, logged: /insights then misses those days
  * for a container that starts cold.
  */
-export function tallyThatFits(tally: Tally, sums: PopulationSums): Tally {
+export function tallyThatFits(tally: Tally, sums: PopulationSums, h: HabitSums = {}): Tally {
   const days = Object.keys(tally).sort();
   let kept = tally;
   while (
     days.length > 0 &&
-    Buffer.byteLength(JSON.stringify({ v: 1, sums, t: kept, through: 0 })) > DOCUMENT_BUDGET_BYTES
+    Buffer.byteLength(JSON.stringify({ v: 1, sums, h, t: kept, through: 0 })) > DOCUMENT_BUDGET_BYTES
   ) {
     kept = tallySince(kept, days[1] ?? '9999-12-31');
     days.shift();
@@ -307,9 +327,9 @@ export function tallyThatFits(tally: Tally, sums: PopulationSums): Tally {
 
 /** A summary document's view (anything else, or none, is an empty view). */
 function summaryOf(data: unknown): ShardView {
-  const d = data as { v?: unknown; sums?: unknown; t?: unknown; through?: unknown } | undefined;
-  if (d?.v !== 1 || !Number.isSafeInteger(d.through)) return { sums: {}, tally: {} };
-  return { sums: sumsOf(d.sums), tally: tallyFrom(d.t), through: d.through as number };
+  const d = data as { v?: unknown; sums?: unknown; h?: unknown; t?: unknown; through?: unknown } | undefined;
+  if (d?.v !== 1 || !Number.isSafeInteger(d.through)) return { sums: {}, tally: {}, habits: {} };
+  return { sums: sumsOf(d.sums), tally: tallyFrom(d.t), habits: habitSumsOf(d.h), through: d.through as number };
 }
 
 /** Three decimals: items and summaries stay small (Sync throttles objects over 1 KiB harder). */

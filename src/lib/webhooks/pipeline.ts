@@ -141,7 +141,7 @@ export async function countLearning(
   if (u.observations.length === 0) return undefined;
   const engaged = u.observations.some((o) => o.kind === 'engaged');
   const [evidence, population] = await Promise.all([
-    deps.evidence.record(u.userId, u.observations, snapshot, undefined, pooled),
+    deps.evidence.record(u.userId, u.observations, { snapshot, pooled }),
     engaged ? deps.evidence.population() : undefined,
   ]);
   if (!population) return undefined;
@@ -155,7 +155,12 @@ export async function countLearning(
     traits.best_channel_by_time = Object.fromEntries(
       BANDS.map((b) => [
         b,
-        bestChannel(bandPosteriors(post, evidence.channels, evidence.bands, population.effects, b, o)),
+        bestChannel(
+          bandPosteriors(post, evidence.channels, evidence.bands, population.effects, b, {
+            ...o,
+            habits: population.habits,
+          }),
+        ),
       ]),
     );
   return {

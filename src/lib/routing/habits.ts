@@ -1,0 +1,296 @@
+/**
+ * The population's habits, learned: a mixture of a few kinds of user, each with its own engagement
+ * rate per channel and band of the day, fitted by incremental EM from the same evidence the band
+ * learner keeps (bands.ts), pure (no I/O).
+ *
+ * Why: one Beta per channel and one effect per band cannot say that a user whose daytime emails
+ * are read is likely to answer SMS in the evening, or that one who answers calls does not read
+ * email. Real populations are made of such kinds (desk workers, people at home by day, SMS people,
+ * the hard to reach), and a user's first two or three answers say which kind they are. Measured with
+ * `npm run bench:learning -- --seeds 1..20` (120 users, 20 notifications), beside the band learner
+ * alone: +7 points on the time-varying population, +25 on strong crossover between bands, about
+ * +1 on the flat ones (README, Learning).
+ *
+ * - **Kinds.** One per channel and part of the day (all day, by day, in the evening), and one that
+ *   rarely engages: built from the one list of channels, so a new channel brings its kinds. Each
+ *   starts from that shape (2 pseudo-trials per channel and band) and is then whatever the users
+ *   it explains make it: the desk worker's kind, seeded as "email by day", learns that its users
+ *   answer SMS in the evening.
+ * - **A user's kind** is a posterior (responsibilities) from their evidence per band: the
+ *   beta-binomial likelihood of what they did under each kind's rates, times the kind's share.
+ * - **Sums that add up across users and shards.** Each user adds responsibility × their counts to
+ *   each kind's sums (`HabitSums`, beside the learner's other sums in the prior). The
+ *   responsibilities a user's counts were added with are kept in their evidence document, so a
+ *   change takes back exactly what was added before: incremental EM (Neal and Hinton, 1998).
+ *   Responsibilities under MIN_SHARE are left out (and the rest renormalised): the sums stay small.
+ * - **A channel's posterior in a band** is the mixture of each kind's Beta updated by the user's own
+ *   counts in that band, matched to one Beta by its mean and variance, so the router's rating and
+ *   exploration bonus apply unchanged.
+ */
+import { type Channel, CHANNELS } from '../channels/channel';
+import { type Band, BANDS } from './band-names';
+import type { Beta } from './learn';
+
+/** The parts of the day a kind of user may favour a channel in. */
+const PARTS: Record<string, readonly Band[]> = {
+  allday: BANDS,
+  day: ['morning', 'afternoon'],
+  evening: ['evening', 'night'],
+};
+/** The kind that rarely engages on any channel. */
+const RARELY = 'rarely';
+
+/** A channel's rate in a band where a kind favours it, and where it does not, as seeded. */
+const SEED_FAVOURED = 0.6;
+const SEED_OTHER = 0.1;
+/** How many trials a kind's seed weighs in each channel and band (its users' evidence soon outweighs it). */
+const SEED_TRIALS = 2;
+/**
+ * How close the users of one kind are to its rates: a kind's rate is the mean of a Beta of this
+ * strength. 4 to 10 measured within 0.5 points of each other on every population of
+ * `npm run bench:learning -- --seeds 1..10`.
+ */
+const KIND_STRENGTH = 6;
+/** Responsibilities under this are left out of a user's sums (1 % to 2 % measured the same as none left out). */
+export const MIN_SHARE = 0.02;
+
+/** The key of a channel in a band (bands.ts's bandKey, the same keys the band sums use). */
+const keyOf = (c: Channel, b: Band) => `${c}@${b}`;
+const KEYS: readonly string[] = CHANNELS.flatMap((c) => BANDS.map((b) => keyOf(c, b)));
+
+interface Kind {
+  name: string;
+  /** the seed rate per channel@band */
+  seed: Record<string, number>;
+}
+
+/** Every kind, by name: `<CHANNEL>:<part>` and `rarely`. */
+export const KINDS: readonly Kind[] = [
+  ...CHANNELS.flatMap((c) =>
+    Object.entries(PARTS).map(([part, bands]) => ({
+      name: `${c}:${part}`,
+      seed: Object.fromEntries(
+        CHANNELS.flatMap((x) =>
+          BANDS.map((b) => [keyOf(x, b), x === c && bands.includes(b) ? SEED_FAVOURED : SEED_OTHER]),
+        ),
+      ),
+    })),
+  ),
+  { name: RARELY, seed: Object.fromEntries(KEYS.map((k) => [k, SEED_OTHER / 3])) },
+];
+const KIND_NAMES: ReadonlySet<string> = new Set(KINDS.map((k) => k.name));
+
+/** One kind's sums: Σ responsibility (w), and per channel@band Σ responsibility × [sent, engaged]. */
+export interface HabitSum {
+  w: number;
+  t: Partial<Record<string, [number, number]>>;
+}
+export type HabitSums = Partial<Record<string, HabitSum>>;
+
+/** A user's responsibilities: the share of each kind (only those at MIN_SHARE or more). */
+export type Responsibilities = Partial<Record<string, number>>;
+
+/** What the learner knows of the population's habits: each kind's share and rate per channel@band. */
+export interface Habits {
+  kinds: Array<{ name: string; share: number; rate: Record<string, number> }>;
+}
+
+/** A user's counts per channel@band, as the band evidence holds them (already faded). */
+export type BandCounts = Partial<Record<string, { sent: number; engaged: number }>>;
+
+/** The population's habits from its sums (before any data: the seeds, every kind equally likely). */
+export function habitsOf(sums: HabitSums): Habits {
+  const total = KINDS.reduce((acc, k) => acc + Math.max(0, sums[k.name]?.w ?? 0), 0);
+  return {
+    kinds: KINDS.map((kind) => {
+      const s = sums[kind.name];
+      const rate = Object.fromEntries(
+        KEYS.map((key) => {
+          const [n, k] = s?.t[key] ?? [0, 0];
+          const r = (Math.max(0, k) + SEED_TRIALS * kind.seed[key]) / (Math.max(0, n) + SEED_TRIALS);
+          return [key, Math.min(0.98, Math.max(0.005, r))];
+        }),
+      );
+      return { name: kind.name, share: (Math.max(0, s?.w ?? 0) + 1) / (total + KINDS.length), rate };
+    }),
+  };
+}
+
+/**
+ * ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b), by Lanczos' approximation of ln Γ (g = 7, 9 terms;
+ * 15 digits). Written here rather than imported: the numerical packages that have it weigh more
+ * than every function's cold start can spare (issue 30 measures it), for ten lines.
+ */
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
+function logGamma(x: number): number {
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  const t = x + 6.5;
+  let a = LANCZOS[0];
+  for (let i = 1; i < LANCZOS.length; i++) a += LANCZOS[i] / (x + i - 1);
+  return 0.5 * Math.log(2 * Math.PI) + (x - 0.5) * Math.log(t) - t + Math.log(a);
+}
+export const logBeta = (a: number, b: number) => logGamma(a) + logGamma(b) - logGamma(a + b);
+
+/** Each kind's posterior share for a user with these counts (all kinds, summing to 1). */
+export function responsibilities(habits: Habits, counts: BandCounts): number[] {
+  const logw = habits.kinds.map(({ share, rate }) => {
+    let l = Math.log(share);
+    for (const [key, c] of Object.entries(counts)) {
+      if (!c || c.sent <= 0 || rate[key] === undefined) continue;
+      const [a, b] = [KIND_STRENGTH * rate[key], KIND_STRENGTH * (1 - rate[key])];
+      const k = Math.min(c.engaged, c.sent);
+      l += logBeta(a + k, b + c.sent - k) - logBeta(a, b);
+    }
+    return l;
+  });
+  const top = Math.max(...logw);
+  const w = logw.map((x) => Math.exp(x - top));
+  const total = w.reduce((acc, x) => acc + x, 0);
+  return w.map((x) => x / total);
+}
+
+/** The responsibilities a user's sums are added with: those at MIN_SHARE or more, renormalised, to 3 decimals. */
+export function kept(habits: Habits, all: number[]): Responsibilities {
+  const over = all.map((r, i) => [habits.kinds[i].name, r] as const).filter(([, r]) => r >= MIN_SHARE);
+  const total = over.reduce((acc, [, r]) => acc + r, 0);
+  return Object.fromEntries(over.map(([name, r]) => [name, Math.round((r / total) * 1000) / 1000]));
+}
+
+/** A stored user's responsibilities (anything unknown or out of range left out). */
+export function responsibilitiesOf(data: unknown): Responsibilities {
+  if (!data || typeof data !== 'object') return {};
+  return Object.fromEntries(
+    Object.entries(data as Record<string, unknown>).filter(
+      ([name, r]) => KIND_NAMES.has(name) && typeof r === 'number' && r >= 0 && r <= 1,
+    ),
+  ) as Responsibilities;
+}
+
+/** What a user with these responsibilities and counts adds to the habits' sums. */
+function contribution(r: Responsibilities, counts: BandCounts): HabitSums {
+  const tried = Object.entries(counts).filter(([, c]) => c && c.sent > 0);
+  if (tried.length === 0) return {};
+  const out: HabitSums = {};
+  for (const [name, share] of Object.entries(r) as Array<[string, number]>) {
+    out[name] = {
+      w: share,
+      t: Object.fromEntries(
+        tried.map(([key, c]) => [key, [share * (c?.sent ?? 0), share * Math.min(c?.engaged ?? 0, c?.sent ?? 0)]]),
+      ),
+    };
+  }
+  return out;
+}
+
+/** `a + sign × b`, kind by kind and key by key; what adds up to nothing is left out. */
+export function addHabitSums(a: HabitSums, b: HabitSums, sign = 1): HabitSums {
+  const out: HabitSums = {};
+  const tiny = (x: number) => Math.abs(x) < 1e-9;
+  for (const name of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const [x, y] = [a[name], b[name]];
+    const t: HabitSum['t'] = {};
+    for (const key of new Set([...Object.keys(x?.t ?? {}), ...Object.keys(y?.t ?? {})])) {
+      const [n1, k1] = x?.t[key] ?? [0, 0];
+      const [n2, k2] = y?.t[key] ?? [0, 0];
+      const [n, k] = [n1 + sign * n2, k1 + sign * k2];
+      if (!tiny(n) || !tiny(k)) t[key] = [n, k];
+    }
+    const w = (x?.w ?? 0) + sign * (y?.w ?? 0);
+    if (!tiny(w) || Object.keys(t).length) out[name] = { w, t };
+  }
+  return out;
+}
+
+/** What replacing a user's (responsibilities, counts) `before` by `after` adds to the habits' sums. */
+export function habitSumsDelta(
+  before: { r: Responsibilities; counts: BandCounts },
+  after: { r: Responsibilities; counts: BandCounts },
+): HabitSums {
+  return addHabitSums(contribution(after.r, after.counts), contribution(before.r, before.counts), -1);
+}
+
+/** Sums as stored: known kinds and keys, finite numbers (anything else counts as nothing). */
+export function habitSumsOf(data: unknown): HabitSums {
+  if (!data || typeof data !== 'object') return {};
+  const out: HabitSums = {};
+  const keys = new Set(KEYS);
+  for (const [name, s] of Object.entries(data as Record<string, unknown>)) {
+    const sum = s as Partial<HabitSum> | undefined;
+    if (!KIND_NAMES.has(name) || !sum || !Number.isFinite(sum.w) || !sum.t || typeof sum.t !== 'object') continue;
+    const t = Object.fromEntries(
+      Object.entries(sum.t).filter(
+        ([key, v]) => keys.has(key) && Array.isArray(v) && v.length === 2 && v.every((x) => Number.isFinite(x)),
+      ),
+    ) as HabitSum['t'];
+    out[name] = { w: sum.w as number, t };
+  }
+  return out;
+}
+
+/** Three decimals, and what rounds to nothing left out: a list item of the prior stays small. */
+export function roundHabitSums(sums: HabitSums): HabitSums {
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  const out: HabitSums = {};
+  for (const [name, s] of Object.entries(sums) as Array<[string, HabitSum]>) {
+    const t = Object.fromEntries(
+      Object.entries(s.t)
+        .map(([key, v]): [string, [number, number]] => [key, [r(v?.[0] ?? 0), r(v?.[1] ?? 0)]])
+        .filter(([, [n, k]]) => n !== 0 || k !== 0),
+    );
+    if (r(s.w) !== 0 || Object.keys(t).length) out[name] = { w: r(s.w), t };
+  }
+  return out;
+}
+
+/**
+ * Each channel's posterior in `band` for a user with these counts: the mixture over kinds (weighted
+ * by the user's responsibilities) of Beta(strength × the kind's rate + the user's counts in the band),
+ * matched to one Beta by mean and variance.
+ */
+export function habitPosterior(
+  habits: Habits,
+  counts: BandCounts,
+  channel: Channel,
+  band: Band,
+  r = responsibilities(habits, counts),
+): Beta {
+  const key = keyOf(channel, band);
+  const c = counts[key];
+  const [n, k] = [c?.sent ?? 0, Math.min(c?.engaged ?? 0, c?.sent ?? 0)];
+  const others = BANDS.filter((b) => b !== band)
+    .map((b) => [keyOf(channel, b), counts[keyOf(channel, b)]] as const)
+    .filter(([, x]) => x && x.sent > 0) as Array<[string, { sent: number; engaged: number }]>;
+  let [m, m2] = [0, 0];
+  habits.kinds.forEach(({ rate }, i) => {
+    // the user's evidence in the channel's other bands, carried over by the kind's ratio between
+    // the bands: without it a flat user's evidence was split four ways, and flat populations lost
+    // 1 to 4 points to the learner ignoring time (`npm run simulate`, populations 1 to 3)
+    let [on, ok] = [0, 0];
+    for (const [other, x] of others) {
+      on += x.sent;
+      ok += Math.min(x.sent, Math.min(x.engaged, x.sent) * (rate[key] / rate[other]));
+    }
+    const a = KIND_STRENGTH * rate[key] + k + ok;
+    const b = KIND_STRENGTH * (1 - rate[key]) + n - k + on - ok;
+    const mean = a / (a + b);
+    m += r[i] * mean;
+    m2 += r[i] * (mean * mean + (a * b) / ((a + b) ** 2 * (a + b + 1)));
+  });
+  const variance = Math.max(1e-9, m2 - m * m);
+  const strength = Math.max(0.1, (m * (1 - m)) / variance - 1);
+  return { a: m * strength, b: (1 - m) * strength };
+}
+
+/** A user's band evidence as counts per channel@band. */
+export function countsOf(bands: Partial<Record<Band, Partial<Record<Channel, { sent: number; engaged: number }>>>>) {
+  const out: BandCounts = {};
+  for (const b of BANDS)
+    for (const c of CHANNELS) {
+      const e = bands[b]?.[c];
+      if (e && e.sent > 0) out[keyOf(c, b)] = { sent: e.sent, engaged: e.engaged };
+    }
+  return out;
+}
