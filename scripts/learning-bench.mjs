@@ -437,18 +437,21 @@ if (opts.seeds) {
   console.log(
     `in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`,
   );
-  console.log(`${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'ignoring time'.padEnd(20)} told the cohorts`);
+  console.log(
+    `${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'bands alone'.padEnd(20)} ${'ignoring time'.padEnd(20)} told the cohorts`,
+  );
   for (const key of keys) {
-    const [aware, ignoring, told] = [[], [], []];
+    const [aware, alone, ignoring, told] = [[], [], [], []];
     for (let seed = from; seed <= to; seed++) {
       opts.seed = seed;
       const users = usersOf(key, POPULATIONS[key]);
       aware.push(shares(users, inProcess(key, users, { timeAware: true }).choices).all.share);
+      alone.push(shares(users, inProcess(key, users, { timeAware: true, habits: false }).choices).all.share);
       ignoring.push(shares(users, inProcess(key, users, { timeAware: false }).choices).all.share);
       told.push(shares(users, inProcess(key, users, { timeAware: true, told: true }).choices).all.share);
     }
     console.log(
-      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told)}`,
+      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(alone).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told)}`,
     );
   }
   process.exit(0);

@@ -9,6 +9,14 @@
 import { userKey } from '../src/lib/store/documents';
 import { type Band, bandSumsDelta, observeInBand, type BandEvidence } from '../src/lib/routing/bands';
 import { addSums, type Evidence, observe, type PopulationSums, sumsDelta, sumsOf } from '../src/lib/routing/learn';
+import {
+  addHabitSums,
+  countsOf,
+  type HabitSums,
+  habitSumsDelta,
+  habitSumsOf,
+  responsibilitiesOf,
+} from '../src/lib/routing/habits';
 import type { Channel } from '../src/lib/channels/channel';
 import { advanceToTokyoHour, ownStack } from './helpers';
 
@@ -128,14 +136,43 @@ test('the same outcomes leave the same evidence and population sums through the 
   }
   // the population's sums: every prior list's items added up, against the module's
   let stored: PopulationSums = {};
+  let items = 0;
   for (let k = 0; k < 32; k++)
-    for (const item of await s.sandbox.listItems(`prior-${k}`)) stored = addSums(stored, sumsOf(item.data));
+    for (const item of await s.sandbox.listItems(`prior-${k}`)) {
+      stored = addSums(stored, sumsOf(item.data));
+      items++;
+    }
   for (const key of new Set([...Object.keys(sums), ...Object.keys(stored)]))
     for (const f of ['users', 'n', 'k', 'nn', 'kk'] as const) {
       const [got, want] = [stored[key]?.[f], sums[key]?.[f]];
-      // items keep 3 decimals of counts the documents keep to 4: sums of squares drift by that much
-      if (Math.abs((got ?? 0) - (want ?? 0)) > 1e-2 + 1e-4 * Math.abs(want ?? 0))
+      // items keep 3 decimals (each rounds a sum by at most 5e-4) of counts the documents keep to 4:
+      // sums of squares drift by that much
+      if (Math.abs((got ?? 0) - (want ?? 0)) > 1e-2 + 5e-4 * items + 1e-4 * Math.abs(want ?? 0))
         differences.push(`population ${key} ${f}: pipeline ${got}, module ${want}`);
     }
+  // the habits' sums (routing/habits.ts): every item's added up equals what the users' documents say
+  // they added (their band counts with the responsibilities each keeps), so no change was lost or
+  // counted twice however the webhooks raced /notify
+  let storedHabits: HabitSums = {};
+  for (let k = 0; k < 32; k++)
+    for (const item of await s.sandbox.listItems(`prior-${k}`))
+      storedHabits = addHabitSums(storedHabits, habitSumsOf((item.data as { h?: unknown }).h));
+  let fromDocuments: HabitSums = {};
+  for (const u of USERS) {
+    const doc = documents.find((d) => d.unique_name === `evidence-${userKey(u.userId)}`)?.data;
+    const r = responsibilitiesOf(doc?.habit);
+    const total = Object.values(r).reduce((a: number, x) => a + (x ?? 0), 0);
+    if (Math.abs(total - 1) > 5e-3) differences.push(`${u.userId}: responsibilities sum to ${total}`);
+    const added = habitSumsDelta({ r: {}, counts: {} }, { r, counts: countsOf(doc?.bands ?? {}) });
+    fromDocuments = addHabitSums(fromDocuments, added);
+  }
+  const gap = addHabitSums(storedHabits, fromDocuments, -1);
+  for (const [kind, sum] of Object.entries(gap)) {
+    if (Math.abs(sum?.w ?? 0) > 2e-2) differences.push(`habits ${kind} w: off by ${sum?.w}`);
+    for (const [key, v] of Object.entries(sum?.t ?? {}))
+      if (Math.abs(v?.[0] ?? 0) > 2e-2 || Math.abs(v?.[1] ?? 0) > 2e-2)
+        differences.push(`habits ${kind} ${key}: off by ${v}`);
+  }
+  expect(Object.keys(storedHabits).length).toBeGreaterThan(0);
   expect(differences).toEqual([]);
 }, 240_000);

@@ -223,7 +223,8 @@ export class PriorStore {
     if (view.through !== undefined && view.through - folded >= FOLD_AFTER) {
       const sums = roundSums(view.sums);
       const h = roundHabitSums(view.habits);
-      const data = { v: 1, sums, h, t: tallyThatFits(view.tally, sums, h), through: view.through };
+      const t = tallyThatFits(view.tally, sums, h);
+      const data = { v: 1, sums, ...(Object.keys(h).length ? { h } : {}), t, through: view.through };
       await writeDocument(this.documents, summaryName(shard), data, stored?.revision).catch((err) => {
         if (!isConflict(err)) log.warn('prior summary not written', { shard, error: errorText(err) });
       });
