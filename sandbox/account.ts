@@ -604,7 +604,14 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
     for (const e of SENDGRID_EVENTS) if (typeof body[e] === 'boolean') w[e] = body[e];
     return undefined;
   };
+  const signedView = (w: EventWebhook) => ({ id: w.id, public_key: publicKeyOf(w) });
   const jsonBody = (req: SandboxRequest) => (isObject(req.json) ? (req.json as Json) : undefined);
+  /** a route on the webhook `:id` names: 404 as SendGrid answers when there is none */
+  const withWebhook = (h: (w: EventWebhook, req: SandboxRequest) => SandboxResponse) =>
+    guard((req) => {
+      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
+      return w ? h(w, req) : sgError(404, 'webhook not found', 'id');
+    });
 
   router.on(
     'GET',
@@ -636,17 +643,12 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
   router.on(
     'GET',
     '/v3/user/webhooks/event/settings/:id',
-    guard((req) => {
-      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
-      return w ? { status: 200, body: view(w) } : sgError(404, 'webhook not found', 'id');
-    }),
+    withWebhook((w) => ({ status: 200, body: view(w) })),
   );
   router.on(
     'PATCH',
     '/v3/user/webhooks/event/settings/:id',
-    guard((req) => {
-      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
-      if (!w) return sgError(404, 'webhook not found', 'id');
+    withWebhook((w, req) => {
       const body = jsonBody(req);
       if (!body) return sgError(400, 'request body must be JSON');
       return apply(w, body) ?? { status: 200, body: view(w) };
@@ -656,24 +658,17 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
   router.on(
     'GET',
     '/v3/user/webhooks/event/settings/signed/:id',
-    guard((req) => {
-      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
-      return w
-        ? { status: 200, body: { id: w.id, public_key: publicKeyOf(w) } }
-        : sgError(404, 'webhook not found', 'id');
-    }),
+    withWebhook((w) => ({ status: 200, body: signedView(w) })),
   );
   router.on(
     'PATCH',
     '/v3/user/webhooks/event/settings/signed/:id',
-    guard((req) => {
-      const w = account.eventWebhooks.find((x) => x.id === req.params.id);
-      if (!w) return sgError(404, 'webhook not found', 'id');
+    withWebhook((w, req) => {
       const body = jsonBody(req);
       if (!body || typeof body.enabled !== 'boolean') return sgError(400, 'enabled must be a boolean', 'enabled');
       if (!body.enabled) account.signingKeys.delete(w.id);
       else if (!account.signingKeys.has(w.id)) account.signingKeys.set(w.id, newSigningKeys());
-      return { status: 200, body: { id: w.id, public_key: publicKeyOf(w) } };
+      return { status: 200, body: signedView(w) };
     }),
   );
   for (const kind of ['open', 'click'] as const) {

@@ -32,7 +32,7 @@ import {
 } from './learn';
 
 import { type Band, BANDS } from './band-names';
-import { countsOf, habitPosterior, type Habits, responsibilities } from './habits';
+import { type BandCounts, countsOf, habitPosterior, type Habits, responsibilities } from './habits';
 
 export { type Band, BANDS } from './band-names';
 
@@ -149,6 +149,28 @@ export function bandTie(engaged: number, sent: number, mean: number): number {
 export const bandMean = (mean: number, effect = 1) => Math.min(0.995, Math.max(0.005, mean * effect));
 
 /**
+ * A user's counts per channel@band and responsibilities under `habits`, once per (habits, band
+ * evidence): they do not depend on the band asked about, and the learned identify and best-time
+ * sends ask for every band (four times the ~30 µs of the likelihoods per engaged user of a batch).
+ * Band evidence is never changed in place (observeInBand answers a new object), so identity is enough.
+ */
+const kinds = new WeakMap<Habits, WeakMap<BandEvidence, { counts: BandCounts; r: number[] }>>();
+function userKind(habits: Habits, bands: BandEvidence) {
+  let byBands = kinds.get(habits);
+  if (!byBands) {
+    byBands = new WeakMap();
+    kinds.set(habits, byBands);
+  }
+  let known = byBands.get(bands);
+  if (!known) {
+    const counts = countsOf(bands);
+    known = { counts, r: responsibilities(habits, counts) };
+    byBands.set(bands, known);
+  }
+  return known;
+}
+
+/**
  * Each channel's posterior in `band`. With the population's habits (`o.habits`, habits.ts): the
  * mixture of the kinds of user the user's evidence per band points to. Without (the band learner
  * alone, kept as the bench's reference): the overall posterior (without the band), the band's
@@ -164,8 +186,7 @@ export function bandPosteriors(
 ): Partial<Record<Channel, Posterior>> {
   const out: Partial<Record<Channel, Posterior>> = {};
   if (o.habits) {
-    const counts = countsOf(bands);
-    const r = responsibilities(o.habits, counts);
+    const { counts, r } = userKind(o.habits, bands);
     for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
       const { a, b } = habitPosterior(o.habits, counts, c, band, r);
       out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
