@@ -1,6 +1,7 @@
 import { CHANNELS } from '../src/lib/channels/channel';
 import {
   addHabitSums,
+  addHabitSumsInto,
   type BandCounts,
   habitPosterior,
   habitSumsDelta,
@@ -92,6 +93,20 @@ describe('habits (routing/habits.ts)', () => {
     expect(
       roundHabitSums(addHabitSums(total, habitSumsDelta(states[states.length - 1], { r: {}, counts: {} }))),
     ).toEqual({});
+  });
+
+  test('adding in place (a pooled prior) gives what adding by copy gives, and leaves what it adds unchanged', () => {
+    const habits = habitsOf({});
+    const users: BandCounts[] = [desk, { 'CALL@morning': { sent: 2, engaged: 1 } }, desk];
+    const deltas = users.map((counts) =>
+      habitSumsDelta({ r: {}, counts: {} }, { r: kept(habits, responsibilities(habits, counts)), counts }),
+    );
+    const copy = JSON.stringify(deltas);
+    const inPlace = {};
+    for (const d of deltas) addHabitSumsInto(inPlace, d);
+    const byCopy = deltas.reduce((acc, d) => addHabitSums(acc, d), {});
+    expect(roundHabitSums(inPlace)).toEqual(roundHabitSums(byCopy));
+    expect(JSON.stringify(deltas)).toBe(copy);
   });
 
   test('stored sums: unknown kinds, unknown keys and non-numbers count as nothing', () => {

@@ -204,6 +204,23 @@ export function addHabitSums(a: HabitSums, b: HabitSums, sign = 1): HabitSums {
   return out;
 }
 
+/**
+ * Adds `more` into `into`, in place: a webhook's pooled prior adds every user's change to one growing
+ * sum, and addHabitSums would copy that sum once per user. What adds up to nothing stays (a list
+ * item's rounding leaves it out).
+ */
+export function addHabitSumsInto(into: HabitSums, more: HabitSums): void {
+  for (const [name, m] of Object.entries(more) as Array<[string, HabitSum]>) {
+    const s = into[name] ?? { w: 0, t: {} };
+    into[name] = s;
+    s.w += m.w;
+    for (const [key, v] of Object.entries(m.t) as Array<[string, [number, number]]>) {
+      const [n, k] = s.t[key] ?? [0, 0];
+      s.t[key] = [n + v[0], k + v[1]];
+    }
+  }
+}
+
 /** What replacing a user's (responsibilities, counts) `before` by `after` adds to the habits' sums. */
 export function habitSumsDelta(
   before: { r: Responsibilities; counts: BandCounts },

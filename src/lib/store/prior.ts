@@ -27,7 +27,14 @@ import { errorText, log } from '../log';
 import { bandEffectsOf, type Population } from '../routing/bands';
 import { addTally, dayOf, type Tally, tallyFrom, tallySince } from '../insights/tally';
 import { addSums, type PopulationSums, priorsOf, subtractSums, sumsOf } from '../routing/learn';
-import { addHabitSums, type HabitSums, habitSumsOf, habitsOf, roundHabitSums } from '../routing/habits';
+import {
+  addHabitSums,
+  addHabitSumsInto,
+  type HabitSums,
+  habitSumsOf,
+  habitsOf,
+  roundHabitSums,
+} from '../routing/habits';
 import { DOCUMENT_BUDGET_BYTES, fetchDocument, isConflict, writeDocument } from './documents';
 
 export const PRIOR_SHARDS = 32;
@@ -205,12 +212,13 @@ export class PriorStore {
       const items = await this.itemsAfter(shard, view.through);
       let sums: PopulationSums = view.sums;
       let tally: Tally = view.tally;
-      let habits: HabitSums = view.habits;
+      // a copy of the view's (a refresh that fails keeps the view it started from), then added in place
+      const habits: HabitSums = addHabitSums({}, view.habits);
       for (const item of items) {
         const data = item.data as { t?: unknown; h?: unknown } | undefined;
         sums = addSums(sums, sumsOf(data));
         tally = addTally(tally, tallyFrom(data?.t));
-        habits = addHabitSums(habits, habitSumsOf(data?.h));
+        addHabitSumsInto(habits, habitSumsOf(data?.h));
       }
       view = { sums, tally: tallySince(tally, kept), habits, through: items.at(-1)?.index ?? view.through };
       behind = items.length >= PAGE_SIZE;
@@ -257,9 +265,13 @@ export class PriorStore {
  */
 export class PooledPrior {
   private delta: PriorDelta = { sums: {} };
+  /** the habits' part, added in place (habits.ts addHabitSumsInto: a copy per user is what it saves) */
+  private habits: HabitSums = {};
 
   add(delta: PriorDelta): void {
-    this.delta = addDelta(this.delta, delta);
+    const { habits, ...rest } = delta;
+    this.delta = addDelta(this.delta, rest);
+    addHabitSumsInto(this.habits, habits ?? {});
   }
 
   /**
@@ -268,8 +280,9 @@ export class PooledPrior {
    * logged and lost.
    */
   async flush(store: PriorStore, keep?: KeepDelta): Promise<boolean> {
-    const delta = this.delta;
+    const delta = { ...this.delta, habits: this.habits };
     this.delta = { sums: {} };
+    this.habits = {};
     if (isEmpty(delta)) return false;
     const shard = Math.floor(Math.random() * PRIOR_SHARDS);
     try {
