@@ -169,8 +169,14 @@ function usersOf(key, population) {
     const x = rand();
     const edges = population.cohorts.map((_, j) => population.cohorts.slice(0, j + 1).reduce((a, [, s]) => a + s, 0));
     const [cohort] = population.cohorts[edges.findIndex((edge) => x < edge)] ?? population.cohorts.at(-1);
+    // one draw per channel and distinct Beta: a channel flat over the day (or over the day's two
+    // bands) has one probability for the user in all of them, not an independent one per band
     const drawn = Object.fromEntries(
-      CHANNELS.map((c) => [c, Object.fromEntries(WAKING.map((b) => [b, beta(rand, ...COHORT[cohort].p[c][b])]))]),
+      CHANNELS.map((c) => {
+        const once = new Map();
+        const p = COHORT[cohort].p[c];
+        return [c, Object.fromEntries(WAKING.map((b) => [b, once.get(p[b]) ?? once.set(p[b], beta(rand, ...p[b])).get(p[b])]))];
+      }),
     );
     const byHour = Object.fromEntries(
       CHANNELS.map((c) => [c, Array.from({ length: 24 }, (_, h) => drawn[c][drawnBand(bandOfHour(h))])]),
@@ -233,16 +239,26 @@ const logBeta = (a, b) => logGamma(a) + logGamma(b) - logGamma(a + b);
 
 /**
  * A reference, not a learner: the policy told the population's true cohorts (each cohort's share
- * and its Beta per channel and band), which weighs each cohort by how well it explains the user's
- * evidence so far and rates each channel by its posterior mean plus the same exploration bonus.
+ * and its Beta per channel and band, and which bands share one draw, as usersOf draws them), which
+ * weighs each cohort by how well it explains the user's evidence so far and rates each channel by
+ * its posterior mean plus the same exploration bonus.
  */
 function toldCohorts(population, u, counts, band) {
   const cohorts = population.cohorts.map(([name, share]) => ({ p: COHORT[name].p, share }));
-  const logw = cohorts.map(({ p, share }) => {
-    let lw = Math.log(share);
+  /** the user's counts per draw of a cohort's channel (bands with one Beta share one draw) */
+  const pooled = (p) => {
+    const out = new Map();
     for (const [key, { n, k }] of Object.entries(counts)) {
       const [c, b] = key.split('@');
-      const [a0, b0] = p[c][drawnBand(b)];
+      const prior = p[c][drawnBand(b)];
+      const sum = out.get(prior) ?? { n: 0, k: 0 };
+      out.set(prior, { n: sum.n + n, k: sum.k + k });
+    }
+    return out;
+  };
+  const logw = cohorts.map(({ p, share }) => {
+    let lw = Math.log(share);
+    for (const [[a0, b0], { n, k }] of pooled(p)) {
       if (a0 === 0) lw += k > 0 ? Number.NEGATIVE_INFINITY : 0;
       else lw += logBeta(a0 + k, b0 + n - k) - logBeta(a0, b0);
     }
@@ -257,8 +273,9 @@ function toldCohorts(population, u, counts, band) {
     let m = 0;
     let m2 = 0;
     cohorts.forEach(({ p }, j) => {
-      const [a0, b0] = p[c][drawnBand(band)];
-      const { n = 0, k = 0 } = counts[`${c}@${band}`] ?? {};
+      const prior = p[c][drawnBand(band)];
+      const [a0, b0] = prior;
+      const { n = 0, k = 0 } = pooled(p).get(prior) ?? {};
       const [a, b] = a0 === 0 ? [0, 1] : [a0 + k, b0 + n - k];
       const mean = a / (a + b);
       m += (w[j] / total) * mean;
