@@ -192,13 +192,14 @@ export class AccountState {
   private seed(kind: 'wired' | 'empty'): void {
     const number = this.addNumber(this.settings.twilioPhoneNumber);
     this.addServerless(this.settings.serviceName, new URL(this.settings.functionsUrl).host);
+    // every Twilio account has a default Sync Service (the `default` in a Sync URL)
+    this.syncServices.push({ ...this.stampOf('v1'), sid: sid('IS'), unique_name: null, friendly_name: 'default' });
     if (kind === 'empty') return;
     const service = this.addMessagingService('Sandbox notifications', {
       sid: this.settings.messagingServiceSid,
       inbound_request_url: this.settings.inboundSmsUrl,
     });
     service.numbers.push(number.sid);
-    this.syncServices.push({ ...this.stampOf('v1'), sid: sid('IS'), unique_name: null, friendly_name: 'default' });
     const hookId = randomBytes(16).toString('hex');
     this.signingKeys.set(hookId, SANDBOX_SIGNING_KEYS);
     this.eventWebhooks.push({
@@ -263,11 +264,10 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       };
     }),
   );
-  const findNumber = (req: SandboxRequest) =>
-    account.numbers.find((n) => n.sid === req.params.Sid.replace(/\.json$/, ''));
+  const findNumber = (req: SandboxRequest) => account.numbers.find((n) => n.sid === req.params.Sid);
   router.on(
     'GET',
-    `${base}/IncomingPhoneNumbers/:Sid`,
+    `${base}/IncomingPhoneNumbers/:Sid.json`,
     guard((req) => {
       const n = findNumber(req);
       return n ? { status: 200, body: numberView(n) } : twilioNotFound(req.path);
@@ -275,7 +275,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
   );
   router.on(
     'POST',
-    `${base}/IncomingPhoneNumbers/:Sid`,
+    `${base}/IncomingPhoneNumbers/:Sid.json`,
     guard((req) => {
       const n = findNumber(req);
       if (!n) return twilioNotFound(req.path);
@@ -651,6 +651,8 @@ export function registerSendgridSettingsApi(router: Router, state: SandboxState,
     withWebhook((w, req) => {
       const body = jsonBody(req);
       if (!body) return sgError(400, 'request body must be JSON');
+      // SendGrid documents `url` as required on an update too (tsg_webhooks_v3 EventWebhookRequest)
+      if (typeof body.url !== 'string') return sgError(400, 'url is required', 'url');
       return apply(w, body) ?? { status: 200, body: view(w) };
     }),
   );

@@ -27,6 +27,8 @@ export type Handler = (req: SandboxRequest) => SandboxResponse | Promise<Sandbox
 
 interface Route {
   method: string;
+  /** as registered: `/a/:b/c` */
+  path: string;
   pattern: RegExp;
   keys: string[];
   handler: Handler;
@@ -42,8 +44,13 @@ export class Router {
       keys.push(key);
       return '([^/]+)';
     });
-    this.routes.push({ method, pattern: new RegExp(`^${source}$`), keys, handler });
+    this.routes.push({ method, path, pattern: new RegExp(`^${source}$`), keys, handler });
     return this;
+  }
+
+  /** Every route as registered (the specs' trim script keeps the vendors' operations these serve). */
+  list(): Array<{ method: string; path: string }> {
+    return this.routes.map(({ method, path }) => ({ method, path }));
   }
 
   match(

@@ -2,11 +2,12 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { AccountState, registerAccountApi, registerSegmentPublicApi, registerSendgridSettingsApi } from './account';
 import { startFunctionsRuntime } from './functions-runtime';
+import { contractRecorder } from './contract';
 import { registerControlApi } from './control-api';
 import { parseRequest, Router, type SandboxResponse, writeResponse } from './http';
 import { registerSegmentApi } from './segment-api';
 import { registerSendgridApi } from './sendgrid-api';
-import { isLoopbackHost, type SandboxSettings } from './settings';
+import { isLoopbackHost, type SandboxSettings, settingsFromEnv } from './settings';
 import { Simulator } from './simulator';
 import { type Api, SandboxState } from './state';
 import { StudioEngine, registerStudioApi } from './studio';
@@ -84,7 +85,8 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Promise<Sandbox> {
+/** The sandbox's state and every API it serves, on one router. */
+function sandboxOf(settings: SandboxSettings) {
   const state = new SandboxState(settings.simulate, settings.clockFile);
   state.account = new AccountState(settings, () => state.clock.now());
   const simulator = new Simulator(state, settings, Number(process.env.SANDBOX_CALLBACK_DELAY_MS ?? 100));
@@ -100,7 +102,19 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
   simulator.studio = studio;
   registerStudioApi(router, state, settings, studio);
   registerControlApi(router, state, settings, simulator);
+  return { state, simulator, router };
+}
 
+/** The vendors' routes the sandbox serves, as (method, routed path pattern): what `npm run specs:trim` keeps. */
+export function servedRoutes(settings = settingsFromEnv({})): Array<{ method: string; path: string }> {
+  return sandboxOf(settings)
+    .router.list()
+    .filter(({ path }) => apiOf(path.replace(/:\w+/g, 'x')) !== undefined);
+}
+
+export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Promise<Sandbox> {
+  const { state, simulator, router } = sandboxOf(settings);
+  const contract = contractRecorder(process.env.SANDBOX_CONTRACT_LOG);
   /** connections already counted (upstream-limits.ts counts each at its first request to an API) */
   const counted = new WeakSet<object>();
   const server = createServer(async (req, res) => {
@@ -178,6 +192,8 @@ export function startSandbox(settings: SandboxSettings, host = '127.0.0.1'): Pro
           },
         };
       else out = await match.handler({ ...parsed, params: match.params, rawParams: match.rawParams });
+      // a route the sandbox serves (an unknown path's 404 is Twilio's answer too)
+      if (api && contract && typeof match === 'object') contract.record(parsed, out);
       writeResponse(res, out);
     } catch (err) {
       writeResponse(res, { status: 500, body: { error: (err as Error).message } });

@@ -49,6 +49,19 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     }
     return o;
   }
+  /**
+   * The Service a URL names, as Sync answers it (`service_sid`): `default` is the account's default
+   * Service (every Twilio account has one), a unique name its Service's SID.
+   */
+  const serviceOf = (req: SandboxRequest): string => {
+    const named = req.params.ServiceSid;
+    const services = state.account?.syncServices ?? [];
+    const s =
+      named === 'default'
+        ? services.find((x) => x.friendly_name === 'default')
+        : services.find((x) => x.sid === named || x.unique_name === named);
+    return s?.sid ?? named;
+  };
   const find = (service: string, sidOrName: string) => findIn(state.syncDocuments, service, sidOrName);
   const findList = (service: string, sidOrName: string) => findIn(state.syncLists, service, sidOrName);
 
@@ -122,7 +135,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     'POST',
     base,
     guard((req) => {
-      const service = req.params.ServiceSid;
+      const service = serviceOf(req);
       const uniqueName = field(req.form, 'UniqueName');
       const { data, error } = parseData(field(req.form, 'Data'));
       if (error) return error;
@@ -152,7 +165,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     'GET',
     `${base}/:Sid`,
     guard((req) => {
-      const doc = find(req.params.ServiceSid, req.params.Sid);
+      const doc = find(serviceOf(req), req.params.Sid);
       if (!doc) return notFound(req);
       return throttle(key(doc.service_sid, doc.sid), 'read') ?? { status: 200, body: publicDoc(doc) };
     }),
@@ -162,7 +175,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     'POST',
     `${base}/:Sid`,
     guard((req) => {
-      const doc = find(req.params.ServiceSid, req.params.Sid);
+      const doc = find(serviceOf(req), req.params.Sid);
       if (!doc) return notFound(req);
       const ifMatch = req.headers['if-match'];
       if (ifMatch !== undefined && ifMatch !== doc.revision) {
@@ -191,7 +204,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
     'DELETE',
     `${base}/:Sid`,
     guard((req) => {
-      const doc = find(req.params.ServiceSid, req.params.Sid);
+      const doc = find(serviceOf(req), req.params.Sid);
       if (!doc) return notFound(req);
       const limited = throttle(key(doc.service_sid, doc.sid), 'write');
       if (limited) return limited;
@@ -216,7 +229,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       'POST',
       lists,
       guard((req) => {
-        const service = req.params.ServiceSid;
+        const service = serviceOf(req);
         const uniqueName = field(req.form, 'UniqueName');
         const ttl = parseTtl(field(req.form, 'Ttl') ?? field(req.form, 'CollectionTtl'));
         if (ttl.error) return ttl.error;
@@ -245,7 +258,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       'GET',
       `${lists}/:Sid`,
       guard((req) => {
-        const list = findList(req.params.ServiceSid, req.params.Sid);
+        const list = findList(serviceOf(req), req.params.Sid);
         if (!list) return notFound(req);
         return throttle(key(list.service_sid, list.sid), 'read') ?? { status: 200, body: publicList(list) };
       }),
@@ -255,7 +268,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       'POST',
       `${lists}/:Sid/Items`,
       guard((req) => {
-        const list = findList(req.params.ServiceSid, req.params.Sid);
+        const list = findList(serviceOf(req), req.params.Sid);
         if (!list) return notFound(req);
         const raw = field(req.form, 'Data');
         if (raw === undefined) return twilioError(400, 20001, 'Missing required parameter Data in the post body');
@@ -284,7 +297,7 @@ export function registerSyncApi(router: Router, state: SandboxState, settings: S
       'GET',
       `${lists}/:Sid/Items`,
       guard((req) => {
-        const list = findList(req.params.ServiceSid, req.params.Sid);
+        const list = findList(serviceOf(req), req.params.Sid);
         if (!list) return notFound(req);
         const pageSize = Number(req.query.get('PageSize') ?? 50);
         if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100)

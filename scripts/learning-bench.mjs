@@ -175,7 +175,10 @@ function usersOf(key, population) {
       CHANNELS.map((c) => {
         const once = new Map();
         const p = COHORT[cohort].p[c];
-        return [c, Object.fromEntries(WAKING.map((b) => [b, once.get(p[b]) ?? once.set(p[b], beta(rand, ...p[b])).get(p[b])]))];
+        return [
+          c,
+          Object.fromEntries(WAKING.map((b) => [b, once.get(p[b]) ?? once.set(p[b], beta(rand, ...p[b])).get(p[b])])),
+        ];
       }),
     );
     const byHour = Object.fromEntries(

@@ -134,7 +134,12 @@ describe('setup', () => {
     const ms = a.messagingServices.find((s: { sid: string }) => s.sid === e.MESSAGING_SERVICE_SID);
     expect(ms.inbound_request_url).toBe(`${c.urls.functionsUrl}/sms/inbound#rc=3&rp=5xx,ct,rt`);
     expect(ms.numbers).toEqual([a.numbers[0].sid]);
-    expect(a.syncServices.map((s: { sid: string }) => s.sid)).toEqual([e.SYNC_SERVICE_SID]);
+    // the account's default Sync Service (every account has one) and the one setup created
+    expect(a.syncServices.map((s: { friendly_name: string }) => s.friendly_name)).toEqual([
+      'default',
+      expect.any(String),
+    ]);
+    expect(a.syncServices[1].sid).toBe(e.SYNC_SERVICE_SID);
     const [hook] = a.eventWebhooks;
     expect(hook.enabled).toBe(true);
     expect(hook.url).toContain(`sendgrid:${e.SENDGRID_WEBHOOK_PASSWORD}@`);
@@ -207,19 +212,22 @@ describe('doctor finds each misconfiguration, and setup repairs it', () => {
     ],
     [
       'the SendGrid webhook disabled',
-      async () =>
-        sendgrid('PATCH', `/v3/user/webhooks/event/settings/${(await account()).eventWebhooks[0].id}`, {
-          enabled: false,
-        }),
+      async () => {
+        const hook = (await account()).eventWebhooks[0];
+        return sendgrid('PATCH', `/v3/user/webhooks/event/settings/${hook.id}`, { url: hook.url, enabled: false });
+      },
       /✗ SendGrid Event Webhook \w+: disabled/,
     ],
     [
       'the SendGrid webhook missing events',
-      async () =>
-        sendgrid('PATCH', `/v3/user/webhooks/event/settings/${(await account()).eventWebhooks[0].id}`, {
+      async () => {
+        const hook = (await account()).eventWebhooks[0];
+        return sendgrid('PATCH', `/v3/user/webhooks/event/settings/${hook.id}`, {
+          url: hook.url,
           open: false,
           click: false,
-        }),
+        });
+      },
       /✗ SendGrid Event Webhook \w+: missing events open, click/,
     ],
     [

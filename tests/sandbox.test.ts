@@ -259,7 +259,7 @@ describe('Twilio Sync limits and lists', () => {
     expect([refused.status, refused.code]).toEqual([429, 54009]);
     expect((await service().documents('busy').fetch()).data).toEqual({ n: 199 }); // the refused write did nothing
     await service().documents.create({ uniqueName: 'quiet', data: {} });
-    expect(sb.state.syncLimits.throttled.map((t) => t.object)).toEqual([`default/${d.sid}`]);
+    expect(sb.state.syncLimits.throttled.map((t) => t.object)).toEqual([`${d.serviceSid}/${d.sid}`]); // keyed by the Service SID Sync answers
   });
 
   test('a 10 KiB document is throttled harder: 2 writes/s, so its 21st write in 10 s is refused', async () => {

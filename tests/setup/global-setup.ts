@@ -4,10 +4,10 @@
  * to .test-logs/stack.log, which the log-masking test reads.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, launchLocal, type LocalStack } from '../../sandbox/launch';
-import { STACK_FILE, LOG_FILE } from './paths';
+import { CONTRACT_DIR, LOG_FILE, STACK_FILE } from './paths';
 
 declare global {
   // eslint-disable-next-line no-var
@@ -19,6 +19,10 @@ export default async function globalSetup(): Promise<void> {
   execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
   const [functionsPort, sandboxPort] = [await freePort(), await freePort()];
   mkdirSync(join(root, '.test-logs'), { recursive: true });
+  // every sandbox of the run (this stack's and those tests start) checks its exchanges against the
+  // vendors' documents; tests/sandbox-contract.test.ts reads the verdicts at the end
+  rmSync(CONTRACT_DIR, { recursive: true, force: true });
+  process.env.SANDBOX_CONTRACT_LOG = CONTRACT_DIR;
   const log = openSync(LOG_FILE, 'w');
   const stack = await launchLocal({
     root,
