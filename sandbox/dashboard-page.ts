@@ -3,6 +3,9 @@
  * script, no build step. It polls /sandbox/dashboard.json and redraws when
  * the snapshot's version changes; its controls call the sandbox's control API.
  */
+import { CHANNELS } from '../src/lib/channels/channel';
+import { BANDS } from '../src/lib/routing/band-names';
+
 /** The page, linking to the insights page the functions serve (src/assets/insights.html). */
 export const dashboardHtml = (functionsUrl: string) => DASHBOARD_HTML.replace('__FUNCTIONS_URL__', functionsUrl);
 
@@ -131,9 +134,9 @@ function detail(n) {
 /** a small heat map: channels × bands of the user's day, each cell shaded by its expected engagement */
 function heat(byBand) {
   if (!byBand) return '';
-  const bands = ['night', 'morning', 'afternoon', 'evening'];
+  const bands = ${JSON.stringify(BANDS)};
   const head = '<tr><th></th>' + bands.map((b) => '<th title="' + b + '">' + b.slice(0, 3) + '</th>').join('') + '</tr>';
-  const rows = ['SMS', 'CALL', 'EMAIL'].map((c) => '<tr><th>' + c + '</th>' + bands.map((b) => {
+  const rows = ${JSON.stringify(CHANNELS)}.map((c) => '<tr><th>' + c + '</th>' + bands.map((b) => {
     const p = byBand[b] && byBand[b][c];
     if (p === null || p === undefined) return '<td class="mute">–</td>';
     return '<td data-testid="heat-' + c + '-' + b + '" title="' + c + ' ' + b + ': ' + Math.round(p * 100) + '%" style="background:rgba(242,47,70,' + p.toFixed(2) + ');color:' + (p > 0.55 ? '#fff' : 'inherit') + '">' + Math.round(p * 100) + '</td>';

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEAD_LETTERS_DOCUMENT } from '../src/lib/store/dead-letters';
-import { CHANNELS } from '../src/lib/channels/channel';
+import { type Channel, CHANNELS } from '../src/lib/channels/channel';
 import { BANDS, type BandEvidence, bandEffectsOf, bandPosteriors } from '../src/lib/routing/bands';
 import {
   addSums,
@@ -39,7 +39,7 @@ function spoken(twiml: unknown): string | undefined {
 }
 
 interface Received {
-  channel: 'SMS' | 'CALL' | 'EMAIL';
+  channel: Channel;
   to?: string;
   text?: string;
   subject?: string;

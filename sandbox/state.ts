@@ -1,10 +1,12 @@
+import type { Channel } from '../src/lib/channels/channel';
 import type { AccountState } from './account';
 import { InvocationLog } from './functions-runtime';
 import { SyncLimits } from './sync-limits';
 import { UpstreamLimits } from './upstream-limits';
 import { Clock } from './clock';
 
-export type Channel = 'SMS' | 'CALL' | 'EMAIL';
+/** the product's one list of channels: what a simulated contact can be reached on */
+export type { Channel };
 
 /** How a simulated recipient behaves; set per phone number or email address. */
 export interface ContactBehaviour {

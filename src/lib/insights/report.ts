@@ -8,7 +8,7 @@ import { type Band, BANDS, type BandEffects, bandKey, bandMean } from '../routin
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
 import { type Lift, lift, type Rate, wilson } from './intervals';
-import type { Tally } from './tally';
+import { groupCountsOf, type Tally } from './tally';
 
 export interface GroupReport {
   notifications: number;
@@ -68,15 +68,14 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
   for (const group of GROUPS) {
     const totals = groupTotals.get(group);
     if (!totals) continue;
-    const [n, k, ...rest] = totals;
-    const mix = rest.slice(0, CHANNELS.length);
+    const { notifications: n, engaged: k, suppressed, mix } = groupCountsOf(totals);
     groups[group] = {
       notifications: n,
       engaged: k,
       engagement: wilson(k, n),
-      suppressed: rest[CHANNELS.length] ?? 0,
+      suppressed,
       mix: Object.fromEntries(
-        CHANNELS.flatMap((ch, i) => (mix[i] ? [[ch, { count: mix[i], share: n ? mix[i] / n : 0 }]] : [])),
+        CHANNELS.flatMap((ch) => (mix[ch] ? [[ch, { count: mix[ch], share: n ? mix[ch] / n : 0 }]] : [])),
       ),
     };
   }
@@ -127,4 +126,6 @@ export function priorReport(priors: Priors, effects: BandEffects) {
   return { channels, bands };
 }
 
-const add = (a: number[] | undefined, b: number[]) => b.map((v, i) => v + (a?.[i] ?? 0));
+/** element-wise; counts of different widths (stored before and after a channel was added) line up from the start */
+const add = (a: number[] | undefined, b: number[]) =>
+  Array.from({ length: Math.max(a?.length ?? 0, b.length) }, (_, i) => (a?.[i] ?? 0) + (b[i] ?? 0));

@@ -18,7 +18,11 @@
 import { type Channel, CHANNELS } from '../channels/channel';
 import { GROUPS, type Group } from '../routing/holdout';
 
-/** [notifications, engaged, first channel SMS, CALL, EMAIL, suppressed by the frequency cap] */
+/**
+ * [notifications, engaged, first channel SMS, CALL, EMAIL, suppressed by the frequency cap, first
+ * channel of each channel added since, in CHANNELS order]. The layout only ever grows at the end, so
+ * a count stored before a channel was added keeps its place: the array's width is its version.
+ */
 export type GroupCounts = number[];
 /** [sent, delivered, failed, engaged] */
 export type ChannelCounts = number[];
@@ -42,9 +46,33 @@ export interface Counted {
   day?: string;
 }
 
+/** the channels the first layout counted, in its order (channels/channel.ts only appends to CHANNELS) */
+const FIRST_LAYOUT_CHANNELS = 3;
+const SUPPRESSED = 2 + FIRST_LAYOUT_CHANNELS;
+/** the narrowest stored group counts (the first layout) and today's width */
+const FIRST_GROUP_WIDTH = 3 + FIRST_LAYOUT_CHANNELS;
 const GROUP_WIDTH = 3 + CHANNELS.length;
-const SUPPRESSED = 2 + CHANNELS.length;
+/** where a channel's share of the mix is counted */
+const mixAt = (channel: Channel) => {
+  const i = CHANNELS.indexOf(channel);
+  return i < FIRST_LAYOUT_CHANNELS ? 2 + i : 3 + i;
+};
 const CHANNEL_WIDTH = 4;
+
+/** A group's counts by name (whatever width they were stored with). */
+export function groupCountsOf(counts: GroupCounts): {
+  notifications: number;
+  engaged: number;
+  suppressed: number;
+  mix: Record<Channel, number>;
+} {
+  return {
+    notifications: counts[0] ?? 0,
+    engaged: counts[1] ?? 0,
+    suppressed: counts[SUPPRESSED] ?? 0,
+    mix: Object.fromEntries(CHANNELS.map((c) => [c, counts[mixAt(c)] ?? 0])) as Record<Channel, number>,
+  };
+}
 /** an unanswered call is `Notification Failed` in Segment, so /insights counts it failed too (the learner does not) */
 const CHANNEL_INDEX: Record<string, number> = { sent: 0, delivered: 1, failed: 2, unanswered: 2, engaged: 3 };
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -74,7 +102,7 @@ export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationI
     if (o.kind === 'notified' && o.channel) {
       const g = countsOf(o.day, 'g', o.group);
       g[0] += 1;
-      g[2 + CHANNELS.indexOf(o.channel)] += 1;
+      g[mixAt(o.channel)] += 1;
       continue;
     }
     if (o.kind === 'suppressed') {
@@ -112,8 +140,10 @@ function addCounts<K extends string>(
   const out: Partial<Record<K, number[]>> = {};
   for (const k of new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})]) as Set<K>) {
     const [x, y] = [a?.[k], b?.[k]];
-    const sum = new Array<number>(width);
-    for (let i = 0; i < width; i++) sum[i] = (x?.[i] ?? 0) + sign * (y?.[i] ?? 0);
+    // counts stored before a channel was added are narrower: the missing places count zero
+    const w = Math.max(width, x?.length ?? 0, y?.length ?? 0);
+    const sum = new Array<number>(w);
+    for (let i = 0; i < w; i++) sum[i] = (x?.[i] ?? 0) + sign * (y?.[i] ?? 0);
     if (sum.some((v) => v !== 0)) out[k] = sum;
   }
   return Object.keys(out).length ? out : undefined;
@@ -125,18 +155,19 @@ export function tallyFrom(data: unknown): Tally {
   const out: Tally = {};
   for (const [day, d] of Object.entries(data as Record<string, DayTally>)) {
     if (!DAY.test(day) || !d || typeof d !== 'object') continue;
-    const g = validCounts(d.g, GROUPS, GROUP_WIDTH);
+    const g = validCounts(d.g, GROUPS, FIRST_GROUP_WIDTH);
     const c = validCounts(d.c, CHANNELS, CHANNEL_WIDTH);
     if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
   }
   return out;
 }
 
-function validCounts<K extends string>(raw: unknown, keys: readonly K[], width: number) {
+/** Counts at least `minWidth` wide (a wider array was stored after channels were added: kept whole). */
+function validCounts<K extends string>(raw: unknown, keys: readonly K[], minWidth: number) {
   if (!raw || typeof raw !== 'object') return undefined;
   const out: Partial<Record<K, number[]>> = {};
   for (const [k, v] of Object.entries(raw)) {
-    if (keys.includes(k as K) && Array.isArray(v) && v.length === width && v.every(Number.isSafeInteger))
+    if (keys.includes(k as K) && Array.isArray(v) && v.length >= minWidth && v.every(Number.isSafeInteger))
       out[k as K] = v as number[];
   }
   return Object.keys(out).length ? out : undefined;
