@@ -6,7 +6,7 @@
  * a sweep would consume other tests' injected faults). Then every invariant:
  * one send per notification and channel, no 500, every record final and
  * agreeing with what the provider did, every Segment event once, the outbox
- * emptied by traffic alone. Its figures go to .test-logs/soak.json (README's
+ * emptied by traffic alone. Its figures go to .test-logs/soak.json (docs/operations.md's
  * reliability table).
  */
 import { writeFileSync } from 'node:fs';

@@ -9,7 +9,7 @@
  * the hard to reach), and a user's first two or three answers say which kind they are. Measured with
  * `npm run bench:learning -- --seeds 1..20` (120 users, 20 notifications), beside the band learner
  * alone: +7 points on the time-varying population, +23 on strong crossover between bands, +1 to
- * +1.5 on the flat ones (README, Learning). It costs users whose best channel changes: a kind
+ * +1.5 on the flat ones (docs/learning.md). It costs users whose best channel changes: a kind
  * learned from their past is slow to give way (`npm run simulate`'s population 4).
  *
  * - **Kinds.** One per channel and part of the day (all day, by day, in the evening), and one that
