@@ -5,7 +5,6 @@
  * Twilio errors mean "this recipient cannot get SMS", segment counting, and
  * the translation of status callbacks and inbound messages.
  */
-import { SegmentedMessage } from 'sms-segments-calculator';
 import { callbackUrl, contextFromParams, withRetries } from '../callbacks';
 import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
@@ -56,6 +55,8 @@ export interface SmsSize {
 
 /** How Twilio bills a body: GSM-7 or UCS-2 (Japanese: 70 characters in one segment, 67 each when split). */
 export function segmentsOf(body: string): SmsSize {
+  // loaded at the first SMS body counted, not with every function (a status callback never counts one)
+  const { SegmentedMessage } = require('sms-segments-calculator') as typeof import('sms-segments-calculator');
   const m = new SegmentedMessage(body, 'auto');
   return { segments: m.segmentsCount, encoding: m.encodingName };
 }

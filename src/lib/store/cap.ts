@@ -22,8 +22,8 @@
  * sent again (after a lost answer) would remove a slot another request had
  * just taken. Sync's TTL removes a slot some time after its last hold ends.
  */
-import type { SyncClient } from '../clients/sync';
-import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import { isUniqueNameTaken, type SyncClient } from '../clients/sync';
+import { isNotFound } from '../clients/twilio';
 import type { FrequencyCap } from '../config';
 import { errorText, log } from '../log';
 import { fetchDocument, isConflict, userKey } from './documents';
@@ -79,7 +79,7 @@ export class FrequencySlots {
     const won = slots.filter((k) => created[k].status === 'fulfilled');
     if (won.length > 0) return { slot: won[0], freeing: this.free(userId, notificationId, won.slice(1), cap, now) };
     const failed = created.find(
-      (c): c is PromiseRejectedResult => c.status === 'rejected' && twilioErrorCode(c.reason) !== 54301,
+      (c): c is PromiseRejectedResult => c.status === 'rejected' && !isUniqueNameTaken(c.reason),
     );
     if (failed) throw failed.reason; // Sync failed: the cap cannot be known, so nothing is sent
     return this.takeRoom(userId, hold, cap, slots, now);

@@ -4,8 +4,8 @@
  * first use and reading again whenever another writer got there first.
  */
 import { createHash } from 'node:crypto';
-import type { SyncClient } from '../clients/sync';
-import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import { isRevisionMismatch, isUniqueNameTaken, type SyncClient } from '../clients/sync';
+import { isNotFound } from '../clients/twilio';
 
 export type Documents = SyncClient;
 
@@ -31,10 +31,7 @@ export async function fetchDocument(
 }
 
 /** Another writer got there first: the revision moved (If-Match) or the name was just created. */
-export const isConflict = (err: unknown) => {
-  const code = twilioErrorCode(err);
-  return code === 54103 || code === 54301;
-};
+export const isConflict = (err: unknown) => isRevisionMismatch(err) || isUniqueNameTaken(err);
 
 /**
  * Writes a document as of `revision` (If-Match), or creates it when there was
@@ -55,17 +52,21 @@ export async function writeDocument(
 }
 
 /**
- * `change` sees the document's data (undefined when there is none) and says
- * what to write, if anything, and what to answer; it may run several times.
+ * The one read-modify-write: `change` sees the document's data (undefined when there is none) and
+ * says what to write, if anything, and what to answer; it may run several times (after a conflict,
+ * with a short random backoff).
  */
 export async function readModifyWrite<R>(
   documents: Documents,
   name: string,
   change: (data: unknown) => { write?: object; result: R },
-  expiry: { ttl?: number; keepAlive?: boolean } = {},
+  expiry: { ttl?: number; keepAlive?: boolean; known?: { data: unknown; revision: string } } = {},
 ): Promise<R> {
+  // `known`: the document as the caller just read it, so the first attempt needs no read
+  let known = expiry.known;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const found = await fetchDocument(documents, name);
+    const found = known ?? (await fetchDocument(documents, name));
+    known = undefined;
     const { write, result } = change(found?.data);
     if (!write) return result;
     try {

@@ -14,9 +14,9 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ProviderEvent } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
-import type { SyncClient } from '../clients/sync';
+import { isUniqueNameTaken, type SyncClient } from '../clients/sync';
 import { currentTime } from '../clock';
-import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import { isNotFound } from '../clients/twilio';
 import { log } from '../log';
 import { DEAD_LETTER_TTL_S, DeadLetters } from './dead-letters';
 import { fetchDocument, readModifyWrite } from './documents';
@@ -129,7 +129,7 @@ export class ParcelStore {
     await Promise.all(
       docs.map(({ name, doc }) =>
         this.sync.createDocument(name, doc, PARCEL_TTL_S).catch((err) => {
-          if (twilioErrorCode(err) !== 54301) throw err; // kept already
+          if (!isUniqueNameTaken(err)) throw err; // kept already
         }),
       ),
     );

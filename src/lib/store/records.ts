@@ -7,12 +7,12 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Channel } from '../channels/channel';
 import type { Addresses } from '../channels/provider';
 import type { SegmentMessage } from '../clients/segment';
-import type { SyncClient } from '../clients/sync';
-import { isNotFound, twilioErrorCode } from '../clients/twilio';
+import { isUniqueNameTaken, type SyncClient } from '../clients/sync';
+import { isNotFound } from '../clients/twilio';
 import type { Content } from '../content';
 import type { Step } from '../journey/steps';
 import { type Group, groupProperties } from '../routing/holdout';
-import { DOCUMENT_BUDGET_BYTES, fetchDocument } from './documents';
+import { DOCUMENT_BUDGET_BYTES, fetchDocument, readModifyWrite } from './documents';
 import type { Observation } from './evidence';
 import { Outbox } from './outbox';
 import { ParcelStore } from './parcels';
@@ -91,7 +91,6 @@ export const NOTIFICATION_TTL_S = 40 * 24 * 3600;
 /** a notification record's budget: a Sync document's (store/documents.ts) */
 export const MAX_RECORD_BYTES = DOCUMENT_BUDGET_BYTES;
 export const CONTACT_TTL_S = 180 * 24 * 3600;
-const MAX_UPDATE_ATTEMPTS = 5;
 
 const notificationName = (id: string) => `notification-${id}`;
 /**
@@ -135,7 +134,7 @@ export class RecordStore {
       );
       return { record, revision: doc.revision };
     } catch (err) {
-      if (twilioErrorCode(err) === 54301) return 'exists';
+      if (isUniqueNameTaken(err)) return 'exists';
       throw err;
     }
   }
@@ -155,21 +154,17 @@ export class RecordStore {
     mutate: (record: NotificationRecord) => boolean,
     known?: { record: NotificationRecord; revision: string },
   ): Promise<{ record?: NotificationRecord; changed: boolean }> {
-    let current = known;
-    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-      current ??= await this.readNotification(id);
-      if (!current) return { changed: false };
-      const record = structuredClone(current.record);
-      if (!mutate(record)) return { record: current.record, changed: false };
-      try {
-        await this.documents.updateDocument(notificationName(id), record, { ifMatch: current.revision });
-        return { record, changed: true };
-      } catch (err) {
-        if (twilioErrorCode(err) !== 54103) throw err;
-        current = undefined; // someone else wrote first: read again and re-apply
-      }
-    }
-    throw new Error(`notification ${id}: too many concurrent updates`);
+    return readModifyWrite(
+      this.documents,
+      notificationName(id),
+      (data): { write?: object; result: { record?: NotificationRecord; changed: boolean } } => {
+        if (data === undefined) return { result: { changed: false } }; // never created here
+        const record = structuredClone(data as NotificationRecord);
+        if (!mutate(record)) return { result: { record: data as NotificationRecord, changed: false } };
+        return { write: record, result: { record, changed: true } };
+      },
+      { known: known && { data: known.record, revision: known.revision } },
+    );
   }
 
   /**
@@ -270,7 +265,7 @@ export class RecordStore {
         ? this.documents.removeDocument(legacyContactName(phone)).catch(() => undefined) // migrated: best effort
         : undefined;
     if (found === 'none' || found === 'legacy') {
-      await create().catch((err) => (twilioErrorCode(err) === 54301 ? update() : Promise.reject(err)));
+      await create().catch((err) => (isUniqueNameTaken(err) ? update() : Promise.reject(err)));
     } else await update().catch((err) => (isNotFound(err) ? create() : Promise.reject(err)));
     await legacy;
   }
