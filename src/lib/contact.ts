@@ -3,6 +3,16 @@ import type { CountryCode } from 'libphonenumber-js/max';
 import isEmail from 'validator/lib/isEmail';
 import { badRequest } from './http/errors';
 
+/**
+ * libphonenumber-js, loaded at the first number read (its metadata is a quarter of the twilio SDK's
+ * load time), so a status callback or an email event never loads it
+ */
+let phoneNumbersModule: typeof import('libphonenumber-js/max') | undefined;
+const phoneNumbers = () => {
+  phoneNumbersModule ??= require('libphonenumber-js/max') as typeof import('libphonenumber-js/max');
+  return phoneNumbersModule;
+};
+
 /** The region of a locale (`ja-JP` → `JP`), used to read national-format numbers. */
 export function regionOf(locale: string): CountryCode | undefined {
   const region = /[-_]([A-Za-z]{2})\b/.exec(locale)?.[1]?.toUpperCase();
@@ -11,10 +21,7 @@ export function regionOf(locale: string): CountryCode | undefined {
 
 /** Normalises a phone number to E.164 (090-1234-5678 with ja-JP → +819012345678); 400 naming `field` when invalid. */
 export function normalizePhone(raw: string, locale: string, field = 'phone'): string {
-  // loaded at the first number read (its metadata is a quarter of the twilio SDK's load time), so a
-  // status callback or an email event never loads it
-  const { parsePhoneNumberFromString } = require('libphonenumber-js/max') as typeof import('libphonenumber-js/max');
-  const parsed = parsePhoneNumberFromString(raw, regionOf(locale));
+  const parsed = phoneNumbers().parsePhoneNumberFromString(raw, regionOf(locale));
   if (!parsed?.isValid()) throw badRequest(field, `${field} is not a valid phone number`, 'invalid_phone');
   return parsed.number;
 }

@@ -4,7 +4,7 @@
  * the batch, which errors refuse the address, and the translation of the
  * Event Webhook's batches.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mailService, sendgridClient } from '../clients/sendgrid';
 import { type Content, displayName } from '../content';
 import { messageId } from '../events';
@@ -25,7 +25,6 @@ import {
 } from './provider';
 import { EMAIL_WINDOW } from './windows';
 import { escapeHtml } from '../html';
-import { safeEqual } from '../http/auth';
 
 /**
  * What binds an email's events to its notification and user: an HMAC of `notificationId|userId`
@@ -40,6 +39,12 @@ export function emailBinding(authToken: string, notificationId: string, userId: 
     .update(`${notificationId}|${userId}`)
     .digest('base64url')
     .slice(0, 12);
+}
+
+/** A binding as given against the one expected, in constant time (both are 12 characters when genuine). */
+function sameBinding(given: string, expected: string): boolean {
+  const [a, b] = [Buffer.from(given), Buffer.from(expected)];
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The binding's key, derived once per auth token (a batch checks thousands of events with it). */
@@ -217,6 +222,16 @@ export function sendgridEvents(
 ): { events: ProviderEvent[]; skipped: Skipped } {
   const skipped: Skipped = { not_ours: 0, unbound: 0, unknown_type: 0, invalid: 0, ignored: 0 };
   const events: ProviderEvent[] = [];
+  // one HMAC per notification and user, not per event: a campaign's batch holds many of each
+  const bindings = new Map<string, string>();
+  const expectedBinding = (notificationId: string, userId: string) => {
+    const pair = `${notificationId}|${userId}`;
+    const known = bindings.get(pair);
+    if (known !== undefined) return known;
+    const b = emailBinding(authToken, notificationId, userId);
+    bindings.set(pair, b);
+    return b;
+  };
   for (const e of batch) {
     if (typeof e !== 'object' || e === null || Array.isArray(e)) {
       skipped.invalid++;
@@ -244,7 +259,7 @@ export function sendgridEvents(
       continue;
     }
     const binding = str(e.binding);
-    if (!binding || !safeEqual(binding, emailBinding(authToken, notificationId, userId))) {
+    if (!binding || !sameBinding(binding, expectedBinding(notificationId, userId))) {
       skipped.unbound++;
       continue;
     }

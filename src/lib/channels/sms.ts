@@ -53,11 +53,13 @@ export interface SmsSize {
   encoding: string;
 }
 
+/** sms-segments-calculator, loaded at the first SMS body counted (a status callback never counts one) */
+let segmentsModule: typeof import('sms-segments-calculator') | undefined;
+
 /** How Twilio bills a body: GSM-7 or UCS-2 (Japanese: 70 characters in one segment, 67 each when split). */
 export function segmentsOf(body: string): SmsSize {
-  // loaded at the first SMS body counted, not with every function (a status callback never counts one)
-  const { SegmentedMessage } = require('sms-segments-calculator') as typeof import('sms-segments-calculator');
-  const m = new SegmentedMessage(body, 'auto');
+  segmentsModule ??= require('sms-segments-calculator') as typeof import('sms-segments-calculator');
+  const m = new segmentsModule.SegmentedMessage(body, 'auto');
   return { segments: m.segmentsCount, encoding: m.encodingName };
 }
 

@@ -388,10 +388,18 @@ export async function handleProviderEvents(
   const skippedForUser = translations.length - trusted.length;
   if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
   // every event about a notification carries its group (routing/holdout.ts), as its record says
+  // (once per notification, not per event: a campaign's batch holds many events of each)
+  const groupProps = new Map<string, ReturnType<typeof groupPropsOf>>();
   const grouped = (m: SegmentMessage) => {
     const id = m.type === 'track' ? m.properties?.notification_id : undefined;
     const r = typeof id === 'string' ? heard.get(id)?.record : undefined;
-    return r && m.type === 'track' ? { ...m, properties: { ...m.properties, ...groupPropsOf(r) } } : m;
+    if (!r || m.type !== 'track' || typeof id !== 'string') return m;
+    let props = groupProps.get(id);
+    if (!props) {
+      props = groupPropsOf(r);
+      groupProps.set(id, props);
+    }
+    return { ...m, properties: { ...m.properties, ...props } };
   };
   for (const t of trusted) t.events = t.events.map(grouped);
   for (const a of applied) if (a.status === 'fulfilled') a.value.events = a.value.events.map(grouped);
