@@ -93,7 +93,7 @@ const RETRY_AFTER_S = 2;
 export function httpErrorOf(err: DomainError): ApiError {
   const status = STATUS_OF[err.code];
   const retryAfter = status === 429 || status === 503 ? RETRY_AFTER_S : undefined;
-  return new ApiError(status, err.code, err.message, err.field, err.details, retryAfter);
+  return new ApiError(status, err.code, err.message, { field: err.field, details: err.details, retryAfter });
 }
 
 /** A request that carries no body: the runtime does not give a function the HTTP method, but a GET has none. */
@@ -113,15 +113,9 @@ export function endpoint(path: string, run: (req: EndpointRequest) => Promise<Re
       const req: EndpointRequest = { context, config, params: paramsOf(event), headers, path, deadline, upstream };
       req.caller = await opts.auth(req);
       if (opts.bodyRequired && !hasBody(headers)) {
-        throw new ApiError(
-          405,
-          'method_not_allowed',
-          `${path} takes a POST with a form or JSON body`,
-          undefined,
-          undefined,
-          undefined,
-          { Allow: 'POST' },
-        );
+        throw new ApiError(405, 'method_not_allowed', `${path} takes a POST with a form or JSON body`, {
+          headers: { Allow: 'POST' },
+        });
       }
       respond(callback, await run(req));
     } catch (thrown) {

@@ -10,6 +10,7 @@
 import { currentDate, currentTime } from '../clock';
 import { sendWithFallback } from '../channels/fallback';
 import { ChannelRefused, type SendRequest, type Sent } from '../channels/provider';
+import type { Channel } from '../channels/channel';
 import { CHANNEL_OPS } from '../channels/registry';
 import { type SmsSize, segmentsOf, smsSizeWarning } from '../channels/sms';
 import { type ProfileResult, readTraits } from '../clients/profiles';
@@ -24,13 +25,13 @@ import { type Plan, planJourney } from '../journey/plan';
 import { type Step, stepView } from '../journey/steps';
 import { countOrKeep } from '../learning';
 import { errorText, log } from '../log';
-import { bandAt } from '../routing/bands';
+import { type Band, bandAt } from '../routing/bands';
 import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../routing/best-time';
 import { posteriors } from '../routing/learn';
 import { decideRoute, type Route, type RouteOptions, traitNames } from '../routing/route';
 import { dayOf, tallyOf } from '../insights/tally';
 import { PooledPrior } from '../store/prior';
-import { type Assignment, assign, groupProperties } from '../routing/holdout';
+import { type Assignment, assign, type Group, groupProperties } from '../routing/holdout';
 import type { SlotTaken } from '../store/cap';
 import type { KnowledgeRead, Observation } from '../store/evidence';
 import type { ContactFound, NotificationRecord } from '../store/records';
@@ -389,8 +390,33 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
   return [firstStep, ...laterSteps];
 }
 
-/** /notify's answer (also kept in the record, and replayed to duplicates). */
-function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: Start): Record<string, unknown> {
+/** /notify's answer to a notification it sent or scheduled (also kept in the record, and replayed to duplicates). */
+export interface NotifyAnswer extends Partial<SmsSize> {
+  notificationId: string;
+  userId: string;
+  channel: Channel;
+  reason: Route['reason'];
+  policy: Route['policy'];
+  group: Group;
+  holdout?: true;
+  /** the band of the user's day the channel was chosen for (with ROUTING_TIME_BANDS on) */
+  band?: Band;
+  status: 'scheduled' | 'sent';
+  providerId?: string;
+  /** when the first step goes out (scheduled; with sendAt=best, null: now) */
+  sendAt?: string | null;
+  /** sendAt=best: the chosen time's expected engagement, and now's */
+  expected?: number | null;
+  expectedNow?: number | null;
+  bestTime?: string;
+  evidence?: 'unavailable';
+  steps?: Array<ReturnType<typeof stepView>>;
+  skipped?: Plan['skipped'];
+  quietHours?: Plan['quietHours'];
+  warnings?: string[];
+}
+
+function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: Start): NotifyAnswer {
   const { route, plan, sent } = first;
   const at = plan.steps[0].at;
   return {
@@ -431,7 +457,7 @@ async function recordAndTrack(
   input: NotifyInput,
   first: FirstStep,
   steps: Step[],
-  result: Record<string, unknown>,
+  result: NotifyAnswer,
   start: Start,
 ): Promise<'ok' | 'deferred'> {
   const { route } = first;
@@ -457,7 +483,7 @@ async function recordAndTrack(
         timezone: route.timezone,
       };
     }
-    r.result = result;
+    r.result = { ...result }; // the record keeps it as plain JSON (the store knows no endpoint's types)
     return true;
   };
   const contact = {
