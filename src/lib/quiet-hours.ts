@@ -4,8 +4,6 @@
  * daylight-saving change too), and what routing must skip meanwhile.
  */
 import type { Channel } from './channels/channel';
-import type { Traits } from './clients/profiles';
-import type { Config } from './config';
 
 export interface QuietHours {
   start: number; // minutes after local midnight
@@ -83,19 +81,6 @@ export function quietHoursEnd(date: Date, qh: QuietHours, tz: string): Date {
   const t = wallClock(new Date(target), tz);
   const drift = (t.h * 60 + t.mi - qh.end) * 60_000;
   return new Date(target - (Math.abs(drift) < 12 * 3600_000 ? drift : 0));
-}
-
-/** The user's time zone: the profile's `timezone` trait when valid, else DEFAULT_TIMEZONE. */
-export function timezoneOf(traits: Traits, config: Config): string {
-  const tz = traits.timezone;
-  return typeof tz === 'string' && validTimezone(tz) ? tz : config.defaultTimezone;
-}
-
-/** The quiet window for a request: its own `quietHours`, else QUIET_HOURS; none when urgent. */
-export function quietWindow(req: { urgent: boolean; quietHours?: string }, config: Config): QuietHours | undefined {
-  if (req.urgent) return undefined;
-  const text = req.quietHours ?? config.quietHours;
-  return text && text !== 'none' ? parseQuietHours(text) : undefined;
 }
 
 /** Channels routing must skip at `now`: no call is placed in quiet hours. */

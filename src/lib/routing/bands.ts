@@ -50,6 +50,17 @@ export function bandAt(at: number, timezone: string): Band {
 }
 
 /** A user's evidence per band (each an Evidence, faded the same way). */
+/** What the learner knows of one user and of everyone. */
+export interface Knowledge {
+  priors: Priors;
+  evidence: Evidence;
+  /** with ROUTING_TIME_BANDS on: the user's evidence per band of the day, and the population's band effects */
+  bands?: BandEvidence;
+  effects?: BandEffects;
+  /** the population's habits (habits.ts), with time bands */
+  habits?: Habits;
+}
+
 export type BandEvidence = Partial<Record<Band, Evidence>>;
 
 export function observeInBand(

@@ -13,8 +13,6 @@
  */
 import { type Channel, CHANNELS } from '../channels/channel';
 import { BANDS } from './band-names';
-import type { BandEffects, BandEvidence } from './bands';
-import type { Habits } from './habits';
 
 export interface ChannelEvidence {
   /** decayed counts as of `at` (epoch ms) */
@@ -164,17 +162,6 @@ export function fitPrior(s: ChannelSums | undefined): Beta {
 }
 
 export type Priors = Partial<Record<Channel, Beta>>;
-
-/** What the learner knows of one user and of everyone. */
-export interface Knowledge {
-  priors: Priors;
-  evidence: Evidence;
-  /** with ROUTING_TIME_BANDS on: the user's evidence per band of the day, and the population's band effects */
-  bands?: BandEvidence;
-  effects?: BandEffects;
-  /** the population's habits (habits.ts), with time bands */
-  habits?: Habits;
-}
 
 export function priorsOf(sums: PopulationSums): Priors {
   return Object.fromEntries(CHANNELS.map((c) => [c, fitPrior(sums[c])]));

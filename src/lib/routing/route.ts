@@ -6,14 +6,27 @@
  */
 import { type Channel, parseChannel } from '../channels/channel';
 import type { ChannelRefused } from '../channels/provider';
-import type { ProfileResult } from '../clients/profiles';
+import type { ProfileResult, Traits } from '../clients/profiles';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
 import { DomainError } from '../errors';
-import { bandAt, type Band, bandPosteriors, forChannelChoice } from './bands';
-import { type QuietHours, quietExclusions, quietWindow, timezoneOf } from '../quiet-hours';
+import { bandAt, type Band, bandPosteriors, forChannelChoice, type Knowledge } from './bands';
+import { parseQuietHours, type QuietHours, quietExclusions, validTimezone } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
-import { bestChannel, chooseChannel, type Knowledge, type Posterior, posteriors, type Score, scoresOf } from './learn';
+import { bestChannel, chooseChannel, type Posterior, posteriors, type Score, scoresOf } from './learn';
+
+/** The user's time zone: the profile's `timezone` trait when valid, else DEFAULT_TIMEZONE. */
+function timezoneOf(traits: Traits, config: Config): string {
+  const tz = traits.timezone;
+  return typeof tz === 'string' && validTimezone(tz) ? tz : config.defaultTimezone;
+}
+
+/** The quiet window for a request: its own `quietHours`, else QUIET_HOURS; none when urgent. */
+function quietWindow(req: { urgent: boolean; quietHours?: string }, config: Config): QuietHours | undefined {
+  if (req.urgent) return undefined;
+  const text = req.quietHours ?? config.quietHours;
+  return text && text !== 'none' ? parseQuietHours(text) : undefined;
+}
 
 /** What routing needs to know of a request. */
 export interface RoutingInput {

@@ -11,16 +11,16 @@ import { currentTime } from '../clock';
 import { type Channel, CHANNELS } from '../channels/channel';
 import type { Config } from '../config';
 import { errorText, log } from '../log';
-import { BANDS, type Band, type BandEvidence, bandSumsDelta, observeInBand, type Population } from '../routing/bands';
 import {
-  addSums,
-  type ChannelEvidence,
-  type Evidence,
-  type EvidenceKind,
+  BANDS,
+  type Band,
+  type BandEvidence,
+  bandSumsDelta,
   type Knowledge,
-  observe,
-  sumsDelta,
-} from '../routing/learn';
+  observeInBand,
+  type Population,
+} from '../routing/bands';
+import { addSums, type ChannelEvidence, type Evidence, type EvidenceKind, observe, sumsDelta } from '../routing/learn';
 import {
   countsOf,
   type Habits,
