@@ -11,7 +11,7 @@
 // --history N gives each user, before the campaign, the evidence N earlier notifications (UUID ids, every
 // band of the day) leave behind, as this version stores it, as a campaign to an existing audience meets
 // it; 0: new users.
-// A large batch leaves the learner's evidence to the /recover it starts (webhooks/batches.ts); here that
+// A large batch leaves the learner's evidence to the /recover it starts (app/webhooks/batches.ts); here that
 // /recover is called in this process too, until nothing is left, and its CPU is shown with the total.
 // For steadier figures on a 2-core machine, keep the two apart: `taskset -c 0 npm run bench:batch-cpu`
 // (the sandbox inherits the mask: give it the other core with SANDBOX_CPU=1, which uses taskset).

@@ -74,8 +74,12 @@ const withinCycles = [...importsOf].flatMap(([m, xs]) =>
   xs.filter((w) => componentOf.get(w) === componentOf.get(m)).map((w) => `${m} → ${w}`),
 );
 const layers = Math.max(...layer.values()) + 1;
+// the application layer (app/: everything that takes Deps) is imported by the functions only
+const intoApp = [...importsOf].flatMap(([m, xs]) =>
+  m.startsWith('app/') ? [] : xs.filter((w) => w.startsWith('app/')).map((w) => `${m} → ${w}`),
+);
 if (process.argv.includes('--json')) {
-  console.log(JSON.stringify({ modules: modules.length, edges, layers, cycles, withinCycles }));
+  console.log(JSON.stringify({ modules: modules.length, edges, layers, cycles, withinCycles, intoApp }));
 } else {
   console.log(`src/lib: ${modules.length} modules, ${edges} imports, ${layers} layers, ${cycles.length} cycles`);
   for (let l = layers - 1; l >= 0; l--)
@@ -87,4 +91,20 @@ if (process.argv.includes('--json')) {
     );
   for (const c of cycles) console.log(`cycle: ${c.join(' ↔ ')}`);
   for (const e of withinCycles) console.log(`  import within a cycle: ${e}`);
+  for (const e of intoApp) console.log(`  import of the application layer from below it: ${e}`);
+}
+if (process.argv.includes('--chain')) {
+  // the longest chain of imports: what makes the layers many
+  const depth = (m, seen = new Map()) => {
+    if (seen.has(m)) return seen.get(m);
+    const best = importsOf
+      .get(m)
+      .map((w) => depth(w, seen))
+      .sort((a, b) => b.length - a.length)[0];
+    const chain = [m, ...(best ?? [])];
+    seen.set(m, chain);
+    return chain;
+  };
+  const top = modules.map((m) => depth(m)).sort((a, b) => b.length - a.length)[0];
+  console.log(`longest chain (${top.length}): ${top.join(' → ')}`);
 }

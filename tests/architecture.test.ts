@@ -5,15 +5,18 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-test('src/lib has no import cycle', () => {
+test('src/lib has no import cycle, and nothing below the application layer imports it', () => {
   const out = execFileSync(process.execPath, [join(__dirname, '../scripts/layers.mjs'), '--json'], {
     encoding: 'utf8',
   });
-  const { modules, cycles, withinCycles } = JSON.parse(out) as {
+  const { modules, cycles, withinCycles, intoApp } = JSON.parse(out) as {
     modules: number;
     cycles: string[][];
     withinCycles: string[];
+    intoApp: string[];
   };
   expect(modules).toBeGreaterThan(50);
   expect({ cycles, withinCycles }).toEqual({ cycles: [], withinCycles: [] });
+  // the application layer (src/lib/app: every module that takes Deps) is imported by the functions only
+  expect(intoApp).toEqual([]);
 });

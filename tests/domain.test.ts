@@ -6,14 +6,14 @@ import { DomainError } from '../src/lib/errors';
 import { planJourney } from '../src/lib/journey/plan';
 import { advance, type Step, type StepStatus } from '../src/lib/journey/steps';
 import { parseQuietHours, quietHoursEnd } from '../src/lib/quiet-hours';
-import { keptCancelOutcome } from '../src/lib/recovery';
+import { keptCancelOutcome } from '../src/lib/app/recovery';
 import { addSums, chooseChannel, decayed, fitPrior, observe, posteriors, sumsDelta } from '../src/lib/routing/learn';
 import type { SyncClient } from '../src/lib/clients/sync';
 import { EvidenceStore, evidenceOf } from '../src/lib/store/evidence';
 import { PooledPrior } from '../src/lib/store/prior';
 import { reachability } from '../src/lib/routing/decide';
 import { decideRoute, finalReason, type Route } from '../src/lib/routing/route';
-import { MEANING, translate } from '../src/lib/webhooks/pipeline';
+import { MEANING, translate } from '../src/lib/app/webhooks/pipeline';
 import { SANDBOX_DEFAULTS } from '../sandbox/settings';
 
 const config = loadConfig({ ...SANDBOX_DEFAULTS });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { routedPath } from '../sandbox/server';
 import { conditionHolds, validateDefinition } from '../sandbox/studio';
 import { deployEnv, deployedKeys, maskSecret, maskUrl, readEnvFile, writeEnvFile } from '../src/golive/env-file';
-import { OUTCOMES, outcomeOf } from '../src/lib/journey/endpoints';
+import { OUTCOMES, outcomeOf } from '../src/lib/app/journey/endpoints';
 import type { NotificationRecord } from '../src/lib/store/records';
 
 describe('.env, as setup writes it', () => {

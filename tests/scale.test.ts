@@ -7,7 +7,7 @@ import type { ProviderEvent } from '../src/lib/channels/provider';
 import { Deadline } from '../src/lib/deadline';
 import { decodeParcel, encodeParcel, MAX_DOCUMENT_BYTES, type Parcel } from '../src/lib/store/parcels';
 import { mayRepeat, Upstream } from '../src/lib/upstream';
-import { batchKeyOf, chunksOf } from '../src/lib/webhooks/batches';
+import { batchKeyOf, chunksOf } from '../src/lib/app/webhooks/batches';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const answer = (status: number, retryAfter?: string) => ({ status, retryAfter });

@@ -340,7 +340,7 @@ test("a SendGrid event naming another user than its notification's record is ski
 });
 
 test('a maximal escalation kept during a Segment outage stays one Sync document (16 KiB), and nothing it kept is lost', async () => {
-  const { MAX_JOURNEY_CONTENT_BYTES } = await import('../src/lib/notify/input');
+  const { MAX_JOURNEY_CONTENT_BYTES } = await import('../src/lib/app/notify/input');
   const userId = uid('max');
   const base = {
     userId,

@@ -10,7 +10,7 @@ import {
 import { type BestTimeInput, bestTime, parseDuration } from '../src/lib/routing/best-time';
 import { type Evidence, observe, posteriors, priorsOf } from '../src/lib/routing/learn';
 import { parseQuietHours } from '../src/lib/quiet-hours';
-import { parseNotifyInput } from '../src/lib/notify/input';
+import { parseNotifyInput } from '../src/lib/app/notify/input';
 import { ApiError } from '../src/lib/http/errors';
 
 const HOUR = 3_600_000;

@@ -1,15 +1,15 @@
 /** Focused unit tests of the domain modules. */
-import { callbackUrl, contextFromParams } from '../src/lib/callbacks';
+import { callbackUrl, contextFromParams } from '../src/lib/callback-urls';
 import { toBatches, type SegmentMessage } from '../src/lib/clients/segment';
 import { normalizeEmail, normalizePhone } from '../src/lib/contact';
-import { messageId, phoneIdentity } from '../src/lib/events';
+import { messageId, phoneIdentity } from '../src/lib/segment-messages';
 import { ApiError } from '../src/lib/http/errors';
 import { mask } from '../src/lib/log';
 import { decide, reachability } from '../src/lib/routing/decide';
 import { answeredByPerson, callStatusEvents, callTwiml, sayAttributes } from '../src/lib/channels/call';
 import { advance, type Step } from '../src/lib/journey/steps';
 import { emailBinding, sendgridEvents } from '../src/lib/channels/email';
-import { translate as translateEvent } from '../src/lib/webhooks/pipeline';
+import { translate as translateEvent } from '../src/lib/app/webhooks/pipeline';
 
 const TOKEN = 'auth-token-of-these-tests';
 
@@ -350,7 +350,7 @@ describe('log masking', () => {
 
 describe('bounded concurrency', () => {
   test('settleLimited keeps order, settles failures, and never runs more than the limit at once', async () => {
-    const { settleLimited } = await import('../src/lib/webhooks/pipeline');
+    const { settleLimited } = await import('../src/lib/app/webhooks/pipeline');
     let running = 0;
     let peak = 0;
     const results = await settleLimited(

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { EMAIL_WINDOW, SMS_WINDOW } from '../lib/channels/windows';
 import { ApiError } from '../lib/http/errors';
 import { ID_PATTERN } from '../lib/http/params';
-import { parseNotifyInput } from '../lib/notify/input';
+import { parseNotifyInput } from '../lib/app/notify/input';
 import { placeholdersOf, render } from './template';
 
 /** Columns with a meaning of their own; any other column is only a placeholder value. */

@@ -6,9 +6,9 @@
  * scheduled (Twilio has no call scheduling).
  */
 import twilio from 'twilio';
-import { type CallbackContext, callbackUrl, contextFromParams, withRetries } from '../callbacks';
+import { type CallbackContext, callbackUrl, contextFromParams, withRetries } from '../callback-urls';
 import type { Config } from '../config';
-import { messageId } from '../events';
+import { messageId } from '../segment-messages';
 import { badRequest } from '../http/errors';
 import { type Params, stringParam } from '../http/params';
 import { stringsFor } from '../i18n';

@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mailService, sendgridClient } from '../clients/sendgrid';
 import { type Content, displayName } from '../content';
-import { messageId } from '../events';
+import { messageId } from '../segment-messages';
 import { badRequest } from '../http/errors';
 import { ID_PATTERN, jsonArrayOf, type Params } from '../http/params';
 import { stringsFor } from '../i18n';

@@ -8,7 +8,7 @@ import type { Twilio } from 'twilio';
 import type { Config } from '../config';
 import type { Upstream } from '../upstream';
 import type { Content } from '../content';
-import type { Identity } from '../events';
+import type { Identity } from '../segment-messages';
 import type { Channel } from './channel';
 
 /** The addresses known for a recipient; each channel takes the one it needs. */

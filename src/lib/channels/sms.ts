@@ -5,11 +5,11 @@
  * Twilio errors mean "this recipient cannot get SMS", segment counting, and
  * the translation of status callbacks and inbound messages.
  */
-import { callbackUrl, contextFromParams, withRetries } from '../callbacks';
+import { callbackUrl, contextFromParams, withRetries } from '../callback-urls';
 import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
 import { DomainError } from '../errors';
-import { type Identity, messageId, phoneIdentity } from '../events';
+import { type Identity, messageId, phoneIdentity } from '../segment-messages';
 import { badRequest } from '../http/errors';
 import { type Params, stringParam } from '../http/params';
 import {

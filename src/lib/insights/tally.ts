@@ -7,7 +7,7 @@
  * Each count is taken from an observation the user's evidence document took
  * for the first time (store/evidence.ts dedups per notification, channel and
  * kind), or for a delivery from the notification record's step that took it
- * first (journey/progress.ts), so a redelivered webhook or a retried write
+ * first (app/journey/progress.ts), so a redelivered webhook or a retried write
  * never counts twice, and every count matches one kind of Segment event:
  *   notifications  `Notification Sent` or `Notification Scheduled` (first step), per notification
  *   engaged        `Notification Engaged`, per notification (any channel)

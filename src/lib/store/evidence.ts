@@ -69,7 +69,7 @@ export interface Observation {
  * One user's observations from a webhook, for the learner: attributed (each in the band its step
  * went out in, and the notification's group and day, as its record says), with the provider events'
  * ids that name the identify of what was learned. A large batch keeps these in an `evidence` parcel
- * for recovery to count, instead of counting them in its own invocation (webhooks/batches.ts).
+ * for recovery to count, instead of counting them in its own invocation (app/webhooks/batches.ts).
  */
 export interface Learning {
   userId: string;

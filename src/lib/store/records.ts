@@ -54,7 +54,7 @@ export interface NotificationRecord {
   pendingCancels?: PendingCancel[];
   /** the answer /notify gave, replayed to duplicate requests */
   result?: Record<string, unknown>;
-  /** the request's fingerprint (notify/input.ts): the same id with another request is a conflict */
+  /** the request's fingerprint (app/notify/input.ts): the same id with another request is a conflict */
   request?: string;
 }
 
@@ -170,7 +170,7 @@ export class RecordStore {
   /**
    * Keeps events Segment could not take, so that nothing is lost: the next
    * webhook of the notification replays them, and the outbox lists it for
-   * the service's own recovery (store/outbox.ts, recovery.ts).
+   * the service's own recovery (store/outbox.ts, app/recovery.ts).
    */
   deferEvents(id: string, events: SegmentMessage[]): Promise<void> {
     return this.keep(id, 'deferredEvents', events, (e) => e.messageId);

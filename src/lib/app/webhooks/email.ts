@@ -3,9 +3,9 @@
  * becomes Segment events (Apple Mail machine opens never count as
  * engagement); what is not ours or not understood is skipped and counted.
  */
-import { sendgridBatchOf, sendgridEvents } from '../channels/email';
+import { sendgridBatchOf, sendgridEvents } from '../../channels/email';
 import { wire } from '../deps';
-import type { EndpointRequest, Reply } from '../http/endpoint';
+import type { EndpointRequest, Reply } from '../../http/endpoint';
 import { handleBatch } from './batches';
 
 export async function emailEvents(req: EndpointRequest): Promise<Reply> {

@@ -1,16 +1,16 @@
 /** The parameters of /notify and /channel, validated; bad input is a 400 naming the field. */
-import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../routing/best-time';
+import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../../routing/best-time';
 import { createHash, randomUUID } from 'node:crypto';
-import { SMS_WINDOW } from '../channels/windows';
-import { type Channel, CHANNELS, parseChannel } from '../channels/channel';
-import type { Config } from '../config';
-import { normalizeEmail, normalizePhone } from '../contact';
-import type { Content } from '../content';
-import { badRequest } from '../http/errors';
-import { booleanParam, idParam, type Params, stringParam } from '../http/params';
-import { LOCALE_PATTERN } from '../i18n';
-import { parseQuietHours } from '../quiet-hours';
-import type { RoutingInput } from '../routing/route';
+import { SMS_WINDOW } from '../../channels/windows';
+import { type Channel, CHANNELS, parseChannel } from '../../channels/channel';
+import type { Config } from '../../config';
+import { normalizeEmail, normalizePhone } from '../../contact';
+import type { Content } from '../../content';
+import { badRequest } from '../../http/errors';
+import { booleanParam, idParam, type Params, stringParam } from '../../http/params';
+import { LOCALE_PATTERN } from '../../i18n';
+import { parseQuietHours } from '../../quiet-hours';
+import type { RoutingInput } from '../../routing/route';
 
 export const MAX_MESSAGE = 1600;
 

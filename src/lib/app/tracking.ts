@@ -1,9 +1,9 @@
 /** Tracking that loses nothing: what Segment cannot take now waits in the notification's record. */
-import { type SegmentMessage, track } from './clients/segment';
-import type { Config } from './config';
-import type { Upstream } from './upstream';
-import { errorText, log } from './log';
-import type { RecordStore } from './store/records';
+import { type SegmentMessage, track } from '../clients/segment';
+import type { Config } from '../config';
+import type { Upstream } from '../upstream';
+import { errorText, log } from '../log';
+import type { RecordStore } from '../store/records';
 
 /** Tracks the events; when Segment fails, keeps them in the record, where the next callback of the notification delivers them. */
 export async function trackOrDefer(

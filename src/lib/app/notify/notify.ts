@@ -7,36 +7,36 @@
  * first stage's reads run concurrently, as do the last stage's writes); an
  * escalation adds one (its scheduled steps, in parallel).
  */
-import { currentDate, currentTime } from '../clock';
-import { sendWithFallback } from '../channels/fallback';
-import { ChannelRefused, type SendRequest, type Sent } from '../channels/provider';
-import type { Channel } from '../channels/channel';
-import { CHANNEL_OPS } from '../channels/registry';
-import { type SmsSize, segmentsOf, smsSizeWarning } from '../channels/sms';
-import { type ProfileResult, readTraits } from '../clients/profiles';
-import type { SegmentMessage } from '../clients/segment';
-import { twilioErrorCode } from '../clients/twilio';
-import { retryWithin } from '../deadline';
+import { currentDate, currentTime } from '../../clock';
+import { sendWithFallback } from '../../channels/fallback';
+import { ChannelRefused, type SendRequest, type Sent } from '../../channels/provider';
+import type { Channel } from '../../channels/channel';
+import { CHANNEL_OPS } from '../../channels/registry';
+import { type SmsSize, segmentsOf, smsSizeWarning } from '../../channels/sms';
+import { type ProfileResult, readTraits } from '../../clients/profiles';
+import type { SegmentMessage } from '../../clients/segment';
+import { twilioErrorCode } from '../../clients/twilio';
+import { retryWithin } from '../../deadline';
 import { type Deps, wire } from '../deps';
-import { DomainError, upstreamFailure } from '../errors';
-import { identifyMessage, messageId, sentMessage, trackMessage } from '../events';
-import type { EndpointRequest, Reply } from '../http/endpoint';
-import { type Plan, planJourney } from '../journey/plan';
-import { type Step, stepView } from '../journey/steps';
-import { countOrKeep } from '../learning';
-import { errorText, log } from '../log';
-import { type Band, bandAt } from '../routing/bands';
-import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../routing/best-time';
-import { posteriors } from '../routing/learn';
-import { decideRoute, type Route, type RouteOptions, traitNames } from '../routing/route';
-import { dayOf, tallyOf } from '../insights/tally';
-import { PooledPrior } from '../store/prior';
-import { type Assignment, assign, type Group, groupProperties } from '../routing/holdout';
-import type { SlotTaken } from '../store/cap';
-import type { KnowledgeRead, Observation } from '../store/evidence';
-import type { ContactFound, NotificationRecord } from '../store/records';
+import { DomainError, upstreamFailure } from '../../errors';
+import { identifyMessage, messageId, sentMessage, trackMessage } from '../../segment-messages';
+import type { EndpointRequest, Reply } from '../../http/endpoint';
+import { type Plan, planJourney } from '../../journey/plan';
+import { type Step, stepView } from '../../journey/steps';
+import { countOrKeep } from '../evidence-counting';
+import { errorText, log } from '../../log';
+import { type Band, bandAt } from '../../routing/bands';
+import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../../routing/best-time';
+import { posteriors } from '../../routing/learn';
+import { decideRoute, type Route, type RouteOptions, traitNames } from '../../routing/route';
+import { dayOf, tallyOf } from '../../insights/tally';
+import { PooledPrior } from '../../store/prior';
+import { type Assignment, assign, type Group, groupProperties } from '../../routing/holdout';
+import type { SlotTaken } from '../../store/cap';
+import type { KnowledgeRead, Observation } from '../../store/evidence';
+import type { ContactFound, NotificationRecord } from '../../store/records';
 import { trackOrDefer } from '../tracking';
-import { badRequest } from '../http/errors';
+import { badRequest } from '../../http/errors';
 import { checkSendAt, type NotifyInput, parseNotifyInput, requestFingerprint } from './input';
 
 export async function notify(req: EndpointRequest): Promise<Reply> {

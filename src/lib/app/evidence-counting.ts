@@ -1,12 +1,12 @@
 /**
  * Telling the learner what was tried: counted in its store now or, when the
  * store refuses (or is already known to be down), kept in the notification's
- * record for recovery to count (recovery.ts). Throws only when even keeping
+ * record for recovery to count (app/recovery.ts). Throws only when even keeping
  * it failed. `tried` are one notification's observations.
  */
 import type { Deps } from './deps';
-import { errorText, log } from './log';
-import type { Observation } from './store/evidence';
+import { errorText, log } from '../log';
+import type { Observation } from '../store/evidence';
 
 export async function countOrKeep(
   deps: Deps,

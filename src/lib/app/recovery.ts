@@ -6,24 +6,24 @@
  * one outbox shard at most every RECOVERY_SWEEP_SECONDS per warm container,
  * concurrently with its own work; with no traffic, POST /recover sweeps all.
  */
-import { currentTime } from './clock';
-import type { CancelResult } from './channels/provider';
-import { type SegmentMessage, track } from './clients/segment';
+import { currentTime } from '../clock';
+import type { CancelResult } from '../channels/provider';
+import { type SegmentMessage, track } from '../clients/segment';
 import { type Deps, wire } from './deps';
-import { workWithin } from './deadline';
-import { messageId, trackMessage } from './events';
-import type { EndpointRequest, Reply } from './http/endpoint';
-import { badRequest } from './http/errors';
-import { stringParam } from './http/params';
+import { workWithin } from '../deadline';
+import { messageId, trackMessage } from '../segment-messages';
+import type { EndpointRequest, Reply } from '../http/endpoint';
+import { badRequest } from '../http/errors';
+import { stringParam } from '../http/params';
 import { cancelCopy } from './journey/progress';
-import { errorText, log } from './log';
-import { OUTBOX_SHARDS } from './store/outbox';
-import { PARCEL_ENTRY, type Parcel } from './store/parcels';
-import { PooledPrior } from './store/prior';
+import { errorText, log } from '../log';
+import { OUTBOX_SHARDS } from '../store/outbox';
+import { PARCEL_ENTRY, type Parcel } from '../store/parcels';
+import { PooledPrior } from '../store/prior';
 import { applyChunk, keepParcel, startRecovery } from './webhooks/batches';
 import { countLearning, settleLimited } from './webhooks/pipeline';
-import type { Learning, Observation } from './store/evidence';
-import { groupPropsOf, type NotificationRecord, type PendingCancel } from './store/records';
+import type { Learning, Observation } from '../store/evidence';
+import { groupPropsOf, type NotificationRecord, type PendingCancel } from '../store/records';
 
 /** notifications one sweep of a shard works through at most */
 const MAX_PER_SHARD = 25;

@@ -1,10 +1,10 @@
 /** /channel: the routing decision of /notify, without sending (for Studio flows that send themselves). */
-import { currentDate } from '../clock';
-import { readTraits } from '../clients/profiles';
-import type { EndpointRequest, Reply } from '../http/endpoint';
-import { log } from '../log';
-import { assign } from '../routing/holdout';
-import { decideRoute, traitNames } from '../routing/route';
+import { currentDate } from '../../clock';
+import { readTraits } from '../../clients/profiles';
+import type { EndpointRequest, Reply } from '../../http/endpoint';
+import { log } from '../../log';
+import { assign } from '../../routing/holdout';
+import { decideRoute, traitNames } from '../../routing/route';
 import { parseRoutingInput, parseSendAt } from './input';
 import { wire } from '../deps';
 

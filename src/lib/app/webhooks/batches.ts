@@ -36,14 +36,14 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
-import type { ProviderEvent } from '../channels/provider';
+import type { ProviderEvent } from '../../channels/provider';
 import type { Deps } from '../deps';
-import { workWithin } from '../deadline';
-import { DomainError } from '../errors';
-import { errorText, log } from '../log';
-import type { Learning } from '../store/evidence';
-import type { Parcel } from '../store/parcels';
-import { PooledPrior } from '../store/prior';
+import { workWithin } from '../../deadline';
+import { DomainError } from '../../errors';
+import { errorText, log } from '../../log';
+import type { Learning } from '../../store/evidence';
+import type { Parcel } from '../../store/parcels';
+import { PooledPrior } from '../../store/prior';
 import { handleProviderEvents, RecordsNotUpdated, Undelivered } from './pipeline';
 
 /** notifications per chunk (and per work parcel: recovery completes one in about a second) */

@@ -6,15 +6,15 @@
  * (every prior shard's new items and the outbox shards), however many
  * notifications there were: nothing here reads a record.
  */
-import { currentTime } from '../clock';
+import { currentTime } from '../../clock';
 import { wire } from '../deps';
-import { badRequest } from '../http/errors';
-import type { EndpointRequest, Reply } from '../http/endpoint';
-import { stringParam } from '../http/params';
-import { OUTBOX_SHARDS } from '../store/outbox';
-import { TALLY_DAYS } from '../store/prior';
-import { priorReport, reportOf } from './report';
-import { dayOf } from './tally';
+import { badRequest } from '../../http/errors';
+import type { EndpointRequest, Reply } from '../../http/endpoint';
+import { stringParam } from '../../http/params';
+import { OUTBOX_SHARDS } from '../../store/outbox';
+import { TALLY_DAYS } from '../../store/prior';
+import { priorReport, reportOf } from '../../insights/report';
+import { dayOf } from '../../insights/tally';
 
 const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 30;

@@ -1,7 +1,7 @@
 /** Voice webhooks: call progress callbacks and the "press 1" Gather action. */
-import { callStatusEvents, gatherEvents, gatherReplyTwiml } from '../channels/call';
+import { callStatusEvents, gatherEvents, gatherReplyTwiml } from '../../channels/call';
 import { wire } from '../deps';
-import type { EndpointRequest, Reply } from '../http/endpoint';
+import type { EndpointRequest, Reply } from '../../http/endpoint';
 import { handleProviderEvents } from './pipeline';
 
 export async function voiceStatus(req: EndpointRequest): Promise<Reply> {

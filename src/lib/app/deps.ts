@@ -5,18 +5,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Twilio } from 'twilio';
-import { serviceBaseUrl } from './callbacks';
-import { SyncClient } from './clients/sync';
-import { twilioClient } from './clients/twilio';
-import type { Config } from './config';
-import type { Deadline } from './deadline';
-import type { EndpointRequest } from './http/endpoint';
-import { FrequencySlots } from './store/cap';
-import { EvidenceStore } from './store/evidence';
-import { BatchLedger } from './store/ledger';
-import type { ParcelStore } from './store/parcels';
-import { RecordStore } from './store/records';
-import type { Upstream } from './upstream';
+import { serviceBaseUrl } from '../callback-urls';
+import { SyncClient } from '../clients/sync';
+import { twilioClient } from '../clients/twilio';
+import type { Config } from '../config';
+import type { Deadline } from '../deadline';
+import type { EndpointRequest } from '../http/endpoint';
+import { FrequencySlots } from '../store/cap';
+import { EvidenceStore } from '../store/evidence';
+import { BatchLedger } from '../store/ledger';
+import type { ParcelStore } from '../store/parcels';
+import { RecordStore } from '../store/records';
+import type { Upstream } from '../upstream';
 
 export interface Deps {
   client: Twilio;

@@ -3,22 +3,29 @@
  * module) → a pure translation to step updates and Segment events → the
  * records (with the journey rules) → Segment, in one batch.
  */
-import { currentTime } from '../clock';
-import { type Channel, CHANNELS } from '../channels/channel';
-import type { ProviderEvent, ProviderEventKind } from '../channels/provider';
-import { type SegmentMessage, track } from '../clients/segment';
+import { currentTime } from '../../clock';
+import { type Channel, CHANNELS } from '../../channels/channel';
+import type { ProviderEvent, ProviderEventKind } from '../../channels/provider';
+import { type SegmentMessage, track } from '../../clients/segment';
 import type { Deps } from '../deps';
-import { DomainError } from '../errors';
-import { ENGAGED_EVENT, type Engagement, engagedMessage, identifyMessage, messageId, trackMessage } from '../events';
+import { DomainError } from '../../errors';
+import {
+  ENGAGED_EVENT,
+  type Engagement,
+  engagedMessage,
+  identifyMessage,
+  messageId,
+  trackMessage,
+} from '../../segment-messages';
 import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
-import type { StepStatus } from '../journey/steps';
-import { errorText, log } from '../log';
-import { type Band, BANDS, bandPosteriors } from '../routing/bands';
-import { bestChannel, posteriors, scoresOf } from '../routing/learn';
-import type { EvidenceSnapshot, Learning, Observation } from '../store/evidence';
-import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
-import { PooledPrior } from '../store/prior';
-import { tallyOf } from '../insights/tally';
+import type { StepStatus } from '../../journey/steps';
+import { errorText, log } from '../../log';
+import { type Band, BANDS, bandPosteriors } from '../../routing/bands';
+import { bestChannel, posteriors, scoresOf } from '../../routing/learn';
+import type { EvidenceSnapshot, Learning, Observation } from '../../store/evidence';
+import { countedAs, groupPropsOf, type NotificationRecord } from '../../store/records';
+import { PooledPrior } from '../../store/prior';
+import { tallyOf } from '../../insights/tally';
 
 /** What each kind of provider event means: the Segment event, the step's new status, the engagement it is. */
 export const MEANING: Record<ProviderEventKind, { event: string | null; step?: StepStatus; engagement?: Engagement }> =
@@ -83,7 +90,7 @@ interface Learned {
 
 /**
  * What a provider event tells the learner (and /insights): a try that went out when scheduled,
- * engagement, failure, or nothing. A delivery is counted from the record instead (journey/progress.ts),
+ * engagement, failure, or nothing. A delivery is counted from the record instead (app/journey/progress.ts),
  * which every delivery event updates anyway: no evidence write of its own.
  */
 function evidenceKind(e: ProviderEvent): Observation['kind'] | undefined {
@@ -297,7 +304,7 @@ export interface HandleOptions {
   /**
    * The learner's observations are answered (`learning`), attributed, for the caller to have counted
    * by another invocation, instead of read and written in the users' evidence here: a large batch's
-   * evidence documents would double its Sync requests (webhooks/batches.ts).
+   * evidence documents would double its Sync requests (app/webhooks/batches.ts).
    */
   learnLater?: boolean;
 }

@@ -9,21 +9,21 @@
  * - An engagement completes the journey: that step COMPLETED, every open step
  *   CANCELED and its scheduled copy cancelled.
  */
-import { currentDate, currentTime } from '../clock';
-import type { Channel } from '../channels/channel';
-import { type CancelResult, ChannelRefused, type Sent } from '../channels/provider';
-import { CHANNEL_OPS } from '../channels/registry';
-import { segmentsOf } from '../channels/sms';
-import type { SegmentMessage } from '../clients/segment';
+import { currentDate, currentTime } from '../../clock';
+import type { Channel } from '../../channels/channel';
+import { type CancelResult, ChannelRefused, type Sent } from '../../channels/provider';
+import { CHANNEL_OPS } from '../../channels/registry';
+import { segmentsOf } from '../../channels/sms';
+import type { SegmentMessage } from '../../clients/segment';
 import type { Deps } from '../deps';
-import { DomainError } from '../errors';
-import { messageId, sentMessage, trackMessage } from '../events';
-import { countOrKeep } from '../learning';
-import { errorText, log } from '../log';
-import { inQuietHours, parseQuietHours } from '../quiet-hours';
-import { bandAt } from '../routing/bands';
-import { countedAs, groupPropsOf, type NotificationRecord } from '../store/records';
-import { advance, isOpen, type Step, type StepStatus, stepView } from './steps';
+import { DomainError } from '../../errors';
+import { messageId, sentMessage, trackMessage } from '../../segment-messages';
+import { countOrKeep } from '../evidence-counting';
+import { errorText, log } from '../../log';
+import { inQuietHours, parseQuietHours } from '../../quiet-hours';
+import { bandAt } from '../../routing/bands';
+import { countedAs, groupPropsOf, type NotificationRecord } from '../../store/records';
+import { advance, isOpen, type Step, type StepStatus, stepView } from '../../journey/steps';
 
 export type JourneyDeps = Deps;
 

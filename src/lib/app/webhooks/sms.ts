@@ -1,7 +1,7 @@
 /** SMS webhooks: message status callbacks and inbound messages (replies, STOP/START). */
-import { inboundSmsEvents, inboundSmsOf, smsStatusEvents } from '../channels/sms';
+import { inboundSmsEvents, inboundSmsOf, smsStatusEvents } from '../../channels/sms';
 import { wire } from '../deps';
-import { type EndpointRequest, emptyTwiml, type Reply } from '../http/endpoint';
+import { type EndpointRequest, emptyTwiml, type Reply } from '../../http/endpoint';
 import { handleProviderEvents } from './pipeline';
 
 export async function smsStatus(req: EndpointRequest): Promise<Reply> {

@@ -1,15 +1,15 @@
 /** /cancel and /notification: a notification's scheduled steps, cancelled or read. */
-import { currentTime } from '../clock';
+import { currentTime } from '../../clock';
 import { wire } from '../deps';
-import { DomainError } from '../errors';
-import { messageId, trackMessage } from '../events';
-import type { EndpointRequest, Reply } from '../http/endpoint';
-import { badRequest } from '../http/errors';
-import { idParam, stringParam } from '../http/params';
-import { groupPropsOf, type NotificationRecord } from '../store/records';
+import { DomainError } from '../../errors';
+import { messageId, trackMessage } from '../../segment-messages';
+import type { EndpointRequest, Reply } from '../../http/endpoint';
+import { badRequest } from '../../http/errors';
+import { idParam, stringParam } from '../../http/params';
+import { groupPropsOf, type NotificationRecord } from '../../store/records';
 import { trackOrDefer } from '../tracking';
 import { type CancelOutcome, cancelJourney } from './progress';
-import { stepView } from './steps';
+import { stepView } from '../../journey/steps';
 
 function notificationIdOf(req: EndpointRequest): string {
   return idParam(req.params, 'notificationId', { required: true });
