@@ -17,7 +17,7 @@ import {
   messageId,
   trackMessage,
 } from '../../segment-messages';
-import { applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
+import { type Applied, applyUpdates, KeptForRecovery, type StepUpdate } from '../journey/progress';
 import type { StepStatus } from '../../journey/steps';
 import { errorText, log } from '../../log';
 import { type Band, BANDS, bandPosteriors } from '../../routing/bands';
@@ -315,6 +315,119 @@ interface NotificationWork {
   events: SegmentMessage[];
 }
 
+/** This webhook's record updates and Segment events, by notification. */
+function workByNotification(translations: Translation[]): Map<string, NotificationWork> {
+  const work = new Map<string, NotificationWork>();
+  for (const t of translations) {
+    if (!t.notificationId) continue;
+    const w = work.get(t.notificationId) ?? { updates: [], events: [] };
+    if (t.update) w.updates.push(t.update);
+    work.set(t.notificationId, w);
+  }
+  return work;
+}
+
+/**
+ * Whose each notification is, as its record says, heard when the record is read (undefined: no
+ * record; null: the read failed), with the bands its steps went out in and its group: the learner's
+ * writes wait for it, and the events are checked and grouped by it.
+ */
+class Heard {
+  private owners = new Map<
+    string,
+    { heard: Promise<string | undefined | null>; hear: (o: string | undefined | null) => void }
+  >();
+  private records = new Map<string, { bands: Partial<Record<Channel, Band>>; record: NotificationRecord }>();
+  /** the events' group properties, once per notification (a campaign's batch holds many events of each) */
+  private groupProps = new Map<string, ReturnType<typeof groupPropsOf>>();
+
+  constructor(ids: string[]) {
+    for (const id of ids) {
+      let hear: (o: string | undefined | null) => void = () => undefined;
+      const heard = new Promise<string | undefined | null>((r) => {
+        hear = r;
+      });
+      this.owners.set(id, { heard, hear });
+    }
+  }
+
+  readonly ownerOf = (id: string) => this.owners.get(id)?.heard ?? Promise.resolve(undefined);
+  readonly heardOf = (id: string, channel: Channel) => {
+    const h = this.records.get(id);
+    return h ? { band: h.bands[channel], ...countedAs(h.record) } : {};
+  };
+  recordOf = (id: string) => this.records.get(id)?.record;
+
+  /** The record as read (undefined: none), and its owner, heard once the record is complete. */
+  read(id: string, owner: string | undefined | null, record: NotificationRecord | undefined): void {
+    if (record) {
+      const bands = Object.fromEntries(record.steps.flatMap((st) => (st.band ? [[st.channel, st.band]] : [])));
+      this.records.set(id, { bands, record });
+    }
+    // a callback that beat /notify's final write waits for it (applyUpdates reads again): the
+    // record in progress has no steps yet, so an engagement heard from it would lose its band
+    if (record?.state !== 'in_progress') this.owners.get(id)?.hear(owner);
+  }
+  /** The read is over (a failed one included): whoever still waits hears null. */
+  settled(id: string): void {
+    this.owners.get(id)?.hear(null);
+  }
+
+  /** A track event about a notification, with its group (routing/holdout.ts), as its record says. */
+  readonly grouped = (m: SegmentMessage): SegmentMessage => {
+    const id = m.type === 'track' ? m.properties?.notification_id : undefined;
+    const r = typeof id === 'string' ? this.recordOf(id) : undefined;
+    if (!r || m.type !== 'track' || typeof id !== 'string') return m;
+    let props = this.groupProps.get(id);
+    if (!props) {
+      props = groupPropsOf(r);
+      this.groupProps.set(id, props);
+    }
+    return { ...m, properties: { ...m.properties, ...props } };
+  };
+}
+
+/**
+ * The translations whose user is their notification's (every owner is heard by now): an event
+ * naming another user is skipped, neither sent nor kept. A notification we have no record of
+ * engages nobody: what happened is told (an open, an unsubscribe), but no Notification Engaged
+ * credits a user with it.
+ */
+async function trustedTranslations(
+  translations: Translation[],
+  providerEvents: ProviderEvent[],
+  ids: string[],
+  heard: Heard,
+): Promise<{ trusted: Translation[]; skippedForUser: number }> {
+  const ownerNow = new Map(await Promise.all(ids.map(async (id) => [id, await heard.ownerOf(id)] as const)));
+  const trusted = translations.filter((t, i) => {
+    const owner = t.notificationId ? ownerNow.get(t.notificationId) : undefined;
+    const who = providerEvents[i].who;
+    return typeof owner !== 'string' || !('userId' in who) || who.userId === owner;
+  });
+  for (const t of trusted)
+    if (t.notificationId && ownerNow.get(t.notificationId) === undefined)
+      t.events = t.events.filter((m) => !(m.type === 'track' && m.event === ENGAGED_EVENT));
+  const skippedForUser = translations.length - trusted.length;
+  if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
+  return { trusted, skippedForUser };
+}
+
+/** Deliveries the records took first, counted for /insights with the invocation's other counts. */
+function countDeliveries(done: Applied[], ids: string[], heard: Heard, pooled: PooledPrior): void {
+  done.forEach((d, i) => {
+    const record = heard.recordOf(ids[i]);
+    if (!record || d.delivered.length === 0) return;
+    const counted = d.delivered.map((channel) => ({
+      notificationId: ids[i],
+      channel,
+      kind: 'delivered',
+      ...countedAs(record),
+    }));
+    pooled.add({ sums: {}, tally: tallyOf(counted, () => false) });
+  });
+}
+
 /**
  * Applies the record updates (one read-modify-write per notification, with
  * the journey transitions they cause; a notification with no update is read
@@ -332,102 +445,36 @@ export async function handleProviderEvents(
 ): Promise<{ tracked: number; mismatched: number; learning: Learning[] }> {
   const pooled = opts.pooled ?? new PooledPrior();
   const translations = providerEvents.map(translate);
-  const work = new Map<string, NotificationWork>();
-  for (const t of translations) {
-    if (!t.notificationId) continue;
-    const w = work.get(t.notificationId) ?? { updates: [], events: [] };
-    if (t.update) w.updates.push(t.update);
-    work.set(t.notificationId, w);
-  }
+  const work = workByNotification(translations);
   const ids = [...work.keys()];
-  // whose each notification is, as its record says: heard when the record is read (undefined: no
-  // record; null: the read failed)
-  const owners = new Map<
-    string,
-    { heard: Promise<string | undefined | null>; hear: (o: string | undefined | null) => void }
-  >();
-  for (const id of ids) {
-    let hear: (o: string | undefined | null) => void = () => undefined;
-    const heard = new Promise<string | undefined | null>((r) => {
-      hear = r;
-    });
-    owners.set(id, { heard, hear });
-  }
-  const ownerOf = (id: string) => owners.get(id)?.heard ?? Promise.resolve(undefined);
-  // the band each notification's steps went out in, its group and day, heard with the owner from the same read
-  const heard = new Map<string, { bands: Partial<Record<Channel, Band>>; record: NotificationRecord }>();
-  const heardOf = (id: string, channel: Channel) => {
-    const h = heard.get(id);
-    return h ? { band: h.bands[channel], ...countedAs(h.record) } : {};
-  };
+  const heard = new Heard(ids);
   // the learner's evidence, concurrently with the records (its write waits only for the record's
   // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded, learning }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
     settleLimited(ids, deps.upstream.concurrency, (id) =>
-      applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner, record) => {
-        if (record) {
-          const bands = Object.fromEntries(record.steps.flatMap((st) => (st.band ? [[st.channel, st.band]] : [])));
-          heard.set(id, { bands, record });
-        }
-        // a callback that beat /notify's final write waits for it (applyUpdates reads again): the
-        // record in progress has no steps yet, so an engagement heard from it would lose its band
-        if (record?.state !== 'in_progress') owners.get(id)?.hear(owner);
-      }).finally(() => owners.get(id)?.hear(null)),
+      applyUpdates(deps, id, work.get(id)?.updates ?? [], (owner, record) => heard.read(id, owner, record)).finally(
+        () => heard.settled(id),
+      ),
     ),
     opts.learnLater
-      ? learningFor(providerEvents, ownerOf, heardOf).then((l) => ({ learned: [], unrecorded: [], learning: l }))
-      : learnFrom(deps, providerEvents, pooled, ownerOf, heardOf).then((l) => ({ ...l, learning: [] })),
+      ? learningFor(providerEvents, heard.ownerOf, heard.heardOf).then((l) => ({
+          learned: [],
+          unrecorded: [],
+          learning: l,
+        }))
+      : learnFrom(deps, providerEvents, pooled, heard.ownerOf, heard.heardOf).then((l) => ({ ...l, learning: [] })),
   ]);
-  // events naming another user than their notification's record are skipped: their Segment events
-  // are neither sent nor kept (every owner is heard by now: the record updates have settled)
-  const ownerNow = new Map(await Promise.all(ids.map(async (id) => [id, await ownerOf(id)] as const)));
-  const trusted = translations.filter((t, i) => {
-    const owner = t.notificationId ? ownerNow.get(t.notificationId) : undefined;
-    const who = providerEvents[i].who;
-    return typeof owner !== 'string' || !('userId' in who) || who.userId === owner;
-  });
-  // a notification we have no record of engages nobody: what happened is told (an open, an
-  // unsubscribe), but no Notification Engaged credits a user with it
-  for (const t of trusted)
-    if (t.notificationId && ownerNow.get(t.notificationId) === undefined)
-      t.events = t.events.filter((m) => !(m.type === 'track' && m.event === ENGAGED_EVENT));
-  const skippedForUser = translations.length - trusted.length;
-  if (skippedForUser) log.warn('events naming another user than their notification skipped', { count: skippedForUser });
-  // every event about a notification carries its group (routing/holdout.ts), as its record says
-  // (once per notification, not per event: a campaign's batch holds many events of each)
-  const groupProps = new Map<string, ReturnType<typeof groupPropsOf>>();
-  const grouped = (m: SegmentMessage) => {
-    const id = m.type === 'track' ? m.properties?.notification_id : undefined;
-    const r = typeof id === 'string' ? heard.get(id)?.record : undefined;
-    if (!r || m.type !== 'track' || typeof id !== 'string') return m;
-    let props = groupProps.get(id);
-    if (!props) {
-      props = groupPropsOf(r);
-      groupProps.set(id, props);
-    }
-    return { ...m, properties: { ...m.properties, ...props } };
-  };
-  for (const t of trusted) t.events = t.events.map(grouped);
-  for (const a of applied) if (a.status === 'fulfilled') a.value.events = a.value.events.map(grouped);
+  const { trusted, skippedForUser } = await trustedTranslations(translations, providerEvents, ids, heard);
+  for (const t of trusted) t.events = t.events.map(heard.grouped);
+  for (const a of applied) if (a.status === 'fulfilled') a.value.events = a.value.events.map(heard.grouped);
   for (const t of trusted) if (t.notificationId) work.get(t.notificationId)?.events.push(...t.events);
   // a sender that retries counts it again (503 below); for one that does not, recovery counts it
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
   // kept with their notification's events, so that a Segment outage defers them too
   for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
   const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [], delivered: [] }));
-  // deliveries the records took first, for /insights, with the invocation's other counts
-  done.forEach((d, i) => {
-    const record = heard.get(ids[i])?.record;
-    if (!record || d.delivered.length === 0) return;
-    const counted = d.delivered.map((channel) => ({
-      notificationId: ids[i],
-      channel,
-      kind: 'delivered',
-      ...countedAs(record),
-    }));
-    pooled.add({ sums: {}, tally: tallyOf(counted, () => false) });
-  });
+  countDeliveries(done, ids, heard, pooled);
   const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   for (const a of failed) log.error('record update failed', { error: errorText(a.reason) });
   // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
