@@ -130,13 +130,14 @@ function progressBar(total: number, tally: Tally) {
   };
 }
 
-async function send(file: string, o: SendOptions): Promise<number> {
+/** The campaign as the options describe it (refused with what to fix before any row is read). */
+function specOf(file: string, o: SendOptions): CampaignSpec {
   const idProblem = campaignIdProblem(o.id);
   if (idProblem) throw new UsageError(idProblem);
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   const message = textOption(o.message, o.messageFile, 'message');
   if (!message) throw new UsageError('a message is required: --message <text> or --message-file <file>');
-  const spec: CampaignSpec = {
+  return {
     campaignId: o.id,
     templates: {
       message,
@@ -150,56 +151,80 @@ async function send(file: string, o: SendOptions): Promise<number> {
     // without a locale the service reads a row with its DEFAULT_LOCALE: assume the same here
     serviceLocale: process.env.DEFAULT_LOCALE ?? 'en-US',
   };
+}
+
+/** The file's rows, its header checked first against the columns the campaign needs. */
+async function* rowsOf(file: string, encoding: Encoding, spec: CampaignSpec) {
+  let header: string[] = [];
+  for await (const read of readRows(file, encoding, (h) => (header = h))) {
+    if (read.row === 1) {
+      if (!header.includes('userId')) throw new UsageError(`${file}: the header has no userId column`);
+      if (!header.includes(spec.keyColumn)) throw new UsageError(`${file}: the header has no ${spec.keyColumn} column`);
+      const unknown = unknownPlaceholders(spec.templates, header);
+      if (unknown.length) {
+        const names = unknown.map((p) => `{{${p}}}`).join(', ');
+        throw new UsageError(`${names} name no column of ${file} (columns: ${header.join(', ')})`);
+      }
+    }
+    yield read;
+  }
+}
+
+/** --dry-run: every row checked as /notify would check it, its problems shown, nothing sent. */
+async function dryRun(file: string, encoding: Encoding, spec: CampaignSpec): Promise<number> {
+  const tally = new Tally();
+  let shown = 0;
+  for await (const { row, values } of rowsOf(file, encoding, spec)) {
+    const req = requestOf(values, row, spec);
+    tally.add({ status: req.problems.length ? 'invalid' : 'valid' });
+    for (const p of req.problems)
+      if (shown++ < SHOWN_PROBLEMS)
+        console.log(printable(`row ${row}${req.userId ? ` (${req.userId})` : ''}: ${p.field}: ${p.message}`));
+  }
+  if (shown > SHOWN_PROBLEMS) console.log(`… and ${shown - SHOWN_PROBLEMS} more problems`);
+  console.log(`dry run of ${file} (${encoding}): ${tally.line()}; nothing was sent`);
+  console.log(`  cost:       ${costLine(tally.settled)}`);
+  return tally.count('invalid') ? 1 : 0;
+}
+
+/** Ctrl-C (or SIGTERM) stops reading rows and lets the requests under way finish; a second one quits at once. */
+function stopOnSignal() {
+  const state = { stopping: false, release: () => {} };
+  const onSignal = () => {
+    if (state.stopping) process.exit(130); // a second Ctrl-C: now
+    state.stopping = true;
+    process.stderr.write('\nstopping: finishing the requests under way (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  state.release = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  return state;
+}
+
+/** A row the campaign refuses before sending it, as its result. */
+function invalidRow(row: number, req: ReturnType<typeof requestOf>): Result {
+  const errorMessage = req.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+  const { userId, notificationId } = req;
+  return { row, userId, notificationId, status: 'invalid', errorCode: 'invalid_row', errorMessage };
+}
+
+async function send(file: string, o: SendOptions): Promise<number> {
+  const spec = specOf(file, o);
   const encoding = o.encoding === 'auto' ? await encodingOf(file) : o.encoding;
+  if (o.dryRun) return dryRun(file, encoding, spec);
   const resultsPath = o.results ?? `${o.id}.results.csv`;
   const tally = new Tally();
   const started = Date.now();
-  let header: string[] = [];
-  const checkHeader = () => {
-    if (!header.includes('userId')) throw new UsageError(`${file}: the header has no userId column`);
-    if (!header.includes(spec.keyColumn)) throw new UsageError(`${file}: the header has no ${spec.keyColumn} column`);
-    const unknown = unknownPlaceholders(spec.templates, header);
-    if (unknown.length) {
-      const names = unknown.map((p) => `{{${p}}}`).join(', ');
-      throw new UsageError(`${names} name no column of ${file} (columns: ${header.join(', ')})`);
-    }
-  };
-
-  if (o.dryRun) {
-    let shown = 0;
-    for await (const { row, values } of readRows(file, encoding, (h) => (header = h))) {
-      if (row === 1) checkHeader();
-      const req = requestOf(values, row, spec);
-      tally.add({ status: req.problems.length ? 'invalid' : 'valid' });
-      for (const p of req.problems)
-        if (shown++ < SHOWN_PROBLEMS)
-          console.log(printable(`row ${row}${req.userId ? ` (${req.userId})` : ''}: ${p.field}: ${p.message}`));
-    }
-    if (shown > SHOWN_PROBLEMS) console.log(`… and ${shown - SHOWN_PROBLEMS} more problems`);
-    console.log(`dry run of ${file} (${encoding}): ${tally.line()}; nothing was sent`);
-    console.log(`  cost:       ${costLine(tally.settled)}`);
-    return tally.count('invalid') ? 1 : 0;
-  }
-
   const { url, key } = connection(o);
   const done = await doneIds(resultsPath);
   const total = await approximateRows(file);
   // opened with the first result: a run refused before any row (its header) leaves no file
   let results: ResultsWriter | undefined;
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) process.exit(130); // a second Ctrl-C: now
-    stopping = true;
-    process.stderr.write('\nstopping: finishing the requests under way (Ctrl-C again to quit at once)\n');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const service = new Service({
-    url,
-    key,
-    keepTrying: () => !stopping,
-    onRetry: () => tally.retries++,
-  });
+  const signal = stopOnSignal();
+  const service = new Service({ url, key, keepTrying: () => !signal.stopping, onRetry: () => tally.retries++ });
   const queue = new PQueue({
     concurrency: o.concurrency,
     intervalCap: Math.max(1, Math.round(o.rate)),
@@ -210,46 +235,46 @@ async function send(file: string, o: SendOptions): Promise<number> {
     results ??= new ResultsWriter(resultsPath);
     results.write(r);
     tally.add(r);
-    bar?.update();
+    bar.update();
   };
   let requested = 0;
   try {
-    for await (const { row, values } of readRows(file, encoding, (h) => (header = h))) {
-      if (row === 1) checkHeader();
-      if (stopping) break;
+    for await (const { row, values } of rowsOf(file, encoding, spec)) {
+      if (signal.stopping) break;
       const req = requestOf(values, row, spec);
       if (req.notificationId && done.has(req.notificationId)) {
         tally.add({ status: 'already done' });
-        bar?.update();
-        continue;
+        bar.update();
+      } else if (req.problems.length) settle(invalidRow(row, req));
+      else {
+        await queue.onSizeLessThan(o.concurrency); // read ahead only as far as the queue drains
+        requested++;
+        queue.add(async () => settle(resultOf(req, await service.notify(req.params), signal.stopping)));
       }
-      if (req.problems.length) {
-        const errorMessage = req.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
-        settle({
-          row,
-          userId: req.userId,
-          notificationId: req.notificationId,
-          status: 'invalid',
-          errorCode: 'invalid_row',
-          errorMessage,
-        });
-        continue;
-      }
-      await queue.onSizeLessThan(o.concurrency); // read ahead only as far as the queue drains
-      requested++;
-      queue.add(async () => settle(resultOf(req, await service.notify(req.params), stopping)));
     }
   } finally {
     await queue.onIdle();
     results?.close();
-    bar?.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    bar.stop();
+    signal.release();
   }
-  const seconds = (Date.now() - started) / 1000;
-  const rate = requested / Math.max(0.001, seconds);
+  printSummary(o.id, tally, { seconds: (Date.now() - started) / 1000, requested, url, resultsPath });
+  if (signal.stopping) {
+    console.log('  interrupted: run the same command again to send the rest (nothing is sent twice)');
+    return 130;
+  }
+  const bad = tally.count('invalid') + tally.count('failed') + tally.count('interrupted');
+  return bad ? 1 : 0;
+}
+
+function printSummary(
+  id: string,
+  tally: Tally,
+  run: { seconds: number; requested: number; url: string; resultsPath: string },
+): void {
+  const rate = run.requested / Math.max(0.001, run.seconds);
   console.log(
-    `campaign ${o.id}: ${tally.settled} rows in ${seconds.toFixed(1)} s; ${requested} sent to ${url} (${rate.toFixed(1)}/s)`,
+    `campaign ${id}: ${tally.settled} rows in ${run.seconds.toFixed(1)} s; ${run.requested} sent to ${run.url} (${rate.toFixed(1)}/s)`,
   );
   console.log(`  by status:  ${tally.line()}`);
   console.log(`  by channel: ${tally.line(tally.byChannel)}`);
@@ -260,14 +285,8 @@ async function send(file: string, o: SendOptions): Promise<number> {
     console.log(
       `  suppressed: ${suppressed} rows over the service's FREQUENCY_CAP (not sent; status suppressed in the results)`,
     );
-  console.log(`  results:    ${resultsPath}`);
+  console.log(`  results:    ${run.resultsPath}`);
   console.log(`  cost:       ${costLine(tally.settled)}`);
-  if (stopping) {
-    console.log('  interrupted: run the same command again to send the rest (nothing is sent twice)');
-    return 130;
-  }
-  const bad = tally.count('invalid') + tally.count('failed') + tally.count('interrupted');
-  return bad ? 1 : 0;
 }
 
 interface CancelOptions extends Connection {
