@@ -428,6 +428,104 @@ function countDeliveries(done: Applied[], ids: string[], heard: Heard, pooled: P
   });
 }
 
+/** Every event given its notification's group, and this webhook's own kept with their notification's work. */
+function withGroups(
+  trusted: Translation[],
+  applied: PromiseSettledResult<Applied>[],
+  heard: Heard,
+  work: Map<string, NotificationWork>,
+): void {
+  for (const t of trusted) t.events = t.events.map(heard.grouped);
+  for (const a of applied) if (a.status === 'fulfilled') a.value.events = a.value.events.map(heard.grouped);
+  for (const t of trusted) if (t.notificationId) work.get(t.notificationId)?.events.push(...t.events);
+}
+
+/** What the records' updates left: each notification's result, and what failed. */
+function outcomeOf(applied: PromiseSettledResult<Applied>[], ids: string[], sender: { retries: boolean }) {
+  const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [], delivered: [] }));
+  const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+  for (const a of failed) log.error('record update failed', { error: errorText(a.reason) });
+  // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
+  // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
+  const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
+  // Segment hears of a notification only once its record is written: for a sender that retries, the
+  // events of a record that could not be updated wait for the retry that writes it, so no retry
+  // repeats what Segment has (past its ~24 h deduplication, a repeat counts again). A sender that
+  // does not retry (the incoming-message webhook) gets no second chance: its events are told now.
+  const unapplied = new Set(
+    sender.retries
+      ? ids.filter((_, i) => applied[i].status === 'rejected' && !(applied[i].reason instanceof KeptForRecovery))
+      : [],
+  );
+  return { done, failed, unkept, unapplied };
+}
+
+/**
+ * The one Segment batch: events deferred by earlier invocations, this webhook's own, the journey's and
+ * the learner's identifies, in order, once per messageId (Segment would drop the repeats anyway: every
+ * open after the first of a notification is the same Notification Engaged).
+ */
+function segmentBatch(done: Applied[], trusted: Translation[], learned: Learned[], unapplied: Set<string>) {
+  const own = trusted.filter((t) => !t.notificationId || !unapplied.has(t.notificationId)).flatMap((t) => t.events);
+  const told = learned.filter((l) => !unapplied.has(l.notificationId));
+  const all = uniqueById([
+    ...done.flatMap((d) => d.deferred),
+    ...own,
+    ...done.flatMap((d) => d.events),
+    ...told.map((l) => l.message),
+  ]);
+  return { own, all };
+}
+
+/** The learner's part of a webhook: counted now, or attributed for the caller to have counted later. */
+async function evidenceStage(
+  deps: Deps,
+  providerEvents: ProviderEvent[],
+  pooled: PooledPrior,
+  heard: Heard,
+  learnLater: boolean | undefined,
+): Promise<{ learned: Learned[]; unrecorded: Observation[][]; learning: Learning[] }> {
+  if (learnLater)
+    return { learned: [], unrecorded: [], learning: await learningFor(providerEvents, heard.ownerOf, heard.heardOf) };
+  return { ...(await learnFrom(deps, providerEvents, pooled, heard.ownerOf, heard.heardOf)), learning: [] };
+}
+
+/** Deferred events are in Segment now: dropped from their records (a failure leaves a repeat Segment drops). */
+async function clearDelivered(deps: Deps, done: Applied[], ids: string[]): Promise<void> {
+  const clearing = done.map((d, i) => [ids[i], d.deferred.map((e) => e.messageId)] as const);
+  await Promise.allSettled(
+    clearing.filter(([, m]) => m.length).map(([id, m]) => deps.store.clearDeferredEvents(id, m)),
+  );
+}
+
+/**
+ * Segment could not take the batch: its events wait in their records (listed in the outbox) for the
+ * next callback or recovery, or go back to a caller that keeps them. A sender that retries, or one
+ * whose work could not all be kept, is answered 503.
+ */
+async function deferTracking(
+  deps: Deps,
+  err: unknown,
+  r: {
+    all: SegmentMessage[];
+    learning: Learning[];
+    keep: HandleOptions['keep'];
+    work: Map<string, NotificationWork>;
+    done: Applied[];
+    ids: string[];
+    allElseKept: boolean;
+    retries: boolean;
+  },
+): Promise<void> {
+  if (r.keep === 'caller') throw new Undelivered(r.all, r.learning);
+  log.error('Segment tracking failed; events kept for recovery', { error: errorText(err) });
+  const kept = await deps.store
+    .deferEventsOfMany(r.ids.map((id, i) => [id, [...(r.work.get(id)?.events ?? []), ...r.done[i].events]]))
+    .catch(() => new Set<string>());
+  if (r.retries || kept.size !== r.ids.length || !r.allElseKept)
+    throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
+}
+
 /**
  * Applies the record updates (one read-modify-write per notification, with
  * the journey transitions they cause; a notification with no update is read
@@ -448,8 +546,7 @@ export async function handleProviderEvents(
   const work = workByNotification(translations);
   const ids = [...work.keys()];
   const heard = new Heard(ids);
-  // the learner's evidence, concurrently with the records (its write waits only for the record's
-  // read), counted once per notification, channel and kind however often a callback comes
+  // the learner's evidence beside the records (its write waits only for the record's read)
   const [applied, { learned, unrecorded, learning }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
     settleLimited(ids, deps.upstream.concurrency, (id) =>
@@ -457,90 +554,37 @@ export async function handleProviderEvents(
         () => heard.settled(id),
       ),
     ),
-    opts.learnLater
-      ? learningFor(providerEvents, heard.ownerOf, heard.heardOf).then((l) => ({
-          learned: [],
-          unrecorded: [],
-          learning: l,
-        }))
-      : learnFrom(deps, providerEvents, pooled, heard.ownerOf, heard.heardOf).then((l) => ({ ...l, learning: [] })),
+    evidenceStage(deps, providerEvents, pooled, heard, opts.learnLater),
   ]);
   const { trusted, skippedForUser } = await trustedTranslations(translations, providerEvents, ids, heard);
-  for (const t of trusted) t.events = t.events.map(heard.grouped);
-  for (const a of applied) if (a.status === 'fulfilled') a.value.events = a.value.events.map(heard.grouped);
-  for (const t of trusted) if (t.notificationId) work.get(t.notificationId)?.events.push(...t.events);
+  withGroups(trusted, applied, heard, work);
   // a sender that retries counts it again (503 below); for one that does not, recovery counts it
   const learnFailed = unrecorded.length > 0 && (sender.retries || !(await keepEvidence(deps, unrecorded)));
   // kept with their notification's events, so that a Segment outage defers them too
   for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
-  const done = applied.map((a) => (a.status === 'fulfilled' ? a.value : { deferred: [], events: [], delivered: [] }));
+  const { done, failed, unkept, unapplied } = outcomeOf(applied, ids, sender);
   countDeliveries(done, ids, heard, pooled);
-  const failed = applied.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
-  for (const a of failed) log.error('record update failed', { error: errorText(a.reason) });
-  // Work kept in a record and listed in the outbox is completed by recovery: a sender that does
-  // not retry (the incoming-message webhook) is answered 200 for it; one that retries gets 503.
-  const unkept = failed.filter((a) => !(a.reason instanceof KeptForRecovery));
-  // Segment hears of a notification only once its record is written: for a sender that retries, the
-  // events of a record that could not be updated wait for the retry that writes it, so no retry
-  // repeats what Segment has (past its ~24 h deduplication, a repeat counts again). A sender that
-  // does not retry (the incoming-message webhook) gets no second chance: its events are told now.
-  const unapplied = new Set(
-    sender.retries
-      ? ids.filter((_, i) => applied[i].status === 'rejected' && !(applied[i].reason instanceof KeptForRecovery))
-      : [],
-  );
-  const own = trusted.filter((t) => !t.notificationId || !unapplied.has(t.notificationId)).flatMap((t) => t.events);
-  const told = learned.filter((l) => !unapplied.has(l.notificationId));
-  // once per messageId: Segment would drop the repeats anyway (every open after the first of a
-  // notification is the same Notification Engaged), so they are not built into the request at all
-  const all = uniqueById([
-    ...done.flatMap((d) => d.deferred),
-    ...own,
-    ...done.flatMap((d) => d.events),
-    ...told.map((l) => l.message),
-  ]);
+  const { own, all } = segmentBatch(done, trusted, learned, unapplied);
   // the prior's pooled deltas go out beside the tracking (no added round trip); flushing never throws
   const flushing = opts.pooled ? Promise.resolve(0) : deps.evidence.flushPrior(pooled);
+  const events = summaryOf(providerEvents);
   try {
     await track(deps.config, all, deps.upstream);
   } catch (err) {
     await flushing;
-    if (opts.keep === 'caller') throw new Undelivered(all, learning);
-    log.error('Segment tracking failed; events kept for recovery', { error: errorText(err) });
-    // Kept in their records (and listed in the outbox): the next callback or recovery delivers them.
-    const kept = await deps.store
-      .deferEventsOfMany(ids.map((id, i) => [id, [...(work.get(id)?.events ?? []), ...done[i].events]]))
-      .catch(() => new Set<string>());
     const unattributed = trusted.some((t) => !t.notificationId && t.events.length > 0);
-    const allKept = kept.size === ids.length && !unattributed && unkept.length === 0 && !learnFailed;
-    if (sender.retries || !allKept) {
-      throw new DomainError('tracking_unavailable', 'events could not be delivered to Segment; retry later');
-    }
-    log.info('webhook handled', { events: summaryOf(providerEvents), notifications: ids.length, tracking: 'deferred' });
+    const allElseKept = !unattributed && unkept.length === 0 && !learnFailed;
+    const r = { all, learning, keep: opts.keep, work, done, ids, allElseKept, retries: sender.retries };
+    await deferTracking(deps, err, r);
+    log.info('webhook handled', { events, notifications: ids.length, tracking: 'deferred' });
     return { tracked: 0, mismatched: skippedForUser, learning };
   }
   await flushing;
-  // Deferred events are in Segment now: drop them from their records.
-  await Promise.allSettled(
-    done.map((d, i) =>
-      d.deferred.length
-        ? deps.store.clearDeferredEvents(
-            ids[i],
-            d.deferred.map((e) => e.messageId),
-          )
-        : undefined,
-    ),
-  );
+  await clearDelivered(deps, done, ids);
   if (unapplied.size > 0) throw new RecordsNotUpdated([...unapplied], learning);
-  if (unkept.length > 0 || learnFailed || (sender.retries && failed.length > 0)) {
+  if (unkept.length > 0 || learnFailed || (sender.retries && failed.length > 0))
     throw new DomainError('state_unavailable', 'the notification record could not be updated; retry later');
-  }
-  log.info('webhook handled', {
-    events: summaryOf(providerEvents),
-    notifications: ids.length,
-    tracked: all.length,
-    learned: learned.length || undefined,
-    kept: failed.length || undefined,
-  });
+  const summary = { learned: learned.length || undefined, kept: failed.length || undefined };
+  log.info('webhook handled', { events, notifications: ids.length, tracked: all.length, ...summary });
   return { tracked: own.length, mismatched: skippedForUser, learning };
 }
