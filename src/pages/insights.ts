@@ -282,92 +282,67 @@ function dailyChart(report: Insights, into: HTMLElement) {
   void document.fonts?.ready.then(() => chart?.redraw(false, true));
 }
 
+/** The channels' table: sent, delivery, failure, engagement, and the population prior's mean. */
+function channelsSection(report: Insights): HTMLElement {
+  const channels = CHANNELS.filter((c) => report.channels[c]);
+  const rows = channels.map((c) => {
+    const r = report.channels[c];
+    const prior = report.prior.channels[c];
+    const rates = [r?.delivery, r?.failure, r?.engagement].map((x) => rateText(x ?? null));
+    return [t(c), r?.sent ?? 0, ...rates, prior ? pct(prior.mean) : '–'];
+  });
+  const head = [t('channel'), t('sent'), t('delivery'), t('failure'), t('engagement'), t('prior')];
+  return section(t('channels'), table(head, rows, 'channels'));
+}
+
+/** The prior per band of the user's day (in the order /insights gives them), when the learner has bands. */
+function priorBandsSection(report: Insights): HTMLElement | undefined {
+  const banded = CHANNELS.filter((ch) => report.prior.bands?.[ch]);
+  if (!banded.length) return undefined;
+  const bands = Object.keys(report.prior.bands[banded[0]] ?? {});
+  const rows = banded.map((ch) => [t(ch), ...bands.map((b) => pct(report.prior.bands[ch]?.[b]?.mean ?? 0))]);
+  return section(t('priorBands'), table([t('channel'), ...bands.map(t)], rows, 'prior-bands'));
+}
+
+/** The footer: the outbox, the settings that shape the figures, the period, dead letters, and whether all was read. */
+function footer(report: Insights): HTMLElement[] {
+  const c = report.config;
+  const settings = `HOLDOUT_PERCENT=${c.holdoutPercent}, HOLDOUT_POLICY=${c.holdoutPolicy}, FREQUENCY_CAP=${c.frequencyCap ?? 'off'}`;
+  const out = [
+    el(
+      'p',
+      { class: 'sub', 'data-testid': 'footer' },
+      `${t('outbox')}: ${report.outbox.waiting} · ${t('settings')}: ${settings} · ${report.since} – ${report.until}`,
+    ),
+  ];
+  const dead = report.outbox.deadLetters ?? [];
+  if (dead.length) {
+    const listed = dead.map((d) => `${d.kind} ×${d.items}`).join(', ');
+    out.push(
+      el('p', { class: 'sub', 'data-testid': 'dead-letters' }, `${t('deadLetters')}: ${dead.length} (${listed})`),
+    );
+  }
+  if (!report.complete) out.push(el('p', { class: 'sub' }, t('incomplete')));
+  return out;
+}
+
 function render(report: Insights) {
   const main = $('report');
   main.replaceChildren();
   // as /insights lists them (learned, holdout, then the groups counted apart)
   const groups = Object.keys(report.groups) as Array<keyof Insights['groups']>;
-  main.append(
-    el(
-      'section',
-      {},
-      el(
-        'div',
-        { class: 'grid' },
-        ...groups.slice(0, 2).map((g) => groupCard(g, report.groups[g])),
-        liftCard(report.lift),
-      ),
-    ),
-  );
+  const cards = groups.slice(0, 2).map((g) => groupCard(g, report.groups[g]));
+  main.append(el('section', {}, el('div', { class: 'grid' }, ...cards, liftCard(report.lift))));
   if (groups.length > 2)
     main.append(el('div', { class: 'grid' }, ...groups.slice(2).map((g) => groupCard(g, report.groups[g]))));
   const chartBox = el('div', { 'data-testid': 'chart' });
   main.append(section(t('daily'), chartBox));
-  main.append(
-    section(
-      t('mix'),
-      table(
-        [t('group'), ...CHANNELS.map(t)],
-        groups.map((g) => [t(g), ...CHANNELS.map((c) => pct(report.groups[g]?.mix[c]?.share ?? 0))]),
-        'mix',
-      ),
-    ),
-  );
-  const channels = CHANNELS.filter((c) => report.channels[c]);
-  main.append(
-    section(
-      t('channels'),
-      table(
-        [t('channel'), t('sent'), t('delivery'), t('failure'), t('engagement'), t('prior')],
-        channels.map((c) => {
-          const r = report.channels[c];
-          const prior = report.prior.channels[c];
-          return [
-            t(c),
-            r?.sent ?? 0,
-            rateText(r?.delivery ?? null),
-            rateText(r?.failure ?? null),
-            rateText(r?.engagement ?? null),
-            prior ? pct(prior.mean) : '–',
-          ];
-        }),
-        'channels',
-      ),
-    ),
-  );
-  const banded = CHANNELS.filter((ch) => report.prior.bands?.[ch]);
-  if (banded.length) {
-    // the bands of the user's day, in the order /insights gives them
-    const bands = Object.keys(report.prior.bands[banded[0]] ?? {});
-    main.append(
-      section(
-        t('priorBands'),
-        table(
-          [t('channel'), ...bands.map(t)],
-          banded.map((ch) => [t(ch), ...bands.map((b) => pct(report.prior.bands[ch]?.[b]?.mean ?? 0))]),
-          'prior-bands',
-        ),
-      ),
-    );
-  }
-  const c = report.config;
-  main.append(
-    el(
-      'p',
-      { class: 'sub', 'data-testid': 'footer' },
-      `${t('outbox')}: ${report.outbox.waiting} · ${t('settings')}: HOLDOUT_PERCENT=${c.holdoutPercent}, HOLDOUT_POLICY=${c.holdoutPolicy}, FREQUENCY_CAP=${c.frequencyCap ?? 'off'} · ${report.since} – ${report.until}`,
-    ),
-  );
-  const dead = report.outbox.deadLetters ?? [];
-  if (dead.length)
-    main.append(
-      el(
-        'p',
-        { class: 'sub', 'data-testid': 'dead-letters' },
-        `${t('deadLetters')}: ${dead.length} (${dead.map((d) => `${d.kind} ×${d.items}`).join(', ')})`,
-      ),
-    );
-  if (!report.complete) main.append(el('p', { class: 'sub' }, t('incomplete')));
+  const mix = groups.map((g) => [t(g), ...CHANNELS.map((c) => pct(report.groups[g]?.mix[c]?.share ?? 0))]);
+  main.append(section(t('mix'), table([t('group'), ...CHANNELS.map(t)], mix, 'mix')));
+  main.append(channelsSection(report));
+  const bands = priorBandsSection(report);
+  if (bands) main.append(bands);
+  main.append(...footer(report));
   main.hidden = false;
   dailyChart(report, chartBox);
 }

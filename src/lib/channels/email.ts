@@ -211,6 +211,57 @@ const KINDS: Record<string, ProviderEvent['kind'] | 'open' | null> = {
   group_resubscribe: 'opted_in',
 };
 
+/** An event's fields once it is known to be ours, of a known type, and bound to its notification and user. */
+interface Checked {
+  type: string;
+  kind: (typeof KINDS)[string];
+  eventId: string;
+  notificationId: string;
+  userId: string;
+}
+
+/** Why an event is skipped (by its count's name), or its fields. */
+function checked(
+  e: SendgridEvent,
+  bindingOf: (notificationId: string, userId: string) => string,
+): keyof Skipped | Checked {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return 'invalid';
+  const [type, eventId, notificationId, userId] = [e.event, e.sg_event_id, e.notification_id, e.user_id].map(str);
+  // ids name Sync documents and Segment users: what /notify could not have sent is not ours to trust
+  if ((notificationId && !ID_PATTERN.test(notificationId)) || (userId && !ID_PATTERN.test(userId))) return 'invalid';
+  if (!notificationId) return 'not_ours';
+  if (!type || !(type in KINDS)) return 'unknown_type';
+  if (!eventId || !userId) return 'invalid';
+  const binding = str(e.binding);
+  if (!binding || !sameBinding(binding, bindingOf(notificationId, userId))) return 'unbound';
+  return { type, kind: KINDS[type], eventId, notificationId, userId };
+}
+
+/** A checked event as a provider event, with what Segment is told of it. */
+function providerEventOf(e: SendgridEvent, c: Checked & { kind: Exclude<Checked['kind'], null> }): ProviderEvent {
+  const { kind, type, eventId, notificationId, userId } = c;
+  const event: ProviderEvent = {
+    kind: kind === 'open' ? (e.sg_machine_open === true ? 'machine_opened' : 'opened') : kind,
+    channel: 'EMAIL',
+    notificationId,
+    who: { userId },
+    providerId: capped(str(e.sg_message_id)?.split('.')[0], 64),
+    eventId: messageId('sendgrid', eventId),
+    at: timeOf(e.timestamp),
+    details: { sendgrid_event: type, ...(kind === 'open' ? { machine_open: e.sg_machine_open === true } : {}) },
+  };
+  if (kind === 'failed') {
+    event.error = capped(e.reason) ?? type;
+    event.details = { ...event.details, reason: event.error, bounce_type: capped(e.type, 32) };
+  }
+  if (kind === 'clicked') event.details = { ...event.details, url: urlOf(e.url) };
+  if (kind === 'opted_out' || kind === 'opted_in') {
+    event.identifyId = messageId('sendgrid-identify', eventId);
+    event.traits = { email_opted_out: kind === 'opted_out' };
+  }
+  return event;
+}
+
 /**
  * A batch as provider events (pure). Events without our notification_id, without the binding of
  * their notification and user, of a type we do not know, or with missing fields are skipped and
@@ -224,69 +275,23 @@ export function sendgridEvents(
   const events: ProviderEvent[] = [];
   // one HMAC per notification and user, not per event: a campaign's batch holds many of each
   const bindings = new Map<string, string>();
-  const expectedBinding = (notificationId: string, userId: string) => {
+  const bindingOf = (notificationId: string, userId: string) => {
     const pair = `${notificationId}|${userId}`;
-    const known = bindings.get(pair);
-    if (known !== undefined) return known;
-    const b = emailBinding(authToken, notificationId, userId);
-    bindings.set(pair, b);
-    return b;
+    const known = bindings.get(pair) ?? emailBinding(authToken, notificationId, userId);
+    bindings.set(pair, known);
+    return known;
   };
   for (const e of batch) {
-    if (typeof e !== 'object' || e === null || Array.isArray(e)) {
-      skipped.invalid++;
+    const c = checked(e, bindingOf);
+    if (typeof c === 'string') {
+      skipped[c]++;
       continue;
     }
-    const type = str(e.event);
-    const eventId = str(e.sg_event_id);
-    const notificationId = str(e.notification_id);
-    const userId = str(e.user_id);
-    // ids name Sync documents and Segment users: what /notify could not have sent is not ours to trust
-    if ((notificationId && !ID_PATTERN.test(notificationId)) || (userId && !ID_PATTERN.test(userId))) {
-      skipped.invalid++;
-      continue;
-    }
-    if (!notificationId) {
-      skipped.not_ours++;
-      continue;
-    }
-    if (!type || !(type in KINDS)) {
-      skipped.unknown_type++;
-      continue;
-    }
-    if (!eventId || !userId) {
-      skipped.invalid++;
-      continue;
-    }
-    const binding = str(e.binding);
-    if (!binding || !sameBinding(binding, expectedBinding(notificationId, userId))) {
-      skipped.unbound++;
-      continue;
-    }
-    const kind = KINDS[type];
+    const kind = c.kind;
     if (kind === null || kind === 'sent') skipped.ignored++; // nothing to tell Segment
     // nothing to do either, unless it is a scheduled send going out: no record is read for it
     if (kind === null || (kind === 'sent' && e.scheduled !== '1')) continue;
-    const event: ProviderEvent = {
-      kind: kind === 'open' ? (e.sg_machine_open === true ? 'machine_opened' : 'opened') : kind,
-      channel: 'EMAIL',
-      notificationId,
-      who: { userId },
-      providerId: capped(str(e.sg_message_id)?.split('.')[0], 64),
-      eventId: messageId('sendgrid', eventId),
-      at: timeOf(e.timestamp),
-      details: { sendgrid_event: type, ...(kind === 'open' ? { machine_open: e.sg_machine_open === true } : {}) },
-    };
-    if (kind === 'failed') {
-      event.error = capped(e.reason) ?? type;
-      event.details = { ...event.details, reason: event.error, bounce_type: capped(e.type, 32) };
-    }
-    if (kind === 'clicked') event.details = { ...event.details, url: urlOf(e.url) };
-    if (kind === 'opted_out' || kind === 'opted_in') {
-      event.identifyId = messageId('sendgrid-identify', eventId);
-      event.traits = { email_opted_out: kind === 'opted_out' };
-    }
-    events.push(event);
+    events.push(providerEventOf(e, { ...c, kind }));
   }
   return { events, skipped };
 }

@@ -13,7 +13,7 @@ import { DomainError } from '../errors';
 import { bandAt, type Band, bandPosteriors, forChannelChoice, type Knowledge } from './bands';
 import { parseQuietHours, type QuietHours, quietExclusions, validTimezone } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
-import { bestChannel, chooseChannel, type Posterior, posteriors, type Score, scoresOf } from './learn';
+import { bestChannel, chooseChannel, posteriors, type Score, scoresOf } from './learn';
 
 /** The user's time zone: the profile's `timezone` trait when valid, else DEFAULT_TIMEZONE. */
 function timezoneOf(traits: Traits, config: Config): string {
@@ -108,16 +108,24 @@ export interface RouteOptions {
   holdout?: boolean;
 }
 
-/** Decides the channel, or throws `unreachable` naming why no channel is possible. */
-export function decideRoute(input: RoutingInput, profile: ProfileResult, config: Config, o: RouteOptions): Route {
-  const traits = profile.traits;
+/** The phone and email to reach the user at: the request's, else the profile's traits when they are valid. */
+function addressesOf(input: RoutingInput, traits: ProfileResult['traits']) {
   const traitPhone = typeof traits.phone === 'string' ? traits.phone : undefined;
   const traitEmail = typeof traits.email === 'string' ? traits.email : undefined;
   const phone = input.phone ?? (traitPhone && validOrUndefined(() => normalizePhone(traitPhone, input.locale)));
   const email = input.email ?? (traitEmail && validOrUndefined(() => normalizeEmail(traitEmail)));
-  const timezone = timezoneOf(traits, config);
-  const quiet = quietWindow(input, config);
-  const quietExcluded = o.scheduled ? {} : quietExclusions(o.now, quiet, timezone);
+  return { phone: phone || undefined, email: email || undefined };
+}
+
+/** Channels ruled out, with why: no number to call from, addresses a provider refused before, quiet hours, refusals now. */
+function exclusionsOf(
+  address: { phone?: string; email?: string },
+  traits: ProfileResult['traits'],
+  config: Config,
+  o: RouteOptions,
+  quietExcluded: Partial<Record<Channel, string>>,
+): Partial<Record<Channel, string>> {
+  const { phone, email } = address;
   const excluded: Partial<Record<Channel, string>> = config.twilioPhoneNumber
     ? {}
     : { CALL: 'no TWILIO_PHONE_NUMBER to call from' };
@@ -127,35 +135,52 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   if (email && traits.invalid_email === email) excluded.EMAIL = 'the email address was refused as invalid';
   Object.assign(excluded, quietExcluded);
   for (const r of o.refusals ?? []) excluded[r.channel] = r.why;
-  const reach = reachability({
-    phone: phone || undefined,
-    email: email || undefined,
-    smsOptedOut: isTrue(traits.sms_opted_out),
-    emailOptedOut: isTrue(traits.email_opted_out),
-    excluded,
-  });
+  return excluded;
+}
+
+/**
+ * The learner's posteriors: overall, for the band the step goes out in (`post`, what is answered), and
+ * what the channel is chosen by (the habits' draw on the whole history; the band learner's alone are
+ * explored as a channel).
+ */
+function learnedPosteriors(
+  knowledge: Knowledge,
+  reachable: readonly Channel[],
+  o: { now: number; halfLifeDays: number; trait?: Channel; at: number; timezone: string },
+) {
+  const overall = posteriors(reachable, knowledge.priors, knowledge.evidence, o);
+  if (!knowledge.bands || !knowledge.effects) return { post: overall, choosing: overall };
+  const band = bandAt(o.at, o.timezone);
+  const habits = knowledge.habits;
+  const learnedAt = { now: o.now, halfLifeDays: o.halfLifeDays, habits };
+  const post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
+  return { post, choosing: habits ? post : forChannelChoice(post, overall), band };
+}
+
+/** Decides the channel, or throws `unreachable` naming why no channel is possible. */
+export function decideRoute(input: RoutingInput, profile: ProfileResult, config: Config, o: RouteOptions): Route {
+  const traits = profile.traits;
+  const { phone, email } = addressesOf(input, traits);
+  const timezone = timezoneOf(traits, config);
+  const quiet = quietWindow(input, config);
+  const quietExcluded = o.scheduled ? {} : quietExclusions(o.now, quiet, timezone);
+  const smsOptedOut = isTrue(traits.sms_opted_out);
+  const excluded = exclusionsOf({ phone, email }, traits, config, o, quietExcluded);
+  const reach = reachability({ phone, email, smsOptedOut, emailOptedOut: isTrue(traits.email_opted_out), excluded });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
   const knowledge = config.routingPolicy === 'learned' && !o.holdout ? o.knowledge : undefined;
   // the holdout's random baseline ignores the trait (the trait baseline falls back to random by itself)
   const randomBaseline = Boolean(o.holdout) && config.holdoutPolicy === 'random';
-  const learnedAt = { now: o.now.getTime(), halfLifeDays: config.evidenceHalfLifeDays };
-  const overall: Partial<Record<Channel, Posterior>> | undefined =
-    knowledge && posteriors(reach.reachable, knowledge.priors, knowledge.evidence, { ...learnedAt, trait: preferred });
-  // with time bands: the posteriors for the band the step goes out in; the channel explored as a channel
-  let post = overall;
-  let choosing = overall;
-  let band: Band | undefined;
-  if (overall && knowledge?.bands && knowledge.effects) {
-    band = bandAt((o.at ?? o.now).getTime(), timezone);
-    post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, {
-      ...learnedAt,
-      habits: knowledge.habits,
-    });
-    // the habits' posteriors already draw on the user's whole history (habits.ts); the band learner's
-    // alone are explored as a channel
-    choosing = knowledge.habits ? post : forChannelChoice(post, overall);
-  }
+  const { post, choosing, band } = knowledge
+    ? learnedPosteriors(knowledge, reach.reachable, {
+        now: o.now.getTime(),
+        halfLifeDays: config.evidenceHalfLifeDays,
+        trait: preferred,
+        at: (o.at ?? o.now).getTime(),
+        timezone,
+      })
+    : { post: undefined, choosing: undefined, band: undefined };
   const decision = decide(reach, {
     override,
     preferred: randomBaseline ? undefined : preferred,
@@ -165,24 +190,14 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
   }
+  const policy = post ? ('learned' as const) : randomBaseline ? ('random' as const) : ('trait' as const);
   const route = {
-    channel: decision.channel,
-    reason: decision.reason,
-    preferred,
-    reach,
-    phone: phone || undefined,
-    email: email || undefined,
-    timezone,
-    quiet,
-    policy: post ? ('learned' as const) : randomBaseline ? ('random' as const) : ('trait' as const),
+    ...{ channel: decision.channel, reason: decision.reason, preferred, reach, phone, email, timezone, quiet, policy },
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
     ...(band ? { band } : {}),
   };
-  const facts = {
-    explicitList: Boolean(o.explicitList),
-    refused: (o.refusals ?? []).length > 0,
-    quietSkipsCall: Boolean(quietExcluded.CALL),
-  };
+  const refused = (o.refusals ?? []).length > 0;
+  const facts = { explicitList: Boolean(o.explicitList), refused, quietSkipsCall: Boolean(quietExcluded.CALL) };
   return { ...route, reason: finalReason(route, facts) };
 }
 

@@ -175,6 +175,51 @@ export type KnowledgeRead =
   | { knowledge?: undefined; evidence: 'unused'; snapshot?: EvidenceSnapshot }
   | { knowledge?: undefined; evidence: 'unavailable'; snapshot?: undefined };
 
+/**
+ * A user's stored evidence with the observations not seen before counted in (pure): what to write
+ * (nothing when every observation was seen), the evidence after, and the change the population prior
+ * and /insights take, exactly what is stored.
+ */
+function countObservations(
+  data: unknown,
+  userId: string,
+  observations: Observation[],
+  o: { now: number; halfLifeDays: number; habits?: Habits },
+) {
+  const doc = evidenceOf(data, userId);
+  // each once: an open and a click of the same email in one batch are one engagement
+  const before: ReadonlySet<string> = new Set(doc.seen);
+  const taken = new Set<string>();
+  const fresh = observations.filter((x) => {
+    const key = seenKey(x);
+    return !wasSeen(before, x, key) && !taken.has(key) && taken.add(key);
+  });
+  let channels = doc.channels;
+  let bands = doc.bands ?? {};
+  for (const x of fresh) {
+    if (!LEARNER_KINDS.has(x.kind)) continue;
+    const kind = x.kind as EvidenceKind;
+    channels = observe(channels, x.channel, kind, o.now, o.halfLifeDays);
+    if (x.band) bands = observeInBand(bands, x.band, x.channel, kind, o.now, o.halfLifeDays);
+  }
+  // stored as written, so that the prior takes the change of exactly what is stored
+  channels = compact(channels);
+  bands = Object.fromEntries(Object.entries(bands).map(([b, e]) => [b, e && compact(e)])) as BandEvidence;
+  const seen = [...doc.seen, ...taken].slice(-SEEN_KEPT);
+  const countsBefore = countsOf(doc.bands ?? {});
+  const habitBefore = doc.habit ?? {};
+  const habit = o.habits ? kept(o.habits, responsibilities(o.habits, countsBefore)) : habitBefore;
+  const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, habit, seen } : undefined;
+  const engagedBefore = (id: string) =>
+    CHANNELS.some((channel) => wasSeen(before, { notificationId: id, channel, kind: 'engaged' }));
+  const delta: PriorDelta = {
+    sums: addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands)),
+    tally: tallyOf(fresh, engagedBefore),
+    habits: habitSumsDelta({ r: habitBefore, counts: countsBefore }, { r: habit, counts: countsOf(bands) }),
+  };
+  return { write, result: { after: { channels, bands }, delta } };
+}
+
 export class EvidenceStore {
   private readonly prior: PriorStore;
 
@@ -263,41 +308,8 @@ export class EvidenceStore {
     const key = userKey(userId);
     const name = evidenceName(key);
     const shard = shardOf(key);
-    const change = (data: unknown) => {
-      const doc = evidenceOf(data, userId);
-      // each once: an open and a click of the same email in one batch are one engagement
-      const before: ReadonlySet<string> = new Set(doc.seen);
-      const taken = new Set<string>();
-      const fresh = observations.filter((o) => {
-        const key = seenKey(o);
-        return !wasSeen(before, o, key) && !taken.has(key) && taken.add(key);
-      });
-      const halfLife = this.config.evidenceHalfLifeDays;
-      let channels = doc.channels;
-      let bands = doc.bands ?? {};
-      for (const o of fresh) {
-        if (!LEARNER_KINDS.has(o.kind)) continue;
-        const kind = o.kind as EvidenceKind;
-        channels = observe(channels, o.channel, kind, now, halfLife);
-        if (o.band) bands = observeInBand(bands, o.band, o.channel, kind, now, halfLife);
-      }
-      // stored as written, so that the prior takes the change of exactly what is stored
-      channels = compact(channels);
-      bands = Object.fromEntries(Object.entries(bands).map(([b, e]) => [b, e && compact(e)])) as BandEvidence;
-      const seen = [...doc.seen, ...taken].slice(-SEEN_KEPT);
-      const countsBefore = countsOf(doc.bands ?? {});
-      const habitBefore = doc.habit ?? {};
-      const habit = habits ? kept(habits, responsibilities(habits, countsBefore)) : habitBefore;
-      const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, habit, seen } : undefined;
-      const engagedBefore = (id: string) =>
-        CHANNELS.some((channel) => wasSeen(before, { notificationId: id, channel, kind: 'engaged' }));
-      const delta: PriorDelta = {
-        sums: addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands)),
-        tally: tallyOf(fresh, engagedBefore),
-        habits: habitSumsDelta({ r: habitBefore, counts: countsBefore }, { r: habit, counts: countsOf(bands) }),
-      };
-      return { write, result: { after: { channels, bands }, delta } };
-    };
+    const change = (data: unknown) =>
+      countObservations(data, userId, observations, { now, halfLifeDays: this.config.evidenceHalfLifeDays, habits });
     const { evidence } = snapshot ?? { evidence: await fetchDocument(this.documents, name) };
     const first = change(evidence?.data);
     const data = first.write;

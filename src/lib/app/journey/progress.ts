@@ -263,6 +263,77 @@ function quietNow(record: NotificationRecord): boolean {
   return Boolean(j && qh && !j.urgent && inQuietHours(currentDate(), qh, j.timezone));
 }
 
+/** Sends `step` now, cancelling its scheduled copy: what went out, or why it could not (a quiet-hours call, a refusal). */
+async function sendNow(
+  deps: JourneyDeps,
+  record: NotificationRecord,
+  step: Step,
+): Promise<{ sent?: Sent; failure?: string }> {
+  const { content, journey } = record;
+  if (!content || !journey) return { failure: 'no content' };
+  if (step.channel === 'CALL' && quietNow(record)) return { failure: 'quiet hours: no calls' };
+  await cancelCopies(deps, [step]);
+  try {
+    const req = { notificationId: record.notificationId, userId: record.userId, content, baseUrl: deps.baseUrl };
+    return { sent: await CHANNEL_OPS[step.channel].send(deps, journey.to, req) };
+  } catch (err) {
+    if (!(err instanceof ChannelRefused)) throw err;
+    return { failure: err.why };
+  }
+}
+
+/** The escalated step as its send left it (pure, in the record's read-modify-write): sent, or failed and the next claimed. */
+function markEscalated(r: NotificationRecord, step: Step, o: { sent?: Sent; failure?: string; timezone: string }) {
+  const s = r.steps.find((x) => x.channel === step.channel);
+  const at = currentDate().toISOString();
+  if (!s) return false;
+  s.updatedAt = at;
+  if (o.failure) {
+    s.status = 'FAILED';
+    s.error = o.failure;
+    claimNext(r, s, o.failure, at);
+    return true;
+  }
+  s.providerId = o.sent?.providerId;
+  s.batchId = undefined;
+  s.band = bandAt(Date.parse(at), o.timezone);
+  // Sent even if an engagement canceled the journey meanwhile: the record says what happened. But a
+  // callback of this very send can beat this write (delivered, even a reply): never move it back.
+  if (isOpen(s) || s.status === 'CANCELED') s.status = 'SENT';
+  return true;
+}
+
+/** An escalation's send (of a record with its content and journey) told: Notification Sent, the number's contact for replies, and a try of its channel counted. */
+async function escalationSent(
+  deps: JourneyDeps,
+  record: NotificationRecord,
+  step: Step,
+  sent: Sent | undefined,
+): Promise<SegmentMessage> {
+  const { content, journey } = record as Required<Pick<NotificationRecord, 'content' | 'journey'>>;
+  const props = {
+    reason: 'escalation',
+    provider_id: sent?.providerId,
+    ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
+  };
+  const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
+  const { userId, notificationId } = record;
+  const contact = { userId, notificationId, updatedAt: currentDate().toISOString() };
+  await Promise.all([
+    phone ? deps.store.writeContact(phone, contact) : undefined,
+    countOrKeep(deps, userId, [
+      {
+        notificationId,
+        channel: step.channel,
+        kind: 'sent',
+        band: bandAt(currentTime(), journey.timezone),
+        ...countedAs(record),
+      },
+    ]),
+  ]);
+  return sentMessage(userId, notificationId, step.channel, { ...props, ...groupPropsOf(record) });
+}
+
 /** Sends `step` now (cancelling its scheduled copy); a refused or quiet-hours call moves on to the next step. */
 async function escalate(
   deps: JourneyDeps,
@@ -273,76 +344,20 @@ async function escalate(
   const { content, journey } = record;
   if (!content || !journey) return [];
   const events: SegmentMessage[] = [escalatedEvent(record, from, step)];
-  let failure: string | undefined;
-  let sent: Sent | undefined;
-  if (step.channel === 'CALL' && quietNow(record)) {
-    failure = 'quiet hours: no calls';
-  } else {
-    await cancelCopies(deps, [step]);
-    try {
-      const req = { notificationId: record.notificationId, userId: record.userId, content, baseUrl: deps.baseUrl };
-      sent = await CHANNEL_OPS[step.channel].send(deps, journey.to, req);
-    } catch (err) {
-      if (!(err instanceof ChannelRefused)) throw err;
-      failure = err.why;
-    }
-  }
-  const { record: after } = await deps.store.updateNotification(record.notificationId, (r) => {
-    const s = r.steps.find((x) => x.channel === step.channel);
-    const at = currentDate().toISOString();
-    if (!s) return false;
-    if (failure) {
-      s.status = 'FAILED';
-      s.error = failure;
-      s.updatedAt = at;
-      claimNext(r, s, failure, at);
-    } else {
-      s.providerId = sent?.providerId;
-      s.batchId = undefined;
-      s.updatedAt = at;
-      s.band = bandAt(Date.parse(at), journey.timezone);
-      // Sent even if an engagement canceled the journey meanwhile: the record says what happened. But a
-      // callback of this very send can beat this write (delivered, even a reply): never move it back.
-      if (isOpen(s) || s.status === 'CANCELED') s.status = 'SENT';
-    }
-    return true;
-  });
+  const { sent, failure } = await sendNow(deps, record, step);
+  const { record: after } = await deps.store.updateNotification(record.notificationId, (r) =>
+    markEscalated(r, step, { sent, failure, timezone: journey.timezone }),
+  );
+  const result = failure ?? 'sent';
   log.info('journey escalated', {
     notification: record.notificationId,
     from: step.escalatedFrom,
     to: step.channel,
-    result: failure ?? 'sent',
+    result,
   });
-  if (failure) {
-    const next = after?.steps.find((s) => s.escalatedFrom === step.channel && isOpen(s));
-    if (after && next) events.push(...(await escalate(deps, after, step.channel, next)));
-    return events;
-  }
-  const props = {
-    reason: 'escalation',
-    provider_id: sent?.providerId,
-    ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
-  };
-  events.push(sentMessage(record.userId, record.notificationId, step.channel, { ...props, ...groupPropsOf(record) }));
-  const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
-  const contact = {
-    userId: record.userId,
-    notificationId: record.notificationId,
-    updatedAt: currentDate().toISOString(),
-  };
-  await Promise.all([
-    phone ? deps.store.writeContact(phone, contact) : undefined,
-    // an escalation's send is a try of its channel
-    countOrKeep(deps, record.userId, [
-      {
-        notificationId: record.notificationId,
-        channel: step.channel,
-        kind: 'sent',
-        band: bandAt(currentTime(), journey.timezone),
-        ...countedAs(record),
-      },
-    ]),
-  ]);
+  if (!failure) return [...events, await escalationSent(deps, record, step, sent)];
+  const next = after?.steps.find((s) => s.escalatedFrom === step.channel && isOpen(s));
+  if (after && next) events.push(...(await escalate(deps, after, step.channel, next)));
   return events;
 }
 
