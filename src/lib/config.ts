@@ -236,29 +236,16 @@ function either<A extends string, B extends string>(name: string, v: string | un
   throw new ConfigError(name, `must be ${a} or ${b}, not ${v}`);
 }
 
-/**
- * Reads and checks the whole configuration. Every missing or malformed
- * variable is named at once (ConfigErrors), never one per attempt.
- */
-export function loadConfig(env: Env): Config {
-  const problems: ConfigError[] = [];
-  /** a variable's value, or (recording the problem) a stand-in so that the others are checked too */
-  const check = <T>(read: () => T, standIn: T): T => {
-    try {
-      return read();
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      problems.push(err);
-      return standIn;
-    }
-  };
-  const twilioPhoneNumber = value(env, 'TWILIO_PHONE_NUMBER');
-  const messagingServiceSid = value(env, 'MESSAGING_SERVICE_SID');
-  const config: Config = {
+/** A variable's value, or (the problem recorded) a stand-in so that the others are checked too. */
+type Check = <T>(read: () => T, standIn: T) => T;
+
+/** The vendors: credentials, senders, keys, and the base URLs the sandbox overrides. */
+function vendorSettings(env: Env, check: Check) {
+  return {
     accountSid: check(() => required(env, 'ACCOUNT_SID'), ''),
     authToken: check(() => required(env, 'AUTH_TOKEN'), ''),
-    twilioPhoneNumber,
-    messagingServiceSid,
+    twilioPhoneNumber: value(env, 'TWILIO_PHONE_NUMBER'),
+    messagingServiceSid: value(env, 'MESSAGING_SERVICE_SID'),
     sendgridApiKey: check(() => required(env, 'SENDGRID_API_KEY'), ''),
     sendgridFromEmail: check(() => required(env, 'SENDGRID_FROM_EMAIL'), ''),
     sendgridWebhookUsername: value(env, 'SENDGRID_WEBHOOK_USERNAME'),
@@ -267,13 +254,11 @@ export function loadConfig(env: Env): Config {
     segmentWriteKey: check(() => required(env, 'SEGMENT_WRITE_KEY'), ''),
     segmentSpaceId: value(env, 'SEGMENT_SPACE_ID'),
     segmentProfileApiToken: value(env, 'SEGMENT_PROFILE_API_TOKEN'),
-    preferredChannelTrait: value(env, 'PREFERRED_CHANNEL_TRAIT') ?? 'preferred_channel',
     syncServiceSid: value(env, 'SYNC_SERVICE_SID') ?? 'default',
     notifyApiKey: check(() => secret(env, 'NOTIFY_API_KEY'), undefined),
     studioApiKey: check(() => secret(env, 'STUDIO_API_KEY'), undefined),
     insightsApiKey: check(() => secret(env, 'INSIGHTS_API_KEY'), undefined),
     publicBaseUrl: check(() => baseUrl(env, 'PUBLIC_BASE_URL'), undefined),
-    defaultLocale: check(() => locale(value(env, 'DEFAULT_LOCALE')), 'en-US'),
     twilioApiBaseUrl: check(() => baseUrl(env, 'TWILIO_API_BASE_URL'), undefined),
     sendgridApiBaseUrl: check(
       () => baseUrl(env, 'SENDGRID_API_BASE_URL', 'https://api.sendgrid.com'),
@@ -287,6 +272,15 @@ export function loadConfig(env: Env): Config {
       () => baseUrl(env, 'SEGMENT_PROFILES_BASE_URL', 'https://profiles.segment.com'),
       'https://profiles.segment.com',
     ),
+    sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
+  };
+}
+
+/** How the service sends, routes and learns. */
+function behaviourSettings(env: Env, check: Check) {
+  return {
+    preferredChannelTrait: value(env, 'PREFERRED_CHANNEL_TRAIT') ?? 'preferred_channel',
+    defaultLocale: check(() => locale(value(env, 'DEFAULT_LOCALE')), 'en-US'),
     machineDetection: check(() => machineDetection(value(env, 'MACHINE_DETECTION')), undefined),
     quietHours: check(() => quietHours(value(env, 'QUIET_HOURS')), undefined),
     defaultTimezone: check(() => timezone(value(env, 'DEFAULT_TIMEZONE')), 'UTC'),
@@ -296,7 +290,6 @@ export function loadConfig(env: Env): Config {
     recoverySweepSeconds: check(() => wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0), 30),
     upstreamConcurrency: check(() => wholeNumber(env, 'UPSTREAM_CONCURRENCY', 40, 1), 40),
     trackReplyText: check(() => flag(env, 'TRACK_REPLY_TEXT'), false),
-    sandboxClockFile: value(env, 'SANDBOX_CLOCK_FILE'),
     routingPolicy: check(() => either('ROUTING_POLICY', value(env, 'ROUTING_POLICY'), 'learned', 'trait'), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),
     timeBands: check(() => onOff('ROUTING_TIME_BANDS', value(env, 'ROUTING_TIME_BANDS')), true),
@@ -304,6 +297,25 @@ export function loadConfig(env: Env): Config {
     holdoutPolicy: check(() => either('HOLDOUT_POLICY', value(env, 'HOLDOUT_POLICY'), 'trait', 'random'), 'trait'),
     frequencyCap: check(() => parseFrequencyCap(value(env, 'FREQUENCY_CAP')), undefined),
   };
+}
+
+/**
+ * Reads and checks the whole configuration. Every missing or malformed
+ * variable is named at once (ConfigErrors), never one per attempt.
+ */
+export function loadConfig(env: Env): Config {
+  const problems: ConfigError[] = [];
+  const check: Check = (read, standIn) => {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err);
+      return standIn;
+    }
+  };
+  const config: Config = { ...vendorSettings(env, check), ...behaviourSettings(env, check) };
+  const { twilioPhoneNumber, messagingServiceSid } = config;
   if (!twilioPhoneNumber && !messagingServiceSid) {
     problems.push(new ConfigError('TWILIO_PHONE_NUMBER', 'is not set (set it or MESSAGING_SERVICE_SID)'));
   }

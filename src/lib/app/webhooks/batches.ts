@@ -150,6 +150,41 @@ export async function keepParcel(
   }
 }
 
+/** Each applied chunk's result and what it told the learner, and the counts over them. */
+function tallied(applied: Map<number, Awaited<ReturnType<typeof applyOrKeep>>>, todo: number[]) {
+  const results = new Map<number, ChunkResult>();
+  const learning = new Map<number, Learning[]>();
+  let [tracked, mismatched] = [0, 0];
+  for (const [j, outcome] of applied) {
+    results.set(todo[j], outcome.result);
+    if (outcome.result !== 'failed' && outcome.learning.length) learning.set(todo[j], outcome.learning);
+    tracked += outcome.tracked;
+    mismatched += outcome.mismatched ?? 0;
+  }
+  return { results, learning, tracked, mismatched };
+}
+
+/**
+ * What the applied chunks tell the learner, kept for recovery to count. A chunk whose observations
+ * could not be kept is not done: the redelivery applies it again.
+ */
+async function keepLearning(
+  deps: Deps,
+  key: string,
+  learning: Map<number, Learning[]>,
+  results: Map<number, ChunkResult>,
+): Promise<boolean> {
+  const parcels = [...learning].map(([i, l]): [string, Parcel] => [`${key}-${i}`, { kind: 'evidence', learning: l }]);
+  return deps.parcels.keepAll(parcels).then(
+    () => true,
+    (err) => {
+      log.error("batch's evidence could not be kept", { error: errorText(err) });
+      for (const i of learning.keys()) results.set(i, 'failed');
+      return false;
+    },
+  );
+}
+
 /** Handles a webhook batch of any size (see the module comment); small ones as one piece, as before. */
 export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<BatchOutcome> {
   const chunks = chunksOf(events);
@@ -173,32 +208,12 @@ export async function handleBatch(deps: Deps, events: ProviderEvent[]): Promise<
     { parallel: PARALLEL_CHUNKS, reserveMs: RESERVE_MS, firstGuessMs: FIRST_CHUNK_MS },
     (i) => applyOrKeep(deps, chunks[i], `${key}-${i}`, pooled),
   );
-  const results = new Map<number, ChunkResult>();
-  const learning = new Map<number, Learning[]>();
-  let tracked = 0;
-  let mismatched = 0;
-  for (const [j, outcome] of applied) {
-    results.set(todo[j], outcome.result);
-    if (outcome.result !== 'failed' && outcome.learning.length) learning.set(todo[j], outcome.learning);
-    tracked += outcome.tracked;
-    mismatched += outcome.mismatched ?? 0;
-  }
+  const { results, learning, tracked, mismatched } = tallied(applied, todo);
   // chunks the deadline left: kept whole, for recovery
   const left = todo.filter((i) => !results.has(i));
   const kept = await Promise.all(left.map((i) => keepParcel(deps, `${key}-${i}`, { kind: 'work', events: chunks[i] })));
   for (const [j, i] of left.entries()) results.set(i, kept[j].result);
-  // what the applied chunks tell the learner, for recovery to count (a chunk whose observations could
-  // not be kept is not done: the redelivery applies it again)
-  const learned = await deps.parcels
-    .keepAll([...learning].map(([i, l]): [string, Parcel] => [`${key}-${i}`, { kind: 'evidence', learning: l }]))
-    .then(
-      () => true,
-      (err) => {
-        log.error("batch's evidence could not be kept", { error: errorText(err) });
-        for (const i of learning.keys()) results.set(i, 'failed');
-        return false;
-      },
-    );
+  const learned = await keepLearning(deps, key, learning, results);
   await deps.evidence.flushPrior(pooled);
 
   for (const [i, r] of results) if (r !== 'failed') done.add(i);
