@@ -118,6 +118,17 @@ export function resource<S>(r: Resource<S>): Planned {
   };
 }
 
+/** What creating a service produces for the deployed variables (one line however many are created). */
+export const SERVICE_CREATED = 'the SIDs of the services created above';
+
+/** A service SID in .env that names no service of the account: a person decides (setup never guesses). */
+export const unknownSid = (service: string, variable: string, sid: string, prefix: string): Finding => ({
+  resource: `${service} ${sid}`,
+  status: 'problem',
+  detail: `${variable} names a service this account does not have`,
+  fix: `unset ${variable} in .env to let setup create one, or set it to an existing ${prefix}… SID`,
+});
+
 /** A vendor's answer, or an error naming the vendor (what setup prints). */
 export async function fromVendor<T>(vendor: string, what: () => Promise<T>): Promise<T> {
   try {

@@ -3,10 +3,9 @@
  * every incoming SMS without a word, and a number outside the service cannot send scheduled SMS.
  */
 import { maskUrl } from '../env-file';
-import { type Context, type Finding, fromTwilio, resource } from '../resource';
+import { type Context, type Finding, fromTwilio, resource, SERVICE_CREATED, unknownSid } from '../resource';
 
 const inboundUrlOf = ({ site }: Context) => `${site.baseUrl}/sms/inbound#rc=3&rp=5xx,ct,rt`;
-const CREATED = 'the SIDs of the services created above';
 
 export const messagingService = resource({
   about: 'the Messaging Service (MESSAGING_SERVICE_SID, or the one named after the service) and its inbound URL',
@@ -23,15 +22,7 @@ export const messagingService = resource({
   },
   compare: (ctx, { sid, ours }): Finding[] => {
     const inboundUrl = inboundUrlOf(ctx);
-    if (sid && !ours)
-      return [
-        {
-          resource: `Messaging Service ${sid}`,
-          status: 'problem',
-          detail: 'MESSAGING_SERVICE_SID names a service this account does not have',
-          fix: 'unset MESSAGING_SERVICE_SID in .env to let setup create one, or set it to an existing MG… SID',
-        },
-      ];
+    if (sid && !ours) return [unknownSid('Messaging Service', 'MESSAGING_SERVICE_SID', sid, 'MG')];
     if (!ours)
       return [
         {
@@ -39,7 +30,7 @@ export const messagingService = resource({
           status: 'create',
           detail: `"${ctx.opts.serviceName}", inbound request URL ${inboundUrl}`,
           change: 'create',
-          produces: CREATED,
+          produces: SERVICE_CREATED,
         },
       ];
     const remember = ctx.env.MESSAGING_SERVICE_SID !== ours.sid ? { MESSAGING_SERVICE_SID: ours.sid } : undefined;

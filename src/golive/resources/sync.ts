@@ -1,6 +1,6 @@
 /** The Sync service the service stores in, and the dead letters recovery left in it. */
 import { DEAD_LETTERS_DOCUMENT, type DeadLetter } from '../../lib/store/dead-letters';
-import { type Finding, fromTwilio, resource } from '../resource';
+import { type Finding, fromTwilio, resource, SERVICE_CREATED, unknownSid } from '../resource';
 
 export const syncService = resource({
   about: 'the Sync service (SYNC_SERVICE_SID, or the one named after the service)',
@@ -22,15 +22,7 @@ export const syncService = resource({
     return { sid, named, dead };
   },
   compare: ({ env, opts }, { sid, named, dead }): Finding[] => {
-    if (sid && !named)
-      return [
-        {
-          resource: `Sync service ${sid}`,
-          status: 'problem',
-          detail: 'SYNC_SERVICE_SID names a service this account does not have',
-          fix: 'unset SYNC_SERVICE_SID in .env to let setup create one, or set it to an existing IS… SID',
-        },
-      ];
+    if (sid && !named) return [unknownSid('Sync service', 'SYNC_SERVICE_SID', sid, 'IS')];
     if (!named)
       return [
         {
@@ -39,7 +31,7 @@ export const syncService = resource({
           detail: `"${opts.serviceName}"`,
           fix: 'no Sync service: run npm run setup',
           change: 'create',
-          produces: 'the SIDs of the services created above',
+          produces: SERVICE_CREATED,
         },
       ];
     const found: Finding = {

@@ -226,7 +226,12 @@ function checked(
   bindingOf: (notificationId: string, userId: string) => string,
 ): keyof Skipped | Checked {
   if (typeof e !== 'object' || e === null || Array.isArray(e)) return 'invalid';
-  const [type, eventId, notificationId, userId] = [e.event, e.sg_event_id, e.notification_id, e.user_id].map(str);
+  const [type, eventId, notificationId, userId] = [
+    str(e.event),
+    str(e.sg_event_id),
+    str(e.notification_id),
+    str(e.user_id),
+  ];
   // ids name Sync documents and Segment users: what /notify could not have sent is not ours to trust
   if ((notificationId && !ID_PATTERN.test(notificationId)) || (userId && !ID_PATTERN.test(userId))) return 'invalid';
   if (!notificationId) return 'not_ours';
@@ -238,8 +243,8 @@ function checked(
 }
 
 /** A checked event as a provider event, with what Segment is told of it. */
-function providerEventOf(e: SendgridEvent, c: Checked & { kind: Exclude<Checked['kind'], null> }): ProviderEvent {
-  const { kind, type, eventId, notificationId, userId } = c;
+function providerEventOf(e: SendgridEvent, c: Checked, kind: Exclude<Checked['kind'], null>): ProviderEvent {
+  const { type, eventId, notificationId, userId } = c;
   const event: ProviderEvent = {
     kind: kind === 'open' ? (e.sg_machine_open === true ? 'machine_opened' : 'opened') : kind,
     channel: 'EMAIL',
@@ -277,9 +282,11 @@ export function sendgridEvents(
   const bindings = new Map<string, string>();
   const bindingOf = (notificationId: string, userId: string) => {
     const pair = `${notificationId}|${userId}`;
-    const known = bindings.get(pair) ?? emailBinding(authToken, notificationId, userId);
-    bindings.set(pair, known);
-    return known;
+    const known = bindings.get(pair);
+    if (known !== undefined) return known;
+    const b = emailBinding(authToken, notificationId, userId);
+    bindings.set(pair, b);
+    return b;
   };
   for (const e of batch) {
     const c = checked(e, bindingOf);
@@ -291,7 +298,7 @@ export function sendgridEvents(
     if (kind === null || kind === 'sent') skipped.ignored++; // nothing to tell Segment
     // nothing to do either, unless it is a scheduled send going out: no record is read for it
     if (kind === null || (kind === 'sent' && e.scheduled !== '1')) continue;
-    events.push(providerEventOf(e, { ...c, kind }));
+    events.push(providerEventOf(e, c, kind));
   }
   return { events, skipped };
 }

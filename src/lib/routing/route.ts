@@ -164,9 +164,14 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   const timezone = timezoneOf(traits, config);
   const quiet = quietWindow(input, config);
   const quietExcluded = o.scheduled ? {} : quietExclusions(o.now, quiet, timezone);
-  const smsOptedOut = isTrue(traits.sms_opted_out);
   const excluded = exclusionsOf({ phone, email }, traits, config, o, quietExcluded);
-  const reach = reachability({ phone, email, smsOptedOut, emailOptedOut: isTrue(traits.email_opted_out), excluded });
+  const reach = reachability({
+    phone,
+    email,
+    smsOptedOut: isTrue(traits.sms_opted_out),
+    emailOptedOut: isTrue(traits.email_opted_out),
+    excluded,
+  });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
   const knowledge = config.routingPolicy === 'learned' && !o.holdout ? o.knowledge : undefined;
@@ -192,7 +197,15 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   }
   const policy = post ? ('learned' as const) : randomBaseline ? ('random' as const) : ('trait' as const);
   const route = {
-    ...{ channel: decision.channel, reason: decision.reason, preferred, reach, phone, email, timezone, quiet, policy },
+    channel: decision.channel,
+    reason: decision.reason,
+    preferred,
+    reach,
+    phone,
+    email,
+    timezone,
+    quiet,
+    policy,
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
     ...(band ? { band } : {}),
   };

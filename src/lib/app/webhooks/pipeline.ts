@@ -546,7 +546,8 @@ export async function handleProviderEvents(
   const work = workByNotification(translations);
   const ids = [...work.keys()];
   const heard = new Heard(ids);
-  // the learner's evidence beside the records (its write waits only for the record's read)
+  // the learner's evidence, concurrently with the records (its write waits only for the record's
+  // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded, learning }] = await Promise.all([
     // the invocation's upstream budget bounds the requests; this bounds the records held in memory at once
     settleLimited(ids, deps.upstream.concurrency, (id) =>
