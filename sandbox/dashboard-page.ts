@@ -3,7 +3,7 @@
  * script, no build step. It polls /sandbox/dashboard.json and redraws when
  * the snapshot's version changes; its controls call the sandbox's control API.
  */
-import { CHANNELS } from '../src/lib/channels/channel';
+import { CHANNELS } from '../src/lib/channel-list';
 import { BANDS } from '../src/lib/routing/band-names';
 
 /** The page, linking to the insights page the functions serve (src/assets/insights.html). */

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEAD_LETTERS_DOCUMENT } from '../src/lib/store/dead-letters';
-import { type Channel, CHANNELS } from '../src/lib/channels/channel';
+import { type Channel, CHANNELS } from '../src/lib/channel-list';
 import { BANDS, type BandEvidence, bandEffectsOf, bandPosteriors } from '../src/lib/routing/bands';
 import {
   addSums,

@@ -1,4 +1,4 @@
-import type { Channel } from '../src/lib/channels/channel';
+import type { Channel } from '../src/lib/channel-list';
 import type { AccountState } from './account';
 import { InvocationLog } from './functions-runtime';
 import { SyncLimits } from './sync-limits';

@@ -1,8 +1,9 @@
-// `npm run layers`: src/lib's modules on layers drawn from their imports (a module's layer is one
-// above the highest it imports), the imports that point up a layer (from a lower layer to a higher,
-// i.e. within a cycle), and the cycles. The architecture's goal (docs/architecture.md): at most 9
-// layers and no cycle.
-//   node scripts/layers.mjs [--json]
+// `npm run layers`: src/lib's layers drawn from its imports. The architecture's unit is a top-level
+// entry of src/lib (a folder such as store/ or routing/ is one unit, a top-level file is one), as the
+// structure review counted them (26 units and 126 imports then). A unit's layer is one above the
+// highest it imports. Also drawn at the finer grain of single modules: their cycles, and the longest
+// chain of imports. The goal (docs/architecture.md): at most 9 layers of units, and no cycle at either grain.
+//   node scripts/layers.mjs [--json] [--chain]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,85 +27,119 @@ const importsOf = new Map(
     return [m, [...out]];
   }),
 );
-// strongly connected components (Tarjan): a cycle is a component of more than one module
-let index = 0;
-const idx = new Map();
-const low = new Map();
-const stack = [];
-const onStack = new Set();
-const components = [];
-function connect(v) {
-  idx.set(v, index);
-  low.set(v, index++);
-  stack.push(v);
-  onStack.add(v);
-  for (const w of importsOf.get(v)) {
-    if (!idx.has(w)) {
-      connect(w);
-      low.set(v, Math.min(low.get(v), low.get(w)));
-    } else if (onStack.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
-  }
-  if (low.get(v) === idx.get(v)) {
-    const c = [];
-    let w;
-    do {
-      w = stack.pop();
-      onStack.delete(w);
-      c.push(w);
-    } while (w !== v);
-    components.push(c);
-  }
+const unitOf = (m) => m.split('/')[0];
+const units = [...new Set(modules.map(unitOf))];
+const unitImports = new Map(units.map((u) => [u, new Set()]));
+for (const [m, xs] of importsOf)
+  for (const w of xs) if (unitOf(w) !== unitOf(m)) unitImports.get(unitOf(m)).add(unitOf(w));
+
+/** Layers of a graph (a cycle's members share one), its cycles, and the imports within them. */
+function layersOf(nodes, edgesOf) {
+  // strongly connected components (Tarjan): a cycle is a component of more than one node
+  let index = 0;
+  const idx = new Map();
+  const low = new Map();
+  const stack = [];
+  const onStack = new Set();
+  const components = [];
+  const connect = (v) => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edgesOf(v)) {
+      if (!idx.has(w)) {
+        connect(w);
+        low.set(v, Math.min(low.get(v), low.get(w)));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const c = [];
+      let w;
+      do {
+        w = stack.pop();
+        onStack.delete(w);
+        c.push(w);
+      } while (w !== v);
+      components.push(c);
+    }
+  };
+  for (const v of nodes) if (!idx.has(v)) connect(v);
+  const componentOf = new Map(components.flatMap((c, i) => c.map((v) => [v, i])));
+  const layerOfComponent = new Map();
+  const layerOf = (ci) => {
+    if (layerOfComponent.has(ci)) return layerOfComponent.get(ci);
+    let l = 0;
+    for (const v of components[ci])
+      for (const w of edgesOf(v)) if (componentOf.get(w) !== ci) l = Math.max(l, layerOf(componentOf.get(w)) + 1);
+    layerOfComponent.set(ci, l);
+    return l;
+  };
+  const layer = new Map(nodes.map((v) => [v, layerOf(componentOf.get(v))]));
+  const withinCycles = nodes.flatMap((v) =>
+    [...edgesOf(v)].filter((w) => componentOf.get(w) === componentOf.get(v)).map((w) => `${v} → ${w}`),
+  );
+  return {
+    layer,
+    layers: Math.max(...layer.values()) + 1,
+    cycles: components.filter((c) => c.length > 1),
+    withinCycles,
+  };
 }
-for (const m of modules) if (!idx.has(m)) connect(m);
-const componentOf = new Map(components.flatMap((c, i) => c.map((m) => [m, i])));
-// layers over the components (a cycle's modules share one layer)
-const layerOfComponent = new Map();
-const layerOf = (ci) => {
-  if (layerOfComponent.has(ci)) return layerOfComponent.get(ci);
-  let l = 0;
-  for (const m of components[ci])
-    for (const w of importsOf.get(m)) if (componentOf.get(w) !== ci) l = Math.max(l, layerOf(componentOf.get(w)) + 1);
-  layerOfComponent.set(ci, l);
-  return l;
-};
-const layer = new Map(modules.map((m) => [m, layerOf(componentOf.get(m))]));
-const cycles = components.filter((c) => c.length > 1);
+
+const byUnit = layersOf(units, (u) => unitImports.get(u));
+const byModule = layersOf(modules, (m) => importsOf.get(m));
 const edges = [...importsOf.values()].reduce((a, xs) => a + xs.length, 0);
-const withinCycles = [...importsOf].flatMap(([m, xs]) =>
-  xs.filter((w) => componentOf.get(w) === componentOf.get(m)).map((w) => `${m} → ${w}`),
-);
-const layers = Math.max(...layer.values()) + 1;
+const unitEdges = [...unitImports.values()].reduce((a, xs) => a + xs.size, 0);
 // the application layer (app/: everything that takes Deps) is imported by the functions only
 const intoApp = [...importsOf].flatMap(([m, xs]) =>
   m.startsWith('app/') ? [] : xs.filter((w) => w.startsWith('app/')).map((w) => `${m} → ${w}`),
 );
 if (process.argv.includes('--json')) {
-  console.log(JSON.stringify({ modules: modules.length, edges, layers, cycles, withinCycles, intoApp }));
+  console.log(
+    JSON.stringify({
+      units: units.length,
+      unitEdges,
+      layers: byUnit.layers,
+      unitCycles: byUnit.cycles,
+      modules: modules.length,
+      edges,
+      moduleLayers: byModule.layers,
+      cycles: byModule.cycles,
+      withinCycles: byModule.withinCycles,
+      intoApp,
+    }),
+  );
 } else {
-  console.log(`src/lib: ${modules.length} modules, ${edges} imports, ${layers} layers, ${cycles.length} cycles`);
-  for (let l = layers - 1; l >= 0; l--)
+  console.log(`src/lib: ${units.length} units, ${unitEdges} imports between them, ${byUnit.layers} layers`);
+  for (let l = byUnit.layers - 1; l >= 0; l--)
     console.log(
-      `  ${String(l).padStart(2)}  ${modules
-        .filter((m) => layer.get(m) === l)
+      `  ${String(l).padStart(2)}  ${units
+        .filter((u) => byUnit.layer.get(u) === l)
         .sort()
         .join('  ')}`,
     );
-  for (const c of cycles) console.log(`cycle: ${c.join(' ↔ ')}`);
-  for (const e of withinCycles) console.log(`  import within a cycle: ${e}`);
+  console.log(
+    `modules: ${modules.length}, ${edges} imports, ${byModule.layers} deep, ` +
+      `${byModule.cycles.length + byUnit.cycles.length} cycles`,
+  );
+  for (const c of [...byUnit.cycles, ...byModule.cycles]) console.log(`cycle: ${c.join(' ↔ ')}`);
+  for (const e of [...byUnit.withinCycles, ...byModule.withinCycles]) console.log(`  import within a cycle: ${e}`);
   for (const e of intoApp) console.log(`  import of the application layer from below it: ${e}`);
 }
 if (process.argv.includes('--chain')) {
-  // the longest chain of imports: what makes the layers many
-  const depth = (m, seen = new Map()) => {
+  // the longest chain of single modules' imports
+  const seen = new Map();
+  const depth = (m) => {
     if (seen.has(m)) return seen.get(m);
     const best = importsOf
       .get(m)
-      .map((w) => depth(w, seen))
+      .map(depth)
       .sort((a, b) => b.length - a.length)[0];
     const chain = [m, ...(best ?? [])];
     seen.set(m, chain);
     return chain;
   };
-  const top = modules.map((m) => depth(m)).sort((a, b) => b.length - a.length)[0];
-  console.log(`longest chain (${top.length}): ${top.join(' → ')}`);
+  const top = modules.map(depth).sort((a, b) => b.length - a.length)[0];
+  console.log(`longest chain of modules (${top.length}): ${top.join(' → ')}`);
 }

@@ -1,9 +1,9 @@
 /**
- * The one list of channels (src/lib/channels/channel.ts): a fourth channel appended to it, and to
+ * The one list of channels (src/lib/channel-list.ts): a fourth channel appended to it, and to
  * nothing else, is learned (evidence, population sums, band keys, kinds of user, the router's
  * choice) and counted (/insights' tallies), and the counts stored before it keep their place.
  */
-type Channels = typeof import('../src/lib/channels/channel');
+type Channels = typeof import('../src/lib/channel-list');
 
 /** The modules, loaded afresh with `FAX` appended to CHANNELS. */
 function withFourthChannel() {
@@ -15,8 +15,8 @@ function withFourthChannel() {
     report: typeof import('../src/lib/insights/report');
   };
   jest.isolateModules(() => {
-    jest.doMock('../src/lib/channels/channel', () => {
-      const actual = jest.requireActual<Channels>('../src/lib/channels/channel');
+    jest.doMock('../src/lib/channel-list', () => {
+      const actual = jest.requireActual<Channels>('../src/lib/channel-list');
       return { ...actual, CHANNELS: [...actual.CHANNELS, 'FAX'] };
     });
     loaded = {

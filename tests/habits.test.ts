@@ -1,4 +1,4 @@
-import { CHANNELS } from '../src/lib/channels/channel';
+import { CHANNELS } from '../src/lib/channel-list';
 import {
   addHabitSums,
   addHabitSumsInto,

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import type { Channel } from '../src/lib/channels/channel';
+import type { Channel } from '../src/lib/channel-list';
 import { bucketOf } from '../src/lib/routing/holdout';
 import { launchChromium } from './browser';
 import { type Answer, clientOf, notifyEach, ownStack, type SegmentEvent } from './helpers';

@@ -17,7 +17,7 @@ import {
   habitSumsOf,
   responsibilitiesOf,
 } from '../src/lib/routing/habits';
-import type { Channel } from '../src/lib/channels/channel';
+import type { Channel } from '../src/lib/channel-list';
 import { advanceToTokyoHour, ownStack } from './helpers';
 
 const HALF_LIFE_DAYS = 30;

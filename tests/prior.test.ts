@@ -4,7 +4,7 @@
  * refreshes beside requests, and a reader folds what it added into the summary.
  */
 import { SyncClient } from '../src/lib/clients/sync';
-import { CHANNELS } from '../src/lib/channels/channel';
+import { CHANNELS } from '../src/lib/channel-list';
 import { BANDS } from '../src/lib/routing/bands';
 import { addSums, type PopulationSums, priorsOf, sumsOf } from '../src/lib/routing/learn';
 import { inProcessSandbox } from './setup/in-process-sandbox';

@@ -1,6 +1,7 @@
 /** Focused unit tests of the domain modules. */
-import { callbackUrl, contextFromParams } from '../src/lib/callback-urls';
-import { toBatches, type SegmentMessage } from '../src/lib/clients/segment';
+import { callbackUrl, contextFromParams } from '../src/lib/http/callback-urls';
+import { toBatches } from '../src/lib/clients/segment';
+import type { SegmentMessage } from '../src/lib/segment-messages';
 import { normalizeEmail, normalizePhone } from '../src/lib/contact';
 import { messageId, phoneIdentity } from '../src/lib/segment-messages';
 import { ApiError } from '../src/lib/http/errors';

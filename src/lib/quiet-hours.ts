@@ -3,7 +3,7 @@
  * IANA database): whether an instant is quiet, when the window ends (across a
  * daylight-saving change too), and what routing must skip meanwhile.
  */
-import type { Channel } from './channels/channel';
+import type { Channel } from './channel-list';
 
 export interface QuietHours {
   start: number; // minutes after local midnight

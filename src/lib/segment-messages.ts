@@ -5,8 +5,20 @@
  * Every other messageId comes from the provider's own event identity.
  */
 import { createHash, createHmac } from 'node:crypto';
-import type { Channel } from './channels/channel';
-import type { SegmentMessage } from './clients/segment';
+import type { Channel } from './channel-list';
+
+/** A Segment message as the service sends it (Segment's HTTP Tracking API: track and identify). */
+export interface SegmentMessage {
+  type: 'track' | 'identify';
+  messageId: string;
+  userId?: string;
+  anonymousId?: string;
+  event?: string;
+  properties?: Record<string, unknown>;
+  traits?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+  timestamp?: string;
+}
 
 export type Engagement = 'reply' | 'answered' | 'confirmed' | 'open' | 'click';
 

@@ -8,7 +8,7 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { type Channel, CHANNELS } from '../lib/channels/channel';
+import { type Channel, CHANNELS } from '../lib/channel-list';
 import { type Lift, type Rate, wilson } from '../lib/insights/intervals';
 import type { InsightsReport } from '../lib/insights/report';
 

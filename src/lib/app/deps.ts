@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Twilio } from 'twilio';
-import { serviceBaseUrl } from '../callback-urls';
+import { serviceBaseUrl } from '../http/callback-urls';
 import { SyncClient } from '../clients/sync';
 import { twilioClient } from '../clients/twilio';
 import type { Config } from '../config';

@@ -8,7 +8,8 @@
  */
 import { currentTime } from '../clock';
 import type { CancelResult } from '../channels/provider';
-import { type SegmentMessage, track } from '../clients/segment';
+import { track } from '../clients/segment';
+import type { SegmentMessage } from '../segment-messages';
 import { type Deps, wire } from './deps';
 import { workWithin } from '../deadline';
 import { messageId, trackMessage } from '../segment-messages';

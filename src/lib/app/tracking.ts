@@ -1,5 +1,6 @@
 /** Tracking that loses nothing: what Segment cannot take now waits in the notification's record. */
-import { type SegmentMessage, track } from '../clients/segment';
+import { track } from '../clients/segment';
+import type { SegmentMessage } from '../segment-messages';
 import type { Config } from '../config';
 import type { Upstream } from '../upstream';
 import { errorText, log } from '../log';

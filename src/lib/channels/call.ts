@@ -6,7 +6,7 @@
  * scheduled (Twilio has no call scheduling).
  */
 import twilio from 'twilio';
-import { type CallbackContext, callbackUrl, contextFromParams, withRetries } from '../callback-urls';
+import { type CallbackContext, callbackUrl, contextFromParams, withRetries } from '../http/callback-urls';
 import type { Config } from '../config';
 import { messageId } from '../segment-messages';
 import { badRequest } from '../http/errors';

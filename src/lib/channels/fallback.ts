@@ -5,7 +5,7 @@
  * remembered and routing is asked again without that channel, until a send
  * succeeds or routing has nothing left (and throws why).
  */
-import type { Channel } from './channel';
+import type { Channel } from '../channel-list';
 import { ChannelRefused } from './provider';
 
 export interface FallbackResult<R, S> {

@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import type { Upstream } from '../upstream';
 import type { Content } from '../content';
 import type { Identity } from '../segment-messages';
-import type { Channel } from './channel';
+import type { Channel } from '../channel-list';
 
 /** The addresses known for a recipient; each channel takes the one it needs. */
 export interface Addresses {

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config';
 import { callProvider } from './call';
-import type { Channel } from './channel';
+import type { Channel } from '../channel-list';
 import { emailProvider } from './email';
 import {
   type Addresses,

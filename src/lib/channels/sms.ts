@@ -5,7 +5,7 @@
  * Twilio errors mean "this recipient cannot get SMS", segment counting, and
  * the translation of status callbacks and inbound messages.
  */
-import { callbackUrl, contextFromParams, withRetries } from '../callback-urls';
+import { callbackUrl, contextFromParams, withRetries } from '../http/callback-urls';
 import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
 import { DomainError } from '../errors';

@@ -4,22 +4,11 @@
  */
 import type { Config } from '../config';
 import { mayRepeat, Upstream } from '../upstream';
+import type { SegmentMessage } from '../segment-messages';
 
 export const SEGMENT_TIMEOUT_MS = 2500;
 const MAX_BATCH_BYTES = 480 * 1024; // under Segment's 500 KB, leaving room for the envelope
 const MAX_EVENT_BYTES = 32 * 1024;
-
-export interface SegmentMessage {
-  type: 'track' | 'identify';
-  messageId: string;
-  userId?: string;
-  anonymousId?: string;
-  event?: string;
-  properties?: Record<string, unknown>;
-  traits?: Record<string, unknown>;
-  context?: Record<string, unknown>;
-  timestamp?: string;
-}
 
 export class TrackingError extends Error {
   constructor(

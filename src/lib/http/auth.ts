@@ -9,7 +9,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
-import { CONTEXT_KEYS, contextQuery, serviceBaseUrl, TWILIO_RETRY_FRAGMENT } from '../callback-urls';
+import { CONTEXT_KEYS, contextQuery, serviceBaseUrl, TWILIO_RETRY_FRAGMENT } from './callback-urls';
 import { ApiError, badRequest } from './errors';
 import type { Caller, EndpointRequest } from './endpoint';
 import { jsonArrayOf } from './params';

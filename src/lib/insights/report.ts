@@ -3,7 +3,7 @@
  * over the days from `since`. Nothing here reads a record: every figure is a
  * sum of the counts kept as the service went (tally.ts).
  */
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 import { type Band, BANDS, type BandEffects, bandKey, bandMean } from '../routing/bands';
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';

@@ -15,7 +15,7 @@
  *   suppressed     `Notification Suppressed` (over FREQUENCY_CAP, not sent), per notification
  *   per channel    `Notification Sent`, `Delivered` (or `Answered`), `Failed`, `Engaged`, per notification and channel
  */
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 import { GROUPS, type Group } from '../routing/holdout';
 
 /**
@@ -46,7 +46,7 @@ export interface Counted {
   day?: string;
 }
 
-/** the channels the first layout counted, in its order (channels/channel.ts only appends to CHANNELS) */
+/** the channels the first layout counted, in its order (channel-list.ts only appends to CHANNELS) */
 const FIRST_LAYOUT_CHANNELS = 3;
 const SUPPRESSED = 2 + FIRST_LAYOUT_CHANNELS;
 /** the narrowest stored group counts (the first layout) and today's width */

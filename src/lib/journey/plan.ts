@@ -4,7 +4,7 @@
  * on, moved out of quiet hours; every time is checked against what the
  * channel's provider can schedule, with an error saying what is possible.
  */
-import type { Channel } from '../channels/channel';
+import type { Channel } from '../channel-list';
 import { CHANNEL_OPS } from '../channels/registry';
 import type { Config } from '../config';
 import { DomainError } from '../errors';

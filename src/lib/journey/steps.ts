@@ -3,7 +3,7 @@
  * a completed or canceled step never moves again, so late, repeated or
  * reordered callbacks leave the record as the first one did.
  */
-import type { Channel } from '../channels/channel';
+import type { Channel } from '../channel-list';
 import type { Band } from '../routing/bands';
 
 export type StepStatus = 'PENDING' | 'SCHEDULED' | 'SENT' | 'DELIVERED' | 'COMPLETED' | 'FAILED' | 'CANCELED';

@@ -15,7 +15,7 @@
  * in a band gets their overall rate times the population's band effect, never less informed than
  * the learner that ignores time; evidence in the band soon outweighs it.
  */
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 import { localHour } from '../quiet-hours';
 import {
   type Beta,

@@ -13,7 +13,7 @@
  * minute of an hour that starts in quiet hours or too soon for a provider is not a candidate: the
  * next hour is). The earliest of equally good times wins, so a best time already reached sends now.
  */
-import type { Channel } from '../channels/channel';
+import type { Channel } from '../channel-list';
 import { EMAIL_WINDOW, SMS_WINDOW } from '../channels/windows';
 import { inQuietHours, type QuietHours } from '../quiet-hours';
 import { type Band, bandAt, type BandEffects, type BandEvidence, bandPosteriors } from './bands';

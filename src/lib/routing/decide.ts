@@ -3,7 +3,7 @@
  * `learned`); else the preferred channel when reachable, else a uniformly
  * random reachable channel (policy `trait`, the tutorial's).
  */
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 
 export type RouteReason = 'override' | 'learned' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
 

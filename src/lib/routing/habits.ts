@@ -28,7 +28,7 @@
  *   counts in that band, matched to one Beta by its mean and variance, so the router's rating and
  *   exploration bonus apply unchanged.
  */
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 import { type Band, BANDS } from './band-names';
 import type { Beta } from './learn';
 

@@ -13,7 +13,12 @@
  * they are counted apart.
  */
 import { createHash } from 'node:crypto';
-import type { Config } from '../config';
+
+/** The experiment's settings (the configuration's ROUTING_POLICY and HOLDOUT_PERCENT; a Config fits). */
+export interface Experiment {
+  routingPolicy: 'learned' | 'trait';
+  holdoutPercent: number;
+}
 
 export type Group = 'learned' | 'holdout' | 'trait' | 'override' | 'escalation';
 export const GROUPS: readonly Group[] = ['learned', 'holdout', 'trait', 'override', 'escalation'];
@@ -23,7 +28,7 @@ export function bucketOf(userId: string): number {
   return (createHash('sha256').update(`holdout:${userId}`).digest().readUInt32BE(0) % 10_000) / 100;
 }
 
-export const inHoldout = (userId: string, config: Pick<Config, 'holdoutPercent' | 'routingPolicy'>) =>
+export const inHoldout = (userId: string, config: Experiment) =>
   config.routingPolicy === 'learned' && config.holdoutPercent > 0 && bucketOf(userId) < config.holdoutPercent;
 
 /** How a notification is counted, and how its first channel is routed. */
@@ -35,7 +40,7 @@ export interface Assignment {
 
 export function assign(
   input: { userId: string; channel?: unknown; escalation?: unknown },
-  config: Pick<Config, 'holdoutPercent' | 'routingPolicy'>,
+  config: Experiment,
 ): Assignment {
   const holdout = inHoldout(input.userId, config);
   const arm: Group = holdout ? 'holdout' : config.routingPolicy === 'learned' ? 'learned' : 'trait';

@@ -11,7 +11,7 @@
  *   exploration bonus, from each channel's posterior
  *   Beta(a + engaged, b + sent − engaged).
  */
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 import { BANDS } from './band-names';
 
 export interface ChannelEvidence {

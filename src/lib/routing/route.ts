@@ -4,7 +4,7 @@
  * channel, quiet hours and earlier refusals take channels away, and decide()
  * picks among what is left.
  */
-import { type Channel, parseChannel } from '../channels/channel';
+import { type Channel, parseChannel } from '../channel-list';
 import type { ChannelRefused } from '../channels/provider';
 import type { ProfileResult, Traits } from '../clients/profiles';
 import type { Config } from '../config';

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { currentTime } from '../clock';
-import { type Channel, CHANNELS } from '../channels/channel';
+import { type Channel, CHANNELS } from '../channel-list';
 import type { Config } from '../config';
 import { errorText, log } from '../log';
 import {

@@ -13,7 +13,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { ProviderEvent } from '../channels/provider';
-import type { SegmentMessage } from '../clients/segment';
+import type { SegmentMessage } from '../segment-messages';
 import { isUniqueNameTaken, type SyncClient } from '../clients/sync';
 import { currentTime } from '../clock';
 import { isNotFound } from '../clients/twilio';

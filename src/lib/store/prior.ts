@@ -21,7 +21,7 @@
  */
 import { currentTime } from '../clock';
 import { type SyncClient, SyncError } from '../clients/sync';
-import type { Channel } from '../channels/channel';
+import type { Channel } from '../channel-list';
 import { isNotFound } from '../clients/twilio';
 import { errorText, log } from '../log';
 import { bandEffectsOf, type Population } from '../routing/bands';

@@ -4,9 +4,9 @@
  * makes /notify send once per id; updates use revisions (If-Match).
  */
 import { createHash, createHmac } from 'node:crypto';
-import type { Channel } from '../channels/channel';
+import type { Channel } from '../channel-list';
 import type { Addresses } from '../channels/provider';
-import type { SegmentMessage } from '../clients/segment';
+import type { SegmentMessage } from '../segment-messages';
 import { isUniqueNameTaken, type SyncClient } from '../clients/sync';
 import { isNotFound } from '../clients/twilio';
 import type { Content } from '../content';

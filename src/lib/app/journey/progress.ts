@@ -10,11 +10,11 @@
  *   CANCELED and its scheduled copy cancelled.
  */
 import { currentDate, currentTime } from '../../clock';
-import type { Channel } from '../../channels/channel';
+import type { Channel } from '../../channel-list';
 import { type CancelResult, ChannelRefused, type Sent } from '../../channels/provider';
 import { CHANNEL_OPS } from '../../channels/registry';
 import { segmentsOf } from '../../channels/sms';
-import type { SegmentMessage } from '../../clients/segment';
+import type { SegmentMessage } from '../../segment-messages';
 import type { Deps } from '../deps';
 import { DomainError } from '../../errors';
 import { messageId, sentMessage, trackMessage } from '../../segment-messages';

@@ -2,7 +2,7 @@
 import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../../routing/best-time';
 import { createHash, randomUUID } from 'node:crypto';
 import { SMS_WINDOW } from '../../channels/windows';
-import { type Channel, CHANNELS, parseChannel } from '../../channels/channel';
+import { type Channel, CHANNELS, parseChannel } from '../../channel-list';
 import type { Config } from '../../config';
 import { normalizeEmail, normalizePhone } from '../../contact';
 import type { Content } from '../../content';

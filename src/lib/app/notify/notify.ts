@@ -10,11 +10,11 @@
 import { currentDate, currentTime } from '../../clock';
 import { sendWithFallback } from '../../channels/fallback';
 import { ChannelRefused, type SendRequest, type Sent } from '../../channels/provider';
-import type { Channel } from '../../channels/channel';
+import type { Channel } from '../../channel-list';
 import { CHANNEL_OPS } from '../../channels/registry';
 import { type SmsSize, segmentsOf, smsSizeWarning } from '../../channels/sms';
 import { type ProfileResult, readTraits } from '../../clients/profiles';
-import type { SegmentMessage } from '../../clients/segment';
+import type { SegmentMessage } from '../../segment-messages';
 import { twilioErrorCode } from '../../clients/twilio';
 import { retryWithin } from '../../deadline';
 import { type Deps, wire } from '../deps';

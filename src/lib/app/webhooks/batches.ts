@@ -44,7 +44,14 @@ import { errorText, log } from '../../log';
 import type { Learning } from '../../store/evidence';
 import type { Parcel } from '../../store/parcels';
 import { PooledPrior } from '../../store/prior';
-import { handleProviderEvents, RecordsNotUpdated, Undelivered } from './pipeline';
+import {
+  attributeForLater,
+  chunkStages,
+  countNow,
+  handleProviderEvents,
+  RecordsNotUpdated,
+  Undelivered,
+} from './pipeline';
 
 /** notifications per chunk (and per work parcel: recovery completes one in about a second) */
 export const CHUNK_NOTIFICATIONS = 100;
@@ -108,7 +115,8 @@ export async function applyChunk(
   learnLater = false,
 ): Promise<(Applied & { left?: undefined }) | { left: Parcel; learning: Learning[]; error: Error }> {
   try {
-    return await handleProviderEvents(deps, events, { retries: true }, { keep: 'caller', pooled, learnLater });
+    const learn = learnLater ? attributeForLater : countNow(deps, pooled);
+    return await handleProviderEvents(deps, events, { retries: true }, chunkStages(pooled, learn));
   } catch (err) {
     if (err instanceof Undelivered)
       return { left: { kind: 'track', messages: err.messages }, learning: err.learning, error: err };

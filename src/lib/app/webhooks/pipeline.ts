@@ -4,9 +4,10 @@
  * records (with the journey rules) → Segment, in one batch.
  */
 import { currentTime } from '../../clock';
-import { type Channel, CHANNELS } from '../../channels/channel';
+import { type Channel, CHANNELS } from '../../channel-list';
 import type { ProviderEvent, ProviderEventKind } from '../../channels/provider';
-import { type SegmentMessage, track } from '../../clients/segment';
+import { track } from '../../clients/segment';
+import type { SegmentMessage } from '../../segment-messages';
 import type { Deps } from '../deps';
 import { DomainError } from '../../errors';
 import {
@@ -270,7 +271,7 @@ export async function settleLimited<T, R>(
 export class Undelivered extends Error {
   constructor(
     readonly messages: SegmentMessage[],
-    /** the learner's observations, when the caller counts them later (HandleOptions.learnLater) */
+    /** the learner's observations, when the caller counts them later (attributeForLater) */
     readonly learning: Learning[] = [],
   ) {
     super(`${messages.length} Segment events could not be delivered`);
@@ -285,7 +286,7 @@ export class Undelivered extends Error {
 export class RecordsNotUpdated extends DomainError {
   constructor(
     readonly notificationIds: string[],
-    /** the learner's observations of the rest (HandleOptions.learnLater) */
+    /** the learner's observations of the rest (attributeForLater) */
     readonly learning: Learning[] = [],
   ) {
     super('state_unavailable', 'the notification record could not be updated; retry later');
@@ -293,20 +294,74 @@ export class RecordsNotUpdated extends DomainError {
   }
 }
 
-export interface HandleOptions {
-  /**
-   * Where Segment events that could not be delivered wait: in their notifications' records (listed
-   * in the outbox), or handed back to the caller as Undelivered (a large batch keeps them together).
-   */
-  keep?: 'records' | 'caller';
-  /** the caller's pooled prior deltas (it appends them once); else appended beside the tracking */
-  pooled?: PooledPrior;
-  /**
-   * The learner's observations are answered (`learning`), attributed, for the caller to have counted
-   * by another invocation, instead of read and written in the users' evidence here: a large batch's
-   * evidence documents would double its Sync requests (app/webhooks/batches.ts).
-   */
-  learnLater?: boolean;
+/** The learner's part of a webhook: what it counted now, what the store refused, what is left to count. */
+interface LearnerPart {
+  learned: Learned[];
+  unrecorded: Observation[][];
+  /** observations attributed for the caller to have counted by another invocation */
+  learning: Learning[];
+}
+
+/**
+ * The three stages in which a webhook handled on its own (`webhookStages`) and a large batch's chunk
+ * (`chunkStages`, app/webhooks/batches.ts) differ; the caller composes them.
+ */
+export interface Stages {
+  /** the learner's evidence, read and written concurrently with the records */
+  learn(events: ProviderEvent[], heard: Heard): Promise<LearnerPart>;
+  /** the prior's deltas (the delivered sends counted here go in too) */
+  pooled: PooledPrior;
+  /** the pooled deltas go out beside the tracking (no added round trip); never throws */
+  flushPrior(): Promise<unknown>;
+  /** Segment could not take the batch: where its events wait (throws when the webhook must answer 503) */
+  keepUntracked(err: unknown, r: Untracked): Promise<void>;
+}
+
+/** The learner's observations counted in the users' evidence now, their prior deltas into `pooled`. */
+export const countNow =
+  (deps: Deps, pooled: PooledPrior): Stages['learn'] =>
+  async (events, heard) => ({
+    ...(await learnFrom(deps, events, pooled, heard.ownerOf, heard.heardOf)),
+    learning: [],
+  });
+
+/**
+ * The learner's observations attributed and answered (`learning`) for the caller to have counted by
+ * another invocation: a large batch's evidence documents would double its Sync requests.
+ */
+export const attributeForLater: Stages['learn'] = async (events, heard) => ({
+  learned: [],
+  unrecorded: [],
+  learning: await learningFor(events, heard.ownerOf, heard.heardOf),
+});
+
+/**
+ * A webhook handled on its own: the learner counts now, the prior's deltas go out beside the tracking,
+ * and what Segment cannot take waits in the notifications' records (listed in the outbox).
+ */
+export function webhookStages(deps: Deps): Stages {
+  const pooled = new PooledPrior();
+  return {
+    learn: countNow(deps, pooled),
+    pooled,
+    flushPrior: () => deps.evidence.flushPrior(pooled),
+    keepUntracked: (err, r) => keepInRecords(deps, err, r),
+  };
+}
+
+/**
+ * A large batch's chunk: the caller appends the pooled prior once for all its chunks and keeps what
+ * Segment could not take in a parcel (handed back as Undelivered, with the learner's observations).
+ */
+export function chunkStages(pooled: PooledPrior, learn: Stages['learn']): Stages {
+  return {
+    learn,
+    pooled,
+    flushPrior: async () => 0,
+    keepUntracked: async (_err, r) => {
+      throw new Undelivered(r.all, r.learning);
+    },
+  };
 }
 
 interface NotificationWork {
@@ -477,19 +532,6 @@ function segmentBatch(done: Applied[], trusted: Translation[], learned: Learned[
   return { own, all };
 }
 
-/** The learner's part of a webhook: counted now, or attributed for the caller to have counted later. */
-async function evidenceStage(
-  deps: Deps,
-  providerEvents: ProviderEvent[],
-  pooled: PooledPrior,
-  heard: Heard,
-  learnLater: boolean | undefined,
-): Promise<{ learned: Learned[]; unrecorded: Observation[][]; learning: Learning[] }> {
-  if (learnLater)
-    return { learned: [], unrecorded: [], learning: await learningFor(providerEvents, heard.ownerOf, heard.heardOf) };
-  return { ...(await learnFrom(deps, providerEvents, pooled, heard.ownerOf, heard.heardOf)), learning: [] };
-}
-
 /** Deferred events are in Segment now: dropped from their records (a failure leaves a repeat Segment drops). */
 async function clearDelivered(deps: Deps, done: Applied[], ids: string[]): Promise<void> {
   const clearing = done.map((d, i) => [ids[i], d.deferred.map((e) => e.messageId)] as const);
@@ -498,26 +540,23 @@ async function clearDelivered(deps: Deps, done: Applied[], ids: string[]): Promi
   );
 }
 
+/** What a webhook had for Segment when Segment could not take it, and what else it left. */
+interface Untracked {
+  all: SegmentMessage[];
+  learning: Learning[];
+  work: Map<string, NotificationWork>;
+  done: Applied[];
+  ids: string[];
+  allElseKept: boolean;
+  retries: boolean;
+}
+
 /**
  * Segment could not take the batch: its events wait in their records (listed in the outbox) for the
- * next callback or recovery, or go back to a caller that keeps them. A sender that retries, or one
- * whose work could not all be kept, is answered 503.
+ * next callback or recovery. A sender that retries, or one whose work could not all be kept, is
+ * answered 503.
  */
-async function deferTracking(
-  deps: Deps,
-  err: unknown,
-  r: {
-    all: SegmentMessage[];
-    learning: Learning[];
-    keep: HandleOptions['keep'];
-    work: Map<string, NotificationWork>;
-    done: Applied[];
-    ids: string[];
-    allElseKept: boolean;
-    retries: boolean;
-  },
-): Promise<void> {
-  if (r.keep === 'caller') throw new Undelivered(r.all, r.learning);
+async function keepInRecords(deps: Deps, err: unknown, r: Untracked): Promise<void> {
   log.error('Segment tracking failed; events kept for recovery', { error: errorText(err) });
   const kept = await deps.store
     .deferEventsOfMany(r.ids.map((id, i) => [id, [...(r.work.get(id)?.events ?? []), ...r.done[i].events]]))
@@ -539,9 +578,8 @@ export async function handleProviderEvents(
   deps: Deps,
   providerEvents: ProviderEvent[],
   sender: { retries: boolean } = { retries: true },
-  opts: HandleOptions = {},
+  stages: Stages = webhookStages(deps),
 ): Promise<{ tracked: number; mismatched: number; learning: Learning[] }> {
-  const pooled = opts.pooled ?? new PooledPrior();
   const translations = providerEvents.map(translate);
   const work = workByNotification(translations);
   const ids = [...work.keys()];
@@ -555,7 +593,7 @@ export async function handleProviderEvents(
         () => heard.settled(id),
       ),
     ),
-    evidenceStage(deps, providerEvents, pooled, heard, opts.learnLater),
+    stages.learn(providerEvents, heard),
   ]);
   const { trusted, skippedForUser } = await trustedTranslations(translations, providerEvents, ids, heard);
   withGroups(trusted, applied, heard, work);
@@ -564,10 +602,9 @@ export async function handleProviderEvents(
   // kept with their notification's events, so that a Segment outage defers them too
   for (const l of learned) work.get(l.notificationId)?.events.push(l.message);
   const { done, failed, unkept, unapplied } = outcomeOf(applied, ids, sender);
-  countDeliveries(done, ids, heard, pooled);
+  countDeliveries(done, ids, heard, stages.pooled);
   const { own, all } = segmentBatch(done, trusted, learned, unapplied);
-  // the prior's pooled deltas go out beside the tracking (no added round trip); flushing never throws
-  const flushing = opts.pooled ? Promise.resolve(0) : deps.evidence.flushPrior(pooled);
+  const flushing = stages.flushPrior();
   const events = summaryOf(providerEvents);
   try {
     await track(deps.config, all, deps.upstream);
@@ -575,8 +612,7 @@ export async function handleProviderEvents(
     await flushing;
     const unattributed = trusted.some((t) => !t.notificationId && t.events.length > 0);
     const allElseKept = !unattributed && unkept.length === 0 && !learnFailed;
-    const r = { all, learning, keep: opts.keep, work, done, ids, allElseKept, retries: sender.retries };
-    await deferTracking(deps, err, r);
+    await stages.keepUntracked(err, { all, learning, work, done, ids, allElseKept, retries: sender.retries });
     log.info('webhook handled', { events, notifications: ids.length, tracking: 'deferred' });
     return { tracked: 0, mismatched: skippedForUser, learning };
   }

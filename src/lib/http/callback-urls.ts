@@ -4,9 +4,9 @@
  * the URL when a webhook's X-Twilio-Signature is checked.
  */
 import type { Context } from '@twilio-labs/serverless-runtime-types/types';
-import { type Channel, parseChannel } from './channels/channel';
-import type { Config } from './config';
-import type { Params } from './http/params';
+import { type Channel, parseChannel } from '../channel-list';
+import type { Config } from '../config';
+import type { Params } from './params';
 
 export interface CallbackContext {
   notificationId: string;
