@@ -26,6 +26,8 @@ export const SPEC_FILES: ReadonlyArray<{ file: string; prefix: string }> = [
   { file: 'twilio_messaging_v1.json', prefix: '/messaging' },
   { file: 'twilio_serverless_v1.json', prefix: '/serverless' },
   { file: 'twilio_studio_v2.json', prefix: '/studio' },
+  { file: 'twilio_pricing_v1.json', prefix: '/pricing' },
+  { file: 'twilio_pricing_v2.json', prefix: '/pricing' },
   { file: 'tsg_mail_v3.json', prefix: '' },
   { file: 'tsg_scheduled_sends_v3.json', prefix: '' },
   { file: 'tsg_webhooks_v3.json', prefix: '' },

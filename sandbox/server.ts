@@ -12,7 +12,8 @@ import { Simulator } from './simulator';
 import { type Api, SandboxState } from './state';
 import { StudioEngine, registerStudioApi } from './studio';
 import { registerSyncApi } from './sync-api';
-import { registerTwilioApi } from './twilio-api';
+import { registerTwilioApi, twilioGuard, twilioNotFound } from './twilio-api';
+import { registerPricingApi } from './pricing';
 import { TOO_MANY_REQUESTS } from './upstream-limits';
 
 const BODY_LIMIT = 8 * 1024 * 1024;
@@ -48,13 +49,13 @@ export function foreignRequest(req: IncomingMessage): { status: number; message:
 }
 
 /**
- * Twilio's products answer on hosts of their own (api., sync., messaging., serverless., studio.)
+ * Twilio's products answer on hosts of their own (api., sync., messaging., serverless., studio., pricing.)
  * with overlapping paths (/v1/Services is three different resources). The sandbox serves them all
  * on one loopback port: a client pointed at it names the host it meant in X-Twilio-Host (the
  * functions' and the setup's clients do, clients/twilio.ts), and those products' routes are
  * registered under `/<product>` here. No header means api. or sync., as before.
  */
-export const ROUTED_PRODUCTS = ['messaging', 'serverless', 'studio'] as const;
+export const ROUTED_PRODUCTS = ['messaging', 'serverless', 'studio', 'pricing'] as const;
 export function routedPath(path: string, twilioHost: string | undefined): string {
   const product = (twilioHost ?? '').split('.')[0];
   return (ROUTED_PRODUCTS as readonly string[]).includes(product) ? `/${product}${path}` : path;
@@ -92,6 +93,7 @@ function sandboxOf(settings: SandboxSettings) {
   const simulator = new Simulator(state, settings, Number(process.env.SANDBOX_CALLBACK_DELAY_MS ?? 100));
   const router = new Router();
   registerTwilioApi(router, state, settings, simulator);
+  registerPricingApi(router, twilioGuard(settings), twilioNotFound);
   registerSyncApi(router, state, settings);
   registerSendgridApi(router, state, settings, simulator);
   registerSegmentApi(router, state, settings);

@@ -12,6 +12,8 @@ import { localHour } from '../src/lib/quiet-hours';
 import { STUDIO_WEBHOOK } from './account';
 import type { Channel, ContactBehaviour, Recorded, SandboxState } from './state';
 import type { StudioEngine } from './studio';
+import { callCharge, smsCharge } from './pricing';
+import { rfc2822 } from './clock';
 
 type Params = Record<string, string>;
 const OPT_OUT = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE']);
@@ -130,7 +132,9 @@ export class Simulator {
         : [['sent'], ['delivered']];
       for (const [status, errorCode] of statuses) {
         m.status = status;
-        m.date_updated = new Date(this.state.clock.now()).toUTCString();
+        m.date_updated = rfc2822(this.state.clock.now());
+        // charged once it leaves Twilio, delivered or not (the sandbox's own prices: pricing.ts)
+        if (status === 'sent') m.price = smsCharge(to, Number(m.num_segments));
         if (errorCode) {
           m.error_code = Number(errorCode);
           m.error_message = 'Unreachable destination handset';
@@ -271,6 +275,7 @@ export class Simulator {
         });
       }
       c.duration = '12';
+      c.price = callCharge(to, 12);
       await progress('completed', 'completed', { ...answeredBy, CallDuration: '12' });
     });
   }

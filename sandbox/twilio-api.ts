@@ -8,6 +8,7 @@ import { E164, sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { Recorded, SandboxState } from './state';
 import type { Simulator } from './simulator';
+import { SegmentedMessage } from 'sms-segments-calculator';
 
 export function twilioError(status: number, code: number, message: string): SandboxResponse {
   return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
@@ -104,7 +105,8 @@ export function registerTwilioApi(
         from: mss && !from ? null : from,
         messaging_service_sid: mss ?? null,
         num_media: String(fieldList(f, 'MediaUrl').length),
-        num_segments: String(Math.max(1, Math.ceil((body ?? '').length / 153))),
+        // counted as carriers count them: GSM-7 160/153, UCS-2 (Japanese) 70/67 characters
+        num_segments: String(new SegmentedMessage(body ?? '', 'auto').segmentsCount),
         price: null,
         price_unit: 'USD',
         sid: messageSid,

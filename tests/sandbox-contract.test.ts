@@ -23,7 +23,16 @@ const verdicts: Verdict[] = existsSync(CONTRACT_DIR)
 
 test('the suite exercised every family of operations the sandbox serves', () => {
   const families = new Set(verdicts.map((v) => v.operation.split(' ')[1].split('/').slice(0, 3).join('/')));
-  for (const f of ['/2010-04-01/Accounts', '/v1/Services', '/messaging/v1', '/serverless/v1', '/studio/v2', '/v3/mail'])
+  for (const f of [
+    '/2010-04-01/Accounts',
+    '/v1/Services',
+    '/messaging/v1',
+    '/serverless/v1',
+    '/studio/v2',
+    '/pricing/v1',
+    '/pricing/v2',
+    '/v3/mail',
+  ])
     expect([...families]).toContain(f);
   expect(verdicts.length).toBeGreaterThan(1000);
 });
