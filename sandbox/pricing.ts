@@ -83,6 +83,23 @@ export const SANDBOX_PRICES: Record<string, CountryPrices> = {
 /** Twilio writes prices as decimal strings. */
 const amount = (x: number) => x.toFixed(5);
 
+/** Prices by number type as Twilio lists them (its base and current price are the same here: no discounts). */
+const byNumberType = (prices: Record<string, number>) =>
+  Object.entries(prices).map(([number_type, price]) => ({
+    number_type,
+    base_price: amount(price),
+    current_price: amount(price),
+  }));
+
+/** The route's country, or Twilio's 404 when the table has none. */
+const countryRoute =
+  (notFound: (path: string) => SandboxResponse, view: (iso: string, p: CountryPrices) => unknown) =>
+  (req: SandboxRequest): SandboxResponse => {
+    const iso = req.params.IsoCountry.toUpperCase();
+    const p = SANDBOX_PRICES[iso];
+    return p ? { status: 200, body: view(iso, p) } : notFound(req.path);
+  };
+
 /** The country a number belongs to, by its calling code (the longest that matches). */
 export function countryOf(e164: string): string | undefined {
   const digits = e164.replace(/^\+/, '');
@@ -122,46 +139,26 @@ type Guarded = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxReq
 
 /** The routes, behind Twilio's authentication (`guard`); `notFound` is Twilio's 404 (20404). */
 export function registerPricingApi(router: Router, guard: Guarded, notFound: (path: string) => SandboxResponse): void {
-  const known = (iso: string) => SANDBOX_PRICES[iso.toUpperCase()];
-
   router.on(
     'GET',
     '/pricing/v1/Messaging/Countries/:IsoCountry',
-    guard((req) => {
-      const iso = req.params.IsoCountry.toUpperCase();
-      const p = known(iso);
-      if (!p) return notFound(req.path);
-      const body = {
+    guard(
+      countryRoute(notFound, (iso, p) => ({
         country: p.country,
         iso_country: iso,
-        outbound_sms_prices: p.sms.carriers.map((c) => ({
-          ...c,
-          prices: Object.entries(p.sms.perSegment).map(([number_type, price]) => ({
-            number_type,
-            base_price: amount(price),
-            current_price: amount(price),
-          })),
-        })),
-        inbound_sms_prices: Object.entries(p.inboundSms).map(([number_type, price]) => ({
-          number_type,
-          base_price: amount(price),
-          current_price: amount(price),
-        })),
+        outbound_sms_prices: p.sms.carriers.map((c) => ({ ...c, prices: byNumberType(p.sms.perSegment) })),
+        inbound_sms_prices: byNumberType(p.inboundSms),
         price_unit: PRICE_UNIT,
         url: `https://pricing.twilio.com/v1/Messaging/Countries/${iso}`,
-      };
-      return { status: 200, body };
-    }),
+      })),
+    ),
   );
 
   router.on(
     'GET',
     '/pricing/v2/Voice/Countries/:IsoCountry',
-    guard((req) => {
-      const iso = req.params.IsoCountry.toUpperCase();
-      const p = known(iso);
-      if (!p) return notFound(req.path);
-      const body = {
+    guard(
+      countryRoute(notFound, (iso, p) => ({
         country: p.country,
         iso_country: iso,
         outbound_prefix_prices: p.voice.map((v) => ({
@@ -171,16 +168,11 @@ export function registerPricingApi(router: Router, guard: Guarded, notFound: (pa
           base_price: amount(v.perMinute),
           current_price: amount(v.perMinute),
         })),
-        inbound_call_prices: Object.entries(p.inboundVoice).map(([number_type, price]) => ({
-          number_type,
-          base_price: amount(price),
-          current_price: amount(price),
-        })),
+        inbound_call_prices: byNumberType(p.inboundVoice),
         price_unit: PRICE_UNIT,
         url: `https://pricing.twilio.com/v2/Voice/Countries/${iso}`,
-      };
-      return { status: 200, body };
-    }),
+      })),
+    ),
   );
 
   router.on(
