@@ -100,23 +100,25 @@ const countryRoute =
     return p ? { status: 200, body: view(iso, p) } : notFound(req.path);
   };
 
-/** The country a number belongs to, by its calling code (the longest that matches). */
-export function countryOf(e164: string): string | undefined {
+/** Of the entries whose prefix the number's digits start with, the one with the longest prefix. */
+function longestPrefix<T>(e164: string, entries: T[], prefixOf: (t: T) => string): T | undefined {
   const digits = e164.replace(/^\+/, '');
-  return Object.entries(SANDBOX_PRICES)
-    .filter(([, p]) => digits.startsWith(p.code))
-    .sort(([, a], [, b]) => b.code.length - a.code.length)[0]?.[0];
+  return entries
+    .filter((t) => digits.startsWith(prefixOf(t)))
+    .sort((a, b) => prefixOf(b).length - prefixOf(a).length)[0];
+}
+
+/** The country a number belongs to, by its calling code. */
+export function countryOf(e164: string): string | undefined {
+  return longestPrefix(e164, Object.entries(SANDBOX_PRICES), ([, p]) => p.code)?.[0];
 }
 
 /** The destination's price per minute: its country's longest matching prefix. */
 function voicePriceOf(e164: string): { iso: string; perMinute: number } | undefined {
   const iso = countryOf(e164);
   if (!iso) return undefined;
-  const digits = e164.replace(/^\+/, '');
-  const match = SANDBOX_PRICES[iso].voice
-    .flatMap((v) => v.prefixes.map((prefix) => ({ prefix, perMinute: v.perMinute })))
-    .filter((v) => digits.startsWith(v.prefix))
-    .sort((a, b) => b.prefix.length - a.prefix.length)[0];
+  const prefixes = SANDBOX_PRICES[iso].voice.flatMap((v) => v.prefixes.map((prefix) => ({ prefix, ...v })));
+  const match = longestPrefix(e164, prefixes, (v) => v.prefix);
   return match && { iso, perMinute: match.perMinute };
 }
 

@@ -2,13 +2,13 @@
  * Twilio REST 2010 (Messages, Calls) as the sandbox serves it: parameter
  * rules, error bodies and resource shapes follow the official OpenAPI document.
  */
+import { segmentsOf } from '../src/lib/channels/sms';
 import { rfc2822 } from './clock';
 import { basicAuth, field, fieldList, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import { E164, sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { Recorded, SandboxState } from './state';
 import type { Simulator } from './simulator';
-import { SegmentedMessage } from 'sms-segments-calculator';
 
 export function twilioError(status: number, code: number, message: string): SandboxResponse {
   return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
@@ -106,7 +106,7 @@ export function registerTwilioApi(
         messaging_service_sid: mss ?? null,
         num_media: String(fieldList(f, 'MediaUrl').length),
         // counted as carriers count them: GSM-7 160/153, UCS-2 (Japanese) 70/67 characters
-        num_segments: String(new SegmentedMessage(body ?? '', 'auto').segmentsCount),
+        num_segments: String(segmentsOf(body ?? '').segments),
         price: null,
         price_unit: 'USD',
         sid: messageSid,

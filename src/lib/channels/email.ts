@@ -226,12 +226,10 @@ function checked(
   bindingOf: (notificationId: string, userId: string) => string,
 ): keyof Skipped | Checked {
   if (typeof e !== 'object' || e === null || Array.isArray(e)) return 'invalid';
-  const [type, eventId, notificationId, userId] = [
-    str(e.event),
-    str(e.sg_event_id),
-    str(e.notification_id),
-    str(e.user_id),
-  ];
+  const type = str(e.event);
+  const eventId = str(e.sg_event_id);
+  const notificationId = str(e.notification_id);
+  const userId = str(e.user_id);
   // ids name Sync documents and Segment users: what /notify could not have sent is not ours to trust
   if ((notificationId && !ID_PATTERN.test(notificationId)) || (userId && !ID_PATTERN.test(userId))) return 'invalid';
   if (!notificationId) return 'not_ours';
