@@ -3,6 +3,7 @@
  * environment variables in .env locally and the service's variables when
  * deployed). Every name here is documented in .env.example.
  */
+import { type Channel, parseChannel } from './channel-list';
 import { LOCALE_PATTERN } from './i18n';
 import { parseQuietHours } from './quiet-hours';
 
@@ -87,6 +88,14 @@ export interface Config {
   holdoutPolicy: 'trait' | 'random';
   /** at most `limit` non-urgent notifications per user within `windowMs` (FREQUENCY_CAP, e.g. 3/24h; unset: off) */
   frequencyCap?: FrequencyCap;
+  /** the currency costs are estimated and reported in (COST_CURRENCY, default USD): the Pricing API's price_unit */
+  costCurrency: string;
+  /** what one email costs (EMAIL_COST, default 0), from the SendGrid plan */
+  emailCost: number;
+  /** unit prices that replace the Pricing API's (CHANNEL_COSTS: SMS per segment, CALL per minute, EMAIL per email) */
+  channelCosts: Partial<Record<Channel, number>>;
+  /** what one engagement is worth, in COST_CURRENCY (ENGAGEMENT_VALUE): set, routing maximises value − cost */
+  engagementValue?: number;
 }
 
 export interface FrequencyCap {
@@ -229,6 +238,43 @@ export function parseFrequencyCap(v: string | undefined): FrequencyCap | undefin
   return { limit, windowMs, text: v };
 }
 
+const DECIMAL = /^\d{1,9}(\.\d{1,9})?$/;
+
+/** A non-negative decimal amount (a price, a value); undefined when unset. */
+function amount(name: string, v: string | undefined, positive = false): number | undefined {
+  if (v === undefined) return undefined;
+  if (!DECIMAL.test(v) || (positive && Number(v) === 0))
+    throw new ConfigError(
+      name,
+      `must be a ${positive ? 'positive' : 'non-negative'} decimal amount such as 0.05, not ${v}`,
+    );
+  return Number(v);
+}
+
+function currency(v: string | undefined): string {
+  if (v === undefined) return 'USD';
+  if (!/^[A-Z]{3}$/.test(v))
+    throw new ConfigError('COST_CURRENCY', `must be an ISO 4217 code such as USD or JPY, not ${v}`);
+  return v;
+}
+
+/** "SMS=0.08,CALL=0.15": unit prices per channel (SMS per segment, CALL per minute, EMAIL per email). */
+export function parseChannelCosts(v: string | undefined): Partial<Record<Channel, number>> {
+  if (v === undefined) return {};
+  const out: Partial<Record<Channel, number>> = {};
+  for (const part of v.split(',')) {
+    const [name, price] = part.split('=').map((x) => x.trim());
+    const channel = parseChannel(name);
+    if (!channel || price === undefined || !DECIMAL.test(price) || out[channel] !== undefined)
+      throw new ConfigError(
+        'CHANNEL_COSTS',
+        `must be like SMS=0.08,CALL=0.15,EMAIL=0.0002 (each channel once), not ${v}`,
+      );
+    out[channel] = Number(price);
+  }
+  return out;
+}
+
 /** One of two values (the first when unset). */
 function either<A extends string, B extends string>(name: string, v: string | undefined, a: A, b: B): A | B {
   if (v === undefined || v === a) return a;
@@ -296,6 +342,23 @@ function behaviourSettings(env: Env, check: Check) {
     holdoutPercent: check(() => holdoutPercent(value(env, 'HOLDOUT_PERCENT')), 0),
     holdoutPolicy: check(() => either('HOLDOUT_POLICY', value(env, 'HOLDOUT_POLICY'), 'trait', 'random'), 'trait'),
     frequencyCap: check(() => parseFrequencyCap(value(env, 'FREQUENCY_CAP')), undefined),
+    ...costSettings(env, check),
+  };
+}
+
+/** What sends cost and what an engagement is worth (issue 31). */
+function costSettings(env: Env, check: Check) {
+  const channelCosts = check(() => parseChannelCosts(value(env, 'CHANNEL_COSTS')), {});
+  const emailCost = check(() => amount('EMAIL_COST', value(env, 'EMAIL_COST')), undefined);
+  if (emailCost !== undefined && channelCosts.EMAIL !== undefined)
+    check(() => {
+      throw new ConfigError('EMAIL_COST', 'and CHANNEL_COSTS both price email: set one');
+    }, undefined);
+  return {
+    costCurrency: check(() => currency(value(env, 'COST_CURRENCY')), 'USD'),
+    emailCost: emailCost ?? 0,
+    channelCosts,
+    engagementValue: check(() => amount('ENGAGEMENT_VALUE', value(env, 'ENGAGEMENT_VALUE'), true), undefined),
   };
 }
 

@@ -32,3 +32,8 @@ export function normalizeEmail(raw: string, field = 'email'): string {
     throw badRequest(field, `${field} is not a valid email address`, 'invalid_email');
   return email;
 }
+
+/** The country (ISO 3166 alpha-2) an E.164 number belongs to, as carriers price it; undefined if unknown. */
+export function countryOfPhone(e164: string): string | undefined {
+  return phoneNumbers().parsePhoneNumberFromString(e164)?.country;
+}

@@ -92,6 +92,14 @@ export function identifyMessage(who: Identity, id: string, traits: Record<string
   return { type: 'identify', messageId: id, ...who, traits: clean };
 }
 
+/**
+ * A send's cost as `Notification Sent` and `Notification Scheduled` carry it: the estimate made before
+ * it went out (`cost_basis: estimate`), so spend can be summed in the warehouse as /insights sums it.
+ */
+export function costProperties(cost: number | undefined, currency: string): Record<string, unknown> {
+  return cost === undefined ? {} : { cost, currency, cost_basis: 'estimate' };
+}
+
 /** `Notification Sent`, once per notification and channel whoever sends it (/notify or an escalation). */
 export function sentMessage(
   userId: string,

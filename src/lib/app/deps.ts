@@ -14,6 +14,7 @@ import type { EndpointRequest } from '../http/endpoint';
 import { FrequencySlots } from '../store/cap';
 import { EvidenceStore } from '../store/evidence';
 import { BatchLedger } from '../store/ledger';
+import { PriceStore } from '../store/prices';
 import type { ParcelStore } from '../store/parcels';
 import { RecordStore } from '../store/records';
 import type { Upstream } from '../upstream';
@@ -30,6 +31,8 @@ export interface Deps {
   evidence: EvidenceStore;
   /** the frequency cap's slots (store/cap.ts) */
   slots: FrequencySlots;
+  /** Twilio's prices, for cost estimates (store/prices.ts) */
+  prices: PriceStore;
   /** where provider callbacks go */
   baseUrl: string;
   deadline: Deadline;
@@ -40,8 +43,9 @@ export interface Deps {
 export function wire(req: EndpointRequest): Deps {
   const sync = new SyncClient(req.config, req.upstream);
   const store = new RecordStore(sync, req.config.authToken);
+  const client = twilioClient(req.config, req.upstream);
   return {
-    client: twilioClient(req.config, req.upstream),
+    client,
     config: req.config,
     store,
     parcels: store.parcels,
@@ -51,6 +55,7 @@ export function wire(req: EndpointRequest): Deps {
       store.parcels.keep(`prior-${randomUUID()}`, { kind: 'prior', deltas: [delta] }),
     ),
     slots: new FrequencySlots(sync),
+    prices: new PriceStore(sync, client),
     baseUrl: serviceBaseUrl(req.config, req.context),
     deadline: req.upstream.deadline,
     upstream: req.upstream,

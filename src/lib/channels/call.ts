@@ -44,6 +44,26 @@ export function callTwiml(opts: { message: string; locale: string; gatherUrl: st
   return response.toString();
 }
 
+/**
+ * Speaking rates of the built-in and neural voices, measured as characters per second of speech:
+ * Japanese (kana and kanji) about 8, alphabetic languages about 14 (150 words a minute).
+ */
+const CHARS_PER_SECOND = { ja: 8, en: 14 } as const;
+/** the Gather's timeout (callTwiml) */
+const GATHER_SECONDS = 8;
+
+/**
+ * The minutes a call of this message is billed for, expected: the message, "press 1", the Gather's
+ * wait and the closing line spoken once, rounded up to whole minutes (Twilio bills each started
+ * minute), at least one. An estimate: a person who presses 1 early makes it shorter.
+ */
+export function expectedCallMinutes(message: string, locale: string): number {
+  const strings = stringsFor(locale);
+  const rate = CHARS_PER_SECOND[strings.language];
+  const spoken = [...message].length + [...strings.pressOne].length + [...strings.noInput].length;
+  return Math.max(1, Math.ceil((spoken / rate + GATHER_SECONDS) / 60));
+}
+
 /** What the Gather action answers: thanks for a 1, goodbye otherwise. */
 export function gatherReplyTwiml(confirmed: boolean, locale: string, config: Pick<Config, 'voices'>): string {
   const strings = stringsFor(locale);

@@ -26,6 +26,8 @@ export interface Step {
   band?: Band;
   /** a delivery (or an answered call) was reported: counted once in /insights, whatever the status by then */
   delivered?: true;
+  /** what the step is expected to cost, estimated before it went out (costs/estimate.ts; unknown: none) */
+  cost?: number;
 }
 
 /** Open: not sent yet, so it can still be canceled or escalated to. */
@@ -63,5 +65,6 @@ export function stepView(s: Step) {
     error: s.error ?? null,
     escalatedFrom: s.escalatedFrom ?? null,
     cause: s.cause ?? null,
+    cost: s.cost ?? null,
   };
 }

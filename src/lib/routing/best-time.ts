@@ -1,6 +1,6 @@
 /**
  * Best-time sends (`sendAt=best`), pure: over the next `within`, the channel and the time that
- * maximise the learner's rating of engagement (its expected engagement in that band of the user's
+ * maximise the learner's rating of engagement, or with a value per engagement of net value (its expected engagement in that band of the user's
  * day plus the exploration bonus every routing decision carries: measured with `npm run simulate`,
  * a greedy choice settles on the first good band and earns 5–15 points less), among what may happen:
  *
@@ -18,7 +18,7 @@ import { EMAIL_WINDOW, SMS_WINDOW } from '../channels/windows';
 import { inQuietHours, type QuietHours } from '../quiet-hours';
 import { type Band, bandAt, type BandEffects, type BandEvidence, bandPosteriors } from './bands';
 import type { Habits } from './habits';
-import { type Evidence, type Posterior, rating } from './learn';
+import { type Evidence, type Posterior, type Worth, worthRating } from './learn';
 
 const HOUR = 3_600_000;
 /** `within` at most: the longest provider window (SMS, 35 days) */
@@ -41,6 +41,8 @@ export interface BestTimeInput {
   /** the population's habits (habits.ts) */
   habits?: Habits;
   halfLifeDays: number;
+  /** routing for value: each send rated by value × engagement − cost (learn.ts) */
+  worth?: Worth;
 }
 
 export interface BestTime {
@@ -88,7 +90,7 @@ export function bestTime(i: BestTimeInput): BestTime | undefined {
       if (!p || !allowed(c, t, i)) continue;
       const expected = p.a / (p.a + p.b);
       if (t === i.now) expectedNow = Math.max(expectedNow ?? 0, expected);
-      const r = rating(p);
+      const r = worthRating(p, c, i.worth);
       // strictly better only: the earliest of equal times wins
       if (!best || r > best.r + 1e-12)
         best = { channel: c, at: t === i.now ? undefined : new Date(t), band, expected, r };

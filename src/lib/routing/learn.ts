@@ -232,17 +232,34 @@ export function rating(p: Beta): number {
   return mean + EXPLORATION_BONUS * Math.sqrt((mean * (1 - mean)) / (n + 1));
 }
 
+/**
+ * Routing for value (ENGAGEMENT_VALUE, or `value` on the request): what one engagement is worth and
+ * what a send on each channel is expected to cost, in one currency. A channel is then rated by
+ * value × its engagement rating − its cost: the same optimism about thin evidence, weighed against
+ * what trying costs.
+ */
+export interface Worth {
+  value: number;
+  costs: Partial<Record<Channel, number>>;
+}
+
+/** The rating a channel is chosen by: engagement's, or with `worth` its expected net value. */
+export function worthRating(p: Beta, channel: Channel, worth?: Worth): number {
+  return worth ? worth.value * rating(p) - (worth.costs[channel] ?? 0) : rating(p);
+}
+
 /** The reachable channel with the best rating; ties (a brand-new user of an unseen population) broken at random. */
 export function chooseChannel(
   candidates: Partial<Record<Channel, Posterior>>,
   random: () => number = Math.random,
+  worth?: Worth,
 ): Channel | undefined {
   let best: Channel | undefined;
-  let bestRating = -1;
+  let bestRating = Number.NEGATIVE_INFINITY;
   for (const c of CHANNELS) {
     const p = candidates[c];
     if (!p) continue;
-    const r = rating(p) + random() * 1e-9;
+    const r = worthRating(p, c, worth) + random() * 1e-9;
     if (r > bestRating) [best, bestRating] = [c, r];
   }
   return best;

@@ -13,7 +13,7 @@ import { DomainError } from '../errors';
 import { bandAt, type Band, bandPosteriors, forChannelChoice, type Knowledge } from './bands';
 import { parseQuietHours, type QuietHours, quietExclusions, validTimezone } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
-import { bestChannel, chooseChannel, posteriors, type Score, scoresOf } from './learn';
+import { bestChannel, chooseChannel, posteriors, type Score, scoresOf, type Worth } from './learn';
 
 /** The user's time zone: the profile's `timezone` trait when valid, else DEFAULT_TIMEZONE. */
 function timezoneOf(traits: Traits, config: Config): string {
@@ -40,6 +40,8 @@ export interface RoutingInput {
   urgent: boolean;
   /** quiet hours for this request ("21:00-08:00", or "none"), overriding QUIET_HOURS */
   quietHours?: string;
+  /** what one engagement is worth, in COST_CURRENCY (overrides ENGAGEMENT_VALUE): routes for value */
+  value?: number;
 }
 
 /** Traits read from the profile for routing. */
@@ -78,6 +80,11 @@ export interface Route {
   best?: Channel;
   /** with time bands: the band of the user's local day the decision was made for (scores are for it) */
   band?: Band;
+  /**
+   * asked to route for value: `value` when it did, `engagement` when it could not (the holdout, an
+   * explicit channel, or a reachable channel whose cost is unknown: an unknown cost is never free)
+   */
+  objective?: 'value' | 'engagement';
 }
 
 function validOrUndefined<T>(read: () => T): T | undefined {
@@ -106,10 +113,16 @@ export interface RouteOptions {
   chosen?: Channel;
   /** the user is in the holdout (holdout.ts): routed by HOLDOUT_POLICY, never by the learner */
   holdout?: boolean;
+  /** routing for value (learn.ts): applied by the learner only, and only when every reachable channel's cost is known */
+  worth?: Worth;
 }
 
+/** Whether every channel of `channels` has a known cost. */
+export const costsKnown = (worth: Worth, channels: readonly Channel[]) =>
+  channels.every((c) => worth.costs[c] !== undefined);
+
 /** The phone and email to reach the user at: the request's, else the profile's traits when they are valid. */
-function addressesOf(input: RoutingInput, traits: ProfileResult['traits']) {
+export function addressesOf(input: RoutingInput, traits: ProfileResult['traits']) {
   const traitPhone = typeof traits.phone === 'string' ? traits.phone : undefined;
   const traitEmail = typeof traits.email === 'string' ? traits.email : undefined;
   const phone = input.phone ?? (traitPhone && validOrUndefined(() => normalizePhone(traitPhone, input.locale)));
@@ -186,10 +199,11 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
         timezone,
       })
     : { post: undefined, choosing: undefined, band: undefined };
+  const worth = knowledge && !override && o.worth && costsKnown(o.worth, reach.reachable) ? o.worth : undefined;
   const decision = decide(reach, {
     override,
     preferred: randomBaseline ? undefined : preferred,
-    learned: o.chosen ?? (choosing && chooseChannel(choosing)),
+    learned: o.chosen ?? (choosing && chooseChannel(choosing, Math.random, worth)),
   });
   if (!decision.ok) {
     const details = { reachable: reach.reachable, unreachable: reach.unreachable };
@@ -208,6 +222,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     policy,
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
     ...(band ? { band } : {}),
+    ...(o.worth ? { objective: worth ? ('value' as const) : ('engagement' as const) } : {}),
   };
   const refused = (o.refusals ?? []).length > 0;
   const facts = { explicitList: Boolean(o.explicitList), refused, quietSkipsCall: Boolean(quietExcluded.CALL) };

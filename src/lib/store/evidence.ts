@@ -63,6 +63,8 @@ export interface Observation {
   /** the notification's group and UTC day, for /insights (insights/tally.ts; older records: not counted) */
   group?: Group;
   day?: string;
+  /** a send's estimated cost in COST_CURRENCY (/insights' spend; unknown or older records: none) */
+  cost?: number;
 }
 
 /**

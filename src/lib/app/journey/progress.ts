@@ -17,7 +17,7 @@ import { segmentsOf } from '../../channels/sms';
 import type { SegmentMessage } from '../../segment-messages';
 import type { Deps } from '../deps';
 import { DomainError } from '../../errors';
-import { messageId, sentMessage, trackMessage } from '../../segment-messages';
+import { costProperties, messageId, sentMessage, trackMessage } from '../../segment-messages';
 import { countOrKeep } from '../evidence-counting';
 import { errorText, log } from '../../log';
 import { inQuietHours, parseQuietHours } from '../../quiet-hours';
@@ -315,6 +315,7 @@ async function escalationSent(
     reason: 'escalation',
     provider_id: sent?.providerId,
     ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
+    ...costProperties(step.cost, deps.config.costCurrency),
   };
   const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
   const { userId, notificationId } = record;
@@ -328,6 +329,7 @@ async function escalationSent(
         kind: 'sent',
         band: bandAt(currentTime(), journey.timezone),
         ...countedAs(record),
+        ...(step.cost !== undefined ? { cost: step.cost } : {}),
       },
     ]),
   ]);

@@ -134,6 +134,14 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
   }
   const phone = stringParam(params, 'phone', { max: 32 });
   const email = stringParam(params, 'email', { max: 254 });
+  const valueHint = 'must be a positive decimal amount in COST_CURRENCY, such as 0.5';
+  const value = stringParam(params, 'value', {
+    max: 20,
+    pattern: /^\d{1,9}(\.\d{1,9})?$/,
+    patternHint: valueHint,
+    scalar: true,
+  });
+  if (value !== undefined && Number(value) === 0) throw badRequest('value', `value ${valueHint}`);
   return {
     userId,
     locale,
@@ -142,6 +150,7 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
     email: email === undefined ? undefined : normalizeEmail(email),
     urgent: booleanParam(params, 'urgent'),
     quietHours: parseQuietHoursParam(params),
+    ...(value !== undefined ? { value: Number(value) } : {}),
   };
 }
 

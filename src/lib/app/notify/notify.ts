@@ -19,7 +19,7 @@ import { twilioErrorCode } from '../../clients/twilio';
 import { retryWithin } from '../../deadline';
 import { type Deps, wire } from '../deps';
 import { DomainError, upstreamFailure } from '../../errors';
-import { identifyMessage, messageId, sentMessage, trackMessage } from '../../segment-messages';
+import { costProperties, identifyMessage, messageId, sentMessage, trackMessage } from '../../segment-messages';
 import type { EndpointRequest, Reply } from '../../http/endpoint';
 import { type Plan, planJourney } from '../../journey/plan';
 import { type Step, stepView } from '../../journey/steps';
@@ -28,7 +28,7 @@ import { errorText, log } from '../../log';
 import { type Band, bandAt } from '../../routing/bands';
 import { type BestTime, bestTime, DEFAULT_WITHIN_MS } from '../../routing/best-time';
 import { posteriors } from '../../routing/learn';
-import { decideRoute, type Route, type RouteOptions, traitNames } from '../../routing/route';
+import { costsKnown, decideRoute, type Route, type RouteOptions, traitNames } from '../../routing/route';
 import { dayOf, tallyOf } from '../../insights/tally';
 import { PooledPrior } from '../../store/prior';
 import { type Assignment, assign, type Group, groupProperties } from '../../routing/holdout';
@@ -38,6 +38,8 @@ import type { ContactFound, NotificationRecord } from '../../store/records';
 import { trackOrDefer } from '../tracking';
 import { badRequest } from '../../http/errors';
 import { checkSendAt, type NotifyInput, parseNotifyInput, requestFingerprint } from './input';
+import { type Costing, costingOf, engagementWhy, readPrices } from './costing';
+import type { CountryPrices } from '../../costs/prices';
 
 export async function notify(req: EndpointRequest): Promise<Reply> {
   // a signed request can be replayed as it is: with its own notificationId, a replay is a duplicate, never a send
@@ -102,6 +104,8 @@ type Start = KnowledgeRead & {
   contactFound?: ContactFound;
   /** with FREQUENCY_CAP, for a non-urgent notification: the slot it holds, none, or why it is unknown (store/cap.ts) */
   slot?: SlotTaken | { failed: unknown };
+  /** the prices of the request's number's country (or the locale's), for the cost estimates */
+  prices?: CountryPrices;
 };
 
 /**
@@ -124,7 +128,7 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
   const cap = deps.config.frequencyCap;
   // a scheduled send holds its slot from its send time; sendAt=best from the end of its window
   const sendsAt = input.sendAt?.getTime() ?? now.getTime() + (input.bestWithinMs ?? 0);
-  const [profile, lock, contactFound, knowledge, slot] = await Promise.all([
+  const [profile, lock, contactFound, knowledge, slot, prices] = await Promise.all([
     readTraits(deps.config, input.userId, traitNames(deps.config), deps.upstream),
     deps.store.createNotification(pending),
     phone
@@ -140,10 +144,11 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
           .take(input.userId, input.notificationId, cap, now.getTime(), sendsAt)
           .catch((failed: unknown) => ({ failed }))
       : Promise.resolve(undefined),
+    readPrices(deps, input),
   ]);
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  return { assignment, day: dayOf(now), profile, lock, contactFound, slot, ...knowledge };
+  return { assignment, day: dayOf(now), profile, lock, contactFound, slot, prices, ...knowledge };
 }
 
 /** Frees the cap's slot this request took (and any extra ones), when it will not send. */
@@ -245,6 +250,8 @@ interface FirstStep {
   warnings: string[];
   /** sendAt=best: what was chosen and what it is worth (undefined: the learner had nothing to go by) */
   best?: BestTime;
+  /** what each channel's send is expected to cost this recipient */
+  costing: Costing;
 }
 
 /** What a provider is asked to send for this notification (now, or at `at`). */
@@ -260,6 +267,7 @@ const sendRequest = (deps: Deps, input: NotifyInput, at?: Date): SendRequest => 
 async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: Date): Promise<FirstStep> {
   const { profile, knowledge } = start;
   const size = segmentsOf(input.content.message);
+  const costing = await costingOf(deps, input, start.profile, start.prices);
   const { choice, sent, refusals } = await sendWithFallback({
     fallback: !input.channel,
     pick: (refusals) => {
@@ -271,6 +279,7 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
         refusals,
         knowledge,
         holdout: start.assignment.holdout,
+        worth: costing.worth,
       };
       // sendAt=best: the channel and the time first (among what this request may still use), then
       // routed and planned as a send at that time
@@ -297,7 +306,9 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
       }),
   });
   const { route, plan, sms, warnings, best } = choice;
-  return { route, plan, sent, refusals, sms, warnings, best };
+  if (route.objective === 'engagement' && costing.worth && !start.assignment.holdout)
+    warnings.push(engagementWhy(costing, route.reach.reachable));
+  return { route, plan, sent, refusals, sms, warnings, best, costing };
 }
 
 /**
@@ -340,6 +351,7 @@ function chooseBestTime(
     effects: knowledge.effects,
     habits: knowledge.habits,
     halfLifeDays,
+    worth: options.worth && costsKnown(options.worth, channels) ? options.worth : undefined,
   });
   if (!best) {
     const why = `no time within the window when ${channels.join(' or ') || 'a reachable channel'} may go out (quiet hours, scheduling windows)`;
@@ -361,10 +373,17 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
     batchId: first.sent.batchId,
     updatedAt: at,
     band: bandOf(head.at),
+    ...costField(first.costing, head.channel),
   };
   const laterSteps = await Promise.all(
     later.map(async (p): Promise<Step> => {
-      const base = { channel: p.channel, scheduledAt: p.at?.toISOString(), updatedAt: at, band: bandOf(p.at) };
+      const base = {
+        channel: p.channel,
+        scheduledAt: p.at?.toISOString(),
+        updatedAt: at,
+        band: bandOf(p.at),
+        ...costField(first.costing, p.channel),
+      };
       if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
       const request = sendRequest(deps, input, p.at);
       try {
@@ -390,6 +409,12 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
   return [firstStep, ...laterSteps];
 }
 
+/** A step's expected cost, when known. */
+const costField = (costing: Costing, channel: Channel) => {
+  const cost = costing.costs[channel];
+  return cost === undefined ? {} : { cost };
+};
+
 /** /notify's answer to a notification it sent or scheduled (also kept in the record, and replayed to duplicates). */
 export interface NotifyAnswer extends Partial<SmsSize> {
   notificationId: string;
@@ -410,6 +435,11 @@ export interface NotifyAnswer extends Partial<SmsSize> {
   expectedNow?: number | null;
   bestTime?: string;
   evidence?: 'unavailable';
+  /** the first step's expected cost (null: its price is unknown), an estimate in `currency` */
+  cost: number | null;
+  currency: string;
+  /** asked to route for value: whether it did (route.ts) */
+  objective?: Route['objective'];
   steps?: Array<ReturnType<typeof stepView>>;
   skipped?: Plan['skipped'];
   quietHours?: Plan['quietHours'];
@@ -442,6 +472,9 @@ function answerOf(input: NotifyInput, first: FirstStep, steps: Step[], start: St
     ...(start.evidence === 'unavailable' ? { evidence: 'unavailable' } : {}),
     status: at ? 'scheduled' : 'sent',
     providerId: sent.providerId,
+    cost: steps[0].cost ?? null,
+    currency: first.costing.unit.currency,
+    ...(route.objective ? { objective: route.objective } : {}),
     ...(at ? { sendAt: at.toISOString() } : {}),
     ...first.sms,
     ...(steps.length > 1 ? { steps: steps.map(stepView) } : {}),
@@ -523,7 +556,7 @@ async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: 
     { ...counted, channel: steps[0].channel, kind: 'notified' },
     ...steps
       .filter((s) => s.status === 'SENT')
-      .map((s) => ({ ...counted, channel: s.channel, kind: 'sent' as const, band: s.band })),
+      .map((s) => ({ ...counted, channel: s.channel, kind: 'sent' as const, band: s.band, cost: s.cost })),
   ];
   let snapshot = start.snapshot;
   const count = () =>
@@ -555,7 +588,15 @@ function sentEvents(
   ];
   for (const s of steps) {
     const sms = s.channel === 'SMS' ? first.sms : undefined;
-    const props = { reason: route.reason, provider_id: s.providerId, locale: input.locale, ...sms, ...grouped };
+    const cost = costProperties(s.cost, first.costing.unit.currency);
+    const props = {
+      reason: route.reason,
+      provider_id: s.providerId,
+      locale: input.locale,
+      ...sms,
+      ...cost,
+      ...grouped,
+    };
     if (s.status === 'SENT') events.push(sentMessage(input.userId, input.notificationId, s.channel, props));
     if (s.status === 'SCHEDULED') {
       const id = messageId('scheduled', input.notificationId, s.channel);

@@ -11,6 +11,7 @@ import type { SegmentMessage } from '../../segment-messages';
 import type { Deps } from '../deps';
 import { DomainError } from '../../errors';
 import {
+  costProperties,
   ENGAGED_EVENT,
   type Engagement,
   engagedMessage,
@@ -118,7 +119,11 @@ function observationsByUser(events: ProviderEvent[]): Learning[] {
 }
 
 type OwnerOf = (notificationId: string) => Promise<string | undefined | null>;
-type HeardOf = (notificationId: string, channel: Channel) => Pick<Observation, 'band' | 'group' | 'day'>;
+type HeardOf = (
+  notificationId: string,
+  channel: Channel,
+  kind: Observation['kind'],
+) => Pick<Observation, 'band' | 'group' | 'day' | 'cost'>;
 
 /**
  * A user's observations as the records say: credited when the notification's record names this
@@ -131,7 +136,7 @@ async function attribute(u: Learning, ownerOf: OwnerOf, heardOf: HeardOf): Promi
   const owners = await Promise.all(u.observations.map((o) => ownerOf(o.notificationId)));
   return u.observations
     .filter((_, i) => owners[i] === null || owners[i] === u.userId)
-    .map((o) => ({ ...o, ...heardOf(o.notificationId, o.channel) }));
+    .map((o) => ({ ...o, ...heardOf(o.notificationId, o.channel, o.kind) }));
 }
 
 /**
@@ -396,7 +401,10 @@ class Heard {
   /** the events' group properties, once per notification (a campaign's batch holds many events of each) */
   private groupProps = new Map<string, ReturnType<typeof groupPropsOf>>();
 
-  constructor(ids: string[]) {
+  constructor(
+    ids: string[],
+    private readonly currency: string,
+  ) {
     for (const id of ids) {
       let hear: (o: string | undefined | null) => void = () => undefined;
       const heard = new Promise<string | undefined | null>((r) => {
@@ -407,9 +415,12 @@ class Heard {
   }
 
   readonly ownerOf = (id: string) => this.owners.get(id)?.heard ?? Promise.resolve(undefined);
-  readonly heardOf = (id: string, channel: Channel) => {
+  readonly heardOf = (id: string, channel: Channel, kind: Observation['kind']) => {
     const h = this.records.get(id);
-    return h ? { band: h.bands[channel], ...countedAs(h.record) } : {};
+    if (!h) return {};
+    // a send is counted with its step's estimated cost (/insights' spend)
+    const cost = kind === 'sent' ? h.record.steps.find((st) => st.channel === channel)?.cost : undefined;
+    return { band: h.bands[channel], ...countedAs(h.record), ...(cost !== undefined ? { cost } : {}) };
   };
   recordOf = (id: string) => this.records.get(id)?.record;
 
@@ -438,7 +449,11 @@ class Heard {
       props = groupPropsOf(r);
       this.groupProps.set(id, props);
     }
-    return { ...m, properties: { ...m.properties, ...props } };
+    // a scheduled step's send, with the cost estimated when it was scheduled
+    const channel = m.event === 'Notification Sent' ? m.properties?.channel : undefined;
+    const cost = channel ? r.steps.find((st) => st.channel === channel)?.cost : undefined;
+    const costed = cost !== undefined ? costProperties(cost, this.currency) : undefined;
+    return { ...m, properties: { ...m.properties, ...props, ...costed } };
   };
 }
 
@@ -583,7 +598,7 @@ export async function handleProviderEvents(
   const translations = providerEvents.map(translate);
   const work = workByNotification(translations);
   const ids = [...work.keys()];
-  const heard = new Heard(ids);
+  const heard = new Heard(ids, deps.config.costCurrency);
   // the learner's evidence, concurrently with the records (its write waits only for the record's
   // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded, learning }] = await Promise.all([
