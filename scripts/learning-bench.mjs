@@ -91,6 +91,8 @@ const COHORT = {
   callFlat: { name: 'call', p: { SMS: flat([1.5, 8.5]), CALL: flat([5, 5]), EMAIL: flat([1, 9]) } },
   emailFlat: { name: 'email', p: { SMS: flat([1.5, 8.5]), CALL: flat([0.5, 9.5]), EMAIL: flat([5.5, 4.5]) } },
   never: { name: 'never engages', p: { SMS: flat(NEVER), CALL: flat(NEVER), EMAIL: flat(NEVER) } },
+  close: { name: 'SMS a little above email', p: { SMS: flat([5.5, 4.5]), CALL: flat([1, 9]), EMAIL: flat([5, 5]) } },
+  smsOnly: { name: 'answers SMS only', p: { SMS: flat([6, 4]), CALL: flat([1, 9]), EMAIL: flat([0.2, 9.8]) } },
   crossA: {
     name: 'SMS mornings, calls afternoons, email evenings',
     p: {
@@ -143,6 +145,19 @@ const POPULATIONS = {
       ['emailFlat', 0.3],
       ['hard', 0.15],
     ],
+  },
+  cost: {
+    name: 'cost: SMS ≈ email at 100× the price',
+    cohorts: [
+      ['close', 0.5],
+      ['smsOnly', 0.3],
+      ['hard', 0.2],
+    ],
+    // routing for value: what one engagement is worth (ENGAGEMENT_VALUE), and each send's cost as
+    // the functions estimate it for this population (the sandbox's JP mobile prices for a one-segment
+    // SMS and a one-minute call; EMAIL_COST set to a hundredth of the SMS)
+    value: 0.5,
+    costs: { SMS: 0.0797, CALL: 0.15, EMAIL: 0.0008 },
   },
   never: {
     name: 'which channel; 15 % never engage',
@@ -203,25 +218,32 @@ function usersOf(key, population) {
   });
 }
 
-/** What one choice earns, and what the oracle would have earned, at hour `h`. */
-const worth = (u, c, h) => u.byHour[c][h];
-const oracle = (u, h) => Math.max(...u.reach.map((c) => u.byHour[c][h]));
+/** What one choice earns (with a value per engagement: its expected net value), and the oracle's, at hour `h`. */
+const worth = (u, c, h, money) => (money ? u.byHour[c][h] * money.value - money.costs[c] : u.byHour[c][h]);
+const oracle = (u, h, money) => Math.max(...u.reach.map((c) => worth(u, c, h, money)));
+/** a population routed for value: its value and costs (undefined: engagement only) */
+const moneyOf = (population) => (population.value ? { value: population.value, costs: population.costs } : undefined);
 
-/** Σ earned / Σ oracle per cohort and in all, from the path's choices ([user][day] = channel). */
-function shares(users, choices) {
+/** Σ earned / Σ oracle per cohort and in all, from the path's choices ([user][day] = channel), and the spend. */
+function shares(users, choices, money) {
   const sums = {};
   for (const u of users)
     for (let d = 0; d < opts.days; d++) {
       const c = choices[u.i][d];
       if (!c) continue;
       for (const k of ['all', u.cohort]) {
-        sums[k] ??= { earned: 0, oracle: 0 };
-        sums[k].earned += worth(u, c, u.hours[d]);
-        sums[k].oracle += oracle(u, u.hours[d]);
+        sums[k] ??= { earned: 0, oracle: 0, spend: 0, sends: 0 };
+        sums[k].earned += worth(u, c, u.hours[d], money);
+        sums[k].oracle += oracle(u, u.hours[d], money);
+        sums[k].spend += money?.costs[c] ?? 0;
+        sums[k].sends += 1;
       }
     }
   return Object.fromEntries(
-    Object.entries(sums).map(([k, s]) => [k, { share: s.oracle > 0 ? (100 * s.earned) / s.oracle : null }]),
+    Object.entries(sums).map(([k, s]) => [
+      k,
+      { share: s.oracle > 0 ? (100 * s.earned) / s.oracle : null, spend: s.spend, perSend: s.spend / s.sends },
+    ]),
   );
 }
 
@@ -302,7 +324,8 @@ function learnerChoice(s, reach, shared, band, o, { timeAware, habits }) {
   return L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall);
 }
 
-function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = false }) {
+function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = false, engagementOnly = false }) {
+  const money = engagementOnly ? undefined : moneyOf(POPULATIONS[key]);
   const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
   const shared = { sums: {}, habitSums: {}, priors: L.priorsOf({}), effects: {}, habits: L.habitsOf({}) };
@@ -323,7 +346,7 @@ function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = 
         const band = bandOfHour(h);
         const c = told
           ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band)
-          : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, { timeAware, habits }), rand);
+          : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, { timeAware, habits }), rand, money);
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
@@ -340,7 +363,7 @@ function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = 
 
 // ---- the end-to-end path: the running functions against the sandbox
 let launcher;
-async function endToEnd(users) {
+async function endToEnd(users, money) {
   if (!launcher) {
     execFileSync(process.execPath, [`${root}scripts/build.mjs`, '--no-typecheck'], { stdio: 'ignore' });
     launcher = createRequire(import.meta.url)(`${root}.build/sandbox/launch.js`);
@@ -354,6 +377,8 @@ async function endToEnd(users) {
       RECOVERY_SWEEP_SECONDS: '0',
       SANDBOX_CALLBACK_DELAY_MS: String(opts.callbackDelay),
       ...(opts.timezoneTrait ? {} : { DEFAULT_TIMEZONE: TZ }),
+      // routing for value: the population's value per engagement and email's price (SMS and calls: the Pricing API)
+      ...(money ? { ENGAGEMENT_VALUE: String(money.value), EMAIL_COST: String(money.costs.EMAIL) } : {}),
     },
   });
   const sb = async (method, path, body) => {
@@ -373,6 +398,8 @@ async function endToEnd(users) {
       body: JSON.stringify(body),
     }).then(async (r) => ({ status: r.status, body: await r.json() }));
   const choices = users.map(() => []);
+  /** what /notify estimated each send costs */
+  let spend = 0;
   const refused = [];
   /** answers not routed by the learner (the evidence store unavailable): none is expected */
   const notLearned = [];
@@ -413,6 +440,7 @@ async function endToEnd(users) {
               if (res.status !== 200) refused.push(`${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
               else {
                 choices[u.i][d] = res.body.channel;
+                spend += res.body.cost ?? 0;
                 if (res.body.policy !== 'learned') notLearned.push(res.body.evidence ?? res.body.policy);
               }
             }),
@@ -432,6 +460,7 @@ async function endToEnd(users) {
     const misattributed = engaged.filter((e) => channelOf.get(e.properties?.notification_id) !== e.properties?.channel);
     return {
       choices,
+      spend,
       refused,
       notLearned: notLearned.length,
       prior: insights.prior,
@@ -490,14 +519,18 @@ for (const key of keys) {
   const started = Date.now();
   // in-process: the same users and schedule, over many draws of the outcomes (an end-to-end run is
   // one draw: its gap to the mean is judged against the spread of single draws)
-  const runs = (timeAware) =>
+  const money = moneyOf(population);
+  const runs = (timeAware, engagementOnly = false) =>
     opts.e2eOnly
       ? []
-      : Array.from({ length: opts.outcomes }, (_, j) => inProcess(key, users, { timeAware, outcomes: j }));
-  const [aware, ignoring] = [runs(true), runs(false)];
-  const e2e = opts.inProcessOnly ? undefined : await endToEnd(users);
-  const e = e2e && shares(users, e2e.choices);
-  const [a, g] = [aware, ignoring].map((rs) => rs.map((r) => shares(users, r.choices)));
+      : Array.from({ length: opts.outcomes }, (_, j) =>
+          inProcess(key, users, { timeAware, outcomes: j, engagementOnly }),
+        );
+  // routed for value: the third column is engagement-only routing (the baseline), not ignoring time
+  const [aware, ignoring] = [runs(true), money ? runs(true, true) : runs(false)];
+  const e2e = opts.inProcessOnly ? undefined : await endToEnd(users, money);
+  const e = e2e && shares(users, e2e.choices, money);
+  const [a, g] = [aware, ignoring].map((rs) => rs.map((r) => shares(users, r.choices, money)));
   const cohorts = ['all', ...population.cohorts.map(([c]) => c)];
   const summary = (all, c) => {
     const xs = all
@@ -517,10 +550,20 @@ for (const key of keys) {
       ]),
     ),
     refused: e2e?.refused.length ?? 0,
+    ...(money
+      ? {
+          value: money.value,
+          spendPerNotification: {
+            inProcess: a.length ? a.reduce((acc, r) => acc + r.all.perSend, 0) / a.length : undefined,
+            engagementOnly: g.length ? g.reduce((acc, r) => acc + r.all.perSend, 0) / g.length : undefined,
+            endToEnd: e2e ? e2e.spend / users.length / opts.days : undefined,
+          },
+        }
+      : {}),
   };
   console.log(`${key}: ${population.name}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   console.log(
-    `  cohort                                          users  in-process (10–90 % of ${opts.outcomes} runs)  end-to-end    gap  ignoring time`,
+    `  cohort                                          users  in-process (10–90 % of ${opts.outcomes} runs)  end-to-end    gap  ${money ? 'engagement only' : 'ignoring time'}`,
   );
   for (const c of cohorts) {
     const n = c === 'all' ? users.length : users.filter((u) => u.cohort === c).length;
@@ -530,6 +573,13 @@ for (const key of keys) {
     const spread = x ? `(${x.low.toFixed(1)}–${x.high.toFixed(1)})`.padEnd(13) : ''.padEnd(13);
     console.log(
       `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x?.mean)} ${spread}                ${fmt(y)}  ${gap === undefined ? '   —  ' : (gap >= 0 ? '+' : '') + gap.toFixed(1).padStart(5)}  ${fmt(z?.mean)}`,
+    );
+  }
+  if (money) {
+    const s = results[key].spendPerNotification;
+    const usd = (x) => (x === undefined ? '—' : x.toFixed(4));
+    console.log(
+      `  % of the net-value oracle (engaged × ${money.value} − cost); spend per notification: in-process ${usd(s.inProcess)}, end to end ${usd(s.endToEnd)} (estimated by /notify), engagement only ${usd(s.engagementOnly)}`,
     );
   }
   if (e2e)

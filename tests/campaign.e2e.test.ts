@@ -96,6 +96,11 @@ test('500 rows with invalid ones: each valid row sent once, each invalid one rep
   expect(bad.find((r) => r.row === '25')?.errorMessage).toContain('userId is required');
   expect(bad.find((r) => r.row === '40')?.errorMessage).toContain('{{firstName}} has no value');
   expect(rows.filter((r) => r.status === 'sent')).toHaveLength(valid);
+  // each sent row carries its estimated cost, and the summary adds them up
+  const sent = rows.filter((r) => r.status === 'sent');
+  expect(sent.filter((r) => r.cost === '' || r.currency !== 'USD')).toEqual([]);
+  const total = sent.reduce((a, r) => a + Math.round(Number(r.cost) * 1e6), 0) / 1e6;
+  expect(first.stdout).toContain(`total ${total.toFixed(4)} USD (estimated before sending)`);
   const counted = await sends();
   expect(counted.size).toBe(valid);
   expect([...counted.values()].every((n) => n === 1)).toBe(true);
@@ -195,6 +200,19 @@ test('cancel: every scheduled notification of a campaign is cancelled at the pro
   const statuses = (await sandbox.messages()).map((m: { resource: { status: string } }) => m.resource.status);
   expect(statuses).toEqual(Array(12).fill('canceled'));
 }, 60_000);
+
+test('--dry-run estimates the cost per channel and in all, as /channel routes and prices each row, sending nothing', async () => {
+  csv(30, 'estimate.csv');
+  const res = await run(['send', 'estimate.csv', '--id', 'estimate', ...MESSAGE, '--dry-run']);
+  expect(res.stdout).toMatch(/by channel: .*\d/);
+  const line = /estimate: {3}(.*); total (\d+\.\d{4}) USD \(estimated before sending\)/.exec(res.stdout);
+  expect(line).not.toBeNull();
+  // the per-channel figures add up to the total
+  const parts = [...(line?.[1] ?? '').matchAll(/(SMS|CALL|EMAIL) (\d+\.\d{4}) USD/g)].map((m) => Number(m[2]));
+  expect(parts.length).toBeGreaterThan(0);
+  expect(parts.reduce((a, b) => a + b, 0)).toBeCloseTo(Number(line?.[2]), 3);
+  expect((await sends()).size).toBe(0);
+});
 
 test('--dry-run prints each problem by row and sends nothing', async () => {
   csv(80, 'dry.csv');

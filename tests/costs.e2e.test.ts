@@ -5,7 +5,7 @@
  * or explicit channels, the holdout's baseline, and channels whose price is unknown.
  */
 import { SANDBOX_PRICES } from '../sandbox/pricing';
-import { clientOf, ownStack } from './helpers';
+import { clientOf, ownStack, waitFor } from './helpers';
 
 type Client = Awaited<ReturnType<typeof ownStack>>;
 let stack: Client;
@@ -157,4 +157,46 @@ test('prices are read from the Pricing API at most once a day; while it is down,
   await c.sandbox.fault({ api: 'twilio', status: 500, path: '/pricing', count: 0 });
   expect((await send('daily-4')).body.cost).toBe(JP_SMS);
   expect(Date.parse(await fetchedAt()) - Date.parse(first)).toBeGreaterThanOrEqual(25 * 3600 * 1000);
+});
+
+test("/insights' spend is the sum of Notification Sent's cost, per group and per channel; net value with a value", async () => {
+  const c = clientOf(stack.urls);
+  await c.sandbox.settle();
+  const sum = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) * 1e6) / 1e6;
+  // rebuilt as a warehouse query would: Notification Sent's cost, by group and by channel
+  const fromSegment = async () => {
+    const sent = (await c.sandbox.events({ type: 'track', event: 'Notification Sent' })).map((e) => e.properties ?? {});
+    const by = (k: string) => {
+      const out: Record<string, number> = {};
+      for (const p of sent) out[String(p[k])] = sum([out[String(p[k])] ?? 0, Number(p.cost ?? 0)]);
+      return out;
+    };
+    return { group: by('group'), channel: by('channel') };
+  };
+  const insights = () => c.call('GET', '/insights?value=0.5', { headers: key }).then((r) => r.body);
+  const spendOf = (report: any) => ({
+    group: Object.fromEntries(Object.entries(report.groups).map(([g, r]: [string, any]) => [g, r.spend.total])),
+    channel: Object.fromEntries(Object.entries(report.channels).map(([ch, r]: [string, any]) => [ch, r.spend.total])),
+  });
+  // scheduled steps are counted when their provider reports them sent: wait until both agree
+  let last: unknown;
+  await waitFor(async () => {
+    const [segment, report] = await Promise.all([fromSegment(), insights()]);
+    last = { segment, report: spendOf(report) };
+    const same = (x: Record<string, number>, y: Record<string, number>) =>
+      [...new Set([...Object.keys(x), ...Object.keys(y)])].every((k) => Math.abs((x[k] ?? 0) - (y[k] ?? 0)) < 1e-6);
+    return same(segment.group, spendOf(report).group) && same(segment.channel, spendOf(report).channel);
+  }, 15_000).catch(() => {
+    throw new Error(`spend differs: ${JSON.stringify(last)}`);
+  });
+  const report = await insights();
+  expect(report).toMatchObject({ currency: 'USD', value: 0.5 });
+  const override = report.groups.override;
+  const spend = override.spend;
+  expect(spend.perNotification).toBeCloseTo(spend.total / override.notifications, 9);
+  expect(spend.netValue.total).toBeCloseTo(override.engaged * 0.5 - spend.total, 9);
+  if (override.engaged > 0) {
+    expect(spend.perEngagement.cost).toBeCloseTo(spend.total / override.engaged, 9);
+    expect(spend.perEngagement.interval[0]).toBeLessThanOrEqual(spend.perEngagement.cost);
+  }
 });

@@ -51,8 +51,8 @@ test('with the evidence store down /notify routes by trait (policy trait) and sa
   expect((await record('down-n1')).pendingEvidence).toEqual([
     // the notification itself, for /insights
     { ...counted, kind: 'notified' },
-    // with the band of the user's day it went out in, where recovery counts it too
-    { ...counted, kind: 'sent', band: expect.stringMatching(/^(night|morning|afternoon|evening)$/) },
+    // with the band of the user's day it went out in, where recovery counts it too, and its estimated cost (EMAIL_COST 0)
+    { ...counted, kind: 'sent', band: expect.stringMatching(/^(night|morning|afternoon|evening)$/), cost: 0 },
   ]);
 
   await c.sandbox.fault({ api: 'sync', count: 0 }); // the store is back

@@ -55,6 +55,7 @@ describe('the tally', () => {
     kind: fc.constantFrom('notified', 'suppressed', 'sent', 'delivered', 'failed', 'engaged'),
     group: fc.constantFrom('learned' as const, 'holdout' as const, 'override' as const),
     day: fc.constantFrom('2026-11-29', '2026-11-30'),
+    cost: fc.constantFrom(undefined, 0, 0.0797, 0.15, 0.0004),
   });
   const delta = fc.array(counted, { maxLength: 8 }).map((os: Counted[]) => tallyOf(os, () => false));
 
@@ -83,10 +84,47 @@ describe('the tally', () => {
       (id) => id === 'n2', // n2 was counted engaged before (on another channel)
     );
     expect(t[day].g?.learned).toEqual([1, 1, 1, 0, 0, 0]);
-    expect(t[day].c?.SMS).toEqual([0, 0, 0, 1]);
-    expect(t[day].c?.EMAIL).toEqual([0, 0, 0, 2]);
+    expect(t[day].c?.SMS).toEqual([0, 0, 0, 1, 0]);
+    expect(t[day].c?.EMAIL).toEqual([0, 0, 0, 2, 0]);
     // observations kept before insights existed (no group or day) count nothing
     expect(tallyOf([{ notificationId: 'n9', channel: 'SMS', kind: 'sent' }], () => false)).toEqual({});
+  });
+
+  test("sends' estimated costs add up exactly, per channel and per group, in millionths", () => {
+    const day = '2026-11-30';
+    const sent = (notificationId: string, channel: 'SMS' | 'EMAIL', group: 'learned' | 'holdout', cost?: number) =>
+      ({ notificationId, channel, kind: 'sent', group, day, cost }) as Counted;
+    const t = tallyOf(
+      [
+        sent('n1', 'SMS', 'learned', 0.1594),
+        sent('n2', 'EMAIL', 'learned', 0.0004),
+        sent('n3', 'SMS', 'holdout', 0.0797),
+        sent('n4', 'SMS', 'holdout'),
+      ],
+      () => false,
+    );
+    expect(t[day].c?.SMS).toEqual([3, 0, 0, 0, 239_100]);
+    expect(t[day].s).toEqual({ learned: [159_800], holdout: [79_700] });
+    // a count stored before spend was kept (four wide) still reads, and adds to a new one
+    const old = tallyFrom({ [day]: { c: { SMS: [1, 1, 0, 0] } } });
+    expect(addTally(old, t)[day].c?.SMS).toEqual([4, 1, 0, 0, 239_100]);
+    const g = (k: number, n: number) => [n, k, n, 0, 0, 0];
+    const both: Tally = { [day]: { g: { learned: g(40, 100), holdout: g(20, 100) }, s: t[day].s } };
+    const r = reportOf(both, day, day, {
+      currency: 'USD',
+      value: 1,
+    });
+    expect(r.groups.learned?.spend).toMatchObject({ total: 0.1598, perNotification: 0.001598 });
+    expect(r.groups.learned?.spend.perEngagement?.cost).toBeCloseTo(0.1598 / 40, 12);
+    const [low, high] = r.groups.learned?.spend.perEngagement?.interval ?? [];
+    expect(low).toBeLessThan(0.1598 / 40);
+    expect(high).toBeGreaterThan(0.1598 / 40);
+    expect(r.groups.learned?.spend.netValue?.total).toBeCloseTo(40 - 0.1598, 12);
+    // the net value lift: value × the engagement lift, less the spend per notification between them
+    expect(r.netValueLift?.difference).toBeCloseTo(0.2 - (0.001598 - 0.000797), 12);
+    expect(r.netValueLift?.interval[0]).toBeCloseTo((r.lift?.differenceInterval[0] ?? 0) - (0.001598 - 0.000797), 12);
+    // without a value: no net value
+    expect(reportOf(both, day, day).groups.learned?.spend).toMatchObject({ total: 0.1598, netValue: null });
   });
 
   test('a malformed stored tally is read without the malformed parts', () => {

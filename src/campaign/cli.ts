@@ -62,13 +62,30 @@ class Tally {
   readonly byStatus = new Map<string, number>();
   readonly byChannel = new Map<string, number>();
   readonly byReason = new Map<string, number>();
+  /** estimated spend per channel, in millionths (exact sums), and rows whose price is unknown */
+  readonly spend = new Map<string, number>();
+  unpriced = 0;
+  currency?: string;
   retries = 0;
 
-  add(r: Result | { status: string; channel?: string; reason?: string }) {
-    const inc = (m: Map<string, number>, k: string | undefined) => k && m.set(k, (m.get(k) ?? 0) + 1);
+  add(r: Result | { status: string; channel?: string; reason?: string; cost?: string; currency?: string }) {
+    const inc = (m: Map<string, number>, k: string | undefined, by = 1) => k && m.set(k, (m.get(k) ?? 0) + by);
     inc(this.byStatus, r.status);
     inc(this.byChannel, r.channel);
     inc(this.byReason, r.reason);
+    if (r.channel && r.cost) inc(this.spend, r.channel, Math.round(Number(r.cost) * 1e6));
+    else if (r.channel && r.status !== 'duplicate' && r.status !== 'suppressed') this.unpriced++;
+    this.currency ??= r.currency;
+  }
+
+  /** "SMS 1.594 USD, EMAIL 0.004 USD; total 1.598 USD (estimates)" */
+  spendLine(): string {
+    const unit = this.currency ?? '';
+    const amount = (micros: number) => `${(micros / 1e6).toFixed(4)} ${unit}`.trim();
+    const total = [...this.spend.values()].reduce((a, b) => a + b, 0);
+    const per = [...this.spend].map(([c, m]) => `${c} ${amount(m)}`).join(', ');
+    const unknown = this.unpriced ? `; ${this.unpriced} rows with no known price` : '';
+    return `${per || 'none'}; total ${amount(total)} (estimated before sending)${unknown}`;
   }
 
   count(status: string) {
@@ -100,7 +117,8 @@ function resultOf(req: RowRequest, answer: Answer | { lost: string }, stopping: 
   if (status === 200) {
     const outcome =
       (['sent', 'scheduled', 'duplicate', 'suppressed'] as const).find((s) => s === body.status) ?? 'sent';
-    return { ...base, channel: body.channel, reason: body.reason, status: outcome };
+    const cost = typeof body.cost === 'number' ? { cost: String(body.cost), currency: body.currency } : {};
+    return { ...base, channel: body.channel, reason: body.reason, status: outcome, ...cost };
   }
   const error = body.error ?? {};
   const message = [error.field && `${error.field}:`, error.message ?? body.text].filter(Boolean).join(' ');
@@ -170,19 +188,48 @@ async function* rowsOf(file: string, encoding: Encoding, spec: CampaignSpec) {
   }
 }
 
-/** --dry-run: every row checked as /notify would check it, its problems shown, nothing sent. */
-async function dryRun(file: string, encoding: Encoding, spec: CampaignSpec): Promise<number> {
+/**
+ * --dry-run: every row checked as /notify would check it, its problems shown, nothing sent. When
+ * the service answers, each valid row's channel and estimated cost come from its /channel (the same
+ * routing and prices /notify would use, nothing sent), summed per channel and in all.
+ */
+async function dryRun(file: string, encoding: Encoding, spec: CampaignSpec, o: SendOptions): Promise<number> {
   const tally = new Tally();
+  const costs = new Tally();
   let shown = 0;
+  const { url, key } = connection(o);
+  const service = new Service({ url, key, attempts: 3 });
+  const queue = new PQueue({
+    concurrency: o.concurrency,
+    intervalCap: Math.max(1, Math.round(o.rate)),
+    interval: 1000,
+  });
+  let unreachable: string | undefined;
   for await (const { row, values } of rowsOf(file, encoding, spec)) {
     const req = requestOf(values, row, spec);
     tally.add({ status: req.problems.length ? 'invalid' : 'valid' });
     for (const p of req.problems)
       if (shown++ < SHOWN_PROBLEMS)
         console.log(printable(`row ${row}${req.userId ? ` (${req.userId})` : ''}: ${p.field}: ${p.message}`));
+    if (req.problems.length || unreachable) continue;
+    await queue.onSizeLessThan(o.concurrency);
+    queue.add(async () => {
+      const answer = await service.channel(req.params);
+      if ('lost' in answer) unreachable ??= answer.lost;
+      else if (answer.status === 200) costs.add(resultOf(req, answer, false));
+      else costs.add({ status: 'unroutable' });
+    });
   }
+  await queue.onIdle();
   if (shown > SHOWN_PROBLEMS) console.log(`… and ${shown - SHOWN_PROBLEMS} more problems`);
   console.log(`dry run of ${file} (${encoding}): ${tally.line()}; nothing was sent`);
+  if (unreachable) console.log(`  estimate:   none (${url} did not answer: ${unreachable})`);
+  else {
+    console.log(`  by channel: ${costs.line(costs.byChannel)} (as /channel routes them now)`);
+    console.log(`  estimate:   ${costs.spendLine()}`);
+    if (costs.count('unroutable'))
+      console.log(`  unroutable: ${costs.count('unroutable')} rows (no reachable channel)`);
+  }
   console.log(`  cost:       ${costLine(tally.settled)}`);
   return tally.count('invalid') ? 1 : 0;
 }
@@ -214,7 +261,7 @@ function invalidRow(row: number, req: ReturnType<typeof requestOf>): Result {
 async function send(file: string, o: SendOptions): Promise<number> {
   const spec = specOf(file, o);
   const encoding = o.encoding === 'auto' ? await encodingOf(file) : o.encoding;
-  if (o.dryRun) return dryRun(file, encoding, spec);
+  if (o.dryRun) return dryRun(file, encoding, spec, o);
   const resultsPath = o.results ?? `${o.id}.results.csv`;
   const tally = new Tally();
   const started = Date.now();
@@ -285,6 +332,7 @@ function printSummary(
     console.log(
       `  suppressed: ${suppressed} rows over the service's FREQUENCY_CAP (not sent; status suppressed in the results)`,
     );
+  console.log(`  spend:      ${tally.spendLine()}`);
   console.log(`  results:    ${run.resultsPath}`);
   console.log(`  cost:       ${costLine(tally.settled)}`);
 }
@@ -373,7 +421,10 @@ connectionOptions(
     '--locale <tag>',
     "locale of rows without one (default: the service's DEFAULT_LOCALE); phone numbers are read for its country",
   )
-  .option('--dry-run', 'check every row and print the problems; send nothing')
+  .option(
+    '--dry-run',
+    "check every row and print the problems; with the service up, estimate each channel's cost; send nothing",
+  )
   .action(async (file: string, o: SendOptions) => {
     process.exitCode = await send(file, o);
   });

@@ -16,6 +16,8 @@ export const RESULT_COLUMNS = [
   'status',
   'errorCode',
   'errorMessage',
+  'cost',
+  'currency',
 ] as const;
 
 export type Status = 'sent' | 'scheduled' | 'duplicate' | 'suppressed' | 'invalid' | 'failed' | 'interrupted';
@@ -35,6 +37,9 @@ export interface Result {
   status: Status;
   errorCode?: string;
   errorMessage?: string;
+  /** the service's estimate of what the row's send costs (its first step), in `currency` */
+  cost?: string;
+  currency?: string;
 }
 
 export class ResultsWriter {
@@ -80,6 +85,8 @@ export async function* readResults(path: string): AsyncGenerator<Result> {
       status: line.status as Status,
       errorCode: line.errorCode || undefined,
       errorMessage: line.errorMessage || undefined,
+      cost: line.cost || undefined,
+      currency: line.currency || undefined,
     };
   }
 }

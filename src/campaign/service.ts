@@ -10,6 +10,9 @@ export interface AnswerBody {
   channel?: string;
   reason?: string;
   canceled?: string[];
+  /** the estimated cost of the first step (null: its price is unknown), in `currency` */
+  cost?: number | null;
+  currency?: string;
   error?: { code?: string; message?: string; field?: string };
   /** a body that was not JSON */
   text?: string;
@@ -45,6 +48,11 @@ export class Service {
 
   notify(params: Record<string, string>): Promise<Answer | { lost: string }> {
     return this.post('/notify', params);
+  }
+
+  /** What /notify would choose for the row, and what it would cost: nothing is sent (the dry run). */
+  channel(params: Record<string, string>): Promise<Answer | { lost: string }> {
+    return this.post('/channel', params);
   }
 
   cancel(notificationId: string): Promise<Answer | { lost: string }> {

@@ -4,13 +4,14 @@
  * dist/assets/insights.js at build: it asks for the API key (kept in the
  * tab's session storage only), reads GET /insights and shows engagement by
  * group with its intervals and the lift, engagement per day per group, the
- * channel mix and the per-channel rates. Text is set with textContent only.
+ * channel mix, the per-channel rates, and the estimated spend and net value
+ * per group and channel. Text is set with textContent only.
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { type Channel, CHANNELS } from '../lib/channel-list';
 import { type Lift, type Rate, wilson } from '../lib/insights/intervals';
-import type { InsightsReport } from '../lib/insights/report';
+import type { ChannelReport, GroupReport, InsightsReport, Spend } from '../lib/insights/report';
 
 interface Insights extends InsightsReport {
   complete: boolean;
@@ -74,6 +75,15 @@ const TEXT = {
     settings: 'Settings',
     incomplete: 'Some counts are still being read: refresh in a minute.',
     framed: 'This page does not open inside another page. Open it in its own tab.',
+    spend: 'Spend (estimated before each send)',
+    spent: 'Spend',
+    perNotification: 'Per notification',
+    perSend: 'Per send',
+    perEngagement: 'Per engagement',
+    netValue: 'Net value',
+    netValueNote:
+      'Net value = engaged × ENGAGEMENT_VALUE − spend. Set ENGAGEMENT_VALUE (or ?value= on /insights) to see it.',
+    netLift: 'Net value per notification, learned over holdout',
     SMS: 'SMS',
     CALL: 'Call',
     EMAIL: 'Email',
@@ -128,6 +138,15 @@ const TEXT = {
     settings: '設定',
     incomplete: '一部の集計を読み込み中です。1 分後に更新してください。',
     framed: 'このページは他のページの中では開けません。新しいタブで開いてください。',
+    spend: '費用（送信前の見積もり）',
+    spent: '費用',
+    perNotification: '通知 1 件あたり',
+    perSend: '送信 1 件あたり',
+    perEngagement: '反応 1 件あたり',
+    netValue: '純価値',
+    netValueNote:
+      '純価値 = 反応数 × ENGAGEMENT_VALUE − 費用。表示するには ENGAGEMENT_VALUE（または /insights の ?value=）を設定してください。',
+    netLift: '通知 1 件あたりの純価値（学習ルーティング − ホールドアウト）',
     SMS: 'SMS',
     CALL: '電話',
     EMAIL: 'メール',
@@ -295,6 +314,38 @@ function channelsSection(report: Insights): HTMLElement {
   return section(t('channels'), table(head, rows, 'channels'));
 }
 
+/** An amount in the report's currency (costs of a fraction of a cent keep four decimals). */
+const money = (report: Insights, x: number | null) =>
+  x === null
+    ? '–'
+    : new Intl.NumberFormat(lang, { style: 'currency', currency: report.currency, maximumFractionDigits: 4 }).format(x);
+
+/** Spend per group and per channel: total, per notification (or send), per engagement with its interval, net value. */
+function spendSection(report: Insights, groups: Array<keyof Insights['groups']>): HTMLElement {
+  const m = (x: number | null) => money(report, x);
+  const perEngagement = (sp: Spend) =>
+    sp.perEngagement
+      ? `${m(sp.perEngagement.cost)} [${m(sp.perEngagement.interval[0])} – ${sp.perEngagement.interval[1] === null ? '∞' : m(sp.perEngagement.interval[1])}]`
+      : '–';
+  const net = (sp: Spend) =>
+    sp.netValue ? `${m(sp.netValue.total)} (${m(sp.netValue.perNotification)} ${t('perNotification')})` : '–';
+  const row = (name: string, sp: Spend) => [name, m(sp.total), m(sp.perNotification), perEngagement(sp), net(sp)];
+  const rows = [
+    ...groups.flatMap((g) => (report.groups[g] ? [row(t(g), (report.groups[g] as GroupReport).spend)] : [])),
+    ...CHANNELS.flatMap((c) => (report.channels[c] ? [row(t(c), (report.channels[c] as ChannelReport).spend)] : [])),
+  ];
+  const head = [t('group'), t('spent'), `${t('perNotification')} / ${t('perSend')}`, t('perEngagement'), t('netValue')];
+  const lift = report.netValueLift;
+  const liftLine = lift
+    ? `${t('netLift')}: ${m(lift.difference)} [${m(lift.interval[0])} – ${m(lift.interval[1])}]`
+    : t('netValueNote');
+  return section(
+    t('spend'),
+    table(head, rows, 'spend'),
+    el('p', { class: 'sub', 'data-testid': 'net-value-lift' }, liftLine),
+  );
+}
+
 /** The prior per band of the user's day (in the order /insights gives them), when the learner has bands. */
 function priorBandsSection(report: Insights): HTMLElement | undefined {
   const banded = CHANNELS.filter((ch) => report.prior.bands?.[ch]);
@@ -340,6 +391,7 @@ function render(report: Insights) {
   const mix = groups.map((g) => [t(g), ...CHANNELS.map((c) => pct(report.groups[g]?.mix[c]?.share ?? 0))]);
   main.append(section(t('mix'), table([t('group'), ...CHANNELS.map(t)], mix, 'mix')));
   main.append(channelsSection(report));
+  main.append(spendSection(report, groups));
   const bands = priorBandsSection(report);
   if (bands) main.append(bands);
   main.append(...footer(report));

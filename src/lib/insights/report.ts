@@ -8,7 +8,7 @@ import { type Band, BANDS, type BandEffects, bandKey, bandMean } from '../routin
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
 import { type Lift, lift, type Rate, wilson } from './intervals';
-import { groupCountsOf, type Tally } from './tally';
+import { groupCountsOf, MICROS, type Tally } from './tally';
 
 export interface GroupReport {
   notifications: number;
@@ -18,6 +18,24 @@ export interface GroupReport {
   suppressed: number;
   /** the first step's channel: count and share of the group's notifications */
   mix: Partial<Record<Channel, { count: number; share: number }>>;
+  /** what its sends were estimated to cost, in `currency` (see spendOf) */
+  spend: Spend;
+}
+
+/**
+ * Spend: the sum of the sends' estimated costs (`Notification Sent`'s `cost`), per notification
+ * and per engagement, and with a value per engagement the net value (engaged × value − spend).
+ * Spend is known exactly (a sum of estimates made before each send); what is uncertain is how many
+ * engage, so the intervals are the engagement rate's Wilson interval carried through: cost per
+ * engagement = cost per notification ÷ engagement rate.
+ */
+export interface Spend {
+  total: number;
+  perNotification: number | null;
+  /** with its 95 % interval (the high end null when no engagement is ruled out) */
+  perEngagement: { cost: number; interval: [number, number | null] } | null;
+  /** engaged × value − spend, and per notification with its 95 % interval (null without a value) */
+  netValue: { total: number; perNotification: number | null; interval: [number, number] | null } | null;
 }
 
 export interface ChannelReport {
@@ -28,6 +46,8 @@ export interface ChannelReport {
   delivery: Rate | null;
   failure: Rate | null;
   engagement: Rate | null;
+  /** per send instead of per notification */
+  spend: Spend;
 }
 
 export interface InsightsReport {
@@ -36,20 +56,69 @@ export interface InsightsReport {
   groups: Partial<Record<Group, GroupReport>>;
   /** learned over holdout (null until both have notifications in the window) */
   lift: Lift | null;
+  /**
+   * learned over holdout in net value per notification (value × engagement − cost per notification),
+   * with its 95 % interval: the engagement lift's Newcombe interval × value, less the difference in
+   * spend per notification (null without a value, or until both groups have notifications)
+   */
+  netValueLift: { difference: number; interval: [number, number] } | null;
+  /** the currency spend is in, and the value per engagement net value is counted with (null: none) */
+  currency: string;
+  value: number | null;
   channels: Partial<Record<Channel, ChannelReport>>;
   /** per day: each group's notifications, engaged, and rate (days with notifications only) */
   daily: Array<{ day: string } & Partial<Record<Group, { notifications: number; engaged: number; rate: number }>>>;
 }
 
-export function reportOf(tally: Tally, since: string, until: string): InsightsReport {
+/** Spend and net value of `n` notifications (or sends) of which `k` engaged, costing `micros` in all. */
+export function spendOf(micros: number, k: number, n: number, value: number | undefined): Spend {
+  const total = micros / MICROS;
+  const rate = wilson(Math.min(k, n), n);
+  const perNotification = n > 0 ? total / n : null;
+  const perEngagement =
+    rate && perNotification !== null && k > 0
+      ? {
+          cost: total / k,
+          interval: [
+            perNotification / rate.interval[1],
+            rate.interval[0] > 0 ? perNotification / rate.interval[0] : null,
+          ] as [number, number | null],
+        }
+      : null;
+  const netValue =
+    value === undefined
+      ? null
+      : {
+          total: k * value - total,
+          perNotification: perNotification === null ? null : (k / n) * value - perNotification,
+          interval:
+            rate && perNotification !== null
+              ? ([rate.interval[0] * value - perNotification, rate.interval[1] * value - perNotification] as [
+                  number,
+                  number,
+                ])
+              : null,
+        };
+  return { total, perNotification, perEngagement, netValue };
+}
+
+export function reportOf(
+  tally: Tally,
+  since: string,
+  until: string,
+  money: { currency: string; value?: number } = { currency: 'USD' },
+): InsightsReport {
+  const value = money.value;
   const days = Object.keys(tally)
     .filter((d) => d >= since && d <= until)
     .sort();
   const groupTotals = new Map<Group, number[]>();
   const channelTotals = new Map<Channel, number[]>();
+  const spendTotals = new Map<Group, number>();
   const daily: InsightsReport['daily'] = [];
   for (const day of days) {
-    const { g = {}, c = {} } = tally[day];
+    const { g = {}, c = {}, s = {} } = tally[day];
+    for (const group of GROUPS) spendTotals.set(group, (spendTotals.get(group) ?? 0) + (s[group]?.[0] ?? 0));
     const row: InsightsReport['daily'][number] = { day };
     for (const group of GROUPS) {
       const counts = g[group];
@@ -77,10 +146,11 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
       mix: Object.fromEntries(
         CHANNELS.flatMap((ch) => (mix[ch] ? [[ch, { count: mix[ch], share: n ? mix[ch] / n : 0 }]] : [])),
       ),
+      spend: spendOf(spendTotals.get(group) ?? 0, k, n, value),
     };
   }
   const channels: InsightsReport['channels'] = {};
-  for (const [channel, [sent, delivered, failed, engaged]] of channelTotals) {
+  for (const [channel, [sent, delivered, failed, engaged, spent = 0]] of channelTotals) {
     channels[channel] = {
       sent,
       delivered,
@@ -89,16 +159,32 @@ export function reportOf(tally: Tally, since: string, until: string): InsightsRe
       delivery: wilson(Math.min(delivered, sent), sent),
       failure: wilson(Math.min(failed, sent), sent),
       engagement: wilson(Math.min(engaged, sent), sent),
+      spend: spendOf(spent, engaged, sent, value),
     };
   }
   const [l, h] = [groups.learned, groups.holdout];
+  const engagementLift = l && h ? lift(l.engaged, l.notifications, h.engaged, h.notifications) : null;
   return {
     since,
     until,
     groups,
-    lift: l && h ? lift(l.engaged, l.notifications, h.engaged, h.notifications) : null,
+    lift: engagementLift,
+    netValueLift:
+      l && h && engagementLift && value !== undefined ? netLift(engagementLift, l.spend, h.spend, value) : null,
+    currency: money.currency,
+    value: value ?? null,
     channels,
     daily,
+  };
+}
+
+/** The lift in net value per notification: value × the engagement lift, less the difference in spend. */
+function netLift(l: Lift, learned: Spend, holdout: Spend, value: number) {
+  const spent = (learned.perNotification ?? 0) - (holdout.perNotification ?? 0);
+  const [low, high] = l.differenceInterval;
+  return {
+    difference: value * l.difference - spent,
+    interval: [value * low - spent, value * high - spent] as [number, number],
   };
 }
 

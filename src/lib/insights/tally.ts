@@ -14,6 +14,7 @@
  *   mix            the channel of the notification's first step
  *   suppressed     `Notification Suppressed` (over FREQUENCY_CAP, not sent), per notification
  *   per channel    `Notification Sent`, `Delivered` (or `Answered`), `Failed`, `Engaged`, per notification and channel
+ *   spend          the sum of `Notification Sent`'s `cost` (estimates), per channel and per group
  */
 import { type Channel, CHANNELS } from '../channel-list';
 import { GROUPS, type Group } from '../routing/holdout';
@@ -24,12 +25,15 @@ import { GROUPS, type Group } from '../routing/holdout';
  * a count stored before a channel was added keeps its place: the array's width is its version.
  */
 export type GroupCounts = number[];
-/** [sent, delivered, failed, engaged] */
+/** [sent, delivered, failed, engaged, estimated spend of the sends in millionths of COST_CURRENCY] */
 export type ChannelCounts = number[];
+/** [estimated spend of the group's sends, in millionths of COST_CURRENCY]: integers, so sums are exact */
+export type SpendCounts = number[];
 
 export interface DayTally {
   g?: Partial<Record<Group, GroupCounts>>;
   c?: Partial<Record<Channel, ChannelCounts>>;
+  s?: Partial<Record<Group, SpendCounts>>;
 }
 /** by UTC day, YYYY-MM-DD */
 export type Tally = Record<string, DayTally>;
@@ -44,6 +48,8 @@ export interface Counted {
   kind: string;
   group?: Group;
   day?: string;
+  /** a send's estimated cost, in COST_CURRENCY */
+  cost?: number;
 }
 
 /** the channels the first layout counted, in its order (channel-list.ts only appends to CHANNELS) */
@@ -57,7 +63,13 @@ const mixAt = (channel: Channel) => {
   const i = CHANNELS.indexOf(channel);
   return i < FIRST_LAYOUT_CHANNELS ? 2 + i : 3 + i;
 };
-const CHANNEL_WIDTH = 4;
+/** [sent, delivered, failed, engaged] were the first layout; spend was added after */
+const FIRST_CHANNEL_WIDTH = 4;
+const CHANNEL_WIDTH = 5;
+const SPENT = 4;
+const SPEND_WIDTH = 1;
+/** costs are counted in millionths of the currency (costs/estimate.ts rounds to them) */
+export const MICROS = 1_000_000;
 
 /** A group's counts by name (whatever width they were stored with). */
 export function groupCountsOf(counts: GroupCounts): {
@@ -89,12 +101,12 @@ export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationI
   const out: Tally = {};
   const engagedNow = new Set<string>();
   /** the counts of `key` in the day's groups (`g`) or channels (`c`), all zero at first use */
-  const countsOf = (day: string, part: 'g' | 'c', key: Group | Channel): number[] => {
+  const countsOf = (day: string, part: 'g' | 'c' | 's', key: Group | Channel): number[] => {
     out[day] ??= {};
-    const counts = out[day] as Record<'g' | 'c', Record<string, number[]> | undefined>;
+    const counts = out[day] as Record<'g' | 'c' | 's', Record<string, number[]> | undefined>;
     counts[part] ??= {};
     const of = counts[part] as Record<string, number[]>;
-    of[key] ??= zeros(part === 'g' ? GROUP_WIDTH : CHANNEL_WIDTH);
+    of[key] ??= zeros(part === 'g' ? GROUP_WIDTH : part === 'c' ? CHANNEL_WIDTH : SPEND_WIDTH);
     return of[key];
   };
   for (const o of fresh) {
@@ -112,6 +124,11 @@ export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationI
     const at = CHANNEL_INDEX[o.kind];
     if (at === undefined || !o.channel) continue;
     countsOf(o.day, 'c', o.channel)[at] += 1;
+    if (o.kind === 'sent' && o.cost !== undefined && Number.isFinite(o.cost) && o.cost > 0) {
+      const micros = Math.round(o.cost * MICROS);
+      countsOf(o.day, 'c', o.channel)[SPENT] += micros;
+      countsOf(o.day, 's', o.group)[0] += micros;
+    }
     if (o.kind === 'engaged' && !engagedBefore(o.notificationId) && !engagedNow.has(o.notificationId)) {
       engagedNow.add(o.notificationId);
       countsOf(o.day, 'g', o.group)[1] += 1;
@@ -126,7 +143,8 @@ export function addTally(a: Tally, b: Tally, sign: 1 | -1 = 1): Tally {
   for (const day of new Set([...Object.keys(a), ...Object.keys(b)])) {
     const g = addCounts(a[day]?.g, b[day]?.g, sign, GROUP_WIDTH);
     const c = addCounts(a[day]?.c, b[day]?.c, sign, CHANNEL_WIDTH);
-    if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
+    const sp = addCounts(a[day]?.s, b[day]?.s, sign, SPEND_WIDTH);
+    if (g || c || sp) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}), ...(sp ? { s: sp } : {}) };
   }
   return out;
 }
@@ -156,8 +174,9 @@ export function tallyFrom(data: unknown): Tally {
   for (const [day, d] of Object.entries(data as Record<string, DayTally>)) {
     if (!DAY.test(day) || !d || typeof d !== 'object') continue;
     const g = validCounts(d.g, GROUPS, FIRST_GROUP_WIDTH);
-    const c = validCounts(d.c, CHANNELS, CHANNEL_WIDTH);
-    if (g || c) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}) };
+    const c = validCounts(d.c, CHANNELS, FIRST_CHANNEL_WIDTH);
+    const sp = validCounts(d.s, GROUPS, SPEND_WIDTH);
+    if (g || c || sp) out[day] = { ...(g ? { g } : {}), ...(c ? { c } : {}), ...(sp ? { s: sp } : {}) };
   }
   return out;
 }

@@ -11,6 +11,7 @@ import { wire } from '../deps';
 import { badRequest } from '../../http/errors';
 import type { EndpointRequest, Reply } from '../../http/endpoint';
 import { stringParam } from '../../http/params';
+import { valueParam } from '../notify/input';
 import { OUTBOX_SHARDS } from '../../store/outbox';
 import { TALLY_DAYS } from '../../store/prior';
 import { priorReport, reportOf } from '../../insights/report';
@@ -22,6 +23,7 @@ const DEFAULT_DAYS = 30;
 export async function insights(req: EndpointRequest): Promise<Reply> {
   const now = currentTime();
   const since = sinceOf(stringParam(req.params, 'since', { max: 40 }), now);
+  const value = valueParam(req.params) ?? req.config.engagementValue;
   const deps = wire(req);
   const outbox = Promise.all(Array.from({ length: OUTBOX_SHARDS }, (_, k) => deps.store.outbox.list(k)));
   const read = await deps.evidence.tally();
@@ -34,7 +36,7 @@ export async function insights(req: EndpointRequest): Promise<Reply> {
   return {
     status: 200,
     json: {
-      ...reportOf(read.tally, since, dayOf(now)),
+      ...reportOf(read.tally, since, dayOf(now), { currency: req.config.costCurrency, value }),
       // false while some prior shard holds more new items than one read takes (the next catches up)
       complete: !read.behind,
       config: {
@@ -42,6 +44,7 @@ export async function insights(req: EndpointRequest): Promise<Reply> {
         holdoutPercent: c.holdoutPercent,
         holdoutPolicy: c.holdoutPolicy,
         frequencyCap: c.frequencyCap?.text ?? null,
+        engagementValue: c.engagementValue ?? null,
       },
       prior: priorReport(population.priors, population.effects),
       // parcels recovery gave up on, for an operator to retry or drop (npm run dead-letters)

@@ -179,7 +179,7 @@ export async function applyUpdates(
   if (record.state === 'in_progress' && updates.length > 0) {
     throw new DomainError('state_unavailable', `notification ${id} is still being sent; retry later`);
   }
-  const events: SegmentMessage[] = [];
+  const events: SegmentMessage[] = scheduledSent(deps, record, updates);
   if (updates.some((u) => u.status === 'COMPLETED')) {
     await cancelOrKeep(
       deps,
@@ -198,6 +198,28 @@ export async function applyUpdates(
     }
   }
   return { deferred: record.deferredEvents ?? [], events, delivered };
+}
+
+/**
+ * `Notification Sent` for a scheduled step its provider reports gone out, with the cost estimated
+ * when it was scheduled: Segment hears every send that is spent on, as /insights counts it. Its
+ * messageId is the send's own, so a repeated callback, or an escalation that sent the step itself,
+ * is the same event (Segment keeps one).
+ */
+function scheduledSent(deps: JourneyDeps, record: NotificationRecord, updates: StepUpdate[]): SegmentMessage[] {
+  const out: SegmentMessage[] = [];
+  for (const u of updates) {
+    const step = u.status === 'SENT' ? record.steps.find((s) => s.channel === u.channel) : undefined;
+    if (!step?.scheduledAt) continue;
+    const props = {
+      reason: 'scheduled',
+      provider_id: u.providerId ?? step.providerId,
+      ...costProperties(step.cost, deps.config.costCurrency),
+      ...groupPropsOf(record),
+    };
+    out.push(sentMessage(record.userId, record.notificationId, u.channel, props));
+  }
+  return out;
 }
 
 /** Work that failed now but is kept in the record and listed in the outbox: recovery completes it. */

@@ -120,6 +120,19 @@ function parseQuietHoursParam(params: Params): string | undefined {
   return raw;
 }
 
+/** `value`: what one engagement is worth, in COST_CURRENCY (routing for value, net value in /insights). */
+export function valueParam(params: Params): number | undefined {
+  const hint = 'must be a positive decimal amount in COST_CURRENCY, such as 0.5';
+  const raw = stringParam(params, 'value', {
+    max: 20,
+    pattern: /^\d{1,9}(\.\d{1,9})?$/,
+    patternHint: hint,
+    scalar: true,
+  });
+  if (raw !== undefined && Number(raw) === 0) throw badRequest('value', `value ${hint}`);
+  return raw === undefined ? undefined : Number(raw);
+}
+
 export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultLocale'>): RoutingInput {
   const userId = idParam(params, 'userId', { required: true });
   const localeHint = 'must be a language tag such as ja-JP or en-US';
@@ -134,14 +147,7 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
   }
   const phone = stringParam(params, 'phone', { max: 32 });
   const email = stringParam(params, 'email', { max: 254 });
-  const valueHint = 'must be a positive decimal amount in COST_CURRENCY, such as 0.5';
-  const value = stringParam(params, 'value', {
-    max: 20,
-    pattern: /^\d{1,9}(\.\d{1,9})?$/,
-    patternHint: valueHint,
-    scalar: true,
-  });
-  if (value !== undefined && Number(value) === 0) throw badRequest('value', `value ${valueHint}`);
+  const value = valueParam(params);
   return {
     userId,
     locale,
@@ -150,7 +156,7 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
     email: email === undefined ? undefined : normalizeEmail(email),
     urgent: booleanParam(params, 'urgent'),
     quietHours: parseQuietHoursParam(params),
-    ...(value !== undefined ? { value: Number(value) } : {}),
+    ...(value !== undefined ? { value } : {}),
   };
 }
 

@@ -11,7 +11,6 @@ import type { SegmentMessage } from '../../segment-messages';
 import type { Deps } from '../deps';
 import { DomainError } from '../../errors';
 import {
-  costProperties,
   ENGAGED_EVENT,
   type Engagement,
   engagedMessage,
@@ -401,10 +400,7 @@ class Heard {
   /** the events' group properties, once per notification (a campaign's batch holds many events of each) */
   private groupProps = new Map<string, ReturnType<typeof groupPropsOf>>();
 
-  constructor(
-    ids: string[],
-    private readonly currency: string,
-  ) {
+  constructor(ids: string[]) {
     for (const id of ids) {
       let hear: (o: string | undefined | null) => void = () => undefined;
       const heard = new Promise<string | undefined | null>((r) => {
@@ -449,11 +445,7 @@ class Heard {
       props = groupPropsOf(r);
       this.groupProps.set(id, props);
     }
-    // a scheduled step's send, with the cost estimated when it was scheduled
-    const channel = m.event === 'Notification Sent' ? m.properties?.channel : undefined;
-    const cost = channel ? r.steps.find((st) => st.channel === channel)?.cost : undefined;
-    const costed = cost !== undefined ? costProperties(cost, this.currency) : undefined;
-    return { ...m, properties: { ...m.properties, ...props, ...costed } };
+    return { ...m, properties: { ...m.properties, ...props } };
   };
 }
 
@@ -598,7 +590,7 @@ export async function handleProviderEvents(
   const translations = providerEvents.map(translate);
   const work = workByNotification(translations);
   const ids = [...work.keys()];
-  const heard = new Heard(ids, deps.config.costCurrency);
+  const heard = new Heard(ids);
   // the learner's evidence, concurrently with the records (its write waits only for the record's
   // read), counted once per notification, channel and kind however often a callback comes
   const [applied, { learned, unrecorded, learning }] = await Promise.all([
