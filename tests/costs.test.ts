@@ -3,6 +3,7 @@ import { expectedCallMinutes } from '../src/lib/channels/call';
 import { ConfigErrors, loadConfig, parseChannelCosts } from '../src/lib/config';
 import { channelCosts, costBasisOf, stepCost, unitPricesFor } from '../src/lib/costs/estimate';
 import { type CountryPrices, perMinuteFor, smsPriceOf, voicePricesOf } from '../src/lib/costs/prices';
+import { bestTime } from '../src/lib/routing/best-time';
 import { chooseChannel } from '../src/lib/routing/learn';
 import { sandboxFunctionEnv } from '../sandbox/launch';
 
@@ -101,4 +102,22 @@ test('the cost settings are checked like every other variable', () => {
     expect(names.sort()).toEqual(['CHANNEL_COSTS', 'COST_CURRENCY', 'EMAIL_COST', 'ENGAGEMENT_VALUE']);
   }
   expect(() => loadConfig({ ...env, EMAIL_COST: '0.001', CHANNEL_COSTS: 'EMAIL=0.001' })).toThrow(/set one/);
+});
+
+test('sendAt=best weighs value and cost the same way: of equal engagement, the cheaper channel', () => {
+  const even = { SMS: { a: 5, b: 5, score: {} }, EMAIL: { a: 5, b: 5, score: {} } } as never;
+  const input = {
+    now: Date.UTC(2026, 11, 1, 3),
+    withinMs: 6 * 3_600_000,
+    timezone: 'Asia/Tokyo',
+    channels: ['SMS', 'EMAIL'] as Array<'SMS' | 'EMAIL'>,
+    canScheduleSms: true,
+    overall: even,
+    evidence: {},
+    bands: {},
+    effects: {},
+    halfLifeDays: 30,
+  };
+  expect(bestTime({ ...input, worth: { value: 1, costs: { SMS: 0.08, EMAIL: 0.0004 } } })?.channel).toBe('EMAIL');
+  expect(bestTime({ ...input, worth: { value: 1, costs: { SMS: 0.0001, EMAIL: 0.0004 } } })?.channel).toBe('SMS');
 });

@@ -191,6 +191,17 @@ test('the insights page asks for the key, then shows the groups, the lift with i
   const rows = await page.locator('[data-testid="channels"] tbody tr').allTextContents();
   expect(rows).toHaveLength(3);
   expect(rows.join('|')).toContain('メール');
+  // the estimated spend per group and channel, in /insights' currency (formatted as the page formats it)
+  expect(await page.locator('[data-testid="spend"] thead').textContent()).toContain('反応 1 件あたり');
+  const spent = await page.evaluate(
+    ([total, currency]) =>
+      new Intl.NumberFormat('ja', { style: 'currency', currency, maximumFractionDigits: 4 }).format(total),
+    [learned.spend.total, reported.currency] as [number, string],
+  );
+  const spendRows = await page.locator('[data-testid="spend"] tbody tr').allTextContents();
+  expect(spendRows.find((r) => r.startsWith('学習ルーティング'))).toContain(spent);
+  // no ENGAGEMENT_VALUE here: the page says how to see net value
+  expect(await text('net-value-lift')).toContain('ENGAGEMENT_VALUE');
   // the key lives only in this tab's session storage
   expect(await page.evaluate(() => sessionStorage.getItem('notify-insights-key'))).toBe('sandbox-insights-api-key');
   expect(await page.evaluate(() => localStorage.length)).toBe(0);

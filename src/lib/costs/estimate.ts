@@ -69,7 +69,7 @@ const COST_OF: Record<Channel, (u: UnitPrices, b: CostBasis) => number | undefin
 
 /** The expected cost of one send on `channel` (undefined: its price is unknown). */
 export function stepCost(channel: Channel, unit: UnitPrices, basis: CostBasis): number | undefined {
-  const c = COST_OF[channel](unit, basis);
+  const c = COST_OF[channel]?.(unit, basis); // a channel without a price here: unknown, never free
   return c === undefined ? undefined : roundCost(c);
 }
 

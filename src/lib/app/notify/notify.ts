@@ -5,7 +5,8 @@
  *   track → answer.
  * A single notification waits on three upstream round trips in sequence (the
  * first stage's reads run concurrently, as do the last stage's writes); an
- * escalation adds one (its scheduled steps, in parallel).
+ * escalation adds one (its scheduled steps, in parallel). The prices the cost
+ * estimates need are read in the first stage (costing.ts).
  */
 import { currentDate, currentTime } from '../../clock';
 import { sendWithFallback } from '../../channels/fallback';
