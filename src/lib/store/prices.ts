@@ -12,7 +12,6 @@ import type { Twilio } from 'twilio';
 import { currentDate, currentTime } from '../clock';
 import type { SyncClient } from '../clients/sync';
 import { isNotFound } from '../clients/twilio';
-import { countryOfPhone } from '../contact';
 import { type CountryPrices, countryPricesFrom, smsPriceOf, voicePricesOf } from '../costs/prices';
 import { errorText, log } from '../log';
 import { DOCUMENT_BUDGET_BYTES, fetchDocument, isConflict, writeDocument } from './documents';
@@ -36,12 +35,7 @@ export class PriceStore {
     private readonly client: Twilio,
   ) {}
 
-  /** The prices of the country a number belongs to (undefined: no number, an unknown country, no prices). */
-  async forPhone(phone: string | undefined): Promise<CountryPrices | undefined> {
-    const country = phone ? countryOfPhone(phone) : undefined;
-    return country ? this.forCountry(country) : undefined;
-  }
-
+  /** A country's prices (ISO 3166 alpha-2; undefined: none could be read, nor were any kept). */
   async forCountry(country: string): Promise<CountryPrices | undefined> {
     const h = held.get(country);
     if (h && performance.now() - h.readAt < MEMORY_MS && !isStale(h.prices)) return h.prices;

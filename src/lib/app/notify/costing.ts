@@ -30,9 +30,8 @@ const pricesNeeded = (config: Config) =>
 /** The first stage's read: the prices of the request's number's country, else of the locale's region. */
 export async function readPrices(deps: Deps, input: RoutingInput): Promise<CountryPrices | undefined> {
   if (!pricesNeeded(deps.config)) return undefined;
-  if (input.phone) return deps.prices.forPhone(input.phone);
-  const region = regionOf(input.locale);
-  return region ? deps.prices.forCountry(region) : undefined;
+  const country = input.phone ? countryOfPhone(input.phone) : regionOf(input.locale);
+  return country ? deps.prices.forCountry(country) : undefined;
 }
 
 /** /channel without a message: the cost of one SMS segment and a call of one minute */
@@ -48,8 +47,9 @@ export async function costingOf(
   const config = deps.config;
   const phone = addressesOf(input, profile.traits).phone;
   // the profile's number, of another country than the one read in the first stage
+  const country = phone ? countryOfPhone(phone) : undefined;
   const prices =
-    phone && pricesNeeded(config) && read?.country !== countryOfPhone(phone) ? await deps.prices.forPhone(phone) : read;
+    country && pricesNeeded(config) && read?.country !== country ? await deps.prices.forCountry(country) : read;
   const unit = unitPricesFor(config, phone, prices);
   const costs = channelCosts(CHANNELS, unit, input.content ? costBasisOf(input.content) : ONE_UNIT);
   const value = input.value ?? config.engagementValue;
