@@ -28,6 +28,7 @@ export const SPEC_FILES: ReadonlyArray<{ file: string; prefix: string }> = [
   { file: 'twilio_studio_v2.json', prefix: '/studio' },
   { file: 'twilio_pricing_v1.json', prefix: '/pricing' },
   { file: 'twilio_pricing_v2.json', prefix: '/pricing' },
+  { file: 'twilio_content_v1.json', prefix: '/content' },
   { file: 'tsg_mail_v3.json', prefix: '' },
   { file: 'tsg_scheduled_sends_v3.json', prefix: '' },
   { file: 'tsg_webhooks_v3.json', prefix: '' },

@@ -173,6 +173,16 @@ export function registerControlApi(
     return { status: 200, body: { delivered: status } };
   });
 
+  // a WhatsApp message from a contact (opens its 24-hour window); buttonPayload: a quick-reply press
+  router.on('POST', '/sandbox/inbound-whatsapp', async (req) => {
+    const { from, body: text, buttonPayload } = body(req);
+    if (typeof from !== 'string' || !/^whatsapp:\+[1-9]\d{1,14}$/.test(from) || typeof text !== 'string')
+      return bad('from (whatsapp:+E164) and body are required strings');
+    const payload = typeof buttonPayload === 'string' ? buttonPayload : undefined;
+    const status = await sim.inboundWhatsApp(from, text, undefined, payload);
+    return { status: 200, body: { delivered: status } };
+  });
+
   router.on('POST', '/sandbox/twilio-callback', async (req) => {
     const { url, params } = body(req);
     if (typeof url !== 'string' || !isObject(params)) return bad('url (string) and params (object) are required');

@@ -14,6 +14,7 @@ import { StudioEngine, registerStudioApi } from './studio';
 import { registerSyncApi } from './sync-api';
 import { registerTwilioApi, twilioGuard, twilioNotFound } from './twilio-api';
 import { registerPricingApi } from './pricing';
+import { registerWhatsAppApi, WhatsAppState } from './whatsapp';
 import { TOO_MANY_REQUESTS } from './upstream-limits';
 
 const BODY_LIMIT = 8 * 1024 * 1024;
@@ -55,7 +56,7 @@ export function foreignRequest(req: IncomingMessage): { status: number; message:
  * functions' and the setup's clients do, clients/twilio.ts), and those products' routes are
  * registered under `/<product>` here. No header means api. or sync., as before.
  */
-export const ROUTED_PRODUCTS = ['messaging', 'serverless', 'studio', 'pricing'] as const;
+export const ROUTED_PRODUCTS = ['messaging', 'serverless', 'studio', 'pricing', 'content'] as const;
 export function routedPath(path: string, twilioHost: string | undefined): string {
   const product = (twilioHost ?? '').split('.')[0];
   return (ROUTED_PRODUCTS as readonly string[]).includes(product) ? `/${product}${path}` : path;
@@ -90,10 +91,14 @@ export interface Sandbox {
 function sandboxOf(settings: SandboxSettings) {
   const state = new SandboxState(settings.simulate, settings.clockFile);
   state.account = new AccountState(settings, () => state.clock.now());
+  state.whatsapp = new WhatsAppState(settings, () => state.clock.now(), settings.account === 'wired');
   const simulator = new Simulator(state, settings, Number(process.env.SANDBOX_CALLBACK_DELAY_MS ?? 100));
   const router = new Router();
   registerTwilioApi(router, state, settings, simulator);
   registerPricingApi(router, twilioGuard(settings), twilioNotFound);
+  registerWhatsAppApi(router, state.whatsapp, settings, twilioGuard(settings), twilioNotFound, (sid) =>
+    state.account.messagingServices.some((s) => s.sid === sid),
+  );
   registerSyncApi(router, state, settings);
   registerSendgridApi(router, state, settings, simulator);
   registerSegmentApi(router, state, settings);

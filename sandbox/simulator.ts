@@ -10,12 +10,14 @@ import { eventBatchBody, signatureHeaders } from './sendgrid-signing';
 import type { SandboxSettings } from './settings';
 import { localHour } from '../src/lib/quiet-hours';
 import { STUDIO_WEBHOOK } from './account';
-import type { Channel, ContactBehaviour, Recorded, SandboxState } from './state';
+import type { ContactBehaviour, Recorded, SandboxState, SimulatedChannel } from './state';
+import { buttonsOf, type WhatsAppFailure } from './whatsapp';
 import type { StudioEngine } from './studio';
 import { callCharge, smsCharge } from './pricing';
 import { rfc2822 } from './clock';
 
 type Params = Record<string, string>;
+
 const OPT_OUT = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'REVOKE']);
 const OPT_IN = new Set(['START', 'YES', 'UNSTOP', 'OPTIN']);
 
@@ -63,7 +65,7 @@ export class Simulator {
     return new Date(this.state.clock.now()).getUTCHours();
   }
 
-  private engages(behaviour: ContactBehaviour, channel: Channel, address: string): boolean {
+  private engages(behaviour: ContactBehaviour, channel: SimulatedChannel, address: string): boolean {
     const byHour = behaviour.engageByHour?.[channel];
     const p = byHour ? (byHour[this.localHour(address, behaviour)] ?? 0) : (behaviour.engage?.[channel] ?? 0);
     return p > 0 && Math.random() < p;
@@ -118,7 +120,115 @@ export class Simulator {
     return status;
   }
 
-  // ---- SMS ---------------------------------------------------------------
+  // ---- SMS and WhatsApp ----------------------------------------------------
+
+  /** A message that goes out now: an SMS, or a WhatsApp message (its address says which). */
+  deliverMessage(record: Recorded): void {
+    if (String(record.resource.to).startsWith('whatsapp:')) this.deliverWhatsApp(record);
+    else this.deliverSms(record);
+  }
+
+  /**
+   * A WhatsApp message as WhatsApp treats it when it goes out (whatsapp.ts decides: the window, the
+   * template's approval and length, whether the number has WhatsApp): sent, delivered and read, or
+   * failed with WhatsApp's error; then the contact's reply or button press, when it engages.
+   */
+  deliverWhatsApp(record: Recorded): void {
+    this.run(async () => {
+      const m = record.resource as Record<string, unknown>;
+      const to = String(m.to);
+      const behaviour = this.state.contact(to);
+      const req = record.request as Params;
+      const callback = field(req, 'StatusCallback');
+      const contentSid = field(req, 'ContentSid');
+      const failure = this.state.whatsapp.outcome(
+        { to, contentSid, body: String(m.body ?? '') },
+        behaviour.whatsapp !== false,
+      );
+      const engaged = !failure && this.engages(behaviour, 'WHATSAPP', to);
+      const read = !failure && (engaged || behaviour.whatsappRead !== false);
+      const statuses: Array<[string, WhatsAppFailure?]> = failure
+        ? [['failed', failure]]
+        : [['sent'], ['delivered'], ...(read ? ([['read']] as Array<[string]>) : [])];
+      for (const [status, error] of statuses) {
+        m.status = status;
+        m.date_updated = rfc2822(this.state.clock.now());
+        if (error) {
+          m.error_code = error.code;
+          m.error_message = error.message;
+        }
+        if (!callback) continue;
+        const params: Params = {
+          AccountSid: this.settings.accountSid,
+          ApiVersion: '2010-04-01',
+          ChannelPrefix: 'whatsapp',
+          From: String(m.from),
+          MessageSid: String(m.sid),
+          MessageStatus: status,
+          SmsSid: String(m.sid),
+          SmsStatus: status,
+          To: to,
+        };
+        if (m.messaging_service_sid) params.MessagingServiceSid = String(m.messaging_service_sid);
+        if (error) params.ErrorCode = String(error.code);
+        await this.postTwilio('whatsapp-status', callback, params);
+      }
+      if (engaged) {
+        const button = behaviour.pressButton
+          ? buttonsOf(contentSid ? this.state.whatsapp.template(contentSid) : undefined)[0]
+          : undefined;
+        await this.inboundWhatsApp(to, button?.title ?? behaviour.reply ?? 'OK', String(m.from), button?.id);
+      }
+    });
+  }
+
+  /**
+   * A WhatsApp message from a contact (`whatsapp:+E164`) to our sender: it opens the 24-hour window,
+   * and goes where an SMS to the sender's number goes (the Messaging Service's inbound URL, or the
+   * number's). A quick-reply button press carries ButtonPayload and ButtonText.
+   */
+  async inboundWhatsApp(
+    from: string,
+    body: string,
+    to = `whatsapp:${this.settings.twilioPhoneNumber}`,
+    buttonPayload?: string,
+  ): Promise<number | 'error' | 'dropped'> {
+    this.state.whatsapp.lastInbound.set(from, this.state.clock.now());
+    const messageSid = sid('SM');
+    const params: Params = {
+      AccountSid: this.settings.accountSid,
+      ApiVersion: '2010-04-01',
+      Body: body,
+      ChannelPrefix: 'whatsapp',
+      From: from,
+      MessageSid: messageSid,
+      MessageType: buttonPayload ? 'button' : 'text',
+      NumMedia: '0',
+      NumSegments: '1',
+      ProfileName: 'WhatsApp user',
+      SmsMessageSid: messageSid,
+      SmsSid: messageSid,
+      SmsStatus: 'received',
+      To: to,
+      WaId: from.replace(/^whatsapp:\+/, ''),
+    };
+    if (buttonPayload) {
+      params.ButtonPayload = buttonPayload;
+      params.ButtonText = body;
+    }
+    const route = this.state.account.inboundRoute(to.replace(/^whatsapp:/, ''));
+    if (!route.url) {
+      this.state.callbacks.push({
+        kind: 'whatsapp-inbound-dropped',
+        url: route.via,
+        params,
+        status: 'dropped',
+        at: this.state.clock.date().toISOString(),
+      });
+      return 'dropped';
+    }
+    return this.postTwilio('whatsapp-inbound', route.url, params);
+  }
 
   deliverSms(record: Recorded): void {
     this.run(async () => {
@@ -484,7 +594,7 @@ export class Simulator {
       if (record.resource.status === 'scheduled' && record.sendAt !== undefined && record.sendAt <= now) {
         record.resource.status = 'queued';
         messages++;
-        this.deliverSms(record);
+        this.deliverMessage(record);
       }
     }
     for (const email of this.state.emails) {

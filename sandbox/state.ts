@@ -4,20 +4,25 @@ import { InvocationLog } from './functions-runtime';
 import { SyncLimits } from './sync-limits';
 import { UpstreamLimits } from './upstream-limits';
 import { Clock } from './clock';
+import type { WhatsAppState } from './whatsapp';
 
-/** the product's one list of channels: what a simulated contact can be reached on */
+/**
+ * the product's one list of channels, and WhatsApp, which the sandbox serves as Twilio does before
+ * the product sends it: what a simulated contact can be reached on
+ */
+export type SimulatedChannel = Channel | 'WHATSAPP';
 export type { Channel };
 
 /** How a simulated recipient behaves; set per phone number or email address. */
 export interface ContactBehaviour {
   /** probability (0..1) of engaging per channel: SMS reply, call answered and confirmed, email open+click */
-  engage?: Partial<Record<Channel, number>>;
+  engage?: Partial<Record<SimulatedChannel, number>>;
   /**
    * the same by the contact's local hour (24 probabilities, hours 0–23) for the channels listed; `engage`
    * stays the flat default for the others. The hour is the sandbox clock's at delivery, in `timezone`,
    * else the profile trait `timezone` of the user whose phone or email this is, else DEFAULT_TIMEZONE.
    */
-  engageByHour?: Partial<Record<Channel, number[]>>;
+  engageByHour?: Partial<Record<SimulatedChannel, number[]>>;
   timezone?: string;
   /** channels on which this contact cannot be reached (SMS undelivered, call no-answer, email bounce) */
   unreachable?: Channel[];
@@ -35,6 +40,12 @@ export interface ContactBehaviour {
   invalidNumber?: boolean;
   /** digits pressed when confirming a call; default "1" */
   digits?: string;
+  /** false: the number has no WhatsApp account (a WhatsApp message fails with 63003) */
+  whatsapp?: boolean;
+  /** whether a delivered WhatsApp message is read (a `read` status callback); default true */
+  whatsappRead?: boolean;
+  /** engaging on WhatsApp presses the template's first quick-reply button instead of writing `reply` */
+  pressButton?: boolean;
 }
 
 export interface Recorded<T = Record<string, unknown>> {
@@ -137,6 +148,8 @@ export class SandboxState {
   simulate: boolean;
   /** the account's wiring (numbers, services, webhooks): kept across resets, as an account's is */
   account!: AccountState;
+  /** the account's WhatsApp senders and templates (kept across resets), each user's window (not) */
+  whatsapp!: WhatsAppState;
 
   constructor(simulate: boolean, clockFile?: string) {
     this.simulate = simulate;
@@ -159,6 +172,7 @@ export class SandboxState {
     this.profileTraits.clear();
     this.contacts.clear();
     this.optedOut.clear();
+    this.whatsapp?.reset();
     this.callbacks = [];
     this.faults.clear();
     this.requestCounts = {};
@@ -166,7 +180,8 @@ export class SandboxState {
     this.simulate = simulate;
   }
 
+  /** How the contact behind an address behaves (a `whatsapp:` address is its phone number's contact). */
   contact(address: string): ContactBehaviour {
-    return this.contacts.get(address.toLowerCase()) ?? {};
+    return this.contacts.get(address.replace(/^whatsapp:/, '').toLowerCase()) ?? {};
   }
 }

@@ -9,6 +9,7 @@ import { E164, sid } from './ids';
 import type { SandboxSettings } from './settings';
 import type { Recorded, SandboxState } from './state';
 import type { Simulator } from './simulator';
+import { checkWhatsAppCreate } from './whatsapp';
 
 export function twilioError(status: number, code: number, message: string): SandboxResponse {
   return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
@@ -58,17 +59,22 @@ export function registerTwilioApi(
       const to = field(f, 'To');
       const from = field(f, 'From');
       const mss = field(f, 'MessagingServiceSid') ?? (from?.startsWith('MG') ? from : undefined);
-      const body = field(f, 'Body');
       const scheduleType = field(f, 'ScheduleType');
       const sendAt = field(f, 'SendAt');
       if (!to) return twilioError(400, 21604, "A 'To' phone number is required.");
       if (!from && !mss) return twilioError(400, 21603, "A 'From' phone number is required.");
-      if (!body && fieldList(f, 'MediaUrl').length === 0) return twilioError(400, 21602, 'Message body is required.');
-      if (!E164.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
-      if (from && !from.startsWith('MG') && !E164.test(from))
-        return twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`);
-      if (body && body.length > 1600)
-        return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
+      // WhatsApp: its own addresses, senders and templates (whatsapp.ts)
+      const wa = to.startsWith('whatsapp:') ? checkWhatsAppCreate(state.whatsapp, f, to) : undefined;
+      if (wa && 'status' in wa) return wa;
+      const body = wa ? wa.body : field(f, 'Body');
+      if (!wa) {
+        if (!body && fieldList(f, 'MediaUrl').length === 0) return twilioError(400, 21602, 'Message body is required.');
+        if (!E164.test(to)) return twilioError(400, 21211, `Invalid 'To' Phone Number: ${to}`);
+        if (from && !from.startsWith('MG') && !E164.test(from))
+          return twilioError(400, 21212, `Invalid 'From' Phone Number: ${from}`);
+        if (body && body.length > 1600)
+          return twilioError(400, 21617, 'The concatenated message body exceeds the 1600 character limit.');
+      }
       const behaviour = state.contact(to);
       let sendAtMs: number | undefined;
       if (scheduleType !== undefined) {
@@ -85,9 +91,9 @@ export function registerTwilioApi(
           );
         }
       }
-      if (state.optedOut.has(to) || behaviour.optedOut)
+      if (!wa && (state.optedOut.has(to) || behaviour.optedOut))
         return twilioError(400, 21610, 'Attempt to send to unsubscribed recipient');
-      if (behaviour.invalidNumber) {
+      if (!wa && behaviour.invalidNumber) {
         return twilioError(400, 21614, `'To' number ${to} is not a valid mobile number`);
       }
       const now = rfc2822(state.clock.now());
@@ -102,11 +108,11 @@ export function registerTwilioApi(
         direction: 'outbound-api',
         error_code: null,
         error_message: null,
-        from: mss && !from ? null : from,
+        from: wa ? wa.sender.sender : mss && !from ? null : from,
         messaging_service_sid: mss ?? null,
         num_media: String(fieldList(f, 'MediaUrl').length),
         // counted as carriers count them: GSM-7 160/153, UCS-2 (Japanese) 70/67 characters
-        num_segments: String(segmentsOf(body ?? '').segments),
+        num_segments: wa ? '1' : String(segmentsOf(body ?? '').segments),
         price: null,
         price_unit: 'USD',
         sid: messageSid,
@@ -117,7 +123,7 @@ export function registerTwilioApi(
       };
       const record: Recorded = { request: { ...f }, resource };
       state.messages.push(record);
-      if (sendAtMs === undefined) sim.deliverSms(record);
+      if (sendAtMs === undefined) sim.deliverMessage(record);
       else record.sendAt = sendAtMs;
       return { status: 201, body: resource };
     }),

@@ -31,6 +31,7 @@ test('the suite exercised every family of operations the sandbox serves', () => 
     '/studio/v2',
     '/pricing/v1',
     '/pricing/v2',
+    '/content/v1',
     '/v3/mail',
   ])
     expect([...families]).toContain(f);
