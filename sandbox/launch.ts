@@ -2,6 +2,7 @@
  * Starts the local stack: the sandbox (optional) and twilio-run serving the
  * built functions. Shared by `npm start` and the test suite's global setup.
  */
+import { sandboxTemplateSid } from './whatsapp';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
@@ -45,6 +46,10 @@ export function sandboxFunctionEnv(sandboxUrl: string): Record<string, string> {
     SENDGRID_API_BASE_URL: sandboxUrl,
     SEGMENT_API_BASE_URL: sandboxUrl,
     SEGMENT_PROFILES_BASE_URL: sandboxUrl,
+    // the sandbox account's WhatsApp sender and the templates setup would write by name
+    WHATSAPP_SENDER: `whatsapp:${SANDBOX_DEFAULTS.TWILIO_PHONE_NUMBER}`,
+    WHATSAPP_TEMPLATE_APPOINTMENT_REMINDER: sandboxTemplateSid('appointment_reminder'),
+    WHATSAPP_TEMPLATE_PAYMENT_DUE: sandboxTemplateSid('payment_due'),
   };
 }
 

@@ -18,6 +18,7 @@
  * time), as WhatsApp decides them; what the API refuses at once (a malformed address, an unknown
  * Content SID, ContentVariables that are not a JSON object) is a 400.
  */
+import { createHash } from 'node:crypto';
 import { field, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import { sid } from './ids';
 import type { SandboxSettings } from './settings';
@@ -58,6 +59,10 @@ export interface WhatsAppFailure {
   code: number;
   message: string;
 }
+
+/** A template's SID: the same in every sandbox for the same name, so that examples and tests can name it. */
+export const sandboxTemplateSid = (name: string) =>
+  `HX${createHash('sha256').update(`content:${name}`).digest('hex').slice(0, 32)}`;
 
 const isoNow = (t: number) => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -134,7 +139,7 @@ export class WhatsAppState {
       ? { 'twilio/quick-reply': { body, actions: o.buttons } }
       : { 'twilio/text': { body } };
     const t: ContentTemplate = {
-      sid: sid('HX'),
+      sid: sandboxTemplateSid(name),
       friendly_name: name,
       language,
       variables: o.variables,

@@ -5,6 +5,7 @@
  * running stack: what a person sees appears and changes without a reload,
  * Japanese renders, and the controls change the sandbox.
  */
+import { CHANNELS } from '../src/lib/channel-list';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -95,7 +96,7 @@ test('a notification appears without reload, and its journey steps change state 
   await expect(page.locator('[data-testid="user-dash-1"]').innerText()).resolves.toMatch(/dash-1\s+\d+% ★/);
   // and by time of day: a heat map of channels × bands, each cell its expected engagement in %
   const cells = page.locator('[data-testid="user-dash-1"] [data-testid^="heat-"]');
-  await expect(cells.count()).resolves.toBe(12);
+  await expect(cells.count()).resolves.toBe(CHANNELS.length * 4); // every channel of the one list × 4 bands
   await expect(
     page.locator('[data-testid="user-dash-1"] [data-testid="heat-SMS-evening"]').innerText(),
   ).resolves.toMatch(/^\d+$/);

@@ -52,7 +52,7 @@ describe('journey planning', () => {
   });
 
   test('an explicit list skips what is unreachable, saying why', () => {
-    const reach = reachability({ phone: PHONE, smsOptedOut: true });
+    const reach = reachability({ phone: PHONE, optedOut: { SMS: true } });
     const plan = planJourney({ escalation: ['SMS', 'CALL'], escalateAfter: 60 }, route({ reach }), config, NOW);
     expect(plan.steps.map((s) => s.channel)).toEqual(['CALL']);
     expect(plan.skipped).toEqual({ SMS: 'opted out of SMS' });

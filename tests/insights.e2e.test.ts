@@ -6,6 +6,7 @@
  * contacts' known probabilities).
  */
 /// <reference lib="dom" />
+import { CHANNELS } from '../src/lib/channel-list';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -116,7 +117,7 @@ test('/insights equals the counts taken from Segment, and its lift interval cont
   // per day, per group, and the learner's prior
   expect(report.daily.length).toBeGreaterThan(0);
   expect(report.daily.reduce((n: number, d: any) => n + (d.learned?.notifications ?? 0), 0)).toBe(l.notifications);
-  expect(Object.keys(report.prior.channels).sort()).toEqual(['CALL', 'EMAIL', 'SMS']);
+  expect(Object.keys(report.prior.channels).sort()).toEqual([...CHANNELS].sort());
   // per band of the user's day: the channel's mean moved by the band's effect
   for (const ch of ['SMS', 'CALL', 'EMAIL']) {
     const bands = report.prior.bands[ch];

@@ -83,7 +83,7 @@ describe('the tally', () => {
       ],
       (id) => id === 'n2', // n2 was counted engaged before (on another channel)
     );
-    expect(t[day].g?.learned).toEqual([1, 1, 1, 0, 0, 0]);
+    expect(t[day].g?.learned).toEqual([1, 1, 1, 0, 0, 0, 0]); // the last place: WhatsApp's share of the mix
     expect(t[day].c?.SMS).toEqual([0, 0, 0, 1, 0]);
     expect(t[day].c?.EMAIL).toEqual([0, 0, 0, 2, 0]);
     // observations kept before insights existed (no group or day) count nothing

@@ -259,7 +259,7 @@ describe('characters XML cannot carry, and calls whose TwiML would be too long',
 
 test("an SMS reply's text goes to Segment only when TRACK_REPLY_TEXT turns it on (off by default)", async () => {
   const { inboundSmsEvents } = await import('../src/lib/channels/sms');
-  const m = { sid: `SM${'1'.repeat(32)}`, from: PHONE, to: '+15005550006', body: '住所は東京都…' };
+  const m = { sid: `SM${'1'.repeat(32)}`, channel: 'SMS' as const, from: PHONE, body: '住所は東京都…' };
   const contact = { userId: 'u', notificationId: 'n' };
   expect(inboundSmsEvents(m, contact, { identityKey: 'k' })[0].details).toEqual({});
   expect(inboundSmsEvents(m, contact, { replyText: true, identityKey: 'k' })[0].details).toEqual({

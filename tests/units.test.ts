@@ -58,7 +58,9 @@ describe('routing', () => {
       channel: 'EMAIL',
       reason: 'preference',
     });
-    expect(decide(reachability({ phone: '+1', smsOptedOut: true }), { preferred: 'SMS', random: () => 0 })).toEqual({
+    expect(
+      decide(reachability({ phone: '+1', optedOut: { SMS: true } }), { preferred: 'SMS', random: () => 0 }),
+    ).toEqual({
       ok: true,
       channel: 'CALL',
       reason: 'fallback',

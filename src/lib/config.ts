@@ -36,6 +36,12 @@ export interface Config {
   authToken: string;
   twilioPhoneNumber?: string;
   messagingServiceSid?: string;
+  /** the WhatsApp sender (WHATSAPP_SENDER, whatsapp:+E164); unset: no WhatsApp */
+  whatsappSender?: string;
+  /** WhatsApp templates by name (WHATSAPP_TEMPLATE_<NAME>=HX…, written by npm run setup) */
+  whatsappTemplates: Record<string, string>;
+  /** a WhatsApp `read` counts as engagement (WHATSAPP_READ_ENGAGES, default false: a read receipt can be automatic) */
+  whatsappReadEngages: boolean;
   sendgridApiKey: string;
   sendgridFromEmail: string;
   sendgridWebhookUsername?: string;
@@ -275,6 +281,28 @@ export function parseChannelCosts(v: string | undefined): Partial<Record<Channel
   return out;
 }
 
+function whatsappSender(v: string | undefined): string | undefined {
+  if (v !== undefined && !/^whatsapp:\+[1-9]\d{1,14}$/.test(v))
+    throw new ConfigError(
+      'WHATSAPP_SENDER',
+      `must be the sender as Twilio names it, whatsapp:+E164 (e.g. whatsapp:+81312345678), not ${v}`,
+    );
+  return v;
+}
+
+/** WHATSAPP_TEMPLATE_<NAME>=HX…: the templates the project sends, by the name it uses (lower case). */
+function whatsappTemplates(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(env)) {
+    const m = /^WHATSAPP_TEMPLATE_([A-Z0-9_]+)$/.exec(name);
+    const v = m ? value(env, name) : undefined;
+    if (!m || v === undefined) continue;
+    if (!/^HX[0-9a-fA-F]{32}$/.test(v)) throw new ConfigError(name, `must be a Content SID (HX…), not ${v}`);
+    out[m[1].toLowerCase()] = v;
+  }
+  return out;
+}
+
 /** One of two values (the first when unset). */
 function either<A extends string, B extends string>(name: string, v: string | undefined, a: A, b: B): A | B {
   if (v === undefined || v === a) return a;
@@ -292,6 +320,8 @@ function vendorSettings(env: Env, check: Check) {
     authToken: check(() => required(env, 'AUTH_TOKEN'), ''),
     twilioPhoneNumber: value(env, 'TWILIO_PHONE_NUMBER'),
     messagingServiceSid: value(env, 'MESSAGING_SERVICE_SID'),
+    whatsappSender: check(() => whatsappSender(value(env, 'WHATSAPP_SENDER')), undefined),
+    whatsappTemplates: check(() => whatsappTemplates(env), {}),
     sendgridApiKey: check(() => required(env, 'SENDGRID_API_KEY'), ''),
     sendgridFromEmail: check(() => required(env, 'SENDGRID_FROM_EMAIL'), ''),
     sendgridWebhookUsername: value(env, 'SENDGRID_WEBHOOK_USERNAME'),
@@ -336,6 +366,7 @@ function behaviourSettings(env: Env, check: Check) {
     recoverySweepSeconds: check(() => wholeNumber(env, 'RECOVERY_SWEEP_SECONDS', 30, 0), 30),
     upstreamConcurrency: check(() => wholeNumber(env, 'UPSTREAM_CONCURRENCY', 40, 1), 40),
     trackReplyText: check(() => flag(env, 'TRACK_REPLY_TEXT'), false),
+    whatsappReadEngages: check(() => flag(env, 'WHATSAPP_READ_ENGAGES'), false),
     routingPolicy: check(() => either('ROUTING_POLICY', value(env, 'ROUTING_POLICY'), 'learned', 'trait'), 'learned'),
     evidenceHalfLifeDays: check(() => wholeNumber(env, 'EVIDENCE_HALF_LIFE_DAYS', 30, 1), 30),
     timeBands: check(() => onOff('ROUTING_TIME_BANDS', value(env, 'ROUTING_TIME_BANDS')), true),

@@ -10,6 +10,8 @@ export interface Content {
   html?: string;
   firstName?: string;
   lastName?: string;
+  /** WhatsApp outside the 24-hour window: an approved template (a Content SID) and its variables */
+  whatsapp?: { template?: string; variables?: Record<string, string> };
 }
 
 /** The recipient's display name, when the request gave one. */

@@ -8,6 +8,7 @@ export type DomainCode =
   | 'cannot_schedule' // a provider's scheduler cannot take that time
   | 'channel_refused' // the provider refused the channel the caller insisted on
   | 'too_many_segments' // an SMS body over SMS_MAX_SEGMENTS with SMS_MAX_SEGMENTS_STRICT
+  | 'template_required' // WhatsApp outside the 24-hour window, and the request gave no template
   | 'not_found'
   | 'in_progress' // another request is sending this notification
   | 'conflict' // the notification id is taken by a different request

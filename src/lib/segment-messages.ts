@@ -20,7 +20,7 @@ export interface SegmentMessage {
   timestamp?: string;
 }
 
-export type Engagement = 'reply' | 'answered' | 'confirmed' | 'open' | 'click';
+export type Engagement = 'reply' | 'answered' | 'confirmed' | 'open' | 'click' | 'read';
 
 /** Who an event is about: a known user, or an anonymous id derived from a phone number. */
 export type Identity = { userId: string } | { anonymousId: string; context: Record<string, unknown> };

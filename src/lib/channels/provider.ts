@@ -15,6 +15,12 @@ import type { Channel } from '../channel-list';
 export interface Addresses {
   phone?: string;
   email?: string;
+  /** the WhatsApp number, E.164 (sent to as whatsapp:+E164) */
+  whatsapp?: string;
+}
+
+export interface WhatsAppAddress {
+  whatsapp: string;
 }
 
 export interface PhoneAddress {
@@ -39,6 +45,8 @@ export interface SendRequest {
   baseUrl: string;
   /** schedule with the provider's own scheduler instead of sending now */
   at?: Date;
+  /** WhatsApp: until when (epoch ms) free text may be sent, 24 h after the user's last message (none: closed) */
+  whatsappWindowUntil?: number;
 }
 
 export interface Sent {
@@ -101,7 +109,9 @@ export type ProviderEventKind =
   | 'failed' // undelivered, bounced, a call Twilio could not place: the address does not reach them
   | 'unanswered' // a call that rang out, was busy or canceled, or reached a machine: no engagement, the number works
   | 'opted_out'
-  | 'opted_in';
+  | 'opted_in'
+  | 'read' // a WhatsApp message was read (engagement only with WHATSAPP_READ_ENGAGES)
+  | 'read_engaged';
 
 export interface ProviderEvent {
   kind: ProviderEventKind;

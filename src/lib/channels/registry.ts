@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config';
 import { callProvider } from './call';
-import type { Channel } from '../channel-list';
+import { CHANNEL_ADDRESS, type Channel } from '../channel-list';
 import { emailProvider } from './email';
 import {
   type Addresses,
@@ -18,6 +18,7 @@ import {
   type Sent,
 } from './provider';
 import { smsProvider } from './sms';
+import { whatsappProvider } from './whatsapp';
 
 export interface ChannelOps {
   send(deps: ProviderDeps, to: Addresses, req: SendRequest): Promise<Sent>;
@@ -32,7 +33,7 @@ function bind<A>(provider: ChannelProvider<A>): ChannelOps {
     send: (deps, to, req) => {
       const address = provider.addressOf(to);
       if (!address) {
-        const why = `no ${provider.channel === 'EMAIL' ? 'email address' : 'phone number'}`;
+        const why = CHANNEL_ADDRESS[provider.channel].missing;
         return Promise.reject(new ChannelRefused(provider.channel, why, 'no-address', {}));
       }
       return provider.send(deps, address, req);
@@ -47,4 +48,5 @@ export const CHANNEL_OPS: Record<Channel, ChannelOps> = {
   SMS: bind(smsProvider),
   CALL: bind(callProvider),
   EMAIL: bind(emailProvider),
+  WHATSAPP: bind(whatsappProvider),
 };

@@ -137,15 +137,26 @@ const FAILED = new Set(['undelivered', 'failed']);
 const messageSid = (params: Params) =>
   stringParam(params, 'MessageSid', { required: true, pattern: SID, patternHint: 'must be a Message SID' });
 
-/** A message status callback, as provider events (none for statuses nobody acts on). */
-export function smsStatusEvents(params: Params): { status: string; events: ProviderEvent[] } {
+/** The Messaging channel an address is on: `whatsapp:+E164` is WhatsApp, a bare number SMS. */
+export const messagingChannelOf = (address: string | undefined): 'SMS' | 'WHATSAPP' =>
+  address?.startsWith('whatsapp:') ? 'WHATSAPP' : 'SMS';
+
+/**
+ * A message status callback (SMS or WhatsApp: both come to /sms/status), as provider events (none
+ * for statuses nobody acts on). WhatsApp's `read` is engagement only with `readEngages`.
+ */
+export function smsStatusEvents(
+  params: Params,
+  opts: { readEngages?: boolean } = {},
+): { status: string; events: ProviderEvent[] } {
   const sid = messageSid(params);
   const status = stringParam(params, 'MessageStatus', { required: true, max: 32 });
   const ctx = contextFromParams(params);
   if (!ctx) throw badRequest('notificationId', 'the callback URL carries no notification context');
   const errorCode = stringParam(params, 'ErrorCode', { max: 10 });
+  const channel = messagingChannelOf(stringParam(params, 'To', { max: 40 }));
   const base = {
-    channel: 'SMS' as const,
+    channel,
     notificationId: ctx.notificationId,
     who: { userId: ctx.userId },
     providerId: sid,
@@ -155,10 +166,12 @@ export function smsStatusEvents(params: Params): { status: string; events: Provi
   const events: ProviderEvent[] = [];
   if (status === 'sent') events.push({ ...base, kind: 'sent' });
   else if (status === 'delivered') events.push({ ...base, kind: 'delivered' });
+  else if (status === 'read' && channel === 'WHATSAPP')
+    events.push({ ...base, kind: opts.readEngages ? 'read_engaged' : 'read', eventId: messageId('wa-read', sid) });
   else if (FAILED.has(status)) {
     const error = errorCode ? `Twilio error ${errorCode}` : status;
     events.push({ ...base, kind: 'failed', error, details: { status, error_code: errorCode } });
-    if (errorCode === '21610') {
+    if (errorCode === '21610' && channel === 'SMS') {
       events.push({
         ...base,
         kind: 'opted_out',
@@ -174,18 +187,42 @@ export function smsStatusEvents(params: Params): { status: string; events: Provi
 
 export interface InboundSms {
   sid: string;
+  /** SMS or WhatsApp (a `whatsapp:` sender) */
+  channel: 'SMS' | 'WHATSAPP';
+  /** the sender's number, E.164 (without `whatsapp:`) */
   from: string;
   body: string;
-  /** STOP, START or HELP when Twilio's Advanced Opt-Out recognised a keyword */
+  /** STOP, START or HELP: Twilio's Advanced Opt-Out for SMS; for WhatsApp, the keyword itself */
   optOutType?: string;
+  /** a WhatsApp quick-reply button pressed */
+  buttonPayload?: string;
 }
 
+/** WhatsApp has no Advanced Opt-Out: its keywords are read here (SMS's are Twilio's). */
+const WHATSAPP_KEYWORDS: Record<string, string> = {
+  STOP: 'STOP',
+  UNSUBSCRIBE: 'STOP',
+  停止: 'STOP',
+  配信停止: 'STOP',
+  START: 'START',
+  再開: 'START',
+};
+
 export function inboundSmsOf(params: Params): InboundSms {
+  const rawFrom = stringParam(params, 'From', { required: true, max: 40 });
+  const channel = messagingChannelOf(rawFrom);
+  const body = stringParam(params, 'Body', { max: 1600 }) ?? '';
+  const buttonPayload = stringParam(params, 'ButtonPayload', { max: 256 });
   return {
     sid: messageSid(params),
-    from: stringParam(params, 'From', { required: true, max: 32 }),
-    body: stringParam(params, 'Body', { max: 1600 }) ?? '',
-    optOutType: stringParam(params, 'OptOutType', { max: 10 })?.toUpperCase(),
+    channel,
+    from: rawFrom.replace(/^whatsapp:/, ''),
+    body,
+    optOutType:
+      channel === 'WHATSAPP' && !buttonPayload
+        ? WHATSAPP_KEYWORDS[body.trim().toUpperCase()]
+        : stringParam(params, 'OptOutType', { max: 10 })?.toUpperCase(),
+    ...(buttonPayload ? { buttonPayload } : {}),
   };
 }
 
@@ -199,8 +236,9 @@ export function inboundSmsEvents(
   opts: { replyText?: boolean; identityKey: string },
 ): ProviderEvent[] {
   const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(m.from, opts.identityKey);
-  const base = { channel: 'SMS' as const, notificationId: contact?.notificationId, who, providerId: m.sid };
-  const traits = (optedOut: boolean) => ({ sms_opted_out: optedOut });
+  const base = { channel: m.channel, notificationId: contact?.notificationId, who, providerId: m.sid };
+  // a STOP on WhatsApp opts out of WhatsApp only
+  const traits = (optedOut: boolean) => ({ [`${m.channel.toLowerCase()}_opted_out`]: optedOut });
   const identifyId = messageId('sms-opt-identify', m.sid);
   switch (m.optOutType) {
     case 'STOP':
@@ -220,7 +258,10 @@ export function inboundSmsEvents(
           ...base,
           kind: 'replied',
           eventId: messageId('sms-reply', m.sid),
-          details: opts.replyText ? { reply: m.body } : {},
+          details: {
+            ...(opts.replyText ? { reply: m.body } : {}),
+            ...(m.buttonPayload ? { button: m.buttonPayload } : {}),
+          },
         },
       ];
   }

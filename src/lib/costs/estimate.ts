@@ -29,6 +29,8 @@ export interface UnitPrices {
   call?: number;
   /** per email */
   email?: number;
+  /** per WhatsApp message (CHANNEL_COSTS only) */
+  whatsapp?: number;
 }
 
 /** How many units a notification's content takes on each channel. */
@@ -54,6 +56,7 @@ export function unitPricesFor(settings: CostSettings, phone: string | undefined,
     sms: own.SMS ?? usable?.smsPerSegment,
     call: own.CALL ?? (usable && phone ? perMinuteFor(usable, phone) : undefined),
     email: own.EMAIL ?? settings.emailCost,
+    whatsapp: own.WHATSAPP,
   };
 }
 
@@ -65,6 +68,8 @@ const COST_OF: Record<Channel, (u: UnitPrices, b: CostBasis) => number | undefin
   SMS: (u, b) => (u.sms === undefined ? undefined : u.sms * b.segments),
   CALL: (u, b) => (u.call === undefined ? undefined : u.call * b.callMinutes),
   EMAIL: (u) => u.email,
+  // Twilio's Pricing API lists no WhatsApp prices (Meta bills per template category): CHANNEL_COSTS only
+  WHATSAPP: (u) => u.whatsapp,
 };
 
 /** The expected cost of one send on `channel` (undefined: its price is unknown). */

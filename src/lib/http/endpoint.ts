@@ -76,6 +76,7 @@ const STATUS_OF: Record<DomainCode, number> = {
   cannot_schedule: 422,
   channel_refused: 422,
   too_many_segments: 400,
+  template_required: 400,
   not_found: 404,
   in_progress: 409,
   conflict: 409,

@@ -62,7 +62,9 @@ function allowed(channel: Channel, at: number, i: BestTimeInput): boolean {
   const ahead = at - i.now;
   if (ahead === 0) return true;
   if (channel === 'CALL') return false; // calls cannot be scheduled
-  if (channel === 'SMS') return i.canScheduleSms && ahead >= SMS_WINDOW.minMs && ahead <= SMS_WINDOW.maxMs;
+  // WhatsApp is scheduled as an SMS is: Message Scheduling, through the Messaging Service
+  if (channel === 'SMS' || channel === 'WHATSAPP')
+    return i.canScheduleSms && ahead >= SMS_WINDOW.minMs && ahead <= SMS_WINDOW.maxMs;
   return ahead <= EMAIL_WINDOW.maxMs;
 }
 

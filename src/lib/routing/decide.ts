@@ -3,7 +3,7 @@
  * `learned`); else the preferred channel when reachable, else a uniformly
  * random reachable channel (policy `trait`, the tutorial's).
  */
-import { type Channel, CHANNELS } from '../channel-list';
+import { type AddressKind, CHANNEL_ADDRESS, type Channel, CHANNELS } from '../channel-list';
 
 export type RouteReason = 'override' | 'learned' | 'preference' | 'fallback' | 'random' | 'quiet_hours';
 
@@ -17,22 +17,33 @@ export interface Reachability {
 export interface ContactFacts {
   phone?: string;
   email?: string;
-  smsOptedOut?: boolean;
-  emailOptedOut?: boolean;
+  /** the WhatsApp number (E.164) */
+  whatsapp?: string;
+  /** channels the user opted out of (the `…_opted_out` traits) */
+  optedOut?: Partial<Record<Channel, boolean>>;
   /** channels excluded for this notification (e.g. calls in quiet hours, a channel that just failed) */
   excluded?: Partial<Record<Channel, string>>;
 }
 
+const OPTED_OUT: Record<Channel, string> = {
+  SMS: 'opted out of SMS',
+  CALL: 'opted out of calls',
+  EMAIL: 'opted out of email',
+  WHATSAPP: 'opted out of WhatsApp',
+};
+
+/** Each channel is reachable with its address (channel-list.ts) and no opt-out, unless excluded. */
 export function reachability(facts: ContactFacts): Reachability {
   const unreachable: Partial<Record<Channel, string>> = {};
-  if (!facts.phone) {
-    unreachable.SMS = 'no phone number';
-    unreachable.CALL = 'no phone number';
-  } else if (facts.smsOptedOut) {
-    unreachable.SMS = 'opted out of SMS';
+  const address: Record<AddressKind, string | undefined> = {
+    phone: facts.phone,
+    email: facts.email,
+    whatsapp: facts.whatsapp,
+  };
+  for (const c of CHANNELS) {
+    if (!address[CHANNEL_ADDRESS[c].kind]) unreachable[c] = CHANNEL_ADDRESS[c].missing;
+    else if (facts.optedOut?.[c]) unreachable[c] = OPTED_OUT[c];
   }
-  if (!facts.email) unreachable.EMAIL = 'no email address';
-  else if (facts.emailOptedOut) unreachable.EMAIL = 'opted out of email';
   for (const [channel, why] of Object.entries(facts.excluded ?? {}) as Array<[Channel, string]>) {
     unreachable[channel] ??= why;
   }

@@ -4,7 +4,7 @@
  * channel, quiet hours and earlier refusals take channels away, and decide()
  * picks among what is left.
  */
-import { type Channel, parseChannel } from '../channel-list';
+import { type Channel, CHANNELS, optOutTrait, parseChannel } from '../channel-list';
 import type { ChannelRefused } from '../channels/provider';
 import type { ProfileResult, Traits } from '../clients/profiles';
 import type { Config } from '../config';
@@ -36,6 +36,8 @@ export interface RoutingInput {
   channel?: Channel;
   phone?: string;
   email?: string;
+  /** the user's WhatsApp number (E.164): `whatsapp` on the request, or its `phone` with `whatsapp=true` */
+  whatsapp?: string;
   /** ignore quiet hours */
   urgent: boolean;
   /** quiet hours for this request ("21:00-08:00", or "none"), overriding QUIET_HOURS */
@@ -50,8 +52,7 @@ export function traitNames(config: Config): string[] {
     config.preferredChannelTrait,
     'phone',
     'email',
-    'sms_opted_out',
-    'email_opted_out',
+    ...CHANNELS.flatMap((c) => optOutTrait(c) ?? []),
     'invalid_phone',
     'sms_incapable_phone',
     'invalid_email',
@@ -66,6 +67,7 @@ export interface Route {
   reach: Reachability;
   phone?: string;
   email?: string;
+  whatsapp?: string;
   /** the user's time zone, and the quiet window that applies to this request */
   timezone: string;
   quiet?: QuietHours;
@@ -127,7 +129,7 @@ export function addressesOf(input: RoutingInput, traits: ProfileResult['traits']
   const traitEmail = typeof traits.email === 'string' ? traits.email : undefined;
   const phone = input.phone ?? (traitPhone && validOrUndefined(() => normalizePhone(traitPhone, input.locale)));
   const email = input.email ?? (traitEmail && validOrUndefined(() => normalizeEmail(traitEmail)));
-  return { phone: phone || undefined, email: email || undefined };
+  return { phone: phone || undefined, email: email || undefined, whatsapp: input.whatsapp };
 }
 
 /** Channels ruled out, with why: no number to call from, addresses a provider refused before, quiet hours, refusals now. */
@@ -142,6 +144,7 @@ function exclusionsOf(
   const excluded: Partial<Record<Channel, string>> = config.twilioPhoneNumber
     ? {}
     : { CALL: 'no TWILIO_PHONE_NUMBER to call from' };
+  if (!config.whatsappSender) excluded.WHATSAPP = 'no WHATSAPP_SENDER to send from';
   // Numbers and addresses a provider refused before (traits written when it did).
   if (phone && traits.invalid_phone === phone) excluded.SMS = excluded.CALL = 'the phone number was refused as invalid';
   else if (phone && traits.sms_incapable_phone === phone) excluded.SMS = 'the phone number cannot receive SMS';
@@ -173,18 +176,13 @@ function learnedPosteriors(
 /** Decides the channel, or throws `unreachable` naming why no channel is possible. */
 export function decideRoute(input: RoutingInput, profile: ProfileResult, config: Config, o: RouteOptions): Route {
   const traits = profile.traits;
-  const { phone, email } = addressesOf(input, traits);
+  const { phone, email, whatsapp } = addressesOf(input, traits);
   const timezone = timezoneOf(traits, config);
   const quiet = quietWindow(input, config);
   const quietExcluded = o.scheduled ? {} : quietExclusions(o.now, quiet, timezone);
   const excluded = exclusionsOf({ phone, email }, traits, config, o, quietExcluded);
-  const reach = reachability({
-    phone,
-    email,
-    smsOptedOut: isTrue(traits.sms_opted_out),
-    emailOptedOut: isTrue(traits.email_opted_out),
-    excluded,
-  });
+  const optedOut = Object.fromEntries(CHANNELS.map((c) => [c, isTrue(traits[optOutTrait(c) ?? ''])]));
+  const reach = reachability({ phone, email, whatsapp, optedOut, excluded });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
   const override = o.explicitList ? undefined : input.channel;
   const knowledge = config.routingPolicy === 'learned' && !o.holdout ? o.knowledge : undefined;
@@ -217,6 +215,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     reach,
     phone,
     email,
+    ...(whatsapp ? { whatsapp } : {}),
     timezone,
     quiet,
     policy,

@@ -77,6 +77,8 @@ export interface ContactRecord {
   userId: string;
   notificationId: string;
   updatedAt: string;
+  /** when the number last wrote to us on WhatsApp: its 24-hour customer-service window */
+  whatsappInboundAt?: string;
 }
 
 /** Where a notification's observations are counted in /insights: its group, on the UTC day it was created. */

@@ -10,7 +10,7 @@
  *   CANCELED and its scheduled copy cancelled.
  */
 import { currentDate, currentTime } from '../../clock';
-import type { Channel } from '../../channel-list';
+import { CHANNEL_ADDRESS, type Channel } from '../../channel-list';
 import { type CancelResult, ChannelRefused, type Sent } from '../../channels/provider';
 import { CHANNEL_OPS } from '../../channels/registry';
 import { segmentsOf } from '../../channels/sms';
@@ -339,11 +339,18 @@ async function escalationSent(
     ...(step.channel === 'SMS' ? segmentsOf(content.message) : {}),
     ...costProperties(step.cost, deps.config.costCurrency),
   };
-  const phone = step.channel !== 'EMAIL' ? journey.to.phone : undefined;
+  // the number a reply comes from: the phone's, or the WhatsApp number's
+  const number =
+    CHANNEL_ADDRESS[step.channel].kind === 'email' ? undefined : journey.to[CHANNEL_ADDRESS[step.channel].kind];
   const { userId, notificationId } = record;
   const contact = { userId, notificationId, updatedAt: currentDate().toISOString() };
+  // the contact's WhatsApp window is kept (an escalation is rare: one read more)
+  const writeContact = async (n: string) => {
+    const window = (await deps.store.readContact(n).catch(() => undefined))?.whatsappInboundAt;
+    await deps.store.writeContact(n, { ...contact, ...(window ? { whatsappInboundAt: window } : {}) });
+  };
   await Promise.all([
-    phone ? deps.store.writeContact(phone, contact) : undefined,
+    number ? writeContact(number) : undefined,
     countOrKeep(deps, userId, [
       {
         notificationId,

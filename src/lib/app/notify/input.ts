@@ -120,6 +120,64 @@ function parseQuietHoursParam(params: Params): string | undefined {
   return raw;
 }
 
+/** `whatsapp`: a number (`whatsapp:` prefix optional), or `true` for the request's `phone`. */
+function whatsappParam(params: Params, phone: string | undefined, locale: string): string | undefined {
+  const raw = params.whatsapp;
+  if (raw === undefined || raw === null || raw === '' || raw === false || raw === 'false') return undefined;
+  if (raw === true || raw === 'true') {
+    if (!phone) throw badRequest('whatsapp', 'whatsapp=true sends to the phone number: give phone too');
+    return phone;
+  }
+  const text = stringParam(params, 'whatsapp', { max: 45 }) ?? '';
+  return normalizePhone(text.replace(/^whatsapp:/, ''), locale, 'whatsapp');
+}
+
+/**
+ * `template` (a Content SID, or a name setup wrote as WHATSAPP_TEMPLATE_<NAME>) and `variables` (an
+ * object, or its JSON): what WhatsApp is sent outside the 24-hour window.
+ */
+function whatsappContent(params: Params, templates?: Record<string, string>): Content['whatsapp'] {
+  const name = stringParam(params, 'template', { max: 64 });
+  const variables = variablesParam(params);
+  if (name === undefined) {
+    if (variables) throw badRequest('variables', 'variables fill a template: give template too');
+    return undefined;
+  }
+  let template = name;
+  if (!/^HX[0-9a-fA-F]{32}$/.test(name) && templates) {
+    const sid = templates[name.toLowerCase()];
+    if (!sid)
+      throw badRequest(
+        'template',
+        `template ${name} is neither a Content SID (HX…) nor a name npm run setup wrote (WHATSAPP_TEMPLATE_${name.toUpperCase()})`,
+      );
+    template = sid;
+  }
+  return { template, ...(variables ? { variables } : {}) };
+}
+
+function variablesParam(params: Params): Record<string, string> | undefined {
+  let raw: unknown = params.variables;
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const hint = 'variables must be an object of strings, such as {"1":"山田","2":"12月3日"} (or its JSON)';
+  if (typeof raw === 'string') {
+    if (raw.length > 4096) throw badRequest('variables', hint, 'too_long');
+    try {
+      raw = JSON.parse(raw);
+    } catch {
+      throw badRequest('variables', hint);
+    }
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('variables', hint);
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (
+    entries.length > 20 ||
+    entries.some(([k, v]) => !/^[\w.]{1,32}$/.test(k) || !['string', 'number'].includes(typeof v))
+  )
+    throw badRequest('variables', hint);
+  return Object.fromEntries(entries.map(([k, v]) => [k, String(v)]));
+}
+
 /** `value`: what one engagement is worth, in COST_CURRENCY (routing for value, net value in /insights). */
 export function valueParam(params: Params): number | undefined {
   const hint = 'must be a positive decimal amount in COST_CURRENCY, such as 0.5';
@@ -148,12 +206,15 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
   const phone = stringParam(params, 'phone', { max: 32 });
   const email = stringParam(params, 'email', { max: 254 });
   const value = valueParam(params);
+  const normalizedPhone = phone === undefined ? undefined : normalizePhone(phone, locale);
+  const whatsapp = whatsappParam(params, normalizedPhone, locale);
   return {
     userId,
     locale,
     channel,
-    phone: phone === undefined ? undefined : normalizePhone(phone, locale),
+    phone: normalizedPhone,
     email: email === undefined ? undefined : normalizeEmail(email),
+    ...(whatsapp ? { whatsapp } : {}),
     urgent: booleanParam(params, 'urgent'),
     quietHours: parseQuietHoursParam(params),
     ...(value !== undefined ? { value } : {}),
@@ -167,9 +228,14 @@ export function parseRoutingInput(params: Params, config: Pick<Config, 'defaultL
  */
 export const MAX_JOURNEY_CONTENT_BYTES = 10 * 1024;
 
-export function parseNotifyInput(params: Params, config: Pick<Config, 'defaultLocale'>): NotifyInput {
+export function parseNotifyInput(
+  params: Params,
+  config: Pick<Config, 'defaultLocale'> & Partial<Pick<Config, 'whatsappTemplates'>>,
+): NotifyInput {
   const routing = parseRoutingInput(params, config);
+  const whatsapp = whatsappContent(params, config.whatsappTemplates);
   const content: Content = {
+    ...(whatsapp ? { whatsapp } : {}),
     message: stringParam(params, 'message', { required: true, max: MAX_MESSAGE }),
     locale: routing.locale,
     subject: stringParam(params, 'subject', { max: 255 }),

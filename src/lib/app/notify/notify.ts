@@ -13,6 +13,7 @@ import { sendWithFallback } from '../../channels/fallback';
 import { ChannelRefused, type SendRequest, type Sent } from '../../channels/provider';
 import type { Channel } from '../../channel-list';
 import { CHANNEL_OPS } from '../../channels/registry';
+import { WINDOW_MS as WHATSAPP_WINDOW_MS } from '../../channels/whatsapp';
 import { type SmsSize, segmentsOf, smsSizeWarning } from '../../channels/sms';
 import { type ProfileResult, readTraits } from '../../clients/profiles';
 import type { SegmentMessage } from '../../segment-messages';
@@ -76,7 +77,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
     ]);
     throw asDomainError(err);
   }
-  const steps = await scheduleLaterSteps(deps, input, first);
+  const steps = await scheduleLaterSteps(deps, input, first, start);
   const result = answerOf(input, first, steps, start);
   const tracking = await recordAndTrack(deps, input, first, steps, result, start);
   // one line per send for whoever follows `twilio serverless:logs` (addresses masked by log)
@@ -86,7 +87,12 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
     channel: first.route.channel,
     reason: first.route.reason,
     status: String(result.status),
-    to: first.route.channel === 'EMAIL' ? first.route.email : first.route.phone,
+    to:
+      first.route.channel === 'EMAIL'
+        ? first.route.email
+        : first.route.channel === 'WHATSAPP'
+          ? first.route.whatsapp
+          : first.route.phone,
     steps: steps.length > 1 ? steps.map((s) => `${s.channel}:${s.status}`).join(',') : undefined,
     tracking,
   });
@@ -103,6 +109,10 @@ type Start = KnowledgeRead & {
   /** whether the contact record of the request's phone exists (undefined: unknown) */
   /** where the number's contact document is (store/records.ts), when the read answered */
   contactFound?: ContactFound;
+  /** when the user last wrote on WhatsApp (from the WhatsApp number's contact), for its 24-hour window */
+  whatsappInboundAt?: string;
+  /** the phone's contact's own, kept when /notify rewrites that contact */
+  phoneWhatsappInboundAt?: string;
   /** with FREQUENCY_CAP, for a non-urgent notification: the slot it holds, none, or why it is unknown (store/cap.ts) */
   slot?: SlotTaken | { failed: unknown };
   /** the prices of the request's number's country (or the locale's), for the cost estimates */
@@ -129,15 +139,11 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
   const cap = deps.config.frequencyCap;
   // a scheduled send holds its slot from its send time; sendAt=best from the end of its window
   const sendsAt = input.sendAt?.getTime() ?? now.getTime() + (input.bestWithinMs ?? 0);
-  const [profile, lock, contactFound, knowledge, slot, prices] = await Promise.all([
+  const whatsapp = input.whatsapp;
+  const [profile, lock, contact, knowledge, slot, prices, whatsappContact] = await Promise.all([
     readTraits(deps.config, input.userId, traitNames(deps.config), deps.upstream),
     deps.store.createNotification(pending),
-    phone
-      ? deps.store.findContact(phone).then(
-          (c) => c.found,
-          () => undefined,
-        )
-      : Promise.resolve(undefined),
+    phone ? deps.store.findContact(phone).catch(() => undefined) : Promise.resolve(undefined),
     deps.evidence.knowledge(input.userId),
     // urgent notifications are never capped (nor are an escalation's later steps: they are not sent here)
     cap && !input.urgent
@@ -146,10 +152,27 @@ async function readAndLock(deps: Deps, input: NotifyInput, now: Date, assignment
           .catch((failed: unknown) => ({ failed }))
       : Promise.resolve(undefined),
     readPrices(deps, input),
+    // the WhatsApp number's own contact, when it is not the phone's (its window)
+    whatsapp && whatsapp !== phone
+      ? deps.store.findContact(whatsapp).catch(() => undefined)
+      : Promise.resolve(undefined),
   ]);
+  const contactFound = contact?.found;
+  const whatsappInboundAt = (whatsapp === phone ? contact : whatsappContact)?.contact?.whatsappInboundAt;
   if (profile.status === 'unavailable')
     log.warn('profile unavailable, routing without traits', { error: profile.error });
-  return { assignment, day: dayOf(now), profile, lock, contactFound, slot, prices, ...knowledge };
+  return {
+    assignment,
+    day: dayOf(now),
+    profile,
+    lock,
+    contactFound,
+    ...(contact?.contact?.whatsappInboundAt ? { phoneWhatsappInboundAt: contact.contact.whatsappInboundAt } : {}),
+    ...(whatsappInboundAt ? { whatsappInboundAt } : {}),
+    slot,
+    prices,
+    ...knowledge,
+  };
 }
 
 /** Frees the cap's slot this request took (and any extra ones), when it will not send. */
@@ -256,12 +279,13 @@ interface FirstStep {
 }
 
 /** What a provider is asked to send for this notification (now, or at `at`). */
-const sendRequest = (deps: Deps, input: NotifyInput, at?: Date): SendRequest => ({
+const sendRequest = (deps: Deps, input: NotifyInput, start: Start, at?: Date): SendRequest => ({
   notificationId: input.notificationId,
   userId: input.userId,
   content: input.content,
   baseUrl: deps.baseUrl,
   at,
+  ...(start.whatsappInboundAt ? { whatsappWindowUntil: Date.parse(start.whatsappInboundAt) + WHATSAPP_WINDOW_MS } : {}),
 });
 
 /** Decides the channel, plans the journey and sends (or schedules) its first step, falling back on refusals. */
@@ -298,7 +322,8 @@ async function sendFirstStep(deps: Deps, input: NotifyInput, start: Start, now: 
       const channel = plan.steps[0].channel;
       return { channel, route: { ...route, channel }, plan, sms, best, warnings: warning ? [warning] : [] };
     },
-    send: ({ route, plan }) => CHANNEL_OPS[route.channel].send(deps, route, sendRequest(deps, input, plan.steps[0].at)),
+    send: ({ route, plan }) =>
+      CHANNEL_OPS[route.channel].send(deps, route, sendRequest(deps, input, start, plan.steps[0].at)),
     onRefused: (r) =>
       log.warn('channel refused, falling back', {
         notification: input.notificationId,
@@ -362,7 +387,7 @@ function chooseBestTime(
 }
 
 /** The record's steps: the first as sent or scheduled, later SMS/email scheduled now, later calls pending. */
-async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstStep): Promise<Step[]> {
+async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstStep, start: Start): Promise<Step[]> {
   const at = currentDate().toISOString();
   const [head, ...later] = first.plan.steps;
   const bandOf = (due?: Date) => bandAt(due ? due.getTime() : Date.parse(at), first.route.timezone);
@@ -386,7 +411,7 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
         ...costField(first.costing, p.channel),
       };
       if (p.channel === 'CALL') return { ...base, status: 'PENDING' };
-      const request = sendRequest(deps, input, p.at);
+      const request = sendRequest(deps, input, start, p.at);
       try {
         // no later callback or retry would schedule it: a short outage is waited out here
         const sent = await retryWithin(
@@ -511,7 +536,7 @@ async function recordAndTrack(
       r.escalateAfter = input.escalateAfter;
       r.content = input.content;
       r.journey = {
-        to: { phone, email: route.email },
+        to: { phone, email: route.email, ...(route.whatsapp ? { whatsapp: route.whatsapp } : {}) },
         urgent: input.urgent,
         quietHours: route.quiet?.text,
         timezone: route.timezone,
@@ -526,14 +551,32 @@ async function recordAndTrack(
     updatedAt: currentDate().toISOString(),
   };
   const contactFound = phone === input.phone ? start.contactFound : undefined;
+  // a WhatsApp reply is credited as an SMS one is: the WhatsApp number's contact, its window kept
+  const whatsapp = route.whatsapp;
+  const whatsappContact =
+    whatsapp && whatsapp !== phone && steps.some((s) => s.channel === 'WHATSAPP')
+      ? retryWithin(deps.deadline, () =>
+          deps.store.writeContact(whatsapp, {
+            ...contact,
+            ...(start.whatsappInboundAt ? { whatsappInboundAt: start.whatsappInboundAt } : {}),
+          }),
+        )
+      : undefined;
+  const phoneContact = {
+    ...contact,
+    ...(phone === input.phone && start.phoneWhatsappInboundAt
+      ? { whatsappInboundAt: start.phoneWhatsappInboundAt }
+      : {}),
+  };
   // Both are retried within the deadline: a record left in_progress would hold every callback up,
   // a missing contact would make the recipient's reply anonymous.
   const [tracked, stored] = await Promise.allSettled([
     trackOrDefer(deps.config, deps.store, input.notificationId, events, deps.upstream),
     updateRecordWithin(deps, input.notificationId, start, finalWrite),
     phone && steps.some((s) => s.channel !== 'EMAIL')
-      ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, contact, contactFound))
+      ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, phoneContact, contactFound))
       : Promise.resolve(),
+    whatsappContact,
     recordSent(deps, input, steps, start),
     start.slot && 'freeing' in start.slot ? start.slot.freeing : undefined, // extra slots taken in the first stage
   ]);
@@ -582,6 +625,7 @@ function sentEvents(
     identifyMessage({ userId: input.userId }, messageId('identify', input.notificationId), {
       phone: route.phone,
       email: route.email,
+      whatsapp: route.whatsapp,
       firstName: input.content.firstName,
       lastName: input.content.lastName,
       language: input.locale,
@@ -633,6 +677,8 @@ function refusalEvents(
 
 /** What a failed first send is, to the caller. */
 function asDomainError(err: unknown): unknown {
+  if (err instanceof ChannelRefused && err.providerCode === 'template_required')
+    return new DomainError('template_required', err.message, 'template');
   if (err instanceof ChannelRefused) return new DomainError('channel_refused', err.message, 'channel');
   if (err instanceof DomainError) return err;
   const upstream = upstreamFailure(err);

@@ -46,6 +46,10 @@ export const MEANING: Record<ProviderEventKind, { event: string | null; step?: S
     unanswered: { event: 'Notification Failed', step: 'FAILED' },
     opted_out: { event: 'Notification Opted Out' },
     opted_in: { event: 'Notification Opted In' },
+    // a WhatsApp message read: told, and engagement only with WHATSAPP_READ_ENGAGES (a read receipt
+    // can be automatic, as a machine-opened email is)
+    read: { event: 'Notification Read' },
+    read_engaged: { event: 'Notification Read', step: 'COMPLETED', engagement: 'read' },
   };
 
 export interface Translation {

@@ -1,11 +1,15 @@
-/** SMS webhooks: message status callbacks and inbound messages (replies, STOP/START). */
+/**
+ * Messaging webhooks, SMS and WhatsApp alike (Twilio posts both to the same URLs): message status
+ * callbacks (WhatsApp's `read` among them) and inbound messages (replies, button presses, STOP/START).
+ */
 import { inboundSmsEvents, inboundSmsOf, smsStatusEvents } from '../../channels/sms';
+import { currentDate } from '../../clock';
 import { wire } from '../deps';
 import { type EndpointRequest, emptyTwiml, type Reply } from '../../http/endpoint';
 import { handleProviderEvents } from './pipeline';
 
 export async function smsStatus(req: EndpointRequest): Promise<Reply> {
-  const { status, events } = smsStatusEvents(req.params);
+  const { status, events } = smsStatusEvents(req.params, { readEngages: req.config.whatsappReadEngages });
   const { tracked } = await handleProviderEvents(wire(req), events);
   return { status: 200, json: { received: status, tracked } };
 }
@@ -16,9 +20,12 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   // A reply is credited to the latest notification sent to that number.
   const { contact, found } = await deps.store.findContact(inbound.from);
   // a contact written under the number's digits before: moved to its hashed name now (best effort)
+  // a WhatsApp message opens the number's 24-hour window: kept with its contact (a number we never
+  // notified has none to keep it in: its first notification is a template)
+  const whatsappWindow = inbound.channel === 'WHATSAPP' ? { whatsappInboundAt: currentDate().toISOString() } : {};
   const migrated =
-    found === 'legacy' && contact
-      ? deps.store.writeContact(inbound.from, contact, found).catch(() => undefined)
+    contact && (found === 'legacy' || inbound.channel === 'WHATSAPP')
+      ? deps.store.writeContact(inbound.from, { ...contact, ...whatsappWindow }, found).catch(() => undefined)
       : undefined;
   // Twilio does not retry the incoming-message webhook (unless a connection override is set on the
   // number): what could not be done now is kept for recovery, and the answer says received.
