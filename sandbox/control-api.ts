@@ -84,6 +84,8 @@ export function registerControlApi(
       body: {
         numbers: a.numbers,
         messagingServices: a.messagingServices,
+        // registered with Meta (a person's work): what setup can add to a Messaging Service
+        whatsappSenders: state.whatsapp.senders,
         syncServices: a.syncServices,
         serverless: a.serverlessServices.map((s) => ({
           ...s,

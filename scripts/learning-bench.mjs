@@ -86,13 +86,29 @@ const COHORT = {
     p: { CALL: day([6, 4], LOW), SMS: day(LOW, HIGH), EMAIL: flat(LOW) },
   },
   sms: { name: 'SMS all day', p: { SMS: flat([6, 4]), CALL: flat(LOW), EMAIL: flat(LOW) } },
-  hard: { name: 'hard to reach', p: { SMS: flat([0.3, 9.7]), CALL: flat([0.3, 9.7]), EMAIL: flat([0.3, 9.7]) } },
+  hard: {
+    name: 'hard to reach',
+    p: { SMS: flat([0.3, 9.7]), CALL: flat([0.3, 9.7]), EMAIL: flat([0.3, 9.7]), WHATSAPP: flat([0.3, 9.7]) },
+  },
   smsFlat: { name: 'SMS', p: { SMS: flat([6, 4]), CALL: flat([1, 9]), EMAIL: flat([1.5, 8.5]) } },
   callFlat: { name: 'call', p: { SMS: flat([1.5, 8.5]), CALL: flat([5, 5]), EMAIL: flat([1, 9]) } },
   emailFlat: { name: 'email', p: { SMS: flat([1.5, 8.5]), CALL: flat([0.5, 9.5]), EMAIL: flat([5.5, 4.5]) } },
   never: { name: 'never engages', p: { SMS: flat(NEVER), CALL: flat(NEVER), EMAIL: flat(NEVER) } },
   close: { name: 'SMS a little above email', p: { SMS: flat([5.5, 4.5]), CALL: flat([1, 9]), EMAIL: flat([5, 5]) } },
   smsOnly: { name: 'answers SMS only', p: { SMS: flat([6, 4]), CALL: flat([1, 9]), EMAIL: flat([0.2, 9.8]) } },
+  waOnly: {
+    name: 'answers WhatsApp only',
+    p: { WHATSAPP: flat([6, 4]), SMS: flat([0.5, 9.5]), CALL: flat([0.5, 9.5]), EMAIL: flat([0.5, 9.5]) },
+  },
+  noWa: {
+    name: 'has no WhatsApp (63003); SMS, then email',
+    noWhatsApp: true,
+    p: { WHATSAPP: flat(NEVER), SMS: flat([5, 5]), CALL: flat([1, 9]), EMAIL: flat([3, 7]) },
+  },
+  waEvening: {
+    name: 'email by day, WhatsApp in the evening',
+    p: { WHATSAPP: day(LOW, HIGH), EMAIL: day(HIGH, LOW), SMS: flat(LOW), CALL: flat(LOW) },
+  },
   crossA: {
     name: 'SMS mornings, calls afternoons, email evenings',
     p: {
@@ -159,6 +175,17 @@ const POPULATIONS = {
     value: 0.5,
     costs: { SMS: 0.0797, CALL: 0.15, EMAIL: 0.0008 },
   },
+  whatsapp: {
+    name: 'WhatsApp: only it, none, evenings',
+    // every request names the phone as a WhatsApp number (whatsapp=true), with a template for outside the window
+    whatsapp: true,
+    cohorts: [
+      ['waOnly', 0.3],
+      ['noWa', 0.3],
+      ['waEvening', 0.25],
+      ['hard', 0.15],
+    ],
+  },
   never: {
     name: 'which channel; 15 % never engage',
     cohorts: [
@@ -169,6 +196,9 @@ const POPULATIONS = {
     ],
   },
 };
+
+/** the channels a population's users are drawn on (WhatsApp only where the population has it) */
+const channelsOf = (population) => (population.whatsapp ? [...CHANNELS, 'WHATSAPP'] : CHANNELS);
 
 /** --schedule band: the hour of each waking band's sends */
 const BAND_HOURS = [9, 14, 19];
@@ -186,8 +216,9 @@ function usersOf(key, population) {
     const [cohort] = population.cohorts[edges.findIndex((edge) => x < edge)] ?? population.cohorts.at(-1);
     // one draw per channel and distinct Beta: a channel flat over the day (or over the day's two
     // bands) has one probability for the user in all of them, not an independent one per band
+    const channels = channelsOf(population);
     const drawn = Object.fromEntries(
-      CHANNELS.map((c) => {
+      channels.map((c) => {
         const once = new Map();
         const p = COHORT[cohort].p[c];
         return [
@@ -197,9 +228,10 @@ function usersOf(key, population) {
       }),
     );
     const byHour = Object.fromEntries(
-      CHANNELS.map((c) => [c, Array.from({ length: 24 }, (_, h) => drawn[c][drawnBand(bandOfHour(h))])]),
+      channels.map((c) => [c, Array.from({ length: 24 }, (_, h) => drawn[c][drawnBand(bandOfHour(h))])]),
     );
     const email = rand() >= (population.noEmail ?? 0);
+    const base = email ? CHANNELS : ['SMS', 'CALL'];
     const hours = Array.from({ length: opts.days }, () =>
       opts.schedule === 'band'
         ? BAND_HOURS[Math.floor(rand() * 3)]
@@ -209,7 +241,8 @@ function usersOf(key, population) {
       i,
       cohort,
       byHour,
-      reach: email ? CHANNELS : ['SMS', 'CALL'],
+      reach: population.whatsapp ? [...base, 'WHATSAPP'] : base,
+      noWhatsApp: Boolean(COHORT[cohort].noWhatsApp),
       hours,
       userId: `lb-${key}-${i}`,
       phone: `+8190${String(10_000_000 + i).padStart(8, '0')}`,
@@ -407,8 +440,9 @@ async function endToEnd(users, money) {
     for (const u of users) {
       if (opts.timezoneTrait) await sb('POST', `/sandbox/profiles/${u.userId}/traits`, { traits: { timezone: TZ } });
       await sb('POST', `/sandbox/contacts/${encodeURIComponent(u.phone)}`, {
-        engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL },
+        engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL, ...(u.byHour.WHATSAPP ? { WHATSAPP: u.byHour.WHATSAPP } : {}) },
         reply: 'はい',
+        ...(u.noWhatsApp ? { whatsapp: false } : {}),
       });
       if (u.email)
         await sb('POST', `/sandbox/contacts/${encodeURIComponent(u.email)}`, {
@@ -434,6 +468,9 @@ async function endToEnd(users, money) {
                 userId: u.userId,
                 phone: u.phone,
                 ...(u.email ? { email: u.email } : {}),
+                ...(u.reach.includes('WHATSAPP')
+                  ? { whatsapp: true, template: 'appointment_reminder', variables: { 1: '山田', 2: '明日 10:00' } }
+                  : {}),
                 message: 'ご予約の確認です',
                 notificationId: `${u.userId}-d${d}`,
               });
@@ -589,7 +626,7 @@ for (const key of keys) {
   if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
   /** each channel's effect per waking band, `effect(channel, band)` (1: none) */
   const effectsLine = (effect) =>
-    CHANNELS.map((c) => `${c} ${WAKING.map((b) => (effect(c, b) ?? 1).toFixed(2)).join('/')}`).join(', ');
+    channelsOf(population).map((c) => `${c} ${WAKING.map((b) => (effect(c, b) ?? 1).toFixed(2)).join('/')}`).join(', ');
   if (e2e?.prior?.bands)
     console.log(
       `  end to end, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}`,

@@ -88,3 +88,24 @@ test('a formula in a cell is written to the results file escaped, so Excel shows
   expect(line).toContain(`"'=HYPERLINK(""http://x"",""y"")"`);
   expect(line).toContain("'+cmd|calc");
 });
+
+test('a whatsapp column and a WhatsApp template whose variables are filled per row', () => {
+  const spec = {
+    campaignId: 'wa',
+    templates: { message: '{{lastName}}様、明日のご予約です' },
+    whatsapp: { template: 'appointment_reminder', variables: { '1': '{{lastName}}', '2': '{{date}}' } },
+    keyColumn: 'userId',
+    serviceLocale: 'ja-JP',
+  };
+  const ok = requestOf({ userId: 'u1', whatsapp: '090-1234-5678', lastName: '山田', date: '12月3日' }, 1, spec);
+  expect(ok.problems).toEqual([]);
+  expect(ok.params).toMatchObject({
+    whatsapp: '090-1234-5678',
+    template: 'appointment_reminder',
+    variables: JSON.stringify({ '1': '山田', '2': '12月3日' }),
+  });
+  // a variable's empty cell refuses the row, as a message's does
+  const empty = requestOf({ userId: 'u2', whatsapp: '090-1234-5678', lastName: '山田', date: '' }, 2, spec);
+  expect(empty.problems).toEqual([{ field: 'date', message: '{{date}} has no value in this row' }]);
+  expect(unknownPlaceholders(spec.templates, ['userId', 'lastName'], spec.whatsapp)).toEqual(['date']);
+});

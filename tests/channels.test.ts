@@ -1,5 +1,5 @@
 /**
- * The one list of channels (src/lib/channel-list.ts): a fourth channel appended to it, and to
+ * The one list of channels (src/lib/channel-list.ts): a further channel appended to it, and to
  * nothing else, is learned (evidence, population sums, band keys, kinds of user, the router's
  * choice) and counted (/insights' tallies), and the counts stored before it keep their place.
  */
@@ -35,7 +35,7 @@ const FAX = 'FAX' as any;
 const NOW = Date.UTC(2026, 11, 6, 3);
 const o = { now: NOW, halfLifeDays: 30 };
 
-test('a fourth channel is learned: evidence, population sums, band keys, kinds of user, the choice', () => {
+test('a further channel (FAX) is learned: evidence, population sums, band keys, kinds of user, the choice', () => {
   const { learn, bands, habits } = withFourthChannel();
   let ev = {};
   for (let i = 0; i < 6; i++) ev = learn.observe(ev, FAX, 'sent', NOW, 30);
@@ -54,7 +54,7 @@ test('a fourth channel is learned: evidence, population sums, band keys, kinds o
   expect(learn.bestChannel(post)).toBe('FAX');
 });
 
-test('a fourth channel is counted, and the counts stored with three keep their place', () => {
+test('a further channel is counted, and the counts stored before it keep their place', () => {
   const { tally, report } = withFourthChannel();
   // stored before the fourth channel: 10 notifications, 5 engaged, first channel 4 SMS, 3 CALL, 2 EMAIL, 1 suppressed
   const stored = tally.tallyFrom({
@@ -79,4 +79,33 @@ test('a fourth channel is counted, and the counts stored with three keep their p
   expect(r.channels).toMatchObject({ SMS: { sent: 4, engaged: 2 }, FAX: { sent: 1, engaged: 1 } });
   // taking the new counts back leaves exactly what was stored
   expect(tally.addTally(both, counted, -1)['2026-12-05'].g?.learned?.slice(0, 6)).toEqual([10, 5, 4, 3, 2, 1]);
+});
+
+test('WhatsApp, appended to the one list, reached every place a channel is named through it', () => {
+  // the modules as they are (the tests above load them with a fifth, mocked channel)
+  jest.dontMock('../src/lib/channel-list');
+  let m!: Record<string, any>;
+  jest.isolateModules(() => {
+    m = {
+      ...require('../src/lib/channel-list'),
+      ...require('../src/lib/channels/registry'),
+      learn: require('../src/lib/routing/learn'),
+      habits: require('../src/lib/routing/habits'),
+      ...require('../src/lib/routing/decide'),
+    };
+  });
+  const { CHANNELS, CHANNEL_ADDRESS, CHANNEL_OPS, learn, habits, reachability } = m;
+  expect(CHANNELS).toEqual(['SMS', 'CALL', 'EMAIL', 'WHATSAPP']);
+  // the maps keyed by channel are typed Record<Channel, …>: a channel missing from one does not compile
+  expect(Object.keys(CHANNEL_OPS)).toEqual([...CHANNELS]);
+  expect(Object.keys(CHANNEL_ADDRESS)).toEqual([...CHANNELS]);
+  // and everything derived from the list has it
+  expect(learn.SUMS_KEYS.has('WHATSAPP@evening')).toBe(true);
+  expect(habits.KINDS.map((k: { name: string }) => k.name)).toEqual(expect.arrayContaining(['WHATSAPP:evening']));
+  expect(reachability({ phone: '+819012345678', whatsapp: '+819012345678' }).reachable).toEqual([
+    'SMS',
+    'CALL',
+    'WHATSAPP',
+  ]);
+  expect(reachability({ phone: '+819012345678' }).unreachable).toMatchObject({ WHATSAPP: 'no WhatsApp number' });
 });

@@ -12,6 +12,7 @@ import { parse } from 'dotenv';
 import type twilio from 'twilio';
 import { sandboxFunctionEnv } from '../sandbox/launch';
 import { SANDBOX_DEFAULTS } from '../sandbox/settings';
+import { sandboxTemplateSid } from '../sandbox/whatsapp';
 import { twilioRestClient } from '../src/lib/clients/twilio';
 import { Deadline } from '../src/lib/deadline';
 import { Upstream } from '../src/lib/upstream';
@@ -60,6 +61,10 @@ beforeAll(async () => {
     SENDGRID_WEBHOOK_PASSWORD: _p,
     SENDGRID_WEBHOOK_PUBLIC_KEY: _w,
     MESSAGING_SERVICE_SID: _m,
+    // WhatsApp is gone live with apart (its own test below)
+    WHATSAPP_SENDER: _ws,
+    WHATSAPP_TEMPLATE_APPOINTMENT_REMINDER: _wt1,
+    WHATSAPP_TEMPLATE_PAYMENT_DUE: _wt2,
     ...kept
   } = base;
   envFile = join(mkdtempSync(join(tmpdir(), 'golive-')), '.env');
@@ -500,5 +505,39 @@ describe('the Studio flow', () => {
     expect((context.context as any).flow.variables.userId).toBe('sms-818022220003');
     // setup puts the service's URL back where it belongs
     expect((await golive(['setup'])).code).toBe(0);
+  });
+});
+
+describe('WhatsApp', () => {
+  it('doctor names a sender missing from the Messaging Service and each template missing, not approved or not matching; setup writes the approved ones to .env by name', async () => {
+    writeFileSync(
+      envFile,
+      `${readFileSync(envFile, 'utf8')}WHATSAPP_SENDER=whatsapp:${PHONE}\nWHATSAPP_TEMPLATES=appointment_reminder:2,payment_due:3,spring_sale:0,welcome:1\n`,
+    );
+    const doctor = await golive(['doctor']);
+    expect(doctor.code).toBe(1);
+    expect(doctor.out).toMatch(/✗ WhatsApp sender whatsapp:\+\d+: not among the Messaging Service's senders \(none\)/);
+    expect(doctor.out).toMatch(/✗ WhatsApp template spring_sale: not approved by WhatsApp: rejected/);
+    expect(doctor.out).toMatch(/✗ WhatsApp template payment_due: takes 2 variables; the project fills 3/);
+    expect(doctor.out).toMatch(/✗ WhatsApp template welcome: no template of that name/);
+    expect(doctor.out).toMatch(/WHATSAPP_TEMPLATE_APPOINTMENT_REMINDER not set/);
+    // registering a sender with Meta is a person's work; adding it to the service too (setup says so)
+    const [sender] = (await account()).whatsappSenders;
+    await rest.messaging.v1.services(env().MESSAGING_SERVICE_SID).channelSenders.create({ sid: sender.sid });
+    // the project's templates as the account has them
+    writeFileSync(
+      envFile,
+      readFileSync(envFile, 'utf8').replace(
+        /WHATSAPP_TEMPLATES=.*/,
+        'WHATSAPP_TEMPLATES=appointment_reminder:2,payment_due:2',
+      ),
+    );
+    const setup = await golive(['setup']);
+    expect(setup.code).toBe(0);
+    expect(env().WHATSAPP_TEMPLATE_APPOINTMENT_REMINDER).toBe(sandboxTemplateSid('appointment_reminder'));
+    expect(env().WHATSAPP_TEMPLATE_PAYMENT_DUE).toBe(sandboxTemplateSid('payment_due'));
+    const after = await golive(['doctor']);
+    expect(after.out).toMatch(/✓ WhatsApp sender whatsapp:\+\d+/);
+    expect(after.code).toBe(0);
   });
 });

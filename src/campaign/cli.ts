@@ -55,6 +55,8 @@ interface SendOptions extends Connection {
   keyColumn: string;
   locale?: string;
   dryRun?: boolean;
+  template?: string;
+  variable?: string[];
 }
 
 /** Counts for the progress line and the summary. */
@@ -148,6 +150,17 @@ function progressBar(total: number, tally: Tally) {
   };
 }
 
+/** --variable 1={{lastName}} (repeated): a WhatsApp template's variables, each a template of its own. */
+function variablesOf(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const at = p.indexOf('=');
+    if (at < 1) throw new UsageError(`--variable ${p}: give it as key=text, e.g. 1={{lastName}}`);
+    out[p.slice(0, at)] = p.slice(at + 1);
+  }
+  return out;
+}
+
 /** The campaign as the options describe it (refused with what to fix before any row is read). */
 function specOf(file: string, o: SendOptions): CampaignSpec {
   const idProblem = campaignIdProblem(o.id);
@@ -162,6 +175,7 @@ function specOf(file: string, o: SendOptions): CampaignSpec {
       subject: textOption(o.subject, o.subjectFile, 'subject'),
       html: textOption(o.html, o.htmlFile, 'html'),
     },
+    ...(o.template ? { whatsapp: { template: o.template, variables: variablesOf(o.variable ?? []) } } : {}),
     keyColumn: o.keyColumn,
     sendAt: o.sendAt,
     within: o.within,
@@ -178,7 +192,7 @@ async function* rowsOf(file: string, encoding: Encoding, spec: CampaignSpec) {
     if (read.row === 1) {
       if (!header.includes('userId')) throw new UsageError(`${file}: the header has no userId column`);
       if (!header.includes(spec.keyColumn)) throw new UsageError(`${file}: the header has no ${spec.keyColumn} column`);
-      const unknown = unknownPlaceholders(spec.templates, header);
+      const unknown = unknownPlaceholders(spec.templates, header, spec.whatsapp);
       if (unknown.length) {
         const names = unknown.map((p) => `{{${p}}}`).join(', ');
         throw new UsageError(`${names} name no column of ${file} (columns: ${header.join(', ')})`);
@@ -397,6 +411,15 @@ connectionOptions(
     .requiredOption('--id <campaign-id>', 'the campaign id: each row is notification <id>.<userId> (or its hash)')
     .option('--message <text>', "message template; {{column}} is the row's value")
     .option('--message-file <file>', 'message template from a file')
+    .option(
+      '--template <name>',
+      'WhatsApp template outside the 24-hour window: a name setup wrote (WHATSAPP_TEMPLATE_<NAME>) or a Content SID',
+    )
+    .option(
+      '--variable <key=text>',
+      'a WhatsApp template variable, {{column}} filled per row (repeat it: --variable 1={{lastName}})',
+      (v: string, all: string[] = []) => [...all, v],
+    )
     .option('--subject <text>', 'email subject template')
     .option('--subject-file <file>', 'email subject template from a file')
     .option('--html <html>', 'HTML email body template (values are HTML-escaped)')

@@ -12,7 +12,17 @@ import { parseNotifyInput } from '../lib/app/notify/input';
 import { placeholdersOf, render } from './template';
 
 /** Columns with a meaning of their own; any other column is only a placeholder value. */
-export const ROW_FIELDS = ['userId', 'phone', 'email', 'firstName', 'lastName', 'locale', 'channel', 'sendAt'] as const;
+export const ROW_FIELDS = [
+  'userId',
+  'phone',
+  'email',
+  'whatsapp',
+  'firstName',
+  'lastName',
+  'locale',
+  'channel',
+  'sendAt',
+] as const;
 
 export interface Templates {
   message: string;
@@ -23,6 +33,8 @@ export interface Templates {
 export interface CampaignSpec {
   campaignId: string;
   templates: Templates;
+  /** WhatsApp outside the 24-hour window: the template (a name setup wrote, or a Content SID) and its variables, each with {{column}} */
+  whatsapp?: { template: string; variables: Record<string, string> };
   /** the column whose value identifies a row's notification (default userId) */
   keyColumn: string;
   /** schedules every row without a sendAt of its own (a time, or `best`: the learner picks each row's time) */
@@ -66,8 +78,13 @@ export function notificationIdOf(campaignId: string, key: string): string {
 }
 
 /** Placeholders of the templates that name no column of the header. */
-export function unknownPlaceholders(templates: Templates, header: string[]): string[] {
-  const used = [templates.message, templates.subject, templates.html].flatMap((t) => (t ? placeholdersOf(t) : []));
+export function unknownPlaceholders(
+  templates: Templates,
+  header: string[],
+  whatsapp?: CampaignSpec['whatsapp'],
+): string[] {
+  const texts = [templates.message, templates.subject, templates.html, ...Object.values(whatsapp?.variables ?? {})];
+  const used = texts.flatMap((t) => (t ? placeholdersOf(t) : []));
   return [...new Set(used)].filter((p) => !header.includes(p));
 }
 
@@ -118,7 +135,19 @@ export function requestOf(
     for (const p of [...missing, ...empty]) problems.push({ field: p, message: `{{${p}}} has no value in this row` });
     params[name] = text;
   }
-  if (!params.phone && !params.email) problems.push({ field: 'phone', message: 'the row has neither phone nor email' });
+  if (spec.whatsapp) {
+    params.template = spec.whatsapp.template;
+    const variables: Record<string, string> = {};
+    for (const [k, template] of Object.entries(spec.whatsapp.variables)) {
+      const { text, missing } = render(template, values);
+      const empty = placeholdersOf(template).filter((p) => !missing.includes(p) && !values[p]?.trim());
+      for (const p of [...missing, ...empty]) problems.push({ field: p, message: `{{${p}}} has no value in this row` });
+      variables[k] = text;
+    }
+    if (Object.keys(variables).length) params.variables = JSON.stringify(variables);
+  }
+  if (!params.phone && !params.email && !params.whatsapp)
+    problems.push({ field: 'phone', message: 'the row has neither phone, email nor whatsapp' });
 
   // what /notify would refuse, found beside the problems above (parsing stops at its first)
   if (userId) {

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { parse as parseJsonc } from 'jsonc-parser';
+import { usedTemplates } from './resources/whatsapp';
 import { deployEnv, deployedKeys, maskSecret, readEnvFile, writeEnvFile, writeSecretFile } from './env-file';
 import { vendorError, vendorsFrom } from './vendors';
 import { type Item, type Plan, planWiring } from './wiring';
@@ -53,7 +54,7 @@ async function plan(
       moveNumber: Boolean(opts.moveNumber),
       enableTracking: Boolean(opts.enableTracking),
       studioFlow: opts.studio ? readFileSync(join(root, 'studio/notify.flow.json'), 'utf8') : undefined,
-      deployedKeys: deployedKeys(join(root, '.env.example')),
+      deployedKeys: serviceKeys(env),
       checkHealth,
     });
     return { env, result };
@@ -163,13 +164,22 @@ function problemText(i: Item): string {
 }
 
 /**
+ * The variables a deployed service reads: .env.example's, and a WHATSAPP_TEMPLATE_<NAME> for each
+ * template the project sends (WHATSAPP_TEMPLATES), which setup writes by name.
+ */
+function serviceKeys(env: Record<string, string | undefined>): string[] {
+  const templates = usedTemplates(env.WHATSAPP_TEMPLATES ?? '').map((t) => `WHATSAPP_TEMPLATE_${t.name.toUpperCase()}`);
+  return [...deployedKeys(join(root, '.env.example')), ...templates];
+}
+
+/**
  * `npm run deploy`'s environment: .build/deploy.env with only what a deployed service reads (one
  * list with setup's: .env.example), so that twilio-run uploads nothing else of .env.
  */
 function deployEnvFile(opts: { envFile: string; out: string }) {
   const env = readEnvFile(opts.envFile);
   requireCredentials(env);
-  const { text, left } = deployEnv(env, deployedKeys(join(root, '.env.example')));
+  const { text, left } = deployEnv(env, serviceKeys(env));
   mkdirSync(dirname(join(root, opts.out)), { recursive: true });
   writeSecretFile(join(root, opts.out), text);
   console.log(

@@ -18,6 +18,7 @@ import { messagingService, phoneNumber } from './resources/messaging';
 import { computedTrait } from './resources/segment';
 import { eventWebhook, tracking } from './resources/sendgrid';
 import { syncService } from './resources/sync';
+import { whatsappSender, whatsappTemplates } from './resources/whatsapp';
 import type { Vendors } from './vendors';
 
 export type { Item, ItemStatus, Plan, WiringOptions } from './resource';
@@ -29,6 +30,8 @@ export const RESOURCES: readonly Planned[] = [
   syncService,
   messagingService,
   phoneNumber,
+  whatsappSender,
+  whatsappTemplates,
   eventWebhook,
   tracking,
   computedTrait,
