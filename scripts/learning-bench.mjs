@@ -440,7 +440,11 @@ async function endToEnd(users, money) {
     for (const u of users) {
       if (opts.timezoneTrait) await sb('POST', `/sandbox/profiles/${u.userId}/traits`, { traits: { timezone: TZ } });
       await sb('POST', `/sandbox/contacts/${encodeURIComponent(u.phone)}`, {
-        engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL, ...(u.byHour.WHATSAPP ? { WHATSAPP: u.byHour.WHATSAPP } : {}) },
+        engageByHour: {
+          SMS: u.byHour.SMS,
+          CALL: u.byHour.CALL,
+          ...(u.byHour.WHATSAPP ? { WHATSAPP: u.byHour.WHATSAPP } : {}),
+        },
         reply: 'はい',
         ...(u.noWhatsApp ? { whatsapp: false } : {}),
       });
@@ -626,7 +630,9 @@ for (const key of keys) {
   if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
   /** each channel's effect per waking band, `effect(channel, band)` (1: none) */
   const effectsLine = (effect) =>
-    channelsOf(population).map((c) => `${c} ${WAKING.map((b) => (effect(c, b) ?? 1).toFixed(2)).join('/')}`).join(', ');
+    channelsOf(population)
+      .map((c) => `${c} ${WAKING.map((b) => (effect(c, b) ?? 1).toFixed(2)).join('/')}`)
+      .join(', ');
   if (e2e?.prior?.bands)
     console.log(
       `  end to end, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}`,
