@@ -155,4 +155,40 @@ test('an escalation WhatsApp → call → email: a number without WhatsApp fails
   expect(failed[0].properties).toMatchObject({ channel: 'WHATSAPP', error_code: '63003' });
   const escalated = await tracked(c, 'Notification Escalated', 'wa-escalate');
   expect(escalated[0].properties).toMatchObject({ from_channel: 'WHATSAPP', to_channel: 'CALL' });
+  // outside the window the WhatsApp step went as the template
+  const first = await messageOf(c, r.body.providerId);
+  expect(first.request).toMatchObject({ ContentSid: REMINDER });
+});
+
+test('the same escalation inside the window: the WhatsApp step goes as free text, and its reply ends the journey', async () => {
+  const c = clientOf(stack.urls);
+  const u = person('wa-escalate-window');
+  // an earlier notification, answered on WhatsApp: the window is open
+  await c.sandbox.contact(u.phone, { engage: { WHATSAPP: 1 } } as never);
+  await c.notify({
+    ...u,
+    whatsapp: true,
+    channel: 'whatsapp',
+    notificationId: 'wa-open',
+    message: 'x',
+    template: REMINDER,
+  });
+  await waitFor(async () => (await tracked(c, 'Notification Engaged', 'wa-open')).length === 1);
+  const r = await c.notify({
+    ...u,
+    whatsapp: true,
+    notificationId: 'wa-escalate-window',
+    message: 'ご予約の確認です',
+    template: REMINDER,
+    escalation: 'whatsapp,call,email',
+  });
+  expect(r.status).toBe(200);
+  const m = await messageOf(c, r.body.providerId);
+  expect(m.request.ContentSid).toBeUndefined();
+  expect(m.request.Body).toBe('ご予約の確認です');
+  // the reply completes the journey: the later steps are canceled, the call never placed
+  await waitFor(async () => {
+    const record = await c.call('GET', '/notification?notificationId=wa-escalate-window', { headers: key });
+    return record.body.steps.slice(1).every((s: { status: string }) => s.status === 'CANCELED');
+  });
 });

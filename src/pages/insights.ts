@@ -87,6 +87,7 @@ const TEXT = {
     SMS: 'SMS',
     CALL: 'Call',
     EMAIL: 'Email',
+    WHATSAPP: 'WhatsApp',
   },
   ja: {
     title: 'インサイト',
@@ -150,6 +151,7 @@ const TEXT = {
     SMS: 'SMS',
     CALL: '電話',
     EMAIL: 'メール',
+    WHATSAPP: 'WhatsApp',
   },
 } as const;
 type Key = keyof (typeof TEXT)['en'];
