@@ -216,18 +216,7 @@ export class Simulator {
       params.ButtonPayload = buttonPayload;
       params.ButtonText = body;
     }
-    const route = this.state.account.inboundRoute(to.replace(/^whatsapp:/, ''));
-    if (!route.url) {
-      this.state.callbacks.push({
-        kind: 'whatsapp-inbound-dropped',
-        url: route.via,
-        params,
-        status: 'dropped',
-        at: this.state.clock.date().toISOString(),
-      });
-      return 'dropped';
-    }
-    return this.postTwilio('whatsapp-inbound', route.url, params);
+    return this.deliverInbound('whatsapp', to.replace(/^whatsapp:/, ''), from, params);
   }
 
   deliverSms(record: Recorded): void {
@@ -308,12 +297,24 @@ export class Simulator {
     } else if (keyword === 'HELP' || keyword === 'INFO') {
       params.OptOutType = 'HELP';
     }
-    // where Twilio sends it is the account's wiring (account.ts): the service's URL or the number's
-    const route = this.state.account.inboundRoute(to);
+    return this.deliverInbound('sms', to, from, params);
+  }
+
+  /**
+   * Where Twilio sends an incoming message (SMS, or WhatsApp to the sender's number) is the account's
+   * wiring (account.ts): the service's URL or the number's; with none it is dropped and nobody is
+   * told. A Studio flow's webhook starts an execution.
+   */
+  private async deliverInbound(
+    kind: 'sms' | 'whatsapp',
+    number: string,
+    from: string,
+    params: Params,
+  ): Promise<number | 'error' | 'dropped'> {
+    const route = this.state.account.inboundRoute(number);
     if (!route.url) {
-      // no URL: Twilio drops the message, and nobody is told
       this.state.callbacks.push({
-        kind: 'sms-inbound-dropped',
+        kind: `${kind}-inbound-dropped`,
         url: route.via,
         params,
         status: 'dropped',
@@ -325,10 +326,10 @@ export class Simulator {
     if (studio && this.studio) {
       const flow = this.studio.flows.find((f) => f.sid === studio[2] && f.status === 'published');
       if (!flow) return 404;
-      this.studio.start(flow, from, to, { event: 'incomingMessage', data: params });
+      this.studio.start(flow, from, params.To, { event: 'incomingMessage', data: params });
       return 200;
     }
-    return this.postTwilio('sms-inbound', route.url, params);
+    return this.postTwilio(`${kind}-inbound`, route.url, params);
   }
 
   // ---- Voice -------------------------------------------------------------
