@@ -192,3 +192,28 @@ test('the same escalation inside the window: the WhatsApp step goes as free text
     return record.body.steps.slice(1).every((s: { status: string }) => s.status === 'CANCELED');
   });
 });
+
+test('a number that wrote first, before any notification, has its window kept: its first notification may be free text', async () => {
+  const c = clientOf(stack.urls);
+  const u = person('wa-wrote-first');
+  await fetch(`${stack.urls.sandboxUrl}/sandbox/inbound-whatsapp`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ from: `whatsapp:${u.phone}`, body: '予約を変更したいです' }),
+  });
+  // nobody to credit it to: no engagement is counted
+  expect(
+    (await c.sandbox.events({ type: 'track', event: 'Notification Engaged' })).filter((e) => e.userId === u.userId),
+  ).toEqual([]);
+  const r = await c.notify({
+    ...u,
+    whatsapp: true,
+    channel: 'whatsapp',
+    notificationId: 'wa-wrote-first',
+    message: '担当者からご連絡します',
+  });
+  expect(r.status).toBe(200);
+  const m = await messageOf(c, r.body.providerId);
+  expect(m.request.Body).toBe('担当者からご連絡します');
+  expect(m.resource.status).toBe('read');
+});

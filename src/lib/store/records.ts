@@ -74,8 +74,9 @@ interface KeptWork {
 }
 
 export interface ContactRecord {
-  userId: string;
-  notificationId: string;
+  /** whom the latest notification to the number was for (none: the number only wrote to us on WhatsApp) */
+  userId?: string;
+  notificationId?: string;
   updatedAt: string;
   /** when the number last wrote to us on WhatsApp: its 24-hour customer-service window */
   whatsappInboundAt?: string;

@@ -20,19 +20,26 @@ export async function smsInbound(req: EndpointRequest): Promise<Reply> {
   // A reply is credited to the latest notification sent to that number.
   const { contact, found } = await deps.store.findContact(inbound.from);
   // a contact written under the number's digits before: moved to its hashed name now (best effort)
-  // a WhatsApp message opens the number's 24-hour window: kept with its contact (a number we never
-  // notified has none to keep it in: its first notification is a template)
-  const whatsappWindow = inbound.channel === 'WHATSAPP' ? { whatsappInboundAt: currentDate().toISOString() } : {};
+  // a WhatsApp message opens the number's 24-hour window: kept with its contact, which a number we
+  // never notified gets now (with nobody to credit a reply to until a notification is sent to it)
+  const now = currentDate().toISOString();
+  const whatsappWindow = inbound.channel === 'WHATSAPP' ? { whatsappInboundAt: now } : undefined;
   const migrated =
-    contact && (found === 'legacy' || inbound.channel === 'WHATSAPP')
-      ? deps.store.writeContact(inbound.from, { ...contact, ...whatsappWindow }, found).catch(() => undefined)
+    whatsappWindow || (found === 'legacy' && contact)
+      ? deps.store
+          .writeContact(inbound.from, { ...contact, updatedAt: contact?.updatedAt ?? now, ...whatsappWindow }, found)
+          .catch(() => undefined)
+      : undefined;
+  const credited =
+    contact?.userId && contact.notificationId
+      ? { userId: contact.userId, notificationId: contact.notificationId }
       : undefined;
   // Twilio does not retry the incoming-message webhook (unless a connection override is set on the
   // number): what could not be done now is kept for recovery, and the answer says received.
   await Promise.all([
     handleProviderEvents(
       deps,
-      inboundSmsEvents(inbound, contact, {
+      inboundSmsEvents(inbound, credited, {
         replyText: deps.config.trackReplyText,
         identityKey: deps.config.authToken,
       }),
