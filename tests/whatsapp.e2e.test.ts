@@ -217,3 +217,31 @@ test('a number that wrote first, before any notification, has its window kept: i
   expect(m.request.Body).toBe('担当者からご連絡します');
   expect(m.resource.status).toBe('read');
 });
+
+test('in quiet hours a WhatsApp notification waits for their end, scheduled through the Messaging Service as the template', async () => {
+  const c = clientOf(stack.urls);
+  const u = person('wa-quiet');
+  // quiet from an hour before the sandbox's now to three hours after, in the user's zone (UTC)
+  await c.sandbox.traits(u.userId, { timezone: 'UTC' });
+  const hour = new Date((await c.sandbox.status()).clock).getUTCHours();
+  const hh = (h: number) => `${String((h + 24) % 24).padStart(2, '0')}:00`;
+  const r = await c.notify({
+    ...u,
+    whatsapp: true,
+    channel: 'whatsapp',
+    notificationId: 'wa-quiet',
+    message: 'ご予約のお知らせです',
+    template: REMINDER,
+    quietHours: `${hh(hour - 1)}-${hh(hour + 3)}`,
+  });
+  expect(r.status).toBe(200);
+  expect(r.body).toMatchObject({ channel: 'WHATSAPP', status: 'scheduled' });
+  const m = await messageOf(c, r.body.providerId);
+  expect(m.request).toMatchObject({
+    ScheduleType: 'fixed',
+    ContentSid: REMINDER,
+    MessagingServiceSid: expect.stringMatching(/^MG/),
+  });
+  expect(m.resource.status).toBe('scheduled');
+  expect(Date.parse(r.body.sendAt)).toBeGreaterThan(Date.parse((await c.sandbox.status()).clock) + 2 * 3_600_000);
+});
