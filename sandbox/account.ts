@@ -19,7 +19,7 @@ import { sid } from './ids';
 import { newSigningKeys, SANDBOX_SIGNING_KEYS, type SigningKeys } from './sendgrid-signing';
 import type { SandboxSettings } from './settings';
 import type { SandboxState } from './state';
-import { twilioError, twilioGuard, twilioNotFound } from './twilio-api';
+import { twilioError, twilioGuard, twilioNotFound, v1Page } from './twilio-api';
 
 export interface PhoneNumber {
   sid: string;
@@ -236,11 +236,6 @@ export class AccountState {
 }
 
 const bool = (v: string | undefined) => (v === undefined ? undefined : v.toLowerCase() === 'true');
-const page = (key: string, items: unknown[], url: string) => ({
-  [key]: items,
-  meta: { page: 0, page_size: 50, first_page_url: url, previous_page_url: null, url, next_page_url: null, key },
-});
-
 /** Twilio's side of the wiring: numbers, Messaging Services, Sync Services, Serverless. */
 export function registerAccountApi(router: Router, state: SandboxState, settings: SandboxSettings): void {
   const account = state.account;
@@ -326,7 +321,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
   router.on(
     'GET',
     '/messaging/v1/Services',
-    guard(() => ({ status: 200, body: page('services', account.messagingServices.map(msView), '/v1/Services') })),
+    guard(() => ({ status: 200, body: v1Page('services', account.messagingServices.map(msView), '/v1/Services') })),
   );
   router.on(
     'POST',
@@ -376,7 +371,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       const s = findMs(req.params.ServiceSid);
       if (!s) return twilioNotFound(req.path);
       const items = s.numbers.flatMap((n) => account.numbers.filter((x) => x.sid === n)).map((n) => senderView(s, n));
-      return { status: 200, body: page('phone_numbers', items, req.path.replace('/messaging', '')) };
+      return { status: 200, body: v1Page('phone_numbers', items, req.path.replace('/messaging', '')) };
     }),
   );
   router.on(
@@ -426,7 +421,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
   router.on(
     'GET',
     '/v1/Services',
-    guard(() => ({ status: 200, body: page('services', account.syncServices.map(syncView), '/v1/Services') })),
+    guard(() => ({ status: 200, body: v1Page('services', account.syncServices.map(syncView), '/v1/Services') })),
   );
   router.on(
     'POST',
@@ -464,7 +459,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
     '/serverless/v1/Services',
     guard(() => ({
       status: 200,
-      body: page('services', account.serverlessServices.map(zsView), '/v1/Services'),
+      body: v1Page('services', account.serverlessServices.map(zsView), '/v1/Services'),
     })),
   );
   router.on(
@@ -498,7 +493,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       const s = findZs(req.params.ServiceSid);
       if (!s) return twilioNotFound(req.path);
       const envs = account.environments.filter((e) => e.service_sid === s.sid).map(envView);
-      return { status: 200, body: page('environments', envs, req.path.replace('/serverless', '')) };
+      return { status: 200, body: v1Page('environments', envs, req.path.replace('/serverless', '')) };
     }),
   );
   const varView = (e: ServerlessEnvironment, v: { sid: string; key: string; value: string }) => ({
@@ -516,7 +511,7 @@ export function registerAccountApi(router: Router, state: SandboxState, settings
       if (!e) return twilioNotFound(req.path);
       return {
         status: 200,
-        body: page(
+        body: v1Page(
           'variables',
           e.variables.map((v) => varView(e, v)),
           req.path.replace('/serverless', ''),

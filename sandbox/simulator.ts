@@ -122,6 +122,39 @@ export class Simulator {
 
   // ---- SMS and WhatsApp ----------------------------------------------------
 
+  /**
+   * A Message's status moves (with its error, when it failed), and its status callback says so, as
+   * Twilio's does for an SMS or a WhatsApp message (which also carries ChannelPrefix).
+   */
+  private async messageStatus(
+    m: Record<string, unknown>,
+    status: string,
+    callback: string | undefined,
+    o: { kind: 'sms' | 'whatsapp'; from: string; error?: { code: number; message: string } },
+  ): Promise<void> {
+    m.status = status;
+    m.date_updated = rfc2822(this.state.clock.now());
+    if (o.error) {
+      m.error_code = o.error.code;
+      m.error_message = o.error.message;
+    }
+    if (!callback) return;
+    const params: Params = {
+      AccountSid: this.settings.accountSid,
+      ApiVersion: '2010-04-01',
+      ...(o.kind === 'whatsapp' ? { ChannelPrefix: 'whatsapp' } : {}),
+      From: o.from,
+      MessageSid: String(m.sid),
+      MessageStatus: status,
+      SmsSid: String(m.sid),
+      SmsStatus: status,
+      To: String(m.to),
+    };
+    if (m.messaging_service_sid) params.MessagingServiceSid = String(m.messaging_service_sid);
+    if (o.error) params.ErrorCode = String(o.error.code);
+    await this.postTwilio(`${o.kind}-status`, callback, params);
+  }
+
   /** A message that goes out now: an SMS, or a WhatsApp message (its address says which). */
   deliverMessage(record: Recorded): void {
     if (String(record.resource.to).startsWith('whatsapp:')) this.deliverWhatsApp(record);
@@ -150,29 +183,8 @@ export class Simulator {
       const statuses: Array<[string, WhatsAppFailure?]> = failure
         ? [['failed', failure]]
         : [['sent'], ['delivered'], ...(read ? ([['read']] as Array<[string]>) : [])];
-      for (const [status, error] of statuses) {
-        m.status = status;
-        m.date_updated = rfc2822(this.state.clock.now());
-        if (error) {
-          m.error_code = error.code;
-          m.error_message = error.message;
-        }
-        if (!callback) continue;
-        const params: Params = {
-          AccountSid: this.settings.accountSid,
-          ApiVersion: '2010-04-01',
-          ChannelPrefix: 'whatsapp',
-          From: String(m.from),
-          MessageSid: String(m.sid),
-          MessageStatus: status,
-          SmsSid: String(m.sid),
-          SmsStatus: status,
-          To: to,
-        };
-        if (m.messaging_service_sid) params.MessagingServiceSid = String(m.messaging_service_sid);
-        if (error) params.ErrorCode = String(error.code);
-        await this.postTwilio('whatsapp-status', callback, params);
-      }
+      for (const [status, error] of statuses)
+        await this.messageStatus(m, status, callback, { kind: 'whatsapp', from: String(m.from), error });
       if (engaged) {
         const button = behaviour.pressButton
           ? buttonsOf(contentSid ? this.state.whatsapp.template(contentSid) : undefined)[0]
@@ -230,28 +242,14 @@ export class Simulator {
         ? [['sent'], ['undelivered', '30003']]
         : [['sent'], ['delivered']];
       for (const [status, errorCode] of statuses) {
-        m.status = status;
-        m.date_updated = rfc2822(this.state.clock.now());
         // charged once it leaves Twilio, delivered or not (the sandbox's own prices: pricing.ts)
         if (status === 'sent') m.price = smsCharge(to, Number(m.num_segments));
-        if (errorCode) {
-          m.error_code = Number(errorCode);
-          m.error_message = 'Unreachable destination handset';
-        }
-        if (!callback) continue;
-        const params: Params = {
-          AccountSid: this.settings.accountSid,
-          ApiVersion: '2010-04-01',
-          From: String(m.from ?? this.settings.twilioPhoneNumber),
-          MessageSid: String(m.sid),
-          MessageStatus: status,
-          SmsSid: String(m.sid),
-          SmsStatus: status,
-          To: to,
-        };
-        if (m.messaging_service_sid) params.MessagingServiceSid = String(m.messaging_service_sid);
-        if (errorCode) params.ErrorCode = errorCode;
-        await this.postTwilio('sms-status', callback, params);
+        const error = errorCode ? { code: Number(errorCode), message: 'Unreachable destination handset' } : undefined;
+        await this.messageStatus(m, status, callback, {
+          kind: 'sms',
+          from: String(m.from ?? this.settings.twilioPhoneNumber),
+          error,
+        });
       }
       if (!undelivered && this.engages(behaviour, 'SMS', to)) {
         await this.inboundSms(

@@ -15,6 +15,12 @@ export function twilioError(status: number, code: number, message: string): Sand
   return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status } };
 }
 
+/** A page of a Twilio v1 list answer (the sandbox serves every list in one page). */
+export const v1Page = (key: string, items: unknown[], url: string) => ({
+  [key]: items,
+  meta: { page: 0, page_size: 50, first_page_url: url, previous_page_url: null, url, next_page_url: null, key },
+});
+
 /** Twilio's 404 for a resource that does not exist. */
 export const twilioNotFound = (path: string) => twilioError(404, 20404, `The requested resource ${path} was not found`);
 

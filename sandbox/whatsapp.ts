@@ -22,7 +22,8 @@ import { createHash } from 'node:crypto';
 import { field, type Router, type SandboxRequest, type SandboxResponse } from './http';
 import { sid } from './ids';
 import type { SandboxSettings } from './settings';
-import { twilioError } from './twilio-api';
+import { countryOf } from './pricing';
+import { twilioError, v1Page } from './twilio-api';
 
 export const WHATSAPP_ADDRESS = /^whatsapp:\+[1-9]\d{1,14}$/;
 /** WhatsApp's limit on a template with its variables filled in */
@@ -234,12 +235,6 @@ export function checkWhatsAppCreate(
 
 type Guarded = (h: (req: SandboxRequest) => SandboxResponse) => (req: SandboxRequest) => SandboxResponse;
 
-/** A page of Twilio's v1 list answers. */
-const page = (key: string, items: unknown[], url: string) => ({
-  [key]: items,
-  meta: { page: 0, page_size: 50, first_page_url: url, previous_page_url: null, next_page_url: null, url, key },
-});
-
 /** The Content API (content.twilio.com/v1) and a Messaging Service's ChannelSenders (messaging v1). */
 export function registerWhatsAppApi(
   router: Router,
@@ -271,7 +266,7 @@ export function registerWhatsAppApi(
     '/content/v1/Content',
     guard(() => ({
       status: 200,
-      body: page('contents', wa.templates.map(content), 'https://content.twilio.com/v1/Content'),
+      body: v1Page('contents', wa.templates.map(content), 'https://content.twilio.com/v1/Content'),
     })),
   );
   router.on(
@@ -290,7 +285,7 @@ export function registerWhatsAppApi(
         const { whatsapp: _w, ...rest } = t;
         return { ...rest, account_sid: settings.accountSid, approval_requests: approval(t) };
       });
-      return { status: 200, body: page('contents', items, 'https://content.twilio.com/v1/ContentAndApprovals') };
+      return { status: 200, body: v1Page('contents', items, 'https://content.twilio.com/v1/ContentAndApprovals') };
     }),
   );
   router.on(
@@ -317,7 +312,7 @@ export function registerWhatsAppApi(
     sid: s.sid,
     sender: s.sender,
     sender_type: 'WhatsApp',
-    country_code: s.sender.startsWith('whatsapp:+81') ? 'JP' : s.sender.startsWith('whatsapp:+1') ? 'US' : null,
+    country_code: countryOf(s.sender.replace(/^whatsapp:/, '')) ?? null,
     date_created: s.date_created,
     date_updated: s.date_updated,
     url: `https://messaging.twilio.com/v1/Services/${s.service}/ChannelSenders/${s.sid}`,
@@ -331,7 +326,7 @@ export function registerWhatsAppApi(
       const items = wa.senders.filter((s) => s.service === service).map(senderView);
       return {
         status: 200,
-        body: page('senders', items, `https://messaging.twilio.com/v1/Services/${service}/ChannelSenders`),
+        body: v1Page('senders', items, `https://messaging.twilio.com/v1/Services/${service}/ChannelSenders`),
       };
     }),
   );

@@ -244,7 +244,8 @@ export function parseFrequencyCap(v: string | undefined): FrequencyCap | undefin
   return { limit, windowMs, text: v };
 }
 
-const DECIMAL = /^\d{1,9}(\.\d{1,9})?$/;
+/** an amount of money (a price, a value): up to nine digits each side of the point */
+export const DECIMAL = /^\d{1,9}(\.\d{1,9})?$/;
 
 /** A non-negative decimal amount (a price, a value); undefined when unset. */
 function amount(name: string, v: string | undefined, positive = false): number | undefined {

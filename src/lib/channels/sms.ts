@@ -5,6 +5,7 @@
  * Twilio errors mean "this recipient cannot get SMS", segment counting, and
  * the translation of status callbacks and inbound messages.
  */
+import { optOutTrait } from '../channel-list';
 import { callbackUrl, contextFromParams, withRetries } from '../http/callback-urls';
 import { twilioErrorCode } from '../clients/twilio';
 import type { Config } from '../config';
@@ -238,7 +239,7 @@ export function inboundSmsEvents(
   const who: Identity = contact ? { userId: contact.userId } : phoneIdentity(m.from, opts.identityKey);
   const base = { channel: m.channel, notificationId: contact?.notificationId, who, providerId: m.sid };
   // a STOP on WhatsApp opts out of WhatsApp only
-  const traits = (optedOut: boolean) => ({ [`${m.channel.toLowerCase()}_opted_out`]: optedOut });
+  const traits = (optedOut: boolean) => ({ [optOutTrait(m.channel) as string]: optedOut });
   const identifyId = messageId('sms-opt-identify', m.sid);
   switch (m.optOutType) {
     case 'STOP':

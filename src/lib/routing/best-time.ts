@@ -1,7 +1,7 @@
 /**
  * Best-time sends (`sendAt=best`), pure: over the next `within`, the channel and the time that
- * maximise the learner's rating of engagement, or with a value per engagement of net value (its expected engagement in that band of the user's
- * day plus the exploration bonus every routing decision carries: measured with `npm run simulate`,
+ * maximise the learner's rating of engagement, or with a value per engagement of net value (its
+ * expected engagement in that band of the user's day plus the exploration bonus every routing decision carries: measured with `npm run simulate`,
  * a greedy choice settles on the first good band and earns 5–15 points less), among what may happen:
  *
  * - never inside quiet hours (no step at all then; a call not even now);
@@ -14,7 +14,7 @@
  * next hour is). The earliest of equally good times wins, so a best time already reached sends now.
  */
 import type { Channel } from '../channel-list';
-import { EMAIL_WINDOW, SMS_WINDOW } from '../channels/windows';
+import { SCHEDULING, SMS_WINDOW } from '../channels/windows';
 import { inQuietHours, type QuietHours } from '../quiet-hours';
 import { type Band, bandAt, type BandEffects, type BandEvidence, bandPosteriors } from './bands';
 import type { Habits } from './habits';
@@ -32,7 +32,7 @@ export interface BestTimeInput {
   quiet?: QuietHours;
   /** the channels it may use (reachable, or the one requested) */
   channels: Channel[];
-  /** scheduling SMS needs a Messaging Service */
+  /** Message Scheduling (SMS, WhatsApp) needs a Messaging Service */
   canScheduleSms: boolean;
   overall: Partial<Record<Channel, Posterior>>;
   evidence: Evidence;
@@ -61,11 +61,9 @@ function allowed(channel: Channel, at: number, i: BestTimeInput): boolean {
   if (i.quiet && inQuietHours(new Date(at), i.quiet, i.timezone)) return false;
   const ahead = at - i.now;
   if (ahead === 0) return true;
-  if (channel === 'CALL') return false; // calls cannot be scheduled
-  // WhatsApp is scheduled as an SMS is: Message Scheduling, through the Messaging Service
-  if (channel === 'SMS' || channel === 'WHATSAPP')
-    return i.canScheduleSms && ahead >= SMS_WINDOW.minMs && ahead <= SMS_WINDOW.maxMs;
-  return ahead <= EMAIL_WINDOW.maxMs;
+  const window = SCHEDULING[channel]; // none: calls cannot be scheduled
+  if (!window || (window.messagingService && !i.canScheduleSms)) return false;
+  return ahead >= window.minMs && ahead <= window.maxMs;
 }
 
 export function bestTime(i: BestTimeInput): BestTime | undefined {

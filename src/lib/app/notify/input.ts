@@ -3,7 +3,7 @@ import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../../routing/b
 import { createHash, randomUUID } from 'node:crypto';
 import { SMS_WINDOW } from '../../channels/windows';
 import { type Channel, CHANNELS, parseChannel } from '../../channel-list';
-import type { Config } from '../../config';
+import { type Config, DECIMAL } from '../../config';
 import { normalizeEmail, normalizePhone } from '../../contact';
 import type { Content } from '../../content';
 import { badRequest } from '../../http/errors';
@@ -183,7 +183,7 @@ export function valueParam(params: Params): number | undefined {
   const hint = 'must be a positive decimal amount in COST_CURRENCY, such as 0.5';
   const raw = stringParam(params, 'value', {
     max: 20,
-    pattern: /^\d{1,9}(\.\d{1,9})?$/,
+    pattern: DECIMAL,
     patternHint: hint,
     scalar: true,
   });

@@ -11,7 +11,7 @@
 import { currentDate, currentTime } from '../../clock';
 import { sendWithFallback } from '../../channels/fallback';
 import { ChannelRefused, type SendRequest, type Sent } from '../../channels/provider';
-import type { Channel } from '../../channel-list';
+import { CHANNEL_ADDRESS, type Channel } from '../../channel-list';
 import { CHANNEL_OPS } from '../../channels/registry';
 import { WINDOW_MS as WHATSAPP_WINDOW_MS } from '../../channels/whatsapp';
 import { type SmsSize, segmentsOf, smsSizeWarning } from '../../channels/sms';
@@ -87,12 +87,7 @@ export async function notify(req: EndpointRequest): Promise<Reply> {
     channel: first.route.channel,
     reason: first.route.reason,
     status: String(result.status),
-    to:
-      first.route.channel === 'EMAIL'
-        ? first.route.email
-        : first.route.channel === 'WHATSAPP'
-          ? first.route.whatsapp
-          : first.route.phone,
+    to: first.route[CHANNEL_ADDRESS[first.route.channel].kind],
     steps: steps.length > 1 ? steps.map((s) => `${s.channel}:${s.status}`).join(',') : undefined,
     tracking,
   });
