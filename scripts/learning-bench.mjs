@@ -53,6 +53,12 @@ const opts = new Command()
     Number,
     20,
   )
+  .option('--draws <n>', 'with --seeds: draws of the outcomes per seed (each run counts once)', Number, 1)
+  .option(
+    '--in-advance',
+    'with --seeds: also the learner handed, from its first send, the population a first run ends with',
+  )
+  .option('--by-day', "with --seeds: each day's share, time-aware against told the cohorts")
   .option('--json <file>', 'also write the figures as JSON')
   .parse()
   .opts();
@@ -299,9 +305,10 @@ const logBeta = (a, b) => logGamma(a) + logGamma(b) - logGamma(a + b);
  * A reference, not a learner: the policy told the population's true cohorts (each cohort's share
  * and its Beta per channel and band, and which bands share one draw, as usersOf draws them), which
  * weighs each cohort by how well it explains the user's evidence so far and rates each channel by
- * its posterior mean plus the same exploration bonus.
+ * its posterior mean plus the same exploration bonus (routing for value, `money`: that rating times
+ * the value of an engagement, less the send's cost, as learn.ts's worthRating).
  */
-function toldCohorts(population, u, counts, band) {
+function toldCohorts(population, u, counts, band, money) {
   const cohorts = population.cohorts.map(([name, share]) => ({ p: COHORT[name].p, share }));
   /** the user's counts per draw of a cohort's channel (bands with one Beta share one draw) */
   const pooled = (p) => {
@@ -326,7 +333,7 @@ function toldCohorts(population, u, counts, band) {
   const w = logw.map((x) => Math.exp(x - top));
   const total = w.reduce((acc, x) => acc + x, 0);
   let best;
-  let bestRating = -1;
+  let bestRating = Number.NEGATIVE_INFINITY;
   for (const c of u.reach) {
     let m = 0;
     let m2 = 0;
@@ -339,7 +346,8 @@ function toldCohorts(population, u, counts, band) {
       m += (w[j] / total) * mean;
       m2 += (w[j] / total) * (mean * mean + (a * b) / ((a + b) ** 2 * (a + b + 1)));
     });
-    const r = m + 1.5 * Math.sqrt(Math.max(0, m2 - m * m));
+    const engagement = m + 1.5 * Math.sqrt(Math.max(0, m2 - m * m));
+    const r = money ? money.value * engagement - money.costs[c] : engagement;
     if (r > bestRating) [best, bestRating] = [c, r];
   }
   return best;
@@ -357,7 +365,16 @@ function learnerChoice(s, reach, shared, band, o, { timeAware, habits }) {
   return L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall);
 }
 
-function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = false, engagementOnly = false }) {
+/**
+ * The in-process path. `inAdvance`: the population's priors, band effects and habits as another run
+ * ended with, handed to the learner from its first send instead of learned (a bound: what learning the
+ * population faster could buy). Answers the choices, and the population as this run learned it.
+ */
+function inProcess(
+  key,
+  users,
+  { timeAware, habits = true, outcomes = 0, told = false, engagementOnly = false, inAdvance = undefined },
+) {
   const money = engagementOnly ? undefined : moneyOf(POPULATIONS[key]);
   const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
@@ -368,9 +385,14 @@ function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = 
   for (let d = 0; d < opts.days; d++)
     for (let h = FIRST_HOUR; h <= LAST_HOUR; h++) {
       // the prior cache, refreshed at each hour step (the functions' cache ages in the sandbox's time)
-      shared.priors = L.priorsOf(shared.sums);
-      shared.effects = L.bandEffectsOf(shared.sums);
-      shared.habits = L.habitsOf(shared.habitSums);
+      Object.assign(
+        shared,
+        inAdvance ?? {
+          priors: L.priorsOf(shared.sums),
+          effects: L.bandEffectsOf(shared.sums),
+          habits: L.habitsOf(shared.habitSums),
+        },
+      );
       const now = start + d * DAY_MS + (h - TZ_OFFSET_H) * 3_600_000;
       const o = { now, halfLifeDays: HALF_LIFE_DAYS };
       for (const u of users) {
@@ -378,7 +400,7 @@ function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = 
         const s = state[u.i];
         const band = bandOfHour(h);
         const c = told
-          ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band)
+          ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band, money)
           : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, { timeAware, habits }), rand, money);
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
@@ -391,7 +413,8 @@ function inProcess(key, users, { timeAware, habits = true, outcomes = 0, told = 
         shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
       }
     }
-  return { choices, sums: shared.sums };
+  const population = { priors: L.priorsOf(shared.sums), effects: L.bandEffectsOf(shared.sums) };
+  return { choices, sums: shared.sums, population: { ...population, habits: L.habitsOf(shared.habitSums) } };
 }
 
 // ---- the end-to-end path: the running functions against the sandbox
@@ -528,21 +551,52 @@ if (opts.seeds) {
     `in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`,
   );
   console.log(
-    `${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'bands alone'.padEnd(20)} ${'ignoring time'.padEnd(20)} told the cohorts`,
+    `${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'bands alone'.padEnd(20)} ${'ignoring time'.padEnd(20)} ${'told the cohorts'.padEnd(20)}${opts.inAdvance ? ' population known in advance' : ''}`,
   );
   for (const key of keys) {
-    const [aware, alone, ignoring, told] = [[], [], [], []];
+    const columns = { aware: [], alone: [], ignoring: [], told: [], inAdvance: [] };
+    /** per day: Σ earned by the time-aware learner, by told the cohorts, and the oracle */
+    const byDay = Array.from({ length: opts.days }, () => ({ aware: 0, told: 0, inAdvance: 0, oracle: 0 }));
+    // a population routed for value is judged by the net value its choices earn, as they were made for
+    const money = moneyOf(POPULATIONS[key]);
     for (let seed = from; seed <= to; seed++) {
       opts.seed = seed;
       const users = usersOf(key, POPULATIONS[key]);
-      aware.push(shares(users, inProcess(key, users, { timeAware: true }).choices).all.share);
-      alone.push(shares(users, inProcess(key, users, { timeAware: true, habits: false }).choices).all.share);
-      ignoring.push(shares(users, inProcess(key, users, { timeAware: false }).choices).all.share);
-      told.push(shares(users, inProcess(key, users, { timeAware: true, told: true }).choices).all.share);
+      for (let j = 0; j < opts.draws; j++) {
+        const run = (column, o) => {
+          const { choices } = inProcess(key, users, { ...o, outcomes: j });
+          columns[column].push(shares(users, choices, money).all.share);
+          for (const u of users)
+            for (let d = 0; d < opts.days; d++) {
+              if (column in byDay[d]) byDay[d][column] += worth(u, choices[u.i][d], u.hours[d], money);
+              if (column === 'aware') byDay[d].oracle += oracle(u, u.hours[d], money);
+            }
+        };
+        run('aware', { timeAware: true });
+        run('alone', { timeAware: true, habits: false });
+        run('ignoring', { timeAware: false });
+        run('told', { timeAware: true, told: true });
+        // handed what a run with other outcomes of the same users learned (not its own outcomes)
+        if (opts.inAdvance)
+          run('inAdvance', {
+            timeAware: true,
+            inAdvance: inProcess(key, users, { timeAware: true, outcomes: opts.draws + j }).population,
+          });
+      }
     }
+    const { aware, alone, ignoring, told, inAdvance } = columns;
     console.log(
-      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(alone).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told)}`,
+      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(alone).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told).padEnd(20)}${opts.inAdvance ? ` ${range(inAdvance)}` : ''}`,
     );
+    if (opts.byDay)
+      console.log(
+        `  by day, time-aware / told the cohorts${opts.inAdvance ? ' / known in advance' : ''}: ${byDay
+          .map(
+            (x, d) =>
+              `${d + 1}: ${[x.aware, x.told, ...(opts.inAdvance ? [x.inAdvance] : [])].map((v) => ((100 * v) / x.oracle).toFixed(1)).join('/')}`,
+          )
+          .join('  ')}`,
+      );
   }
   process.exit(0);
 }

@@ -25,8 +25,16 @@ test('a Sync outage at the start of /notify is a 503 with Retry-After, nothing s
 test('Twilio throttling past what one invocation can wait is a 429 with Retry-After, lock released', async () => {
   const notificationId = uid('n-throttled');
   const params = { userId: uid('throttled'), phone: PHONE, message: 'm', channel: 'sms', notificationId };
-  // Retry-After 5 s is longer than the service waits inside one invocation (2 s)
-  await sandbox.fault({ api: 'twilio', status: 429, count: 1, headers: { 'Retry-After': '5' } });
+  // Retry-After 5 s is longer than the service waits inside one invocation (2 s); the message's create
+  // is throttled (the Pricing API, read when no other test has warmed the price cache, passes)
+  await sandbox.fault({
+    api: 'twilio',
+    status: 429,
+    count: 1,
+    method: 'POST',
+    path: 'Messages.json',
+    headers: { 'Retry-After': '5' },
+  });
   const res = await notify(params);
   expect([res.status, res.body.error.code]).toEqual([429, 'rate_limited']);
   expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
@@ -135,6 +143,38 @@ describe('work kept during an outage is completed by recovery, not by a retry th
     await sandbox.advance(2 * 3600);
     expect((await sandbox.emails())[0].resource.status).toBe('canceled');
     expect(await eventsOf(userId)).not.toContain('Notification Delivered');
+  });
+
+  test("an escalation whose send fails after cancelling the step's scheduled copy is sent by recovery", async () => {
+    const userId = uid('escalation-kept');
+    const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'call,sms,email' });
+    const id = res.body.notificationId;
+    const [c] = await sandbox.calls();
+    // Twilio refuses new messages for a while (the scheduled copy's cancel still goes through)
+    await sandbox.fault({ api: 'twilio', status: 503, method: 'POST', path: 'Messages.json', count: 1000 });
+    const query = new URL(c.request.StatusCallback).search;
+    const busy = await signedPost(`/voice/status${query}`, {
+      CallSid: c.resource.sid,
+      CallStatus: 'busy',
+      CallDuration: '0',
+    });
+    expect(busy.status).toBe(503);
+    expect((await sandbox.messages()).map((m: any) => m.resource.status)).toEqual(['canceled']);
+    expect((await record(id)).steps[1]).toMatchObject({ channel: 'SMS', status: 'SCHEDULED', escalatedFrom: 'CALL' });
+    await sandbox.fault({ api: 'twilio', status: 503, count: 0 });
+    // a claim is left to its own invocation for 30 s; recovery takes over an older one
+    expect((await recover()).body).toMatchObject({ escalated: 0, remaining: 1 });
+    await sandbox.advance(60);
+    expect((await recover()).body).toMatchObject({ escalated: 1, remaining: 0 });
+    const messages = await sandbox.messages();
+    expect(messages.map((m: any) => [m.request.ScheduleType ?? 'now', m.resource.status])).toEqual([
+      ['fixed', 'canceled'],
+      ['now', 'accepted'],
+    ]);
+    const sms = (await record(id)).steps[1];
+    expect(sms).toMatchObject({ status: 'SENT', providerId: messages[1].resource.sid });
+    expect(await eventsOf(userId)).toEqual(expect.arrayContaining(['Notification Escalated', 'Notification Sent']));
+    expect((await recover()).body).toMatchObject({ notifications: 0, remaining: 0 });
   });
 
   test('a cancel that cannot be made before the send time is reported as Notification Cancel Failed', async () => {

@@ -16,7 +16,7 @@ import { messageId, trackMessage } from '../segment-messages';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { stringParam } from '../http/params';
-import { cancelCopy } from './journey/progress';
+import { cancelCopy, resumeEscalations } from './journey/progress';
 import { errorText, log } from '../log';
 import { OUTBOX_SHARDS } from '../store/outbox';
 import { PARCEL_ENTRY, type Parcel } from '../store/parcels';
@@ -41,6 +41,8 @@ export interface SweepReport {
   cancelFailed: number;
   /** notifications whose kept evidence the learner counted, and users of large batches whose observations it counted */
   learned: number;
+  /** notifications whose abandoned escalation recovery sent (its invocation failed after claiming it) */
+  escalated: number;
   /** notifications still holding work in the shards swept */
   remaining: number;
   /** shards the deadline left unswept: call /recover again */
@@ -57,6 +59,7 @@ const empty = (): SweepReport => ({
   canceled: 0,
   cancelFailed: 0,
   learned: 0,
+  escalated: 0,
   remaining: 0,
   unswept: 0,
   parcels: 0,
@@ -173,11 +176,15 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
   }
   const learned = await countKeptEvidence(deps, r);
   if (learned.length) report.learned++;
+  const escalations = await resumeEscalations(deps, r);
+  if (escalations.events.length) report.escalated++;
   const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r, c))];
   try {
-    await track(deps.config, events, deps.upstream);
+    await track(deps.config, [...events, ...escalations.events], deps.upstream);
   } catch (err) {
     log.warn('recovery: Segment still unavailable', { notification: id, error: errorText(err) });
+    // the escalation happened: its events wait in the record like any others
+    if (escalations.events.length) await deps.store.deferEvents(id, escalations.events);
     return false;
   }
   report.delivered += events.length;
@@ -195,7 +202,12 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
     }
     return true;
   });
-  return !record?.deferredEvents?.length && !record?.pendingCancels?.length && !record?.pendingEvidence?.length;
+  return (
+    !escalations.waiting &&
+    !record?.deferredEvents?.length &&
+    !record?.pendingCancels?.length &&
+    !record?.pendingEvidence?.length
+  );
 }
 
 /**

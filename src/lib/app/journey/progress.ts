@@ -94,8 +94,12 @@ function applyTo(
   return { touched, delivered };
 }
 
-/** A claimed escalation older than this whose step was never sent is taken over by a retry. */
+/**
+ * A claimed escalation older than this whose step was never sent is taken over by a retried callback
+ * or by recovery: its invocation (10 s at most) failed or was killed.
+ */
 const STALE_CLAIM_MS = 30_000;
+const abandoned = (step: Step) => currentTime() - Date.parse(step.escalatedAt ?? '') > STALE_CLAIM_MS;
 
 function claimNext(record: NotificationRecord, from: Step, cause: string, at: string): void {
   if (record.state === 'completed' || record.state === 'canceled') return;
@@ -190,8 +194,11 @@ export async function applyUpdates(
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
     if (!next) continue;
-    const stale = currentTime() - Date.parse(next.escalatedAt ?? '') > STALE_CLAIM_MS;
-    if (isOpen(next) && (changed || stale)) {
+    if (isOpen(next) && (changed || abandoned(next))) {
+      // listed for recovery before anything is done: a send that fails after the step's scheduled copy
+      // was cancelled would otherwise leave the step unsent for good (a provider does not resend a
+      // status callback that was answered 5xx)
+      await deps.store.outbox.add(id);
       events.push(...(await escalate(deps, record, u.channel, next)));
     } else if (!isOpen(next)) {
       events.push(escalatedEvent(record, u.channel, next)); // a retried callback: same messageId, deduplicated by Segment
@@ -390,6 +397,26 @@ async function escalate(
   const next = after?.steps.find((s) => s.escalatedFrom === step.channel && isOpen(s));
   if (after && next) events.push(...(await escalate(deps, after, step.channel, next)));
   return events;
+}
+
+/**
+ * Recovery's part of escalations: a claimed step still unsent after STALE_CLAIM_MS is sent now (its
+ * invocation failed, perhaps after cancelling the step's scheduled copy). Answers the events, and
+ * whether a claim was too recent to take over (left to a later sweep).
+ */
+export async function resumeEscalations(
+  deps: JourneyDeps,
+  record: NotificationRecord,
+): Promise<{ events: SegmentMessage[]; waiting: boolean }> {
+  const events: SegmentMessage[] = [];
+  let waiting = false;
+  if (record.state !== 'done') return { events, waiting };
+  for (const step of record.steps) {
+    if (!step.escalatedFrom || !isOpen(step)) continue;
+    if (!abandoned(step)) waiting = true;
+    else events.push(...(await escalate(deps, record, step.escalatedFrom, step)));
+  }
+  return { events, waiting };
 }
 
 export interface CancelOutcome {
