@@ -176,7 +176,10 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
   }
   const learned = await countKeptEvidence(deps, r);
   if (learned.length) report.learned++;
-  const escalations = await resumeEscalations(deps, r);
+  const escalations = await resumeEscalations(deps, r).catch((err) => {
+    log.warn('recovery: escalation not sent yet', { notification: id, error: errorText(err) });
+    return { events: [], waiting: true };
+  });
   if (escalations.events.length) report.escalated++;
   const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r, c))];
   try {

@@ -198,7 +198,9 @@ export async function applyUpdates(
       // listed for recovery before anything is done: a send that fails after the step's scheduled copy
       // was cancelled would otherwise leave the step unsent for good (a provider does not resend a
       // status callback that was answered 5xx)
-      await deps.store.outbox.add(id);
+      await deps.store.outbox.add(id).catch((err) => {
+        log.warn('escalation not listed for recovery; sent anyway', { notification: id, error: errorText(err) });
+      });
       events.push(...(await escalate(deps, record, u.channel, next)));
     } else if (!isOpen(next)) {
       events.push(escalatedEvent(record, u.channel, next)); // a retried callback: same messageId, deduplicated by Segment
