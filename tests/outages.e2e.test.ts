@@ -165,7 +165,9 @@ describe('work kept during an outage is completed by recovery, not by a retry th
     // a claim is left to its own invocation for 30 s; recovery takes over an older one
     expect((await recover()).body).toMatchObject({ escalated: 0, remaining: 1 });
     await sandbox.advance(60);
-    expect((await recover()).body).toMatchObject({ escalated: 1, remaining: 0 });
+    // two sweeps at once (two warm containers): one takes the claim over and sends, the other leaves it
+    const sweeps = await Promise.all([recover(), recover()]);
+    expect(sweeps.map((x) => x.body.escalated).sort()).toEqual([0, 1]);
     const messages = await sandbox.messages();
     expect(messages.map((m: any) => [m.request.ScheduleType ?? 'now', m.resource.status])).toEqual([
       ['fixed', 'canceled'],

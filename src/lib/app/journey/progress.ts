@@ -101,6 +101,21 @@ function applyTo(
 const STALE_CLAIM_MS = 30_000;
 const abandoned = (step: Step) => currentTime() - Date.parse(step.escalatedAt ?? '') > STALE_CLAIM_MS;
 
+/**
+ * Takes over an abandoned claim by claiming it afresh, in one conditional write: of a retried callback
+ * and sweeps of several containers at once, only the one whose write lands sends the step. Answers
+ * the record as written, or undefined when another took it (or it is no longer open and abandoned).
+ */
+async function takeOver(deps: JourneyDeps, id: string, channel: Channel): Promise<NotificationRecord | undefined> {
+  const { record, changed } = await deps.store.updateNotification(id, (r) => {
+    const s = r.steps.find((x) => x.channel === channel);
+    if (!s || !isOpen(s) || !abandoned(s)) return false;
+    s.escalatedAt = currentDate().toISOString();
+    return true;
+  });
+  return changed ? record : undefined;
+}
+
 function claimNext(record: NotificationRecord, from: Step, cause: string, at: string): void {
   if (record.state === 'completed' || record.state === 'canceled') return;
   const index = record.steps.indexOf(from);
@@ -194,14 +209,16 @@ export async function applyUpdates(
   for (const u of updates.filter((x) => x.status === 'FAILED')) {
     const next = record.steps.find((s) => s.escalatedFrom === u.channel);
     if (!next) continue;
-    if (isOpen(next) && (changed || abandoned(next))) {
+    const owned = isOpen(next) && (changed ? record : abandoned(next) && (await takeOver(deps, id, next.channel)));
+    if (owned) {
       // listed for recovery before anything is done: a send that fails after the step's scheduled copy
       // was cancelled would otherwise leave the step unsent for good (a provider does not resend a
       // status callback that was answered 5xx)
       await deps.store.outbox.add(id).catch((err) => {
         log.warn('escalation not listed for recovery; sent anyway', { notification: id, error: errorText(err) });
       });
-      events.push(...(await escalate(deps, record, u.channel, next)));
+      const step = owned.steps.find((s) => s.channel === next.channel) ?? next;
+      events.push(...(await escalate(deps, owned, u.channel, step)));
     } else if (!isOpen(next)) {
       events.push(escalatedEvent(record, u.channel, next)); // a retried callback: same messageId, deduplicated by Segment
     }
@@ -415,8 +432,13 @@ export async function resumeEscalations(
   if (record.state !== 'done') return { events, waiting };
   for (const step of record.steps) {
     if (!step.escalatedFrom || !isOpen(step)) continue;
-    if (!abandoned(step)) waiting = true;
-    else events.push(...(await escalate(deps, record, step.escalatedFrom, step)));
+    if (!abandoned(step)) {
+      waiting = true;
+      continue;
+    }
+    const owned = await takeOver(deps, record.notificationId, step.channel);
+    const taken = owned?.steps.find((s) => s.channel === step.channel);
+    if (owned && taken) events.push(...(await escalate(deps, owned, step.escalatedFrom, taken)));
   }
   return { events, waiting };
 }
