@@ -108,4 +108,10 @@ test('a whatsapp column and a WhatsApp template whose variables are filled per r
   const empty = requestOf({ userId: 'u2', whatsapp: '090-1234-5678', lastName: '山田', date: '' }, 2, spec);
   expect(empty.problems).toEqual([{ field: 'date', message: '{{date}} has no value in this row' }]);
   expect(unknownPlaceholders(spec.templates, ['userId', 'lastName'], spec.whatsapp)).toEqual(['date']);
+  // a sendAt is judged by the channels the row reaches: WhatsApp schedules as SMS does, 15 minutes to 35 days ahead
+  const now = Date.parse('2026-12-01T00:00:00Z');
+  const row = { userId: 'u3', whatsapp: '090-1234-5678', lastName: '山田', date: '12月3日' };
+  const at = (sendAt: string) => requestOf(row, 3, { ...spec, sendAt }, now).problems.map((p) => p.field);
+  expect(at('2026-12-01T11:00:00+09:00')).toEqual([]);
+  expect(at('2026-12-01T09:05:00+09:00')).toEqual(['sendAt']);
 });

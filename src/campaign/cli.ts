@@ -6,6 +6,7 @@
  * campaign left pending. `--help` describes every option.
  */
 import { printable } from './terminal';
+import { MICROS, toMicros } from '../lib/costs/micros';
 import { existsSync, readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -75,7 +76,7 @@ class Tally {
     inc(this.byStatus, r.status);
     inc(this.byChannel, r.channel);
     inc(this.byReason, r.reason);
-    if (r.channel && r.cost) inc(this.spend, r.channel, Math.round(Number(r.cost) * 1e6));
+    if (r.channel && r.cost) inc(this.spend, r.channel, toMicros(Number(r.cost)));
     else if (r.channel && r.status !== 'duplicate' && r.status !== 'suppressed') this.unpriced++;
     this.currency ??= r.currency;
   }
@@ -83,7 +84,7 @@ class Tally {
   /** "SMS 1.594 USD, EMAIL 0.004 USD; total 1.598 USD (estimates)" */
   spendLine(): string {
     const unit = this.currency ?? '';
-    const amount = (micros: number) => `${(micros / 1e6).toFixed(4)} ${unit}`.trim();
+    const amount = (micros: number) => `${(micros / MICROS).toFixed(4)} ${unit}`.trim();
     const total = [...this.spend.values()].reduce((a, b) => a + b, 0);
     const per = [...this.spend].map(([c, m]) => `${c} ${amount(m)}`).join(', ');
     const unknown = this.unpriced ? `; ${this.unpriced} rows with no known price` : '';

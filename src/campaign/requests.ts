@@ -5,7 +5,8 @@
  * runs, plus what the providers refuse: the scheduling windows).
  */
 import { createHash } from 'node:crypto';
-import { EMAIL_WINDOW, SMS_WINDOW } from '../lib/channels/windows';
+import type { Channel } from '../lib/channel-list';
+import { SCHEDULING } from '../lib/channels/windows';
 import { ApiError } from '../lib/http/errors';
 import { ID_PATTERN } from '../lib/http/params';
 import { parseNotifyInput } from '../lib/app/notify/input';
@@ -91,14 +92,19 @@ export function unknownPlaceholders(
 const MINUTE = 60_000;
 
 /** Whether a provider that could carry this row can schedule it then (SMS 15 min–35 days, email ≤ 72 h ahead). */
-function sendAtProblem(at: Date, channel: string | undefined, phone: boolean, email: boolean, now: number) {
+/**
+ * Why /notify would refuse the row's sendAt: no channel it may take (the one named, else any the row
+ * reaches) schedules that far ahead (channels/windows.ts's SCHEDULING, one row per channel).
+ */
+function sendAtProblem(at: Date, channel: string | undefined, reach: Channel[], now: number) {
   const ahead = at.getTime() - now;
-  const sms = phone && ahead >= SMS_WINDOW.minMs && ahead <= SMS_WINDOW.maxMs;
-  const mail = email && ahead > 0 && ahead <= EMAIL_WINDOW.maxMs;
-  const ok = channel === 'sms' ? sms : channel === 'email' ? mail : sms || mail;
-  if (ok) return undefined;
+  const fits = (c: Channel) => {
+    const w = SCHEDULING[c];
+    return w !== undefined && ahead > 0 && ahead >= w.minMs && ahead <= w.maxMs;
+  };
+  if (reach.filter((c) => !channel || c === channel.toUpperCase()).some(fits)) return undefined;
   const minutes = Math.round(ahead / MINUTE);
-  return `sendAt is ${minutes} minutes ahead: Twilio schedules SMS 15 minutes to 35 days ahead, SendGrid email at most 72 hours (and calls cannot be scheduled)`;
+  return `sendAt is ${minutes} minutes ahead: Twilio schedules SMS and WhatsApp 15 minutes to 35 days ahead, SendGrid email at most 72 hours (and calls cannot be scheduled)`;
 }
 
 export function requestOf(
@@ -154,7 +160,12 @@ export function requestOf(
     try {
       const input = parseNotifyInput(params, { defaultLocale: spec.serviceLocale });
       if (input.sendAt) {
-        const why = sendAtProblem(input.sendAt, params.channel, Boolean(input.phone), Boolean(input.email), now);
+        const reach: Channel[] = [
+          ...(input.phone ? (['SMS', 'CALL'] as const) : []),
+          ...(input.email ? (['EMAIL'] as const) : []),
+          ...(params.whatsapp ? (['WHATSAPP'] as const) : []),
+        ];
+        const why = sendAtProblem(input.sendAt, params.channel, reach, now);
         if (why) problems.push({ field: 'sendAt', message: why });
       }
     } catch (err) {

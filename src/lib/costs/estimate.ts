@@ -17,6 +17,7 @@ import { expectedCallMinutes } from '../channels/call';
 import { segmentsOf } from '../channels/sms';
 import type { Config } from '../config';
 import { type CountryPrices, perMinuteFor } from './prices';
+import { roundCost } from './micros';
 
 export type CostSettings = Pick<Config, 'costCurrency' | 'emailCost' | 'channelCosts'>;
 
@@ -59,9 +60,6 @@ export function unitPricesFor(settings: CostSettings, phone: string | undefined,
     whatsapp: own.WHATSAPP,
   };
 }
-
-/** Costs are kept to a millionth of the currency (finer than any price Twilio lists). */
-export const roundCost = (x: number) => Math.round(x * 1e6) / 1e6;
 
 /** Each channel's cost as units × unit price (one place per channel: a new channel must say how it is billed). */
 const COST_OF: Record<Channel, (u: UnitPrices, b: CostBasis) => number | undefined> = {

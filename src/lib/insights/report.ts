@@ -8,7 +8,8 @@ import { type Band, BANDS, type BandEffects, bandKey, bandMean } from '../routin
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
 import { type Lift, lift, type Rate, wilson } from './intervals';
-import { groupCountsOf, MICROS, type Tally } from './tally';
+import { MICROS } from '../costs/micros';
+import { groupCountsOf, type Tally } from './tally';
 
 export interface GroupReport {
   notifications: number;

@@ -18,6 +18,7 @@
  */
 import { type Channel, CHANNELS } from '../channel-list';
 import { GROUPS, type Group } from '../routing/holdout';
+import { toMicros } from '../costs/micros';
 
 /**
  * [notifications, engaged, first channel SMS, CALL, EMAIL, suppressed by the frequency cap, first
@@ -68,8 +69,6 @@ const FIRST_CHANNEL_WIDTH = 4;
 const CHANNEL_WIDTH = 5;
 const SPENT = 4;
 const SPEND_WIDTH = 1;
-/** costs are counted in millionths of the currency (costs/estimate.ts rounds to them) */
-export const MICROS = 1_000_000;
 
 /** A group's counts by name (whatever width they were stored with). */
 export function groupCountsOf(counts: GroupCounts): {
@@ -125,7 +124,7 @@ export function tallyOf(fresh: readonly Counted[], engagedBefore: (notificationI
     if (at === undefined || !o.channel) continue;
     countsOf(o.day, 'c', o.channel)[at] += 1;
     if (o.kind === 'sent' && o.cost !== undefined && Number.isFinite(o.cost) && o.cost > 0) {
-      const micros = Math.round(o.cost * MICROS);
+      const micros = toMicros(o.cost);
       countsOf(o.day, 'c', o.channel)[SPENT] += micros;
       countsOf(o.day, 's', o.group)[0] += micros;
     }
