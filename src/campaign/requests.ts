@@ -5,7 +5,7 @@
  * runs, plus what the providers refuse: the scheduling windows).
  */
 import { createHash } from 'node:crypto';
-import type { Channel } from '../lib/channel-list';
+import { CHANNEL_ADDRESS, type Channel, CHANNELS } from '../lib/channel-list';
 import { SCHEDULING } from '../lib/channels/windows';
 import { ApiError } from '../lib/http/errors';
 import { ID_PATTERN } from '../lib/http/params';
@@ -160,11 +160,8 @@ export function requestOf(
     try {
       const input = parseNotifyInput(params, { defaultLocale: spec.serviceLocale });
       if (input.sendAt) {
-        const reach: Channel[] = [
-          ...(input.phone ? (['SMS', 'CALL'] as const) : []),
-          ...(input.email ? (['EMAIL'] as const) : []),
-          ...(params.whatsapp ? (['WHATSAPP'] as const) : []),
-        ];
+        const address = { phone: input.phone, email: input.email, whatsapp: params.whatsapp };
+        const reach = CHANNELS.filter((c) => address[CHANNEL_ADDRESS[c].kind]);
         const why = sendAtProblem(input.sendAt, params.channel, reach, now);
         if (why) problems.push({ field: 'sendAt', message: why });
       }

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { parse as parseJsonc } from 'jsonc-parser';
+import { whatsappTemplateVariable } from '../lib/config';
 import { usedTemplates } from './resources/whatsapp';
 import { deployEnv, deployedKeys, maskSecret, readEnvFile, writeEnvFile, writeSecretFile } from './env-file';
 import { vendorError, vendorsFrom } from './vendors';
@@ -168,7 +169,7 @@ function problemText(i: Item): string {
  * template the project sends (WHATSAPP_TEMPLATES), which setup writes by name.
  */
 function serviceKeys(env: Record<string, string | undefined>): string[] {
-  const templates = usedTemplates(env.WHATSAPP_TEMPLATES ?? '').map((t) => `WHATSAPP_TEMPLATE_${t.name.toUpperCase()}`);
+  const templates = usedTemplates(env.WHATSAPP_TEMPLATES ?? '').map((t) => whatsappTemplateVariable(t.name));
   return [...deployedKeys(join(root, '.env.example')), ...templates];
 }
 

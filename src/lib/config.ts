@@ -291,6 +291,12 @@ function whatsappSender(v: string | undefined): string | undefined {
   return v;
 }
 
+/** A Content SID: what WhatsApp sends outside the 24-hour window (a template). */
+export const CONTENT_SID = /^HX[0-9a-fA-F]{32}$/;
+
+/** The variable setup writes a WhatsApp template's Content SID to, by the name the project uses. */
+export const whatsappTemplateVariable = (name: string) => `WHATSAPP_TEMPLATE_${name.toUpperCase()}`;
+
 /** WHATSAPP_TEMPLATE_<NAME>=HX…: the templates the project sends, by the name it uses (lower case). */
 function whatsappTemplates(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
@@ -298,7 +304,7 @@ function whatsappTemplates(env: Env): Record<string, string> {
     const m = /^WHATSAPP_TEMPLATE_([A-Z0-9_]+)$/.exec(name);
     const v = m ? value(env, name) : undefined;
     if (!m || v === undefined) continue;
-    if (!/^HX[0-9a-fA-F]{32}$/.test(v)) throw new ConfigError(name, `must be a Content SID (HX…), not ${v}`);
+    if (!CONTENT_SID.test(v)) throw new ConfigError(name, `must be a Content SID (HX…), not ${v}`);
     out[m[1].toLowerCase()] = v;
   }
   return out;

@@ -6,6 +6,7 @@
  * uses (WHATSAPP_TEMPLATES, `name:variables`) among the account's approved ones and write its
  * Content SID to .env by name (WHATSAPP_TEMPLATE_<NAME>), so requests name templates, never SIDs.
  */
+import { whatsappTemplateVariable } from '../../lib/config';
 import { type Context, type Finding, fromTwilio, resource, settingOf } from '../resource';
 
 const wanted = (ctx: Context) => settingOf(ctx, 'WHATSAPP_SENDER') !== '';
@@ -88,7 +89,7 @@ export const whatsappTemplates = resource({
       },
     ];
     for (const used of usedTemplates(settingOf(ctx, 'WHATSAPP_TEMPLATES'))) {
-      const variable = `WHATSAPP_TEMPLATE_${used.name.toUpperCase()}`;
+      const variable = whatsappTemplateVariable(used.name);
       const t = templates.find((x) => x.name === used.name);
       const resource = `WhatsApp template ${used.name}`;
       if (!t) {

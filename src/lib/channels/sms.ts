@@ -114,14 +114,27 @@ async function cancel(deps: ProviderDeps, copy: ScheduledCopy): Promise<CancelRe
   }
 }
 
-function cannotSchedule(at: Date, now: Date, config: Config): string | undefined {
+/**
+ * Why Twilio's Message Scheduling cannot take `at`, for SMS and WhatsApp alike: it needs a Messaging
+ * Service, and a time in SMS_WINDOW. `says` words the refusal for the channel.
+ */
+export function messageSchedulingProblem(
+  at: Date,
+  now: Date,
+  config: Config,
+  says: { noService: string; outOfWindow: string },
+): string | undefined {
   const ahead = at.getTime() - now.getTime();
-  if (!config.messagingServiceSid) return 'scheduled SMS need a Messaging Service (set MESSAGING_SERVICE_SID)';
-  if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs) {
-    return 'an SMS can be scheduled more than 15 minutes and at most 35 days ahead';
-  }
+  if (!config.messagingServiceSid) return says.noService;
+  if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs) return says.outOfWindow;
   return undefined;
 }
+
+const cannotSchedule = (at: Date, now: Date, config: Config) =>
+  messageSchedulingProblem(at, now, config, {
+    noService: 'scheduled SMS need a Messaging Service (set MESSAGING_SERVICE_SID)',
+    outOfWindow: 'an SMS can be scheduled more than 15 minutes and at most 35 days ahead',
+  });
 
 export const smsProvider: ChannelProvider<PhoneAddress> = {
   channel: 'SMS',

@@ -27,8 +27,7 @@ import {
   type Sent,
   type WhatsAppAddress,
 } from './provider';
-import { smsProvider } from './sms';
-import { SMS_WINDOW } from './windows';
+import { messageSchedulingProblem, smsProvider } from './sms';
 
 /** WhatsApp's limit on a template with its variables filled in */
 export const MAX_TEMPLATE_CHARS = 1024;
@@ -95,21 +94,18 @@ async function send(deps: ProviderDeps, to: WhatsAppAddress, req: SendRequest): 
   }
 }
 
-function cannotSchedule(at: Date, now: Date, config: Config): string | undefined {
-  const ahead = at.getTime() - now.getTime();
-  if (!config.messagingServiceSid)
-    return 'a scheduled WhatsApp message needs the Messaging Service that holds the sender (MESSAGING_SERVICE_SID)';
-  if (ahead < SMS_WINDOW.minMs || ahead > SMS_WINDOW.maxMs)
-    return 'a WhatsApp message can be scheduled more than 15 minutes and at most 35 days ahead';
-  return undefined;
-}
+const cannotSchedule = (at: Date, now: Date, config: Config) =>
+  messageSchedulingProblem(at, now, config, {
+    noService: 'a scheduled WhatsApp message needs the Messaging Service that holds the sender (MESSAGING_SERVICE_SID)',
+    outOfWindow: 'a WhatsApp message can be scheduled more than 15 minutes and at most 35 days ahead',
+  });
 
 export const whatsappProvider: ChannelProvider<WhatsAppAddress> = {
   channel: 'WHATSAPP',
   addressOf: (a: Addresses) => (a.whatsapp ? { whatsapp: a.whatsapp } : undefined),
   send,
-  // a scheduled WhatsApp message is a scheduled Message: canceled as an SMS is
+  // a scheduled WhatsApp message is a scheduled Message: canceled, and scheduled as early, as an SMS
   cancel: smsProvider.cancel,
   cannotSchedule,
-  earliestSchedule: (now: Date) => new Date(now.getTime() + SMS_WINDOW.minMs),
+  earliestSchedule: smsProvider.earliestSchedule,
 };

@@ -3,7 +3,7 @@ import { DEFAULT_WITHIN_MS, MAX_WITHIN_MS, parseDuration } from '../../routing/b
 import { createHash, randomUUID } from 'node:crypto';
 import { SMS_WINDOW } from '../../channels/windows';
 import { type Channel, CHANNELS, parseChannel } from '../../channel-list';
-import { type Config, DECIMAL } from '../../config';
+import { type Config, CONTENT_SID, DECIMAL, whatsappTemplateVariable } from '../../config';
 import { normalizeEmail, normalizePhone } from '../../contact';
 import type { Content } from '../../content';
 import { badRequest } from '../../http/errors';
@@ -144,12 +144,12 @@ function whatsappContent(params: Params, templates?: Record<string, string>): Co
     return undefined;
   }
   let template = name;
-  if (!/^HX[0-9a-fA-F]{32}$/.test(name) && templates) {
+  if (!CONTENT_SID.test(name) && templates) {
     const sid = templates[name.toLowerCase()];
     if (!sid)
       throw badRequest(
         'template',
-        `template ${name} is neither a Content SID (HX…) nor a name npm run setup wrote (WHATSAPP_TEMPLATE_${name.toUpperCase()})`,
+        `template ${name} is neither a Content SID (HX…) nor a name npm run setup wrote (${whatsappTemplateVariable(name)})`,
       );
     template = sid;
   }
