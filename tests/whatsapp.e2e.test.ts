@@ -149,7 +149,11 @@ test('an escalation WhatsApp → call → email: a number without WhatsApp fails
   await waitFor(async () => {
     const record = await c.call('GET', '/notification?notificationId=wa-escalate', { headers: key });
     const steps = record.body.steps as Array<{ channel: string; status: string }>;
-    return steps[0].status === 'FAILED' && steps[1].status !== 'PENDING';
+    // the webhook tells Segment after its record writes: wait for its events too, not only the record
+    const told = await Promise.all(
+      ['Notification Failed', 'Notification Escalated'].map((e) => tracked(c, e, 'wa-escalate')),
+    );
+    return steps[0].status === 'FAILED' && steps[1].status !== 'PENDING' && told.every((x) => x.length > 0);
   });
   const failed = await tracked(c, 'Notification Failed', 'wa-escalate');
   expect(failed[0].properties).toMatchObject({ channel: 'WHATSAPP', error_code: '63003' });
