@@ -49,7 +49,7 @@ export function beta(rand, a, b) {
 }
 
 /**
- * What the service records of one send, on a user's `state` ({ evidence, bands, habit }): the send,
+ * What the service records of one send, on a user's `state` ({ evidence, bands, recent, habit }): the send,
  * and the engagement when there was one, overall and in the band it went out in. With the
  * population's `habits` (habits.ts), the user's counts are added to the kinds' sums again with the
  * responsibilities their evidence before the send gives (as /notify's evidence write does). Answers
@@ -64,8 +64,12 @@ export function recordSend(L, state, channel, engaged, now, band, halfLifeDays, 
     bands = L.observeInBand(bands, band, channel, 'engaged', now, halfLifeDays);
   }
   const habit = habits ? L.kept(habits, L.responsibilities(habits, L.countsOf(beforeBands))) : beforeHabit;
+  // the same, fading faster: what the user did lately (bands.ts's habitsChanged)
+  let recent = L.observeInBand(state.recent ?? {}, band, channel, 'sent', now, L.RECENT_HALF_LIFE_DAYS);
+  if (engaged) recent = L.observeInBand(recent, band, channel, 'engaged', now, L.RECENT_HALF_LIFE_DAYS);
   state.evidence = ev;
   state.bands = bands;
+  state.recent = recent;
   state.habit = habit;
   return {
     sums: L.addSums(L.sumsDelta(before, ev), L.bandSumsDelta(beforeBands, bands)),

@@ -361,7 +361,11 @@ function learnerChoice(s, reach, shared, band, o, { timeAware, habits }) {
   const overall = L.posteriors(reach, shared.priors, s.evidence, o);
   if (!timeAware) return overall;
   if (habits)
-    return L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, { ...o, habits: shared.habits });
+    return L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, {
+      ...o,
+      habits: shared.habits,
+      recent: s.recent,
+    });
   return L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall);
 }
 

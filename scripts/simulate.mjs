@@ -110,6 +110,7 @@ function timeAware(rand, { bestTime = false } = {}) {
       now,
       halfLifeDays: HALF_LIFE_DAYS,
       habits: shared.habits,
+      recent: s.recent,
     });
   return {
     shared,

@@ -2,12 +2,18 @@
  * The pipeline learns what the learner module learns: the same engagement outcomes, replayed
  * through the running functions (/notify → the sandbox's providers → the real webhooks → the
  * evidence and prior documents in Sync) and through src/lib/routing itself, must leave the same
- * evidence per user (overall and per band of the day) and the same population sums (per channel
+ * evidence per user (overall, per band of the day, and per band fading faster) and the same population sums (per channel
  * and per channel in each band). The contacts engage with probability 0 or 1 by the hour, so each
  * outcome is known from the channel /notify chose and the hour it went out: nothing is random.
  */
 import { userKey } from '../src/lib/store/documents';
-import { type Band, bandSumsDelta, observeInBand, type BandEvidence } from '../src/lib/routing/bands';
+import {
+  type Band,
+  bandSumsDelta,
+  observeInBand,
+  type BandEvidence,
+  RECENT_HALF_LIFE_DAYS,
+} from '../src/lib/routing/bands';
 import { addSums, type Evidence, observe, type PopulationSums, sumsDelta, sumsOf } from '../src/lib/routing/learn';
 import {
   addHabitSums,
@@ -68,6 +74,8 @@ const emailOf = (i: number) => `parity${i}@example.jp`;
 interface Replay {
   evidence: Evidence;
   bands: BandEvidence;
+  /** the band counts fading with RECENT_HALF_LIFE_DAYS (bands.ts's habitsChanged) */
+  recent: BandEvidence;
 }
 
 test('the same outcomes leave the same evidence and population sums through the functions as in the module', async () => {
@@ -75,7 +83,7 @@ test('the same outcomes leave the same evidence and population sums through the 
     await s.sandbox.contact(phoneOf(i), { engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL }, reply: 'はい' });
     if (u.email) await s.sandbox.contact(emailOf(i), { engageByHour: { EMAIL: u.byHour.EMAIL } });
   }
-  const replay: Replay[] = USERS.map(() => ({ evidence: {}, bands: {} }));
+  const replay: Replay[] = USERS.map(() => ({ evidence: {}, bands: {}, recent: {} }));
   let sums: PopulationSums = {};
   const chosen = new Set<string>();
   for (let day = 0; day < DAYS; day++)
@@ -105,9 +113,11 @@ test('the same outcomes leave the same evidence and population sums through the 
         const before = { evidence: r.evidence, bands: r.bands };
         r.evidence = observe(r.evidence, channel, 'sent', at, HALF_LIFE_DAYS);
         r.bands = observeInBand(r.bands, band, channel, 'sent', at, HALF_LIFE_DAYS);
+        r.recent = observeInBand(r.recent, band, channel, 'sent', at, RECENT_HALF_LIFE_DAYS);
         if (USERS[i].byHour[channel][hour] === 1) {
           r.evidence = observe(r.evidence, channel, 'engaged', at, HALF_LIFE_DAYS);
           r.bands = observeInBand(r.bands, band, channel, 'engaged', at, HALF_LIFE_DAYS);
+          r.recent = observeInBand(r.recent, band, channel, 'engaged', at, RECENT_HALF_LIFE_DAYS);
         }
         sums = addSums(addSums(sums, sumsDelta(before.evidence, r.evidence)), bandSumsDelta(before.bands, r.bands));
       }
@@ -130,6 +140,9 @@ test('the same outcomes leave the same evidence and population sums through the 
         for (const b of ['morning', 'afternoon', 'evening'] as Band[]) {
           const [gotB, wantB] = [doc?.bands?.[b]?.[c]?.[k], r.bands[b]?.[c]?.[k]];
           if (!near(gotB, wantB)) differences.push(`${u.userId} ${c}@${b} ${k}: pipeline ${gotB}, module ${wantB}`);
+          const [gotR, wantR] = [doc?.recent?.[b]?.[c]?.[k], r.recent[b]?.[c]?.[k]];
+          if (!near(gotR, wantR))
+            differences.push(`${u.userId} ${c}@${b} recent ${k}: pipeline ${gotR}, module ${wantR}`);
         }
       }
     }

@@ -5,10 +5,16 @@ import {
   bandOfHour,
   bandPosteriors,
   bandSumsDelta,
+  type BandEvidence,
+  habitsChanged,
   observeInBand,
+  RECENT_HALF_LIFE_DAYS,
 } from '../src/lib/routing/bands';
+import { habitsOf } from '../src/lib/routing/habits';
+import { rating } from '../src/lib/routing/learn';
 import { type BestTimeInput, bestTime, parseDuration } from '../src/lib/routing/best-time';
 import { type Evidence, observe, posteriors, priorsOf } from '../src/lib/routing/learn';
+import type { Channel } from '../src/lib/channel-list';
 import { parseQuietHours } from '../src/lib/quiet-hours';
 import { parseNotifyInput } from '../src/lib/app/notify/input';
 import { ApiError } from '../src/lib/http/errors';
@@ -67,6 +73,50 @@ describe('bands of the local day', () => {
     expect(morning.SMS?.score.expected).toBeLessThan((evening.SMS?.score.expected ?? 0) - 0.2);
     // the band sums move with the evidence, in n and k
     expect(bandSumsDelta({}, bands)).toEqual({ 'SMS@evening': { users: 0, n: 10, k: 8, nn: 0, kk: 0 } });
+  });
+});
+
+describe('changed habits', () => {
+  const DAY = 86_400_000;
+  /** a user sent SMS once a day in the evening, answering on the days `answers` says; what the service keeps of it */
+  function smsUser(answers: boolean[]) {
+    let [evidence, bands, recent]: [Evidence, BandEvidence, BandEvidence] = [{}, {}, {}];
+    answers.forEach((answered, d) => {
+      const at = T0 + d * DAY;
+      for (const kind of answered ? (['sent', 'engaged'] as const) : (['sent'] as const)) {
+        evidence = observe(evidence, 'SMS', kind, at, 30);
+        bands = observeInBand(bands, 'evening', 'SMS', kind, at, 30);
+        recent = observeInBand(recent, 'evening', 'SMS', kind, at, RECENT_HALF_LIFE_DAYS);
+      }
+    });
+    return { evidence, bands, recent, now: T0 + answers.length * DAY };
+  }
+  const best = (post: Partial<Record<Channel, { a: number; b: number }>>) =>
+    (Object.entries(post) as Array<[Channel, { a: number; b: number }]>).reduce((x, y) =>
+      rating(y[1]) > rating(x[1]) ? y : x,
+    )[0];
+
+  it('an SMS person who stops answering SMS is asked afresh what kind they are: the channels they never tried are tried', () => {
+    // ten evenings answered, then five not
+    const u = smsUser([...Array(10).fill(true), ...Array(5).fill(false)]);
+    const o = { now: u.now, halfLifeDays: 30, habits: habitsOf({}) };
+    expect(habitsChanged(u.evidence, u.recent, u.now, 30)).toBe(true);
+    const overall = posteriors(['SMS', 'CALL', 'EMAIL'], priorsOf({}), u.evidence, o);
+    // the whole history still says "an SMS person": SMS stays first
+    expect(best(bandPosteriors(overall, u.evidence, u.bands, {}, 'evening', o))).toBe('SMS');
+    // decided from what they did lately, SMS gives way to a channel they never tried
+    expect(best(bandPosteriors(overall, u.evidence, u.bands, {}, 'evening', { ...o, recent: u.recent }))).not.toBe(
+      'SMS',
+    );
+  });
+
+  it('a user whose answers keep their old rate has not changed: chance misses are no change', () => {
+    // answered two evenings in three, throughout, and lately too
+    const steady = smsUser(Array.from({ length: 15 }, (_, d) => d % 3 !== 2));
+    expect(habitsChanged(steady.evidence, steady.recent, steady.now, 30)).toBe(false);
+    // too little before the recent evidence to judge it by: no change
+    const fresh = smsUser([false, false]);
+    expect(habitsChanged(fresh.evidence, fresh.recent, fresh.now, 30)).toBe(false);
   });
 });
 

@@ -37,6 +37,8 @@ export interface BestTimeInput {
   overall: Partial<Record<Channel, Posterior>>;
   evidence: Evidence;
   bands: BandEvidence;
+  /** the user's recent band evidence (bands.ts's habitsChanged) */
+  recent?: BandEvidence;
   effects: BandEffects;
   /** the population's habits (habits.ts) */
   habits?: Habits;
@@ -70,7 +72,7 @@ export function bestTime(i: BestTimeInput): BestTime | undefined {
   const firstHour = Math.ceil((i.now + 1) / HOUR) * HOUR;
   const times = [i.now];
   for (let t = firstHour; t <= i.now + i.withinMs; t += HOUR) times.push(t);
-  const o = { now: i.now, halfLifeDays: i.halfLifeDays, habits: i.habits };
+  const o = { now: i.now, halfLifeDays: i.halfLifeDays, habits: i.habits, recent: i.recent };
   const byBand = new Map<Band, Partial<Record<Channel, Posterior>>>();
   const postAt = (band: Band) => {
     let p = byBand.get(band);

@@ -168,7 +168,7 @@ function learnedPosteriors(
   if (!knowledge.bands || !knowledge.effects) return { post: overall, choosing: overall };
   const band = bandAt(o.at, o.timezone);
   const habits = knowledge.habits;
-  const learnedAt = { now: o.now, halfLifeDays: o.halfLifeDays, habits };
+  const learnedAt = { now: o.now, halfLifeDays: o.halfLifeDays, habits, recent: knowledge.recent };
   const post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
   return { post, choosing: habits ? post : forChannelChoice(post, overall), band };
 }

@@ -19,6 +19,7 @@ import {
   type Knowledge,
   observeInBand,
   type Population,
+  RECENT_HALF_LIFE_DAYS,
 } from '../routing/bands';
 import { addSums, type ChannelEvidence, type Evidence, type EvidenceKind, observe, sumsDelta } from '../routing/learn';
 import {
@@ -91,6 +92,8 @@ interface EvidenceDoc {
    * that the next change takes back exactly that; none: not added yet
    */
   habit?: Responsibilities;
+  /** the band counts again, fading with RECENT_HALF_LIFE_DAYS (bands.ts's habitsChanged); older documents: none */
+  recent?: BandEvidence;
   seen: string[];
 }
 
@@ -159,7 +162,12 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
     if (data !== undefined) log.warn('evidence document unusable, treated as empty', { user: userId });
     return empty;
   }
-  return { ...(d as EvidenceDoc), bands: bandsOf(d.bands), habit: responsibilitiesOf(d.habit) };
+  return {
+    ...(d as EvidenceDoc),
+    bands: bandsOf(d.bands),
+    recent: bandsOf(d.recent),
+    habit: responsibilitiesOf(d.habit),
+  };
 }
 
 /**
@@ -198,20 +206,26 @@ function countObservations(
   });
   let channels = doc.channels;
   let bands = doc.bands ?? {};
+  let recent = doc.recent ?? {};
   for (const x of fresh) {
     if (!LEARNER_KINDS.has(x.kind)) continue;
     const kind = x.kind as EvidenceKind;
     channels = observe(channels, x.channel, kind, o.now, o.halfLifeDays);
-    if (x.band) bands = observeInBand(bands, x.band, x.channel, kind, o.now, o.halfLifeDays);
+    if (!x.band) continue;
+    bands = observeInBand(bands, x.band, x.channel, kind, o.now, o.halfLifeDays);
+    recent = observeInBand(recent, x.band, x.channel, kind, o.now, RECENT_HALF_LIFE_DAYS);
   }
   // stored as written, so that the prior takes the change of exactly what is stored
   channels = compact(channels);
-  bands = Object.fromEntries(Object.entries(bands).map(([b, e]) => [b, e && compact(e)])) as BandEvidence;
+  const compactBands = (e: BandEvidence) =>
+    Object.fromEntries(Object.entries(e).map(([b, x]) => [b, x && compact(x)])) as BandEvidence;
+  bands = compactBands(bands);
+  recent = compactBands(recent);
   const seen = [...doc.seen, ...taken].slice(-SEEN_KEPT);
   const countsBefore = countsOf(doc.bands ?? {});
   const habitBefore = doc.habit ?? {};
   const habit = o.habits ? kept(o.habits, responsibilities(o.habits, countsBefore)) : habitBefore;
-  const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, habit, seen } : undefined;
+  const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, recent, habit, seen } : undefined;
   const engagedBefore = (id: string) =>
     CHANNELS.some((channel) => wasSeen(before, { notificationId: id, channel, kind: 'engaged' }));
   const delta: PriorDelta = {
@@ -219,7 +233,7 @@ function countObservations(
     tally: tallyOf(fresh, engagedBefore),
     habits: habitSumsDelta({ r: habitBefore, counts: countsBefore }, { r: habit, counts: countsOf(bands) }),
   };
-  return { write, result: { after: { channels, bands }, delta } };
+  return { write, result: { after: { channels, bands, recent }, delta } };
 }
 
 export class EvidenceStore {
@@ -278,6 +292,7 @@ export class EvidenceStore {
       if (this.config.timeBands)
         Object.assign(knowledge, {
           bands: doc.bands ?? {},
+          recent: doc.recent ?? {},
           effects: population.effects,
           habits: population.habits,
         } satisfies Partial<Knowledge>);

@@ -369,6 +369,7 @@ function chooseBestTime(
     overall,
     evidence: knowledge.evidence,
     bands: knowledge.bands,
+    recent: knowledge.recent,
     effects: knowledge.effects,
     habits: knowledge.habits,
     halfLifeDays,

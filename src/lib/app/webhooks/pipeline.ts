@@ -175,6 +175,7 @@ export async function countLearning(
           bandPosteriors(post, evidence.channels, evidence.bands, population.effects, b, {
             ...o,
             habits: population.habits,
+            recent: evidence.recent,
           }),
         ),
       ]),
