@@ -3,7 +3,7 @@
 // "most frequent" policy and a ceiling, on four synthetic populations with a
 // fixed seed. Each cell is the engagement a policy earns as a percentage of
 // the oracle's (expected engagement of the channel chosen, summed).
-//   node scripts/simulate.mjs [users=3000] [seed=7]
+//   node scripts/simulate.mjs [users=3000] [seed=7] [days between notifications=1]
 import seedrandom from 'seedrandom';
 import { beta, importLearner, recordSend } from './learner-model.mjs';
 
@@ -12,7 +12,7 @@ const SEED = Number(process.argv[3] ?? 7);
 // the learner and its time bands, as the service bundles them
 const L = await importLearner('simulate');
 const CHANNELS = ['SMS', 'CALL', 'EMAIL'];
-const DAYS_BETWEEN = 1; // one notification per user per day
+const DAYS_BETWEEN = Number(process.argv[4] ?? 1); // one notification per user per day, unless told
 const HALF_LIFE_DAYS = 30; // the service's default EVIDENCE_HALF_LIFE_DAYS
 const DAY = 86_400_000;
 
@@ -283,7 +283,7 @@ function runTimed(population, notifications) {
     Object.keys(policies).map((k) => [k, users.map(() => ({ evidence: {}, bands: {} }))]),
   );
   for (let t = 0; t < notifications; t++) {
-    const now = Date.UTC(2026, 0, 1) + t * DAY;
+    const now = Date.UTC(2026, 0, 1) + t * DAYS_BETWEEN * DAY;
     const bands = users.map(() => L.bandOfHour(sendHour(hours)));
     for (const [name, policy] of Object.entries(policies)) {
       policy.round?.();
@@ -307,7 +307,9 @@ for (const population of POPULATIONS) {
   for (const n of [10, 20, 50]) rows.push({ population: population.name, n, ...run(population, n) });
 }
 const pct = (x) => x.toFixed(1).padStart(6);
-console.log(`${USERS} users per population, seed ${SEED}; % of the oracle's engagement\n`);
+console.log(
+  `${USERS} users per population, seed ${SEED}, a notification every ${DAYS_BETWEEN} day(s); % of the oracle's engagement\n`,
+);
 console.log(
   `${'population'.padEnd(42)} ${'n'.padStart(3)} ${['uniform', 'tutorial', 'learned', 'ceiling', 'time-aware'].map((h) => h.padStart(8)).join(' ')}`,
 );
