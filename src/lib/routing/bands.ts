@@ -246,8 +246,9 @@ export function bandPosteriors(
 ): Partial<Record<Channel, Posterior>> {
   const out: Partial<Record<Channel, Posterior>> = {};
   if (o.habits) {
-    const changed = o.recent && habitsChanged(evidence, o.recent, o.now, o.halfLifeDays);
-    const { counts, r } = userKind(o.habits, changed && o.recent ? o.recent : bands);
+    // the kinds are asked from the recent evidence alone once the user's habits changed
+    const askedFrom = o.recent && habitsChanged(evidence, o.recent, o.now, o.halfLifeDays) ? o.recent : bands;
+    const { counts, r } = userKind(o.habits, askedFrom);
     for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
       const { a, b } = habitPosterior(o.habits, counts, c, band, r);
       out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
