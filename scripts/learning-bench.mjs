@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import pLimit from 'p-limit';
+import jStat from 'jstat';
 import seedrandom from 'seedrandom';
 import { beta, importLearner, recordSend } from './learner-model.mjs';
 
@@ -59,6 +60,10 @@ const opts = new Command()
     'with --seeds: also the learner handed, from its first send, the population a first run ends with',
   )
   .option('--by-day', "with --seeds: each day's share, time-aware against told the cohorts")
+  .option(
+    '--bound',
+    'for each flat population: the exact Bayes-optimal share, told the true population (no learner runs)',
+  )
   .option('--json <file>', 'also write the figures as JSON')
   .parse()
   .opts();
@@ -286,20 +291,109 @@ function shares(users, choices, money) {
   );
 }
 
-// ---- the in-process path: routing/route.ts's decision over the bundled learner
-/** log Beta function, by Lanczos' log Gamma */
-function logGamma(x) {
-  const g = [
-    676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  let a = 0.99999999999980993;
-  const t = x - 1 + 7.5;
-  for (let i = 0; i < 8; i++) a += g[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x - 0.5) * Math.log(t) - t + Math.log(a);
+// ---- --bound: what any policy can earn on a flat population, exactly
+/**
+ * A flat population's Bayes-optimal bound: the expected share of the oracle earned by the policy
+ * told the population's true cohorts (their shares and Betas) that chooses each send to maximise
+ * the engagement (or net value) of all the user's remaining sends, found exactly by dynamic
+ * programming over every evidence a user can have (sends and engagements per channel). No policy,
+ * told the population or learning it, earns more in expectation over the population's users.
+ * Beside it, the same policy after a first send chosen before any evidence (each reachable channel
+ * equally likely, or each channel for all), and told the cohorts' own rule (toldCohorts) evaluated
+ * over the same evidence: exact expectations, no draws. Undefined for a population whose
+ * probabilities change with the band or whose users differ in reach.
+ */
+function bayesBound(key, days) {
+  const population = POPULATIONS[key];
+  const money = moneyOf(population);
+  const reach = channelsOf(population);
+  const flat = population.cohorts.every(([name]) =>
+    reach.every((c) => WAKING.every((b) => COHORT[name].p[c][b] === COHORT[name].p[c].morning)),
+  );
+  if (!flat || population.noEmail || population.whatsapp) return undefined;
+  const cohorts = population.cohorts.map(([name, share]) => ({
+    share,
+    p: reach.map((c) => COHORT[name].p[c].morning),
+  }));
+  const worthOf = (c, p) => (money ? p * money.value - money.costs[reach[c]] : p);
+  // [0, 1]: a channel the cohort never answers (p = 0)
+  const cdf = ([a, b], x) => (a === 0 ? (x >= 0 ? 1 : 0) : jStat.beta.cdf(Math.min(1, Math.max(0, x)), a, b));
+  /** E[max over the channels of the user's worth]: ∫ P(max > y) dy over [lo, hi], y = lo + (hi − lo)·s² */
+  const oracle = cohorts.reduce((sum, { share, p }) => {
+    const lo = Math.max(...reach.map((_, c) => worthOf(c, 0)));
+    const hi = Math.max(...reach.map((_, c) => worthOf(c, 1)));
+    const steps = 100_000;
+    let integral = 0;
+    for (let i = 0; i < steps; i++) {
+      const s = (i + 0.5) / steps;
+      const y = lo + (hi - lo) * s * s;
+      // P(max ≤ y) = Π P(worth_c ≤ y), the channels' probabilities drawn independently
+      const below = p.reduce(
+        (acc, prior, c) => acc * cdf(prior, money ? (y + money.costs[reach[c]]) / money.value : y),
+        1,
+      );
+      integral += (1 - below) * 2 * s * (hi - lo);
+    }
+    return sum + share * (lo + integral / steps);
+  }, 0);
+  /** the posterior mean of each channel's probability, given the user's evidence [[n, k] per channel] */
+  const means = (state) => {
+    const logw = cohorts.map(({ share, p }) =>
+      p.reduce((lw, [a, b], c) => {
+        const [n, k] = state[c];
+        if (a === 0) return k > 0 ? Number.NEGATIVE_INFINITY : lw;
+        return lw + logBeta(a + k, b + n - k) - logBeta(a, b);
+      }, Math.log(share)),
+    );
+    const top = Math.max(...logw);
+    const w = logw.map((x) => Math.exp(x - top));
+    const total = w.reduce((acc, x) => acc + x, 0);
+    return reach.map((_, c) =>
+      cohorts.reduce((m, { p }, j) => {
+        const [a, b] = p[c];
+        const [n, k] = state[c];
+        return m + (a === 0 ? 0 : ((w[j] / total) * (a + k)) / (a + b + n));
+      }, 0),
+    );
+  };
+  const after = (state, c, engaged) => state.map(([n, k], i) => (i === c ? [n + 1, k + (engaged ? 1 : 0)] : [n, k]));
+  const keyOf = (state) => state.flat().join(',');
+  /** expected worth of the remaining sends when `choose` picks each (undefined: the best choice) */
+  const expectedWorth = (choose) => {
+    const memo = new Map();
+    const q = (state, t, c, m) =>
+      worthOf(c, m[c]) + m[c] * v(after(state, c, true), t + 1) + (1 - m[c]) * v(after(state, c, false), t + 1);
+    const v = (state, t) => {
+      if (t === days) return 0;
+      const key = keyOf(state);
+      if (memo.has(key)) return memo.get(key);
+      const m = means(state);
+      const value = choose ? q(state, t, choose(state), m) : Math.max(...reach.map((_, c) => q(state, t, c, m)));
+      memo.set(key, value);
+      return value;
+    };
+    return { v, q };
+  };
+  const start = reach.map(() => [0, 0]);
+  const best = expectedWorth();
+  const m0 = means(start);
+  const firstSend = reach.map((_, c) => best.q(start, 0, c, m0));
+  const counts = (state) =>
+    Object.fromEntries(state.flatMap(([n, k], c) => (n > 0 ? [[`${reach[c]}@morning`, { n, k }]] : [])));
+  const told = expectedWorth((state) =>
+    reach.indexOf(toldCohorts(population, { reach }, counts(state), 'morning', money)),
+  );
+  const share = (x) => (100 * x) / (days * oracle);
+  return {
+    optimal: share(best.v(start, 0)),
+    blindFirst: share(firstSend.reduce((a, x) => a + x, 0) / reach.length),
+    firstSend: Object.fromEntries(reach.map((c, i) => [c, share(firstSend[i])])),
+    told: share(told.v(start, 0)),
+  };
 }
-const logBeta = (a, b) => logGamma(a) + logGamma(b) - logGamma(a + b);
+
+// ---- the in-process path: routing/route.ts's decision over the bundled learner
+const logBeta = jStat.betaln;
 
 /**
  * A reference, not a learner: the policy told the population's true cohorts (each cohort's share
@@ -544,6 +638,29 @@ async function endToEnd(users, money) {
 const keys = opts.population ? opts.population.split(',') : Object.keys(POPULATIONS);
 for (const k of keys)
   if (!POPULATIONS[k]) throw new Error(`no population ${k} (${Object.keys(POPULATIONS).join(', ')})`);
+if (opts.bound) {
+  console.log(
+    `${opts.days} notifications: exact expected % of the oracle over the population's users, told its true cohorts`,
+  );
+  for (const key of keys) {
+    const b = bayesBound(key, opts.days);
+    if (!b) {
+      console.log(
+        `${POPULATIONS[key].name.padEnd(40)} (not flat: its probabilities change with the band, or its reach)`,
+      );
+      continue;
+    }
+    const f = (x) => x.toFixed(2);
+    console.log(
+      `${POPULATIONS[key].name.padEnd(40)} Bayes-optimal ${f(b.optimal)}; first send blind ${f(b.blindFirst)} (${Object.entries(
+        b.firstSend,
+      )
+        .map(([c, x]) => `${c} first ${f(x)}`)
+        .join(', ')}); told the cohorts' rule ${f(b.told)}`,
+    );
+  }
+  process.exit(0);
+}
 if (opts.seeds) {
   // the learner in-process over many seeds: what a change buys, not what one seed's luck says
   const [from, to] = opts.seeds.split('..').map(Number);
