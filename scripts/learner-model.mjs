@@ -49,13 +49,15 @@ export function beta(rand, a, b) {
 }
 
 /**
- * What the service records of one send, on a user's `state` ({ evidence, bands, recent, habit }): the send,
+ * What the service records of one send, on a user's `state` ({ evidence, bands, recent, habit, fit, pending }): the send,
  * and the engagement when there was one, overall and in the band it went out in. With the
  * population's `habits` (habits.ts), the user's counts are added to the kinds' sums again with the
- * responsibilities their evidence before the send gives (as /notify's evidence write does). Answers
- * what it adds to the population's sums and to the habits' sums.
+ * responsibilities their evidence before the send gives (as /notify's evidence write does). With
+ * `predicted` (what the kinds and the learner without them forecast for the send, as route.ts
+ * answers), both are scored by the outcome. Answers what it adds to the population's sums and to the
+ * habits' sums.
  */
-export function recordSend(L, state, channel, engaged, now, band, halfLifeDays, habits) {
+export function recordSend(L, state, channel, engaged, now, band, halfLifeDays, habits, predicted) {
   const [before, beforeBands, beforeHabit] = [state.evidence, state.bands, state.habit ?? {}];
   let ev = L.observe(before, channel, 'sent', now, halfLifeDays);
   let bands = L.observeInBand(beforeBands, band, channel, 'sent', now, halfLifeDays);
@@ -67,15 +69,25 @@ export function recordSend(L, state, channel, engaged, now, band, halfLifeDays, 
   // the same, fading faster: what the user did lately (bands.ts's habitsChanged)
   let recent = L.observeInBand(state.recent ?? {}, band, channel, 'sent', now, L.RECENT_HALF_LIFE_DAYS);
   if (engaged) recent = L.observeInBand(recent, band, channel, 'engaged', now, L.RECENT_HALF_LIFE_DAYS);
+  // the models' forecasts, scored by the outcome (habits.ts's scoreSend and scoreEngagement)
+  const fitBefore = state.fit;
+  let scored = { fit: state.fit, pending: state.pending ?? [] };
+  if (predicted) {
+    const key = `send-${now}-${channel}`;
+    scored = L.scoreSend(scored.fit, scored.pending, key, predicted, { now, halfLifeDays });
+    if (engaged) scored = L.scoreEngagement(scored.fit, scored.pending, key, { now, halfLifeDays });
+  }
   state.evidence = ev;
   state.bands = bands;
   state.recent = recent;
   state.habit = habit;
+  state.fit = scored.fit;
+  state.pending = scored.pending;
   return {
     sums: L.addSums(L.sumsDelta(before, ev), L.bandSumsDelta(beforeBands, bands)),
-    habits: L.habitSumsDelta(
-      { r: beforeHabit, counts: L.countsOf(beforeBands) },
-      { r: habit, counts: L.countsOf(bands) },
+    habits: L.addHabitSums(
+      L.habitSumsDelta({ r: beforeHabit, counts: L.countsOf(beforeBands) }, { r: habit, counts: L.countsOf(bands) }),
+      L.fitSumsDelta(fitBefore, scored.fit),
     ),
   };
 }

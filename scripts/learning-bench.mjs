@@ -449,18 +449,27 @@ function toldCohorts(population, u, counts, band, money) {
 
 /**
  * The posteriors routing/route.ts chooses the channel from: for the band the send goes out in (with
- * the population's habits, or the band learner alone: `habits: false`), or overall.
+ * the population's habits, or the band learner alone: `habits: false`), or overall. With the habits,
+ * also what the kinds and the learner without them forecast for a channel (route.ts's `predicted`).
  */
 function learnerChoice(s, reach, shared, band, o, { timeAware, habits }) {
   const overall = L.posteriors(reach, shared.priors, s.evidence, o);
-  if (!timeAware) return overall;
-  if (habits)
-    return L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, {
+  if (!timeAware) return { choosing: overall };
+  if (habits) {
+    const kinds = L.kindsPosteriors(overall, s.evidence, s.bands, band, {
       ...o,
       habits: shared.habits,
       recent: s.recent,
     });
-  return L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall);
+    const mean = ({ a, b }) => a / (a + b);
+    return {
+      choosing: L.trusted(kinds, overall, shared.habits.trust),
+      predicted: (c) => ({ habits: mean(kinds[c]), plain: mean(overall[c]) }),
+    };
+  }
+  return {
+    choosing: L.forChannelChoice(L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, o), overall),
+  };
 }
 
 /**
@@ -497,16 +506,27 @@ function inProcess(
         if (u.hours[d] !== h) continue;
         const s = state[u.i];
         const band = bandOfHour(h);
+        const learned = told ? undefined : learnerChoice(s, u.reach, shared, band, o, { timeAware, habits });
         const c = told
           ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band, money)
-          : L.chooseChannel(learnerChoice(s, u.reach, shared, band, o, { timeAware, habits }), rand, money);
+          : L.chooseChannel(learned.choosing, rand, money);
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
         s.counts[`${c}@${band}`] ??= { n: 0, k: 0 };
         s.counts[`${c}@${band}`].n++;
         if (engaged) s.counts[`${c}@${band}`].k++;
-        const added = recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS, learnsHabits ? shared.habits : undefined);
+        const added = recordSend(
+          L,
+          s,
+          c,
+          engaged,
+          now,
+          band,
+          HALF_LIFE_DAYS,
+          learnsHabits ? shared.habits : undefined,
+          learned?.predicted?.(c),
+        );
         shared.sums = L.addSums(shared.sums, added.sums);
         shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
       }

@@ -105,13 +105,16 @@ function timeAware(rand, { bestTime = false } = {}) {
   const shared = { sums: {}, habitSums: {}, priors: L.priorsOf({}), effects: {}, habits: L.habitsOf({}) };
   const overallOf = (s, u, now) =>
     L.posteriors(u.reach, shared.priors, s.evidence, { now, halfLifeDays: HALF_LIFE_DAYS });
-  const post = (s, now, band, overall) =>
-    L.bandPosteriors(overall, s.evidence, s.bands, shared.effects, band, {
+  // the kinds' posteriors, and what the router chooses from (trusted: mixed with the learner without them)
+  const kindsOf = (s, now, band, overall) =>
+    L.kindsPosteriors(overall, s.evidence, s.bands, band, {
       now,
       halfLifeDays: HALF_LIFE_DAYS,
       habits: shared.habits,
       recent: s.recent,
     });
+  const post = (s, now, band, overall) => L.trusted(kindsOf(s, now, band, overall), overall, shared.habits.trust);
+  const mean = ({ a, b }) => a / (a + b);
   return {
     shared,
     round: () => {
@@ -122,11 +125,16 @@ function timeAware(rand, { bestTime = false } = {}) {
     /** the channel for a send in `band`; best-time: the band too, among the waking ones */
     choose: (s, u, now, band, random = rand) => {
       const overall = overallOf(s, u, now);
-      if (!bestTime) return { channel: L.chooseChannel(post(s, now, band, overall), random), band };
-      return L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), random);
+      const pick = bestTime
+        ? L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), random)
+        : { channel: L.chooseChannel(post(s, now, band, overall), random), band };
+      // what the kinds and the learner without them forecast for the send (route.ts's `predicted`)
+      const kinds = kindsOf(s, now, pick.band, overall);
+      s.predicted = { habits: mean(kinds[pick.channel]), plain: mean(overall[pick.channel]) };
+      return pick;
     },
     learn: (s, _u, c, engaged, now, band) => {
-      const added = recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS, shared.habits);
+      const added = recordSend(L, s, c, engaged, now, band, HALF_LIFE_DAYS, shared.habits, s.predicted);
       shared.sums = L.addSums(shared.sums, added.sums);
       shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
     },

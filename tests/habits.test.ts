@@ -1,8 +1,11 @@
 import { CHANNELS } from '../src/lib/channel-list';
+import { trusted } from '../src/lib/routing/bands';
 import {
   addHabitSums,
   addHabitSumsInto,
   type BandCounts,
+  FIT,
+  fitSumsDelta,
   habitPosterior,
   habitSumsDelta,
   habitSumsOf,
@@ -10,8 +13,14 @@ import {
   KINDS,
   kept,
   MIN_SHARE,
+  PENDING_KEPT,
   responsibilities,
   roundHabitSums,
+  scoreEngagement,
+  scoreSend,
+  TRUST_PRIOR_LOG_ODDS,
+  trustOf,
+  userFitOf,
 } from '../src/lib/routing/habits';
 
 const mean = (b: { a: number; b: number }) => b.a / (b.a + b.b);
@@ -117,5 +126,78 @@ describe('habits (routing/habits.ts)', () => {
     });
     expect(stored).toEqual({ 'EMAIL:day': { w: 1.5, t: { 'EMAIL@morning': [3, 2] } } });
     expect(habitSumsOf(null)).toEqual({});
+  });
+
+  describe('how far the kinds are trusted: their forecasts scored against the learner without them', () => {
+    const o = { now: Date.UTC(2026, 0, 5), halfLifeDays: 30 };
+    test('a send is scored as not engaged, and its engagement turns the score into log(p)', () => {
+      const sent = scoreSend(undefined, [], 'a', { habits: 0.8, plain: 0.3 }, o);
+      expect(sent.fit.habits).toBeCloseTo(Math.log(0.2), 3);
+      expect(sent.fit.plain).toBeCloseTo(Math.log(0.7), 3);
+      expect(sent.pending).toEqual([['a', 0.8, 0.3]]);
+      const engaged = scoreEngagement(sent.fit, sent.pending, 'a', o);
+      expect(engaged.fit?.habits).toBeCloseTo(Math.log(0.8), 3);
+      expect(engaged.fit?.plain).toBeCloseTo(Math.log(0.3), 3);
+      expect(engaged.pending).toEqual([]);
+      // an engagement of a send not pending (too old, or not routed with the kinds) scores nothing
+      expect(scoreEngagement(engaged.fit, engaged.pending, 'a', o)).toEqual(engaged);
+    });
+
+    test('scores fade with the evidence, and only the last sends wait for an engagement', () => {
+      let state = {
+        fit: undefined as ReturnType<typeof scoreSend>['fit'] | undefined,
+        pending: [] as ReturnType<typeof scoreSend>['pending'],
+      };
+      for (let i = 0; i < PENDING_KEPT + 3; i++)
+        state = scoreSend(state.fit, state.pending, `n${i}`, { habits: 0.5, plain: 0.5 }, o);
+      expect(state.pending.map(([k]) => k)).toEqual(Array.from({ length: PENDING_KEPT }, (_, i) => `n${i + 3}`));
+      const later = scoreSend(
+        state.fit,
+        state.pending,
+        'x',
+        { habits: 0.5, plain: 0.5 },
+        { ...o, now: o.now + 30 * 86_400_000 },
+      );
+      expect(later.fit.habits).toBeCloseTo(((PENDING_KEPT + 3) * Math.log(0.5)) / 2 + Math.log(0.5), 3);
+    });
+
+    test('with no scores the kinds are trusted; forecasts clearly worse than the plain learner take the trust away', () => {
+      expect(trustOf({})).toBeGreaterThan(0.999);
+      expect(habitsOf({}).trust).toBeGreaterThan(0.999);
+      const worse = fitSumsDelta(undefined, { habits: -500, plain: -500 + TRUST_PRIOR_LOG_ODDS + 20, at: 0 });
+      expect(trustOf(worse)).toBeLessThan(0.01);
+      const better = fitSumsDelta(undefined, { habits: -480, plain: -500, at: 0 });
+      expect(trustOf(better)).toBeGreaterThan(0.999);
+      // stored and read back as the prior's list items keep them
+      expect(trustOf(habitSumsOf(roundHabitSums(worse)))).toBeCloseTo(trustOf(worse), 6);
+      expect(Object.keys(habitSumsOf(worse))).toEqual([FIT]);
+    });
+
+    test('the router mixes the kinds with the plain learner as far as the kinds are not trusted', () => {
+      const score = { expected: 0, sent: 0, engaged: 0, failed: 0 };
+      const kinds = { SMS: { a: 8, b: 2, score }, EMAIL: { a: 1, b: 9, score } };
+      const plain = { SMS: { a: 2, b: 8, score }, EMAIL: { a: 6, b: 4, score } };
+      expect(trusted(kinds, plain, 1)).toBe(kinds);
+      const none = trusted(kinds, plain, 0);
+      expect(mean(none.SMS as { a: number; b: number })).toBeCloseTo(0.2, 6);
+      expect(mean(none.EMAIL as { a: number; b: number })).toBeCloseTo(0.6, 6);
+      const half = trusted(kinds, plain, 0.5);
+      expect(mean(half.SMS as { a: number; b: number })).toBeCloseTo(0.5, 6);
+    });
+
+    test('a stored document with unusable scores keeps none of them', () => {
+      expect(
+        userFitOf({ habits: 1, plain: -2, at: 5 }, [
+          ['k', 2, 0.5],
+          ['j', 0.4, 0.5],
+        ]),
+      ).toEqual({
+        pending: [['j', 0.4, 0.5]],
+      });
+      expect(userFitOf({ habits: -1, plain: -2, at: 5 }, 'x')).toEqual({
+        fit: { habits: -1, plain: -2, at: 5 },
+        pending: [],
+      });
+    });
   });
 });

@@ -18,10 +18,12 @@ import { addSums, type Evidence, observe, type PopulationSums, sumsDelta, sumsOf
 import {
   addHabitSums,
   countsOf,
+  fitSumsDelta,
   type HabitSums,
   habitSumsDelta,
   habitSumsOf,
   responsibilitiesOf,
+  userFitOf,
 } from '../src/lib/routing/habits';
 import type { Channel } from '../src/lib/channel-list';
 import { advanceToTokyoHour, ownStack } from './helpers';
@@ -164,8 +166,8 @@ test('the same outcomes leave the same evidence and population sums through the 
         differences.push(`population ${key} ${f}: pipeline ${got}, module ${want}`);
     }
   // the habits' sums (routing/habits.ts): every item's added up equals what the users' documents say
-  // they added (their band counts with the responsibilities each keeps), so no change was lost or
-  // counted twice however the webhooks raced /notify
+  // they added (their band counts with the responsibilities each keeps, and their forecasts' log
+  // scores), so no change was lost or counted twice however the webhooks raced /notify
   let storedHabits: HabitSums = {};
   for (let k = 0; k < 32; k++)
     for (const item of await s.sandbox.listItems(`prior-${k}`))
@@ -177,7 +179,10 @@ test('the same outcomes leave the same evidence and population sums through the 
     const total = Object.values(r).reduce((a: number, x) => a + (x ?? 0), 0);
     if (Math.abs(total - 1) > 5e-3) differences.push(`${u.userId}: responsibilities sum to ${total}`);
     const added = habitSumsDelta({ r: {}, counts: {} }, { r, counts: countsOf(doc?.bands ?? {}) });
-    fromDocuments = addHabitSums(fromDocuments, added);
+    // and the log scores of the kinds' forecasts against the learner's without them (habits.ts's trustOf)
+    const { fit } = userFitOf(doc?.fit, doc?.pending);
+    if (!fit) differences.push(`${u.userId}: no log scores of the forecasts`);
+    fromDocuments = addHabitSums(fromDocuments, addHabitSums(added, fitSumsDelta(undefined, fit)));
   }
   const gap = addHabitSums(storedHabits, fromDocuments, -1);
   for (const [kind, sum] of Object.entries(gap)) {

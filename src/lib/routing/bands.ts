@@ -231,8 +231,8 @@ export function habitsChanged(evidence: Evidence, recent: BandEvidence, now: num
 
 /**
  * Each channel's posterior in `band`. With the population's habits (`o.habits`, habits.ts): the
- * mixture of the kinds of user the user's evidence per band points to (their recent evidence alone,
- * `o.recent`, once their habits changed: habitsChanged). Without (the band learner
+ * kinds' (kindsPosteriors), mixed with the learner's without them as far as the kinds are not
+ * trusted (trusted). Without (the band learner
  * alone, kept as the bench's reference): the overall posterior (without the band), the band's
  * effect, the band's evidence.
  */
@@ -244,17 +244,13 @@ export function bandPosteriors(
   band: Band,
   o: { now: number; halfLifeDays: number; habits?: Habits; recent?: BandEvidence },
 ): Partial<Record<Channel, Posterior>> {
+  if (o.habits)
+    return trusted(
+      kindsPosteriors(overall, evidence, bands, band, { ...o, habits: o.habits }),
+      overall,
+      o.habits.trust,
+    );
   const out: Partial<Record<Channel, Posterior>> = {};
-  if (o.habits) {
-    // the kinds are asked from the recent evidence alone once the user's habits changed
-    const askedFrom = o.recent && habitsChanged(evidence, o.recent, o.now, o.halfLifeDays) ? o.recent : bands;
-    const { counts, r } = userKind(o.habits, askedFrom);
-    for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
-      const { a, b } = habitPosterior(o.habits, counts, c, band, r);
-      out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
-    }
-    return out;
-  }
   for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
     const inBand = decayed(bands[band]?.[c], o.now, o.halfLifeDays);
     const all = decayed(evidence[c], o.now, o.halfLifeDays);
@@ -271,6 +267,62 @@ export function bandPosteriors(
     const a = centre.a + inBand.engaged;
     const b = centre.b + Math.max(0, inBand.sent - inBand.engaged);
     out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
+  }
+  return out;
+}
+
+/**
+ * Each channel's posterior in `band` from the population's kinds alone: the mixture of the kinds the
+ * user's evidence per band points to (their recent evidence alone, `o.recent`, once their habits
+ * changed: habitsChanged).
+ */
+export function kindsPosteriors(
+  overall: Partial<Record<Channel, Posterior>>,
+  evidence: Evidence,
+  bands: BandEvidence,
+  band: Band,
+  o: { now: number; halfLifeDays: number; habits: Habits; recent?: BandEvidence },
+): Partial<Record<Channel, Posterior>> {
+  const out: Partial<Record<Channel, Posterior>> = {};
+  // the kinds are asked from the recent evidence alone once the user's habits changed
+  const askedFrom = o.recent && habitsChanged(evidence, o.recent, o.now, o.halfLifeDays) ? o.recent : bands;
+  const { counts, r } = userKind(o.habits, askedFrom);
+  for (const [c, p] of Object.entries(overall) as Array<[Channel, Posterior]>) {
+    const { a, b } = habitPosterior(o.habits, counts, c, band, r);
+    out[c] = { a, b, score: { ...p.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
+  }
+  return out;
+}
+
+/** Trusted this far (habits.ts's trustOf), the kinds are used alone: no data yet says otherwise. */
+const TRUSTED = 0.999;
+/**
+ * The kinds' posteriors mixed with the learner's without them (`plain`: the overall posteriors,
+ * ignoring time) by how far the kinds are trusted, each channel matched to one Beta by mean and
+ * variance, so the router's rating and exploration bonus apply unchanged.
+ */
+export function trusted(
+  kinds: Partial<Record<Channel, Posterior>>,
+  plain: Partial<Record<Channel, Posterior>>,
+  trust: number,
+): Partial<Record<Channel, Posterior>> {
+  if (trust >= TRUSTED) return kinds;
+  const out: Partial<Record<Channel, Posterior>> = {};
+  for (const [c, k] of Object.entries(kinds) as Array<[Channel, Posterior]>) {
+    const p = plain[c] ?? k;
+    let [m, m2] = [0, 0];
+    for (const [x, w] of [
+      [k, trust],
+      [p, 1 - trust],
+    ] as const) {
+      const mean = x.a / (x.a + x.b);
+      m += w * mean;
+      m2 += w * (mean * mean + (x.a * x.b) / ((x.a + x.b) ** 2 * (x.a + x.b + 1)));
+    }
+    const variance = Math.max(1e-9, m2 - m * m);
+    const strength = Math.max(0.1, (m * (1 - m)) / variance - 1);
+    const [a, b] = [m * strength, (1 - m) * strength];
+    out[c] = { a, b, score: { ...k.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
   }
   return out;
 }

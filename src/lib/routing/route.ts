@@ -10,10 +10,11 @@ import type { ProfileResult, Traits } from '../clients/profiles';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
 import { DomainError } from '../errors';
-import { bandAt, type Band, bandPosteriors, forChannelChoice, type Knowledge } from './bands';
+import { bandAt, type Band, bandPosteriors, forChannelChoice, type Knowledge, kindsPosteriors, trusted } from './bands';
+import type { Predicted } from './habits';
 import { parseQuietHours, type QuietHours, quietExclusions, validTimezone } from '../quiet-hours';
 import { decide, type Reachability, type RouteReason, reachability } from './decide';
-import { bestChannel, chooseChannel, posteriors, type Score, scoresOf, type Worth } from './learn';
+import { type Beta, bestChannel, chooseChannel, posteriors, type Score, scoresOf, type Worth } from './learn';
 
 /** The user's time zone: the profile's `timezone` trait when valid, else DEFAULT_TIMEZONE. */
 function timezoneOf(traits: Traits, config: Config): string {
@@ -87,6 +88,8 @@ export interface Route {
    * explicit channel, or a reachable channel whose cost is unknown: an unknown cost is never free)
    */
   objective?: 'value' | 'engagement';
+  /** with the population's habits: what the kinds and the learner without them forecast for the channel */
+  predicted?: Predicted;
 }
 
 function validOrUndefined<T>(read: () => T): T | undefined {
@@ -168,10 +171,20 @@ function learnedPosteriors(
   if (!knowledge.bands || !knowledge.effects) return { post: overall, choosing: overall };
   const band = bandAt(o.at, o.timezone);
   const habits = knowledge.habits;
+  if (!habits) {
+    const learnedAt = { now: o.now, halfLifeDays: o.halfLifeDays };
+    const post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
+    return { post, choosing: forChannelChoice(post, overall), band };
+  }
   const learnedAt = { now: o.now, halfLifeDays: o.halfLifeDays, habits, recent: knowledge.recent };
-  const post = bandPosteriors(overall, knowledge.evidence, knowledge.bands, knowledge.effects, band, learnedAt);
-  return { post, choosing: habits ? post : forChannelChoice(post, overall), band };
+  const kinds = kindsPosteriors(overall, knowledge.evidence, knowledge.bands, band, learnedAt);
+  const post = trusted(kinds, overall, habits.trust);
+  // what each model forecast for the channel sent, scored when its outcome is known (habits.ts's trustOf)
+  const predicted = (c: Channel): Predicted | undefined =>
+    kinds[c] && overall[c] ? { habits: meanOf(kinds[c]), plain: meanOf(overall[c]) } : undefined;
+  return { post, choosing: post, band, predicted };
 }
+const meanOf = (b: Beta) => b.a / (b.a + b.b);
 
 /** Decides the channel, or throws `unreachable` naming why no channel is possible. */
 export function decideRoute(input: RoutingInput, profile: ProfileResult, config: Config, o: RouteOptions): Route {
@@ -188,7 +201,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   const knowledge = config.routingPolicy === 'learned' && !o.holdout ? o.knowledge : undefined;
   // the holdout's random baseline ignores the trait (the trait baseline falls back to random by itself)
   const randomBaseline = Boolean(o.holdout) && config.holdoutPolicy === 'random';
-  const { post, choosing, band } = knowledge
+  const { post, choosing, band, predicted } = knowledge
     ? learnedPosteriors(knowledge, reach.reachable, {
         now: o.now.getTime(),
         halfLifeDays: config.evidenceHalfLifeDays,
@@ -196,7 +209,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
         at: (o.at ?? o.now).getTime(),
         timezone,
       })
-    : { post: undefined, choosing: undefined, band: undefined };
+    : { post: undefined, choosing: undefined, band: undefined, predicted: undefined };
   const worth = knowledge && !override && o.worth && costsKnown(o.worth, reach.reachable) ? o.worth : undefined;
   const decision = decide(reach, {
     override,
@@ -221,6 +234,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     policy,
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
     ...(band ? { band } : {}),
+    ...(predicted?.(decision.channel) ? { predicted: predicted(decision.channel) } : {}),
     ...(o.worth ? { objective: worth ? ('value' as const) : ('engagement' as const) } : {}),
   };
   const refused = (o.refusals ?? []).length > 0;

@@ -23,13 +23,21 @@ import {
 } from '../routing/bands';
 import { addSums, type ChannelEvidence, type Evidence, type EvidenceKind, observe, sumsDelta } from '../routing/learn';
 import {
+  addHabitSums,
   countsOf,
+  fitSumsDelta,
   type Habits,
   habitSumsDelta,
   kept,
+  type Pending,
+  type Predicted,
   type Responsibilities,
   responsibilities,
   responsibilitiesOf,
+  scoreEngagement,
+  scoreSend,
+  type UserFit,
+  userFitOf,
 } from '../routing/habits';
 import { type Documents, fetchDocument, isConflict, readModifyWrite, userKey, writeDocument } from './documents';
 import { tallyOf } from '../insights/tally';
@@ -66,6 +74,8 @@ export interface Observation {
   day?: string;
   /** a send's estimated cost in COST_CURRENCY (/insights' spend; unknown or older records: none) */
   cost?: number;
+  /** a send routed with the population's habits: what the kinds and the learner without them forecast */
+  predicted?: Predicted;
 }
 
 /**
@@ -94,6 +104,10 @@ interface EvidenceDoc {
   habit?: Responsibilities;
   /** the band counts again, fading with RECENT_HALF_LIFE_DAYS (bands.ts's habitsChanged); older documents: none */
   recent?: BandEvidence;
+  /** how well the kinds forecast this user's sends, against the learner without them (habits.ts's trustOf) */
+  fit?: UserFit;
+  /** the forecasts of the last sends, until their engagement (habits.ts's scoreSend) */
+  pending?: Pending;
   seen: string[];
 }
 
@@ -162,11 +176,15 @@ export function evidenceOf(data: unknown, userId: string): EvidenceDoc {
     if (data !== undefined) log.warn('evidence document unusable, treated as empty', { user: userId });
     return empty;
   }
+  const { fit, pending } = userFitOf(d.fit, d.pending);
+  const { fit: _fit, ...rest } = d as EvidenceDoc;
   return {
-    ...(d as EvidenceDoc),
+    ...rest,
     bands: bandsOf(d.bands),
     recent: bandsOf(d.recent),
     habit: responsibilitiesOf(d.habit),
+    ...(fit ? { fit } : {}),
+    pending,
   };
 }
 
@@ -207,14 +225,20 @@ function countObservations(
   let channels = doc.channels;
   let bands = doc.bands ?? {};
   let recent = doc.recent ?? {};
+  let scored = { fit: doc.fit, pending: doc.pending ?? [] };
   for (const x of fresh) {
     if (!LEARNER_KINDS.has(x.kind)) continue;
     const kind = x.kind as EvidenceKind;
     channels = observe(channels, x.channel, kind, o.now, o.halfLifeDays);
+    // the models' forecasts, scored: a send as not engaged, corrected when its engagement comes
+    const sendKey = seenKey({ ...x, kind: 'sent' });
+    if (kind === 'sent' && x.predicted) scored = scoreSend(scored.fit, scored.pending, sendKey, x.predicted, o);
+    if (kind === 'engaged') scored = scoreEngagement(scored.fit, scored.pending, sendKey, o);
     if (!x.band) continue;
     bands = observeInBand(bands, x.band, x.channel, kind, o.now, o.halfLifeDays);
     recent = observeInBand(recent, x.band, x.channel, kind, o.now, RECENT_HALF_LIFE_DAYS);
   }
+  const { fit, pending } = scored;
   // stored as written, so that the prior takes the change of exactly what is stored
   channels = compact(channels);
   const compactBands = (e: BandEvidence) =>
@@ -225,13 +249,19 @@ function countObservations(
   const countsBefore = countsOf(doc.bands ?? {});
   const habitBefore = doc.habit ?? {};
   const habit = o.habits ? kept(o.habits, responsibilities(o.habits, countsBefore)) : habitBefore;
-  const write: EvidenceDoc | undefined = fresh.length > 0 ? { v: 1, channels, bands, recent, habit, seen } : undefined;
+  const write: EvidenceDoc | undefined =
+    fresh.length > 0
+      ? { v: 1, channels, bands, recent, habit, ...(fit ? { fit } : {}), ...(pending.length ? { pending } : {}), seen }
+      : undefined;
   const engagedBefore = (id: string) =>
     CHANNELS.some((channel) => wasSeen(before, { notificationId: id, channel, kind: 'engaged' }));
   const delta: PriorDelta = {
     sums: addSums(sumsDelta(doc.channels, channels), bandSumsDelta(doc.bands ?? {}, bands)),
     tally: tallyOf(fresh, engagedBefore),
-    habits: habitSumsDelta({ r: habitBefore, counts: countsBefore }, { r: habit, counts: countsOf(bands) }),
+    habits: addHabitSums(
+      habitSumsDelta({ r: habitBefore, counts: countsBefore }, { r: habit, counts: countsOf(bands) }),
+      fitSumsDelta(doc.fit, fit),
+    ),
   };
   return { write, result: { after: { channels, bands, recent }, delta } };
 }

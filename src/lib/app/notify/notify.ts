@@ -573,7 +573,7 @@ async function recordAndTrack(
       ? retryWithin(deps.deadline, () => deps.store.writeContact(phone, phoneContact, contactFound))
       : Promise.resolve(),
     whatsappContact,
-    recordSent(deps, input, steps, start),
+    recordSent(deps, input, steps, start, first.route),
     start.slot && 'freeing' in start.slot ? start.slot.freeing : undefined, // extra slots taken in the first stage
   ]);
   if (stored.status === 'rejected') {
@@ -589,14 +589,24 @@ async function recordAndTrack(
  * counts when its provider reports it sent (webhooks). When the store refuses, it is kept in the
  * record for recovery.
  */
-async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: Start): Promise<void> {
+async function recordSent(deps: Deps, input: NotifyInput, steps: Step[], start: Start, route: Route): Promise<void> {
   const counted = { notificationId: input.notificationId, group: start.assignment.group, day: start.day };
+  // what the models forecast for the routed channel, scored by its outcome (routing/habits.ts's trustOf)
+  const predicted = (channel: Step['channel']) =>
+    route.predicted && channel === route.channel ? { predicted: route.predicted } : {};
   const tried: Observation[] = [
     // the notification itself, once, for /insights (sent or scheduled, its first channel)
     { ...counted, channel: steps[0].channel, kind: 'notified' },
     ...steps
       .filter((s) => s.status === 'SENT')
-      .map((s) => ({ ...counted, channel: s.channel, kind: 'sent' as const, band: s.band, cost: s.cost })),
+      .map((s) => ({
+        ...counted,
+        channel: s.channel,
+        kind: 'sent' as const,
+        band: s.band,
+        cost: s.cost,
+        ...predicted(s.channel),
+      })),
   ];
   let snapshot = start.snapshot;
   const count = () =>
