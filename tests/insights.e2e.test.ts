@@ -125,6 +125,9 @@ test('/insights equals the counts taken from Segment, and its lift interval cont
     for (const b of Object.values(bands) as Array<{ mean: number; effect: number }>)
       expect(b.mean).toBeCloseTo(Math.min(0.995, Math.max(0.005, report.prior.channels[ch].mean * b.effect)), 10);
   }
+  // how far the population's kinds are trusted against the learner without them (habits.ts's trustOf)
+  expect(report.prior.kinds.trust).toBeGreaterThanOrEqual(0);
+  expect(report.prior.kinds.trust).toBeLessThanOrEqual(1);
   expect(report.outbox).toEqual({ waiting: 0, deadLetters: [] });
 }, 300_000);
 

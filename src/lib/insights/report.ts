@@ -7,6 +7,7 @@ import { type Channel, CHANNELS } from '../channel-list';
 import { type Band, BANDS, type BandEffects, bandKey, bandMean } from '../routing/bands';
 import { GROUPS, type Group } from '../routing/holdout';
 import type { Priors } from '../routing/learn';
+import type { Habits } from '../routing/habits';
 import { type Lift, lift, type Rate, wilson } from './intervals';
 import { MICROS } from '../costs/micros';
 import { groupCountsOf, type Tally } from './tally';
@@ -192,9 +193,11 @@ function netLift(l: Lift, learned: Spend, holdout: Spend, value: number) {
 /**
  * The learner's population prior per channel (its mean and strength) and, with time bands, per band
  * of the user's day: the mean the learner starts a user from in that band (the channel's mean times
- * the band's effect, as routing/bands.ts applies it) and the effect itself.
+ * the band's effect, as routing/bands.ts applies it) and the effect itself. With the population's
+ * habits: how far their kinds are trusted against the learner without them (routing/habits.ts's
+ * trustOf: 1 while they forecast no worse).
  */
-export function priorReport(priors: Priors, effects: BandEffects) {
+export function priorReport(priors: Priors, effects: BandEffects, habits?: Pick<Habits, 'trust'>) {
   const channels: Partial<Record<Channel, { mean: number; strength: number }>> = {};
   const bands: Partial<Record<Channel, Partial<Record<Band, { mean: number; effect: number }>>>> = {};
   for (const c of CHANNELS) {
@@ -210,7 +213,7 @@ export function priorReport(priors: Priors, effects: BandEffects) {
     }
     bands[c] = perBand;
   }
-  return { channels, bands };
+  return { channels, bands, ...(habits ? { kinds: { trust: Math.round(habits.trust * 1000) / 1000 } } : {}) };
 }
 
 /** element-wise; counts of different widths (stored before and after a channel was added) line up from the start */

@@ -46,7 +46,7 @@ export async function insights(req: EndpointRequest): Promise<Reply> {
         frequencyCap: c.frequencyCap?.text ?? null,
         engagementValue: c.engagementValue ?? null,
       },
-      prior: priorReport(population.priors, population.effects),
+      prior: priorReport(population.priors, population.effects, population.habits),
       // parcels recovery gave up on, for an operator to retry or drop (npm run dead-letters)
       outbox: { waiting: waiting.reduce((n, ids) => n + ids.length, 0), deadLetters: dead },
     },
