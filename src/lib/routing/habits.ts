@@ -182,7 +182,8 @@ export function scoreSend(
   predicted: Predicted,
   o: { now: number; halfLifeDays: number },
 ): { fit: UserFit; pending: Pending } {
-  const [h, p] = [clamp(predicted.habits), clamp(predicted.plain)];
+  // to 4 decimals, as the document keeps them (the score and its correction use the same numbers)
+  const [h, p] = [rounded(clamp(predicted.habits)), rounded(clamp(predicted.plain))];
   const f = fade(fit, o.now, o.halfLifeDays);
   return {
     fit: stored({ habits: f.habits + Math.log(1 - h), plain: f.plain + Math.log(1 - p), at: f.at }),
