@@ -506,10 +506,14 @@ function inProcess(
         if (u.hours[d] !== h) continue;
         const s = state[u.i];
         const band = bandOfHour(h);
-        const learned = told ? undefined : learnerChoice(s, u.reach, shared, band, o, { timeAware, habits });
+        // a number WhatsApp said has no account (63003) is not tried on WhatsApp again, as route.ts
+        // excludes it by the trait the failure writes
+        const reach = s.noWhatsApp ? u.reach.filter((x) => x !== 'WHATSAPP') : u.reach;
+        const learned = told ? undefined : learnerChoice(s, reach, shared, band, o, { timeAware, habits });
         const c = told
-          ? toldCohorts(POPULATIONS[key], u, s.counts ?? {}, band, money)
+          ? toldCohorts(POPULATIONS[key], { ...u, reach }, s.counts ?? {}, band, money)
           : L.chooseChannel(learned.choosing, rand, money);
+        if (c === 'WHATSAPP' && u.noWhatsApp) s.noWhatsApp = true;
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
@@ -830,7 +834,7 @@ for (const key of keys) {
       .join(', ');
   if (e2e?.prior?.bands)
     console.log(
-      `  end to end, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}`,
+      `  end to end, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}; the kinds' trust ${e2e.prior.kinds?.trust ?? '—'}`,
     );
   if (aware.length) {
     const eff = L.bandEffectsOf(aware[0].sums);

@@ -164,6 +164,32 @@ test('an escalation WhatsApp → call → email: a number without WhatsApp fails
   expect(first.request).toMatchObject({ ContentSid: REMINDER });
 });
 
+test('a number WhatsApp says has no account (63003) is named in a trait, and WhatsApp is not tried on it again', async () => {
+  const c = clientOf(stack.urls);
+  const u = person('wa-incapable');
+  await c.sandbox.contact(u.phone, { whatsapp: false } as never);
+  const base = { ...u, whatsapp: true, message: 'ご予約の確認です', template: REMINDER };
+  const first = await c.notify({ ...base, channel: 'whatsapp', notificationId: 'wa-incapable-1' });
+  expect(first.status).toBe(200);
+  expect(first.body.channel).toBe('WHATSAPP');
+  // WhatsApp tells it when the message goes out: the status callback fails it with 63003
+  await waitFor(async () => (await tracked(c, 'Notification Failed', 'wa-incapable-1')).length === 1);
+  const traits = async () =>
+    (await c.sandbox.events({ type: 'identify' }))
+      .filter((e) => (e as { userId?: string }).userId === u.userId)
+      .map((e) => (e as { traits: Record<string, unknown> }).traits)
+      .filter((t) => 'whatsapp_incapable_phone' in t);
+  await waitFor(async () => (await traits()).length > 0);
+  expect(await traits()).toEqual([{ whatsapp_incapable_phone: u.phone }]);
+  // routed now, the number's other channels are tried; asked for WhatsApp alone, it is unreachable
+  const next = await c.notify({ ...base, notificationId: 'wa-incapable-2' });
+  expect(next.status).toBe(200);
+  expect(['SMS', 'CALL', 'EMAIL']).toContain(next.body.channel);
+  const forced = await c.notify({ ...base, channel: 'whatsapp', notificationId: 'wa-incapable-3' });
+  expect(forced.body.error).toMatchObject({ code: 'unreachable' });
+  expect(JSON.stringify(forced.body.error)).toContain('63003');
+});
+
 test('the same escalation inside the window: the WhatsApp step goes as free text, and its reply ends the journey', async () => {
   const c = clientOf(stack.urls);
   const u = person('wa-escalate-window');

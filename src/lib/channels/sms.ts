@@ -28,6 +28,8 @@ import {
 import { SMS_WINDOW } from './windows';
 
 type RefusalTrait = 'sms_opted_out' | 'invalid_phone' | 'sms_incapable_phone';
+/** The trait that names a number with no WhatsApp account (63003): WhatsApp is not tried on it again. */
+export const WHATSAPP_INCAPABLE_TRAIT = 'whatsapp_incapable_phone';
 
 /** Twilio error codes that mean "this recipient cannot get SMS" (alsoCall: nor a call). */
 export const TWILIO_REFUSALS: Record<number, { why: string; trait: RefusalTrait; alsoCall?: boolean }> = {
@@ -168,7 +170,8 @@ export function smsStatusEvents(
   const ctx = contextFromParams(params);
   if (!ctx) throw badRequest('notificationId', 'the callback URL carries no notification context');
   const errorCode = stringParam(params, 'ErrorCode', { max: 10 });
-  const channel = messagingChannelOf(stringParam(params, 'To', { max: 40 }));
+  const to = stringParam(params, 'To', { max: 40 });
+  const channel = messagingChannelOf(to);
   const base = {
     channel,
     notificationId: ctx.notificationId,
@@ -184,7 +187,16 @@ export function smsStatusEvents(
     events.push({ ...base, kind: opts.readEngages ? 'read_engaged' : 'read', eventId: messageId('wa-read', sid) });
   else if (FAILED.has(status)) {
     const error = errorCode ? `Twilio error ${errorCode}` : status;
-    events.push({ ...base, kind: 'failed', error, details: { status, error_code: errorCode } });
+    // a number with no WhatsApp account (WhatsApp tells it when the message goes out): a trait naming
+    // the number keeps WhatsApp out of its reach, as a refusal at send time does (whatsapp.ts)
+    const noWhatsApp =
+      errorCode === '63003' && channel === 'WHATSAPP' && to
+        ? {
+            identifyId: messageId('wa-incapable-identify', sid),
+            traits: { [WHATSAPP_INCAPABLE_TRAIT]: to.slice('whatsapp:'.length) },
+          }
+        : {};
+    events.push({ ...base, kind: 'failed', error, details: { status, error_code: errorCode }, ...noWhatsApp });
     if (errorCode === '21610' && channel === 'SMS') {
       events.push({
         ...base,

@@ -27,7 +27,7 @@ import {
   type Sent,
   type WhatsAppAddress,
 } from './provider';
-import { messageSchedulingProblem, smsProvider } from './sms';
+import { messageSchedulingProblem, smsProvider, WHATSAPP_INCAPABLE_TRAIT } from './sms';
 
 /** WhatsApp's limit on a template with its variables filled in */
 export const MAX_TEMPLATE_CHARS = 1024;
@@ -89,7 +89,9 @@ async function send(deps: ProviderDeps, to: WhatsAppAddress, req: SendRequest): 
   } catch (err) {
     const code = twilioErrorCode(err);
     const why = code === undefined ? undefined : REFUSALS[code];
-    if (why) throw new ChannelRefused('WHATSAPP', why, code as number, {});
+    // a number with no WhatsApp account is named in a trait, so that it is not tried on WhatsApp again
+    const traits = code === 63003 ? { [WHATSAPP_INCAPABLE_TRAIT]: to.whatsapp } : {};
+    if (why) throw new ChannelRefused('WHATSAPP', why, code as number, traits);
     throw err;
   }
 }

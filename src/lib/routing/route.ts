@@ -6,6 +6,7 @@
  */
 import { type Channel, CHANNELS, optOutTrait, parseChannel } from '../channel-list';
 import type { ChannelRefused } from '../channels/provider';
+import { WHATSAPP_INCAPABLE_TRAIT } from '../channels/sms';
 import type { ProfileResult, Traits } from '../clients/profiles';
 import type { Config } from '../config';
 import { normalizeEmail, normalizePhone } from '../contact';
@@ -56,6 +57,7 @@ export function traitNames(config: Config): string[] {
     ...CHANNELS.flatMap((c) => optOutTrait(c) ?? []),
     'invalid_phone',
     'sms_incapable_phone',
+    WHATSAPP_INCAPABLE_TRAIT,
     'invalid_email',
     'timezone',
   ];
@@ -137,13 +139,13 @@ export function addressesOf(input: RoutingInput, traits: ProfileResult['traits']
 
 /** Channels ruled out, with why: no number to call from, addresses a provider refused before, quiet hours, refusals now. */
 function exclusionsOf(
-  address: { phone?: string; email?: string },
+  address: { phone?: string; email?: string; whatsapp?: string },
   traits: ProfileResult['traits'],
   config: Config,
   o: RouteOptions,
   quietExcluded: Partial<Record<Channel, string>>,
 ): Partial<Record<Channel, string>> {
-  const { phone, email } = address;
+  const { phone, email, whatsapp } = address;
   const excluded: Partial<Record<Channel, string>> = config.twilioPhoneNumber
     ? {}
     : { CALL: 'no TWILIO_PHONE_NUMBER to call from' };
@@ -152,6 +154,8 @@ function exclusionsOf(
   if (phone && traits.invalid_phone === phone) excluded.SMS = excluded.CALL = 'the phone number was refused as invalid';
   else if (phone && traits.sms_incapable_phone === phone) excluded.SMS = 'the phone number cannot receive SMS';
   if (email && traits.invalid_email === email) excluded.EMAIL = 'the email address was refused as invalid';
+  if (whatsapp && traits[WHATSAPP_INCAPABLE_TRAIT] === whatsapp)
+    excluded.WHATSAPP = 'the number has no WhatsApp account (63003)';
   Object.assign(excluded, quietExcluded);
   for (const r of o.refusals ?? []) excluded[r.channel] = r.why;
   return excluded;
@@ -193,7 +197,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
   const timezone = timezoneOf(traits, config);
   const quiet = quietWindow(input, config);
   const quietExcluded = o.scheduled ? {} : quietExclusions(o.now, quiet, timezone);
-  const excluded = exclusionsOf({ phone, email }, traits, config, o, quietExcluded);
+  const excluded = exclusionsOf({ phone, email, whatsapp }, traits, config, o, quietExcluded);
   const optedOut = Object.fromEntries(CHANNELS.map((c) => [c, isTrue(traits[optOutTrait(c) ?? ''])]));
   const reach = reachability({ phone, email, whatsapp, optedOut, excluded });
   const preferred = parseChannel(traits[config.preferredChannelTrait]);
