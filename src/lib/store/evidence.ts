@@ -231,9 +231,10 @@ function countObservations(
     const kind = x.kind as EvidenceKind;
     channels = observe(channels, x.channel, kind, o.now, o.halfLifeDays);
     // the models' forecasts, scored: a send as not engaged, corrected when its engagement comes
-    const sendKey = seenKey({ ...x, kind: 'sent' });
-    if (kind === 'sent' && x.predicted) scored = scoreSend(scored.fit, scored.pending, sendKey, x.predicted, o);
-    if (kind === 'engaged') scored = scoreEngagement(scored.fit, scored.pending, sendKey, o);
+    const sendKey = () => seenKey({ ...x, kind: 'sent' });
+    if (kind === 'sent' && x.predicted) scored = scoreSend(scored.fit, scored.pending, sendKey(), x.predicted, o);
+    if (kind === 'engaged' && scored.pending.length > 0)
+      scored = scoreEngagement(scored.fit, scored.pending, sendKey(), o);
     if (!x.band) continue;
     bands = observeInBand(bands, x.band, x.channel, kind, o.now, o.halfLifeDays);
     recent = observeInBand(recent, x.band, x.channel, kind, o.now, RECENT_HALF_LIFE_DAYS);
