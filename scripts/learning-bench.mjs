@@ -319,7 +319,7 @@ function bayesBound(key, days) {
   // [0, 1]: a channel the cohort never answers (p = 0)
   const cdf = ([a, b], x) => (a === 0 ? (x >= 0 ? 1 : 0) : jStat.beta.cdf(Math.min(1, Math.max(0, x)), a, b));
   /** E[max over the channels of the user's worth]: ∫ P(max > y) dy over [lo, hi], y = lo + (hi − lo)·s² */
-  const oracle = cohorts.reduce((sum, { share, p }) => {
+  const oracleWorth = cohorts.reduce((sum, { share, p }) => {
     const lo = Math.max(...reach.map((_, c) => worthOf(c, 0)));
     const hi = Math.max(...reach.map((_, c) => worthOf(c, 1)));
     const steps = 100_000;
@@ -383,7 +383,7 @@ function bayesBound(key, days) {
   const told = expectedWorth((state) =>
     reach.indexOf(toldCohorts(population, { reach }, counts(state), 'morning', money)),
   );
-  const share = (x) => (100 * x) / (days * oracle);
+  const share = (x) => (100 * x) / (days * oracleWorth);
   return {
     optimal: share(best.v(start, 0)),
     blindFirst: share(firstSend.reduce((a, x) => a + x, 0) / reach.length),

@@ -113,7 +113,6 @@ function timeAware(rand, { bestTime = false } = {}) {
       habits: shared.habits,
       recent: s.recent,
     });
-  const post = (s, now, band, overall) => L.trusted(kindsOf(s, now, band, overall), overall, shared.habits.trust);
   const mean = ({ a, b }) => a / (a + b);
   return {
     shared,
@@ -125,12 +124,14 @@ function timeAware(rand, { bestTime = false } = {}) {
     /** the channel for a send in `band`; best-time: the band too, among the waking ones */
     choose: (s, u, now, band, random = rand) => {
       const overall = overallOf(s, u, now);
+      // the kinds' posteriors in each band the send may go out in, once
+      const kindsIn = Object.fromEntries((bestTime ? WAKING : [band]).map((b) => [b, kindsOf(s, now, b, overall)]));
+      const post = (b) => L.trusted(kindsIn[b], overall, shared.habits.trust);
       const pick = bestTime
-        ? L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(s, now, b, overall)])), random)
-        : { channel: L.chooseChannel(post(s, now, band, overall), random), band };
+        ? L.bestBand(Object.fromEntries(WAKING.map((b) => [b, post(b)])), random)
+        : { channel: L.chooseChannel(post(band), random), band };
       // what the kinds and the learner without them forecast for the send (route.ts's `predicted`)
-      const kinds = kindsOf(s, now, pick.band, overall);
-      s.predicted = { habits: mean(kinds[pick.channel]), plain: mean(overall[pick.channel]) };
+      s.predicted = { habits: mean(kindsIn[pick.band][pick.channel]), plain: mean(overall[pick.channel]) };
       return pick;
     },
     learn: (s, _u, c, engaged, now, band) => {

@@ -32,7 +32,7 @@ import {
 } from './learn';
 
 import { type Band, BANDS } from './band-names';
-import { type BandCounts, countsOf, habitPosterior, type Habits, responsibilities } from './habits';
+import { type BandCounts, countsOf, habitPosterior, type Habits, mixtureBeta, responsibilities } from './habits';
 
 export { type Band, BANDS } from './band-names';
 
@@ -298,8 +298,7 @@ export function kindsPosteriors(
 const TRUSTED = 0.999;
 /**
  * The kinds' posteriors mixed with the learner's without them (`plain`: the overall posteriors,
- * ignoring time) by how far the kinds are trusted, each channel matched to one Beta by mean and
- * variance, so the router's rating and exploration bonus apply unchanged.
+ * ignoring time) by how far the kinds are trusted, each channel matched to one Beta (mixtureBeta).
  */
 export function trusted(
   kinds: Partial<Record<Channel, Posterior>>,
@@ -309,19 +308,10 @@ export function trusted(
   if (trust >= TRUSTED) return kinds;
   const out: Partial<Record<Channel, Posterior>> = {};
   for (const [c, k] of Object.entries(kinds) as Array<[Channel, Posterior]>) {
-    const p = plain[c] ?? k;
-    let [m, m2] = [0, 0];
-    for (const [x, w] of [
+    const { a, b } = mixtureBeta([
       [k, trust],
-      [p, 1 - trust],
-    ] as const) {
-      const mean = x.a / (x.a + x.b);
-      m += w * mean;
-      m2 += w * (mean * mean + (x.a * x.b) / ((x.a + x.b) ** 2 * (x.a + x.b + 1)));
-    }
-    const variance = Math.max(1e-9, m2 - m * m);
-    const strength = Math.max(0.1, (m * (1 - m)) / variance - 1);
-    const [a, b] = [m * strength, (1 - m) * strength];
+      [plain[c] ?? k, 1 - trust],
+    ]);
     out[c] = { a, b, score: { ...k.score, expected: Math.round((a / (a + b)) * 1000) / 1000 } };
   }
   return out;

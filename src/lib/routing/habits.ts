@@ -420,22 +420,34 @@ export function habitPosterior(
   const others = BANDS.filter((b) => b !== band)
     .map((b) => [keyOf(channel, b), counts[keyOf(channel, b)]] as const)
     .filter(([, x]) => x && x.sent > 0) as Array<[string, { sent: number; engaged: number }]>;
+  return mixtureBeta(
+    habits.kinds.map(({ rate }, i) => {
+      // the user's evidence in the channel's other bands, carried over by the kind's ratio between
+      // the bands: without it a flat user's evidence was split four ways, and flat populations lost
+      // 1 to 4 points to the learner ignoring time (`npm run simulate`, populations 1 to 3)
+      let [on, ok] = [0, 0];
+      for (const [other, x] of others) {
+        on += x.sent;
+        ok += Math.min(x.sent, Math.min(x.engaged, x.sent) * (rate[key] / rate[other]));
+      }
+      const a = KIND_STRENGTH * rate[key] + k + ok;
+      const b = KIND_STRENGTH * (1 - rate[key]) + n - k + on - ok;
+      return [{ a, b }, r[i]] as const;
+    }),
+  );
+}
+
+/**
+ * A mixture of Betas, each with its weight, matched to one Beta by its mean and variance: so the
+ * router's rating and exploration bonus apply to a mixture as to any posterior.
+ */
+export function mixtureBeta(parts: ReadonlyArray<readonly [Beta, number]>): Beta {
   let [m, m2] = [0, 0];
-  habits.kinds.forEach(({ rate }, i) => {
-    // the user's evidence in the channel's other bands, carried over by the kind's ratio between
-    // the bands: without it a flat user's evidence was split four ways, and flat populations lost
-    // 1 to 4 points to the learner ignoring time (`npm run simulate`, populations 1 to 3)
-    let [on, ok] = [0, 0];
-    for (const [other, x] of others) {
-      on += x.sent;
-      ok += Math.min(x.sent, Math.min(x.engaged, x.sent) * (rate[key] / rate[other]));
-    }
-    const a = KIND_STRENGTH * rate[key] + k + ok;
-    const b = KIND_STRENGTH * (1 - rate[key]) + n - k + on - ok;
+  for (const [{ a, b }, w] of parts) {
     const mean = a / (a + b);
-    m += r[i] * mean;
-    m2 += r[i] * (mean * mean + (a * b) / ((a + b) ** 2 * (a + b + 1)));
-  });
+    m += w * mean;
+    m2 += w * (mean * mean + (a * b) / ((a + b) ** 2 * (a + b + 1)));
+  }
   const variance = Math.max(1e-9, m2 - m * m);
   const strength = Math.max(0.1, (m * (1 - m)) / variance - 1);
   return { a: m * strength, b: (1 - m) * strength };

@@ -225,6 +225,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     throw new DomainError('unreachable', decision.why, override ? 'channel' : 'userId', details);
   }
   const policy = post ? ('learned' as const) : randomBaseline ? ('random' as const) : ('trait' as const);
+  const forecast = predicted?.(decision.channel);
   const route = {
     channel: decision.channel,
     reason: decision.reason,
@@ -238,7 +239,7 @@ export function decideRoute(input: RoutingInput, profile: ProfileResult, config:
     policy,
     ...(post ? { scores: scoresOf(post), best: bestChannel(post) } : {}),
     ...(band ? { band } : {}),
-    ...(predicted?.(decision.channel) ? { predicted: predicted(decision.channel) } : {}),
+    ...(forecast ? { predicted: forecast } : {}),
     ...(o.worth ? { objective: worth ? ('value' as const) : ('engagement' as const) } : {}),
   };
   const refused = (o.refusals ?? []).length > 0;
