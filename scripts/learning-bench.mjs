@@ -14,7 +14,7 @@
 // the send's hour, summed: no luck in the measure) as a percentage of the time-aware oracle's
 // (the best reachable channel at that hour). Also shown in-process: the learner ignoring time.
 //   node scripts/learning-bench.mjs [--users 120] [--days 20] [--seed 7] [--population time,which,...]
-//                                   [--in-process-only] [--e2e-only]
+//                                   [--in-process-only] [--e2e-only] [--e2e-runs 3]
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,12 @@ const opts = new Command()
   .option('--population <names>', 'populations to run (comma-separated; default all)')
   .option('--in-process-only', 'only the in-process learner (seconds)')
   .option('--e2e-only', 'only the end-to-end path')
+  .option(
+    '--e2e-runs <n>',
+    'end-to-end runs per population, each a new draw of the outcomes (their mean is compared)',
+    Number,
+    1,
+  )
   .option(
     '--schedule <kind>',
     "hour: each send at a random hour 08–20; band: at 09, 14 or 19 (a band's users at once)",
@@ -768,9 +774,10 @@ for (const key of keys) {
         );
   // routed for value: the third column is engagement-only routing (the baseline), not ignoring time
   const [aware, ignoring] = [runs(true), money ? runs(true, true) : runs(false)];
-  const e2e = opts.inProcessOnly ? undefined : await endToEnd(users, money);
-  const e = e2e && shares(users, e2e.choices, money);
-  const [a, g] = [aware, ignoring].map((rs) => rs.map((r) => shares(users, r.choices, money)));
+  // end to end: each run a new draw of the outcomes (the sandbox's contacts engage at random)
+  const e2eRuns = [];
+  for (let j = 0; j < (opts.inProcessOnly ? 0 : opts.e2eRuns); j++) e2eRuns.push(await endToEnd(users, money));
+  const [a, g, e] = [aware, ignoring, e2eRuns].map((rs) => rs.map((r) => shares(users, r.choices, money)));
   const cohorts = ['all', ...population.cohorts.map(([c]) => c)];
   const summary = (all, c) => {
     const xs = all
@@ -779,40 +786,62 @@ for (const key of keys) {
       .sort((p, q) => p - q);
     if (xs.length === 0) return undefined;
     const at = (q) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))];
-    return { mean: xs.reduce((acc, x) => acc + x, 0) / xs.length, low: at(0.1), high: at(0.9) };
+    const mean = xs.reduce((acc, x) => acc + x, 0) / xs.length;
+    // the variance of one draw (n − 1), for the standard error of the gap between the paths' means
+    const variance = xs.length > 1 ? xs.reduce((acc, x) => acc + (x - mean) ** 2, 0) / (xs.length - 1) : undefined;
+    return { mean, low: at(0.1), high: at(0.9), min: xs[0], max: xs.at(-1), n: xs.length, variance };
+  };
+  /** the gap of the end-to-end mean to the in-process mean, and its standard error (both vary by draw) */
+  const gapOf = (x, y) => {
+    if (!x || !y) return undefined;
+    // one end-to-end run has no variance of its own: an in-process draw's stands in for it
+    const v = y.variance ?? x.variance ?? 0;
+    return { gap: y.mean - x.mean, se: Math.sqrt((x.variance ?? 0) / x.n + v / y.n) };
   };
   results[key] = {
     name: population.name,
     cohorts: Object.fromEntries(
       cohorts.map((c) => [
         c,
-        { inProcess: summary(a, c), ignoringTime: summary(g, c), endToEnd: e?.[c]?.share ?? undefined },
+        {
+          inProcess: summary(a, c),
+          ignoringTime: summary(g, c),
+          endToEnd: summary(e, c),
+          gap: gapOf(summary(a, c), summary(e, c)),
+        },
       ]),
     ),
-    refused: e2e?.refused.length ?? 0,
+    refused: e2eRuns.reduce((acc, r) => acc + r.refused.length, 0),
     ...(money
       ? {
           value: money.value,
           spendPerNotification: {
             inProcess: a.length ? a.reduce((acc, r) => acc + r.all.perSend, 0) / a.length : undefined,
             engagementOnly: g.length ? g.reduce((acc, r) => acc + r.all.perSend, 0) / g.length : undefined,
-            endToEnd: e2e ? e2e.spend / users.length / opts.days : undefined,
+            endToEnd: e2eRuns.length
+              ? e2eRuns.reduce((acc, r) => acc + r.spend, 0) / e2eRuns.length / users.length / opts.days
+              : undefined,
           },
         }
       : {}),
   };
   console.log(`${key}: ${population.name}  (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  const e2eCount = e2eRuns.length;
   console.log(
-    `  cohort                                          users  in-process (10–90 % of ${opts.outcomes} runs)  end-to-end    gap  ${money ? 'engagement only' : 'ignoring time'}`,
+    `  cohort                                          users  in-process (10–90 % of ${opts.outcomes} runs)  end-to-end${e2eCount > 1 ? ` (range of ${e2eCount} runs)` : ''}    gap (± s.e.)  ${money ? 'engagement only' : 'ignoring time'}`,
   );
   for (const c of cohorts) {
     const n = c === 'all' ? users.length : users.filter((u) => u.cohort === c).length;
-    const [x, y, z] = [summary(a, c), e?.[c]?.share, summary(g, c)];
-    const gap = x && y !== undefined && y !== null ? y - x.mean : undefined;
+    const [x, y, z] = [summary(a, c), summary(e, c), summary(g, c)];
+    const gap = gapOf(x, y);
     const label = c === 'all' ? 'all' : `${c}: ${COHORT[c].name}`;
     const spread = x ? `(${x.low.toFixed(1)}–${x.high.toFixed(1)})`.padEnd(13) : ''.padEnd(13);
+    const e2eSpread = (y && e2eCount > 1 ? `(${y.min.toFixed(1)}–${y.max.toFixed(1)})` : '').padEnd(
+      e2eCount > 1 ? 13 : 0,
+    );
+    const gapText = gap ? `${gap.gap >= 0 ? '+' : '−'}${Math.abs(gap.gap).toFixed(1)} ± ${gap.se.toFixed(1)}` : '—';
     console.log(
-      `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x?.mean)} ${spread}                ${fmt(y)}  ${gap === undefined ? '   —  ' : (gap >= 0 ? '+' : '') + gap.toFixed(1).padStart(5)}  ${fmt(z?.mean)}`,
+      `  ${label.padEnd(46)} ${String(n).padStart(5)}  ${fmt(x?.mean)} ${spread}                ${fmt(y?.mean)} ${e2eSpread}  ${gapText.padStart(12)}  ${fmt(z?.mean)}`,
     );
   }
   if (money) {
@@ -822,11 +851,14 @@ for (const key of keys) {
       `  % of the net-value oracle (engaged × ${money.value} − cost); spend per notification: in-process ${usd(s.inProcess)}, end to end ${usd(s.endToEnd)} (estimated by /notify), engagement only ${usd(s.engagementOnly)}`,
     );
   }
-  if (e2e)
+  const total = (f) => e2eRuns.reduce((acc, r) => acc + f(r), 0);
+  if (e2eCount)
     console.log(
-      `  end to end: ${e2e.engaged} engagements, ${e2e.misattributed} on a channel their notification did not go out on; ${e2e.notLearned} sends not routed by the learner`,
+      `  end to end${e2eCount > 1 ? ` (${e2eCount} runs)` : ''}: ${total((r) => r.engaged)} engagements, ${total((r) => r.misattributed)} on a channel their notification did not go out on; ${total((r) => r.notLearned)} sends not routed by the learner`,
     );
-  if (e2e?.refused.length) console.log(`  refused by /notify: ${e2e.refused.length} (first: ${e2e.refused[0]})`);
+  const refused = e2eRuns.flatMap((r) => r.refused);
+  if (refused.length) console.log(`  refused by /notify: ${refused.length} (first: ${refused[0]})`);
+  const e2e = e2eRuns.at(-1);
   /** each channel's effect per waking band, `effect(channel, band)` (1: none) */
   const effectsLine = (effect) =>
     channelsOf(population)
@@ -834,7 +866,7 @@ for (const key of keys) {
       .join(', ');
   if (e2e?.prior?.bands)
     console.log(
-      `  end to end, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}; the kinds' trust ${e2e.prior.kinds?.trust ?? '—'}`,
+      `  end to end${e2eCount > 1 ? ', last run' : ''}, the prior's band effects (morning/afternoon/evening): ${effectsLine((c, b) => e2e.prior.bands[c]?.[b]?.effect)}; the kinds' trust ${e2eRuns.map((r) => r.prior.kinds?.trust ?? '—').join(', ')}`,
     );
   if (aware.length) {
     const eff = L.bandEffectsOf(aware[0].sums);
