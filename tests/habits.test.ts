@@ -4,6 +4,7 @@ import {
   addHabitSums,
   addHabitSumsInto,
   type BandCounts,
+  type HabitSums,
   FIT,
   fitSumsDelta,
   habitPosterior,
@@ -67,6 +68,26 @@ describe('habits (routing/habits.ts)', () => {
     expect(smsMorning).toBeLessThan(0.3);
     // before the population was learned, the same newcomer's evening SMS was a guess near the seeds'
     expect(mean(habitPosterior(seeded, newcomer, 'SMS', 'evening'))).toBeLessThan(0.3);
+  });
+
+  test("a kind's rate on a channel@band its users were seldom sent on is uncertain: same mean, a wider posterior", () => {
+    // every kind's users sent 1,000 SMS in the morning, each at its seed's rate: the rates stay where
+    // the seeds put them, but now rest on 1,000 sends rather than on the seed's 2
+    const seeded = habitsOf({});
+    const tried: HabitSums = Object.fromEntries(
+      seeded.kinds.map(({ name, rate }) => [name, { w: 10, t: { 'SMS@morning': [1000, 1000 * rate['SMS@morning']] } }]),
+    );
+    const untried: HabitSums = Object.fromEntries(seeded.kinds.map(({ name }) => [name, { w: 10, t: {} }]));
+    const variance = ({ a, b }: { a: number; b: number }) => (a * b) / ((a + b) ** 2 * (a + b + 1));
+    const [known, unknown] = [tried, untried].map((sums) => habitPosterior(habitsOf(sums), {}, 'SMS', 'morning'));
+    expect(mean(unknown)).toBeCloseTo(mean(known), 2);
+    expect(variance(unknown)).toBeGreaterThan(variance(known) * 1.2);
+    // a user's own counts there outweigh the kinds' doubt: with 8 sends of theirs the two are close
+    const own: BandCounts = { 'SMS@morning': { sent: 8, engaged: 2 } };
+    const [knownOwn, unknownOwn] = [tried, untried].map((sums) =>
+      habitPosterior(habitsOf(sums), own, 'SMS', 'morning'),
+    );
+    expect(variance(unknownOwn) / variance(knownOwn)).toBeLessThan(variance(unknown) / variance(known));
   });
 
   test('responsibilities kept: at least MIN_SHARE each, summing to 1', () => {
