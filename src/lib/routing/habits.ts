@@ -26,7 +26,9 @@
  *   Responsibilities under MIN_SHARE are left out (and the rest renormalised): the sums stay small.
  * - **A channel's posterior in a band** is the mixture of each kind's Beta updated by the user's own
  *   counts in that band, matched to one Beta by its mean and variance, so the router's rating and
- *   exploration bonus apply unchanged.
+ *   exploration bonus apply unchanged. A kind's rate is itself an estimate from its users' sends
+ *   (`trials`), and where they are few its uncertainty widens the posterior: a channel@band the
+ *   population has seldom been sent on is explored rather than taken at the seed's guess.
  */
 import { type Channel, CHANNELS } from '../channel-list';
 import { type Band, BANDS } from './band-names';
