@@ -3,16 +3,29 @@
 // "most frequent" policy and a ceiling, on four synthetic populations with a
 // fixed seed. Each cell is the engagement a policy earns as a percentage of
 // the oracle's (expected engagement of the channel chosen, summed).
-//   node scripts/simulate.mjs [users=3000] [seed=7] [days between notifications=1]
+//   node scripts/simulate.mjs [users=3000] [seed=7] [days between notifications=1] [--trace <population>]
+import { Command } from 'commander';
 import seedrandom from 'seedrandom';
 import { beta, importLearner, recordSend } from './learner-model.mjs';
 
-const USERS = Number(process.argv[2] ?? 3000);
-const SEED = Number(process.argv[3] ?? 7);
+const cli = new Command()
+  .argument('[users]', 'users per population', '3000')
+  .argument('[seed]', 'seed of the users and outcomes', '7')
+  .argument('[days]', 'days between notifications', '1')
+  .option(
+    '--trace <population>',
+    "one of populations 1–4 alone, send by send: the kinds' trust the time-aware learner routed with, and each learner's share of the oracle (no checks)",
+    Number,
+  )
+  .parse();
+const [users, seed, days] = cli.processedArgs;
+const TRACE = cli.opts().trace;
+const USERS = Number(users);
+const SEED = Number(seed);
 // the learner and its time bands, as the service bundles them
 const L = await importLearner('simulate');
 const CHANNELS = ['SMS', 'CALL', 'EMAIL'];
-const DAYS_BETWEEN = Number(process.argv[4] ?? 1); // one notification per user per day, unless told
+const DAYS_BETWEEN = Number(days); // one notification per user per day, unless told
 const HALF_LIFE_DAYS = 30; // the service's default EVIDENCE_HALF_LIFE_DAYS
 const DAY = 86_400_000;
 
@@ -180,6 +193,8 @@ function run(population, notifications) {
   let learnedStream;
   const hours = seedrandom(`${SEED}:hours`);
   const totals = Object.fromEntries(Object.keys(policies).map((k) => [k, 0]));
+  /** --trace: per send, the trust the time-aware learner started it with, and what each policy earned */
+  const trace = [];
   const states = Object.fromEntries(
     Object.keys(policies).map((k) => [k, users.map(() => ({ evidence: {}, bands: {}, engagements: {} }))]),
   );
@@ -188,8 +203,10 @@ function run(population, notifications) {
     if (t === switchAt) for (const u of users) if (u.later) u.now = u.later;
     if (t === switchAt && users[0].later) policies.ceiling.shared.priors = late;
     const bands = users.map(() => L.bandOfHour(sendHour(hours)));
+    trace[t] = { learned: 0, timeAware: 0, oracle: 0 };
     for (const [name, policy] of Object.entries(policies)) {
       policy.round?.();
+      if (name === 'timeAware') trace[t].trust = policy.shared.habits.trust;
       if (name === 'learned') learnedStream = rand.state();
       const draw = name === 'timeAware' ? seedrandom('', { state: learnedStream }) : rand;
       users.forEach((u, i) => {
@@ -198,10 +215,16 @@ function run(population, notifications) {
         const c = typeof pick === 'string' ? pick : pick.channel;
         const p = u.now[c];
         totals[name] += p;
+        if (name in trace[t]) trace[t][name] += p;
         policy.learn(states[name][i], u, c, draw() < p, now, bands[i]);
       });
     }
   }
+  if (TRACE)
+    for (const [t, x] of trace.entries())
+      console.log(
+        `  ${String(t + 1).padStart(3)}  ${(x.trust >= 0.01 ? x.trust.toFixed(3) : x.trust.toExponential(1)).padStart(8)}  ${[x.learned, x.timeAware].map((v) => ((100 * v) / x.oracle).toFixed(1).padStart(6)).join('  ')}`,
+      );
   return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, (100 * v) / totals.oracle]));
 }
 
@@ -311,6 +334,19 @@ function runTimed(population, notifications) {
 }
 
 const started = Date.now();
+if (TRACE) {
+  const population = POPULATIONS[TRACE - 1];
+  if (!population) throw new Error('--trace takes a population of 1 to 4');
+  for (const n of [10, 20, 50]) {
+    console.log(
+      `${population.name}, ${n} notifications, one every ${DAYS_BETWEEN} day(s), ${USERS} users, seed ${SEED}\n` +
+        "  send  the kinds' trust  % of the oracle: learned (ignoring time), time-aware",
+    );
+    const r = run(population, n);
+    console.log(`  all: ${r.learned.toFixed(1)}, ${r.timeAware.toFixed(1)}\n`);
+  }
+  process.exit(0);
+}
 const rows = [];
 for (const population of POPULATIONS) {
   for (const n of [10, 20, 50]) rows.push({ population: population.name, n, ...run(population, n) });
