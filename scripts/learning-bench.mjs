@@ -801,7 +801,9 @@ for (const key of keys) {
    */
   const gapOf = (x, y) => {
     if (!x || !y) return undefined;
-    const [dx, dy] = [x.n - 1, y.n - 1].map((d, i) => ([x, y][i].variance === undefined ? 0 : d));
+    // degrees of freedom: a single run has no variance of its own, and the other path's stands in
+    const dof = (z) => (z.variance === undefined ? 0 : z.n - 1);
+    const [dx, dy] = [dof(x), dof(y)];
     const pooled = dx + dy > 0 ? (dx * (x.variance ?? 0) + dy * (y.variance ?? 0)) / (dx + dy) : 0;
     return { gap: y.mean - x.mean, se: Math.sqrt(pooled / x.n + pooled / y.n) };
   };
