@@ -118,14 +118,13 @@ export function habitsOf(sums: HabitSums): Habits {
   return {
     kinds: KINDS.map((kind) => {
       const s = sums[kind.name];
-      const rate = Object.fromEntries(
-        KEYS.map((key) => {
-          const [n, k] = s?.t[key] ?? [0, 0];
-          const r = (Math.max(0, k) + SEED_TRIALS * kind.seed[key]) / (Math.max(0, n) + SEED_TRIALS);
-          return [key, Math.min(0.98, Math.max(0.005, r))];
-        }),
-      );
-      const trials = Object.fromEntries(KEYS.map((key) => [key, Math.max(0, s?.t[key]?.[0] ?? 0) + SEED_TRIALS]));
+      const [rate, trials]: Array<Record<string, number>> = [{}, {}];
+      for (const key of KEYS) {
+        const [n, k] = s?.t[key] ?? [0, 0];
+        trials[key] = Math.max(0, n) + SEED_TRIALS;
+        const r = (Math.max(0, k) + SEED_TRIALS * kind.seed[key]) / trials[key];
+        rate[key] = Math.min(0.98, Math.max(0.005, r));
+      }
       return { name: kind.name, share: (Math.max(0, s?.w ?? 0) + 1) / (total + KINDS.length), rate, trials };
     }),
     trust: trustOf(sums),
