@@ -6,7 +6,7 @@
  * and per channel in each band). The contacts engage with probability 0 or 1 by the hour, so each
  * outcome is known from the channel /notify chose and the hour it went out: nothing is random. All
  * four channels are covered, and a WhatsApp message to a number with no account (63003, reported
- * after the message was accepted) counts as a send that failed, as it does in the module.
+ * after the message was accepted) counts as a send that failed, and the module is told the same.
  */
 import { userKey } from '../src/lib/store/documents';
 import {
