@@ -16,7 +16,15 @@ import {
   type BandEvidence,
   RECENT_HALF_LIFE_DAYS,
 } from '../src/lib/routing/bands';
-import { addSums, type Evidence, observe, type PopulationSums, sumsDelta, sumsOf } from '../src/lib/routing/learn';
+import {
+  addSums,
+  type Evidence,
+  type EvidenceKind,
+  observe,
+  type PopulationSums,
+  sumsDelta,
+  sumsOf,
+} from '../src/lib/routing/learn';
 import {
   addHabitSums,
   countsOf,
@@ -27,7 +35,8 @@ import {
   responsibilitiesOf,
   userFitOf,
 } from '../src/lib/routing/habits';
-import type { Channel } from '../src/lib/channel-list';
+import { type Channel, CHANNELS } from '../src/lib/channel-list';
+import { PRIOR_SHARDS } from '../src/lib/store/prior';
 import { advanceToTokyoHour, ownStack } from './helpers';
 
 const HALF_LIFE_DAYS = 30;
@@ -104,7 +113,7 @@ test('the same outcomes leave the same evidence and population sums through the 
       engageByHour: { SMS: u.byHour.SMS, CALL: u.byHour.CALL, ...(u.whatsapp ? { WHATSAPP: u.byHour.WHATSAPP } : {}) },
       reply: 'はい',
       ...(u.whatsapp === false ? { whatsapp: false } : {}),
-    } as never);
+    });
     if (u.email) await s.sandbox.contact(emailOf(i), { engageByHour: { EMAIL: u.byHour.EMAIL } });
   }
   const replay: Replay[] = USERS.map(() => ({ evidence: {}, bands: {}, recent: {} }));
@@ -143,21 +152,19 @@ test('the same outcomes leave the same evidence and population sums through the 
         chosen.add(channel);
         const r = replay[i];
         const before = { evidence: r.evidence, bands: r.bands };
-        r.evidence = observe(r.evidence, channel, 'sent', at, HALF_LIFE_DAYS);
-        r.bands = observeInBand(r.bands, band, channel, 'sent', at, HALF_LIFE_DAYS);
-        r.recent = observeInBand(r.recent, band, channel, 'sent', at, RECENT_HALF_LIFE_DAYS);
+        // what the evidence document keeps of one observation: overall, in its band, and recently
+        const see = (kind: EvidenceKind) => {
+          r.evidence = observe(r.evidence, channel, kind, at, HALF_LIFE_DAYS);
+          r.bands = observeInBand(r.bands, band, channel, kind, at, HALF_LIFE_DAYS);
+          r.recent = observeInBand(r.recent, band, channel, kind, at, RECENT_HALF_LIFE_DAYS);
+        };
+        see('sent');
         // a WhatsApp message to a number with no account fails (63003): the number could not be reached
         if (channel === 'WHATSAPP' && USERS[i].whatsapp === false) {
           failedWhatsApp.set(USERS[i].userId, (failedWhatsApp.get(USERS[i].userId) ?? 0) + 1);
-          r.evidence = observe(r.evidence, channel, 'failed', at, HALF_LIFE_DAYS);
-          r.bands = observeInBand(r.bands, band, channel, 'failed', at, HALF_LIFE_DAYS);
-          r.recent = observeInBand(r.recent, band, channel, 'failed', at, RECENT_HALF_LIFE_DAYS);
+          see('failed');
         }
-        if (USERS[i].byHour[channel][hour] === 1) {
-          r.evidence = observe(r.evidence, channel, 'engaged', at, HALF_LIFE_DAYS);
-          r.bands = observeInBand(r.bands, band, channel, 'engaged', at, HALF_LIFE_DAYS);
-          r.recent = observeInBand(r.recent, band, channel, 'engaged', at, RECENT_HALF_LIFE_DAYS);
-        }
+        if (USERS[i].byHour[channel][hour] === 1) see('engaged');
         sums = addSums(addSums(sums, sumsDelta(before.evidence, r.evidence)), bandSumsDelta(before.bands, r.bands));
       }
     }
@@ -175,7 +182,7 @@ test('the same outcomes leave the same evidence and population sums through the 
   for (const [i, u] of USERS.entries()) {
     const doc = documents.find((d) => d.unique_name === `evidence-${userKey(u.userId)}`)?.data;
     const r = replay[i];
-    for (const c of ['SMS', 'CALL', 'EMAIL', 'WHATSAPP'] as Channel[]) {
+    for (const c of CHANNELS) {
       for (const k of ['sent', 'engaged', 'failed'] as const) {
         const [got, want] = [doc?.channels?.[c]?.[k], r.evidence[c]?.[k]];
         if (!near(got, want)) differences.push(`${u.userId} ${c} ${k}: pipeline ${got}, module ${want}`);
@@ -190,13 +197,12 @@ test('the same outcomes leave the same evidence and population sums through the 
     }
   }
   // the population's sums: every prior list's items added up, against the module's
+  const priorItems = (
+    await Promise.all(Array.from({ length: PRIOR_SHARDS }, (_, k) => s.sandbox.listItems(`prior-${k}`)))
+  ).flat();
+  const items = priorItems.length;
   let stored: PopulationSums = {};
-  let items = 0;
-  for (let k = 0; k < 32; k++)
-    for (const item of await s.sandbox.listItems(`prior-${k}`)) {
-      stored = addSums(stored, sumsOf(item.data));
-      items++;
-    }
+  for (const item of priorItems) stored = addSums(stored, sumsOf(item.data));
   for (const key of new Set([...Object.keys(sums), ...Object.keys(stored)]))
     for (const f of ['users', 'n', 'k', 'nn', 'kk'] as const) {
       const [got, want] = [stored[key]?.[f], sums[key]?.[f]];
@@ -211,14 +217,13 @@ test('the same outcomes leave the same evidence and population sums through the 
   let storedHabits: HabitSums = {};
   /** per kind, and per kind and key: how many items hold it (each rounded it) */
   const rounded = new Map<string, number>();
-  for (let k = 0; k < 32; k++)
-    for (const item of await s.sandbox.listItems(`prior-${k}`)) {
-      const h = habitSumsOf((item.data as { h?: unknown }).h);
-      storedHabits = addHabitSums(storedHabits, h);
-      for (const [kind, sum] of Object.entries(h))
-        for (const key of ['', ...Object.keys(sum?.t ?? {})])
-          rounded.set(`${kind} ${key}`, (rounded.get(`${kind} ${key}`) ?? 0) + 1);
-    }
+  for (const item of priorItems) {
+    const h = habitSumsOf((item.data as { h?: unknown }).h);
+    storedHabits = addHabitSums(storedHabits, h);
+    for (const [kind, sum] of Object.entries(h))
+      for (const key of ['', ...Object.keys(sum?.t ?? {})])
+        rounded.set(`${kind} ${key}`, (rounded.get(`${kind} ${key}`) ?? 0) + 1);
+  }
   let fromDocuments: HabitSums = {};
   for (const u of USERS) {
     const doc = documents.find((d) => d.unique_name === `evidence-${userKey(u.userId)}`)?.data;
@@ -239,9 +244,11 @@ test('the same outcomes leave the same evidence and population sums through the 
   const allowed = (name: string) => 2e-2 + 8 * 5e-4 * Math.sqrt((rounded.get(name) ?? 0) / 3);
   for (const [kind, sum] of Object.entries(gap)) {
     if (Math.abs(sum?.w ?? 0) > allowed(`${kind} `)) differences.push(`habits ${kind} w: off by ${sum?.w}`);
-    for (const [key, v] of Object.entries(sum?.t ?? {}))
-      if (Math.abs(v?.[0] ?? 0) > allowed(`${kind} ${key}`) || Math.abs(v?.[1] ?? 0) > allowed(`${kind} ${key}`))
+    for (const [key, v] of Object.entries(sum?.t ?? {})) {
+      const limit = allowed(`${kind} ${key}`);
+      if (Math.abs(v?.[0] ?? 0) > limit || Math.abs(v?.[1] ?? 0) > limit)
         differences.push(`habits ${kind} ${key}: off by ${v}`);
+    }
   }
   expect(Object.keys(storedHabits).length).toBeGreaterThan(0);
   expect(differences).toEqual([]);
