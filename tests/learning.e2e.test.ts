@@ -80,12 +80,17 @@ test('the learned policy earns more engagement than the trait policy on the same
   const right = answers.map((a, i) => a.body.best === user(i).favourite);
   console.log(`best channel learned for ${right.filter(Boolean).length} of ${USERS} recipients`);
   expect(right.filter(Boolean).length).toBeGreaterThanOrEqual(USERS * 0.7);
-  const u = user(right.indexOf(true));
-  const channel = answers[right.indexOf(true)];
+  // A learned favourite rests on its sends: most recipients' has been tried more than 3 times. (One
+  // unlucky early on may have it named after only 2, both answered: so not asserted of any one recipient.)
+  const tried = answers.filter((a, i) => right[i] && a.body.scores[user(i).favourite].sent > 3);
+  console.log(`favourite learned after more than 3 sends for ${tried.length} of ${USERS} recipients`);
+  expect(tried.length).toBeGreaterThanOrEqual(USERS * 0.7);
+  const at = answers.indexOf(tried[0]);
+  const u = user(at);
+  const channel = answers[at];
   expect(channel.body).toMatchObject({ policy: 'learned', best: u.favourite });
   for (const other of CHANNELS.filter((ch) => ch !== u.favourite))
     expect(channel.body.scores[u.favourite].expected).toBeGreaterThan(channel.body.scores[other].expected);
-  expect(channel.body.scores[u.favourite].sent).toBeGreaterThan(3);
   // Segment hears what was learned at each engagement: the last identify of most recipients names
   // their favourite (one made just after a rare engagement elsewhere may name that channel)
   const identifies = await learned.sandbox.events({ type: 'identify' });
