@@ -484,6 +484,31 @@ function learnerChoice(s, reach, shared, band, o, { timeAware, habits }) {
   };
 }
 
+/** The population as the functions' prior cache holds it: priors, band effects and habits from the sums so far. */
+const populationOf = (shared) => ({
+  priors: L.priorsOf(shared.sums),
+  effects: L.bandEffectsOf(shared.sums),
+  habits: L.habitsOf(shared.habitSums),
+});
+
+/**
+ * The channels user `u` can be sent now: a number WhatsApp said has no account (63003) is not tried
+ * on WhatsApp again, as route.ts excludes it by the trait the failure writes.
+ */
+const reachNow = (s, u) => (s.noWhatsApp ? u.reach.filter((c) => c !== 'WHATSAPP') : u.reach);
+
+/**
+ * One send told to the module, as the service records it: the user's state (recordSend, with the
+ * population's `habits` and the forecasts `predicted` when there are) and the population's sums; a
+ * WhatsApp send to a number without an account marks it as such.
+ */
+function tell(shared, s, u, { channel, engaged, now, band, habits, predicted }) {
+  if (channel === 'WHATSAPP' && u.noWhatsApp) s.noWhatsApp = true;
+  const added = recordSend(L, s, channel, engaged, now, band, HALF_LIFE_DAYS, habits, predicted);
+  shared.sums = L.addSums(shared.sums, added.sums);
+  shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
+}
+
 /**
  * The in-process path. `inAdvance`: the population's priors, band effects and habits as another run
  * ended with, handed to the learner from its first send instead of learned (a bound: what learning the
@@ -504,51 +529,35 @@ function inProcess(
   for (let d = 0; d < opts.days; d++)
     for (let h = FIRST_HOUR; h <= LAST_HOUR; h++) {
       // the prior cache, refreshed at each hour step (the functions' cache ages in the sandbox's time)
-      Object.assign(
-        shared,
-        inAdvance ?? {
-          priors: L.priorsOf(shared.sums),
-          effects: L.bandEffectsOf(shared.sums),
-          habits: L.habitsOf(shared.habitSums),
-        },
-      );
+      Object.assign(shared, inAdvance ?? populationOf(shared));
       const now = start + d * DAY_MS + (h - TZ_OFFSET_H) * 3_600_000;
       const o = { now, halfLifeDays: HALF_LIFE_DAYS };
       for (const u of users) {
         if (u.hours[d] !== h) continue;
         const s = state[u.i];
         const band = bandOfHour(h);
-        // a number WhatsApp said has no account (63003) is not tried on WhatsApp again, as route.ts
-        // excludes it by the trait the failure writes
-        const reach = s.noWhatsApp ? u.reach.filter((x) => x !== 'WHATSAPP') : u.reach;
+        const reach = reachNow(s, u);
         const learned = told ? undefined : learnerChoice(s, reach, shared, band, o, { timeAware, habits });
         const c = told
           ? toldCohorts(POPULATIONS[key], { ...u, reach }, s.counts ?? {}, band, money)
           : L.chooseChannel(learned.choosing, rand, money);
-        if (c === 'WHATSAPP' && u.noWhatsApp) s.noWhatsApp = true;
         choices[u.i][d] = c;
         const engaged = rand() < worth(u, c, h);
         s.counts ??= {};
         s.counts[`${c}@${band}`] ??= { n: 0, k: 0 };
         s.counts[`${c}@${band}`].n++;
         if (engaged) s.counts[`${c}@${band}`].k++;
-        const added = recordSend(
-          L,
-          s,
-          c,
+        tell(shared, s, u, {
+          channel: c,
           engaged,
           now,
           band,
-          HALF_LIFE_DAYS,
-          learnsHabits ? shared.habits : undefined,
-          learned?.predicted?.(c),
-        );
-        shared.sums = L.addSums(shared.sums, added.sums);
-        shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
+          habits: learnsHabits ? shared.habits : undefined,
+          predicted: learned?.predicted?.(c),
+        });
       }
     }
-  const population = { priors: L.priorsOf(shared.sums), effects: L.bandEffectsOf(shared.sums) };
-  return { choices, sums: shared.sums, population: { ...population, habits: L.habitsOf(shared.habitSums) } };
+  return { choices, sums: shared.sums, population: populationOf(shared) };
 }
 
 // ---- the end-to-end path: the running functions against the sandbox
@@ -696,17 +705,13 @@ function replayOf(users, run, money) {
   const mean = (p) => p.a / (p.a + p.b);
   for (let d = 0; d < opts.days; d++)
     for (let h = FIRST_HOUR; h <= LAST_HOUR; h++) {
-      Object.assign(shared, {
-        priors: L.priorsOf(shared.sums),
-        effects: L.bandEffectsOf(shared.sums),
-        habits: L.habitsOf(shared.habitSums),
-      });
+      Object.assign(shared, populationOf(shared));
       for (const u of users) {
         const [x, c] = [decided.get(`${u.i}:${d}`), run.choices[u.i][d]];
         if (u.hours[d] !== h || !x || !c) continue;
         const s = state[u.i];
         const band = bandOfHour(h);
-        const reach = s.noWhatsApp ? u.reach.filter((r) => r !== 'WHATSAPP') : u.reach;
+        const reach = reachNow(s, u);
         const o = { now: x.now, halfLifeDays: HALF_LIFE_DAYS };
         const learned = learnerChoice(s, reach, shared, band, o, { timeAware: true, habits: true });
         for (const r of reach) {
@@ -720,18 +725,15 @@ function replayOf(users, run, money) {
         if (rated(x.channel) < best) days[d].otherwise++;
         // and /notify, which decides by the same route.ts, sent it where the module would
         if (rated(c) < best) days[d].sentOtherwise++;
-        // the send as /notify made it (its own choice: a tie may have gone the other way)
-        if (c === 'WHATSAPP' && u.noWhatsApp) s.noWhatsApp = true;
         const yes = run.engagedIds.has(`${u.userId}-d${d}`);
         const p = u.byHour[c][h];
         engaged[c] ??= { expected: 0, variance: 0, engaged: 0 };
         engaged[c].expected += p;
         engaged[c].variance += p * (1 - p);
         if (yes) engaged[c].engaged++;
+        // the send as /notify made it (its own choice: a tie may have gone the other way)
         const predicted = learned.choosing[c] ? learned.predicted?.(c) : undefined;
-        const added = recordSend(L, s, c, yes, x.now, band, HALF_LIFE_DAYS, shared.habits, predicted);
-        shared.sums = L.addSums(shared.sums, added.sums);
-        shared.habitSums = L.addHabitSums(shared.habitSums, added.habits);
+        tell(shared, s, u, { channel: c, engaged: yes, now: x.now, band, habits: shared.habits, predicted });
       }
     }
   return { days, engaged };

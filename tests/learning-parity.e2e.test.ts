@@ -125,6 +125,8 @@ const requestOf = (u: (typeof USERS)[number], i: number) => ({
 /** Every prior list's items: the population as the functions read it. */
 const priorItems = async () =>
   (await Promise.all(Array.from({ length: PRIOR_SHARDS }, (_, k) => s.sandbox.listItems(`prior-${k}`)))).flat();
+/** What a prior list item adds to the habits' sums. */
+const habitsIn = (item: { data: unknown }) => habitSumsOf((item.data as { h?: unknown } | undefined)?.h);
 
 interface Replay {
   evidence: Evidence;
@@ -237,7 +239,7 @@ test('the same outcomes leave the same evidence, population sums and decisions t
   /** per kind, and per kind and key: how many items hold it (each rounded it) */
   const rounded = new Map<string, number>();
   for (const item of items) {
-    const h = habitSumsOf((item.data as { h?: unknown }).h);
+    const h = habitsIn(item);
     storedHabits = addHabitSums(storedHabits, h);
     for (const [kind, sum] of Object.entries(h))
       for (const key of ['', ...Object.keys(sum?.t ?? {})])
@@ -278,7 +280,8 @@ test('the same outcomes leave the same evidence, population sums and decisions t
  * What /channel answers each user now, against the module's posteriors for the band of `hour` from
  * the replayed evidence and population sums, with the population's habits as the prior lists hold
  * them (whose sums the test checks against the documents). The scores keep 3 decimals and the prior
- * items 3 too (the largest difference measured: 0.0005): 0.002 is allowed. The channel chosen must be one the module rates best, within as much.
+ * items 3 too (the largest difference measured: 0.0005): 0.002 is allowed. The channel chosen must
+ * be one the module rates best, within as much.
  */
 async function decisionDifferences(
   replay: Replay[],
@@ -288,8 +291,7 @@ async function decisionDifferences(
   failedWhatsApp: Map<string, number>,
 ): Promise<string[]> {
   let storedHabits: HabitSums = {};
-  for (const item of await priorItems())
-    storedHabits = addHabitSums(storedHabits, habitSumsOf((item.data as { h?: unknown }).h));
+  for (const item of await priorItems()) storedHabits = addHabitSums(storedHabits, habitsIn(item));
   const habits = habitsOf(storedHabits);
   const priors = priorsOf(sums);
   const band = bandOfHour(hour);
