@@ -65,7 +65,11 @@ const opts = new Command()
   .option('--draws <n>', 'with --seeds: draws of the outcomes per seed (each run counts once)', Number, 1)
   .option(
     '--in-advance',
-    'with --seeds: also the learner handed, from its first send, the population a first run ends with',
+    'with --seeds: also the learner handed, from its first send, the population a first run ends with, and the true cohorts as its kinds',
+  )
+  .option(
+    '--paired',
+    "in-process: a user's outcome on a day is one uniform draw, whichever channel a path chose (common random numbers): the columns compared on the same luck",
   )
   .option('--by-day', "with --seeds: each day's share, time-aware against told the cohorts")
   .option(
@@ -405,6 +409,27 @@ function bayesBound(key, days) {
 }
 
 // ---- the in-process path: routing/route.ts's decision over the bundled learner
+/**
+ * The population's true cohorts as the learner's kinds (habits.ts's Habits): each cohort's share, and
+ * the mean of its Beta per channel and band, as if learned from a million sends each; trusted fully.
+ * Handed them from its first send (--in-advance), the learner shows what its decisions lose against
+ * told the cohorts with nothing left to learn; the rest of the population (`learned`: the priors and
+ * band effects) is what a run ends with.
+ */
+function trueCohortsOf(population, learned) {
+  const kinds = population.cohorts.map(([name, share]) => {
+    const [rate, trials] = [{}, {}];
+    for (const c of channelsOf(population))
+      for (const b of BANDS) {
+        const [a0, b0] = COHORT[name].p[c]?.[drawnBand(b)] ?? NEVER;
+        rate[`${c}@${b}`] = Math.min(0.98, Math.max(0.005, a0 / (a0 + b0)));
+        trials[`${c}@${b}`] = 1e6;
+      }
+    return { name, share, rate, trials };
+  });
+  return { ...learned, habits: { kinds, trust: 1 } };
+}
+
 const logBeta = jStat.betaln;
 
 /**
@@ -521,6 +546,12 @@ function inProcess(
 ) {
   const money = engagementOnly ? undefined : moneyOf(POPULATIONS[key]);
   const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
+  // --paired: engaged when the user's draw for the day is under the chosen channel's probability, so
+  // two paths that choose alike are equally lucky; a difference between columns is then the choices'
+  // (without it, the paths' outcomes are independent draws and the difference of two 60-run means
+  // varies by about 0.4 points)
+  const luck = seedrandom(`${opts.seed}:${key}:luck:${outcomes}`);
+  const draws = opts.paired ? users.map(() => Array.from({ length: opts.days }, () => luck())) : undefined;
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
   const shared = { sums: {}, habitSums: {}, priors: L.priorsOf({}), effects: {}, habits: L.habitsOf({}) };
   const state = users.map(() => ({ evidence: {}, bands: {} }));
@@ -542,7 +573,7 @@ function inProcess(
           ? toldCohorts(POPULATIONS[key], { ...u, reach }, s.counts ?? {}, band, money)
           : L.chooseChannel(learned.choosing, rand, money);
         choices[u.i][d] = c;
-        const engaged = rand() < worth(u, c, h);
+        const engaged = (draws ? draws[u.i][d] : rand()) < worth(u, c, h);
         s.counts ??= {};
         s.counts[`${c}@${band}`] ??= { n: 0, k: 0 };
         s.counts[`${c}@${band}`].n++;
@@ -777,12 +808,12 @@ if (opts.seeds) {
     `in-process, ${opts.users} users, ${opts.days} notifications, seeds ${from}..${to}: mean (range) % of the time-aware oracle`,
   );
   console.log(
-    `${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'bands alone'.padEnd(20)} ${'ignoring time'.padEnd(20)} ${'told the cohorts'.padEnd(20)}${opts.inAdvance ? ' population known in advance' : ''}`,
+    `${'population'.padEnd(40)} ${'time-aware'.padEnd(20)} ${'bands alone'.padEnd(20)} ${'ignoring time'.padEnd(20)} ${'told the cohorts'.padEnd(20)}${opts.inAdvance ? ` ${'population known in advance'.padEnd(28)} handed the true cohorts` : ''}`,
   );
   for (const key of keys) {
-    const columns = { aware: [], alone: [], ignoring: [], told: [], inAdvance: [] };
-    /** per day: Σ earned by the time-aware learner, by told the cohorts, and the oracle */
-    const byDay = Array.from({ length: opts.days }, () => ({ aware: 0, told: 0, inAdvance: 0, oracle: 0 }));
+    const columns = { aware: [], alone: [], ignoring: [], told: [], inAdvance: [], truth: [] };
+    /** per day: Σ earned by the time-aware learner, by told the cohorts, handed a population, and the oracle */
+    const byDay = Array.from({ length: opts.days }, () => ({ aware: 0, told: 0, inAdvance: 0, truth: 0, oracle: 0 }));
     // a population routed for value is judged by the net value its choices earn, as they were made for
     const money = moneyOf(POPULATIONS[key]);
     for (let seed = from; seed <= to; seed++) {
@@ -802,24 +833,24 @@ if (opts.seeds) {
         run('alone', { timeAware: true, habits: false });
         run('ignoring', { timeAware: false });
         run('told', { timeAware: true, told: true });
-        // handed what a run with other outcomes of the same users learned (not its own outcomes)
-        if (opts.inAdvance)
-          run('inAdvance', {
-            timeAware: true,
-            inAdvance: inProcess(key, users, { timeAware: true, outcomes: opts.draws + j }).population,
-          });
+        // handed what a run with other outcomes of the same users learned (not its own outcomes), and the truth
+        if (opts.inAdvance) {
+          const learned = inProcess(key, users, { timeAware: true, outcomes: opts.draws + j }).population;
+          run('inAdvance', { timeAware: true, inAdvance: learned });
+          run('truth', { timeAware: true, inAdvance: trueCohortsOf(POPULATIONS[key], learned) });
+        }
       }
     }
-    const { aware, alone, ignoring, told, inAdvance } = columns;
+    const { aware, alone, ignoring, told, inAdvance, truth } = columns;
     console.log(
-      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(alone).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told).padEnd(20)}${opts.inAdvance ? ` ${range(inAdvance)}` : ''}`,
+      `${POPULATIONS[key].name.padEnd(40)} ${range(aware).padEnd(20)} ${range(alone).padEnd(20)} ${range(ignoring).padEnd(20)} ${range(told).padEnd(20)}${opts.inAdvance ? ` ${range(inAdvance).padEnd(28)} ${range(truth)}` : ''}`,
     );
     if (opts.byDay)
       console.log(
-        `  by day, time-aware / told the cohorts${opts.inAdvance ? ' / known in advance' : ''}: ${byDay
+        `  by day, time-aware / told the cohorts${opts.inAdvance ? ' / known in advance / handed the true cohorts' : ''}: ${byDay
           .map(
             (x, d) =>
-              `${d + 1}: ${[x.aware, x.told, ...(opts.inAdvance ? [x.inAdvance] : [])].map((v) => ((100 * v) / x.oracle).toFixed(1)).join('/')}`,
+              `${d + 1}: ${[x.aware, x.told, ...(opts.inAdvance ? [x.inAdvance, x.truth] : [])].map((v) => ((100 * v) / x.oracle).toFixed(1)).join('/')}`,
           )
           .join('  ')}`,
       );
