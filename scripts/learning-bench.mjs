@@ -411,7 +411,8 @@ function bayesBound(key, days) {
 // ---- the in-process path: routing/route.ts's decision over the bundled learner
 /**
  * The population's true cohorts as the learner's kinds (habits.ts's Habits): each cohort's share, and
- * the mean of its Beta per channel and band, as if learned from a million sends each; trusted fully.
+ * the mean of its Beta per channel and band (within habitsOf's bounds, 0.005 to 0.98), as if learned
+ * from a million sends each; trusted fully.
  * Handed them from its first send (--in-advance), the learner shows what its decisions lose against
  * told the cohorts with nothing left to learn; the rest of the population (`learned`: the priors and
  * band effects) is what a run ends with.
@@ -548,10 +549,11 @@ function inProcess(
   const rand = seedrandom(`${opts.seed}:${key}:outcomes:${outcomes}`);
   // --paired: engaged when the user's draw for the day is under the chosen channel's probability, so
   // two paths that choose alike are equally lucky; a difference between columns is then the choices'
-  // (without it, the paths' outcomes are independent draws and the difference of two 60-run means
-  // varies by about 0.4 points)
-  const luck = seedrandom(`${opts.seed}:${key}:luck:${outcomes}`);
-  const draws = opts.paired ? users.map(() => Array.from({ length: opts.days }, () => luck())) : undefined;
+  // (without it, the paths' outcomes are independent draws, and on the which-channel population the
+  // difference of two 60-run means has a standard error of about 0.25 points; paired, 0.09 between
+  // paths that choose alike)
+  const luck = opts.paired ? seedrandom(`${opts.seed}:${key}:luck:${outcomes}`) : undefined;
+  const draws = luck && users.map(() => Array.from({ length: opts.days }, () => luck()));
   const start = Date.UTC(2026, 0, 5, 0, 0, 0);
   const shared = { sums: {}, habitSums: {}, priors: L.priorsOf({}), effects: {}, habits: L.habitsOf({}) };
   const state = users.map(() => ({ evidence: {}, bands: {} }));
