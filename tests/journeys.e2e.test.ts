@@ -243,56 +243,71 @@ describe('escalation', () => {
 });
 
 describe('quiet hours', () => {
-  const tokyoNow = () => {
-    const parts = new Intl.DateTimeFormat('en-GB', {
-      timeZone: 'Asia/Tokyo',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    }).format(new Date());
-    return parts; // "HH:MM"
+  const hhmm = new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Asia/Tokyo',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  });
+  /** "HH:MM" in Tokyo, `minutes` from now. */
+  const tokyoIn = (minutes: number) => hhmm.format(new Date(Date.now() + minutes * 60_000));
+  /**
+   * A quiet window that began 5 minutes ago and ends `minutes` from now, whatever the time of day:
+   * a window from the current minute to a fixed hour was empty, or already over when the request
+   * arrived, in the minute before that hour (CI failed at 07:59:59 in Tokyo).
+   */
+  const windowEndingIn = (minutes: number) => {
+    const end = tokyoIn(minutes);
+    return { text: `${tokyoIn(-5)}-${end}`, end };
   };
-  /** A window that holds the current Tokyo minute and ends at 08:00. */
-  const windowUntil8 = () => `${tokyoNow()}-08:00`;
 
-  test('an SMS that falls in quiet hours is scheduled for 08:00 Tokyo time', async () => {
+  test('an SMS that falls in quiet hours is scheduled for the end of the window, Tokyo time', async () => {
     const userId = uid('quiet');
+    await sandbox.traits(userId, { timezone: 'Asia/Tokyo' });
+    const window = windowEndingIn(180);
+    const res = await notify({
+      userId,
+      phone: PHONE,
+      message: 'おはようございます',
+      channel: 'sms',
+      quietHours: window.text,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('scheduled');
+    const at = new Date(res.body.sendAt);
+    expect(
+      new Intl.DateTimeFormat('en-GB', {
+        timeZone: 'Asia/Tokyo',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        hourCycle: 'h23',
+      }).format(at),
+    ).toBe(`${window.end}:00`);
+    expect(at.getTime() - Date.now()).toBeLessThanOrEqual(180 * 60_000);
+    expect(res.body.quietHours).toMatchObject({ timezone: 'Asia/Tokyo', deferredUntil: res.body.sendAt });
+    expect((await sandbox.messages())[0].request.SendAt).toBe(at.toISOString().replace('.000Z', 'Z'));
+  });
+
+  test("an SMS whose quiet window ends less than Twilio's 15 minutes away is sent now, and says so", async () => {
+    const userId = uid('quiet-soon');
     await sandbox.traits(userId, { timezone: 'Asia/Tokyo' });
     const res = await notify({
       userId,
       phone: PHONE,
       message: 'おはようございます',
       channel: 'sms',
-      quietHours: windowUntil8(),
+      quietHours: windowEndingIn(10).text,
     });
     expect(res.status).toBe(200);
-    const [hh, mm] = tokyoNow().split(':').map(Number);
-    const minutesTo8 = (8 * 60 - (hh * 60 + mm) + 24 * 60) % (24 * 60);
-    if (minutesTo8 > 16) {
-      expect(res.body.status).toBe('scheduled');
-      const at = new Date(res.body.sendAt);
-      expect(
-        new Intl.DateTimeFormat('en-GB', {
-          timeZone: 'Asia/Tokyo',
-          hour: '2-digit',
-          minute: '2-digit',
-          second: '2-digit',
-          hourCycle: 'h23',
-        }).format(at),
-      ).toBe('08:00:00');
-      expect(res.body.quietHours).toMatchObject({ timezone: 'Asia/Tokyo', deferredUntil: res.body.sendAt });
-      expect((await sandbox.messages())[0].request.SendAt).toBe(at.toISOString().replace('.000Z', 'Z'));
-    } else {
-      // 08:00 is less than Twilio's 15 minutes away: sent now, and said so
-      expect(res.body.status).toBe('sent');
-      expect(res.body.quietHours.note).toMatch(/sent during quiet hours/);
-    }
+    expect(res.body.status).toBe('sent');
+    expect(res.body.quietHours.note).toMatch(/sent during quiet hours/);
   });
 
   test('calls are never placed in quiet hours unless urgent; a CALL preference says why it was skipped', async () => {
     const userId = uid('quiet-call');
     await sandbox.traits(userId, { timezone: 'Asia/Tokyo', preferred_channel: 'CALL' });
-    const window = windowUntil8();
+    const window = windowEndingIn(180).text;
     const forced = await notify({ userId, phone: PHONE, message: 'm', channel: 'call', quietHours: window });
     expect(forced.status).toBe(422);
     expect(forced.body.error.message).toMatch(/quiet hours/);
