@@ -77,6 +77,10 @@ const opts = new Command()
     'for each flat population: the exact Bayes-optimal share, told the true population (no learner runs)',
   )
   .option(
+    '--names',
+    "with --bound: also what not knowing the channels' names costs: the bound with them revealed after day 2 (every day-1 split, 2 minutes), and a policy told all but the names (--outcomes runs)",
+  )
+  .option(
     '--replay',
     "end to end: also /channel's posteriors before each send against the module's from the same evidence (the run's own choices and outcomes replayed), and each channel's engagements against what the users' probabilities expect",
   )
@@ -352,15 +356,18 @@ function bayesBound(key, days) {
     }
     return sum + share * (lo + integral / steps);
   }, 0);
-  /** the posterior mean of each channel's probability, given the user's evidence [[n, k] per channel] */
-  const means = (state) => {
-    const logw = cohorts.map(({ share, p }) =>
+  /** per cohort: log (its share × P(the user's answers | the cohort)), the evidence [[n, k] per channel] */
+  const logWeights = (state) =>
+    cohorts.map(({ share, p }) =>
       p.reduce((lw, [a, b], c) => {
         const [n, k] = state[c];
         if (a === 0) return k > 0 ? Number.NEGATIVE_INFINITY : lw;
         return lw + logBeta(a + k, b + n - k) - logBeta(a, b);
       }, Math.log(share)),
     );
+  /** the posterior mean of each channel's probability, given the user's evidence */
+  const means = (state) => {
+    const logw = logWeights(state);
     const top = Math.max(...logw);
     const w = logw.map((x) => Math.exp(x - top));
     const total = w.reduce((acc, x) => acc + x, 0);
@@ -400,12 +407,233 @@ function bayesBound(key, days) {
     reach.indexOf(toldCohorts(population, { reach }, counts(state), 'morning', money)),
   );
   const share = (x) => (100 * x) / (days * oracleWorth);
+  const names =
+    !opts.names || money || reach.length !== 3
+      ? undefined
+      : namesUnknown({ means, logWeights, after, keyOf, best, start, m0, cohorts });
   return {
+    names: names && {
+      afterDay1: share(names.afterDay1),
+      afterDay2: share(names.afterDay2.worth),
+      allocation: names.afterDay2.allocation,
+      policy: names.policy,
+    },
     optimal: share(best.v(start, 0)),
     blindFirst: share(firstSend.reduce((a, x) => a + x, 0) / reach.length),
     firstSend: Object.fromEntries(reach.map((c, i) => [c, share(firstSend[i])])),
     told: share(told.v(start, 0)),
   };
+}
+
+/**
+ * What not knowing the channels' names costs, on a flat population of three channels. A learner is
+ * told nothing; here it is told everything (the cohorts' shares and Betas) except which of its
+ * channels plays which part, each of the six ways equally likely. Averaged over the six ways of
+ * naming the population's channels, no learner can earn more than the Bayes-optimal policy for that
+ * prior, and that policy earns no more than one to which the names are revealed after some day.
+ *
+ * - `afterDay1`: the names revealed after day 1 (each user's first send blind), as bayesBound's
+ *   blindFirst; a check of this code, which must give the same figure.
+ * - `afterDay2`: revealed after day 2. Each day's sends go out as one batch (a campaign's), so day 2's
+ *   are chosen from day 1's answers alone. Day 1 sends n_c users channel c (every split is tried:
+ *   the split sets what day 1 says of the names, not what it earns, which is the same for every
+ *   split averaged over the namings); day 2 sends each user the channel with the highest expected
+ *   worth of the remaining sends under the posterior over the namings; from day 3 the policy is
+ *   optimal. Exact: every count of day 1's answers is enumerated, no draws. An upper bound on what
+ *   any learner earns in expectation, told or not, with daily batches.
+ * - `policy`: a policy, not a bound (what a learner told everything but the names can earn, drawn
+ *   over `--outcomes` runs of 120 users): each user is sent the channel with the highest expected
+ *   worth of the remaining sends under the posterior over the namings from every user's answers so
+ *   far (ties, as before any answer, spread over the channels), refreshed before each batch: the day's
+ *   sends at once (`day`), or by the hour 08–20 as the bench sends them (`hour`). It does not weigh
+ *   what a send would teach it of the names. Beside it, on the same draws, the optimum told them.
+ */
+function namesUnknown({ means, logWeights, after, keyOf, best, start, m0, cohorts }) {
+  const days = opts.days;
+  const perms = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+  ];
+  /** a state over the learner's channels as the parts play it: channel c plays part π[c] */
+  const asParts = (state, pi) => {
+    const out = state.map(() => [0, 0]);
+    state.forEach((s, c) => {
+      out[pi[c]] = s;
+    });
+    return out;
+  };
+  const meansMemo = new Map();
+  const meansOf = (state) => {
+    const key = keyOf(state);
+    if (!meansMemo.has(key)) meansMemo.set(key, means(state));
+    return meansMemo.get(key);
+  };
+  /** the expected worth of sending channel b now and the optimum after, were the names π */
+  const qAs = (state, t, b, pi) => {
+    const parts = asParts(state, pi);
+    return best.q(parts, t, pi[b], meansOf(parts));
+  };
+  const N = opts.users;
+  // q1[π][c][y][b]: after a first send on channel c (answered: y = 1), channel b on day 2
+  const q1 = perms.map((pi) =>
+    [0, 1, 2].map((c) => [0, 1].map((y) => [0, 1, 2].map((b) => qAs(after(start, c, y === 1), 1, b, pi)))),
+  );
+  const logM = m0.map((m) => Math.log(m));
+  const log1M = m0.map((m) => Math.log(1 - m));
+  /** expected Σ worth over the users (day 1's blind sends n_c per channel), the names revealed after day 1 or 2 */
+  const q1f = Float64Array.from(q1.flat(3)); // [((j · 3 + c) · 2 + y) · 3 + b]
+  /**
+   * Expected Σ worth per user when day 1 sends n_c users channel c blind, the names revealed after
+   * day 1 or 2. Counts of day 1's answers less likely than 1e-15 for a channel are not enumerated:
+   * their mass is added at the most any user could earn on days 2 to 20 (one engagement a send), so
+   * the figure stays an upper bound.
+   */
+  const worthOfSplit = (n, revealedAfter) => {
+    let total = 0;
+    const w = new Float64Array(6);
+    for (let t = 0; t < 6; t++) {
+      const truth = perms[t];
+      total += n.reduce((acc, nc, c) => acc + nc * m0[truth[c]], 0);
+      const pmf = n.map((nc, c) => Array.from({ length: nc + 1 }, (_, k) => jStat.binomial.pdf(k, nc, m0[truth[c]])));
+      const ks = pmf.map((row) => row.flatMap((p, k) => (p > 1e-15 ? [k] : [])));
+      // L[c][part][k]: log P(k of n_c answered | channel c plays the part)
+      const L = n.map((nc) =>
+        m0.map((_, r) => Array.from({ length: nc + 1 }, (_, k) => k * logM[r] + (nc - k) * log1M[r])),
+      );
+      let mass = 0;
+      for (const k0 of ks[0])
+        for (const k1 of ks[1])
+          for (const k2 of ks[2]) {
+            const k = [k0, k1, k2];
+            const prob = pmf[0][k0] * pmf[1][k1] * pmf[2][k2];
+            mass += prob;
+            if (revealedAfter === 1) w.fill(0)[t] = 1;
+            else {
+              let top = Number.NEGATIVE_INFINITY;
+              for (let j = 0; j < 6; j++) {
+                const pi = perms[j];
+                w[j] = L[0][pi[0]][k0] + L[1][pi[1]][k1] + L[2][pi[2]][k2];
+                if (w[j] > top) top = w[j];
+              }
+              for (let j = 0; j < 6; j++) w[j] = Math.exp(w[j] - top);
+            }
+            for (let c = 0; c < 3; c++)
+              for (let y = 0; y < 2; y++) {
+                const count = y ? k[c] : n[c] - k[c];
+                if (count === 0) continue;
+                let choice = 0;
+                let top = Number.NEGATIVE_INFINITY;
+                for (let b = 0; b < 3; b++) {
+                  let expected = 0;
+                  for (let j = 0; j < 6; j++) expected += w[j] * q1f[((j * 3 + c) * 2 + y) * 3 + b];
+                  if (expected > top) [top, choice] = [expected, b];
+                }
+                total += prob * count * q1f[((t * 3 + c) * 2 + y) * 3 + choice];
+              }
+          }
+      total += Math.max(0, 1 - mass) * N * (days - 1);
+    }
+    return total / perms.length / N;
+  };
+  const afterDay1 = worthOfSplit([N, 0, 0], 1);
+  // every split n0 ≥ n1 ≥ n2 (the namings are averaged, so the channels' order does not matter)
+  let afterDay2 = { worth: Number.NEGATIVE_INFINITY };
+  for (let n2 = 0; 3 * n2 <= N; n2++)
+    for (let n1 = n2; n1 <= N - n1 - n2; n1++) {
+      const split = [N - n1 - n2, n1, n2];
+      const worth = worthOfSplit(split, 2);
+      if (worth > afterDay2.worth) afterDay2 = { worth, allocation: split };
+    }
+  return {
+    afterDay1,
+    afterDay2,
+    policy:
+      opts.outcomes > 0
+        ? { day: namesPolicy(opts.outcomes, 'day'), hour: namesPolicy(opts.outcomes, 'hour') }
+        : undefined,
+  };
+
+  /** the policy told everything but the names, beside the optimum told them, on the same draws */
+  function namesPolicy(runs, schedule) {
+    const rand = seedrandom(`names:${opts.seed}:${schedule}`);
+    const logLikeMemo = new Map();
+    /** log P(the user's answers | the cohorts), the state in parts */
+    const logLike = (parts) => {
+      const key = keyOf(parts);
+      if (logLikeMemo.has(key)) return logLikeMemo.get(key);
+      const terms = logWeights(parts);
+      const top = Math.max(...terms);
+      const value = top + Math.log(terms.reduce((acc, x) => acc + Math.exp(x - top), 0));
+      logLikeMemo.set(key, value);
+      return value;
+    };
+    const shares = { names: [], told: [] };
+    for (let run = 0; run < runs; run++) {
+      const sums = { names: 0, told: 0, oracle: 0 };
+      // each run names the parts at random: the users' probabilities are drawn per part, then
+      // shuffled onto the channels, so no naming is favoured
+      const truth = perms[Math.floor(rand() * 6)];
+      const users = Array.from({ length: N }, () => {
+        const x = rand();
+        let below = 0;
+        const cohort =
+          cohorts.find(({ share }) => {
+            below += share;
+            return x < below;
+          }) ?? cohorts[cohorts.length - 1];
+        const byPart = cohort.p.map(([a, b]) => (a === 0 ? 0 : jStat.beta.inv(rand(), a, b)));
+        return {
+          p: [0, 1, 2].map((c) => byPart[truth[c]]),
+          names: start,
+          told: start,
+        };
+      });
+      for (let t = 0; t < days; t++) {
+        // the day's sends in batches: all at once, or by the hour (08–20, as the bench sends), the
+        // posterior over the namings refreshed from every answer before each batch
+        const hourOf = users.map(() => (schedule === 'hour' ? Math.floor(rand() * 13) : 0));
+        for (let hour = 0; hour < 13; hour++) {
+          const batch = users.flatMap((u, i) => (hourOf[i] === hour ? [[u, i]] : []));
+          if (batch.length === 0) continue;
+          const logw = perms.map((pi) => users.reduce((acc, u) => acc + logLike(asParts(u.names, pi)), 0));
+          const top = Math.max(...logw);
+          const w = logw.map((x) => Math.exp(x - top));
+          const draws = batch.map(() => rand());
+          batch.forEach(([u, i], at) => {
+            // ties (no evidence yet: every naming alike) are spread over the channels
+            const expected = [0, 1, 2].map((b) =>
+              w.reduce((acc, wj, j) => (wj > 1e-12 ? acc + wj * qAs(u.names, t, b, perms[j]) : acc), 0),
+            );
+            const most = Math.max(...expected);
+            const choice = [0, 1, 2].map((d) => (i + d) % 3).find((b) => expected[b] >= most - 1e-9 * Math.abs(most));
+            let told = 0;
+            let toldValue = Number.NEGATIVE_INFINITY;
+            for (let b = 0; b < 3; b++) {
+              const value = qAs(u.told, t, b, truth);
+              if (value > toldValue) [toldValue, told] = [value, b];
+            }
+            sums.names += u.p[choice];
+            sums.told += u.p[told];
+            sums.oracle += Math.max(...u.p);
+            u.names = after(u.names, choice, draws[at] < u.p[choice]);
+            u.told = after(u.told, told, draws[at] < u.p[told]);
+          });
+        }
+      }
+      shares.names.push((100 * sums.names) / sums.oracle);
+      shares.told.push((100 * sums.told) / sums.oracle);
+    }
+    // each run's shares of its users' own oracle, as the bench's runs are judged
+    const mean = (xs) => xs.reduce((acc, x) => acc + x, 0) / xs.length;
+    const gaps = shares.names.map((x, i) => x - shares.told[i]);
+    const gap = mean(gaps);
+    const gapSe = Math.sqrt(gaps.reduce((acc, x) => acc + (x - gap) ** 2, 0) / (runs - 1) / runs);
+    return { names: mean(shares.names), told: mean(shares.told), gap, gapSe, runs };
+  }
 }
 
 // ---- the in-process path: routing/route.ts's decision over the bundled learner
@@ -789,6 +1017,8 @@ if (opts.bound) {
       continue;
     }
     const f = (x) => x.toFixed(2);
+    const policyOf = ({ names, told, gap, gapSe }) =>
+      `${f(names)} against ${f(told)} told them (${gap.toFixed(2)} ± ${gapSe.toFixed(2)})`;
     console.log(
       `${POPULATIONS[key].name.padEnd(40)} Bayes-optimal ${f(b.optimal)}; first send blind ${f(b.blindFirst)} (${Object.entries(
         b.firstSend,
@@ -796,6 +1026,14 @@ if (opts.bound) {
         .map(([c, x]) => `${c} first ${f(x)}`)
         .join(', ')}); told the cohorts' rule ${f(b.told)}`,
     );
+    if (b.names)
+      console.log(
+        `${''.padEnd(40)} the channels' names unknown, revealed after day 1 ${f(b.names.afterDay1)}, after day 2 ${b.names.afterDay2.toFixed(3)} (day 1 split ${b.names.allocation.join('/')}; ${opts.users} users, daily batches)${
+          b.names.policy
+            ? `; a policy told all but the names, daily batches ${policyOf(b.names.policy.day)}, sending by the hour ${policyOf(b.names.policy.hour)} (${b.names.policy.day.runs} runs each)`
+            : ''
+        }`,
+      );
   }
   process.exit(0);
 }
