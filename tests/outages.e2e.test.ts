@@ -202,4 +202,94 @@ describe('work kept during an outage is completed by recovery, not by a retry th
     const email = (await record(res.body.notificationId)).steps.find((s: { channel: string }) => s.channel === 'EMAIL');
     expect(email.error).toBe('the scheduled copy could not be cancelled before its send time');
   });
+
+  describe('a later step its provider could not schedule during /notify is scheduled by recovery', () => {
+    const stepsOf = (steps: Array<{ channel: string; status: string }>) => steps.map((s) => [s.channel, s.status]);
+
+    test('SendGrid down past the retries: the email step waits PENDING, then is scheduled for its time', async () => {
+      const userId = uid('kept-email');
+      await sandbox.fault({ api: 'sendgrid', status: 503, count: 1000 });
+      const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'sms,email' });
+      await sandbox.fault({ api: 'sendgrid', status: 503, count: 0 });
+      expect(res.status).toBe(200);
+      expect(stepsOf(res.body.steps)).toEqual([
+        ['SMS', 'SENT'],
+        ['EMAIL', 'PENDING'],
+      ]);
+      expect(res.body.steps[1].error).toMatch(/^not scheduled yet: /);
+      expect(await sandbox.emails()).toEqual([]);
+      expect((await recover()).body).toMatchObject({ scheduled: 1, remaining: 0 });
+      const [email] = await sandbox.emails();
+      const step = (await record(res.body.notificationId)).steps[1];
+      expect(step).toMatchObject({ status: 'SCHEDULED', error: null, providerId: expect.any(String) });
+      expect(email.request.send_at).toBe(Math.floor(Date.parse(res.body.steps[1].scheduledAt) / 1000));
+      expect((await recover()).body).toMatchObject({ notifications: 0, scheduled: 0, remaining: 0 });
+    });
+
+    /** an SMS step (escalateAfter 15, the least Message Scheduling allows) kept during a Twilio outage */
+    const keptSms = async (prefix: string) => {
+      await sandbox.fault({ api: 'twilio', status: 503, method: 'POST', path: 'Messages.json', count: 1000 });
+      const res = await notify({
+        userId: uid(prefix),
+        phone: PHONE,
+        email: EMAIL,
+        message: 'm',
+        escalation: 'email,sms',
+        escalateAfter: 15,
+      });
+      expect(stepsOf(res.body.steps)).toEqual([
+        ['EMAIL', 'SENT'],
+        ['SMS', 'PENDING'],
+      ]);
+      return res.body;
+    };
+    const clock = async () => Date.parse((await sandbox.status()).clock);
+
+    test('an SMS step whose 15 minutes of notice ran out is scheduled as soon as Twilio allows, and says when', async () => {
+      const answer = await keptSms('kept-sms-late');
+      // Twilio is back 5 minutes on: 10 minutes before the step's time, too late to schedule it then
+      await sandbox.advance(5 * 60);
+      await sandbox.fault({ api: 'twilio', status: 503, count: 0 });
+      const sweptAt = await clock();
+      expect((await recover()).body).toMatchObject({ scheduled: 1, remaining: 0 });
+      const [m] = await sandbox.messages();
+      expect(m.request.ScheduleType).toBe('fixed');
+      const sendAt = Date.parse(m.request.SendAt);
+      expect(sendAt - sweptAt).toBeGreaterThan(15 * 60_000);
+      expect(sendAt - sweptAt).toBeLessThan(18 * 60_000);
+      const step = (await record(answer.notificationId)).steps[1];
+      expect(step).toMatchObject({ status: 'SCHEDULED', providerId: m.resource.sid, error: null });
+      expect(Date.parse(step.scheduledAt)).toBe(sendAt);
+    });
+
+    test('an SMS step swept only after its time is sent then', async () => {
+      const answer = await keptSms('kept-sms-due');
+      await sandbox.advance(16 * 60);
+      await sandbox.fault({ api: 'twilio', status: 503, count: 0 });
+      expect((await recover()).body).toMatchObject({ scheduled: 1, remaining: 0 });
+      const messages = await sandbox.messages();
+      expect(messages.map((m: any) => m.request.ScheduleType ?? 'now')).toEqual(['now']);
+      expect((await record(answer.notificationId)).steps[1]).toMatchObject({
+        status: expect.stringMatching(/^(SCHEDULED|SENT|DELIVERED)$/),
+        providerId: messages[0].resource.sid,
+      });
+    });
+
+    test('a journey completed before recovery sends nothing more', async () => {
+      const userId = uid('kept-done');
+      await sandbox.fault({ api: 'sendgrid', status: 503, count: 1000 });
+      const res = await notify({ userId, phone: PHONE, email: EMAIL, message: 'm', escalation: 'sms,email' });
+      await sandbox.fault({ api: 'sendgrid', status: 503, count: 0 });
+      expect(res.body.steps[1].status).toBe('PENDING');
+      const reply = { MessageSid: `SM${'6'.repeat(32)}`, From: PHONE, To: '+15005550006', Body: 'OK' };
+      expect((await signedPost('/sms/inbound', reply)).status).toBe(200);
+      expect((await recover()).body).toMatchObject({ scheduled: 0, remaining: 0 });
+      expect(stepsOf((await record(res.body.notificationId)).steps)).toEqual([
+        ['SMS', 'COMPLETED'],
+        ['EMAIL', 'CANCELED'],
+      ]);
+      await sandbox.advance(2 * 3600);
+      expect(await sandbox.emails()).toEqual([]);
+    });
+  });
 });

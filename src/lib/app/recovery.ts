@@ -16,7 +16,7 @@ import { messageId, trackMessage } from '../segment-messages';
 import type { EndpointRequest, Reply } from '../http/endpoint';
 import { badRequest } from '../http/errors';
 import { stringParam } from '../http/params';
-import { cancelCopy, resumeEscalations } from './journey/progress';
+import { cancelCopy, resumeEscalations, scheduleKeptSteps } from './journey/progress';
 import { errorText, log } from '../log';
 import { OUTBOX_SHARDS } from '../store/outbox';
 import { PARCEL_ENTRY, type Parcel } from '../store/parcels';
@@ -43,6 +43,8 @@ export interface SweepReport {
   learned: number;
   /** notifications whose abandoned escalation recovery sent (its invocation failed after claiming it) */
   escalated: number;
+  /** later steps recovery handed to their provider, which /notify could not schedule during an outage */
+  scheduled: number;
   /** notifications still holding work in the shards swept */
   remaining: number;
   /** shards the deadline left unswept: call /recover again */
@@ -60,6 +62,7 @@ const empty = (): SweepReport => ({
   cancelFailed: 0,
   learned: 0,
   escalated: 0,
+  scheduled: 0,
   remaining: 0,
   unswept: 0,
   parcels: 0,
@@ -181,6 +184,11 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
     return { events: [], waiting: true };
   });
   if (escalations.events.length) report.escalated++;
+  const kept = await scheduleKeptSteps(deps, r).catch((err) => {
+    log.warn('recovery: kept step not scheduled yet', { notification: id, error: errorText(err) });
+    return { scheduled: 0, waiting: true };
+  });
+  report.scheduled += kept.scheduled;
   const events = [...(r.deferredEvents ?? []), ...tooLate.map((c) => cancelFailedEvent(r, c))];
   try {
     await track(deps.config, [...events, ...escalations.events], deps.upstream);
@@ -207,6 +215,7 @@ async function complete(deps: Deps, id: string, report: SweepReport): Promise<bo
   });
   return (
     !escalations.waiting &&
+    !kept.waiting &&
     !record?.deferredEvents?.length &&
     !record?.pendingCancels?.length &&
     !record?.pendingEvidence?.length

@@ -28,6 +28,13 @@ export interface Step {
   delivered?: true;
   /** what the step is expected to cost, estimated before it went out (costs/estimate.ts; unknown: none) */
   cost?: number;
+  /**
+   * A later step its provider could not take for its time during an outage (past /notify's retries):
+   * listed in the outbox, and scheduled (or sent when due) by recovery (app/journey/progress.ts).
+   */
+  unscheduled?: true;
+  /** when a recovery sweep claimed scheduling it (another takes it over once stale) */
+  schedulingAt?: string;
 }
 
 /** Open: not sent yet, so it can still be canceled or escalated to. */

@@ -13,6 +13,8 @@ import { currentDate, currentTime } from '../../clock';
 import { CHANNEL_ADDRESS, type Channel } from '../../channel-list';
 import { type CancelResult, ChannelRefused, type Sent } from '../../channels/provider';
 import { CHANNEL_OPS } from '../../channels/registry';
+import { SCHEDULING } from '../../channels/windows';
+import type { Config } from '../../config';
 import { segmentsOf } from '../../channels/sms';
 import type { SegmentMessage } from '../../segment-messages';
 import type { Deps } from '../deps';
@@ -441,6 +443,118 @@ export async function resumeEscalations(
     if (owned && taken) events.push(...(await escalate(deps, owned, step.escalatedFrom, taken)));
   }
   return { events, waiting };
+}
+
+/**
+ * Recovery's part of a later step /notify could not hand to its provider's scheduler (`unscheduled`:
+ * an outage outlasted its retries). Once the provider answers, the step is scheduled for its time; when
+ * it can no longer be (an SMS within Message Scheduling's 15 minutes), it waits until due and is sent
+ * then, as its scheduled copy would have been. Claimed first in the record, so that of several sweeps
+ * one hands it over; a step escalated to meanwhile is the escalation's. Answers how many were handed
+ * over, and whether one still waits (its time, another sweep's claim, or the provider).
+ */
+export async function scheduleKeptSteps(
+  deps: JourneyDeps,
+  record: NotificationRecord,
+): Promise<{ scheduled: number; waiting: boolean }> {
+  let scheduled = 0;
+  let waiting = false;
+  const { content, journey } = record;
+  if (record.state !== 'done' || !content || !journey) return { scheduled, waiting };
+  for (const step of record.steps) {
+    if (!step.unscheduled || !isOpen(step) || step.escalatedFrom) continue;
+    const now = currentDate();
+    const planned = new Date(step.scheduledAt ?? now.toISOString());
+    const at = schedulableAt(step.channel, planned, now, deps.config);
+    if (!at && now < planned) {
+      waiting = true; // its provider cannot schedule it at all: sent when due
+      continue;
+    }
+    const claimed = await claimScheduling(deps, record.notificationId, step.channel);
+    if (claimed === 'held') waiting = true;
+    if (claimed !== 'claimed') continue;
+    const req = {
+      notificationId: record.notificationId,
+      userId: record.userId,
+      content,
+      baseUrl: deps.baseUrl,
+      ...(at ? { at } : {}),
+    };
+    let sent: Sent | undefined;
+    let refused: string | undefined;
+    try {
+      sent = await CHANNEL_OPS[step.channel].send(deps, journey.to, req);
+    } catch (err) {
+      if (!(err instanceof ChannelRefused)) throw err; // still down: the claim goes stale, a later sweep tries again
+      refused = err.why;
+    }
+    let handed = false;
+    await deps.store.updateNotification(record.notificationId, (r) => {
+      const s = r.steps.find((x) => x.channel === step.channel);
+      handed = Boolean(s?.unscheduled && isOpen(s) && !s.escalatedFrom);
+      if (!s || !handed) return false;
+      s.unscheduled = undefined;
+      s.schedulingAt = undefined;
+      s.updatedAt = currentDate().toISOString();
+      if (refused) {
+        s.status = 'FAILED';
+        s.error = refused;
+        return true;
+      }
+      s.error = undefined;
+      s.status = 'SCHEDULED'; // its provider reports it sent, as it does a scheduled copy
+      s.providerId = sent?.providerId;
+      s.batchId = sent?.batchId;
+      const when = at ?? now;
+      s.scheduledAt = when.toISOString();
+      s.band = bandAt(when.getTime(), journey.timezone);
+      return true;
+    });
+    log.info('kept step handed to its provider', {
+      notification: record.notificationId,
+      channel: step.channel,
+      result: refused ?? (at ? `scheduled${at > planned ? ', later than planned' : ''}` : 'sent, due'),
+    });
+    if (!handed && sent) {
+      // the journey moved on meanwhile (completed, canceled, or escalated to this step): no copy may go out
+      await cancelOrKeep(deps, record.notificationId, [{ ...step, ...sent, status: 'CANCELED' }]);
+    }
+    if (handed && !refused) scheduled++;
+  }
+  return { scheduled, waiting };
+}
+
+/**
+ * When a kept step can still be scheduled: at its planned time, or, once its provider's least notice
+ * has run out (Message Scheduling's 15 minutes), as soon as the provider allows, a minute's margin
+ * for the request's way (rather than wait for a sweep after its time). Undefined: send it now if due.
+ */
+function schedulableAt(channel: Channel, planned: Date, now: Date, config: Config): Date | undefined {
+  if (planned <= now) return undefined;
+  if (!CHANNEL_OPS[channel].cannotSchedule(planned, now, config)) return planned;
+  // whole seconds, as the providers take their times
+  const soonest = new Date(Math.ceil((now.getTime() + (SCHEDULING[channel]?.minMs ?? 0) + 60_000) / 1000) * 1000);
+  return CHANNEL_OPS[channel].cannotSchedule(soonest, now, config) ? undefined : soonest;
+}
+
+/** Claims scheduling a kept step in one conditional write: `held` while another sweep's claim is fresh. */
+async function claimScheduling(deps: JourneyDeps, id: string, channel: Channel): Promise<'claimed' | 'held' | 'gone'> {
+  let outcome: 'claimed' | 'held' | 'gone' = 'gone';
+  await deps.store.updateNotification(id, (r) => {
+    const s = r.steps.find((x) => x.channel === channel);
+    if (!s?.unscheduled || !isOpen(s) || s.escalatedFrom) {
+      outcome = 'gone';
+      return false;
+    }
+    if (s.schedulingAt && currentTime() - Date.parse(s.schedulingAt) <= STALE_CLAIM_MS) {
+      outcome = 'held';
+      return false;
+    }
+    s.schedulingAt = currentDate().toISOString();
+    outcome = 'claimed';
+    return true;
+  });
+  return outcome;
 }
 
 export interface CancelOutcome {

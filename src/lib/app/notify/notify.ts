@@ -419,12 +419,21 @@ async function scheduleLaterSteps(deps: Deps, input: NotifyInput, first: FirstSt
         );
         return { ...base, status: 'SCHEDULED', providerId: sent.providerId, batchId: sent.batchId };
       } catch (err) {
-        log.error('escalation step could not be scheduled', {
+        if (err instanceof ChannelRefused) {
+          log.error('escalation step refused', {
+            notification: input.notificationId,
+            channel: p.channel,
+            error: err.why,
+          });
+          return { ...base, status: 'FAILED', error: err.why };
+        }
+        // an outage that outlasted the retries: kept for recovery, which schedules it once the provider answers
+        log.warn('escalation step not scheduled yet; kept for recovery', {
           notification: input.notificationId,
           channel: p.channel,
           error: errorText(err),
         });
-        return { ...base, status: 'FAILED', error: err instanceof ChannelRefused ? err.why : 'could not be scheduled' };
+        return { ...base, status: 'PENDING', unscheduled: true, error: `not scheduled yet: ${errorText(err)}` };
       }
     }),
   );
@@ -579,6 +588,14 @@ async function recordAndTrack(
   if (stored.status === 'rejected') {
     const error = (stored.reason as Error).message;
     log.error('notification record not updated', { notification: input.notificationId, error });
+  } else if (steps.some((s) => s.unscheduled)) {
+    // listed only once the record holds the step: a sweep that read the record before would unlist it
+    await retryWithin(deps.deadline, () => deps.store.outbox.add(input.notificationId)).catch((err) =>
+      log.error('a step kept for recovery is not listed in the outbox', {
+        notification: input.notificationId,
+        error: errorText(err),
+      }),
+    );
   }
   return tracked.status === 'fulfilled' ? tracked.value : 'deferred';
 }
