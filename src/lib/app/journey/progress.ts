@@ -515,9 +515,10 @@ export async function scheduleKeptSteps(
       channel: step.channel,
       result: refused ?? (at ? `scheduled${at > planned ? ', later than planned' : ''}` : 'sent, due'),
     });
-    if (!handed && sent) {
-      // the journey moved on meanwhile (completed, canceled, or escalated to this step): no copy may go out
-      await cancelOrKeep(deps, record.notificationId, [{ ...step, ...sent, status: 'CANCELED' }]);
+    if (!handed && sent && at) {
+      // the journey moved on meanwhile (completed, canceled, or escalated to this step): its copy may not go out
+      const copy = { ...step, ...sent, scheduledAt: at.toISOString(), status: 'CANCELED' as const };
+      await cancelOrKeep(deps, record.notificationId, [copy]);
     }
     if (handed && !refused) scheduled++;
   }
