@@ -447,11 +447,12 @@ export async function resumeEscalations(
 
 /**
  * Recovery's part of a later step /notify could not hand to its provider's scheduler (`unscheduled`:
- * an outage outlasted its retries). Once the provider answers, the step is scheduled for its time; when
- * it can no longer be (an SMS within Message Scheduling's 15 minutes), it waits until due and is sent
- * then, as its scheduled copy would have been. Claimed first in the record, so that of several sweeps
- * one hands it over; a step escalated to meanwhile is the escalation's. Answers how many were handed
- * over, and whether one still waits (its time, another sweep's claim, or the provider).
+ * an outage outlasted its retries). Once the provider answers, the step is scheduled for its time, or
+ * as soon as the provider allows when its notice has run out (schedulableAt), or sent at once when its
+ * time has passed, as its scheduled copy would have been. Claimed first in the record, so that of
+ * several sweeps one hands it over; a step escalated to meanwhile is the escalation's. A refusal fails
+ * the step, as it does at /notify. Answers how many were handed over, and whether one still waits
+ * (another sweep's claim, its time, or the provider, whose error is thrown).
  */
 export async function scheduleKeptSteps(
   deps: JourneyDeps,
