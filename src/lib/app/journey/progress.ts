@@ -323,8 +323,23 @@ async function sendNow(
   if (!content || !journey) return { failure: 'no content' };
   if (step.channel === 'CALL' && quietNow(record)) return { failure: 'quiet hours: no calls' };
   await cancelCopies(deps, [step]);
+  return handOver(deps, record, step);
+}
+
+/**
+ * Hands a journey's step to its provider, to send now or at `at`: what it took, or why it refused
+ * (ChannelRefused). Any other error (the provider down) is thrown.
+ */
+async function handOver(
+  deps: JourneyDeps,
+  record: NotificationRecord,
+  step: Step,
+  at?: Date,
+): Promise<{ sent?: Sent; failure?: string }> {
+  const { content, journey } = record as Required<Pick<NotificationRecord, 'content' | 'journey'>>;
+  const { notificationId, userId } = record;
+  const req = { notificationId, userId, content, baseUrl: deps.baseUrl, ...(at ? { at } : {}) };
   try {
-    const req = { notificationId: record.notificationId, userId: record.userId, content, baseUrl: deps.baseUrl };
     return { sent: await CHANNEL_OPS[step.channel].send(deps, journey.to, req) };
   } catch (err) {
     if (!(err instanceof ChannelRefused)) throw err;
@@ -474,21 +489,8 @@ export async function scheduleKeptSteps(
     const claimed = await claimScheduling(deps, record.notificationId, step.channel);
     if (claimed === 'held') waiting = true;
     if (claimed !== 'claimed') continue;
-    const req = {
-      notificationId: record.notificationId,
-      userId: record.userId,
-      content,
-      baseUrl: deps.baseUrl,
-      ...(at ? { at } : {}),
-    };
-    let sent: Sent | undefined;
-    let refused: string | undefined;
-    try {
-      sent = await CHANNEL_OPS[step.channel].send(deps, journey.to, req);
-    } catch (err) {
-      if (!(err instanceof ChannelRefused)) throw err; // still down: the claim goes stale, a later sweep tries again
-      refused = err.why;
-    }
+    // the provider still down throws: the claim goes stale, and a later sweep tries again
+    const { sent, failure: refused } = await handOver(deps, record, step, at);
     let handed = false;
     await deps.store.updateNotification(record.notificationId, (r) => {
       const s = r.steps.find((x) => x.channel === step.channel);
