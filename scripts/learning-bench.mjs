@@ -238,13 +238,27 @@ const bandOfHour = (h) => BANDS[Math.floor(h / 6)];
 const drawnBand = (b) => (b === 'night' ? 'evening' : b);
 const WAKING = ['morning', 'afternoon', 'evening'];
 
+/** Where a uniform draw `x` falls among `shares` laid end to end (the last, for a draw past their sum). */
+function indexByShare(shares, x) {
+  let below = 0;
+  for (let i = 0; i < shares.length; i++) {
+    below += shares[i];
+    if (x < below) return i;
+  }
+  return shares.length - 1;
+}
+
 /** The population's users, each with probabilities per channel and local hour, and a send hour per day. */
 function usersOf(key, population) {
   const rand = seedrandom(`${opts.seed}:${key}`);
   return Array.from({ length: opts.users }, (_, i) => {
-    const x = rand();
-    const edges = population.cohorts.map((_, j) => population.cohorts.slice(0, j + 1).reduce((a, [, s]) => a + s, 0));
-    const [cohort] = population.cohorts[edges.findIndex((edge) => x < edge)] ?? population.cohorts.at(-1);
+    const [cohort] =
+      population.cohorts[
+        indexByShare(
+          population.cohorts.map(([, share]) => share),
+          rand(),
+        )
+      ];
     // one draw per channel and distinct Beta: a channel flat over the day (or over the day's two
     // bands) has one probability for the user in all of them, not an independent one per band
     const channels = channelsOf(population);
@@ -578,13 +592,13 @@ function namesUnknown({ means, logWeights, after, keyOf, best, start, m0, cohort
       // shuffled onto the channels, so no naming is favoured
       const truth = perms[Math.floor(rand() * 6)];
       const users = Array.from({ length: N }, () => {
-        const x = rand();
-        let below = 0;
         const cohort =
-          cohorts.find(({ share }) => {
-            below += share;
-            return x < below;
-          }) ?? cohorts[cohorts.length - 1];
+          cohorts[
+            indexByShare(
+              cohorts.map(({ share }) => share),
+              rand(),
+            )
+          ];
         const byPart = cohort.p.map(([a, b]) => (a === 0 ? 0 : jStat.beta.inv(rand(), a, b)));
         return {
           p: [0, 1, 2].map((c) => byPart[truth[c]]),
